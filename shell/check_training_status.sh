@@ -1,0 +1,765 @@
+#!/usr/bin/env bash
+# Summary: Show training processes, lock files, log activity, tmux sessions and tmuxkit runs on this host.
+# Usage: check_training_status.sh [--root DIR]... [--pattern REGEX] [--stale-after SECONDS] [--json]
+#        check_training_status.sh --runs-only [--json] [RUN...]
+#
+# Standalone: copy this one file to any Mac or Linux box that has bash and run it.
+# tmuxkit need not be installed there. Sections, as in the SOP:
+#   [1] running training processes (matching --pattern, plus tmuxkit-marked ones)
+#   [2] lock files (tmuxkit locks and training.lock), alive or stale, with a removal hint
+#   [3] recent log activity (age and last 3 lines)
+#   [4] tmux sessions
+#   [5] tmuxkit runs (state, pid, log age, last line)
+#
+#   --root DIR         where to look for locks and logs; repeatable
+#                      (default: $TMUXKIT_HOME, or ~/.tmuxkit, and ./results)
+#   --pattern REGEX    extended regex for training processes (default: train)
+#   --stale-after S    flag logs silent for S seconds as stale (default: 300)
+#   --runs-only        only section [5], for the given runs (all when none given)
+#   --json             one JSON object instead of text
+#
+# Exit codes: 0 ok, 2 usage, 4 a named run does not exist.
+# This file also carries the helpers (tk_*) that the tmuxkit-* scripts source,
+# so that it stays runnable on its own.
+
+# Variables set here (LK_*, R_*, TK_*) are read by the scripts that source it.
+# shellcheck disable=SC2034
+if [ -z "${BASH_VERSION:-}" ]; then
+  echo "check_training_status.sh: needs bash" >&2
+  exit 1
+fi
+set -euo pipefail
+if [ -n "${TMUXKIT_DEBUG:-}" ]; then
+  PS4='+ ${BASH_SOURCE##*/}:${LINENO}: '
+  set -x
+fi
+
+# ---------------------------------------------------------------------------
+# Exit codes and run states. tmuxkit/codes.py mirrors these; a test checks it.
+EX_OK=0
+EX_FAIL=1
+EX_USAGE=2
+EX_LOCKED=3
+EX_NOT_FOUND=4
+EX_BAD_LOCK=5
+EX_UNREACHABLE=6
+EX_NO_TOOL=127
+ST_RUNNING=running
+ST_STUCK=stuck
+ST_EXITED=exited
+ST_STOPPED=stopped
+ST_DEAD=dead
+ST_FAILED=failed
+: "$EX_OK $EX_FAIL $EX_UNREACHABLE $ST_FAILED"
+
+TK_LOCK_NAME=.tmuxkit.lock
+
+tk_die() {
+  local code=$1
+  shift
+  printf 'tmuxkit: %s\n' "$*" >&2
+  exit "$code"
+}
+
+# Print the header comment of the running script ($0): its help text.
+tk_usage() {
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+}
+
+tk_need() {
+  command -v "$1" >/dev/null 2>&1 ||
+    tk_die "$EX_NO_TOOL" "$1: command not found on $(hostname 2>/dev/null || echo this host)${2:+; $2}"
+}
+
+TK_TMUX_HINT="install it with 'sudo apt-get install tmux' (Linux) or 'brew install tmux' (macOS)"
+
+# Run names: [A-Za-z0-9_-]{1,64}, no leading '-'.
+tk_valid_run() {
+  local LC_ALL=C
+  case $1 in
+  '' | -* | *[!A-Za-z0-9_-]*) return 1 ;;
+  esac
+  [ "${#1}" -le 64 ]
+}
+
+tk_check_run() {
+  tk_valid_run "$1" ||
+    tk_die "$EX_USAGE" "invalid run name '$1': use 1-64 of A-Z a-z 0-9 _ - (not starting with -)"
+}
+
+# $TMUXKIT_HOME (default ~/.tmuxkit), created mode 0700.
+tk_home() {
+  local h=${TMUXKIT_HOME:-$HOME/.tmuxkit}
+  if [ ! -d "$h/runs" ]; then
+    (umask 077 && mkdir -p "$h/runs")
+  fi
+  chmod 700 "$h" "$h/runs" 2>/dev/null || true
+  printf '%s\n' "$h"
+}
+
+# tmux on $TMUXKIT_SOCKET (tmux -L) when set, else the user's normal server.
+tk_tmux() {
+  if [ -n "${TMUXKIT_SOCKET:-}" ]; then
+    tmux -L "$TMUXKIT_SOCKET" "$@"
+  else
+    tmux "$@"
+  fi
+}
+
+tk_session_exists() {
+  tk_tmux has-session -t "=$1" 2>/dev/null
+}
+
+# --- portability wrappers (GNU vs BSD), each probed once -----------------------
+
+# tk_stat mtime|size FILE
+tk_stat() {
+  if [ -z "${_TK_STAT:-}" ]; then
+    if stat -c %Y / >/dev/null 2>&1; then _TK_STAT=gnu; else _TK_STAT=bsd; fi
+  fi
+  case $_TK_STAT:$1 in
+  gnu:mtime) stat -c %Y "$2" ;;
+  gnu:size) stat -c %s "$2" ;;
+  bsd:mtime) stat -f %m "$2" ;;
+  bsd:size) stat -f %z "$2" ;;
+  esac
+}
+
+# Every process as "pid ppid stat args-and-environment" (env shown: ps e / ps -E).
+tk_ps_env() {
+  if [ -z "${_TK_PSENV:-}" ]; then
+    if ps -E -p $$ -o pid= >/dev/null 2>&1; then _TK_PSENV=bsd; else _TK_PSENV=gnu; fi
+  fi
+  if [ "$_TK_PSENV" = bsd ]; then
+    ps -A -E -ww -o pid=,ppid=,stat=,command=
+  else
+    ps -A e -ww -o pid=,ppid=,stat=,args=
+  fi
+}
+
+# "STAT LSTART" of a pid, whitespace squeezed; fails when there is no such process.
+tk_pinfo() {
+  local s
+  s=$(ps -o stat=,lstart= -p "$1" 2>/dev/null) || return 1
+  set -f
+  # shellcheck disable=SC2086
+  set -- $s
+  set +f
+  [ $# -gt 1 ] || return 1
+  printf '%s\n' "$*"
+}
+
+# Start time of a live (non-zombie) pid.
+tk_pstart() {
+  local info
+  case $1 in '' | *[!0-9]*) return 1 ;; esac
+  info=$(tk_pinfo "$1") || return 1
+  case $info in Z*) return 1 ;; esac
+  printf '%s\n' "${info#* }"
+}
+
+# True when PID is alive and was started at START (so a reused PID is not the owner).
+tk_owner_alive() {
+  local cur
+  [ -n "$2" ] || return 1
+  cur=$(tk_pstart "$1") || return 1
+  [ "$cur" = "$2" ]
+}
+
+# [[dd-]hh:]mm:ss -> seconds
+tk_etime_s() {
+  local e=$1 d=0 h=0 m=0 s=0 a b c
+  case $e in *-*)
+    d=${e%%-*}
+    e=${e#*-}
+    ;;
+  esac
+  IFS=: read -r a b c <<EOF
+$e
+EOF
+  if [ -n "${c:-}" ]; then h=$a m=$b s=$c; else m=$a s=${b:-0}; fi
+  echo $((10#$d * 86400 + 10#$h * 3600 + 10#$m * 60 + 10#$s))
+}
+
+tk_uptime_s() {
+  local e
+  e=$(ps -o etime= -p "$1" 2>/dev/null) || return 1
+  e=${e// /}
+  [ -n "$e" ] || return 1
+  tk_etime_s "$e"
+}
+
+# Pids of a run: processes marked TMUXKIT_RUN_ID=ID in their environment, the
+# runner pid (when it is still the runner), and all their descendants. Zombies
+# are left out. Re-parented and setsid children keep the marker, so they count.
+tk_run_pids() {
+  local id=$1 runner=${2:-}
+  tk_ps_env | awk -v id="$id" -v root="$runner" -v self="$$" '
+    {
+      pid = $1; ppid[pid] = $2; st[pid] = $3; n++; order[n] = pid
+      if (pid != self && index($0 " ", " TMUXKIT_RUN_ID=" id " ")) mark[pid] = 1
+    }
+    END {
+      if (root != "") mark[root] = 1
+      changed = 1
+      while (changed) {
+        changed = 0
+        for (i = 1; i <= n; i++) { p = order[i]; if (!(p in mark) && (ppid[p] in mark)) { mark[p] = 1; changed = 1 } }
+      }
+      for (i = 1; i <= n; i++) { p = order[i]; if ((p in mark) && st[p] !~ /^Z/) print p }
+    }'
+}
+
+# --- JSON --------------------------------------------------------------------
+
+tk_json_str() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\t'/\\t}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  case $s in *[$'\001'-$'\037']*) s=$(printf '%s' "$s" | LC_ALL=C tr -d '\000-\037') ;; esac
+  printf '"%s"' "$s"
+}
+
+# A JSON value: a number as-is, empty as null, anything else a string.
+tk_json_val() {
+  case $1 in
+  '') printf 'null' ;;
+  *[!0-9-]* | -) tk_json_str "$1" ;;
+  *) printf '%s' "$1" ;;
+  esac
+}
+
+# --- key=value files ------------------------------------------------------------
+
+# tk_kv_get FILE KEY -> value of the first KEY= line
+tk_kv_get() {
+  local line
+  [ -f "$1" ] || return 1
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in "$2="*)
+      printf '%s\n' "${line#"$2"=}"
+      return 0
+      ;;
+    esac
+  done <"$1"
+  return 1
+}
+
+# --- locks -----------------------------------------------------------------------
+# A lock is a file of key=value lines: pid, start (the owner's process start
+# time), host, run, session, run_id, created. It is created whole and at once:
+# written to a private temp file (noclobber), then hard-linked into place, which
+# fails if anything exists there, a symlink included.
+
+# tk_lock_read FILE: sets LK_PID LK_START LK_HOST LK_RUN LK_SESSION LK_RUN_ID; 1 if garbage
+tk_lock_read() {
+  local line n=0
+  LK_PID='' LK_START='' LK_HOST='' LK_RUN='' LK_SESSION='' LK_RUN_ID=''
+  while IFS= read -r line && [ "$n" -lt 32 ]; do
+    n=$((n + 1))
+    case $line in
+    pid=*) LK_PID=${line#pid=} ;;
+    start=*) LK_START=${line#start=} ;;
+    host=*) LK_HOST=${line#host=} ;;
+    run=*) LK_RUN=${line#run=} ;;
+    session=*) LK_SESSION=${line#session=} ;;
+    run_id=*) LK_RUN_ID=${line#run_id=} ;;
+    esac
+  done <"$1" 2>/dev/null || true
+  case $LK_PID in '' | *[!0-9]*) return 1 ;; esac
+  [ -n "$LK_START" ]
+}
+
+# tk_lock_state FILE -> free | symlink | notfile | garbage | alive | stale (and LK_* set)
+tk_lock_state() {
+  if [ -L "$1" ]; then
+    echo symlink
+  elif [ ! -e "$1" ]; then
+    echo free
+  elif [ ! -f "$1" ]; then
+    echo notfile
+  elif ! tk_lock_read "$1"; then
+    echo garbage
+  elif tk_owner_alive "$LK_PID" "$LK_START"; then
+    echo alive
+  else
+    echo stale
+  fi
+}
+
+# Remove a stale lock, guarded by a mkdir mutex so two reclaimers never remove
+# a lock that a third party has freshly taken.
+tk_lock_reclaim() {
+  local lock=$1 m="$1.reclaim" pid=$2 start=$3 age
+  if ! mkdir "$m" 2>/dev/null; then
+    age=$(($(date +%s) - $(tk_stat mtime "$m" 2>/dev/null || date +%s)))
+    [ "$age" -gt 10 ] && rmdir "$m" 2>/dev/null
+    return 1
+  fi
+  if [ "$(tk_lock_state "$lock")" = stale ] && [ "$LK_PID" = "$pid" ] && [ "$LK_START" = "$start" ]; then
+    rm -f "$lock"
+  fi
+  rmdir "$m"
+}
+
+tk_lock_describe() {
+  printf 'PID %s (run %s, started %s)' "$LK_PID" "${LK_RUN:-?}" "$LK_START"
+}
+
+# tk_lock_acquire LOCK PID START RUN SESSION RUN_ID
+# 0 on success (TK_NOTE says if a stale lock was reclaimed); else an exit code and TK_ERR.
+tk_lock_acquire() {
+  local lock=$1 pid=$2 start=$3 run=$4 session=$5 run_id=$6 tmp tries=0 st
+  TK_ERR='' TK_NOTE=''
+  tmp="$lock.new.$$"
+  rm -f "$tmp"
+  if ! (set -C && printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s\ncreated=%s\n' \
+    "$pid" "$start" "$(hostname 2>/dev/null || echo unknown)" "$run" "$session" "$run_id" "$(date +%s)" >"$tmp") 2>/dev/null; then
+    TK_ERR="cannot write lock file next to $lock"
+    return "$EX_FAIL"
+  fi
+  while :; do
+    if ln "$tmp" "$lock" 2>/dev/null; then
+      rm -f "$tmp"
+      return 0
+    fi
+    st=$(tk_lock_state "$lock")
+    tk_lock_read "$lock" || true
+    case $st in
+    free) ;;
+    alive)
+      rm -f "$tmp"
+      TK_ERR="locked by $(tk_lock_describe): $lock"
+      return "$EX_LOCKED"
+      ;;
+    stale)
+      if tk_lock_reclaim "$lock" "$LK_PID" "$LK_START"; then
+        TK_NOTE="reclaimed stale lock of dead $(tk_lock_describe): $lock"
+      fi
+      ;;
+    symlink)
+      rm -f "$tmp"
+      TK_ERR="lock path is a symlink; refusing to follow it: $lock"
+      return "$EX_BAD_LOCK"
+      ;;
+    *)
+      rm -f "$tmp"
+      TK_ERR="lock file is not a valid tmuxkit lock (garbage); inspect and remove it by hand: $lock"
+      return "$EX_BAD_LOCK"
+      ;;
+    esac
+    tries=$((tries + 1))
+    if [ "$tries" -ge 200 ]; then
+      rm -f "$tmp"
+      TK_ERR="could not take lock (contended): $lock"
+      return "$EX_LOCKED"
+    fi
+    sleep 0.05
+  done
+}
+
+# tk_lock_release LOCK PID START: remove LOCK only if PID/START own it.
+tk_lock_release() {
+  [ -L "$1" ] && return 1
+  [ -f "$1" ] || return 0
+  tk_lock_read "$1" || return 1
+  [ "$LK_PID" = "$2" ] && [ "$LK_START" = "$3" ] || return 1
+  rm -f "$1"
+}
+
+# --- runs ---------------------------------------------------------------------------
+# $TMUXKIT_HOME/runs/RUN/ holds: meta (key=value), cmd, env, runner ("pid\nstart"),
+# pid (the command's pid), exit ("code end_epoch"), stopped ("rung epoch"), logs/.
+
+# tk_run_load RUNDIR: sets R_* from meta and the state files.
+tk_run_load() {
+  local d=$1 line
+  R_DIR=$d R_RUN='' R_CWD='' R_RESULTS='' R_LOCK='' R_LOG='' R_STARTED='' R_RUN_ID=''
+  R_SOCKET='' R_STUCK_AFTER=300 R_LOG_MAX=50000000 R_LOG_KEEP=5
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in
+    run=*) R_RUN=${line#run=} ;;
+    cwd=*) R_CWD=${line#cwd=} ;;
+    results=*) R_RESULTS=${line#results=} ;;
+    lock=*) R_LOCK=${line#lock=} ;;
+    log=*) R_LOG=${line#log=} ;;
+    started_at=*) R_STARTED=${line#started_at=} ;;
+    run_id=*) R_RUN_ID=${line#run_id=} ;;
+    socket=*) R_SOCKET=${line#socket=} ;;
+    stuck_after=*) R_STUCK_AFTER=${line#stuck_after=} ;;
+    log_max_bytes=*) R_LOG_MAX=${line#log_max_bytes=} ;;
+    log_keep=*) R_LOG_KEEP=${line#log_keep=} ;;
+    esac
+  done <"$d/meta"
+  R_RUNNER_PID='' R_RUNNER_START='' R_PID='' R_EXIT='' R_ENDED='' R_STOP_RUNG='' R_STOP_REQ=''
+  if [ -f "$d/runner" ]; then
+    { IFS= read -r R_RUNNER_PID && IFS= read -r R_RUNNER_START; } <"$d/runner" || true
+  fi
+  [ -f "$d/pid" ] && { IFS= read -r R_PID <"$d/pid" || true; }
+  [ -f "$d/exit" ] && { read -r R_EXIT R_ENDED <"$d/exit" || true; }
+  if [ -f "$d/stopped" ]; then
+    R_STOP_REQ=1
+    read -r R_STOP_RUNG _ <"$d/stopped" || true
+  fi
+  return 0
+}
+
+# tmux socket for a loaded run: the one it was started on.
+tk_run_tmux() {
+  TMUXKIT_SOCKET=$R_SOCKET tk_tmux "$@"
+}
+
+tk_runner_alive() {
+  tk_owner_alive "$R_RUNNER_PID" "$R_RUNNER_START"
+}
+
+# Pipe the run's pane into the log writer. $1: "gap" to write a gap marker first.
+tk_pipe_log() {
+  local here w
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+  w="exec bash $(tk_sq "$here/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
+  tk_run_tmux pipe-pane -t "=$R_RUN:" "$w"
+}
+
+# Single-quote a word for sh, bash, dash and zsh alike.
+tk_sq() {
+  printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+# tk_run_state: state of the loaded run, from its files, processes and session.
+# Sets S_STATE and S_LOG_AGE, S_LAST (last log line), S_UPTIME.
+tk_run_state() {
+  local now=${1:-$(date +%s)} mt
+  S_LOG_AGE='' S_LAST='' S_UPTIME=''
+  if [ -f "$R_LOG" ]; then
+    mt=$(tk_stat mtime "$R_LOG" 2>/dev/null || echo '')
+    [ -n "$mt" ] && S_LOG_AGE=$((now - mt))
+    S_LAST=$(tail -n 1 "$R_LOG" 2>/dev/null || true)
+  fi
+  if tk_runner_alive; then
+    S_UPTIME=$(tk_uptime_s "$R_RUNNER_PID" || echo '')
+    if ! tk_run_tmux has-session -t "=$R_RUN" 2>/dev/null; then
+      S_STATE=$ST_DEAD
+    elif [ -n "$S_LOG_AGE" ] && [ "$S_LOG_AGE" -gt "$R_STUCK_AFTER" ]; then
+      S_STATE=$ST_STUCK
+    else
+      S_STATE=$ST_RUNNING
+    fi
+  elif [ -n "$R_STOP_REQ" ]; then
+    S_STATE=$ST_STOPPED
+  elif [ -n "$R_EXIT" ]; then
+    S_STATE=$ST_EXITED
+  else
+    S_STATE=$ST_DEAD
+  fi
+}
+
+# "1" when the run's pane has its log pipe, "0" when not, "" when there is no pane.
+tk_run_writer() {
+  local v
+  v=$(tk_run_tmux display-message -p -t "=$R_RUN:" '#{pane_pipe}' 2>/dev/null) || v=''
+  printf '%s\n' "$v"
+}
+
+# One run as a JSON object (after tk_run_load and tk_run_state).
+tk_run_json() {
+  local writer lock_state w
+  writer=none
+  if [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; then
+    w=$(tk_run_writer)
+    case $w in 1) writer=alive ;; 0) writer=dead ;; esac
+  fi
+  lock_state=$(tk_lock_state "$R_LOCK")
+  printf '{"run":%s,"session":%s,"state":%s,"pid":%s,"runner_pid":%s,"started_at":%s,"ended_at":%s,' \
+    "$(tk_json_str "$R_RUN")" "$(tk_json_str "$R_RUN")" "$(tk_json_str "$S_STATE")" \
+    "$(tk_json_val "$R_PID")" "$(tk_json_val "$R_RUNNER_PID")" "$(tk_json_val "$R_STARTED")" "$(tk_json_val "$R_ENDED")"
+  printf '"uptime_s":%s,"log_path":%s,"log_age_s":%s,"last_line":%s,"exit_code":%s,"stop_rung":%s,' \
+    "$(tk_json_val "$S_UPTIME")" "$(tk_json_str "$R_LOG")" "$(tk_json_val "$S_LOG_AGE")" "$(tk_json_str "$S_LAST")" \
+    "$(tk_json_val "$R_EXIT")" "$(tk_json_val "${R_STOP_RUNG#requested}")"
+  printf '"lock_path":%s,"lock_state":%s,"results":%s,"cwd":%s,"writer":%s,"stuck_after":%s,"socket":%s}' \
+    "$(tk_json_str "$R_LOCK")" "$(tk_json_str "$lock_state")" "$(tk_json_str "$R_RESULTS")" \
+    "$(tk_json_str "$R_CWD")" "$(tk_json_str "$writer")" "$(tk_json_val "$R_STUCK_AFTER")" "$(tk_json_str "$R_SOCKET")"
+}
+
+# Names of all runs known on this host.
+tk_run_names() {
+  local d
+  for d in "$1"/runs/*/; do
+    [ -f "$d/meta" ] || continue
+    d=${d%/}
+    printf '%s\n' "${d##*/}"
+  done
+}
+
+# ---------------------------------------------------------------------------
+# The status report itself.
+
+_cs_human_age() {
+  local s=$1
+  if [ -z "$s" ]; then
+    printf '?'
+  elif [ "$s" -lt 120 ]; then
+    printf '%ss' "$s"
+  elif [ "$s" -lt 7200 ]; then
+    printf '%sm' $((s / 60))
+  else
+    printf '%sh%02dm' $((s / 3600)) $((s % 3600 / 60))
+  fi
+}
+
+# Append a JSON item to the named accumulator variable, comma-separated.
+_cs_add() {
+  local cur
+  eval "cur=\${$1}"
+  if [ -n "$cur" ]; then cur="$cur,$2"; else cur=$2; fi
+  eval "$1=\$cur"
+}
+
+_cs_runs() {
+  local home=$1 now=$2 name shown=0
+  shift 2
+  if [ $# -eq 0 ]; then
+    # shellcheck disable=SC2046  # run names are [A-Za-z0-9_-] only
+    set -- $(tk_run_names "$home")
+  fi
+  for name in "$@"; do
+    tk_valid_run "$name" || tk_die "$EX_USAGE" "invalid run name '$name'"
+    if [ ! -f "$home/runs/$name/meta" ]; then
+      tk_die "$EX_NOT_FOUND" "no run named '$name' on $(hostname 2>/dev/null || echo this host)"
+    fi
+    tk_run_load "$home/runs/$name"
+    tk_run_state "$now"
+    if [ "$JSON" = 1 ]; then
+      _cs_add J_RUNS "$(tk_run_json)"
+    else
+      shown=1
+      printf '  %-20s %-8s pid %-7s up %-6s log %-6s exit %-4s | %s\n' "$R_RUN" "$S_STATE" "${R_PID:-?}" \
+        "$(_cs_human_age "$S_UPTIME")" "$(_cs_human_age "$S_LOG_AGE")" "${R_EXIT:--}" "$S_LAST"
+    fi
+  done
+  if [ "$JSON" != 1 ] && [ "$shown" = 0 ]; then echo "  (no tmuxkit runs)"; fi
+  return 0
+}
+
+# Lines "pid<TAB>ppid<TAB>run<TAB>args" of training processes: those whose command
+# line matches PATTERN, and every process carrying a TMUXKIT_RUN marker.
+_cs_processes() {
+  tk_ps_env | PAT=$1 awk -v self="$$" '
+    {
+      pid = $1; ppid = $2; st = $3
+      if (pid == self || st ~ /^Z/) next
+      line = $0
+      sub(/^[ \t]*[0-9]+[ \t]+[0-9]+[ \t]+[^ \t]+[ \t]+/, "", line)
+      run = ""
+      if (match(line " ", / TMUXKIT_RUN=[A-Za-z0-9_-]+ /)) run = substr(line, RSTART + 13, RLENGTH - 14)
+      # The command line without its environment: cut at the first " NAME=" word.
+      args = line
+      if (match(args, / [A-Za-z_][A-Za-z0-9_]*=/)) args = substr(args, 1, RSTART - 1)
+      if (run == "" && (args !~ ENVIRON["PAT"] || args ~ /check_training_status/)) next
+      printf "%s\t%s\t%s\t%s\n", pid, ppid, run, args
+    }'
+}
+
+_cs_lock_files() {
+  local home=$1 root name
+  shift
+  {
+    for name in $(tk_run_names "$home"); do
+      tk_kv_get "$home/runs/$name/meta" lock || true
+    done
+    for root in "$@"; do
+      [ -d "$root" ] || continue
+      find "$root" -maxdepth 4 \( -name training.lock -o -name "$TK_LOCK_NAME" \) 2>/dev/null || true
+    done
+  } | awk '!seen[$0]++'
+}
+
+_cs_lock_line() {
+  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' line
+  case $f in */training.lock) kind=training.lock ;; esac
+  [ -e "$f" ] || [ -L "$f" ] || return 0
+  if [ "$kind" = training.lock ] && [ ! -L "$f" ]; then
+    # A foreign lock: its first number is taken as the owner's PID.
+    line=$(LC_ALL=C tr -c '0-9' ' ' <"$f" 2>/dev/null | awk '{ print $1; exit }')
+    pid=$line
+    if [ -z "$pid" ]; then
+      st=garbage
+    elif ps -p "$pid" >/dev/null 2>&1; then
+      st=alive
+    else
+      st=stale
+    fi
+  else
+    st=$(tk_lock_state "$f")
+    pid=$LK_PID run=$LK_RUN start=$LK_START
+  fi
+  case $st in
+  stale) hint="owner is gone; remove with: rm $(tk_sq "$f")  (or: tmuxkit cleanup)" ;;
+  garbage) hint="not a lock this tool understands; inspect it, then: rm $(tk_sq "$f")" ;;
+  symlink) hint="a symlink at a lock path is refused; inspect it: ls -l $(tk_sq "$f")" ;;
+  esac
+  if [ "$JSON" = 1 ]; then
+    _cs_add J_LOCKS "$(printf '{"path":%s,"kind":%s,"state":%s,"pid":%s,"run":%s,"started":%s,"hint":%s}' \
+      "$(tk_json_str "$f")" "$(tk_json_str "$kind")" "$(tk_json_str "$st")" "$(tk_json_val "$pid")" \
+      "$(tk_json_str "$run")" "$(tk_json_str "$start")" "$(tk_json_str "$hint")")"
+  else
+    printf '  %-7s %s  pid %s%s\n' "$(echo "$st" | tr '[:lower:]' '[:upper:]')" "$f" "${pid:-?}" "${run:+ (run $run, started $start)}"
+    [ -z "$hint" ] || printf '          -> %s\n' "$hint"
+  fi
+}
+
+# The 10 newest *.log files under the roots, as "mtime path" lines.
+_cs_newest_logs() {
+  local r f
+  for r in "$@"; do
+    [ -d "$r" ] || continue
+    find "$r" -maxdepth 5 -type f -name '*.log' 2>/dev/null || true
+  done | while IFS= read -r f; do
+    printf '%s %s\n' "$(tk_stat mtime "$f" 2>/dev/null || echo 0)" "$f"
+  done | sort -rn | head -n 10
+}
+
+_cs_logs() {
+  local now=$1 stale_after=$2 f mt age n=0 last stale
+  shift 2
+  while read -r mt f; do
+    [ -n "$f" ] || continue
+    age=$((now - mt))
+    stale=false
+    [ "$age" -gt "$stale_after" ] && stale=true
+    last=$(tail -n 3 "$f" 2>/dev/null || true)
+    n=$((n + 1))
+    if [ "$JSON" = 1 ]; then
+      _cs_add J_LOGS "$(printf '{"path":%s,"age_s":%s,"stale":%s,"last_lines":%s}' \
+        "$(tk_json_str "$f")" "$age" "$stale" "$(tk_json_str "$last")")"
+    else
+      printf '  %s  %s ago%s\n' "$f" "$(_cs_human_age "$age")" "$([ "$stale" = true ] && echo '  (STALE)')"
+      printf '%s\n' "$last" | sed 's/^/      | /'
+    fi
+  done <<EOF
+$(_cs_newest_logs "$@")
+EOF
+  if [ "$JSON" != 1 ] && [ "$n" = 0 ]; then echo "  (no log files)"; fi
+  return 0
+}
+
+_cs_sessions() {
+  local out
+  if ! command -v tmux >/dev/null 2>&1; then
+    if [ "$JSON" = 1 ]; then J_TMUX='"missing"'; else echo "  tmux is not installed ($TK_TMUX_HINT)"; fi
+    return 0
+  fi
+  out=$(tk_tmux list-sessions -F '#{session_name}	#{session_windows}	#{session_attached}	#{session_created}' 2>/dev/null || true)
+  if [ "$JSON" = 1 ]; then
+    J_TMUX='"present"'
+    local name win att created
+    while IFS='	' read -r name win att created; do
+      [ -n "$name" ] || continue
+      _cs_add J_SESSIONS "$(printf '{"name":%s,"windows":%s,"attached":%s,"created":%s}' \
+        "$(tk_json_str "$name")" "$(tk_json_val "$win")" "$(tk_json_val "$att")" "$(tk_json_val "$created")")"
+    done <<EOF
+$out
+EOF
+  elif [ -z "$out" ]; then
+    echo "  (no tmux sessions${TMUXKIT_SOCKET:+ on socket $TMUXKIT_SOCKET})"
+  else
+    printf '%s\n' "$out" | awk -F '\t' '{ printf "  %-24s %s window(s)%s\n", $1, $2, ($3 > 0 ? ", attached" : "") }'
+  fi
+}
+
+tk_status_main() {
+  local pattern=train stale_after=300 runs_only=0 home now host f
+  local -a roots runs
+  roots=() runs=()
+  JSON=0
+  while [ $# -gt 0 ]; do
+    case $1 in
+    -h | --help)
+      tk_usage
+      return 0
+      ;;
+    --json) JSON=1 ;;
+    --runs-only) runs_only=1 ;;
+    --root)
+      [ $# -ge 2 ] || tk_die "$EX_USAGE" "--root needs a directory"
+      roots+=("$2")
+      shift
+      ;;
+    --pattern)
+      [ $# -ge 2 ] || tk_die "$EX_USAGE" "--pattern needs a regex"
+      pattern=$2
+      shift
+      ;;
+    --stale-after)
+      case ${2:-} in '' | *[!0-9]*) tk_die "$EX_USAGE" "--stale-after needs a number of seconds" ;; esac
+      stale_after=$2
+      shift
+      ;;
+    -*) tk_die "$EX_USAGE" "unknown option: $1 (see --help)" ;;
+    *) runs+=("$1") ;;
+    esac
+    shift
+  done
+  home=$(tk_home)
+  now=$(date +%s)
+  host=$(hostname 2>/dev/null || echo unknown)
+  [ ${#roots[@]} -gt 0 ] || roots=("$home" "./results")
+  J_RUNS='' J_LOCKS='' J_LOGS='' J_PROCS='' J_SESSIONS='' J_TMUX='null'
+
+  if [ "$runs_only" = 1 ]; then
+    _cs_runs "$home" "$now" ${runs[@]+"${runs[@]}"}
+    if [ "$JSON" = 1 ]; then
+      printf '{"host":%s,"generated_at":%s,"runs":[%s]}\n' "$(tk_json_str "$host")" "$now" "$J_RUNS"
+    fi
+    return 0
+  fi
+
+  [ "$JSON" = 1 ] || printf '== training status on %s at %s ==\n\n[1] Running training processes (pattern: %s)\n' \
+    "$host" "$(date '+%Y-%m-%d %H:%M:%S')" "$pattern"
+  local pid ppid run args any=0
+  while IFS='	' read -r pid ppid run args; do
+    [ -n "$pid" ] || continue
+    any=1
+    if [ "$JSON" = 1 ]; then
+      _cs_add J_PROCS "$(printf '{"pid":%s,"ppid":%s,"uptime_s":%s,"run":%s,"args":%s}' "$pid" "$ppid" \
+        "$(tk_json_val "$(tk_uptime_s "$pid" || true)")" "$(tk_json_str "$run")" "$(tk_json_str "$args")")"
+    else
+      printf '  PID %-7s up %-6s %s%s\n' "$pid" "$(_cs_human_age "$(tk_uptime_s "$pid" || true)")" "$args" "${run:+   [run $run]}"
+    fi
+  done <<EOF
+$(_cs_processes "$pattern")
+EOF
+  [ "$JSON" = 1 ] || [ "$any" = 1 ] || echo "  (none)"
+
+  [ "$JSON" = 1 ] || printf '\n[2] Lock files\n'
+  any=0
+  while IFS= read -r f; do
+    [ -n "$f" ] || continue
+    any=1
+    _cs_lock_line "$f"
+  done <<EOF
+$(_cs_lock_files "$home" "${roots[@]}")
+EOF
+  [ "$JSON" = 1 ] || [ "$any" = 1 ] || echo "  (none)"
+
+  [ "$JSON" = 1 ] || printf '\n[3] Recent log activity\n'
+  _cs_logs "$now" "$stale_after" "${roots[@]}"
+
+  [ "$JSON" = 1 ] || printf '\n[4] tmux sessions\n'
+  _cs_sessions
+
+  [ "$JSON" = 1 ] || printf '\n[5] tmuxkit runs\n'
+  _cs_runs "$home" "$now"
+
+  if [ "$JSON" = 1 ]; then
+    printf '{"host":%s,"generated_at":%s,"tmux":%s,"processes":[%s],"locks":[%s],"logs":[%s],"sessions":[%s],"runs":[%s]}\n' \
+      "$(tk_json_str "$host")" "$now" "$J_TMUX" "$J_PROCS" "$J_LOCKS" "$J_LOGS" "$J_SESSIONS" "$J_RUNS"
+  fi
+}
+
+if [ "${TMUXKIT_LIB_ONLY:-0}" != 1 ]; then
+  tk_status_main "$@"
+fi

@@ -1,0 +1,5 @@
+import sys
+
+from tmuxkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,266 @@
+"""tmuxkit.toml: hosts and runs, validated up front.
+
+Every problem is one line naming the file and the key, with exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tmuxkit.errors import ConfigError, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+LOCAL = "local"
+DEFAULT_CONFIG = "tmuxkit.toml"
+_RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}\Z")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*\Z")
+_UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def check_run_name(name: str) -> str:
+    if not isinstance(name, str) or not _RUN_NAME.match(name):
+        raise UsageError(f"invalid run name {name!r}: use 1-64 of A-Z a-z 0-9 _ - (not starting with -)")
+    return name
+
+
+def parse_duration(value: object, what: str = "duration") -> int:
+    """300, "300", "90s", "5m", "1h" -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: expected a duration like 300 or \"5m\", got {value!r}")
+    if isinstance(value, int) and value > 0:
+        return value
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m and float(m.group(1)) > 0:
+            return max(1, round(float(m.group(1)) * _UNITS[m.group(2)]))
+    raise ValueError(f"{what}: expected a duration like 300 or \"5m\", got {value!r}")
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    name: str
+    ssh: str = ""
+    port: int | None = None
+    identity: str | None = None
+    ssh_config: str | None = None
+    ssh_options: tuple[str, ...] = ()
+
+    @property
+    def is_local(self) -> bool:
+        return self.name == LOCAL
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    name: str
+    command: str | tuple[str, ...] = ""
+    host: str = LOCAL
+    cwd: str | None = None
+    results: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    log_max_bytes: int = 50_000_000
+    log_keep: int = 5
+    stuck_after: int = 300
+
+    def command_line(self) -> str:
+        """The command as one shell line (an argv list is quoted word by word)."""
+        if isinstance(self.command, str):
+            return self.command
+        return shlex.join(self.command)
+
+    def with_overrides(self, **changes: Any) -> RunSpec:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# Validators: each takes the raw TOML value and returns the clean one, or raises ValueError.
+def _str(v: object) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValueError(f"expected a non-empty string, got {type(v).__name__}")
+    return v
+
+
+def _int_pos(v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise ValueError(f"expected a positive integer, got {v!r}")
+    return v
+
+
+def _port(v: object) -> int:
+    p = _int_pos(v)
+    if p > 65535:
+        raise ValueError(f"expected a port number, got {v!r}")
+    return p
+
+
+def _command(v: object) -> str | tuple[str, ...]:
+    if isinstance(v, str) and v.strip():
+        if "\n" in v:
+            raise ValueError("expected a one-line command")
+        return v
+    if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+        return tuple(v)
+    raise ValueError("expected a command string or a non-empty list of strings")
+
+
+def _env(v: object) -> dict[str, str]:
+    if not isinstance(v, dict):
+        raise ValueError(f"expected a table of NAME = \"value\", got {type(v).__name__}")
+    out = {}
+    for k, val in v.items():
+        if not _ENV_NAME.match(k):
+            raise ValueError(f"bad variable name {k!r}")
+        if not isinstance(val, (str, int, float)) or isinstance(val, bool) or "\n" in str(val):
+            raise ValueError(f"{k}: expected a one-line string")
+        out[k] = str(val)
+    return out
+
+
+def _str_list(v: object) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError("expected a list of strings")
+    return tuple(v)
+
+
+RUN_KEYS: dict[str, Callable[[object], Any]] = {
+    "host": _str,
+    "cwd": _str,
+    "command": _command,
+    "results": _str,
+    "env": _env,
+    "log_max_bytes": _int_pos,
+    "log_keep": _int_pos,
+    "stuck_after": lambda v: parse_duration(v),
+}
+
+HOST_KEYS: dict[str, Callable[[object], Any]] = {
+    "ssh": _str,
+    "port": _port,
+    "identity": _str,
+    "ssh_config": _str,
+    "ssh_options": _str_list,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    hosts: Mapping[str, HostSpec] = field(default_factory=dict)
+    runs: Mapping[str, RunSpec] = field(default_factory=dict)
+
+    def host(self, name: str) -> HostSpec:
+        if name == LOCAL:
+            return HostSpec(LOCAL)
+        try:
+            return self.hosts[name]
+        except KeyError:
+            where = f" in {self.path}" if self.path else ""
+            raise ConfigError(f"unknown host {name!r}: add [hosts.{name}]{where}, or use 'local'") from None
+
+    def all_hosts(self) -> list[HostSpec]:
+        return [HostSpec(LOCAL), *self.hosts.values()]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+
+def _check_table(where: str, table: object, keys: Mapping[str, Callable[[object], Any]]) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table")
+    clean = {}
+    for key, value in table.items():
+        if key not in keys:
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(keys))})")
+        try:
+            clean[key] = keys[key](value)
+        except ValueError as e:
+            raise ConfigError(f"{where}.{key}: {e}") from None
+    return clean
+
+
+def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
+    src = str(path) if path else "config"
+    for top in data:
+        if top not in ("hosts", "runs"):
+            raise ConfigError(f"{src}: {top}: unknown key (known: hosts, runs)")
+    hosts = {}
+    raw_hosts = data.get("hosts", {})
+    if not isinstance(raw_hosts, dict):
+        raise ConfigError(f"{src}: hosts: expected a table")
+    for name, table in raw_hosts.items():
+        if name == LOCAL:
+            raise ConfigError(f"{src}: hosts.local: 'local' is this machine and cannot be configured")
+        clean = _check_table(f"{src}: hosts.{name}", table, HOST_KEYS)
+        if "ssh" not in clean:
+            raise ConfigError(f"{src}: hosts.{name}.ssh: missing (an ssh destination such as user@host)")
+        hosts[name] = HostSpec(name=name, **clean)
+    runs = {}
+    raw_runs = data.get("runs", {})
+    if not isinstance(raw_runs, dict):
+        raise ConfigError(f"{src}: runs: expected a table")
+    for name, table in raw_runs.items():
+        try:
+            check_run_name(name)
+        except UsageError as e:
+            raise ConfigError(f"{src}: runs.{name}: {e}") from None
+        clean = _check_table(f"{src}: runs.{name}", table, RUN_KEYS)
+        if "command" not in clean:
+            raise ConfigError(f"{src}: runs.{name}.command: missing (the command that starts the run)")
+        host = clean.get("host", LOCAL)
+        if host != LOCAL and host not in hosts:
+            raise ConfigError(f"{src}: runs.{name}.host: unknown host {host!r} (add [hosts.{host}])")
+        runs[name] = RunSpec(name=name, **clean)
+    return Config(path=path, hosts=hosts, runs=runs)
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """--config PATH, else $TMUXKIT_CONFIG, else ./tmuxkit.toml when present, else empty."""
+    explicit = path or os.environ.get("TMUXKIT_CONFIG")
+    p = Path(explicit) if explicit else Path(DEFAULT_CONFIG)
+    if not p.exists():
+        if explicit:
+            raise ConfigError(f"config file not found: {p}")
+        return Config()
+    try:
+        with p.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    return parse(data, p.resolve())
+
+
+EXAMPLE = '''\
+# tmuxkit.toml: hosts and runs for `tmuxkit start RUN`.
+# Every key is optional except a run's `command`.
+
+# [hosts.studio]
+# ssh = "studio"                 # anything ssh accepts: an alias from ~/.ssh/config, user@host
+# port = 22
+# identity = "~/.ssh/id_ed25519"
+# ssh_config = "~/.ssh/config"   # passed as -F
+# ssh_options = ["ServerAliveInterval=15"]
+
+[runs.kssm_v3]
+command = "python train.py --config configs/kssm_v3.yaml"   # or a list: ["python", "train.py"]
+# host = "studio"          # default "local"
+# cwd = "~/src/kssm"       # default: the directory of this file (local runs)
+results = "results/kssm_v3" # relative to cwd; one run per results directory (locked)
+# env = { CUDA_VISIBLE_DEVICES = "0" }
+# log_max_bytes = 50000000 # pane log rotation size
+# log_keep = 5             # rotated log files kept
+# stuck_after = "5m"       # no output for this long -> state "stuck"
+'''

@@ -1,0 +1,147 @@
+"""Hosts: the one interface the rest of tmuxkit uses to reach a machine.
+
+A host runs an argv, runs one of the shell/ scripts with arguments, streams a
+command's output to the terminal, hands the terminal over (attach), and names
+paths for rsync. LocalHost is this machine; SshHost (tmuxkit.ssh) is the same
+interface over the ssh binary. The run logic never asks which one it has.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from tmuxkit.codes import ExitCode
+from tmuxkit.config import LOCAL, Config, HostSpec
+from tmuxkit.errors import HostError, TmuxkitError, UnreachableError
+
+if TYPE_CHECKING:
+    pass
+
+SCRIPT_TIMEOUT = 60.0
+
+
+def shell_dir() -> Path:
+    """shell/ inside an installed wheel (tmuxkit/shell) or beside a source checkout."""
+    here = Path(__file__).resolve().parent
+    for d in (here / "shell", here.parent / "shell"):
+        if (d / "check_training_status.sh").is_file():
+            return d
+    raise TmuxkitError("tmuxkit's shell/ scripts are missing from this install")
+
+
+@dataclass
+class Result:
+    rc: int
+    out: str
+    err: str
+
+    def kv_lines(self) -> list[dict[str, str]]:
+        """Parse the scripts' tab-separated key=value lines."""
+        rows = []
+        for line in self.out.splitlines():
+            if "=" not in line:
+                continue
+            rows.append(dict(f.split("=", 1) for f in line.split("\t") if "=" in f))
+        return rows
+
+    def error_line(self) -> str:
+        """The script's own 'tmuxkit: ...' message, or the last stderr line."""
+        lines = [ln for ln in self.err.splitlines() if ln.strip()]
+        for ln in reversed(lines):
+            if ln.startswith("tmuxkit: "):
+                return ln[len("tmuxkit: ") :]
+        return lines[-1] if lines else f"failed with exit code {self.rc}"
+
+
+class Host:
+    """What every host offers. Subclasses supply _argv_for and the transport."""
+
+    name: str = LOCAL
+
+    def _argv_for(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
+        raise NotImplementedError
+
+    def script_argv(self, script: str, args: Sequence[str]) -> list[str]:
+        raise NotImplementedError
+
+    # --- running things ------------------------------------------------------
+    def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None) -> Result:
+        full = self._argv_for(argv)
+        try:
+            p = subprocess.run(full, input=input, capture_output=True, timeout=timeout, stdin=None if input else subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise UnreachableError(f"{self.name}: no answer within {timeout:g}s", host=self.name, argv=full) from None
+        except FileNotFoundError as e:
+            raise HostError(f"{e.filename}: command not found", host=self.name, argv=full, code=ExitCode.NO_TOOL) from None
+        res = Result(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
+        self._check_transport(res, full)
+        return res
+
+    def _check_transport(self, res: Result, argv: Sequence[str]) -> None:
+        """Raise if the transport (not the command) failed. Local: never."""
+
+    def script(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT) -> Result:
+        return self.run(self.script_argv(script, args), timeout=timeout)
+
+    def script_ok(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT) -> Result:
+        """Run a host script; a non-zero exit becomes its own one-line error and exit code."""
+        res = self.script(script, *args, timeout=timeout)
+        if res.rc != 0:
+            msg = res.error_line()
+            if self.name != LOCAL and not msg.startswith(self.name):
+                msg = f"{self.name}: {msg}"
+            raise HostError(msg, host=self.name, argv=[script, *args], rc=res.rc, stderr=res.err, code=res.rc)
+        return res
+
+    def stream(self, script: str, *args: str) -> int:
+        """Run a host script with the terminal's stdout/stderr (logs -f)."""
+        full = self._argv_for(self.script_argv(script, args))
+        try:
+            return subprocess.call(full, stdin=subprocess.DEVNULL)
+        except KeyboardInterrupt:
+            return 130
+
+    def exec_interactive(self, argv: Sequence[str]) -> NoReturn:
+        """Replace this process with argv on the host, on the user's terminal."""
+        full = self._argv_for(argv, tty=True)
+        os.execvp(full[0], full)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def rsync_path(self, path: str) -> str:
+        return path
+
+    def tmux_argv(self, *args: str, socket: str | None = None) -> list[str]:
+        sock = socket if socket is not None else os.environ.get("TMUXKIT_SOCKET", "")
+        return ["tmux", *(["-L", sock] if sock else []), *args]
+
+    def close(self) -> None:
+        pass
+
+
+class LocalHost(Host):
+    """This machine: argv runs as is (subprocess; no import cost on the status path)."""
+
+    name = LOCAL
+
+    def _argv_for(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
+        return list(argv)
+
+    def script_argv(self, script: str, args: Sequence[str]) -> list[str]:
+        return ["bash", str(shell_dir() / script), *args]
+
+
+def connect(spec: HostSpec) -> Host:
+    if spec.is_local:
+        return LocalHost()
+    from tmuxkit.ssh import SshHost
+
+    return SshHost(spec)
+
+
+def for_name(config: Config, name: str) -> Host:
+    return connect(config.host(name))

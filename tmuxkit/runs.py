@@ -1,0 +1,159 @@
+"""Runs: start, status, stop, cleanup, attach and logs, on any host.
+
+Each operation is one call of a shell/ script on the run's host; this module
+builds the arguments and reads the answers. The lock, the state of a run, the
+kill ladder and zombie detection live in shell/ only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tmuxkit.codes import ALIVE_STATES, ExitCode
+from tmuxkit.config import LOCAL, Config, RunSpec, check_run_name
+from tmuxkit.errors import HostError, TmuxkitError, UsageError
+from tmuxkit.hosts import Host, connect
+
+DEMO = "demo"
+STATUS_TIMEOUT = 10.0
+
+
+def demo_spec(cwd: str | None = None) -> RunSpec:
+    """The built-in demo: a tiny trainer shipped in the package."""
+    trainer = Path(__file__).resolve().parent / "demo.py"
+    return RunSpec(name=DEMO, command=(sys.executable, str(trainer)), cwd=cwd, results=f"results/{DEMO}", stuck_after=60)
+
+
+def resolve(config: Config, name: str, command: Sequence[str] = (), **overrides: object) -> RunSpec:
+    """The run's spec: from the config, the demo, or ad hoc (-- CMD), with flags on top."""
+    check_run_name(name)
+    if name in config.runs:
+        spec = config.runs[name]
+        if spec.cwd is None and spec.host == LOCAL:
+            spec = spec.with_overrides(cwd=str(config.base_dir))
+    elif command:
+        spec = RunSpec(name=name)
+    elif name == DEMO:
+        spec = demo_spec()
+    else:
+        where = f" in {config.path}" if config.path else " (no tmuxkit.toml here)"
+        raise UsageError(f"run {name!r} is not configured{where}; give its command: tmuxkit start {name} -- CMD ...")
+    if command:
+        spec = spec.with_overrides(command=tuple(command))
+    return spec.with_overrides(**overrides)
+
+
+@dataclass
+class Started:
+    host: str
+    info: dict[str, str]
+    spec: RunSpec
+
+
+def start(host: Host, spec: RunSpec) -> Started:
+    args = [spec.name, "--cmd", spec.command_line()]
+    cwd = spec.cwd
+    if cwd is not None and host.name == LOCAL:
+        cwd = str(Path(cwd).expanduser().resolve())
+    if cwd is not None:
+        args += ["--cwd", cwd]
+    if spec.results:
+        args += ["--results", spec.results]
+    for k, v in spec.env.items():
+        args += ["--env", f"{k}={v}"]
+    args += ["--log-max-bytes", str(spec.log_max_bytes), "--log-keep", str(spec.log_keep)]
+    args += ["--stuck-after", str(spec.stuck_after)]
+    res = host.script_ok("tmuxkit-start", *args)
+    rows = res.kv_lines()
+    if not rows:
+        raise TmuxkitError(f"{host.name}: tmuxkit-start printed nothing to read")
+    return Started(host=host.name, info=rows[-1], spec=spec)
+
+
+@dataclass
+class HostStatus:
+    host: str
+    runs: list[dict[str, object]] = field(default_factory=list)
+    error: str | None = None
+
+
+def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIMEOUT) -> HostStatus:
+    res = host.script_ok("check_training_status.sh", "--runs-only", "--json", *names, timeout=timeout)
+    try:
+        data = json.loads(res.out)
+    except json.JSONDecodeError as e:
+        raise TmuxkitError(f"{host.name}: status output is not JSON ({e})") from None
+    runs = data.get("runs", [])
+    for r in runs:
+        r["host"] = host.name
+    if any(r.get("writer") == "dead" for r in runs):
+        # The log writer died: re-pipe it (with a gap marker) and say so.
+        for r in runs:
+            if r.get("writer") == "dead":
+                host.script("tmuxkit-zombies", "--fix", str(r["run"]))
+                r["writer"] = "repiped"
+    return HostStatus(host=host.name, runs=runs)
+
+
+def status_all(hosts: Iterable[Host], names: Sequence[str] = (), timeout: float = STATUS_TIMEOUT) -> list[HostStatus]:
+    """Ask every host at once; one that fails or does not answer shows as unreachable."""
+    hosts = list(hosts)
+
+    def one(h: Host) -> HostStatus:
+        try:
+            return status_on(h, names, timeout)
+        except HostError as e:
+            if e.code in (ExitCode.NOT_FOUND, ExitCode.USAGE):
+                raise
+            return HostStatus(host=h.name, error=e.message)
+
+    if len(hosts) == 1:
+        return [one(hosts[0])]
+    with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
+        return list(pool.map(one, hosts))
+
+
+def host_for_run(config: Config, name: str, host_name: str | None = None) -> Host:
+    check_run_name(name)
+    if host_name is None:
+        host_name = config.runs[name].host if name in config.runs else LOCAL
+    return connect(config.host(host_name))
+
+
+def stop(host: Host, name: str, grace: int = 60, term_wait: int = 10) -> dict[str, str]:
+    res = host.script_ok("tmuxkit-kill", name, "--grace", str(grace), "--term-wait", str(term_wait), timeout=grace + term_wait + 60)
+    rows = res.kv_lines()
+    return rows[-1] if rows else {}
+
+
+def cleanup(host: Host, dry_run: bool = False) -> list[dict[str, str]]:
+    args = [] if dry_run else ["--fix"]
+    rows = host.script_ok("tmuxkit-zombies", *args, timeout=300).kv_lines()
+    for r in rows:
+        r["host"] = host.name
+    return rows
+
+
+def logs(host: Host, name: str, lines: int = 20, follow: bool = False) -> int:
+    check_run_name(name)
+    args = [name, "-n", str(lines)] + (["-f"] if follow else [])
+    return host.stream("tmuxkit-logs", *args)
+
+
+def alive_runs(statuses: Iterable[HostStatus]) -> list[dict[str, object]]:
+    return [r for s in statuses for r in s.runs if r.get("state") in ALIVE_STATES]
+
+
+def attach_argv(host: Host, run: dict[str, object]) -> list[str]:
+    """tmux attach (or switch-client when already inside tmux) to the run's session."""
+    socket = str(run.get("socket") or "")
+    target = f"={run['run']}"
+    if host.name == LOCAL and os.environ.get("TMUX"):
+        return host.tmux_argv("switch-client", "-t", target, socket=socket)
+    return host.tmux_argv("attach-session", "-t", target, socket=socket)
