@@ -273,20 +273,22 @@ tk_lock_read() {
   [ -n "$LK_START" ]
 }
 
-# tk_lock_state FILE -> free | symlink | notfile | garbage | alive | stale (and LK_* set)
+# tk_lock_state FILE: sets LK_STATE to free | symlink | notfile | garbage | alive
+# | stale, and LK_* to the owner. (Not for $(...): the fields would be lost.)
 tk_lock_state() {
+  LK_PID='' LK_START='' LK_HOST='' LK_RUN='' LK_SESSION='' LK_RUN_ID=''
   if [ -L "$1" ]; then
-    echo symlink
+    LK_STATE=symlink
   elif [ ! -e "$1" ]; then
-    echo free
+    LK_STATE=free
   elif [ ! -f "$1" ]; then
-    echo notfile
+    LK_STATE=notfile
   elif ! tk_lock_read "$1"; then
-    echo garbage
+    LK_STATE=garbage
   elif tk_owner_alive "$LK_PID" "$LK_START"; then
-    echo alive
+    LK_STATE=alive
   else
-    echo stale
+    LK_STATE=stale
   fi
 }
 
@@ -299,7 +301,8 @@ tk_lock_reclaim() {
     [ "$age" -gt 10 ] && rmdir "$m" 2>/dev/null
     return 1
   fi
-  if [ "$(tk_lock_state "$lock")" = stale ] && [ "$LK_PID" = "$pid" ] && [ "$LK_START" = "$start" ]; then
+  tk_lock_state "$lock"
+  if [ "$LK_STATE" = stale ] && [ "$LK_PID" = "$pid" ] && [ "$LK_START" = "$start" ]; then
     rm -f "$lock"
   fi
   rmdir "$m"
@@ -312,7 +315,7 @@ tk_lock_describe() {
 # tk_lock_acquire LOCK PID START RUN SESSION RUN_ID
 # 0 on success (TK_NOTE says if a stale lock was reclaimed); else an exit code and TK_ERR.
 tk_lock_acquire() {
-  local lock=$1 pid=$2 start=$3 run=$4 session=$5 run_id=$6 tmp tries=0 st
+  local lock=$1 pid=$2 start=$3 run=$4 session=$5 run_id=$6 tmp tries=0
   TK_ERR='' TK_NOTE=''
   tmp="$lock.new.$$"
   rm -f "$tmp"
@@ -326,9 +329,8 @@ tk_lock_acquire() {
       rm -f "$tmp"
       return 0
     fi
-    st=$(tk_lock_state "$lock")
-    tk_lock_read "$lock" || true
-    case $st in
+    tk_lock_state "$lock"
+    case $LK_STATE in
     free) ;;
     alive)
       rm -f "$tmp"
@@ -472,7 +474,8 @@ tk_run_json() {
     w=$(tk_run_writer)
     case $w in 1) writer=alive ;; 0) writer=dead ;; esac
   fi
-  lock_state=$(tk_lock_state "$R_LOCK")
+  tk_lock_state "$R_LOCK"
+  lock_state=$LK_STATE
   printf '{"run":%s,"session":%s,"state":%s,"pid":%s,"runner_pid":%s,"started_at":%s,"ended_at":%s,' \
     "$(tk_json_str "$R_RUN")" "$(tk_json_str "$R_RUN")" "$(tk_json_str "$S_STATE")" \
     "$(tk_json_val "$R_PID")" "$(tk_json_val "$R_RUNNER_PID")" "$(tk_json_val "$R_STARTED")" "$(tk_json_val "$R_ENDED")"
@@ -593,8 +596,8 @@ _cs_lock_line() {
       st=stale
     fi
   else
-    st=$(tk_lock_state "$f")
-    pid=$LK_PID run=$LK_RUN start=$LK_START
+    tk_lock_state "$f"
+    st=$LK_STATE pid=$LK_PID run=$LK_RUN start=$LK_START
   fi
   case $st in
   stale) hint="owner is gone; remove with: rm $(tk_sq "$f")  (or: tmuxkit cleanup)" ;;

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from tmuxkit import __version__
 from tmuxkit.codes import ExitCode
+from tmuxkit.config import check_run_name
 from tmuxkit.errors import TmuxkitError, UsageError
 
 
@@ -238,13 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    s = sub.add_parser("start", help="start a run in a detached tmux session")
+    s = sub.add_parser("start", help="start a run in a detached tmux session",
+                       usage="tmuxkit start RUN [--host H] [--cwd DIR] [--results DIR] [--env K=V]... [-- CMD ARG...]")
     s.add_argument("run")
     s.add_argument("--host")
     s.add_argument("--cwd")
     s.add_argument("--results")
     s.add_argument("--env", action="append", default=[], metavar="K=V")
-    s.add_argument("command", nargs="*", help="-- CMD ARG... (an ad hoc run; after --)")
 
     a = sub.add_parser("attach", help="attach to a run's tmux session")
     a.add_argument("run", nargs="?")
@@ -288,6 +289,9 @@ def dispatch(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown command {args.cmd!r}")  # pragma: no cover
 
 
+_START_FLAGS = {"-h", "--help", "--host", "--cwd", "--results", "--env"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Everything after the first "--" is the run's command, untouched by option parsing.
@@ -296,11 +300,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         cut = argv.index("--")
         argv, command = argv[:cut], argv[cut + 1 :]
     try:
+        if argv[:1] == ["start"] and len(argv) > 1 and argv[1].startswith("-") and argv[1] not in _START_FLAGS:
+            check_run_name(argv[1])  # "-x" is a bad run name, not an unknown flag
         args = build_parser().parse_args(argv)
-        if command:
-            if args.cmd != "start":
-                raise UsageError(f"{args.cmd}: '--' is only for start's command")
-            args.command = [*args.command, *command]
+        if command and args.cmd != "start":
+            raise UsageError(f"{args.cmd}: '--' is only for start's command")
+        args.command = command
         return dispatch(args)
     except TmuxkitError as e:
         _err(e.message)

@@ -35,17 +35,17 @@ def check_run_name(name: str) -> str:
     return name
 
 
-def parse_duration(value: object, what: str = "duration") -> int:
+def parse_duration(value: object) -> int:
     """300, "300", "90s", "5m", "1h" -> seconds."""
     if isinstance(value, bool):
-        raise ValueError(f"{what}: expected a duration like 300 or \"5m\", got {value!r}")
+        raise ValueError(f"expected a duration like 300 or \"5m\", got {value!r}")
     if isinstance(value, int) and value > 0:
         return value
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m and float(m.group(1)) > 0:
             return max(1, round(float(m.group(1)) * _UNITS[m.group(2)]))
-    raise ValueError(f"{what}: expected a duration like 300 or \"5m\", got {value!r}")
+    raise ValueError(f"expected a duration like 300 or \"5m\", got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "env": _env,
     "log_max_bytes": _int_pos,
     "log_keep": _int_pos,
-    "stuck_after": lambda v: parse_duration(v),
+    "stuck_after": parse_duration,
 }
 
 HOST_KEYS: dict[str, Callable[[object], Any]] = {

@@ -1,0 +1,138 @@
+"""Fixtures: every test gets its own tmux server (tmux -L), TMUXKIT_HOME and HOME.
+
+Nothing here touches the user's tmux server, ~/.ssh or home. Waiting is done on
+conditions with deadlines (wait_until), never with bare sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tmuxkit import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKES = Path(__file__).resolve().parent / "fakes"
+SHELL = ROOT / "shell"
+
+
+def wait_until(fn: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """Poll fn until it returns something truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def pid_alive(pid: int) -> bool:
+    """Alive and not a zombie."""
+    out = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
+    return bool(out) and not out.startswith("Z")
+
+
+@dataclass
+class Env:
+    home: Path  # TMUXKIT_HOME
+    socket: str
+    work: Path  # a cwd for runs
+    env: dict[str, str]
+
+    def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=self.env)
+
+    def sessions(self) -> list[str]:
+        r = self.tmux("list-sessions", "-F", "#{session_name}")
+        return r.stdout.split() if r.returncode == 0 else []
+
+    def cli(self, *args: str, check: int | None = 0, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """tmuxkit in a subprocess, as a user runs it."""
+        r = subprocess.run([sys.executable, "-m", "tmuxkit", *args], capture_output=True, text=True,
+                           env=self.env, cwd=self.work, timeout=timeout)
+        if check is not None:
+            assert r.returncode == check, f"tmuxkit {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    def script(self, name: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", str(SHELL / name), *args], capture_output=True, text=True,
+                              env=self.env, cwd=self.work, timeout=timeout)
+
+    def run_dir(self, run: str) -> Path:
+        return self.home / "runs" / run
+
+    def log(self, run: str) -> Path:
+        return self.run_dir(run) / "logs" / f"{run}.log"
+
+    def log_text(self, run: str) -> str:
+        p = self.log(run)
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def status(self, run: str) -> dict[str, Any]:
+        import json
+
+        r = self.cli("status", run, "--json")
+        (row,) = json.loads(r.stdout)
+        return row
+
+    def marked_pids(self, run: str) -> list[int]:
+        out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,stat=,args="], capture_output=True, text=True).stdout
+        pids = []
+        for line in out.splitlines():
+            parts = line.split(None, 2)
+            if len(parts) == 3 and not parts[1].startswith("Z") and f" TMUXKIT_RUN={run} " in f" {parts[2]} ":
+                pids.append(int(parts[0]))
+        return pids
+
+
+@pytest.fixture
+def tk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    home = tmp_path / "tkhome"
+    work = tmp_path / "work"
+    work.mkdir()
+    fake_home = tmp_path / "home"
+    fake_home.mkdir()
+    socket = f"tkt-{uuid.uuid4().hex[:10]}"
+    values = {"TMUXKIT_HOME": str(home), "TMUXKIT_SOCKET": socket, "HOME": str(fake_home), "NO_COLOR": "1"}
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("TMUX", raising=False)
+    monkeypatch.delenv("TMUXKIT_CONFIG", raising=False)
+    monkeypatch.chdir(work)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    e = Env(home=home, socket=socket, work=work, env=env)
+    yield e
+    # Teardown: the server on our socket, and any process still marked by our runs.
+    runs = [p.name for p in (home / "runs").iterdir()] if (home / "runs").is_dir() else []
+    e.tmux("kill-server")
+    for run in runs:
+        for pid in e.marked_pids(run):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def run_cli(tk: Env, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """tmuxkit in-process (fast): returns (exit code, stdout, stderr)."""
+
+    def call(*args: str) -> tuple[int, str, str]:
+        code = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call

@@ -1,0 +1,58 @@
+"""cleanup: stale locks, dead sessions and orphaned marked processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from conftest import Env, pid_alive, wait_until
+
+
+def _orphan_setup(tk: Env) -> tuple[int, int]:
+    # A run whose runner dies hard, leaving its command (and its lock) behind.
+    tk.cli("start", "orphaned", "--", "bash", "-c", "trap '' HUP INT TERM; sleep 300 & wait")
+    row = tk.status("orphaned")
+    os.kill(row["runner_pid"], signal.SIGKILL)
+    return row["runner_pid"], row["pid"]
+
+
+def test_dry_run_reports_and_changes_nothing(tk: Env) -> None:
+    _, pid = _orphan_setup(tk)
+    wait_until(lambda: tk.status("orphaned")["state"] == "dead", what="dead")
+    out = tk.cli("cleanup", "--dry-run").stdout
+    assert "orphan" in out and "stale_lock" in out and "dead_session" in out
+    assert "would fix" in out
+    assert pid_alive(pid)
+    assert (tk.work / "results" / "orphaned" / ".tmuxkit.lock").exists()
+    assert "orphaned" in tk.sessions()
+
+
+def test_cleanup_kills_orphans_removes_stale_lock_and_dead_session(tk: Env) -> None:
+    _, pid = _orphan_setup(tk)
+    wait_until(lambda: tk.status("orphaned")["state"] == "dead", what="dead")
+    out = tk.cli("cleanup").stdout
+    assert "orphan" in out and "killed" in out  # the kill ladder also releases the lock
+    wait_until(lambda: not pid_alive(pid), what="orphan gone")
+    assert tk.marked_pids("orphaned") == []
+    assert not (tk.work / "results" / "orphaned" / ".tmuxkit.lock").exists()
+    assert "orphaned" not in tk.sessions()
+    assert tk.cli("cleanup").stdout.strip() == "nothing to clean up"
+    # And the run can start again.
+    tk.cli("start", "orphaned", "--", "true")
+
+
+def test_cleanup_removes_a_stale_lock_when_nothing_is_left(tk: Env) -> None:
+    tk.cli("start", "crashed", "--", "sleep", "60")
+    row = tk.status("crashed")
+    os.kill(row["runner_pid"], signal.SIGKILL)
+    os.kill(row["pid"], signal.SIGKILL)
+    wait_until(lambda: tk.status("crashed")["state"] == "dead", what="dead")
+    out = tk.cli("cleanup").stdout
+    assert "stale_lock" in out and "removed" in out
+    assert not (tk.work / "results" / "crashed" / ".tmuxkit.lock").exists()
+
+
+def test_cleanup_leaves_a_healthy_run_alone(tk: Env) -> None:
+    tk.cli("start", "healthy", "--", "sleep", "30")
+    assert tk.cli("cleanup").stdout.strip() == "nothing to clean up"
+    assert tk.status("healthy")["state"] == "running"

@@ -1,0 +1,75 @@
+"""tmuxkit.toml: validation in one line with exit 2, flags over config, init."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import Env, wait_until
+from tmuxkit import config
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ('[runs.a]\ncommand = "x"\ncolour = 1\n', "runs.a.colour: unknown key"),
+    ('[runs.a]\ncommand = 5\n', "runs.a.command: expected a command string"),
+    ('[runs.a]\ncwd = "/tmp"\n', "runs.a.command: missing"),
+    ('[runs.a]\ncommand = "x"\nlog_keep = "five"\n', "runs.a.log_keep: expected a positive integer"),
+    ('[runs.a]\ncommand = "x"\nstuck_after = "soon"\n', "runs.a.stuck_after: expected a duration"),
+    ('[runs.a]\ncommand = "x"\nenv = { "BAD-NAME" = "1" }\n', "runs.a.env: bad variable name"),
+    ('[runs.a]\ncommand = "x"\nhost = "nowhere"\n', "runs.a.host: unknown host 'nowhere'"),
+    ('[runs."a.b"]\ncommand = "x"\n', "invalid run name"),
+    ('[hosts.h]\nport = 22\n', "hosts.h.ssh: missing"),
+    ('[hosts.h]\nssh = "h"\nport = "22"\n', "hosts.h.port: expected a positive integer"),
+    ('[wat]\n', "wat: unknown key"),
+    ('[runs.a\n', "not valid TOML"),
+])
+def test_bad_config_is_one_line_exit_2(tk: Env, body: str, needle: str) -> None:
+    (tk.work / "tmuxkit.toml").write_text(body)
+    r = tk.cli("start", "a", check=2)
+    assert needle in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert tk.sessions() == []
+
+
+def test_config_path_from_flag_and_env(tk: Env) -> None:
+    other = tk.work / "other.toml"
+    other.write_text('[runs.viaflag]\ncommand = "echo from-flag"\n')
+    tk.cli("--config", str(other), "start", "viaflag")
+    wait_until(lambda: "from-flag" in tk.log_text("viaflag"), what="output")
+    r = tk.cli("--config", str(tk.work / "missing.toml"), "status", check=2)
+    assert "config file not found" in r.stderr
+
+
+def test_flags_override_config(tk: Env) -> None:
+    (tk.work / "tmuxkit.toml").write_text(
+        '[runs.ov]\ncommand = "echo $WHO; pwd"\nresults = "from-config"\nenv = { WHO = "config" }\n')
+    sub = tk.work / "sub"
+    sub.mkdir()
+    tk.cli("start", "ov", "--results", "from-flag", "--cwd", str(sub), "--env", "WHO=flag")
+    wait_until(lambda: "exited" in tk.log_text("ov"), what="exit")
+    assert "flag" in tk.log_text("ov").splitlines() and str(sub) in tk.log_text("ov")
+    assert (sub / "from-flag").is_dir() and not (tk.work / "from-config").exists()
+
+
+def test_unconfigured_run_without_command_is_usage_error(tk: Env) -> None:
+    r = tk.cli("start", "mystery", check=2)
+    assert "not configured" in r.stderr and "tmuxkit start mystery -- CMD" in r.stderr
+
+
+def test_init_writes_a_valid_example_and_refuses_to_overwrite(tk: Env) -> None:
+    tk.cli("init")
+    conf = config.load(tk.work / "tmuxkit.toml")
+    assert "kssm_v3" in conf.runs and conf.runs["kssm_v3"].results == "results/kssm_v3"
+    r = tk.cli("init", check=1)
+    assert "already exists" in r.stderr
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(300, 300), ("300", 300), ("90s", 90), ("5m", 300), ("1h", 3600),
+                                                ("1.5m", 90)])
+def test_durations(value: object, seconds: int) -> None:
+    assert config.parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", [0, -1, "", "5x", True, [5]])
+def test_bad_durations(value: object) -> None:
+    with pytest.raises(ValueError):
+        config.parse_duration(value)

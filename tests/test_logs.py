@@ -1,0 +1,83 @@
+"""The pane log: first byte to last, rotated, folded, re-piped when its writer dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from conftest import Env, wait_until
+
+
+def _write_config(tk: Env, body: str) -> None:
+    (tk.work / "tmuxkit.toml").write_text(body)
+
+
+def _log_parts(tk: Env, run: str) -> list[Path]:
+    log = tk.log(run)
+    rotated = sorted(log.parent.glob(f"{run}.log.*"), key=lambda p: int(p.suffix[1:]), reverse=True)
+    return [*rotated, log]
+
+
+def test_300k_line_burst_through_20_rotations_loses_nothing(tk: Env) -> None:
+    n = 300_000
+    _write_config(tk, f"""
+[runs.burst]
+command = "seq 1 {n}; echo BURST-END"
+log_max_bytes = 90000
+log_keep = 100
+""")
+    tk.cli("start", "burst")
+    wait_until(lambda: tk.status("burst")["state"] == "exited" and "BURST-END" in tk.log(  # noqa: E731
+        "burst").read_text(), timeout=120, interval=0.2, what="burst written")
+    parts = _log_parts(tk, "burst")
+    assert len(parts) - 1 >= 20, f"only {len(parts) - 1} rotations"
+    assert all(p.stat().st_size <= 90000 for p in parts)
+    lines = [ln for p in parts for ln in p.read_text().splitlines()]
+    numbers = [ln for ln in lines if ln.isdigit()]
+    assert numbers == [str(i) for i in range(1, n + 1)]  # 0 lost, 0 duplicated, in order
+
+
+def test_redraws_and_colours_are_folded(tk: Env) -> None:
+    tk.cli("start", "bar", "--", "printf", "\\033[32mgreen\\033[0m done\\nepoch 1:  10%%\\repoch 1:  50%%\\repoch 1: 100%%\\nEND\\n")
+    wait_until(lambda: "END" in tk.log_text("bar"), what="END")
+    lines = tk.log_text("bar").splitlines()
+    assert "green done" in lines
+    assert "epoch 1: 100%" in lines
+    assert not any("10%" in ln or "\x1b" in ln or "\r" in ln for ln in lines)
+
+
+def _writer_pid(log: Path) -> int | None:
+    out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if f"TK_LOG={log} " in line + " " and "awk" in line:
+            return int(line.split()[0])
+    return None
+
+
+def test_killed_log_writer_is_detected_and_repiped(tk: Env) -> None:
+    tk.cli("start", "ticker", "--", "bash", "-c", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done")
+    log = tk.log("ticker")
+    wait_until(lambda: "tick 3" in tk.log_text("ticker"), what="ticks")
+    pid = wait_until(lambda: _writer_pid(log), what="writer pid")
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: tk.tmux("display-message", "-p", "-t", "=ticker:", "#{pane_pipe}").stdout.strip() == "0",
+               what="tmux to notice the dead writer")
+    r = tk.cli("status", "ticker")
+    assert "log writer re-attached" in r.stdout
+    wait_until(lambda: "log writer re-attached" in tk.log_text("ticker"), what="gap marker")
+    after = tk.log_text("ticker").split("log writer re-attached")[1]
+    wait_until(lambda: "tick" in tk.log_text("ticker").split("log writer re-attached")[1], what="ticks after gap")
+    assert after is not None
+    assert tk.status("ticker")["writer"] == "alive"
+
+
+def test_logs_prints_the_tail_and_follows_to_the_end(tk: Env) -> None:
+    tk.cli("start", "tail", "--", "bash", "-c", "for i in $(seq 1 30); do echo line $i; done; sleep 1; echo late")
+    wait_until(lambda: "line 30" in tk.log_text("tail"), what="30 lines")
+    r = tk.cli("logs", "tail", "-n", "3")
+    assert r.stdout.splitlines()[-3:] in (["line 28", "line 29", "line 30"], ["line 29", "line 30", "late"],
+                                          ["line 30", "late", r.stdout.splitlines()[-1]])
+    r = tk.cli("logs", "tail", "-n", "1", "-f", timeout=30)  # returns once the run has ended
+    assert "exited with code 0" in r.stdout

@@ -1,0 +1,174 @@
+"""start: the lock, the session, the first line, and nothing half-created."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import Env, pid_alive, wait_until
+
+
+def test_start_runs_command_in_session_with_marker_env_and_cwd(tk: Env) -> None:
+    r = tk.cli("start", "job", "--env", "ALPHA=a b", "--", "bash", "-c", 'echo "cwd=$PWD alpha=$ALPHA unbuf=$PYTHONUNBUFFERED run=$TMUXKIT_RUN"; sleep 30')
+    assert "started job on local" in r.stdout
+    assert "tmux -L" in r.stdout and "attach -t job" in r.stdout
+    assert tk.sessions() == ["job"]
+    line = wait_until(lambda: [ln for ln in tk.log_text("job").splitlines() if ln.startswith("cwd=")], what="output")
+    assert line == [f"cwd={tk.work} alpha=a b unbuf=1 run=job"]
+    lock = tk.work / "results" / "job" / ".tmuxkit.lock"
+    fields = dict(ln.split("=", 1) for ln in lock.read_text().splitlines())
+    assert fields["run"] == "job" and fields["session"] == "job"
+    assert pid_alive(int(fields["pid"]))
+    assert fields["start"]  # the owner's process start time is recorded
+    row = tk.status("job")
+    assert row["state"] == "running" and row["lock_state"] == "alive"
+
+
+def test_first_line_is_captured(tk: Env) -> None:
+    tk.cli("start", "first", "--", "printf", "FIRST-BYTE\\nsecond\\n")
+    wait_until(lambda: "exited with code 0" in tk.log_text("first"), what="run end")
+    lines = tk.log_text("first").splitlines()
+    # The runner's header, then the command's very first output.
+    assert lines[0].startswith("[tmuxkit] run first started")
+    assert lines[1] == "FIRST-BYTE"
+    assert lines[2] == "second"
+
+
+def test_exit_code_is_recorded_pane_stays_and_lock_is_released(tk: Env) -> None:
+    tk.cli("start", "fails", "--", "bash", "-c", "echo bye; exit 7")
+    row = wait_until(lambda: (s := tk.status("fails"))["state"] == "exited" and s, what="exited")
+    assert row["exit_code"] == 7
+    assert row["lock_state"] == "free"
+    assert not (tk.work / "results" / "fails" / ".tmuxkit.lock").exists()
+    assert "fails" in tk.sessions()  # the pane stays after the command exits
+    assert tk.tmux("display-message", "-p", "-t", "=fails:", "#{pane_dead}").stdout.strip() == "1"
+
+
+def test_twenty_concurrent_starts_give_one_run(tk: Env) -> None:
+    def start(_: int) -> subprocess.CompletedProcess[str]:
+        return tk.cli("start", "race", "--", "sleep", "60", check=None)
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(start, range(20)))
+    ok = [r for r in results if r.returncode == 0]
+    failed = [r for r in results if r.returncode != 0]
+    assert len(ok) == 1, [r.stderr for r in results]
+    assert tk.sessions() == ["race"]
+    for r in failed:
+        assert r.returncode == 3, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr  # one clean line, no traceback
+        assert r.stderr.startswith("tmuxkit: ")
+    assert not list((tk.home / "runs").glob(".start.*"))  # no staging left behind
+
+
+def test_one_run_per_results_dir_under_two_names(tk: Env) -> None:
+    def start(i: int) -> subprocess.CompletedProcess[str]:
+        return tk.cli("start", f"name{i}", "--results", "shared", "--", "sleep", "60", check=None)
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(start, range(6)))
+    assert sum(r.returncode == 0 for r in results) == 1, [r.stderr for r in results]
+    assert len(tk.sessions()) == 1  # the losers' sessions are gone: no session without its lock
+    for r in results:
+        if r.returncode:
+            assert r.returncode == 3 and "locked by PID" in r.stderr, r.stderr
+
+
+def test_live_lock_is_reported_with_owner(tk: Env) -> None:
+    tk.cli("start", "holder", "--results", "res", "--", "sleep", "60")
+    r = tk.cli("start", "other", "--results", "res", "--", "sleep", "60", check=3)
+    assert "locked by PID" in r.stderr and "(run holder, started" in r.stderr
+    assert "other" not in tk.sessions()
+
+
+def test_lock_of_live_unrelated_pid_with_other_start_time_is_stale(tk: Env) -> None:
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        res = tk.work / "results" / "reuse"
+        res.mkdir(parents=True)
+        (res / ".tmuxkit.lock").write_text(
+            f"pid={bystander.pid}\nstart=Mon Jan  1 00:00:00 2001\nhost=x\nrun=old\nsession=old\nrun_id=old.1.1\ncreated=1\n")
+        r = tk.cli("start", "reuse", "--", "sleep", "60")
+        assert "reclaimed stale lock" in r.stdout and f"PID {bystander.pid}" in r.stdout
+        assert pid_alive(bystander.pid)  # the bystander is untouched
+        assert tk.status("reuse")["lock_state"] == "alive"
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_symlinked_lock_is_refused(tk: Env) -> None:
+    res = tk.work / "results" / "sym"
+    res.mkdir(parents=True)
+    target = tk.work / "elsewhere"
+    (res / ".tmuxkit.lock").symlink_to(target)
+    r = tk.cli("start", "sym", "--", "sleep", "60", check=5)
+    assert "symlink" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert (res / ".tmuxkit.lock").is_symlink() and not target.exists()
+    assert tk.sessions() == []
+    assert not (tk.home / "runs" / "sym").exists()
+
+
+def test_garbage_lock_is_reported_and_kept(tk: Env) -> None:
+    res = tk.work / "results" / "junk"
+    res.mkdir(parents=True)
+    (res / ".tmuxkit.lock").write_bytes(b"\x00\xffnot a lock\n")
+    r = tk.cli("start", "junk", "--", "sleep", "60", check=5)
+    assert "garbage" in r.stderr
+    assert (res / ".tmuxkit.lock").read_bytes() == b"\x00\xffnot a lock\n"
+    r = tk.cli("cleanup")
+    assert "bad_lock" not in r.stdout or "reported" in r.stdout
+    assert (res / ".tmuxkit.lock").exists()
+
+
+@pytest.mark.parametrize("name", ["a.b", "a:b", "x;touch f", "", " ", "a b", "-x", "a/b", "$(touch pwned)", "é", "a" * 65, "`id`"])
+def test_hostile_names_leave_nothing_behind(tk: Env, name: str) -> None:
+    r = tk.cli("start", name, "--", "touch", "created", check=None)
+    assert r.returncode == 2, r.stderr
+    assert "invalid run name" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert tk.sessions() == []
+    assert sorted(p.name for p in tk.work.iterdir()) == []
+    assert not (tk.home / "runs").exists() or list((tk.home / "runs").iterdir()) == []
+
+
+def test_hostile_names_are_refused_by_the_host_script_too(tk: Env) -> None:
+    for name in ["a.b", "x;touch f", "-x", "$(touch pwned)"]:
+        r = tk.script("tmuxkit-start", name, "--cmd", "touch created")
+        assert r.returncode == 2 and ("invalid run name" in r.stderr or "unknown option: -x" in r.stderr)
+    assert list(tk.work.iterdir()) == [] and tk.sessions() == []
+
+
+def test_tmux_missing_exits_127_naming_it(tk: Env, tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ["bash", "ps", "date", "mkdir", "cat", "awk", "hostname", "dirname", "sed", "rm", "mktemp", "stat", "tr", "sleep", "tail", "chmod"]:
+        for d in os.environ["PATH"].split(os.pathsep):
+            if os.path.exists(os.path.join(d, tool)):
+                (bindir / tool).symlink_to(os.path.join(d, tool))
+                break
+    env = dict(tk.env, PATH=str(bindir))
+    r = subprocess.run([sys.executable, "-m", "tmuxkit", "start", "notmux", "--", "true"], env=env, cwd=tk.work,
+                       capture_output=True, text=True)
+    assert r.returncode == 127, r.stderr
+    assert "tmux: command not found" in r.stderr and "apt-get install tmux" in r.stderr
+    assert not (tk.work / "results").exists() or list((tk.work / "results").iterdir()) == []
+
+
+def test_missing_cwd_is_a_usage_error(tk: Env) -> None:
+    r = tk.cli("start", "nocwd", "--cwd", "/nonexistent/dir", "--", "true", check=2)
+    assert "cwd does not exist" in r.stderr
+    assert tk.sessions() == []
+
+
+def test_restart_after_exit_reuses_name_and_appends_log(tk: Env) -> None:
+    tk.cli("start", "again", "--", "echo", "one")
+    wait_until(lambda: tk.status("again")["state"] == "exited", what="first exit")
+    tk.cli("start", "again", "--", "echo", "two")
+    wait_until(lambda: "exited" in tk.status("again")["state"] and "two" in tk.log_text("again"), what="second exit")
+    text = tk.log_text("again")
+    assert text.index("one") < text.index("two")  # nothing lost: the log is appended to

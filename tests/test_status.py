@@ -1,0 +1,57 @@
+"""status: the five states, the table, JSON, and unknown runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from conftest import Env, wait_until
+
+JSON_KEYS = {"run", "host", "session", "state", "pid", "started_at", "log_path", "log_age_s", "last_line",
+             "exit_code", "lock_path", "results"}
+
+
+def test_running_then_exited_with_json_fields(tk: Env) -> None:
+    tk.cli("start", "st", "--", "bash", "-c", "echo hello; sleep 2; exit 3")
+    row = wait_until(lambda: (r := tk.status("st"))["last_line"] == "hello" and r, what="hello")
+    assert JSON_KEYS <= set(row)
+    assert row["state"] == "running" and row["host"] == "local" and row["session"] == "st"
+    assert isinstance(row["pid"], int) and isinstance(row["log_age_s"], int)
+    row = wait_until(lambda: (r := tk.status("st"))["state"] == "exited" and r, what="exit")
+    assert row["exit_code"] == 3
+
+
+def test_stuck_when_silent_past_stuck_after(tk: Env) -> None:
+    (tk.work / "tmuxkit.toml").write_text('[runs.quiet]\ncommand = "echo once; sleep 60"\nstuck_after = 1\n')
+    tk.cli("start", "quiet")
+    wait_until(lambda: tk.status("quiet")["state"] == "stuck", timeout=10, what="stuck")
+
+
+def test_dead_when_the_runner_is_killed(tk: Env) -> None:
+    tk.cli("start", "victim", "--", "sleep", "60")
+    row = tk.status("victim")
+    os.kill(row["runner_pid"], signal.SIGKILL)
+    os.kill(row["pid"], signal.SIGKILL)
+    row = wait_until(lambda: (r := tk.status("victim"))["state"] == "dead" and r, what="dead")
+    assert row["lock_state"] == "stale" and row["exit_code"] is None
+
+
+def test_status_without_run_lists_all_and_prints_a_table(tk: Env) -> None:
+    tk.cli("start", "one", "--", "sleep", "30")
+    tk.cli("start", "two", "--", "true")
+    rows = json.loads(tk.cli("status", "--json").stdout)
+    assert sorted(r["run"] for r in rows) == ["one", "two"]
+    out = tk.cli("status").stdout
+    assert out.splitlines()[0].split()[:3] == ["RUN", "HOST", "STATE"]
+    assert "\x1b" not in out  # not a terminal: no colour codes
+
+
+def test_status_of_unknown_run_exits_4(tk: Env) -> None:
+    r = tk.cli("status", "ghost", check=4)
+    assert "no run named 'ghost'" in r.stderr
+
+
+def test_status_with_no_runs_says_so(tk: Env) -> None:
+    assert tk.cli("status").stdout.strip() == "no runs"
+    assert json.loads(tk.cli("status", "--json").stdout) == []

@@ -1,0 +1,74 @@
+"""stop: the ladder, its timing, and no survivors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from conftest import FAKES, Env, pid_alive, wait_until
+from tmuxkit import runs
+from tmuxkit.hosts import LocalHost
+
+
+def _start(tk: Env, run: str, *cmd: str) -> None:
+    tk.cli("start", run, "--", *cmd)
+    wait_until(lambda: "ready" in tk.log_text(run), what=f"{run} ready")
+
+
+def test_stop_sigint_lets_the_job_save_and_exit(tk: Env) -> None:
+    _start(tk, "polite", "python3", str(FAKES / "signals.py"), "int")
+    t0 = time.monotonic()
+    r = tk.cli("stop", "polite", "--grace", "20")
+    assert time.monotonic() - t0 < 10
+    assert "rung sigint" in r.stdout and "lock released" in r.stdout
+    assert "got SIGINT, saving checkpoint" in tk.log_text("polite")
+    row = tk.status("polite")
+    assert row["state"] == "stopped" and row["stop_rung"] == "sigint" and row["exit_code"] == 0
+    assert row["lock_state"] == "free"
+
+
+def test_ladder_timing_sigterm_after_grace(tk: Env) -> None:
+    _start(tk, "termonly", "python3", str(FAKES / "signals.py"), "term")
+    t0 = time.monotonic()
+    r = runs.stop(LocalHost(), "termonly", grace=2, term_wait=10)
+    elapsed = time.monotonic() - t0
+    assert r["rung"] == "sigterm"
+    assert 2.0 <= elapsed < 6.0, elapsed
+
+
+def test_ladder_timing_sigkill_after_grace_and_term_wait(tk: Env) -> None:
+    _start(tk, "deaf", "python3", str(FAKES / "signals.py"), "none")
+    t0 = time.monotonic()
+    r = runs.stop(LocalHost(), "deaf", grace=1, term_wait=2)
+    elapsed = time.monotonic() - t0
+    assert r["rung"] == "sigkill" and r["survivors"] == "0"
+    assert 3.0 <= elapsed < 7.0, elapsed
+    assert tk.status("deaf")["state"] == "stopped"
+    assert not (tk.work / "results" / "deaf" / ".tmuxkit.lock").exists()
+
+
+def test_stop_leaves_no_survivors_of_a_stubborn_tree(tk: Env, tmp_path: Path) -> None:
+    pids_dir = tmp_path / "pids"
+    pids_dir.mkdir()
+    _start(tk, "tree", "python3", str(FAKES / "tree.py"), str(pids_dir))
+    pids = {p.name: int(p.read_text()) for p in pids_dir.iterdir()}
+    assert set(pids) == {"worker0", "worker1", "setsid", "double", "main"}
+    assert all(pid_alive(p) for p in pids.values())
+    r = runs.stop(LocalHost(), "tree", grace=1, term_wait=1)
+    assert r["rung"] == "sigkill" and r["survivors"] == "0"
+    survivors = [name for name, p in pids.items() if pid_alive(p)]
+    assert survivors == []
+    assert tk.marked_pids("tree") == []
+    assert not (tk.work / "results" / "tree" / ".tmuxkit.lock").exists()
+
+
+def test_second_stop_says_not_running_and_exits_0(tk: Env) -> None:
+    tk.cli("start", "brief", "--", "true")
+    wait_until(lambda: tk.status("brief")["state"] == "exited", what="exit")
+    r = tk.cli("stop", "brief")
+    assert "not running" in r.stdout
+
+
+def test_stop_unknown_run_exits_4(tk: Env) -> None:
+    r = tk.cli("stop", "nosuch", check=4)
+    assert "no run named 'nosuch'" in r.stderr
