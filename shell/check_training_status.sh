@@ -547,7 +547,7 @@ _cs_runs() {
   return 0
 }
 
-# Lines "pid<TAB>ppid<TAB>run<TAB>args" of training processes: those whose command
+# Lines "pid<TAB>ppid<TAB>run<TAB>args" ("-" for no run) of training processes: those whose command
 # line matches PATTERN, and every process carrying a TMUXKIT_RUN marker.
 _cs_processes() {
   tk_ps_env | PAT=$1 awk -v self="$$" '
@@ -562,7 +562,7 @@ _cs_processes() {
       args = line
       if (match(args, / [A-Za-z_][A-Za-z0-9_]*=/)) args = substr(args, 1, RSTART - 1)
       if (run == "" && (args !~ ENVIRON["PAT"] || args ~ /check_training_status/)) next
-      printf "%s\t%s\t%s\t%s\n", pid, ppid, run, args
+      printf "%s\t%s\t%s\t%s\n", pid, ppid, (run == "" ? "-" : run), args
     }'
 }
 
@@ -725,6 +725,7 @@ tk_status_main() {
   local pid ppid run args any=0
   while IFS='	' read -r pid ppid run args; do
     [ -n "$pid" ] || continue
+    [ "$run" != - ] || run=''
     any=1
     if [ "$JSON" = 1 ]; then
       _cs_add J_PROCS "$(printf '{"pid":%s,"ppid":%s,"uptime_s":%s,"run":%s,"args":%s}' "$pid" "$ppid" \

@@ -1,0 +1,50 @@
+#!/usr/bin/env bats
+# macOS is a first-class host: bash 3.2 syntax only, BSD tools only, shellcheck clean.
+load test_helper
+
+scripts() { printf '%s\n' "$SHELL_DIR"/check_training_status.sh "$SHELL_DIR"/tmuxkit-*; }
+
+@test "no bash-4-only syntax in shell/" {
+  run grep -nE 'declare -A|local -A|mapfile|readarray|\$\{[A-Za-z_]+(,,|\^\^)|&>>|\|&|coproc |\$\{[A-Za-z_]+@[QEPAa]\}|EPOCHSECONDS|EPOCHREALTIME|wait -n' $(scripts)
+  assert_failure 1
+  assert_output ""
+}
+
+@test "no GNU- or Linux-only calls outside the probing wrappers" {
+  run grep -nE 'date -d|readlink -f|find [^|]*-printf|sed -i[^.]|\btimeout [0-9]|\bflock\b|/proc/|--[a-z]+=' $(scripts)
+  assert_failure 1
+}
+
+@test "shellcheck is clean" {
+  if ! command -v shellcheck >/dev/null; then
+    [ -z "${CI:-}" ] || fail "shellcheck is missing in CI"
+    skip "shellcheck not installed"
+  fi
+  cd "$SHELL_DIR"
+  run shellcheck -x $(scripts)
+  assert_success
+}
+
+@test "the BSD shims refuse GNU-only flags (so the shim run means something)" {
+  PATH="$ROOT/bats/shims:$PATH"
+  run stat -c %Y /
+  assert_failure
+  run ps e -p $$
+  assert_failure
+  run ps -o etimes= -p $$
+  assert_failure
+  run date -d now
+  assert_failure
+  run date +%s%N
+  assert_failure
+  run sed -r s/a/b/ /dev/null
+  assert_failure
+  run readlink -f /
+  assert_failure
+  run -127 timeout 1 true
+  run -127 flock /tmp true
+  run stat -f %m /
+  assert_success
+  run ps -A -E -ww -o pid= -p $$
+  assert_success
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bats
+# A run through the host scripts alone: start, log, status, kill ladder, zombies, logs.
+load test_helper
+
+start_run() { # RUN CMD
+  run bash "$SHELL_DIR/tmuxkit-start" "$1" --cmd "$2"
+  assert_success
+}
+
+runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
+
+@test "start: session, first line logged, lock held, exit recorded and lock freed" {
+  start_run r1 'echo FIRST; sleep 1; exit 4'
+  assert_output --regexp "^run=r1	session=r1	pid=[0-9]+	runner_pid=[0-9]+	log=.*r1.log	lock=$WORK/results/r1/.tmuxkit.lock"
+  tmux -L "$TMUXKIT_SOCKET" has-session -t =r1
+  [ -f "$WORK/results/r1/.tmuxkit.lock" ]
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/r1/exit"
+  run log_of r1
+  assert_line --index 1 FIRST
+  run cat "$TMUXKIT_HOME/runs/r1/exit"
+  assert_output --regexp "^4 [0-9]+$"
+  wait_for 5 test ! -e "$WORK/results/r1/.tmuxkit.lock"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json r1
+  assert_output --partial '"state":"exited"'
+  assert_output --partial '"exit_code":4'
+}
+
+@test "kill: Ctrl-C first; a second kill says not running" {
+  start_run r2 'trap "echo saved; exit 0" INT; echo ready; while :; do sleep 0.1; done'
+  wait_for 10 grep -q ready "$TMUXKIT_HOME/runs/r2/logs/r2.log"
+  run bash "$SHELL_DIR/tmuxkit-kill" r2 --grace 10
+  assert_success
+  assert_output "state=stopped	run=r2	rung=sigint	survivors=0"
+  run bash "$SHELL_DIR/tmuxkit-kill" r2
+  assert_success
+  assert_output --partial "state=not_running"
+}
+
+@test "kill: SIGKILL for what ignores INT and TERM; no survivors, lock released" {
+  start_run r3 "trap '' INT TERM; echo ready; while :; do sleep 0.1; done"
+  wait_for 10 grep -q ready "$TMUXKIT_HOME/runs/r3/logs/r3.log"
+  run bash "$SHELL_DIR/tmuxkit-kill" r3 --grace 0 --term-wait 1
+  assert_success
+  assert_output --partial "rung=sigkill	survivors=0"
+  [ ! -e "$WORK/results/r3/.tmuxkit.lock" ]
+}
+
+@test "zombies: a dead runner leaves a stale lock and a dead session; --fix clears both" {
+  start_run r4 'sleep 300'
+  pid=$(cat "$TMUXKIT_HOME/runs/r4/pid")
+  kill -9 "$(runner_pid r4)" "$pid"
+  wait_for 5 bash -c "bash '$SHELL_DIR/check_training_status.sh' --runs-only --json r4 | grep -q '\"state\":\"dead\"'"
+  run bash "$SHELL_DIR/tmuxkit-zombies"
+  assert_line --partial "kind=stale_lock	run=r4"
+  assert_line --partial "kind=dead_session	run=r4"
+  [ -f "$WORK/results/r4/.tmuxkit.lock" ]
+  run bash "$SHELL_DIR/tmuxkit-zombies" --fix
+  assert_line --partial "action=removed"
+  assert_line --partial "action=killed"
+  [ ! -e "$WORK/results/r4/.tmuxkit.lock" ]
+  run bash "$SHELL_DIR/tmuxkit-zombies"
+  assert_output ""
+}
+
+@test "logs: the last lines, across a rotation" {
+  run bash "$SHELL_DIR/tmuxkit-start" r5 --cmd 'seq 1 400' --log-max-bytes 600 --log-keep 50
+  assert_success
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/r5/exit"
+  run bash "$SHELL_DIR/tmuxkit-logs" r5 -n 3
+  assert_success
+  assert_line --index 0 399
+  assert_line --index 1 400
+  assert_line --index 2 --partial "exited with code 0"
+}
+
+@test "log writer folds carriage-return redraws and strips colours" {
+  printf 'a\r\n10%%\r50%%\r100%%\r\n\033[1;31mred\033[0m\r\n' | bash "$SHELL_DIR/tmuxkit-logwriter" "$WORK/l.log" 1000 2
+  run cat "$WORK/l.log"
+  assert_output $'a\n100%\nred'
+}
+
+@test "start refuses bad input before creating anything" {
+  run -2 bash "$SHELL_DIR/tmuxkit-start" 'bad;name' --cmd true
+  run -2 bash "$SHELL_DIR/tmuxkit-start" ok --cmd true --env '1X=y'
+  run -2 bash "$SHELL_DIR/tmuxkit-start" ok --cmd true --cwd /nonexistent
+  run -2 bash "$SHELL_DIR/tmuxkit-start" ok
+  [ ! -e "$WORK/results" ]
+  run tmux -L "$TMUXKIT_SOCKET" list-sessions
+  assert_failure
+}

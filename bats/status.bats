@@ -1,0 +1,66 @@
+#!/usr/bin/env bats
+# check_training_status.sh: standalone SOP report, text and JSON.
+load test_helper
+
+@test "runs alone: copied to an empty directory, with no tmuxkit around" {
+  mkdir -p "$BATS_TEST_TMPDIR/alone"
+  cp "$SHELL_DIR/check_training_status.sh" "$BATS_TEST_TMPDIR/alone/"
+  run bash "$BATS_TEST_TMPDIR/alone/check_training_status.sh"
+  assert_success
+  assert_line --partial "[1] Running training processes"
+  assert_line "[2] Lock files"
+  assert_line "[3] Recent log activity"
+  assert_line "[4] tmux sessions"
+  assert_line "[5] tmuxkit runs"
+}
+
+@test "foreign training.lock: stale with a removal hint, alive when its PID lives" {
+  mkdir -p results/a results/b
+  echo 999999 >results/a/training.lock
+  live_pid
+  echo "$LIVE_PID" >results/b/training.lock
+  run bash "$SHELL_DIR/check_training_status.sh"
+  assert_success
+  assert_line --partial "STALE   ./results/a/training.lock  pid 999999"
+  assert_line --partial "-> owner is gone; remove with: rm './results/a/training.lock'"
+  assert_line --partial "ALIVE   ./results/b/training.lock  pid $LIVE_PID"
+  kill "$LIVE_PID"
+}
+
+@test "tmuxkit lock in ./results: stale one named with its run" {
+  mkdir -p results/x
+  lock_file_for 999999 "Mon Jan  1 00:00:00 2001" oldrun >results/x/.tmuxkit.lock
+  run bash "$SHELL_DIR/check_training_status.sh" --json
+  assert_success
+  run python3 -c 'import json,sys; d=json.load(sys.stdin); l=d["locks"][0]; print(l["state"], l["run"], l["pid"], "rm" in l["hint"])' <<<"$output"
+  assert_output "stale oldrun 999999 True"
+}
+
+@test "processes by pattern, logs with age and last 3 lines, sessions" {
+  mkdir -p results/r
+  printf 'one\ntwo\nthree\nfour\n' >results/r/train.log
+  bash -c 'exec -a fake_trainer_tmuxkit-bats-marker sleep 300' </dev/null >/dev/null 2>&1 3>&- &
+  tmux -L "$TMUXKIT_SOCKET" new-session -d -s sess_one 'sleep 300'
+  run bash "$SHELL_DIR/check_training_status.sh" --pattern 'fake_trainer'
+  assert_success
+  assert_line --regexp "PID [0-9]+ +up [0-9]+s +fake_trainer_tmuxkit-bats-marker 300"
+  assert_line --regexp "./results/r/train.log  [0-9]+s ago"
+  assert_line "      | two"
+  assert_line "      | four"
+  refute_line "      | one"
+  assert_line --partial "sess_one"
+}
+
+@test "--json is one valid object with every section" {
+  run bash "$SHELL_DIR/check_training_status.sh" --json --stale-after 5
+  assert_success
+  run python3 -c 'import json,sys; d=json.load(sys.stdin); print(sorted(d))' <<<"$output"
+  assert_output "['generated_at', 'host', 'locks', 'logs', 'processes', 'runs', 'sessions', 'tmux']"
+}
+
+@test "unknown run exits 4, bad option exits 2" {
+  run -4 bash "$SHELL_DIR/check_training_status.sh" --runs-only nosuch
+  assert_output --partial "no run named 'nosuch'"
+  run -2 bash "$SHELL_DIR/check_training_status.sh" --bogus
+  run -2 bash "$SHELL_DIR/check_training_status.sh" --stale-after soon
+}

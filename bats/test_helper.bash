@@ -1,0 +1,62 @@
+# Sealed environment for every bats test: temporary HOME and TMUXKIT_HOME, a
+# private tmux socket, and, with TMUXKIT_BSD_SHIMS=1, the BSD-flavoured shims
+# first on PATH (for the tmux server, the runner and the log writer too).
+ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+SHELL_DIR="$ROOT/shell"
+bats_require_minimum_version 1.5.0
+export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
+load "$ROOT/node_modules/bats-support/load"
+load "$ROOT/node_modules/bats-assert/load"
+
+common_setup() {
+  export HOME="$BATS_TEST_TMPDIR/home"
+  export TMUXKIT_HOME="$BATS_TEST_TMPDIR/tkhome"
+  export TMUXKIT_SOCKET="bats-$$-${BATS_TEST_NUMBER}-$RANDOM"
+  unset TMUX TMUXKIT_DEBUG
+  mkdir -p "$HOME"
+  WORK="$BATS_TEST_TMPDIR/work"
+  mkdir -p "$WORK"
+  cd "$WORK" || return 1
+  if [ -n "${TMUXKIT_BSD_SHIMS:-}" ]; then
+    export PATH="$ROOT/bats/shims:$PATH"
+  fi
+}
+
+common_teardown() {
+  tmux -L "$TMUXKIT_SOCKET" kill-server 2>/dev/null || true
+  local pid
+  for pid in $(ps -A -o pid=,command= 2>/dev/null | awk '/tmuxkit-bats-marker/ { print $1 }'); do
+    kill -9 "$pid" 2>/dev/null || true
+  done
+}
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds, fail at the deadline.
+wait_for() {
+  local deadline=$(($(date +%s) + $1 + 1))
+  shift
+  until "$@"; do
+    [ "$(date +%s)" -lt "$deadline" ] || {
+      echo "timed out waiting for: $*" >&2
+      return 1
+    }
+    sleep 0.05
+  done
+}
+
+# A process with a chosen start time we can rely on, for lock owners.
+# Its output is closed so that bats does not wait for it; teardown kills it.
+live_pid() {
+  bash -c 'exec -a tmuxkit-bats-marker sleep 300' </dev/null >/dev/null 2>&1 3>&- &
+  LIVE_PID=$!
+}
+
+lock_file_for() { # pid start run
+  printf 'pid=%s\nstart=%s\nhost=h\nrun=%s\nsession=%s\nrun_id=%s.1.1\ncreated=1\n' "$1" "$2" "$3" "$3" "$3"
+}
+
+pstart() { ps -o lstart= -p "$1" | awk '{ $1 = $1; print }'; }
+
+log_of() { cat "$TMUXKIT_HOME/runs/$1/logs/$1.log" 2>/dev/null; }
