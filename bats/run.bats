@@ -65,7 +65,7 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
 @test "logs: the last lines, across a rotation" {
   run bash "$SHELL_DIR/tmuxkit-start" r5 --cmd 'seq 1 400' --log-max-bytes 600 --log-keep 50
   assert_success
-  wait_for 10 test -f "$TMUXKIT_HOME/runs/r5/exit"
+  wait_for 10 grep -q 'exited with code 0' "$TMUXKIT_HOME/runs/r5/logs/r5.log"
   run bash "$SHELL_DIR/tmuxkit-logs" r5 -n 3
   assert_success
   assert_line --index 0 399
@@ -87,4 +87,37 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
   [ ! -e "$WORK/results" ]
   run tmux -L "$TMUXKIT_SOCKET" list-sessions
   assert_failure
+}
+
+@test "both log writers (python3 and awk) write the same bytes, rotations included" {
+  gen() {
+    local i
+    for i in $(seq 1 1500); do
+      printf 'line %s\r\n' "$i"
+      [ $((i % 100)) = 0 ] && printf 'bar 10%%\rbar 60%%\rbar 100%%\r\n\033[1;32mok\033[0m %s\r\n\033]0;title\007t\r\r\n' "$i"
+    done
+    printf 'unterminated'
+  }
+  gen >"$WORK/in"
+  for w in awk python3; do
+    mkdir "$WORK/$w"
+    TMUXKIT_LOG_WRITER=$w bash "$SHELL_DIR/tmuxkit-logwriter" "$WORK/$w/l.log" 2000 100 <"$WORK/in"
+  done
+  run diff -r "$WORK/awk" "$WORK/python3"
+  assert_success
+  run bash -c "ls '$WORK/awk' | wc -l"
+  assert_output --regexp '^ *[2-9]$'  # it rotated
+  run tail -n 1 "$WORK/awk/l.log"
+  assert_output unterminated
+}
+
+@test "a run logs through the awk writer when python3 is not used" {
+  export TMUXKIT_LOG_WRITER=awk
+  start_run r6 'echo via-awk; seq 1 3000'
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/r6/exit"
+  wait_for 5 grep -q '^3000$' "$TMUXKIT_HOME/runs/r6/logs/r6.log"
+  run log_of r6
+  assert_line --index 1 via-awk
+  run bash -c "ps -A -o args= | grep -c '[t]muxkit-logwriter.py'"
+  assert_output 0
 }

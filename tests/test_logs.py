@@ -49,9 +49,10 @@ def test_redraws_and_colours_are_folded(tk: Env) -> None:
 
 
 def _writer_pid(log: Path) -> int | None:
+    """The python3 writer names the log in its argv; the awk one has it in its environment."""
     out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
     for line in out.splitlines():
-        if f"TK_LOG={log} " in line + " " and "awk" in line:
+        if f"tmuxkit-logwriter.py {log} " in line or (f"TK_LOG={log} " in line + " " and "awk" in line):
             return int(line.split()[0])
     return None
 
