@@ -136,3 +136,31 @@ def run_cli(tk: Env, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[
         return code, out, err
 
     return call
+
+
+# --- SSH: one real sshd for the session; each test its own client config and remote home ---------
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from sshd import start_sshd
+
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@dataclass
+class Remote:
+    alias: str
+    config: Path  # tmuxkit.toml naming the host
+    ssh_config: Path
+    home: Path  # the remote TMUXKIT_HOME
+
+
+@pytest.fixture
+def remote(tk: Env, sshd: Any, tmp_path: Path) -> Remote:
+    """Host 'box' over the loopback sshd: tmuxkit.toml in the test's work dir."""
+    rhome = tmp_path / "remote-home"
+    ssh_config = sshd.client_config(tmp_path / "ssh_config", "tkbox", {"TMUXKIT_HOME": str(rhome)})
+    conf = tk.work / "tmuxkit.toml"
+    conf.write_text(f'[hosts.box]\nssh = "tkbox"\nssh_config = "{ssh_config}"\n')
+    return Remote(alias="tkbox", config=conf, ssh_config=ssh_config, home=rhome)

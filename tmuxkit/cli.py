@@ -96,7 +96,7 @@ def cmd_start(config_path: str | None, run: str, host: str | None, cwd: str | No
     return 0
 
 
-def cmd_status(config_path: str | None, names: Sequence[str], as_json: bool) -> int:
+def cmd_status(config_path: str | None, names: Sequence[str], as_json: bool, timeout: float) -> int:
     from tmuxkit import config as cfg
     from tmuxkit import runs
     from tmuxkit.hosts import connect
@@ -111,8 +111,11 @@ def cmd_status(config_path: str | None, names: Sequence[str], as_json: bool) -> 
     else:
         groups = [(connect(spec), []) for spec in conf.all_hosts()]
     results = []
-    for h, ns in groups:
-        results += runs.status_all([h], ns)
+    if names:
+        for h, ns in groups:
+            results += runs.status_all([h], ns, timeout)
+    else:
+        results = runs.status_all([h for h, _ in groups], (), timeout)
     if as_json:
         out = [r for s in results for r in s.runs]
         out += [{"host": s.host, "state": "unreachable", "error": s.error} for s in results if s.error]
@@ -205,6 +208,22 @@ def cmd_attach(config_path: str | None, run: str | None) -> int:
     return 0  # pragma: no cover
 
 
+def cmd_install(config_path: str | None, host: str) -> int:
+    from tmuxkit import config as cfg
+    from tmuxkit.hosts import connect
+
+    h = connect(cfg.load(config_path).host(host))
+    if h.name == cfg.LOCAL:
+        from tmuxkit.hosts import shell_dir
+
+        _say(f"local: the scripts are in {shell_dir()}; nothing to install")
+        return 0
+    where = h.install()  # type: ignore[attr-defined]
+    _say(f"installed tmuxkit's host scripts on {host} in {where}")
+    _say(f"run by hand there: {where}/check_training_status.sh")
+    return 0
+
+
 def cmd_init(path: str) -> int:
     from tmuxkit.config import EXAMPLE
 
@@ -253,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="state of runs on every host")
     st.add_argument("runs", nargs="*")
     st.add_argument("--json", action="store_true")
+    st.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per host (default 10)")
 
     lg = sub.add_parser("logs", help="print (and follow) a run's log")
     lg.add_argument("run")
@@ -266,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cleanup", help="fix stale locks, dead sessions, orphans, dead log writers")
     c.add_argument("--dry-run", action="store_true")
 
+    ins = sub.add_parser("install", help="copy the host scripts to HOST's $TMUXKIT_HOME/bin")
+    ins.add_argument("host")
+
     i = sub.add_parser("init", help="write a commented example tmuxkit.toml")
     i.add_argument("path", nargs="?", default="tmuxkit.toml")
     return p
@@ -275,7 +298,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "start":
         return cmd_start(args.config, args.run, args.host, args.cwd, args.results, args.env, args.command)
     if args.cmd == "status":
-        return cmd_status(args.config, args.runs, args.json)
+        return cmd_status(args.config, args.runs, args.json, args.timeout)
     if args.cmd == "stop":
         return cmd_stop(args.config, args.run, args.grace)
     if args.cmd == "cleanup":
@@ -284,6 +307,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_logs(args.config, args.run, args.lines, args.follow)
     if args.cmd == "attach":
         return cmd_attach(args.config, args.run)
+    if args.cmd == "install":
+        return cmd_install(args.config, args.host)
     if args.cmd == "init":
         return cmd_init(args.path)
     raise UsageError(f"unknown command {args.cmd!r}")  # pragma: no cover

@@ -205,6 +205,8 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
         clean = _check_table(f"{src}: hosts.{name}", table, HOST_KEYS)
         if "ssh" not in clean:
             raise ConfigError(f"{src}: hosts.{name}.ssh: missing (an ssh destination such as user@host)")
+        if clean["ssh"].startswith("-") or any(c.isspace() for c in clean["ssh"]):
+            raise ConfigError(f"{src}: hosts.{name}.ssh: {clean['ssh']!r} is not an ssh destination")
         hosts[name] = HostSpec(name=name, **clean)
     runs = {}
     raw_runs = data.get("runs", {})

@@ -13,14 +13,11 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from tmuxkit.codes import ExitCode
 from tmuxkit.config import LOCAL, Config, HostSpec
 from tmuxkit.errors import HostError, TmuxkitError, UnreachableError
-
-if TYPE_CHECKING:
-    pass
 
 SCRIPT_TIMEOUT = 60.0
 

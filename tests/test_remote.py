@@ -1,0 +1,316 @@
+"""Remote hosts over a real loopback sshd: the same lifecycle as local, quoting, failures, disconnects."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import random
+import select
+import signal
+import socket
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Env, Remote, wait_until
+from tmuxkit.config import HostSpec
+from tmuxkit.ssh import SshHost
+
+
+def _remote_log(remote: Remote, run: str) -> str:
+    p = remote.home / "runs" / run / "logs" / f"{run}.log"
+    return p.read_text(errors="replace") if p.exists() else ""
+
+
+def _status(tk: Env, run: str) -> dict[str, Any]:
+    (row,) = json.loads(tk.cli("status", run, "--json").stdout)
+    return row
+
+
+def _add_run(remote: Remote, name: str, command: str, extra: str = "") -> None:
+    with remote.config.open("a") as f:
+        f.write(f'\n[runs.{name}]\nhost = "box"\ncommand = {json.dumps(command)}\ncwd = "/tmp"\n'
+                f'results = "tmuxkit-test-results/{name}-{os.getpid()}"\n{extra}')
+
+
+def test_lifecycle_start_status_logs_stop_cleanup(tk: Env, remote: Remote) -> None:
+    _add_run(remote, "rlife", "trap 'echo saved; exit 0' INT; echo ready; while :; do sleep 0.1; done")
+    r = tk.cli("start", "rlife")
+    assert "started rlife on box" in r.stdout and "ssh -t box tmux -L" in r.stdout
+    wait_until(lambda: "ready" in _remote_log(remote, "rlife"), what="remote output")
+    row = _status(tk, "rlife")
+    assert row["host"] == "box" and row["state"] == "running" and row["lock_state"] == "alive"
+    assert "ready" in tk.cli("logs", "rlife", "-n", "5").stdout
+    r = tk.cli("stop", "rlife", "--grace", "10")
+    assert "stopped rlife on box at rung sigint" in r.stdout
+    assert _status(tk, "rlife")["state"] == "stopped"
+    assert "saved" in _remote_log(remote, "rlife")
+    r = tk.cli("cleanup")
+    assert "dead_session" in r.stdout and "box" in r.stdout
+    assert tk.cli("stop", "rlife").stdout.startswith("rlife is not running on box")
+
+
+def test_start_host_flag_and_ad_hoc_command(tk: Env, remote: Remote) -> None:
+    r = tk.cli("start", "radhoc", "--host", "box", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-adhoc",
+               "--", "echo", "hello from", "$HOME")
+    assert "on box" in r.stdout
+    wait_until(lambda: "hello from $HOME" in _remote_log(remote, "radhoc"), what="argv kept whole")
+
+
+def test_attach_runs_tmux_over_ssh_with_a_pty(tk: Env, remote: Remote) -> None:
+    _add_run(remote, "rattach", "while :; do echo ATTACH-MARKER; sleep 0.2; done")
+    tk.cli("start", "rattach")
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the user's terminal
+        os.chdir(tk.work)
+        os.execvpe("python3", ["python3", "-m", "tmuxkit", "attach", "rattach"], dict(tk.env, TERM="xterm"))
+    seen = b""
+    deadline = time.monotonic() + 20
+    while b"ATTACH-MARKER" not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                break
+    assert b"ATTACH-MARKER" in seen
+    os.write(fd, b"\x02d")  # C-b d: detach
+    wait_until(lambda: os.waitpid(pid, os.WNOHANG)[0] == pid, timeout=10, what="attach to return")
+    assert _status(tk, "rattach")["state"] == "running"  # detaching leaves it running
+
+
+def test_attach_without_run_picks_the_only_one_or_lists(tk: Env, remote: Remote) -> None:
+    r = tk.cli("attach", check=4)
+    assert "no running run" in r.stderr
+    _add_run(remote, "ra1", "sleep 60")
+    _add_run(remote, "ra2", "sleep 60")
+    tk.cli("start", "ra1")
+    tk.cli("start", "ra2")
+    r = tk.cli("attach", check=2)
+    assert "several runs are running" in r.stderr and "ra1 (box)" in r.stderr and "ra2 (box)" in r.stderr
+
+
+def test_install_puts_scripts_on_the_host_for_use_by_hand(tk: Env, remote: Remote) -> None:
+    r = tk.cli("install", "box")
+    bindir = remote.home / "bin"
+    assert str(bindir) in r.stdout
+    assert (bindir / "check_training_status.sh").is_file()
+    assert oct((remote.home).stat().st_mode & 0o777) == "0o700"
+    out = subprocess.run(["bash", str(bindir / "check_training_status.sh")], capture_output=True, text=True,
+                         env=dict(tk.env, TMUXKIT_HOME=str(remote.home)))
+    assert out.returncode == 0 and "[4] tmux sessions" in out.stdout
+
+
+def test_stale_scripts_on_the_host_are_replaced(tk: Env, remote: Remote) -> None:
+    tk.cli("install", "box")
+    (remote.home / "bin" / ".version").write_text("old\n")
+    (remote.home / "bin" / "check_training_status.sh").write_text("exit 99\n")
+    assert json.loads(tk.cli("status", "--json").stdout) == []
+
+
+_ALPHABET = ["a", "Z", "0", " ", "  ", "'", '"', "$", "$HOME", "`id`", "$(id)", ";", "&&", "|", "\n", "*", "?", "~",
+             "\\", "\t", "é", "日本", "🙂", "-", "--", "-rf", "#", "!", "{a,b}", "%", "=", "<", ">", "'\"'"]
+
+
+def test_fuzz_200_argv_lists_arrive_byte_for_byte(tk: Env, remote: Remote) -> None:
+    host = SshHost(HostSpec("box", ssh=remote.alias, ssh_config=str(remote.ssh_config)))
+    rng = random.Random(20261122)
+    echo = ["/bin/sh", "-c", 'printf "%s\\0" "$@"', "sh"]  # each argument back, NUL-terminated
+    cases = []
+    for _ in range(200):
+        argv = ["".join(rng.choice(_ALPHABET) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(1, 5))]
+        if rng.random() < 0.2:
+            argv[0] = "-" + argv[0]
+        cases.append(argv)
+    host.run(["true"])  # the master connection first; then 8 sessions at a time over it
+
+    def check(argv: list[str]) -> list[str]:
+        res = host.run([*echo, *argv], timeout=30)
+        assert res.rc == 0, res.err
+        return res.out.split("\0")[:-1]
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(check, cases))
+    assert got == cases
+
+
+# --- clear failures -------------------------------------------------------------------------------
+def _host_conf(tk: Env, body: str) -> None:
+    (tk.work / "tmuxkit.toml").write_text(body)
+
+
+def _one_line(r: subprocess.CompletedProcess[str]) -> str:
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+def test_unknown_host_in_config(tk: Env) -> None:
+    r = tk.cli("start", "x", "--host", "nowhere", "--", "true", check=2)
+    assert "unknown host 'nowhere'" in _one_line(r)
+
+
+def test_unresolvable_host(tk: Env, tmp_path: Path) -> None:
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text("Host *\n  UserKnownHostsFile /dev/null\n  GlobalKnownHostsFile /dev/null\n")
+    _host_conf(tk, f'[hosts.bad]\nssh = "no-such-host.invalid"\nssh_config = "{cfg}"\n')
+    t0 = time.monotonic()
+    r = tk.cli("start", "x", "--host", "bad", "--", "true", check=6)
+    assert time.monotonic() - t0 < 10
+    assert "unknown host" in _one_line(r)
+
+
+def test_connection_refused(tk: Env, tmp_path: Path, sshd: Any) -> None:
+    from sshd import free_port
+
+    cfg = sshd.client_config(tmp_path / "ssh_config", "closed")
+    cfg.write_text(cfg.read_text().replace(f"Port {sshd.port}", f"Port {free_port()}"))
+    _host_conf(tk, f'[hosts.closed]\nssh = "closed"\nssh_config = "{cfg}"\n')
+    t0 = time.monotonic()
+    r = tk.cli("start", "x", "--host", "closed", "--", "true", check=6)
+    assert time.monotonic() - t0 < 10
+    assert "connection refused" in _one_line(r)
+
+
+def test_password_only_host_fails_fast_without_prompting(tk: Env, tmp_path: Path, sshd: Any) -> None:
+    from sshd import start_sshd
+
+    pw = start_sshd(tmp_path / "pwsshd", password_only=True)
+    try:
+        cfg = pw.client_config(tmp_path / "ssh_config", "pwonly")
+        _host_conf(tk, f'[hosts.pw]\nssh = "pwonly"\nssh_config = "{cfg}"\n')
+        t0 = time.monotonic()
+        r = subprocess.run(["python3", "-m", "tmuxkit", "status", "--json"], cwd=tk.work, env=tk.env,
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+        assert time.monotonic() - t0 < 10
+        rows = json.loads(r.stdout)
+        bad = [x for x in rows if x["host"] == "pw"]
+        assert bad[0]["state"] == "unreachable" and "authentication failed" in bad[0]["error"]
+        r = tk.cli("start", "x", "--host", "pw", "--", "true", check=6)
+        assert "never prompts for a password" in _one_line(r)
+    finally:
+        pw.stop()
+
+
+def test_tmux_missing_on_the_host_says_how_to_install(tk: Env, tmp_path: Path) -> None:
+    from sshd import start_sshd
+
+    bindir = tmp_path / "notmux-bin"
+    bindir.mkdir()
+    for tool in ["bash", "sh", "env", "cat", "mkdir", "chmod", "tar", "ps", "awk", "sed", "date", "hostname", "dirname",
+                 "rm", "mv", "ln", "mktemp", "stat", "tr", "sleep", "tail", "wc", "head", "sort", "find", "grep",
+                 "python3", "id"]:
+        for d in ["/usr/local/bin", "/usr/bin", "/bin"]:
+            if os.path.exists(f"{d}/{tool}"):
+                (bindir / tool).symlink_to(f"{d}/{tool}")
+                break
+    srv = start_sshd(tmp_path / "notmux", path_env=str(bindir))
+    try:
+        cfg = srv.client_config(tmp_path / "ssh_config", "notmux", {"TMUXKIT_HOME": str(tmp_path / "rh")})
+        _host_conf(tk, f'[hosts.nt]\nssh = "notmux"\nssh_config = "{cfg}"\n')
+        r = tk.cli("start", "x", "--host", "nt", "--cwd", "/tmp", "--", "true", check=127)
+        line = _one_line(r)
+        assert "tmux: command not found" in line and "apt-get install tmux" in line and "brew install tmux" in line
+    finally:
+        srv.stop()
+
+
+def test_status_marks_a_silent_host_unreachable_and_prints_the_rest(tk: Env, remote: Remote, tmp_path: Path) -> None:
+    # A TCP port that accepts and never speaks SSH.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    cfg = tmp_path / "silent_config"
+    cfg.write_text(f"Host silent\n  HostName 127.0.0.1\n  Port {port}\n  UserKnownHostsFile /dev/null\n"
+                   "  GlobalKnownHostsFile /dev/null\n")
+    with remote.config.open("a") as f:
+        f.write(f'\n[hosts.quiet]\nssh = "silent"\nssh_config = "{cfg}"\n')
+    _add_run(remote, "rvisible", "sleep 60")
+    tk.cli("start", "rvisible")
+    try:
+        t0 = time.monotonic()
+        rows = json.loads(tk.cli("status", "--json", "--timeout", "2").stdout)
+        assert time.monotonic() - t0 < 8
+        by_host = {r["host"]: r for r in rows}
+        assert by_host["quiet"]["state"] == "unreachable" and "2s" in by_host["quiet"]["error"]
+        assert by_host["box"]["run"] == "rvisible"
+        out = tk.cli("status", "--timeout", "2").stdout
+        assert "unreachable (" in out and "rvisible" in out
+    finally:
+        silent.close()
+
+
+# --- disconnects -----------------------------------------------------------------------------------
+def _masters() -> list[int]:
+    out = subprocess.run(["ps", "-A", "-o", "pid=,args="], capture_output=True, text=True).stdout
+    return [int(ln.split()[0]) for ln in out.splitlines() if "ssh" in ln and "[mux]" in ln]
+
+
+def test_killing_the_link_after_start_leaves_the_run_running(tk: Env, remote: Remote) -> None:
+    _add_run(remote, "rsurvive", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done")
+    tk.cli("start", "rsurvive")
+    for pid in _masters():  # the laptop's connection goes away
+        os.kill(pid, signal.SIGKILL)
+    n = _remote_log(remote, "rsurvive").count("tick")
+    wait_until(lambda: _remote_log(remote, "rsurvive").count("tick") > n + 5, what="ticks after the link died")
+    assert _status(tk, "rsurvive")["state"] == "running"  # and the next command reconnects
+
+
+def test_killing_the_link_during_status_leaves_the_run_running(tk: Env, remote: Remote) -> None:
+    _add_run(remote, "rmid", "sleep 60")
+    tk.cli("start", "rmid")
+    stop = threading.Event()
+
+    def killer() -> None:
+        while not stop.is_set():
+            for pid in _masters():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.01)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    try:
+        for _ in range(5):
+            tk.cli("status", "--json", check=None)
+    finally:
+        stop.set()
+        t.join()
+    assert _status(tk, "rmid")["state"] == "running"
+
+
+def test_start_that_loses_its_link_halfway_leaves_all_or_nothing(tk: Env, remote: Remote) -> None:
+    results = remote.home.parent / "halfway-results"
+    for i, delay in enumerate([0.1, 0.3, 0.6, 1.0, 2.5]):
+        run = f"rhalf{i}"
+        p = subprocess.Popen(["python3", "-m", "tmuxkit", "start", run, "--host", "box", "--cwd", "/tmp",
+                              "--results", str(results / run), "--", "sleep", "60"], cwd=tk.work, env=tk.env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(delay)  # cut the link at a different point each time
+        os.killpg(p.pid, signal.SIGKILL)
+        for pid in _masters():
+            os.kill(pid, signal.SIGKILL)
+        p.wait()
+
+    # Each start is now a complete run (session and lock) or nothing (neither).
+    complete = 0
+    for i in range(5):
+        run = f"rhalf{i}"
+        lock = results / run / ".tmuxkit.lock"
+
+        def consistent() -> bool:
+            s = subprocess.run(["tmux", "-L", tk.socket, "has-session", "-t", f"={run}"],
+                               capture_output=True).returncode == 0
+            return s == lock.exists()
+
+        wait_until(consistent, timeout=15, what=f"{run}: session and lock agree")
+        complete += lock.exists()
+    assert complete >= 1  # the later cuts came after the start had done its work

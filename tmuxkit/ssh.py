@@ -1,0 +1,176 @@
+"""SshHost: the Host interface over the ssh binary.
+
+Going through `ssh` keeps the user's ~/.ssh/config, ProxyJump, agent and keys
+working. Every call shares one multiplexed connection (ControlMaster, socket in
+a 0700 directory, ControlPersist kept short), so a call costs a channel, not a
+handshake. BatchMode=yes: never a password prompt. Host-key checking is left to
+the user's ssh config. Every argument that crosses is single-quoted for the
+remote login shell (bash, zsh and dash read such words the same way).
+
+The shell/ scripts are copied once to $TMUXKIT_HOME/bin on the host and checked
+by hash on every call (the same round trip), so nothing else is installed there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shlex
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from tmuxkit.config import HostSpec
+from tmuxkit.errors import HostError, UnreachableError
+from tmuxkit.hosts import SCRIPT_TIMEOUT, Host, Result, shell_dir
+
+NOT_INSTALLED = 86  # the bootstrap's answer when $TMUXKIT_HOME/bin is missing or stale
+CONTROL_PERSIST = "30s"
+
+# Runs on the host under /bin/sh: the installed scripts, if their hash matches.
+_BOOTSTRAP = (
+    'd="${TMUXKIT_HOME:-$HOME/.tmuxkit}/bin"; '
+    '[ "$(cat "$d/.version" 2>/dev/null)" = "$0" ] || exit 86; '
+    's=$1; shift; exec bash "$d/$s" "$@"'
+)
+_INSTALL = (
+    'h="${TMUXKIT_HOME:-$HOME/.tmuxkit}"; d="$h/bin"; umask 077; '
+    'mkdir -p "$d" && chmod 700 "$h" "$d" && tar -xf - -C "$d" && '
+    'chmod 755 "$d"/tmuxkit-* "$d"/*.sh && printf "%s\\n" "$0" > "$d/.version" && echo "$d"'
+)
+
+
+def scripts_bundle() -> tuple[str, bytes]:
+    """(hash, tar bytes) of shell/'s scripts."""
+    d = shell_dir()
+    files = sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
+    h = hashlib.sha256()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for p in files:
+            data = p.read_bytes()
+            h.update(p.name.encode() + b"\0" + data + b"\0")
+            info = tarfile.TarInfo(p.name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return h.hexdigest()[:16], buf.getvalue()
+
+
+def control_dir() -> Path:
+    """A 0700 directory for ControlMaster sockets, short enough for a unix socket path."""
+    home = Path(os.environ.get("TMUXKIT_HOME") or Path.home() / ".tmuxkit")
+    d = home / "ssh"
+    if len(str(d)) > 60:  # %C adds 40 characters; sun_path holds about 104
+        tag = hashlib.sha256(str(d).encode()).hexdigest()[:10]
+        d = Path(tempfile.gettempdir()) / f"tmuxkit-{os.getuid()}-{tag}"
+    try:
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        pass
+    st = d.lstat()
+    if d.is_symlink() or st.st_uid != os.getuid():
+        raise HostError(f"refusing ssh control directory {d}: not a directory owned by you", host="local")
+    if st.st_mode & 0o077:
+        d.chmod(0o700)
+    return d
+
+
+def _q(word: str) -> str:
+    return shlex.quote(word)
+
+
+class SshHost(Host):
+    def __init__(self, spec: HostSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self._installed = False
+
+    # --- ssh argv --------------------------------------------------------------
+    def ssh_options(self) -> list[str]:
+        """Options for ssh (also rsync -e): the user's first, so they win, then ours."""
+        s = self.spec
+        opts: list[str] = []
+        if s.ssh_config:
+            opts += ["-F", os.path.expanduser(s.ssh_config)]
+        opts += ["-o", "BatchMode=yes"]
+        for o in s.ssh_options:
+            opts += ["-o", o]
+        if s.port:
+            opts += ["-p", str(s.port)]
+        if s.identity:
+            opts += ["-i", os.path.expanduser(s.identity)]
+        opts += [
+            "-o", f"ControlPath={control_dir()}/%C",
+            "-o", "ControlMaster=auto",
+            "-o", f"ControlPersist={CONTROL_PERSIST}",
+            "-o", "ServerAliveInterval=5",
+            "-o", "ServerAliveCountMax=3",
+            "-o", "ConnectTimeout=8",
+        ]
+        return opts
+
+    def _remote_line(self, argv: Sequence[str]) -> str:
+        env = [f"TMUXKIT_SOCKET={_q(os.environ['TMUXKIT_SOCKET'])}"] if os.environ.get("TMUXKIT_SOCKET") else []
+        return " ".join(["exec", "env", *env, *(_q(a) for a in argv)])
+
+    def _argv_for(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
+        return ["ssh", *self.ssh_options(), "-t" if tty else "-T", "--", self.spec.ssh, self._remote_line(argv)]
+
+    def script_argv(self, script: str, args: Sequence[str]) -> list[str]:
+        version, _ = scripts_bundle()
+        return ["/bin/sh", "-c", _BOOTSTRAP, version, script, *args]
+
+    # --- transport errors ----------------------------------------------------------
+    def _check_transport(self, res: Result, argv: Sequence[str]) -> None:
+        if res.rc != 255:
+            return
+        err = res.err.lower()
+        where = f"{self.name} ({self.spec.ssh})"
+        if "could not resolve hostname" in err or "name or service not known" in err:
+            why = "unknown host: ssh cannot resolve it"
+        elif "connection refused" in err:
+            why = "connection refused (is sshd running there, on that port?)"
+        elif "permission denied" in err:
+            why = "ssh authentication failed; tmuxkit never prompts for a password (BatchMode): set up a key"
+        elif "host key verification failed" in err:
+            why = "host key verification failed; check the host key (tmuxkit keeps host-key checking on)"
+        elif "timed out" in err or "timeout" in err:
+            why = "connection timed out"
+        else:
+            lines = [ln for ln in res.err.splitlines() if ln.strip()]
+            why = f"ssh failed: {lines[-1] if lines else 'exit 255'}"
+        raise UnreachableError(f"{where}: {why}", host=self.name, argv=argv, rc=255, stderr=res.err)
+
+    # --- scripts: installed once, checked by hash on each call -----------------------
+    def install(self) -> str:
+        version, bundle = scripts_bundle()
+        res = self.run(["/bin/sh", "-c", _INSTALL, version], input=bundle)
+        if res.rc != 0:
+            raise HostError(f"{self.name}: could not install tmuxkit's scripts: {res.error_line()}", host=self.name,
+                            rc=res.rc, stderr=res.err)
+        self._installed = True
+        return res.out.strip()
+
+    def script(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT) -> Result:
+        res = super().script(script, *args, timeout=timeout)
+        if res.rc == NOT_INSTALLED and not self._installed:
+            self.install()
+            res = super().script(script, *args, timeout=timeout)
+        return res
+
+    def stream(self, script: str, *args: str) -> int:
+        if not self._installed:
+            probe = super().script("check_training_status.sh", "--help")
+            if probe.rc == NOT_INSTALLED:
+                self.install()
+        return super().stream(script, *args)
+
+    def rsync_path(self, path: str) -> str:
+        return f"{self.spec.ssh}:{path}"
+
+    def close(self) -> None:
+        pass
+
