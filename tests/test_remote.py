@@ -314,3 +314,11 @@ def test_start_that_loses_its_link_halfway_leaves_all_or_nothing(tk: Env, remote
         wait_until(consistent, timeout=15, what=f"{run}: session and lock agree")
         complete += lock.exists()
     assert complete >= 1  # the later cuts came after the start had done its work
+
+
+def test_an_ad_hoc_remote_run_is_found_by_later_commands(tk: Env, remote: Remote) -> None:
+    tk.cli("start", "rfound", "--host", "box", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-found",
+           "--", "bash", "-c", "echo here; sleep 60")
+    assert _status(tk, "rfound")["host"] == "box"
+    wait_until(lambda: "here" in tk.cli("logs", "rfound").stdout, what="logs from the right host")
+    assert "stopped rfound on box" in tk.cli("stop", "rfound", "--grace", "2").stdout

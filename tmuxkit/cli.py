@@ -106,7 +106,7 @@ def cmd_status(config_path: str | None, names: Sequence[str], as_json: bool, tim
         by_host: dict[str, list[str]] = {}
         for n in names:
             cfg.check_run_name(n)
-            by_host.setdefault(conf.runs[n].host if n in conf.runs else cfg.LOCAL, []).append(n)
+            by_host.setdefault(runs.host_name_for_run(conf, n), []).append(n)
         groups = [(connect(conf.host(h)), ns) for h, ns in by_host.items()]
     else:
         groups = [(connect(spec), []) for spec in conf.all_hosts()]

@@ -56,6 +56,25 @@ class Started:
     spec: RunSpec
 
 
+def _where_dir() -> Path:
+    home = Path(os.environ.get("TMUXKIT_HOME") or Path.home() / ".tmuxkit")
+    return home / "where"
+
+
+def remember_host(run: str, host: str) -> None:
+    """Note on this machine where RUN was started, so later commands find an ad hoc remote run."""
+    d = _where_dir()
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (d / run).write_text(host + "\n")
+
+
+def remembered_host(run: str) -> str | None:
+    try:
+        return (_where_dir() / run).read_text().strip() or None
+    except OSError:
+        return None
+
+
 def start(host: Host, spec: RunSpec) -> Started:
     args = [spec.name, "--cmd", spec.command_line()]
     cwd = spec.cwd
@@ -73,6 +92,7 @@ def start(host: Host, spec: RunSpec) -> Started:
     rows = res.kv_lines()
     if not rows:
         raise TmuxkitError(f"{host.name}: tmuxkit-start printed nothing to read")
+    remember_host(spec.name, host.name)
     return Started(host=host.name, info=rows[-1], spec=spec)
 
 
@@ -119,11 +139,19 @@ def status_all(hosts: Iterable[Host], names: Sequence[str] = (), timeout: float 
         return list(pool.map(one, hosts))
 
 
-def host_for_run(config: Config, name: str, host_name: str | None = None) -> Host:
+def host_name_for_run(config: Config, name: str) -> str:
+    """The run's host: from the config, else where this machine started it, else local."""
     check_run_name(name)
-    if host_name is None:
-        host_name = config.runs[name].host if name in config.runs else LOCAL
-    return connect(config.host(host_name))
+    if name in config.runs:
+        return config.runs[name].host
+    where = remembered_host(name)
+    if where and (where == LOCAL or where in config.hosts):
+        return where
+    return LOCAL
+
+
+def host_for_run(config: Config, name: str) -> Host:
+    return connect(config.host(host_name_for_run(config, name)))
 
 
 def stop(host: Host, name: str, grace: int = 60, term_wait: int = 10) -> dict[str, str]:
