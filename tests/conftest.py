@@ -87,6 +87,11 @@ class Env:
         (row,) = json.loads(r.stdout)
         return row
 
+    def socket_pids(self) -> list[int]:
+        out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
+        return [int(ln.split()[0]) for ln in out.splitlines()
+                if f" TMUXKIT_SOCKET={self.socket} " in f" {ln} " and int(ln.split()[0]) != os.getpid()]
+
     def marked_pids(self, run: str) -> list[int]:
         out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,stat=,args="], capture_output=True, text=True).stdout
         pids = []
@@ -115,15 +120,14 @@ def tk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     e = Env(home=home, socket=socket, work=work, env=env)
     yield e
-    # Teardown: the server on our socket, and any process still marked by our runs.
-    runs = [p.name for p in (home / "runs").iterdir()] if (home / "runs").is_dir() else []
+    # Teardown: the server on our socket, and every process of our runs, local or "remote"
+    # (their runners export TMUXKIT_SOCKET, so the socket name marks them all).
     e.tmux("kill-server")
-    for run in runs:
-        for pid in e.marked_pids(run):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    for pid in e.socket_pids():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture

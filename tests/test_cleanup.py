@@ -56,3 +56,15 @@ def test_cleanup_leaves_a_healthy_run_alone(tk: Env) -> None:
     tk.cli("start", "healthy", "--", "sleep", "30")
     assert tk.cli("cleanup").stdout.strip() == "nothing to clean up"
     assert tk.status("healthy")["state"] == "running"
+
+
+def test_cleanup_kills_a_run_whose_session_was_killed_by_hand(tk: Env) -> None:
+    tk.cli("start", "headless", "--", "bash", "-c", "trap '' HUP; echo up; sleep 300")
+    wait_until(lambda: "up" in tk.log_text("headless"), what="output")
+    pid = tk.status("headless")["pid"]
+    tk.tmux("kill-session", "-t", "=headless")
+    assert tk.status("headless")["state"] == "dead"
+    out = tk.cli("cleanup").stdout
+    assert "orphan" in out and "killed" in out
+    wait_until(lambda: not pid_alive(pid), what="the headless command to be gone")
+    assert tk.marked_pids("headless") == []

@@ -248,14 +248,18 @@ def test_status_marks_a_silent_host_unreachable_and_prints_the_rest(tk: Env, rem
 
 # --- disconnects -----------------------------------------------------------------------------------
 def _masters() -> list[int]:
-    out = subprocess.run(["ps", "-A", "-o", "pid=,args="], capture_output=True, text=True).stdout
-    return [int(ln.split()[0]) for ln in out.splitlines() if "ssh" in ln and "[mux]" in ln]
+    """The laptop's ssh ControlMasters ("ssh: PATH [mux]")."""
+    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
+    return [int(ln.split()[0]) for ln in out.splitlines() if ln.split(None, 1)[1:] and
+            ln.split(None, 1)[1].startswith("ssh: ") and ln.rstrip().endswith("[mux]")]
 
 
 def test_killing_the_link_after_start_leaves_the_run_running(tk: Env, remote: Remote) -> None:
     _add_run(remote, "rsurvive", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done")
     tk.cli("start", "rsurvive")
-    for pid in _masters():  # the laptop's connection goes away
+    masters = _masters()
+    assert masters, "no ssh ControlMaster to kill"
+    for pid in masters:  # the laptop's connection goes away
         os.kill(pid, signal.SIGKILL)
     n = _remote_log(remote, "rsurvive").count("tick")
     wait_until(lambda: _remote_log(remote, "rsurvive").count("tick") > n + 5, what="ticks after the link died")
@@ -276,6 +280,7 @@ def test_killing_the_link_during_status_leaves_the_run_running(tk: Env, remote: 
                     pass
             time.sleep(0.01)
 
+    assert _masters(), "no ssh ControlMaster to kill"
     t = threading.Thread(target=killer)
     t.start()
     try:

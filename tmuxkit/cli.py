@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 from tmuxkit import __version__
@@ -61,7 +62,7 @@ def _attach_hint(info: dict[str, str], host: str) -> str:
 
 # --- commands ------------------------------------------------------------------
 def cmd_start(config_path: str | None, run: str, host: str | None, cwd: str | None, results: str | None,
-              env: Sequence[str], command: Sequence[str]) -> int:
+              env: Sequence[str], command: Sequence[str], with_sync: bool = False) -> int:
     from tmuxkit import config as cfg
     from tmuxkit import runs
     from tmuxkit.hosts import connect
@@ -93,7 +94,25 @@ def cmd_start(config_path: str | None, run: str, host: str | None, cwd: str | No
     _say(f"  lock     {i['lock']}")
     _say(f"attach:  tmuxkit attach {run}    (or: {_attach_hint(i, started.host)})")
     _say(f"status:  tmuxkit status {run}    logs: tmuxkit logs {run} -f    stop: tmuxkit stop {run}")
+    if with_sync:
+        from tmuxkit import sync
+
+        cfg_path = str(conf.path) if conf.path else None
+        name = sync.start_loop_session(cfg_path, run, str(conf.base_dir))
+        _say(f"sync:    every {spec.sync_every}s into {sync.sync_dir(conf, spec)} (local tmux session {name})")
     return 0
+
+
+def cmd_sync(config_path: str | None, run: str, once: bool, every: int | None, to: str | None,
+             include: Sequence[str], checkpoints: int | None) -> int:
+    from tmuxkit import config as cfg
+    from tmuxkit import runs, sync
+
+    conf = cfg.load(config_path)
+    spec = conf.runs.get(run) or cfg.RunSpec(name=cfg.check_run_name(run))
+    h = runs.host_for_run(conf, run)
+    return sync.run_loop(conf, spec, h, once=once, every=every, to=to, include=tuple(include), checkpoints=checkpoints,
+                         say=_say)
 
 
 def cmd_status(config_path: str | None, names: Sequence[str], as_json: bool, timeout: float) -> int:
@@ -116,6 +135,7 @@ def cmd_status(config_path: str | None, names: Sequence[str], as_json: bool, tim
             results += runs.status_all([h], ns, timeout)
     else:
         results = runs.status_all([h for h, _ in groups], (), timeout)
+    _add_sync_health(conf, results)
     if as_json:
         out = [r for s in results for r in s.runs]
         out += [{"host": s.host, "state": "unreachable", "error": s.error} for s in results if s.error]
@@ -133,6 +153,12 @@ def cmd_status(config_path: str | None, names: Sequence[str], as_json: bool, tim
                 state += f" [{r['stop_rung']}]"
             if r.get("writer") in ("dead", "repiped"):
                 state += " log writer re-attached"
+            sync_info = r.get("sync")
+            if isinstance(sync_info, dict):
+                last = sync_info.get("last_success")
+                state += f" sync:{_ago(int(time.time() - last)) + ' ago' if last else 'never'}"
+                if sync_info.get("last_error"):
+                    state += " (failing)"
             rows.append([str(r["run"]), s.host, state, str(r.get("pid") or "-"), _ago(r.get("uptime_s")),
                          _ago(r.get("log_age_s")), str(r.get("lock_state", "")), str(r.get("last_line") or "")[:100]])
     if not rows:
@@ -140,6 +166,22 @@ def cmd_status(config_path: str | None, names: Sequence[str], as_json: bool, tim
         return 0
     _table("tmuxkit runs", ["RUN", "HOST", "STATE", "PID", "UPTIME", "LOG AGE", "LOCK", "LAST LINE"], rows)
     return 0
+
+
+def _add_sync_health(conf: object, results: Sequence[object]) -> None:
+    """Attach the local sync loop's health (its STATUS.json) to each run that has one."""
+    from tmuxkit import config as cfg
+    from tmuxkit import sync
+
+    assert isinstance(conf, cfg.Config)
+    for s in results:
+        for r in s.runs:  # type: ignore[attr-defined]
+            spec = conf.runs.get(str(r["run"])) or cfg.RunSpec(name=str(r["run"]))
+            d = sync.sync_dir(conf, spec)
+            if (d / "STATUS.json").exists():
+                st = sync.SyncStatus.load(d, spec.name, str(r["host"]))
+                r["sync"] = {"dir": str(d), "last_success": st.last_success, "last_error": st.last_error,
+                             "bytes_pulled": st.bytes_pulled}
 
 
 def cmd_stop(config_path: str | None, run: str, grace: int) -> int:
@@ -246,6 +288,15 @@ def _positive(v: str) -> int:
     return n
 
 
+def _duration(v: str) -> int:
+    from tmuxkit.config import parse_duration
+
+    try:
+        return parse_duration(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog.split()[-1]}: {message}")
@@ -265,6 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cwd")
     s.add_argument("--results")
     s.add_argument("--env", action="append", default=[], metavar="K=V")
+    s.add_argument("--sync", action="store_true", help="also start the result sync loop (local tmux session RUN-sync)")
+
+    sy = sub.add_parser("sync", help="pull a run's results, logs and checkpoints; repeat until it ends")
+    sy.add_argument("run")
+    sy.add_argument("--once", action="store_true")
+    sy.add_argument("--every", type=_duration, metavar="SECONDS")
+    sy.add_argument("--to", metavar="DIR")
+    sy.add_argument("--include", action="append", default=[], metavar="PATTERN")
+    sy.add_argument("--checkpoints", type=_positive, metavar="N")
 
     a = sub.add_parser("attach", help="attach to a run's tmux session")
     a.add_argument("run", nargs="?")
@@ -296,7 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "start":
-        return cmd_start(args.config, args.run, args.host, args.cwd, args.results, args.env, args.command)
+        return cmd_start(args.config, args.run, args.host, args.cwd, args.results, args.env, args.command, args.sync)
+    if args.cmd == "sync":
+        return cmd_sync(args.config, args.run, args.once, args.every, args.to, args.include, args.checkpoints)
     if args.cmd == "status":
         return cmd_status(args.config, args.runs, args.json, args.timeout)
     if args.cmd == "stop":
@@ -314,7 +376,7 @@ def dispatch(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown command {args.cmd!r}")  # pragma: no cover
 
 
-_START_FLAGS = {"-h", "--help", "--host", "--cwd", "--results", "--env"}
+_START_FLAGS = {"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

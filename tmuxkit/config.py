@@ -73,6 +73,11 @@ class RunSpec:
     log_max_bytes: int = 50_000_000
     log_keep: int = 5
     stuck_after: int = 300
+    checkpoints: str | None = None  # glob relative to cwd
+    sync_to: str | None = None  # default ./runs/RUN
+    sync_include: tuple[str, ...] = ()
+    sync_every: int = 60
+    sync_checkpoints: int = 0
 
     def command_line(self) -> str:
         """The command as one shell line (an argv list is quoted word by word)."""
@@ -94,6 +99,12 @@ def _str(v: object) -> str:
 def _int_pos(v: object) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
         raise ValueError(f"expected a positive integer, got {v!r}")
+    return v
+
+
+def _int_nonneg(v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError(f"expected a whole number >= 0, got {v!r}")
     return v
 
 
@@ -142,6 +153,11 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "log_max_bytes": _int_pos,
     "log_keep": _int_pos,
     "stuck_after": parse_duration,
+    "checkpoints": _str,
+    "sync_to": _str,
+    "sync_include": _str_list,
+    "sync_every": parse_duration,
+    "sync_checkpoints": _int_nonneg,
 }
 
 HOST_KEYS: dict[str, Callable[[object], Any]] = {

@@ -1,0 +1,203 @@
+"""sync: pulls with rsync, converges under link kills, backs off while the host is down, ends with the run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from conftest import Env, Remote, wait_until
+
+
+def _sync_proc(tk: Env, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "tmuxkit", "sync", *args], cwd=tk.work, env=env or tk.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Every file but tmuxkit's own bookkeeping; a leftover rsync temp file would show here."""
+    return {str(p.relative_to(root)): _sha(p) for p in root.rglob("*")
+            if p.is_file() and ".tmuxkit-partial" not in p.parts and not p.name.startswith(".tmuxkit")}
+
+
+def test_once_pulls_includes_and_logs_and_writes_status(tk: Env) -> None:
+    tk.cli("start", "s1", "--", "bash", "-c",
+           "mkdir -p results/s1/plots; echo '{}' > results/s1/m.json; echo png > results/s1/plots/a.png;"
+           " echo no > results/s1/skip.bin; echo logged; sleep 60")
+    wait_until(lambda: "logged" in tk.log_text("s1"), what="output")
+    r = tk.cli("sync", "s1", "--once")
+    assert "pulled" in r.stdout
+    d = tk.work / "runs" / "s1"
+    assert (d / "results" / "m.json").exists() and (d / "results" / "plots" / "a.png").exists()
+    assert not (d / "results" / "skip.bin").exists()
+    assert "logged" in (d / "logs" / "s1.log").read_text()
+    st = json.loads((d / "STATUS.json").read_text())
+    assert st["state"] == "running" and st["last_success"] and st["written_at"] and st["last_error"] is None
+    assert st["last_line"] == "logged"
+    assert "s1 on local: running" in (d / "STATUS.txt").read_text()
+    assert "sync:" in tk.cli("status", "s1").stdout
+
+
+def test_checkpoints_2_keeps_exactly_the_newest_two(tk: Env) -> None:
+    ck = tk.work / "results" / "ck" / "ckpt"
+    tk.cli("start", "ck", "--", "sleep", "60")
+    ck.mkdir(parents=True)
+    old = time.time() - 100
+    for i in range(1, 6):
+        (ck / f"step_{i}.pt").write_text(f"weights {i}")
+        os.utime(ck / f"step_{i}.pt", (old + i, old + i))
+    (ck / "step_9.pt.tmp").write_text("partial")
+    tk.cli("sync", "ck", "--once", "--checkpoints", "2")
+    local = tk.work / "runs" / "ck" / "results" / "ckpt"
+    assert sorted(p.name for p in local.iterdir()) == ["step_4.pt", "step_5.pt"]
+    for i in (6, 7):
+        (ck / f"step_{i}.pt").write_text(f"weights {i}")
+        os.utime(ck / f"step_{i}.pt", (old + i, old + i))
+    (ck / "step_8.pt").write_text("still being written")  # too fresh: not complete yet
+    tk.cli("sync", "ck", "--once", "--checkpoints", "2")
+    assert sorted(p.name for p in local.iterdir()) == ["step_6.pt", "step_7.pt"]
+
+
+def test_loop_does_a_final_sync_when_the_run_ends_and_exits(tk: Env) -> None:
+    tk.cli("start", "fin", "--", "bash", "-c", "sleep 2; echo bye > results/fin/final.txt; exit 3")
+    p = _sync_proc(tk, "fin", "--every", "1")
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 0, out
+    assert "final sync done" in out
+    d = tk.work / "runs" / "fin"
+    assert (d / "results" / "final.txt").read_text() == "bye\n"
+    st = json.loads((d / "STATUS.json").read_text())
+    assert st["state"] == "exited" and st["exit_code"] == 3
+    assert "exited with code 3" in (d / "logs" / "fin.log").read_text()
+
+
+def test_start_sync_runs_the_loop_in_a_local_tmux_session(tk: Env) -> None:
+    (tk.work / "tmuxkit.toml").write_text('[runs.ss]\ncommand = "echo hi > results/ss/a.txt; sleep 3"\nsync_every = 1\n')
+    r = tk.cli("start", "ss", "--sync")
+    assert "local tmux session ss-sync" in r.stdout
+    assert "ss-sync" in tk.sessions()
+    st = tk.work / "runs" / "ss" / "STATUS.json"
+    wait_until(lambda: st.exists() and json.loads(st.read_text())["state"] == "exited", timeout=30, what="final")
+    assert (tk.work / "runs" / "ss" / "results" / "a.txt").read_text() == "hi\n"
+
+
+# --- over ssh --------------------------------------------------------------------------------------
+def _masters_and_clients() -> list[int]:
+    """ssh ControlMasters ("ssh: PATH [mux]") and ssh clients: the laptop's side of every link."""
+    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
+    pids = []
+    for ln in out.splitlines():
+        pid, _, args = ln.strip().partition(" ")
+        if (args.startswith("ssh: ") and args.endswith("[mux]")) or args.split(" ", 1)[0] in ("ssh", "/usr/bin/ssh"):
+            pids.append(int(pid))
+    return pids
+
+
+def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env, remote: Remote) -> None:
+    src_root = remote.home.parent / "conv-results"
+    with remote.config.open("a") as f:
+        f.write(f'\n[runs.conv]\nhost = "box"\ncommand = "sleep 600"\ncwd = "/tmp"\nresults = "{src_root}"\n')
+    tk.cli("start", "conv")
+    rng = random.Random(7)
+    for i in range(300):
+        sub = src_root / f"d{i % 7}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i}.txt").write_text(f"file {i} " + "x" * rng.randint(0, 5000))
+    (src_root / "weights.png").write_bytes(os.urandom(30 * 1024 * 1024))
+    source = _tree(src_root)
+    dest = tk.work / "runs" / "conv" / "results"
+    env = dict(tk.env, TMUXKIT_RSYNC_OPTS="--bwlimit=6000")
+    p = _sync_proc(tk, "conv", "--every", "1", env=env)
+    torn: list[str] = []
+    seen: dict[str, tuple[float, int]] = {}
+    stop = threading.Event()
+
+    def watcher() -> None:
+        while not stop.is_set():
+            for f in list(dest.rglob("*")) if dest.exists() else []:
+                # rsync receives into hidden ".NAME.XXXXXX" temp files: not final paths.
+                if not f.is_file() or ".tmuxkit-partial" in f.parts or f.name.startswith("."):
+                    continue
+                rel = str(f.relative_to(dest))
+                try:
+                    st = f.stat()
+                    if seen.get(rel) == (st.st_mtime, st.st_size):
+                        continue
+                    if _sha(f) != source.get(rel):
+                        torn.append(rel)
+                    seen[rel] = (st.st_mtime, st.st_size)
+                except FileNotFoundError:
+                    pass
+            time.sleep(0.02)
+
+    w = threading.Thread(target=watcher)
+    w.start()
+    kills = 0
+    try:
+        while kills < 12:
+            time.sleep(rng.uniform(0.3, 1.2))
+            for pid in _masters_and_clients():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            kills += 1
+        wait_until(lambda: _tree(dest) == source if dest.exists() else False, timeout=120, interval=0.5,
+                   what="the tree to converge")
+    finally:
+        stop.set()
+        w.join()
+        p.terminate()
+        out = p.communicate(timeout=10)[0]
+    assert kills >= 10
+    assert torn == [], torn
+    assert "retry" in out  # the kills were felt, and recovered from
+
+
+def test_host_down_at_start_backs_off_then_syncs_within_one_interval(tk: Env, tmp_path: Path, sshd: Any) -> None:
+    from sshd import start_sshd
+
+    srv = start_sshd(tmp_path / "flaky")
+    port = srv.port
+    cfg = srv.client_config(tmp_path / "ssh_config", "flaky", {"TMUXKIT_HOME": str(tmp_path / "rh")})
+    (tk.work / "tmuxkit.toml").write_text(
+        f'[hosts.fl]\nssh = "flaky"\nssh_config = "{cfg}"\n'
+        f'[runs.down]\nhost = "fl"\ncommand = "echo up; sleep 600"\ncwd = "/tmp"\nresults = "{tmp_path / "res"}"\n')
+    tk.cli("start", "down")
+    srv.stop()
+    for pid in _masters_and_clients():
+        os.kill(pid, signal.SIGKILL)
+    p = _sync_proc(tk, "down", "--every", "3")
+    out = ""
+    try:
+        wait_until(lambda: (tk.work / "runs" / "down" / "STATUS.json").exists() and
+                   json.loads((tk.work / "runs" / "down" / "STATUS.json").read_text())["last_error"], timeout=20,
+                   what="a recorded failure")
+        conf = (tmp_path / "flaky" / "sshd_config")
+        assert f"Port {port}" in conf.read_text()
+        proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(conf)], stderr=subprocess.DEVNULL)
+        back = time.monotonic()
+        try:
+            st = tk.work / "runs" / "down" / "STATUS.json"
+            wait_until(lambda: json.loads(st.read_text()).get("last_success"), timeout=15, what="sync after return")
+            assert time.monotonic() - back < 3 + 3  # within one interval (plus the pass itself)
+            assert "up" in (tk.work / "runs" / "down" / "logs" / "down.log").read_text()
+        finally:
+            proc.terminate()
+    finally:
+        p.terminate()
+        out = p.communicate(timeout=10)[0]
+        print(out)
+    assert "retry 1 in" in out and "connection refused" in out

@@ -1,0 +1,246 @@
+"""Sync: pull a run's results, logs and newest checkpoints to the laptop, and keep doing it.
+
+One code path for every host: rsync pulls from host.rsync_path(...), which is a
+plain path on the local host and `alias:path` over the host's own ssh options
+(same ControlPath, BatchMode, ServerAlive) on a remote one. Files never show
+half-written at their final paths (--partial-dir, --delay-updates); logs, which
+only grow, use --append-verify; checkpoints do not. rsync's I/O --timeout plus
+an outer deadline mean a dead link never hangs a pass. The host side runs under
+nice (and ionice where it exists).
+
+Each pass writes STATUS.json and STATUS.txt into the sync directory: run state,
+last log line, last success, last error, bytes pulled, and when it was written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tmuxkit.codes import ALIVE_STATES
+from tmuxkit.config import Config, RunSpec
+from tmuxkit.errors import HostError, TmuxkitError, UnreachableError
+from tmuxkit.hosts import Host
+
+DEFAULT_INCLUDE = ("*.png", "*.json", "*.csv", "*.txt")
+IO_TIMEOUT = 30  # rsync --timeout: seconds without I/O before it gives up
+PARTIAL = ".tmuxkit-partial"
+MANIFEST = ".tmuxkit-checkpoints"
+FIRST_RETRY = 2.0  # seconds; retries double from here, never slower than the sync interval
+NICE_RSYNC = "$(command -v ionice >/dev/null 2>&1 && echo ionice -c3) nice -n 19 rsync"
+
+
+def sync_dir(config: Config, spec: RunSpec, override: str | None = None) -> Path:
+    """--to, else sync_to, else ./runs/RUN beside the config file (or the current directory)."""
+    raw = override or spec.sync_to or f"runs/{spec.name}"
+    p = Path(raw).expanduser()
+    return p if p.is_absolute() else (Path.cwd() if override else config.base_dir) / p
+
+
+@dataclass
+class SyncStatus:
+    run: str
+    host: str
+    state: str | None = None
+    exit_code: int | None = None
+    last_line: str | None = None
+    last_success: float | None = None
+    last_error: str | None = None
+    bytes_pulled: int = 0
+    passes: int = 0
+    written_at: float | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, d: Path, run: str, host: str) -> SyncStatus:
+        try:
+            data = json.loads((d / "STATUS.json").read_text())
+            return cls(run=run, host=host, state=data.get("state"), exit_code=data.get("exit_code"),
+                       last_line=data.get("last_line"), last_success=data.get("last_success"),
+                       last_error=data.get("last_error"), bytes_pulled=int(data.get("bytes_pulled") or 0),
+                       passes=int(data.get("passes") or 0))
+        except (OSError, ValueError):
+            return cls(run=run, host=host)
+
+    def save(self, d: Path) -> None:
+        self.written_at = time.time()
+        d.mkdir(parents=True, exist_ok=True)
+        data = {k: v for k, v in self.__dict__.items() if k != "extra"}
+        _atomic_write(d / "STATUS.json", json.dumps(data, indent=2) + "\n")
+        ago = f"synced {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.last_success))}" \
+            if self.last_success else "never synced"
+        state = self.state or "unknown"
+        if self.exit_code is not None and state in ("exited", "stopped"):
+            state += f" ({self.exit_code})"
+        err = f"; last error: {self.last_error}" if self.last_error else ""
+        _atomic_write(d / "STATUS.txt", f"{self.run} on {self.host}: {state}; last line: {self.last_line or '-'}; "
+                                        f"{ago}{err}\n")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _rsync_argv(host: Host, *, append: bool = False) -> list[str]:
+    """rsync over the host's transport. append=True (logs only): --append-verify, which rsync allows
+    only without --partial-dir and --delay-updates; everything else lands whole or not at all."""
+    safe = ["--append-verify"] if append else [f"--partial-dir={PARTIAL}", "--delay-updates"]
+    argv = ["rsync", "-a", *safe, f"--timeout={IO_TIMEOUT}", "--stats"]
+    opts = getattr(host, "ssh_options", None)
+    if opts is not None:
+        argv += ["-e", shlex.join(["ssh", *opts()]), f"--rsync-path={NICE_RSYNC}"]
+    argv += shlex.split(os.environ.get("TMUXKIT_RSYNC_OPTS", ""))
+    return argv
+
+
+_RECEIVED = re.compile(r"Total bytes received:\s*([\d,.]+)")
+
+
+def _rsync(host: Host, argv: list[str], deadline: float, stdin: str | None = None) -> int:
+    """Run one rsync; bytes received. Raises on failure, naming the host."""
+    try:
+        p = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=max(5.0, deadline - time.time()))
+    except subprocess.TimeoutExpired:
+        raise UnreachableError(f"{host.name}: rsync passed its deadline", host=host.name, argv=argv) from None
+    except FileNotFoundError:
+        raise HostError("rsync: command not found on this machine", host="local", code=127) from None
+    if p.returncode != 0:
+        lines = [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith("rsync error: some files")]
+        why = lines[-1] if lines else f"exit {p.returncode}"
+        cls = UnreachableError if p.returncode in (10, 12, 30, 35, 255) else HostError
+        raise cls(f"{host.name}: rsync failed ({p.returncode}): {why}", host=host.name, argv=argv, rc=p.returncode,
+                  stderr=p.stderr)
+    m = _RECEIVED.search(p.stdout)
+    return int(re.sub(r"[^\d]", "", m.group(1))) if m else 0
+
+
+def pull(host: Host, row: dict[str, object], spec: RunSpec, dest: Path, include: tuple[str, ...],
+         checkpoints: int, deadline: float) -> int:
+    """One pass: logs, filtered results, newest checkpoints. Returns bytes received."""
+    base = _rsync_argv(host)
+    results = str(row["results"]).rstrip("/")
+    logdir = str(Path(str(row["log_path"])).parent)
+    (dest / "logs").mkdir(parents=True, exist_ok=True)
+    (dest / "results").mkdir(parents=True, exist_ok=True)
+    got = _rsync(host, [*_rsync_argv(host, append=True), host.rsync_path(logdir + "/"), str(dest / "logs") + "/"],
+                 deadline)
+    filters = ["--include=*/", *(f"--include={g}" for g in include), f"--exclude={PARTIAL}", "--exclude=*", "-m"]
+    got += _rsync(host, [*base, *filters, host.rsync_path(results + "/"), str(dest / "results") + "/"], deadline)
+    if checkpoints > 0:
+        got += _pull_checkpoints(host, spec, results, dest / "results", checkpoints, base, deadline)
+    return got
+
+
+def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: int, base: list[str],
+                      deadline: float) -> int:
+    args = [spec.name, "--newest", str(n)] + (["--glob", spec.checkpoints] if spec.checkpoints else [])
+    rows = host.script_ok("tmuxkit-checkpoints", *args).out.splitlines()
+    paths = [ln.split("\t", 2)[2] for ln in rows if ln.count("\t") >= 2]
+    rel = [p[len(results) + 1:] for p in paths if p.startswith(results + "/")]
+    got = 0
+    if rel:
+        got = _rsync(host, [*base, "--files-from=-", "-r", host.rsync_path(results + "/"), str(dest) + "/"], deadline,
+                     stdin="\n".join(rel) + "\n")
+    # Keep exactly the newest N here: drop the ones this sync brought earlier and that are no longer among them.
+    manifest = dest / MANIFEST
+    before = set(manifest.read_text().split("\n")) - {""} if manifest.exists() else set()
+    for old in before - set(rel):
+        target = dest / old
+        if target.is_file():
+            target.unlink()
+    _atomic_write(manifest, "\n".join(sorted(rel)) + "\n")
+    return got
+
+
+def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, every: int | None = None,
+             to: str | None = None, include: tuple[str, ...] = (), checkpoints: int | None = None,
+             say=print) -> int:  # type: ignore[no-untyped-def]
+    """Sync, then sleep; back off on failure (never slower than the interval); stop after the run ends."""
+    from tmuxkit import runs
+
+    every = every or spec.sync_every
+    dest = sync_dir(config, spec, to)
+    include = include or spec.sync_include or DEFAULT_INCLUDE
+    n_ckpt = spec.sync_checkpoints if checkpoints is None else checkpoints
+    st = SyncStatus.load(dest, spec.name, host.name)
+    failures = 0
+    first = st.passes == 0
+    while True:
+        began = time.time()
+        try:
+            row = runs.status_on(host, [spec.name]).runs[0]
+            if first and sys.stdout.isatty():
+                got = _with_progress(lambda: pull(host, row, spec, dest, include, n_ckpt, began + _deadline(every)))
+            else:
+                got = pull(host, row, spec, dest, include, n_ckpt, began + _deadline(every))
+            first = False
+            failures = 0
+            st.state, st.exit_code, st.last_line = str(row["state"]), row.get("exit_code"), row.get("last_line")
+            st.last_success, st.last_error = time.time(), None
+            st.bytes_pulled += got
+            st.passes += 1
+            st.save(dest)
+            say(f"{time.strftime('%H:%M:%S')} {spec.name}: {st.state}, pulled {got} bytes into {dest}")
+            if once:
+                return 0
+            if st.state not in ALIVE_STATES:
+                say(f"{spec.name} is {st.state}: final sync done")
+                return 0
+            delay = float(every)
+        except TmuxkitError as e:
+            failures += 1
+            st.last_error = e.message
+            st.save(dest)
+            if once or e.code in (2, 4):
+                raise
+            delay = min(float(every), FIRST_RETRY * 2 ** (failures - 1)) * random.uniform(0.8, 1.0)
+            say(f"{time.strftime('%H:%M:%S')} {spec.name}: {e.message}; retry {failures} in {delay:.0f}s")
+        _sleep_until(began + delay if not failures else time.time() + delay)
+
+
+def _deadline(every: int) -> float:
+    return max(600.0, every * 10.0)
+
+
+def _sleep_until(when: float) -> None:
+    """Sleep by the wall clock in short steps, so a laptop that slept catches up at once."""
+    while (left := when - time.time()) > 0:
+        time.sleep(min(left, 1.0))
+
+
+def _with_progress(fn):  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    with Console().status("first sync: pulling results, logs and checkpoints ..."):
+        return fn()
+
+
+def start_loop_session(config_path: str | None, run: str, cwd: str) -> str:
+    """Run `tmuxkit sync RUN` in a local tmux session RUN-sync, so it outlives the terminal."""
+    import libtmux
+
+    sock = os.environ.get("TMUXKIT_SOCKET") or None
+    server = libtmux.Server(socket_name=sock)
+    name = f"{run}-sync"
+    env = [f"{k}={v}" for k, v in os.environ.items() if k.startswith("TMUXKIT_")]
+    cmd = ["env", *env, sys.executable, "-m", "tmuxkit", *(["--config", config_path] if config_path else []),
+           "sync", run]
+    existing = server.sessions.get(session_name=name, default=None)
+    if existing is not None:
+        pane = existing.active_window.active_pane
+        if pane is not None and pane.pane_dead != "1":
+            return name
+        existing.kill()
+    server.new_session(session_name=name, window_command=shlex.join(cmd), start_directory=cwd, attach=False)
+    server.cmd("set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on")
+    return name
