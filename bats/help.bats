@@ -6,6 +6,7 @@ header() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }'
 
 @test "--help is the header, for every script" {
   for f in "$SHELL_DIR"/check_training_status.sh "$SHELL_DIR"/tmuxkit-*; do
+    case $f in *.py) continue ;; esac
     run bash "$f" --help
     assert_success
     assert_output "$(header "$f")"

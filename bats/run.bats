@@ -27,7 +27,7 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
 
 @test "kill: Ctrl-C first; a second kill says not running" {
   start_run r2 'trap "echo saved; exit 0" INT; echo ready; while :; do sleep 0.1; done'
-  wait_for 10 grep -q ready "$TMUXKIT_HOME/runs/r2/logs/r2.log"
+  wait_for 10 grep -q ready "$WORK/results/r2/tmuxkit/r2.log"
   run bash "$SHELL_DIR/tmuxkit-kill" r2 --grace 10
   assert_success
   assert_output "state=stopped	run=r2	rung=sigint	survivors=0"
@@ -38,7 +38,7 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
 
 @test "kill: SIGKILL for what ignores INT and TERM; no survivors, lock released" {
   start_run r3 "trap '' INT TERM; echo ready; while :; do sleep 0.1; done"
-  wait_for 10 grep -q ready "$TMUXKIT_HOME/runs/r3/logs/r3.log"
+  wait_for 10 grep -q ready "$WORK/results/r3/tmuxkit/r3.log"
   run bash "$SHELL_DIR/tmuxkit-kill" r3 --grace 0 --term-wait 1
   assert_success
   assert_output --partial "rung=sigkill	survivors=0"
@@ -65,7 +65,7 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
 @test "logs: the last lines, across a rotation" {
   run bash "$SHELL_DIR/tmuxkit-start" r5 --cmd 'seq 1 400' --log-max-bytes 600 --log-keep 50
   assert_success
-  wait_for 10 grep -q 'exited with code 0' "$TMUXKIT_HOME/runs/r5/logs/r5.log"
+  wait_for 10 grep -q 'exited with code 0' "$WORK/results/r5/tmuxkit/r5.log"
   run bash "$SHELL_DIR/tmuxkit-logs" r5 -n 3
   assert_success
   assert_line --index 0 399
@@ -115,7 +115,7 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
   export TMUXKIT_LOG_WRITER=awk
   start_run r6 'echo via-awk; seq 1 3000'
   wait_for 10 test -f "$TMUXKIT_HOME/runs/r6/exit"
-  wait_for 5 grep -q '^3000$' "$TMUXKIT_HOME/runs/r6/logs/r6.log"
+  wait_for 5 grep -q '^3000$' "$WORK/results/r6/tmuxkit/r6.log"
   run log_of r6
   assert_line --index 1 via-awk
   run bash -c "ps -A -o args= | grep -c '[t]muxkit-logwriter.py'"

@@ -59,4 +59,4 @@ lock_file_for() { # pid start run
 
 pstart() { ps -o lstart= -p "$1" | awk '{ $1 = $1; print }'; }
 
-log_of() { cat "$TMUXKIT_HOME/runs/$1/logs/$1.log" 2>/dev/null; }
+log_of() { cat "$WORK/results/$1/tmuxkit/$1.log" 2>/dev/null; }

@@ -74,7 +74,9 @@ class Env:
         return self.home / "runs" / run
 
     def log(self, run: str) -> Path:
-        return self.run_dir(run) / "logs" / f"{run}.log"
+        return self.work / "results" / run / "tmuxkit" / f"{run}.log" if not (self.run_dir(run) / "meta").exists() \
+            else Path(next(ln[4:] for ln in (self.run_dir(run) / "meta").read_text().splitlines()
+                           if ln.startswith("log=")))
 
     def log_text(self, run: str) -> str:
         p = self.log(run)

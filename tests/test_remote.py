@@ -24,7 +24,10 @@ from tmuxkit.ssh import SshHost
 
 
 def _remote_log(remote: Remote, run: str) -> str:
-    p = remote.home / "runs" / run / "logs" / f"{run}.log"
+    meta = remote.home / "runs" / run / "meta"
+    if not meta.exists():
+        return ""
+    p = Path(next(ln[4:] for ln in meta.read_text().splitlines() if ln.startswith("log=")))
     return p.read_text(errors="replace") if p.exists() else ""
 
 

@@ -27,9 +27,10 @@ def _sha(p: Path) -> str:
 
 
 def _tree(root: Path) -> dict[str, str]:
-    """Every file but tmuxkit's own bookkeeping; a leftover rsync temp file would show here."""
+    """Every file but tmuxkit's own (its logs, status and bookkeeping); a leftover rsync temp file shows here."""
     return {str(p.relative_to(root)): _sha(p) for p in root.rglob("*")
-            if p.is_file() and ".tmuxkit-partial" not in p.parts and not p.name.startswith(".tmuxkit")}
+            if p.is_file() and ".tmuxkit-partial" not in p.parts and "tmuxkit" not in p.parts
+            and not p.name.startswith(".tmuxkit") and p.name not in ("STATUS.json", "STATUS.txt")}
 
 
 def test_once_pulls_includes_and_logs_and_writes_status(tk: Env) -> None:
@@ -40,9 +41,9 @@ def test_once_pulls_includes_and_logs_and_writes_status(tk: Env) -> None:
     r = tk.cli("sync", "s1", "--once")
     assert "pulled" in r.stdout
     d = tk.work / "runs" / "s1"
-    assert (d / "results" / "m.json").exists() and (d / "results" / "plots" / "a.png").exists()
-    assert not (d / "results" / "skip.bin").exists()
-    assert "logged" in (d / "logs" / "s1.log").read_text()
+    assert (d / "m.json").exists() and (d / "plots" / "a.png").exists()
+    assert not (d / "skip.bin").exists()
+    assert "logged" in (d / "tmuxkit" / "s1.log").read_text()
     st = json.loads((d / "STATUS.json").read_text())
     assert st["state"] == "running" and st["last_success"] and st["written_at"] and st["last_error"] is None
     assert st["last_line"] == "logged"
@@ -60,7 +61,7 @@ def test_checkpoints_2_keeps_exactly_the_newest_two(tk: Env) -> None:
         os.utime(ck / f"step_{i}.pt", (old + i, old + i))
     (ck / "step_9.pt.tmp").write_text("partial")
     tk.cli("sync", "ck", "--once", "--checkpoints", "2")
-    local = tk.work / "runs" / "ck" / "results" / "ckpt"
+    local = tk.work / "runs" / "ck" / "ckpt"
     assert sorted(p.name for p in local.iterdir()) == ["step_4.pt", "step_5.pt"]
     for i in (6, 7):
         (ck / f"step_{i}.pt").write_text(f"weights {i}")
@@ -77,10 +78,10 @@ def test_loop_does_a_final_sync_when_the_run_ends_and_exits(tk: Env) -> None:
     assert p.returncode == 0, out
     assert "final sync done" in out
     d = tk.work / "runs" / "fin"
-    assert (d / "results" / "final.txt").read_text() == "bye\n"
+    assert (d / "final.txt").read_text() == "bye\n"
     st = json.loads((d / "STATUS.json").read_text())
     assert st["state"] == "exited" and st["exit_code"] == 3
-    assert "exited with code 3" in (d / "logs" / "fin.log").read_text()
+    assert "exited with code 3" in (d / "tmuxkit" / "fin.log").read_text()
 
 
 def test_start_sync_runs_the_loop_in_a_local_tmux_session(tk: Env) -> None:
@@ -90,7 +91,7 @@ def test_start_sync_runs_the_loop_in_a_local_tmux_session(tk: Env) -> None:
     assert "ss-sync" in tk.sessions()
     st = tk.work / "runs" / "ss" / "STATUS.json"
     wait_until(lambda: st.exists() and json.loads(st.read_text())["state"] == "exited", timeout=30, what="final")
-    assert (tk.work / "runs" / "ss" / "results" / "a.txt").read_text() == "hi\n"
+    assert (tk.work / "runs" / "ss" / "a.txt").read_text() == "hi\n"
 
 
 # --- over ssh --------------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env
         (sub / f"f{i}.txt").write_text(f"file {i} " + "x" * rng.randint(0, 5000))
     (src_root / "weights.png").write_bytes(os.urandom(30 * 1024 * 1024))
     source = _tree(src_root)
-    dest = tk.work / "runs" / "conv" / "results"
+    dest = tk.work / "runs" / "conv"
     env = dict(tk.env, TMUXKIT_RSYNC_OPTS="--bwlimit=6000")
     p = _sync_proc(tk, "conv", "--every", "1", env=env)
     torn: list[str] = []
@@ -131,6 +132,8 @@ def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env
                 if not f.is_file() or ".tmuxkit-partial" in f.parts or f.name.startswith("."):
                     continue
                 rel = str(f.relative_to(dest))
+                if rel not in source:  # tmuxkit's own files (logs, status): not part of the tree
+                    continue
                 try:
                     st = f.stat()
                     if seen.get(rel) == (st.st_mtime, st.st_size):
@@ -193,7 +196,7 @@ def test_host_down_at_start_backs_off_then_syncs_within_one_interval(tk: Env, tm
             st = tk.work / "runs" / "down" / "STATUS.json"
             wait_until(lambda: json.loads(st.read_text()).get("last_success"), timeout=15, what="sync after return")
             assert time.monotonic() - back < 3 + 3  # within one interval (plus the pass itself)
-            assert "up" in (tk.work / "runs" / "down" / "logs" / "down.log").read_text()
+            assert "up" in (tk.work / "runs" / "down" / "tmuxkit" / "down.log").read_text()
         finally:
             proc.terminate()
     finally:

@@ -112,6 +112,20 @@ class Host:
     def rsync_path(self, path: str) -> str:
         return path
 
+    def rsync_transport(self, prelude: Sequence[str] = (), prelude_out: str = "") -> list[str]:
+        """rsync options to reach this host, running `prelude` there first with its output
+        saved to `prelude_out` (so a sync pass needs no separate status call). Local: run it now."""
+        if not prelude:
+            return []
+        res = self.run(prelude)
+        if res.rc == 0:
+            tmp = f"{prelude_out}.tmp"
+            os.makedirs(os.path.dirname(prelude_out), exist_ok=True)
+            with open(tmp, "w") as f:
+                f.write(res.out)
+            os.replace(tmp, prelude_out)
+        return []
+
     def tmux_argv(self, *args: str, socket: str | None = None) -> list[str]:
         sock = socket if socket is not None else os.environ.get("TMUXKIT_SOCKET", "")
         return ["tmux", *(["-L", sock] if sock else []), *args]

@@ -171,6 +171,16 @@ class SshHost(Host):
     def rsync_path(self, path: str) -> str:
         return f"{self.spec.ssh}:{path}"
 
+    def rsync_transport(self, prelude: Sequence[str] = (), prelude_out: str = "") -> list[str]:
+        """ssh with this host's options; the prelude runs in --rsync-path, in the same exchange,
+        and the host side runs under nice (and ionice where there is one)."""
+        rsync_path = "$(command -v ionice >/dev/null 2>&1 && echo ionice -c3) nice -n 19 rsync"
+        if prelude:
+            out = _q(prelude_out)
+            pre = " ".join(_q(a) for a in prelude)
+            rsync_path = f"{{ {pre} > {out}.tmp && mv -f {out}.tmp {out}; }} 2>/dev/null; {rsync_path}"
+        return ["-e", shlex.join(["ssh", *self.ssh_options()]), f"--rsync-path={rsync_path}"]
+
     def close(self) -> None:
         pass
 

@@ -35,7 +35,6 @@ IO_TIMEOUT = 30  # rsync --timeout: seconds without I/O before it gives up
 PARTIAL = ".tmuxkit-partial"
 MANIFEST = ".tmuxkit-checkpoints"
 FIRST_RETRY = 2.0  # seconds; retries double from here, never slower than the sync interval
-NICE_RSYNC = "$(command -v ionice >/dev/null 2>&1 && echo ionice -c3) nice -n 19 rsync"
 
 
 def sync_dir(config: Config, spec: RunSpec, override: str | None = None) -> Path:
@@ -91,16 +90,11 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _rsync_argv(host: Host, *, append: bool = False) -> list[str]:
-    """rsync over the host's transport. append=True (logs only): --append-verify, which rsync allows
-    only without --partial-dir and --delay-updates; everything else lands whole or not at all."""
-    safe = ["--append-verify"] if append else [f"--partial-dir={PARTIAL}", "--delay-updates"]
-    argv = ["rsync", "-a", *safe, f"--timeout={IO_TIMEOUT}", "--stats"]
-    opts = getattr(host, "ssh_options", None)
-    if opts is not None:
-        argv += ["-e", shlex.join(["ssh", *opts()]), f"--rsync-path={NICE_RSYNC}"]
-    argv += shlex.split(os.environ.get("TMUXKIT_RSYNC_OPTS", ""))
-    return argv
+def _rsync_argv() -> list[str]:
+    """Files land whole or not at all: received into temp files, parked in --partial-dir when
+    cut off, and all moved into place together at the end (--delay-updates)."""
+    argv = ["rsync", "-a", f"--partial-dir={PARTIAL}", "--delay-updates", f"--timeout={IO_TIMEOUT}", "--stats"]
+    return argv + shlex.split(os.environ.get("TMUXKIT_RSYNC_OPTS", ""))
 
 
 _RECEIVED = re.compile(r"Total bytes received:\s*([\d,.]+)")
@@ -114,7 +108,7 @@ def _rsync(host: Host, argv: list[str], deadline: float, stdin: str | None = Non
         raise UnreachableError(f"{host.name}: rsync passed its deadline", host=host.name, argv=argv) from None
     except FileNotFoundError:
         raise HostError("rsync: command not found on this machine", host="local", code=127) from None
-    if p.returncode != 0:
+    if p.returncode not in (0, 24):  # 24: a source file vanished mid-transfer (a rotated log): fine
         lines = [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith("rsync error: some files")]
         why = lines[-1] if lines else f"exit {p.returncode}"
         cls = UnreachableError if p.returncode in (10, 12, 30, 35, 255) else HostError
@@ -124,33 +118,38 @@ def _rsync(host: Host, argv: list[str], deadline: float, stdin: str | None = Non
     return int(re.sub(r"[^\d]", "", m.group(1))) if m else 0
 
 
-def pull(host: Host, row: dict[str, object], spec: RunSpec, dest: Path, include: tuple[str, ...],
-         checkpoints: int, deadline: float) -> int:
-    """One pass: logs, filtered results, newest checkpoints. Returns bytes received."""
-    base = _rsync_argv(host)
-    results = str(row["results"]).rstrip("/")
-    logdir = str(Path(str(row["log_path"])).parent)
-    (dest / "logs").mkdir(parents=True, exist_ok=True)
-    (dest / "results").mkdir(parents=True, exist_ok=True)
-    got = _rsync(host, [*_rsync_argv(host, append=True), host.rsync_path(logdir + "/"), str(dest / "logs") + "/"],
-                 deadline)
-    filters = ["--include=*/", *(f"--include={g}" for g in include), f"--exclude={PARTIAL}", "--exclude=*", "-m"]
-    got += _rsync(host, [*base, *filters, host.rsync_path(results + "/"), str(dest / "results") + "/"], deadline)
+def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str, ...], checkpoints: int,
+         deadline: float) -> tuple[dict[str, object] | None, int]:
+    """One pass, one rsync: the results directory (filtered), with the pane logs in its tmuxkit/
+    folder and the run's status, computed on the host just before the transfer. Then the newest
+    checkpoints, when asked for. Returns (the run's status row, bytes received)."""
+    results = results.rstrip("/")
+    status_file = f"{results}/tmuxkit/{spec.name}.status.json"
+    prelude = host.script_argv("check_training_status.sh", ["--runs-only", "--json", spec.name])
+    filters = ["--include=/tmuxkit/", f"--include=/tmuxkit/{spec.name}.*", "--exclude=/tmuxkit/*", "--include=*/",
+               *(f"--include={g}" for g in include), f"--exclude={PARTIAL}", "--exclude=*", "-m"]
+    dest.mkdir(parents=True, exist_ok=True)
+    got = _rsync(host, [*_rsync_argv(), *host.rsync_transport(prelude, status_file), *filters,
+                        host.rsync_path(results + "/"), str(dest) + "/"], deadline)
+    row = None
+    try:
+        row = json.loads((dest / "tmuxkit" / f"{spec.name}.status.json").read_text())["runs"][0]
+    except (OSError, ValueError, KeyError, IndexError):
+        pass
     if checkpoints > 0:
-        got += _pull_checkpoints(host, spec, results, dest / "results", checkpoints, base, deadline)
-    return got
+        got += _pull_checkpoints(host, spec, results, dest, checkpoints, deadline)
+    return row, got
 
 
-def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: int, base: list[str],
-                      deadline: float) -> int:
+def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: int, deadline: float) -> int:
     args = [spec.name, "--newest", str(n)] + (["--glob", spec.checkpoints] if spec.checkpoints else [])
     rows = host.script_ok("tmuxkit-checkpoints", *args).out.splitlines()
     paths = [ln.split("\t", 2)[2] for ln in rows if ln.count("\t") >= 2]
     rel = [p[len(results) + 1:] for p in paths if p.startswith(results + "/")]
     got = 0
     if rel:
-        got = _rsync(host, [*base, "--files-from=-", "-r", host.rsync_path(results + "/"), str(dest) + "/"], deadline,
-                     stdin="\n".join(rel) + "\n")
+        got = _rsync(host, [*_rsync_argv(), *host.rsync_transport(), "--files-from=-", "-r",
+                            host.rsync_path(results + "/"), str(dest) + "/"], deadline, stdin="\n".join(rel) + "\n")
     # Keep exactly the newest N here: drop the ones this sync brought earlier and that are no longer among them.
     manifest = dest / MANIFEST
     before = set(manifest.read_text().split("\n")) - {""} if manifest.exists() else set()
@@ -175,14 +174,19 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
     st = SyncStatus.load(dest, spec.name, host.name)
     failures = 0
     first = st.passes == 0
+    results: str | None = None
     while True:
         began = time.time()
         try:
-            row = runs.status_on(host, [spec.name]).runs[0]
-            if first and sys.stdout.isatty():
-                got = _with_progress(lambda: pull(host, row, spec, dest, include, n_ckpt, began + _deadline(every)))
-            else:
-                got = pull(host, row, spec, dest, include, n_ckpt, began + _deadline(every))
+            if results is None:  # the first pass asks where the results are; later passes learn it as they go
+                results = str(runs.status_on(host, [spec.name]).runs[0]["results"])
+
+            def one_pass() -> tuple[dict[str, object] | None, int]:
+                return pull(host, spec, results, dest, include, n_ckpt, began + _deadline(every))
+
+            row, got = _with_progress(one_pass) if first and sys.stdout.isatty() else one_pass()
+            if row is None:
+                row = runs.status_on(host, [spec.name]).runs[0]
             first = False
             failures = 0
             st.state, st.exit_code, st.last_line = str(row["state"]), row.get("exit_code"), row.get("last_line")
