@@ -99,9 +99,53 @@ class RemoteBench:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def bench_sync(b: RemoteBench) -> list[str]:
+    """A pass of `tmuxkit sync` (one rsync, status riding along) vs a bare rsync of the same tree."""
+    from tmuxkit.config import HostSpec, RunSpec
+    from tmuxkit.ssh import SshHost
+    from tmuxkit.sync import pull
+
+    os.environ.update(TMUXKIT_HOME=b.env["TMUXKIT_HOME"], TMUXKIT_SOCKET=b.socket)
+    res = b.dir / "syncres"
+    b.tk("slow.toml", "start", "syncrun", "--host", "slow", "--cwd", "/tmp", "--results", str(res), "--", "sleep", "600")
+    for i in range(300):
+        (res / f"d{i % 10}").mkdir(exist_ok=True)
+        (res / f"d{i % 10}" / f"m{i}.json").write_text('{"loss": %d}' % i + " " * 2000)
+    (res / "big.png").write_bytes(os.urandom(20 * 1024 * 1024))
+    host = SshHost(HostSpec("slow", ssh="slow", ssh_config=str(b.ssh_config)))
+    spec = RunSpec(name="syncrun")
+    bare_cmd = ["rsync", "-a", "-e", f"ssh -F {b.ssh_config}", f"slow:{res}/"]
+    ours_first, bare_first, ours_steady, bare_steady = [], [], [], []
+    for trial in range(3):
+        d1, d2 = b.dir / f"s-ours{trial}", b.dir / f"s-bare{trial}"
+        t0 = time.perf_counter()
+        pull(host, spec, str(res), d1, ("*.png", "*.json", "*.csv", "*.txt"), 0, time.time() + 600)
+        ours_first.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        subprocess.run([*bare_cmd, str(d2) + "/"], check=True, env=b.env)
+        bare_first.append(time.perf_counter() - t0)
+        for _ in range(3):
+            t0 = time.perf_counter()
+            pull(host, spec, str(res), d1, ("*.png", "*.json", "*.csv", "*.txt"), 0, time.time() + 600)
+            ours_steady.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            subprocess.run([*bare_cmd, str(d2) + "/"], check=True, env=b.env)
+            bare_steady.append(time.perf_counter() - t0)
+    return ["## Sync (300 files + 20 MB, 50 ms each way)", "", "| measure | tmuxkit | bare rsync | ratio | target |",
+            "| --- | --- | --- | --- | --- |",
+            row("first sync (median of 3)", statistics.median(ours_first), statistics.median(bare_first), "<= 1.2x"),
+            row("steady-state pass, nothing new (median of 9)", statistics.median(ours_steady),
+                statistics.median(bare_steady), "<= 1.2x")]
+
+
 def main(part: str) -> list[str]:
-    if part != "remote":
-        return [f"(no {part} benchmarks yet)"]
+    if part == "sync":
+        b = RemoteBench()
+        try:
+            b.tk("slow.toml", "status")  # master up, scripts installed
+            return bench_sync(b)
+        finally:
+            b.close()
     b = RemoteBench()
     out = ["## Remote host (loopback sshd)", "", "| measure | tmuxkit | baseline | ratio | target |",
            "| --- | --- | --- | --- | --- |"]
