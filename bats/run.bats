@@ -118,6 +118,6 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
   wait_for 5 grep -q '^3000$' "$WORK/results/r6/tmuxkit/r6.log"
   run log_of r6
   assert_line --index 1 via-awk
-  run bash -c "ps -A -o args= | grep -c '[t]muxkit-logwriter.py'"
+  run bash -c "ps -A -ww -o args= | grep 'tmuxkit-logwriter[.]py' | grep -c 'results/r6/tmuxkit/r6[.]log'"
   assert_output 0
 }

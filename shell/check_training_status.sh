@@ -50,7 +50,7 @@ ST_EXITED=exited
 ST_STOPPED=stopped
 ST_DEAD=dead
 ST_FAILED=failed
-: "$EX_OK $EX_FAIL $EX_UNREACHABLE $ST_FAILED"
+: "$EX_OK $EX_FAIL $EX_UNREACHABLE"
 
 TK_LOCK_NAME=.tmuxkit.lock
 
@@ -450,6 +450,8 @@ tk_run_state() {
     else
       S_STATE=$ST_RUNNING
     fi
+  elif [ -f "$R_DIR/failed" ]; then
+    S_STATE=$ST_FAILED
   elif [ -n "$R_STOP_REQ" ]; then
     S_STATE=$ST_STOPPED
   elif [ -n "$R_EXIT" ]; then
@@ -468,7 +470,7 @@ tk_run_writer() {
 
 # One run as a JSON object (after tk_run_load and tk_run_state).
 tk_run_json() {
-  local writer lock_state w
+  local writer lock_state w last_event='' restarts=0
   writer=none
   if [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; then
     w=$(tk_run_writer)
@@ -476,15 +478,20 @@ tk_run_json() {
   fi
   tk_lock_state "$R_LOCK"
   lock_state=$LK_STATE
+  if [ -f "$R_DIR/events.jsonl" ]; then
+    last_event=$(tail -n 1 "$R_DIR/events.jsonl" | sed -n 's/.*"event":"\([a-z_]*\)".*/\1/p')
+    restarts=$(grep -c '"event":"resumed"' "$R_DIR/events.jsonl" || true)
+  fi
   printf '{"run":%s,"session":%s,"state":%s,"pid":%s,"runner_pid":%s,"started_at":%s,"ended_at":%s,' \
     "$(tk_json_str "$R_RUN")" "$(tk_json_str "$R_RUN")" "$(tk_json_str "$S_STATE")" \
     "$(tk_json_val "$R_PID")" "$(tk_json_val "$R_RUNNER_PID")" "$(tk_json_val "$R_STARTED")" "$(tk_json_val "$R_ENDED")"
   printf '"uptime_s":%s,"log_path":%s,"log_age_s":%s,"last_line":%s,"exit_code":%s,"stop_rung":%s,' \
     "$(tk_json_val "$S_UPTIME")" "$(tk_json_str "$R_LOG")" "$(tk_json_val "$S_LOG_AGE")" "$(tk_json_str "$S_LAST")" \
     "$(tk_json_val "$R_EXIT")" "$(tk_json_val "${R_STOP_RUNG#requested}")"
-  printf '"lock_path":%s,"lock_state":%s,"results":%s,"cwd":%s,"writer":%s,"stuck_after":%s,"socket":%s}' \
+  printf '"lock_path":%s,"lock_state":%s,"results":%s,"cwd":%s,"writer":%s,"stuck_after":%s,"socket":%s' \
     "$(tk_json_str "$R_LOCK")" "$(tk_json_str "$lock_state")" "$(tk_json_str "$R_RESULTS")" \
     "$(tk_json_str "$R_CWD")" "$(tk_json_str "$writer")" "$(tk_json_val "$R_STUCK_AFTER")" "$(tk_json_str "$R_SOCKET")"
+  printf ',"last_event":%s,"restarts":%s}' "$(tk_json_val "$last_event")" "${restarts:-0}"
 }
 
 # Names of all runs known on this host.

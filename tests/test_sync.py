@@ -26,11 +26,24 @@ def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def _tree(root: Path) -> dict[str, str]:
+def _files(root: Path) -> list[Path]:
+    """Files under root; rsync may remove a directory (its partial dir) while we walk."""
+    for _ in range(20):
+        try:
+            return [p for p in root.rglob("*") if p.is_file()]
+        except FileNotFoundError:
+            continue
+    raise AssertionError(f"could not list {root}")
+
+
+def _tree(root: Path) -> dict[str, str] | None:
     """Every file but tmuxkit's own (its logs, status and bookkeeping); a leftover rsync temp file shows here."""
-    return {str(p.relative_to(root)): _sha(p) for p in root.rglob("*")
-            if p.is_file() and ".tmuxkit-partial" not in p.parts and "tmuxkit" not in p.parts
-            and not p.name.startswith(".tmuxkit") and p.name not in ("STATUS.json", "STATUS.txt")}
+    try:
+        return {str(p.relative_to(root)): _sha(p) for p in _files(root)
+                if ".tmuxkit-partial" not in p.parts and "tmuxkit" not in p.parts
+                and not p.name.startswith(".tmuxkit") and p.name not in ("STATUS.json", "STATUS.txt")}
+    except FileNotFoundError:  # a file moved into place while we hashed: look again
+        return None
 
 
 def test_once_pulls_includes_and_logs_and_writes_status(tk: Env) -> None:
@@ -127,9 +140,9 @@ def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env
 
     def watcher() -> None:
         while not stop.is_set():
-            for f in list(dest.rglob("*")) if dest.exists() else []:
+            for f in _files(dest) if dest.exists() else []:
                 # rsync receives into hidden ".NAME.XXXXXX" temp files: not final paths.
-                if not f.is_file() or ".tmuxkit-partial" in f.parts or f.name.startswith("."):
+                if ".tmuxkit-partial" in f.parts or f.name.startswith("."):
                     continue
                 rel = str(f.relative_to(dest))
                 if rel not in source:  # tmuxkit's own files (logs, status): not part of the tree

@@ -62,7 +62,7 @@ def _attach_hint(info: dict[str, str], host: str) -> str:
 
 # --- commands ------------------------------------------------------------------
 def cmd_start(config_path: str | None, run: str, host: str | None, cwd: str | None, results: str | None,
-              env: Sequence[str], command: Sequence[str], with_sync: bool = False) -> int:
+              env: Sequence[str], command: Sequence[str], with_sync: bool = False, with_watch: bool = False) -> int:
     from tmuxkit import config as cfg
     from tmuxkit import runs
     from tmuxkit.hosts import connect
@@ -94,6 +94,8 @@ def cmd_start(config_path: str | None, run: str, host: str | None, cwd: str | No
     _say(f"  lock     {i['lock']}")
     _say(f"attach:  tmuxkit attach {run}    (or: {_attach_hint(i, started.host)})")
     _say(f"status:  tmuxkit status {run}    logs: tmuxkit logs {run} -f    stop: tmuxkit stop {run}")
+    if with_watch:
+        cmd_watch(config_path, run, True, None, None, None, 30)
     if with_sync:
         from tmuxkit import sync
 
@@ -151,6 +153,10 @@ def cmd_status(config_path: str | None, names: Sequence[str], as_json: bool, tim
                 state += f" ({r['exit_code']})"
             if r.get("stop_rung"):
                 state += f" [{r['stop_rung']}]"
+            if r.get("state") == "failed":
+                state += " (restart budget spent)"
+            if r.get("last_event"):
+                state += f" [{r['last_event']}, {r.get('restarts', 0)} restarts]"
             if r.get("writer") in ("dead", "repiped"):
                 state += " log writer re-attached"
             sync_info = r.get("sync")
@@ -182,6 +188,38 @@ def _add_sync_health(conf: object, results: Sequence[object]) -> None:
                 st = sync.SyncStatus.load(d, spec.name, str(r["host"]))
                 r["sync"] = {"dir": str(d), "last_success": st.last_success, "last_error": st.last_error,
                              "bytes_pulled": st.bytes_pulled}
+
+
+def cmd_watch(config_path: str | None, run: str, auto_resume: bool, stuck_after: int | None,
+              gpu_idle_below: int | None, gpu_idle_for: int | None, every: int) -> int:
+    from tmuxkit import config as cfg
+    from tmuxkit import runs, watch
+
+    conf = cfg.load(config_path)
+    spec = conf.runs.get(run) or cfg.RunSpec(name=cfg.check_run_name(run))
+    h = runs.host_for_run(conf, run)
+    info = watch.start(h, spec, auto_resume=auto_resume, every=every, stuck_after=stuck_after,
+                       gpu_idle_below=gpu_idle_below, gpu_idle_for=gpu_idle_for)
+    mode = "watching and resuming" if auto_resume else "watching"
+    _say(f"{mode} {run} on {h.name}: tmux session {info.get('session')} there; events: tmuxkit events {run} -f")
+    if spec.notify:
+        name = runs.start_helper_session(f"{run}-events", [*(["--config", str(conf.path)] if conf.path else []),
+                                                          "events", run, "-f"], str(conf.base_dir))
+        _say(f"notifications: {len(spec.notify)} target(s), sent from this machine (local tmux session {name})")
+    return 0
+
+
+def cmd_events(config_path: str | None, run: str, as_json: bool, follow: bool) -> int:
+    from tmuxkit import config as cfg
+    from tmuxkit import runs, watch
+
+    conf = cfg.load(config_path)
+    spec = conf.runs.get(run) or cfg.RunSpec(name=cfg.check_run_name(run))
+    notify = watch.Notifier(run, spec.notify)
+    for i, ev in enumerate(watch.events(runs.host_for_run(conf, run), run, follow)):
+        _say(json.dumps(ev) if as_json else watch.describe(ev))
+        notify(ev, i)
+    return 0
 
 
 def cmd_stop(config_path: str | None, run: str, grace: int) -> int:
@@ -317,6 +355,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--results")
     s.add_argument("--env", action="append", default=[], metavar="K=V")
     s.add_argument("--sync", action="store_true", help="also start the result sync loop (local tmux session RUN-sync)")
+    s.add_argument("--watch", action="store_true", help="also start its watchdog with auto-resume (RUN-watch on the host)")
+
+    w = sub.add_parser("watch", help="watch a run on its host: stuck, crashed, GPU idle; resume from a checkpoint")
+    w.add_argument("run")
+    w.add_argument("--auto-resume", action="store_true")
+    w.add_argument("--stuck-after", type=_duration, metavar="DUR")
+    w.add_argument("--gpu-idle-below", type=_positive, metavar="PCT")
+    w.add_argument("--gpu-idle-for", type=_duration, metavar="DUR")
+    w.add_argument("--every", type=_duration, default=30, metavar="DUR")
+
+    ev = sub.add_parser("events", help="a run's watchdog events")
+    ev.add_argument("run")
+    ev.add_argument("--json", action="store_true")
+    ev.add_argument("-f", action="store_true", dest="follow")
 
     sy = sub.add_parser("sync", help="pull a run's results, logs and checkpoints; repeat until it ends")
     sy.add_argument("run")
@@ -356,7 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "start":
-        return cmd_start(args.config, args.run, args.host, args.cwd, args.results, args.env, args.command, args.sync)
+        return cmd_start(args.config, args.run, args.host, args.cwd, args.results, args.env, args.command, args.sync,
+                         args.watch)
+    if args.cmd == "watch":
+        return cmd_watch(args.config, args.run, args.auto_resume, args.stuck_after, args.gpu_idle_below,
+                         args.gpu_idle_for, args.every)
+    if args.cmd == "events":
+        return cmd_events(args.config, args.run, args.json, args.follow)
     if args.cmd == "sync":
         return cmd_sync(args.config, args.run, args.once, args.every, args.to, args.include, args.checkpoints)
     if args.cmd == "status":
@@ -376,7 +434,7 @@ def dispatch(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown command {args.cmd!r}")  # pragma: no cover
 
 
-_START_FLAGS = {"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync"}
+_START_FLAGS = {"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync", "--watch"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

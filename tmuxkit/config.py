@@ -78,6 +78,13 @@ class RunSpec:
     sync_include: tuple[str, ...] = ()
     sync_every: int = 60
     sync_checkpoints: int = 0
+    gpu_idle_below: int | None = None  # percent; GPU checks off unless set
+    gpu_idle_for: int = 300
+    resume: str | None = None  # appended on resume, e.g. "--resume {checkpoint}"
+    max_restarts: int = 3
+    restart_window: int = 3600
+    restart_on: str = "both"
+    notify: tuple[str, ...] = ()
 
     def command_line(self) -> str:
         """The command as one shell line (an argv list is quoted word by word)."""
@@ -106,6 +113,20 @@ def _int_nonneg(v: object) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
         raise ValueError(f"expected a whole number >= 0, got {v!r}")
     return v
+
+
+def _percent(v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 100:
+        raise ValueError(f"expected a percentage 0-100, got {v!r}")
+    return v
+
+
+def _restart_on(v: object) -> str:
+    if isinstance(v, str) and v in ("stuck", "crash", "both"):
+        return v
+    if isinstance(v, list) and v and set(v) <= {"stuck", "crash"}:
+        return "both" if set(v) == {"stuck", "crash"} else v[0]
+    raise ValueError(f'expected "stuck", "crash" or "both" (or a list of them), got {v!r}')
 
 
 def _port(v: object) -> int:
@@ -158,6 +179,13 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "sync_include": _str_list,
     "sync_every": parse_duration,
     "sync_checkpoints": _int_nonneg,
+    "gpu_idle_below": _percent,
+    "gpu_idle_for": parse_duration,
+    "resume": _str,
+    "max_restarts": _int_nonneg,
+    "restart_window": parse_duration,
+    "restart_on": _restart_on,
+    "notify": _str_list,
 }
 
 HOST_KEYS: dict[str, Callable[[object], Any]] = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -102,6 +102,20 @@ class Host:
             return subprocess.call(full, stdin=subprocess.DEVNULL)
         except KeyboardInterrupt:
             return 130
+
+    def lines(self, script: str, *args: str) -> Iterator[str]:
+        """A host script's stdout, line by line, as it comes (events -f)."""
+        full = self._argv_for(self.script_argv(script, args))
+        with subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, errors="replace") as p:
+            assert p.stdout is not None and p.stderr is not None
+            for line in p.stdout:
+                yield line.rstrip("\n")
+            err = p.stderr.read()
+        if p.returncode:
+            res = Result(p.returncode, "", err)
+            self._check_transport(res, full)
+            raise HostError(res.error_line(), host=self.name, argv=[script, *args], rc=p.returncode, code=p.returncode)
 
     def exec_interactive(self, argv: Sequence[str]) -> NoReturn:
         """Replace this process with argv on the host, on the user's terminal."""

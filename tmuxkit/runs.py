@@ -178,6 +178,28 @@ def alive_runs(statuses: Iterable[HostStatus]) -> list[dict[str, object]]:
     return [r for s in statuses for r in s.runs if r.get("state") in ALIVE_STATES]
 
 
+def start_helper_session(name: str, argv: Sequence[str], cwd: str) -> str:
+    """Run a tmuxkit loop (sync, event follower) in a local tmux session NAME, so it outlives the
+    terminal. A live one is kept; a dead one is replaced. TMUXKIT_* settings go along explicitly,
+    since a tmux server that is already running would not pass this process's environment on."""
+    import shlex
+
+    import libtmux
+
+    server = libtmux.Server(socket_name=os.environ.get("TMUXKIT_SOCKET") or None)
+    env = [f"{k}={v}" for k, v in os.environ.items() if k.startswith("TMUXKIT_")]
+    cmd = ["env", *env, sys.executable, "-m", "tmuxkit", *argv]
+    existing = server.sessions.get(session_name=name, default=None)
+    if existing is not None:
+        pane = existing.active_window.active_pane
+        if pane is not None and pane.pane_dead != "1":
+            return name
+        existing.kill()
+    server.new_session(session_name=name, window_command=shlex.join(cmd), start_directory=cwd, attach=False)
+    server.cmd("set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on")
+    return name
+
+
 def attach_argv(host: Host, run: dict[str, object]) -> list[str]:
     """tmux attach (or switch-client when already inside tmux) to the run's session."""
     socket = str(run.get("socket") or "")

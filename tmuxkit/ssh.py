@@ -20,7 +20,7 @@ import shlex
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tmuxkit.config import HostSpec
@@ -161,12 +161,17 @@ class SshHost(Host):
             res = super().script(script, *args, timeout=timeout)
         return res
 
+    def _ensure_installed(self) -> None:
+        if not self._installed and super().script("check_training_status.sh", "--help").rc == NOT_INSTALLED:
+            self.install()
+
     def stream(self, script: str, *args: str) -> int:
-        if not self._installed:
-            probe = super().script("check_training_status.sh", "--help")
-            if probe.rc == NOT_INSTALLED:
-                self.install()
+        self._ensure_installed()
         return super().stream(script, *args)
+
+    def lines(self, script: str, *args: str) -> Iterator[str]:
+        self._ensure_installed()
+        return super().lines(script, *args)
 
     def rsync_path(self, path: str) -> str:
         return f"{self.spec.ssh}:{path}"

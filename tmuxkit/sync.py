@@ -230,21 +230,7 @@ def _with_progress(fn):  # type: ignore[no-untyped-def]
 
 
 def start_loop_session(config_path: str | None, run: str, cwd: str) -> str:
-    """Run `tmuxkit sync RUN` in a local tmux session RUN-sync, so it outlives the terminal."""
-    import libtmux
+    """`tmuxkit sync RUN` in a local tmux session RUN-sync."""
+    from tmuxkit.runs import start_helper_session
 
-    sock = os.environ.get("TMUXKIT_SOCKET") or None
-    server = libtmux.Server(socket_name=sock)
-    name = f"{run}-sync"
-    env = [f"{k}={v}" for k, v in os.environ.items() if k.startswith("TMUXKIT_")]
-    cmd = ["env", *env, sys.executable, "-m", "tmuxkit", *(["--config", config_path] if config_path else []),
-           "sync", run]
-    existing = server.sessions.get(session_name=name, default=None)
-    if existing is not None:
-        pane = existing.active_window.active_pane
-        if pane is not None and pane.pane_dead != "1":
-            return name
-        existing.kill()
-    server.new_session(session_name=name, window_command=shlex.join(cmd), start_directory=cwd, attach=False)
-    server.cmd("set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on")
-    return name
+    return start_helper_session(f"{run}-sync", [*(["--config", config_path] if config_path else []), "sync", run], cwd)

@@ -1,0 +1,68 @@
+#!/usr/bin/env bats
+# tmuxkit-checkpoints and tmuxkit-watch on their own, with a fake nvidia-smi where needed.
+load test_helper
+
+start_run() { # RUN CMD
+  run bash "$SHELL_DIR/tmuxkit-start" "$1" --cmd "$2"
+  assert_success
+}
+
+@test "checkpoints: newest complete first; empty, temp-named and fresh ones left out" {
+  start_run c1 'sleep 60'
+  d="$WORK/results/c1/ckpt"
+  mkdir -p "$d"
+  for i in 1 2 3; do echo "w$i" >"$d/step_$i.pt"; done
+  : >"$d/step_4.pt"                    # empty
+  echo partial >"$d/step_5.pt.tmp"     # a temp name
+  touch -t 202001010000 "$d/step_1.pt"
+  touch -t 202001010001 "$d/step_2.pt"
+  touch -t 202001010002 "$d/step_3.pt"
+  echo fresh >"$d/step_6.pt"           # still being written: changed just now
+  run bash "$SHELL_DIR/tmuxkit-checkpoints" c1 --settle 5
+  assert_success
+  assert_line --index 0 --regexp "	$d/step_3.pt$"
+  assert_line --index 1 --regexp "	$d/step_2.pt$"
+  assert_line --index 2 --regexp "	$d/step_1.pt$"
+  refute_output --partial step_4
+  refute_output --partial step_5
+  refute_output --partial step_6
+  run bash "$SHELL_DIR/tmuxkit-checkpoints" c1 --glob 'results/c1/ckpt/step_[12].pt' --newest 1
+  assert_output --regexp "	$d/step_2.pt$"
+}
+
+@test "watch: exit 0 is finished and the watchdog ends" {
+  start_run w1 'echo ok'
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/w1/exit"
+  run bash "$SHELL_DIR/tmuxkit-watch" w1 --every 1 --auto-resume
+  assert_success
+  run cat "$TMUXKIT_HOME/runs/w1/events.jsonl"
+  assert_line --index 0 --partial '"event":"started"'
+  assert_line --index 1 --partial '"event":"finished","exit_code":0'
+  run bash "$SHELL_DIR/tmuxkit-events" w1
+  assert_line --index 1 --partial finished
+}
+
+@test "watch: a crash is resumed, and the budget ends it as failed" {
+  start_run w2 'exit 4'
+  run bash "$SHELL_DIR/tmuxkit-watch" w2 --every 1 --auto-resume --max-restarts 1 --backoff 1
+  assert_success
+  run bash -c "sed -n 's/.*\"event\":\"\\([a-z_]*\\)\".*/\\1/p' '$TMUXKIT_HOME/runs/w2/events.jsonl' | tr '\n' ' '"
+  assert_output "started crashed resumed crashed budget_spent "
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json w2
+  assert_output --partial '"state":"failed"'
+  assert_output --partial '"restarts":1'
+}
+
+@test "watch: GPU idle by a scripted nvidia-smi; argv checked" {
+  mkdir -p "$BATS_TEST_TMPDIR/gpu"
+  cp "$ROOT/tests/fakes/nvidia-smi" "$BATS_TEST_TMPDIR/gpu/"
+  echo 2 >"$BATS_TEST_TMPDIR/gpu/util"
+  export PATH="$BATS_TEST_TMPDIR/gpu:$PATH"
+  start_run w3 'while :; do echo busy; sleep 0.2; done'
+  run bash "$SHELL_DIR/tmuxkit-watch" w3 --detach --every 1 --gpu-idle-below 10 --gpu-idle-for 1
+  assert_success
+  assert_output --partial "session=w3-watch"
+  wait_for 15 grep -q '"reason":"gpu idle"' "$TMUXKIT_HOME/runs/w3/events.jsonl"
+  run sort -u "$BATS_TEST_TMPDIR/gpu/argv.log"
+  assert_output $'--query-compute-apps=pid,gpu_uuid --format=csv,noheader,nounits\n--query-gpu=uuid,utilization.gpu --format=csv,noheader,nounits'
+}

@@ -1,0 +1,168 @@
+"""The watchdog: stuck, crashed, finished, GPU idle; evidence, the ladder, resume, budget, notifications."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+from conftest import FAKES, Env, Remote, wait_until
+
+TRAINER = f"{sys.executable} {FAKES / 'trainer.py'}"
+FAST = "--backoff 1 --grace 3 --settle 2"
+
+
+def _events(tk: Env, run: str) -> list[dict[str, Any]]:
+    p = tk.home / "runs" / run / "events.jsonl"
+    return [json.loads(ln) for ln in p.read_text().splitlines()] if p.exists() else []
+
+
+def _kinds(tk: Env, run: str) -> list[str]:
+    return [e["event"] for e in _events(tk, run)]
+
+
+def _config(tk: Env, run: str, command: str, extra: str = "") -> None:
+    with (tk.work / "tmuxkit.toml").open("a") as f:
+        f.write(f'\n[runs.{run}]\ncommand = "{command}"\n{extra}\n')
+
+
+def test_silent_trainer_is_stopped_and_resumed_from_newest_complete_checkpoint(tk: Env) -> None:
+    _config(tk, "wt", f"{TRAINER} --hang-after 3",
+            'stuck_after = 6\ncheckpoints = "results/wt/ckpt/step_*.pt"\nresume = "--resume {checkpoint}"')
+    tk.env["TMUXKIT_WATCH_OPTS"] = FAST
+    tk.cli("start", "wt")
+    r = tk.cli("watch", "wt", "--auto-resume", "--every", "1")
+    assert "watching and resuming wt on local" in r.stdout and "wt-watch" in tk.sessions()
+    wait_until(lambda: "finished" in _kinds(tk, "wt"), timeout=60, what="finished after resume")
+    kinds = _kinds(tk, "wt")
+    assert kinds[:6] == ["started", "stuck", "evidence_saved", "stop_rung", "resumed", "finished"], kinds
+    ev = {e["event"]: e for e in _events(tk, "wt")}
+    silent_for = int(ev["stuck"]["reason"].split()[3].rstrip("s"))
+    assert 6 <= silent_for <= 6 + 1 + 1  # noticed within stuck_after + every
+    newest_complete = str(tk.work / "results" / "wt" / "ckpt" / "step_000003.pt")
+    assert ev["resumed"]["checkpoint"] == newest_complete  # the growing step_000004.pt was skipped
+    assert ev["stop_rung"]["rung"] == "sigint"
+    log = tk.log_text("wt")
+    assert f"resumed from {newest_complete} at step 3" in log  # in the command's argv
+    evidence = Path(ev["evidence_saved"]["path"]).read_text()
+    assert "step 3" in evidence and "== last 50 log lines" in evidence
+    assert (tk.work / "tmuxkit.toml").read_text().count("--resume {checkpoint}") == 1  # user files untouched
+    row = tk.status("wt")
+    assert row["state"] == "exited" and row["restarts"] == 1 and row["last_event"] == "finished"
+
+
+def test_crash_loop_stops_at_the_restart_budget(tk: Env) -> None:
+    _config(tk, "crashy", "exit 3", "max_restarts = 3")  # silent: no progress at all
+    tk.env["TMUXKIT_WATCH_OPTS"] = FAST
+    tk.cli("start", "crashy")
+    tk.cli("watch", "crashy", "--auto-resume", "--every", "1")
+    wait_until(lambda: "budget_spent" in _kinds(tk, "crashy"), timeout=60, what="budget spent")
+    # No progress between restarts: each counts double, so 3 allows two restarts.
+    assert _kinds(tk, "crashy") == ["started", "crashed", "resumed", "crashed", "resumed", "crashed", "budget_spent"]
+    assert all(e.get("exit_code") == 3 for e in _events(tk, "crashy") if e["event"] == "crashed")
+    row = tk.status("crashy")
+    assert row["state"] == "failed"
+    assert "restart budget spent" in tk.cli("status").stdout
+
+
+def test_exit_0_is_finished_and_nothing_restarts(tk: Env) -> None:
+    _config(tk, "okay", "echo fine")
+    tk.cli("start", "okay")
+    tk.cli("watch", "okay", "--auto-resume", "--every", "1")
+    wait_until(lambda: "finished" in _kinds(tk, "okay"), what="finished")
+    assert _kinds(tk, "okay") == ["started", "finished"]
+    assert tk.status("okay")["restarts"] == 0
+
+
+def test_gpu_idle_is_stuck_and_the_stand_in_sees_only_its_queries(tk: Env, tmp_path: Path) -> None:
+    gpu_bin = tmp_path / "gpubin"
+    gpu_bin.mkdir()
+    shutil.copy(FAKES / "nvidia-smi", gpu_bin / "nvidia-smi")
+    (gpu_bin / "util").write_text("3\n")
+    tk.env["PATH"] = f"{gpu_bin}:{tk.env['PATH']}"
+    _config(tk, "idle", f"{TRAINER} --steps 1 --print-every 0.2", "gpu_idle_below = 10\ngpu_idle_for = 2")
+    tk.cli("start", "idle")
+    tk.cli("watch", "idle", "--every", "1")
+    wait_until(lambda: "stuck" in _kinds(tk, "idle"), timeout=20, what="gpu idle")
+    stuck = next(e for e in _events(tk, "idle") if e["event"] == "stuck")
+    assert stuck["reason"] == "gpu idle" and stuck["gpu_util"] == 3
+    calls = set((gpu_bin / "argv.log").read_text().splitlines())
+    assert calls == {"--query-gpu=uuid,utilization.gpu --format=csv,noheader,nounits",
+                     "--query-compute-apps=pid,gpu_uuid --format=csv,noheader,nounits"}
+    assert tk.status("idle")["state"] == "running"  # without --auto-resume it only records
+
+
+def test_without_nvidia_smi_gpu_checks_are_off(tk: Env) -> None:
+    assert shutil.which("nvidia-smi", path=tk.env["PATH"]) is None
+    _config(tk, "nogpu", f"{TRAINER} --steps 1 --print-every 0.5", "gpu_idle_below = 10")
+    tk.cli("start", "nogpu")
+    tk.cli("watch", "nogpu", "--every", "1")
+    wait_until(lambda: "gpu_checks_off" in _kinds(tk, "nogpu"), what="gpu checks off")
+    assert "nvidia-smi not found" in next(e for e in _events(tk, "nogpu") if e["event"] == "gpu_checks_off")["why"]
+
+
+class _Sink(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        _Sink.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_notifications_reach_a_local_apprise_json_endpoint(tk: Env) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Sink)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    _Sink.received = []
+    try:
+        port = server.server_address[1]
+        _config(tk, "noisy", "exit 5", f'max_restarts = 1\nnotify = ["json://127.0.0.1:{port}/", "json://127.0.0.1:1/"]')
+        tk.env["TMUXKIT_WATCH_OPTS"] = FAST
+        tk.cli("start", "noisy")
+        tk.cli("watch", "noisy", "--auto-resume", "--every", "1")
+        wait_until(lambda: "budget_spent" in _kinds(tk, "noisy"), timeout=30, what="budget spent")
+        r = tk.cli("events", "noisy")  # a second target that refuses does not break anything
+        assert "crashed" in r.stdout and "budget_spent" in r.stdout
+        wait_until(lambda: any("budget_spent" in m.get("title", "") for m in _Sink.received), timeout=20,
+                   what="the budget_spent notification")
+        titles = [m["title"] for m in _Sink.received]
+        notifiable = [e["event"] for e in _events(tk, "noisy") if e["event"] != "started"]
+        assert notifiable == ["crashed", "resumed", "crashed", "budget_spent"]
+        assert titles == [f"tmuxkit: noisy {k}" for k in notifiable]  # each once, in order
+        n = len(_Sink.received)
+        tk.cli("events", "noisy")  # each event is notified once
+        assert len(_Sink.received) == n
+    finally:
+        server.shutdown()
+
+
+def test_remote_watchdog_survives_the_link(tk: Env, remote: Remote) -> None:
+    with remote.config.open("a") as f:
+        f.write(f'\n[runs.rw]\nhost = "box"\ncwd = "/tmp"\nresults = "{remote.home.parent / "rw-res"}"\n'
+                f'command = "{TRAINER} --steps 1 --print-every 0.3"\n')
+    tk.cli("start", "rw")
+    tk.cli("watch", "rw", "--auto-resume", "--every", "1")
+    events = remote.home / "runs" / "rw" / "events.jsonl"
+    wait_until(lambda: events.exists() and "started" in events.read_text(), what="watchdog started")
+    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
+    masters = [int(ln.split()[0]) for ln in out.splitlines() if ln.split(None, 1)[1:] and
+               ln.split(None, 1)[1].startswith("ssh: ") and ln.rstrip().endswith("[mux]")]
+    assert masters
+    for pid in masters:
+        os.kill(pid, signal.SIGKILL)
+    assert tk.tmux("has-session", "-t", "=rw-watch").returncode == 0  # on the host, still there
+    tk.cli("stop", "rw", "--grace", "5")  # the next command reconnects
+    wait_until(lambda: '"event":"stopped"' in events.read_text(), what="the watchdog to see the stop")
+    assert "rw stopped" in tk.cli("events", "rw").stdout  # read back over the new link

@@ -1,0 +1,89 @@
+"""Watch: launch the host-side watchdog (shell/tmuxkit-watch, in tmux session RUN-watch on the
+run's host) and follow its events, sending notifications from this side.
+
+The watchdog itself is bash on the host, so it survives the laptop and the link, and needs
+nothing there but bash and tmux; detection, evidence, the stop ladder and the restart all reuse
+the host scripts. This module builds its arguments, reads events, and notifies through apprise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from tmuxkit.config import RunSpec
+from tmuxkit.hosts import Host
+
+NOTIFY_EVENTS = frozenset({"stuck", "resumed", "finished", "crashed", "budget_spent"})
+
+
+def watch_args(spec: RunSpec, *, auto_resume: bool, every: int, stuck_after: int | None = None,
+               gpu_idle_below: int | None = None, gpu_idle_for: int | None = None) -> list[str]:
+    args = [spec.name, "--detach", "--every", str(every), "--stuck-after", str(stuck_after or spec.stuck_after)]
+    below = gpu_idle_below if gpu_idle_below is not None else spec.gpu_idle_below
+    if below is not None:
+        args += ["--gpu-idle-below", str(below), "--gpu-idle-for", str(gpu_idle_for or spec.gpu_idle_for)]
+    if auto_resume:
+        args.append("--auto-resume")
+    if spec.checkpoints:
+        args += ["--checkpoints", spec.checkpoints]
+    if spec.resume:
+        args += ["--resume", spec.resume]
+    args += ["--max-restarts", str(spec.max_restarts), "--restart-window", str(spec.restart_window),
+             "--restart-on", spec.restart_on]
+    args += os.environ.get("TMUXKIT_WATCH_OPTS", "").split()
+    return args
+
+
+def start(host: Host, spec: RunSpec, **kw: object) -> dict[str, str]:
+    rows = host.script_ok("tmuxkit-watch", *watch_args(spec, **kw)).kv_lines()  # type: ignore[arg-type]
+    return rows[-1] if rows else {}
+
+
+def events(host: Host, run: str, follow: bool = False) -> Iterator[dict[str, object]]:
+    for line in host.lines("tmuxkit-events", run, *(["-f"] if follow else [])):
+        try:
+            yield json.loads(line)
+        except ValueError:
+            continue
+
+
+def describe(ev: dict[str, object]) -> str:
+    import time
+
+    extra = ", ".join(f"{k}={v}" for k, v in ev.items() if k not in ("ts", "run", "event") and v not in (None, ""))
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(ev.get("ts", 0))))  # type: ignore[arg-type]
+    return f"{when} {ev.get('run')} {ev.get('event')}" + (f" ({extra})" if extra else "")
+
+
+class Notifier:
+    """Sends each notifiable event once, never raising. "Once" holds across processes: an event is
+    claimed by creating $TMUXKIT_HOME/notified/RUN/INDEX-EVENT exclusively before it is sent."""
+
+    def __init__(self, run: str, urls: tuple[str, ...]) -> None:
+        self.run, self.urls = run, urls
+        home = Path(os.environ.get("TMUXKIT_HOME") or Path.home() / ".tmuxkit")
+        self.dir = home / "notified" / run
+
+    def __call__(self, ev: dict[str, object], index: int) -> bool:
+        """Send event number INDEX of the run's event log (the log only grows, so INDEX names it)."""
+        if not self.urls or ev.get("event") not in NOTIFY_EVENTS:
+            return False
+        try:
+            self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(self.dir / f"{index}-{ev.get('event')}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            return False  # already sent, here or by another follower
+        except OSError:
+            pass
+        try:
+            import apprise
+
+            ap = apprise.Apprise()
+            for u in self.urls:
+                ap.add(u)
+            return bool(ap.notify(title=f"tmuxkit: {self.run} {ev.get('event')}", body=describe(ev)))
+        except Exception:  # a failed notification must never break the watch
+            return False
