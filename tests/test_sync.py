@@ -217,3 +217,21 @@ def test_host_down_at_start_backs_off_then_syncs_within_one_interval(tk: Env, tm
         out = p.communicate(timeout=10)[0]
         print(out)
     assert "retry 1 in" in out and "connection refused" in out
+
+
+def test_first_pull_reports_progress_percentages(tk: Env) -> None:
+    from tmuxkit.config import RunSpec
+    from tmuxkit.hosts import LocalHost
+    from tmuxkit.sync import _has_progress2, pull
+
+    res = tk.work / "results" / "prog"
+    res.mkdir(parents=True)
+    (res / "big.png").write_bytes(os.urandom(8 * 1024 * 1024))
+    tk.cli("start", "prog", "--", "sleep", "30")
+    seen: list[int] = []
+    row, got = pull(LocalHost(), RunSpec(name="prog"), str(res), tk.work / "dest", ("*.png",), 0, time.time() + 60,
+                    progress=seen.append)
+    assert row is not None and row["state"] == "running"
+    assert (tk.work / "dest" / "big.png").stat().st_size == 8 * 1024 * 1024
+    if _has_progress2():
+        assert seen and seen[-1] == 100 and seen == sorted(seen)

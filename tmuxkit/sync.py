@@ -14,6 +14,7 @@ last log line, last success, last error, bytes pulled, and when it was written.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -22,6 +23,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,10 +102,16 @@ def _rsync_argv() -> list[str]:
 _RECEIVED = re.compile(r"Total bytes received:\s*([\d,.]+)")
 
 
-def _rsync(host: Host, argv: list[str], deadline: float, stdin: str | None = None) -> int:
-    """Run one rsync; bytes received. Raises on failure, naming the host."""
+def _rsync(host: Host, argv: list[str], deadline: float, stdin: str | None = None,
+           progress: Callable[[int], None] | None = None) -> int:
+    """Run one rsync; bytes received. Raises on failure, naming the host.
+    With progress, rsync reports overall percent (--info=progress2) and progress(percent) is called."""
+    if progress is not None and _has_progress2():
+        argv = [*argv, "--info=progress2", "--no-inc-recursive"]
+    else:
+        progress = None
     try:
-        p = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=max(5.0, deadline - time.time()))
+        p = _run_rsync(argv, stdin, max(5.0, deadline - time.time()), progress)
     except subprocess.TimeoutExpired:
         raise UnreachableError(f"{host.name}: rsync passed its deadline", host=host.name, argv=argv) from None
     except FileNotFoundError:
@@ -118,8 +126,53 @@ def _rsync(host: Host, argv: list[str], deadline: float, stdin: str | None = Non
     return int(re.sub(r"[^\d]", "", m.group(1))) if m else 0
 
 
+def _run_rsync(argv: list[str], stdin: str | None, timeout: float,
+               progress: Callable[[int], None] | None) -> subprocess.CompletedProcess[str]:
+    if progress is None:
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout)
+    import threading
+
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    killer = threading.Timer(timeout, p.kill)
+    killer.start()
+    try:
+        if stdin and p.stdin:
+            p.stdin.write(stdin)
+            p.stdin.close()
+        assert p.stdout is not None and p.stderr is not None
+        out, buf = [], ""
+        while chunk := p.stdout.read(256):
+            out.append(chunk)
+            buf = (buf + chunk)[-512:]
+            m = _PERCENT.findall(buf)
+            if m:
+                progress(int(m[-1]))
+        err = p.stderr.read()
+        p.wait()
+    finally:
+        killer.cancel()
+    if p.returncode == -9:
+        raise subprocess.TimeoutExpired(argv, timeout)
+    return subprocess.CompletedProcess(argv, p.returncode, "".join(out), err)
+
+
+_PERCENT = re.compile(r"\s(\d{1,3})%\s")
+
+
+@functools.lru_cache(maxsize=1)
+def _has_progress2() -> bool:
+    """rsync >= 3.1 (GNU rsync) has --info=progress2; openrsync and rsync 2.6 (macOS) do not."""
+    try:
+        out = subprocess.run(["rsync", "--version"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    m = re.search(r"version (\d+)\.(\d+)", out)
+    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (3, 1) and "openrsync" not in out
+
+
 def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str, ...], checkpoints: int,
-         deadline: float) -> tuple[dict[str, object] | None, int]:
+         deadline: float, progress: Callable[[int], None] | None = None) -> tuple[dict[str, object] | None, int]:
     """One pass, one rsync: the results directory (filtered), with the pane logs in its tmuxkit/
     folder and the run's status, computed on the host just before the transfer. Then the newest
     checkpoints, when asked for. Returns (the run's status row, bytes received)."""
@@ -130,7 +183,7 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
                *(f"--include={g}" for g in include), f"--exclude={PARTIAL}", "--exclude=*", "-m"]
     dest.mkdir(parents=True, exist_ok=True)
     got = _rsync(host, [*_rsync_argv(), *host.rsync_transport(prelude, status_file), *filters,
-                        host.rsync_path(results + "/"), str(dest) + "/"], deadline)
+                        host.rsync_path(results + "/"), str(dest) + "/"], deadline, progress=progress)
     row = None
     try:
         row = json.loads((dest / "tmuxkit" / f"{spec.name}.status.json").read_text())["runs"][0]
@@ -181,8 +234,8 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             if results is None:  # the first pass asks where the results are; later passes learn it as they go
                 results = str(runs.status_on(host, [spec.name]).runs[0]["results"])
 
-            def one_pass() -> tuple[dict[str, object] | None, int]:
-                return pull(host, spec, results, dest, include, n_ckpt, began + _deadline(every))
+            def one_pass(progress: Callable[[int], None] | None = None) -> tuple[dict[str, object] | None, int]:
+                return pull(host, spec, results, dest, include, n_ckpt, began + _deadline(every), progress)
 
             row, got = _with_progress(one_pass) if first and sys.stdout.isatty() else one_pass()
             if row is None:
@@ -223,10 +276,13 @@ def _sleep_until(when: float) -> None:
 
 
 def _with_progress(fn):  # type: ignore[no-untyped-def]
-    from rich.console import Console
+    """A rich progress bar for the first (large) pull."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-    with Console().status("first sync: pulling results, logs and checkpoints ..."):
-        return fn()
+    with Progress(TextColumn("first sync"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("pull", total=100)
+        return fn(lambda pct: bar.update(task, completed=pct))
 
 
 def start_loop_session(config_path: str | None, run: str, cwd: str) -> str:
