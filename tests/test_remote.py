@@ -102,6 +102,7 @@ def test_install_puts_scripts_on_the_host_for_use_by_hand(tk: Env, remote: Remot
     r = tk.cli("install", "box")
     bindir = remote.home / "bin"
     assert str(bindir) in r.stdout
+    assert "pane log writer there: python3" in r.stdout
     assert (bindir / "check_training_status.sh").is_file()
     assert oct((remote.home).stat().st_mode & 0o777) == "0o700"
     out = subprocess.run(["bash", str(bindir / "check_training_status.sh")], capture_output=True, text=True,

@@ -94,6 +94,9 @@ def test_loop_does_a_final_sync_when_the_run_ends_and_exits(tk: Env) -> None:
     assert (d / "final.txt").read_text() == "bye\n"
     st = json.loads((d / "STATUS.json").read_text())
     assert st["state"] == "exited" and st["exit_code"] == 3
+    synced = [json.loads(ln) for ln in (tk.home / "runs" / "fin" / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in synced] == ["synced", "synced"]  # the first pass and the final one
+    assert synced[0]["passes"] == 1
     assert "exited with code 3" in (d / "tmuxkit" / "fin.log").read_text()
 
 

@@ -300,6 +300,9 @@ def cmd_install(config_path: str | None, host: str) -> int:
         return 0
     where = h.install()  # type: ignore[attr-defined]
     _say(f"installed tmuxkit's host scripts on {host} in {where}")
+    writer = getattr(h, "log_writer", "")
+    _say(f"pane log writer there: {writer}" + (" (batched writes)" if writer == "python3" else
+                                                " (no python3 3.6+ on the host)"))
     _say(f"run by hand there: {where}/check_training_status.sh")
     return 0
 

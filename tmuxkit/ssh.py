@@ -39,7 +39,8 @@ _BOOTSTRAP = (
 _INSTALL = (
     'h="${TMUXKIT_HOME:-$HOME/.tmuxkit}"; d="$h/bin"; umask 077; '
     'mkdir -p "$d" && chmod 700 "$h" "$d" && tar -xf - -C "$d" && '
-    'chmod 755 "$d"/tmuxkit-* "$d"/*.sh && printf "%s\\n" "$0" > "$d/.version" && echo "$d"'
+    'chmod 755 "$d"/tmuxkit-* "$d"/*.sh && printf "%s\\n" "$0" > "$d/.version" && echo "$d" && '
+    '{ python3 -c "import sys; sys.exit(sys.version_info < (3, 6))" 2>/dev/null && echo python3 || echo awk; }'
 )
 
 
@@ -87,6 +88,7 @@ class SshHost(Host):
         self.spec = spec
         self.name = spec.name
         self._installed = False
+        self.log_writer = ""  # which pane log writer the host runs: "python3" or "awk" (known after install)
 
     # --- ssh argv --------------------------------------------------------------
     def ssh_options(self) -> list[str]:
@@ -152,7 +154,8 @@ class SshHost(Host):
             raise HostError(f"{self.name}: could not install tmuxkit's scripts: {res.error_line()}", host=self.name,
                             rc=res.rc, stderr=res.err)
         self._installed = True
-        return res.out.strip()
+        where, _, self.log_writer = res.out.strip().partition("\n")
+        return where
 
     def script(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT) -> Result:
         res = super().script(script, *args, timeout=timeout)

@@ -247,6 +247,9 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             st.bytes_pulled += got
             st.passes += 1
             st.save(dest)
+            ended = st.state not in ALIVE_STATES
+            if st.passes == 1 or ended:  # the run's event log hears of the first and the final pass
+                host.script("tmuxkit-events", spec.name, "--add", "synced", f"bytes={got}", f"passes={st.passes}")
             say(f"{time.strftime('%H:%M:%S')} {spec.name}: {st.state}, pulled {got} bytes into {dest}")
             if once:
                 return 0
