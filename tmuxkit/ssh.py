@@ -13,6 +13,7 @@ by hash on every call (the same round trip), so nothing else is installed there.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -44,8 +45,9 @@ _INSTALL = (
 )
 
 
+@functools.lru_cache(maxsize=1)
 def scripts_bundle() -> tuple[str, bytes]:
-    """(hash, tar bytes) of shell/'s scripts."""
+    """(hash, tar bytes) of shell/'s scripts; built once per process (every remote call names the hash)."""
     d = shell_dir()
     files = sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
     h = hashlib.sha256()
