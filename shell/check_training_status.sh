@@ -468,6 +468,19 @@ tk_run_writer() {
   printf '%s\n' "$v"
 }
 
+# tk_follow FILE START CHECK: print FILE as it grows (tail -F, which follows
+# rotations; START is tail's -n: 0 for new lines only, +1 for all) for as long
+# as the command CHECK succeeds, then one second more for the last lines.
+tk_follow() {
+  [ -f "$1" ] || : >>"$1"
+  tail -n "$2" -F "$1" 2>/dev/null &
+  TK_TAILPID=$!
+  trap 'kill "$TK_TAILPID" 2>/dev/null' EXIT
+  while "$3"; do sleep 0.5; done
+  sleep 1
+  kill "$TK_TAILPID" 2>/dev/null || true
+}
+
 # One run as a JSON object (after tk_run_load and tk_run_state).
 tk_run_json() {
   local writer lock_state w last_event='' restarts=0
