@@ -119,25 +119,20 @@ def cmd_sync(config_path: str | None, run: str, once: bool, every: int | None, t
 
 def cmd_status(config_path: str | None, names: Sequence[str], as_json: bool, timeout: float) -> int:
     from tmuxkit import config as cfg
-    from tmuxkit import runs
-    from tmuxkit.hosts import connect
+    from tmuxkit import runs, sync
+    from tmuxkit.hosts import Host, connect
 
     conf = cfg.load(config_path)
+    asks: list[tuple[Host, Sequence[str]]]
     if names:
         by_host: dict[str, list[str]] = {}
         for n in names:
-            cfg.check_run_name(n)
             by_host.setdefault(runs.host_name_for_run(conf, n), []).append(n)
-        groups = [(connect(conf.host(h)), ns) for h, ns in by_host.items()]
+        asks = [(connect(conf.host(h)), ns) for h, ns in by_host.items()]
     else:
-        groups = [(connect(spec), []) for spec in conf.all_hosts()]
-    results = []
-    if names:
-        for h, ns in groups:
-            results += runs.status_all([h], ns, timeout)
-    else:
-        results = runs.status_all([h for h, _ in groups], (), timeout)
-    _add_sync_health(conf, results)
+        asks = [(connect(spec), []) for spec in conf.all_hosts()]
+    results = runs.status_all(asks, timeout)
+    sync.add_health(conf, results)
     if as_json:
         out = [r for s in results for r in s.runs]
         out += [{"host": s.host, "state": "unreachable", "error": s.error} for s in results if s.error]
@@ -172,22 +167,6 @@ def cmd_status(config_path: str | None, names: Sequence[str], as_json: bool, tim
         return 0
     _table("tmuxkit runs", ["RUN", "HOST", "STATE", "PID", "UPTIME", "LOG AGE", "LOCK", "LAST LINE"], rows)
     return 0
-
-
-def _add_sync_health(conf: object, results: Sequence[object]) -> None:
-    """Attach the local sync loop's health (its STATUS.json) to each run that has one."""
-    from tmuxkit import config as cfg
-    from tmuxkit import sync
-
-    assert isinstance(conf, cfg.Config)
-    for s in results:
-        for r in s.runs:  # type: ignore[attr-defined]
-            spec = conf.runs.get(str(r["run"])) or cfg.RunSpec(name=str(r["run"]))
-            d = sync.sync_dir(conf, spec)
-            if (d / "STATUS.json").exists():
-                st = sync.SyncStatus.load(d, spec.name, str(r["host"]))
-                r["sync"] = {"dir": str(d), "last_success": st.last_success, "last_error": st.last_error,
-                             "bytes_pulled": st.bytes_pulled}
 
 
 def cmd_watch(config_path: str | None, run: str, auto_resume: bool, stuck_after: int | None,
@@ -276,7 +255,7 @@ def cmd_attach(config_path: str | None, run: str | None) -> int:
         target = runs.status_on(h, [run]).runs[0]
     else:
         hosts = {spec.name: connect(spec) for spec in conf.all_hosts()}
-        live = runs.alive_runs(runs.status_all(hosts.values()))
+        live = runs.alive_runs(runs.status_all([(h, ()) for h in hosts.values()]))
         if not live:
             raise TmuxkitError("no running run to attach to (see: tmuxkit status)", ExitCode.NOT_FOUND)
         if len(live) > 1:

@@ -112,20 +112,19 @@ def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIM
     runs = data.get("runs", [])
     for r in runs:
         r["host"] = host.name
-    if any(r.get("writer") == "dead" for r in runs):
-        # The log writer died: re-pipe it (with a gap marker) and say so.
-        for r in runs:
-            if r.get("writer") == "dead":
-                host.script("tmuxkit-zombies", "--fix", str(r["run"]))
-                r["writer"] = "repiped"
+    for r in runs:
+        if r.get("writer") == "dead":  # the log writer died: re-pipe it (with a gap marker) and say so
+            host.script("tmuxkit-zombies", "--fix", str(r["run"]))
+            r["writer"] = "repiped"
     return HostStatus(host=host.name, runs=runs)
 
 
-def status_all(hosts: Iterable[Host], names: Sequence[str] = (), timeout: float = STATUS_TIMEOUT) -> list[HostStatus]:
-    """Ask every host at once; one that fails or does not answer shows as unreachable."""
-    hosts = list(hosts)
+def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STATUS_TIMEOUT) -> list[HostStatus]:
+    """Ask every (host, its runs; none = all) at once; a host that fails or does not answer
+    shows as unreachable. A run that does not exist, or a bad name, is the caller's error."""
 
-    def one(h: Host) -> HostStatus:
+    def one(ask: tuple[Host, Sequence[str]]) -> HostStatus:
+        h, names = ask
         try:
             return status_on(h, names, timeout)
         except HostError as e:
@@ -133,10 +132,10 @@ def status_all(hosts: Iterable[Host], names: Sequence[str] = (), timeout: float 
                 raise
             return HostStatus(host=h.name, error=e.message)
 
-    if len(hosts) == 1:
-        return [one(hosts[0])]
-    with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
-        return list(pool.map(one, hosts))
+    if len(asks) == 1:
+        return [one(asks[0])]
+    with ThreadPoolExecutor(max_workers=min(8, len(asks))) as pool:
+        return list(pool.map(one, asks))
 
 
 def host_name_for_run(config: Config, name: str) -> str:

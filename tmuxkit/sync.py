@@ -23,14 +23,18 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tmuxkit.codes import ALIVE_STATES
+from tmuxkit.codes import ALIVE_STATES, ExitCode
 from tmuxkit.config import Config, RunSpec
 from tmuxkit.errors import HostError, TmuxkitError, UnreachableError
 from tmuxkit.hosts import Host
+
+if TYPE_CHECKING:
+    from tmuxkit.runs import HostStatus
 
 DEFAULT_INCLUDE = ("*.png", "*.json", "*.csv", "*.txt")
 IO_TIMEOUT = 30  # rsync --timeout: seconds without I/O before it gives up
@@ -84,6 +88,18 @@ class SyncStatus:
         err = f"; last error: {self.last_error}" if self.last_error else ""
         _atomic_write(d / "STATUS.txt", f"{self.run} on {self.host}: {state}; last line: {self.last_line or '-'}; "
                                         f"{ago}{err}\n")
+
+
+def add_health(config: Config, statuses: Iterable[HostStatus]) -> None:
+    """Attach each run's local sync health (from its STATUS.json, when a sync has run) to its status row."""
+    for s in statuses:
+        for r in s.runs:
+            spec = config.runs.get(str(r["run"])) or RunSpec(name=str(r["run"]))
+            d = sync_dir(config, spec)
+            if (d / "STATUS.json").exists():
+                st = SyncStatus.load(d, spec.name, s.host)
+                r["sync"] = {"dir": str(d), "last_success": st.last_success, "last_error": st.last_error,
+                             "bytes_pulled": st.bytes_pulled}
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -253,7 +269,7 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             say(f"{time.strftime('%H:%M:%S')} {spec.name}: {st.state}, pulled {got} bytes into {dest}")
             if once:
                 return 0
-            if st.state not in ALIVE_STATES:
+            if ended:
                 say(f"{spec.name} is {st.state}: final sync done")
                 return 0
             delay = float(every)
@@ -261,7 +277,7 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             failures += 1
             st.last_error = e.message
             st.save(dest)
-            if once or e.code in (2, 4):
+            if once or e.code in (ExitCode.USAGE, ExitCode.NOT_FOUND):  # retrying cannot fix these
                 raise
             delay = min(float(every), FIRST_RETRY * 2 ** (failures - 1)) * random.uniform(0.8, 1.0)
             say(f"{time.strftime('%H:%M:%S')} {spec.name}: {e.message}; retry {failures} in {delay:.0f}s")
