@@ -102,7 +102,7 @@ class RemoteBench:
 def bench_sync(b: RemoteBench) -> list[str]:
     """A pass of `tmuxkit sync` (one rsync, status riding along) vs a bare rsync of the same tree."""
     from tmuxkit.config import HostSpec, RunSpec
-    from tmuxkit.ssh import SshHost
+    from tmuxkit.hosts.ssh import SshHost
     from tmuxkit.sync import pull
 
     os.environ.update(TMUXKIT_HOME=b.env["TMUXKIT_HOME"], TMUXKIT_SOCKET=b.socket)

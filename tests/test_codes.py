@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from conftest import SHELL
-from tmuxkit.codes import ExitCode, State
+from tmuxkit.contract import ExitCode, State
 
 
 def _shell_table(prefix: str) -> dict[str, str]:

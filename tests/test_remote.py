@@ -20,7 +20,7 @@ import pytest
 
 from conftest import Env, Remote, wait_until
 from tmuxkit.config import HostSpec
-from tmuxkit.ssh import SshHost
+from tmuxkit.hosts.ssh import SshHost
 
 
 def _remote_log(remote: Remote, run: str) -> str:
@@ -82,8 +82,23 @@ def test_attach_runs_tmux_over_ssh_with_a_pty(tk: Env, remote: Remote) -> None:
             except OSError:
                 break
     assert b"ATTACH-MARKER" in seen
-    os.write(fd, b"\x02d")  # C-b d: detach
-    wait_until(lambda: os.waitpid(pid, os.WNOHANG)[0] == pid, timeout=10, what="attach to return")
+    sent = 0.0
+
+    def returned() -> bool:
+        # C-b d detaches; tmux may still be reading its terminal's replies when the first one
+        # arrives, so send it again each second. Keep draining the pty: a full buffer blocks tmux.
+        nonlocal seen, sent
+        if time.monotonic() - sent > 1:
+            os.write(fd, b"\x02d")
+            sent = time.monotonic()
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                pass
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+
+    wait_until(returned, timeout=10, what="attach to return")
     assert _status(tk, "rattach")["state"] == "running"  # detaching leaves it running
 
 

@@ -32,7 +32,7 @@ def test_ladder_timing_sigterm_after_grace(tk: Env) -> None:
     t0 = time.monotonic()
     r = runs.stop(LocalHost(), "termonly", grace=2, term_wait=10)
     elapsed = time.monotonic() - t0
-    assert r["rung"] == "sigterm"
+    assert r.rung == "sigterm"
     assert 2.0 <= elapsed < 6.0, elapsed
 
 
@@ -41,7 +41,7 @@ def test_ladder_timing_sigkill_after_grace_and_term_wait(tk: Env) -> None:
     t0 = time.monotonic()
     r = runs.stop(LocalHost(), "deaf", grace=1, term_wait=2)
     elapsed = time.monotonic() - t0
-    assert r["rung"] == "sigkill" and r["survivors"] == "0"
+    assert r.rung == "sigkill" and r.survivors == "0"
     assert 3.0 <= elapsed < 7.0, elapsed
     assert tk.status("deaf")["state"] == "stopped"
     assert not (tk.work / "results" / "deaf" / ".tmuxkit.lock").exists()
@@ -55,7 +55,7 @@ def test_stop_leaves_no_survivors_of_a_stubborn_tree(tk: Env, tmp_path: Path) ->
     assert set(pids) == {"worker0", "worker1", "setsid", "double", "main"}
     assert all(pid_alive(p) for p in pids.values())
     r = runs.stop(LocalHost(), "tree", grace=1, term_wait=1)
-    assert r["rung"] == "sigkill" and r["survivors"] == "0"
+    assert r.rung == "sigkill" and r.survivors == "0"
     survivors = [name for name, p in pids.items() if pid_alive(p)]
     assert survivors == []
     assert tk.marked_pids("tree") == []

@@ -234,7 +234,7 @@ def test_first_pull_reports_progress_percentages(tk: Env) -> None:
     seen: list[int] = []
     row, got = pull(LocalHost(), RunSpec(name="prog"), str(res), tk.work / "dest", ("*.png",), 0, time.time() + 60,
                     progress=seen.append)
-    assert row is not None and row["state"] == "running"
+    assert row is not None and row.state == "running"
     assert (tk.work / "dest" / "big.png").stat().st_size == 8 * 1024 * 1024
     if _has_progress2():
         assert seen and seen[-1] == 100 and seen == sorted(seen)

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum, IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -159,6 +162,163 @@ class StartOpt(_Word):
     LOG_MAX_BYTES = "--log-max-bytes"
     LOG_KEEP = "--log-keep"
     STUCK_AFTER = "--stuck-after"
+
+
+# --- typed readers of the scripts' machine-readable output ----------------------------------
+class ContractError(ValueError):
+    """A host script's answer does not have the agreed shape."""
+
+
+def kv_line(line: str) -> dict[str, str]:
+    """One tab-separated key=value line, as the scripts print them."""
+    return dict(f.split("=", 1) for f in line.split("\t") if "=" in f)
+
+
+def _opt_int(v: object) -> int | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool):
+        raise ContractError(f"expected a number, got {v!r}")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and re.fullmatch(r"-?\d+", v):
+        return int(v)
+    raise ContractError(f"expected a whole number, got {v!r}")
+
+
+def _opt_str(v: object) -> str:
+    return "" if v is None else str(v)
+
+
+@dataclass
+class RunStatus:
+    """One run as check_training_status.sh --runs-only --json reports it (plus the laptop's host name).
+    Keys a newer host adds are kept in `extra`, so an older laptop still reads the rest."""
+
+    run: str
+    state: str
+    host: str = ""
+    session: str = ""
+    pid: int | None = None
+    runner_pid: int | None = None
+    started_at: int | None = None
+    ended_at: int | None = None
+    uptime_s: int | None = None
+    log_path: str = ""
+    log_age_s: int | None = None
+    last_line: str = ""
+    exit_code: int | None = None
+    stop_rung: str = ""
+    lock_path: str = ""
+    lock_state: str = ""
+    results: str = ""
+    cwd: str = ""
+    writer: str = ""
+    stuck_after: int | None = None
+    socket: str = ""
+    last_event: str = ""
+    restarts: int = 0
+    sync: dict[str, Any] | None = None  # added on the laptop from the sync loop's STATUS.json
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _INTS = ("pid", "runner_pid", "started_at", "ended_at", "uptime_s", "log_age_s", "exit_code", "stuck_after")
+    _STRS = ("host", "session", "log_path", "last_line", "stop_rung", "lock_path", "lock_state", "results", "cwd",
+             "writer", "socket", "last_event")
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], host: str = "") -> RunStatus:
+        if not isinstance(data, Mapping):
+            raise ContractError(f"a run's status is not an object: {data!r:.80}")
+        run, state = data.get("run"), data.get("state")
+        if not isinstance(run, str) or not isinstance(state, str):
+            raise ContractError(f"a run's status lacks run or state: {dict(data)!r:.120}")
+        known = set(cls._INTS) | set(cls._STRS) | {"run", "state", "restarts", "sync"}
+        kw: dict[str, Any] = {k: _opt_int(data.get(k)) for k in cls._INTS}
+        kw.update({k: _opt_str(data.get(k)) for k in cls._STRS})
+        if host:
+            kw["host"] = host
+        sync = data.get("sync")
+        return cls(run=run, state=state, restarts=_opt_int(data.get("restarts")) or 0,
+                   sync=dict(sync) if isinstance(sync, Mapping) else None,
+                   extra={k: v for k, v in data.items() if k not in known}, **kw)
+
+    @property
+    def alive(self) -> bool:
+        return self.state in ALIVE_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"run": self.run, "host": self.host, "state": self.state}
+        for k in (*self._INTS, *self._STRS):
+            out[k] = getattr(self, k)
+        out["restarts"] = self.restarts
+        if self.sync is not None:
+            out["sync"] = self.sync
+        out.update(self.extra)
+        return out
+
+
+def parse_status_report(text: str) -> list[dict[str, Any]]:
+    """The runs of a `check_training_status.sh --json` report, as raw objects."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ContractError(f"status output is not JSON ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
+        raise ContractError("status output has no list of runs")
+    runs: list[dict[str, Any]] = data.get("runs", [])
+    return runs
+
+
+@dataclass(frozen=True)
+class StartInfo:
+    """tmuxkit-start's answer: what it started, where."""
+
+    run: str
+    session: str
+    log: str
+    results: str
+    lock: str
+    pid: str = ""
+    runner_pid: str = ""
+    socket: str = ""
+    note: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> StartInfo:
+        rows = [kv_line(ln) for ln in text.splitlines() if "=" in ln]
+        if not rows:
+            raise ContractError("tmuxkit-start printed nothing to read")
+        r = rows[-1]
+        try:
+            return cls(run=r["run"], session=r["session"], log=r["log"], results=r["results"], lock=r["lock"],
+                       pid=r.get("pid", ""), runner_pid=r.get("runner_pid", ""), socket=r.get("socket", ""),
+                       note=r.get("note", ""))
+        except KeyError as e:
+            raise ContractError(f"tmuxkit-start's answer lacks {e.args[0]}") from None
+
+
+@dataclass(frozen=True)
+class StopResult:
+    """tmuxkit-kill's answer: stopped (at which rung), survivors, or not running."""
+
+    state: str  # "stopped", "survivors" or "not_running"
+    run: str = ""
+    rung: str = ""
+    survivors: str = ""
+    detail: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> StopResult:
+        rows = [kv_line(ln) for ln in text.splitlines() if "=" in ln]
+        if not rows or "state" not in rows[-1]:
+            raise ContractError("tmuxkit-kill printed nothing to read")
+        r = rows[-1]
+        return cls(state=r["state"], run=r.get("run", ""), rung=r.get("rung", ""), survivors=r.get("survivors", ""),
+                   detail=r.get("detail", ""))
 
 
 # --- the bash side ----------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tmuxkit.codes import ExitCode
+from tmuxkit.contract import ExitCode
 
 
 class TmuxkitError(Exception):
@@ -52,3 +52,10 @@ class HostError(TmuxkitError):
 
 class UnreachableError(HostError):
     code = ExitCode.UNREACHABLE
+
+
+def user_message(e: TmuxkitError) -> str:
+    """The one line the user reads: a host's error names the host (unless it already does)."""
+    if isinstance(e, HostError) and e.host and e.host != "local" and not e.message.startswith(e.host):
+        return f"{e.host}: {e.message}"
+    return e.message

@@ -7,7 +7,6 @@ kill ladder and zombie detection live in shell/ only.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -15,9 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tmuxkit.codes import ALIVE_STATES, ExitCode
+from tmuxkit.contract import ContractError, Defaults, ExitCode, RunStatus, StartInfo, StartOpt, StopResult, Writer
+from tmuxkit.contract import parse_status_report
 from tmuxkit.config import LOCAL, Config, RunSpec, check_run_name
-from tmuxkit.errors import HostError, TmuxkitError, UsageError
+from tmuxkit.errors import HostError, TmuxkitError, UsageError, user_message
 from tmuxkit.hosts import Host, connect
 
 DEMO = "demo"
@@ -52,8 +52,43 @@ def resolve(config: Config, name: str, command: Sequence[str] = (), **overrides:
 @dataclass
 class Started:
     host: str
-    info: dict[str, str]
+    info: StartInfo
     spec: RunSpec
+
+
+@dataclass(frozen=True)
+class StartArgs:
+    """tmuxkit-start's arguments, built in this one place on the Python side (contract.StartOpt)."""
+
+    run: str
+    command: str
+    cwd: str | None = None
+    results: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    log_max_bytes: int = Defaults.LOG_MAX_BYTES
+    log_keep: int = Defaults.LOG_KEEP
+    stuck_after: int = Defaults.STUCK_AFTER
+
+    @classmethod
+    def for_spec(cls, host: Host, spec: RunSpec) -> StartArgs:
+        cwd = spec.cwd
+        if cwd is not None and host.name == LOCAL:
+            cwd = str(Path(cwd).expanduser().resolve())
+        return cls(run=spec.name, command=spec.command_line(), cwd=cwd, results=spec.results or None,
+                   env=tuple(spec.env.items()), log_max_bytes=spec.log_max_bytes, log_keep=spec.log_keep,
+                   stuck_after=spec.stuck_after)
+
+    def argv(self) -> list[str]:
+        out = [self.run, StartOpt.CMD.value, self.command]
+        if self.cwd is not None:
+            out += [StartOpt.CWD.value, self.cwd]
+        if self.results:
+            out += [StartOpt.RESULTS.value, self.results]
+        for k, v in self.env:
+            out += [StartOpt.ENV.value, f"{k}={v}"]
+        out += [StartOpt.LOG_MAX_BYTES.value, str(self.log_max_bytes), StartOpt.LOG_KEEP.value, str(self.log_keep),
+                StartOpt.STUCK_AFTER.value, str(self.stuck_after)]
+        return out
 
 
 def _where_dir() -> Path:
@@ -76,46 +111,32 @@ def remembered_host(run: str) -> str | None:
 
 
 def start(host: Host, spec: RunSpec) -> Started:
-    args = [spec.name, "--cmd", spec.command_line()]
-    cwd = spec.cwd
-    if cwd is not None and host.name == LOCAL:
-        cwd = str(Path(cwd).expanduser().resolve())
-    if cwd is not None:
-        args += ["--cwd", cwd]
-    if spec.results:
-        args += ["--results", spec.results]
-    for k, v in spec.env.items():
-        args += ["--env", f"{k}={v}"]
-    args += ["--log-max-bytes", str(spec.log_max_bytes), "--log-keep", str(spec.log_keep)]
-    args += ["--stuck-after", str(spec.stuck_after)]
-    res = host.script_ok("tmuxkit-start", *args)
-    rows = res.kv_lines()
-    if not rows:
-        raise TmuxkitError(f"{host.name}: tmuxkit-start printed nothing to read")
+    res = host.script_ok("tmuxkit-start", *StartArgs.for_spec(host, spec).argv())
+    try:
+        info = StartInfo.parse(res.out)
+    except ContractError as e:
+        raise TmuxkitError(f"{host.name}: {e}") from None
     remember_host(spec.name, host.name)
-    return Started(host=host.name, info=rows[-1], spec=spec)
+    return Started(host=host.name, info=info, spec=spec)
 
 
 @dataclass
 class HostStatus:
     host: str
-    runs: list[dict[str, object]] = field(default_factory=list)
+    runs: list[RunStatus] = field(default_factory=list)
     error: str | None = None
 
 
 def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIMEOUT) -> HostStatus:
     res = host.script_ok("check_training_status.sh", "--runs-only", "--json", *names, timeout=timeout)
     try:
-        data = json.loads(res.out)
-    except json.JSONDecodeError as e:
-        raise TmuxkitError(f"{host.name}: status output is not JSON ({e})") from None
-    runs = data.get("runs", [])
+        runs = [RunStatus.parse(r, host=host.name) for r in parse_status_report(res.out)]
+    except ContractError as e:
+        raise TmuxkitError(f"{host.name}: {e}") from None
     for r in runs:
-        r["host"] = host.name
-    for r in runs:
-        if r.get("writer") == "dead":  # the log writer died: re-pipe it (with a gap marker) and say so
-            host.script("tmuxkit-zombies", "--fix", str(r["run"]))
-            r["writer"] = "repiped"
+        if r.writer == Writer.DEAD:  # the log writer died: re-pipe it (with a gap marker) and say so
+            host.script("tmuxkit-zombies", "--fix", r.run)
+            r.writer = Writer.REPIPED.value
     return HostStatus(host=host.name, runs=runs)
 
 
@@ -130,7 +151,7 @@ def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STAT
         except HostError as e:
             if e.code in (ExitCode.NOT_FOUND, ExitCode.USAGE):
                 raise
-            return HostStatus(host=h.name, error=e.message)
+            return HostStatus(host=h.name, error=user_message(e))
 
     if len(asks) == 1:
         return [one(asks[0])]
@@ -153,10 +174,13 @@ def host_for_run(config: Config, name: str) -> Host:
     return connect(config.host(host_name_for_run(config, name)))
 
 
-def stop(host: Host, name: str, grace: int = 60, term_wait: int = 10) -> dict[str, str]:
-    res = host.script_ok("tmuxkit-kill", name, "--grace", str(grace), "--term-wait", str(term_wait), timeout=grace + term_wait + 60)
-    rows = res.kv_lines()
-    return rows[-1] if rows else {}
+def stop(host: Host, name: str, grace: int = Defaults.GRACE, term_wait: int = Defaults.TERM_WAIT) -> StopResult:
+    res = host.script_ok("tmuxkit-kill", name, "--grace", str(grace), "--term-wait", str(term_wait),
+                         timeout=grace + term_wait + 60)
+    try:
+        return StopResult.parse(res.out)
+    except ContractError as e:
+        raise TmuxkitError(f"{host.name}: {e}") from None
 
 
 def cleanup(host: Host, dry_run: bool = False) -> list[dict[str, str]]:
@@ -173,8 +197,8 @@ def logs(host: Host, name: str, lines: int = 20, follow: bool = False) -> int:
     return host.stream("tmuxkit-logs", *args)
 
 
-def alive_runs(statuses: Iterable[HostStatus]) -> list[dict[str, object]]:
-    return [r for s in statuses for r in s.runs if r.get("state") in ALIVE_STATES]
+def alive_runs(statuses: Iterable[HostStatus]) -> list[RunStatus]:
+    return [r for s in statuses for r in s.runs if r.alive]
 
 
 def start_helper_session(name: str, argv: Sequence[str], cwd: str) -> str:
@@ -199,10 +223,10 @@ def start_helper_session(name: str, argv: Sequence[str], cwd: str) -> str:
     return name
 
 
-def attach_argv(host: Host, run: dict[str, object]) -> list[str]:
+def attach_argv(host: Host, run: RunStatus) -> list[str]:
     """tmux attach (or switch-client when already inside tmux) to the run's session."""
-    socket = str(run.get("socket") or "")
-    target = f"={run['run']}"
+    socket = run.socket
+    target = f"={run.run}"
     if host.name == LOCAL and os.environ.get("TMUX"):
         return host.tmux_argv("switch-client", "-t", target, socket=socket)
     return host.tmux_argv("attach-session", "-t", target, socket=socket)

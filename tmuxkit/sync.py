@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tmuxkit.codes import ALIVE_STATES, ExitCode
+from tmuxkit.contract import ALIVE_STATES, PARTIAL_DIR, ExitCode, RunStatus, State, parse_status_report
 from tmuxkit.config import Config, RunSpec
-from tmuxkit.errors import HostError, TmuxkitError, UnreachableError
+from tmuxkit.errors import HostError, TmuxkitError, UnreachableError, user_message
 from tmuxkit.hosts import Host
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 DEFAULT_INCLUDE = ("*.png", "*.json", "*.csv", "*.txt")
 IO_TIMEOUT = 30  # rsync --timeout: seconds without I/O before it gives up
-PARTIAL = ".tmuxkit-partial"
+PARTIAL = PARTIAL_DIR
 MANIFEST = ".tmuxkit-checkpoints"
 FIRST_RETRY = 2.0  # seconds; retries double from here, never slower than the sync interval
 
@@ -83,7 +83,7 @@ class SyncStatus:
         ago = f"synced {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.last_success))}" \
             if self.last_success else "never synced"
         state = self.state or "unknown"
-        if self.exit_code is not None and state in ("exited", "stopped"):
+        if self.exit_code is not None and state in (State.EXITED, State.STOPPED):
             state += f" ({self.exit_code})"
         err = f"; last error: {self.last_error}" if self.last_error else ""
         _atomic_write(d / "STATUS.txt", f"{self.run} on {self.host}: {state}; last line: {self.last_line or '-'}; "
@@ -94,11 +94,11 @@ def add_health(config: Config, statuses: Iterable[HostStatus]) -> None:
     """Attach each run's local sync health (from its STATUS.json, when a sync has run) to its status row."""
     for s in statuses:
         for r in s.runs:
-            spec = config.runs.get(str(r["run"])) or RunSpec(name=str(r["run"]))
+            spec = config.runs.get(r.run) or RunSpec(name=r.run)
             d = sync_dir(config, spec)
             if (d / "STATUS.json").exists():
                 st = SyncStatus.load(d, spec.name, s.host)
-                r["sync"] = {"dir": str(d), "last_success": st.last_success, "last_error": st.last_error,
+                r.sync = {"dir": str(d), "last_success": st.last_success, "last_error": st.last_error,
                              "bytes_pulled": st.bytes_pulled}
 
 
@@ -188,22 +188,25 @@ def _has_progress2() -> bool:
 
 
 def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str, ...], checkpoints: int,
-         deadline: float, progress: Callable[[int], None] | None = None) -> tuple[dict[str, object] | None, int]:
+         deadline: float, progress: Callable[[int], None] | None = None) -> tuple[RunStatus | None, int]:
     """One pass, one rsync: the results directory (filtered), with the pane logs in its tmuxkit/
     folder and the run's status, computed on the host just before the transfer. Then the newest
     checkpoints, when asked for. Returns (the run's status row, bytes received)."""
     results = results.rstrip("/")
     status_file = f"{results}/tmuxkit/{spec.name}.status.json"
-    prelude = host.script_argv("check_training_status.sh", ["--runs-only", "--json", spec.name])
+    status_argv = host.script_argv("check_training_status.sh", ["--runs-only", "--json", spec.name])
+    out = shlex.quote(status_file)
+    prelude = (f"mkdir -p {shlex.quote(os.path.dirname(status_file))} && "
+               f"{shlex.join(status_argv)} > {out}.tmp && mv -f {out}.tmp {out}")
     filters = ["--include=/tmuxkit/", f"--include=/tmuxkit/{spec.name}.*", "--exclude=/tmuxkit/*", "--include=*/",
                *(f"--include={g}" for g in include), f"--exclude={PARTIAL}", "--exclude=*", "-m"]
     dest.mkdir(parents=True, exist_ok=True)
-    got = _rsync(host, [*_rsync_argv(), *host.rsync_transport(prelude, status_file), *filters,
+    got = _rsync(host, [*_rsync_argv(), *host.rsync_options(prelude), *filters,
                         host.rsync_path(results + "/"), str(dest) + "/"], deadline, progress=progress)
     row = None
     try:
-        row = json.loads((dest / "tmuxkit" / f"{spec.name}.status.json").read_text())["runs"][0]
-    except (OSError, ValueError, KeyError, IndexError):
+        row = RunStatus.parse(parse_status_report((dest / "tmuxkit" / f"{spec.name}.status.json").read_text())[0])
+    except (OSError, ValueError, IndexError):
         pass
     if checkpoints > 0:
         got += _pull_checkpoints(host, spec, results, dest, checkpoints, deadline)
@@ -217,7 +220,7 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
     rel = [p[len(results) + 1:] for p in paths if p.startswith(results + "/")]
     got = 0
     if rel:
-        got = _rsync(host, [*_rsync_argv(), *host.rsync_transport(), "--files-from=-", "-r",
+        got = _rsync(host, [*_rsync_argv(), *host.rsync_options(), "--files-from=-", "-r",
                             host.rsync_path(results + "/"), str(dest) + "/"], deadline, stdin="\n".join(rel) + "\n")
     # Keep exactly the newest N here: drop the ones this sync brought earlier and that are no longer among them.
     manifest = dest / MANIFEST
@@ -248,9 +251,9 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
         began = time.time()
         try:
             if results is None:  # the first pass asks where the results are; later passes learn it as they go
-                results = str(runs.status_on(host, [spec.name]).runs[0]["results"])
+                results = runs.status_on(host, [spec.name]).runs[0].results
 
-            def one_pass(progress: Callable[[int], None] | None = None) -> tuple[dict[str, object] | None, int]:
+            def one_pass(progress: Callable[[int], None] | None = None) -> tuple[RunStatus | None, int]:
                 return pull(host, spec, results, dest, include, n_ckpt, began + _deadline(every), progress)
 
             row, got = _with_progress(one_pass) if first and sys.stdout.isatty() else one_pass()
@@ -258,7 +261,7 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
                 row = runs.status_on(host, [spec.name]).runs[0]
             first = False
             failures = 0
-            st.state, st.exit_code, st.last_line = str(row["state"]), row.get("exit_code"), row.get("last_line")
+            st.state, st.exit_code, st.last_line = row.state, row.exit_code, row.last_line
             st.last_success, st.last_error = time.time(), None
             st.bytes_pulled += got
             st.passes += 1
@@ -275,12 +278,12 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             delay = float(every)
         except TmuxkitError as e:
             failures += 1
-            st.last_error = e.message
+            st.last_error = user_message(e)
             st.save(dest)
             if once or e.code in (ExitCode.USAGE, ExitCode.NOT_FOUND):  # retrying cannot fix these
                 raise
             delay = min(float(every), FIRST_RETRY * 2 ** (failures - 1)) * random.uniform(0.8, 1.0)
-            say(f"{time.strftime('%H:%M:%S')} {spec.name}: {e.message}; retry {failures} in {delay:.0f}s")
+            say(f"{time.strftime('%H:%M:%S')} {spec.name}: {user_message(e)}; retry {failures} in {delay:.0f}s")
         _sleep_until(began + delay if not failures else time.time() + delay)
 
 

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tmuxkit.config import RunSpec
+from tmuxkit.contract import NOTIFY_EVENTS, kv_line
 from tmuxkit.hosts import Host
-
-NOTIFY_EVENTS = frozenset({"stuck", "resumed", "finished", "crashed", "budget_spent"})
 
 
 def watch_args(spec: RunSpec, *, auto_resume: bool, every: int, stuck_after: int | None = None,
@@ -37,9 +36,12 @@ def watch_args(spec: RunSpec, *, auto_resume: bool, every: int, stuck_after: int
     return args
 
 
-def start(host: Host, spec: RunSpec, **kw: object) -> dict[str, str]:
-    rows = host.script_ok("tmuxkit-watch", *watch_args(spec, **kw)).kv_lines()  # type: ignore[arg-type]
-    return rows[-1] if rows else {}
+def start(host: Host, spec: RunSpec, *, auto_resume: bool, every: int, stuck_after: int | None = None,
+          gpu_idle_below: int | None = None, gpu_idle_for: int | None = None) -> dict[str, str]:
+    args = watch_args(spec, auto_resume=auto_resume, every=every, stuck_after=stuck_after,
+                      gpu_idle_below=gpu_idle_below, gpu_idle_for=gpu_idle_for)
+    lines = [ln for ln in host.script_ok("tmuxkit-watch", *args).out.splitlines() if "=" in ln]
+    return kv_line(lines[-1]) if lines else {}
 
 
 def events(host: Host, run: str, follow: bool = False) -> Iterator[dict[str, object]]:
@@ -54,7 +56,8 @@ def describe(ev: dict[str, object]) -> str:
     import time
 
     extra = ", ".join(f"{k}={v}" for k, v in ev.items() if k not in ("ts", "run", "event") and v not in (None, ""))
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(ev.get("ts", 0))))  # type: ignore[arg-type]
+    ts = ev.get("ts", 0)
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(ts) if isinstance(ts, (int, float, str)) else 0))
     return f"{when} {ev.get('run')} {ev.get('event')}" + (f" ({extra})" if extra else "")
 
 

@@ -1,9 +1,11 @@
-"""Hosts: the one interface the rest of tmuxkit uses to reach a machine.
+"""The Host interface: what the rest of tmuxkit uses to reach a machine.
 
 A host runs an argv, runs one of the shell/ scripts with arguments, streams a
-command's output to the terminal, hands the terminal over (attach), and names
-paths for rsync. LocalHost is this machine; SshHost (tmuxkit.ssh) is the same
-interface over the ssh binary. The run logic never asks which one it has.
+command's output to the terminal, hands the terminal over (attach), installs
+its scripts, and names paths and options for rsync. LocalHost (hosts.local) is
+this machine; SshHost (hosts.ssh) is the same interface over the ssh binary.
+The run logic never asks which one it has. A transport neither formats
+messages for the user nor runs sync logic.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from tmuxkit.codes import ExitCode
-from tmuxkit.config import LOCAL, Config, HostSpec
+from tmuxkit.config import LOCAL
+from tmuxkit.contract import ExitCode, kv_line
 from tmuxkit.errors import HostError, TmuxkitError, UnreachableError
 
 SCRIPT_TIMEOUT = 60.0
@@ -24,11 +26,22 @@ SCRIPT_TIMEOUT = 60.0
 
 def shell_dir() -> Path:
     """shell/ inside an installed wheel (tmuxkit/shell) or beside a source checkout."""
-    here = Path(__file__).resolve().parent
-    for d in (here / "shell", here.parent / "shell"):
+    pkg = Path(__file__).resolve().parent.parent
+    for d in (pkg / "shell", pkg.parent / "shell"):
         if (d / "check_training_status.sh").is_file():
             return d
     raise TmuxkitError("tmuxkit's shell/ scripts are missing from this install")
+
+
+def log_writer_for(python3_ok: bool) -> str:
+    """Which pane log writer a host runs: python3 (batched writes) when it has python3 >= 3.6, else awk."""
+    return "python3" if python3_ok else "awk"
+
+
+@dataclass(frozen=True)
+class InstallInfo:
+    where: str  # the directory the host scripts run from
+    log_writer: str  # "python3" or "awk"
 
 
 @dataclass
@@ -39,12 +52,7 @@ class Result:
 
     def kv_lines(self) -> list[dict[str, str]]:
         """Parse the scripts' tab-separated key=value lines."""
-        rows = []
-        for line in self.out.splitlines():
-            if "=" not in line:
-                continue
-            rows.append(dict(f.split("=", 1) for f in line.split("\t") if "=" in f))
-        return rows
+        return [kv_line(line) for line in self.out.splitlines() if "=" in line]
 
     def error_line(self) -> str:
         """The script's own 'tmuxkit: ...' message, or the last stderr line."""
@@ -56,7 +64,7 @@ class Result:
 
 
 class Host:
-    """What every host offers. Subclasses supply _argv_for and the transport."""
+    """What every host offers. Subclasses supply _argv_for, script_argv, install and the transport."""
 
     name: str = LOCAL
 
@@ -89,10 +97,8 @@ class Host:
         """Run a host script; a non-zero exit becomes its own one-line error and exit code."""
         res = self.script(script, *args, timeout=timeout)
         if res.rc != 0:
-            msg = res.error_line()
-            if self.name != LOCAL and not msg.startswith(self.name):
-                msg = f"{self.name}: {msg}"
-            raise HostError(msg, host=self.name, argv=[script, *args], rc=res.rc, stderr=res.err, code=res.rc)
+            raise HostError(res.error_line(), host=self.name, argv=[script, *args], rc=res.rc, stderr=res.err,
+                            code=res.rc)
         return res
 
     def stream(self, script: str, *args: str) -> int:
@@ -126,47 +132,23 @@ class Host:
     def rsync_path(self, path: str) -> str:
         return path
 
-    def rsync_transport(self, prelude: Sequence[str] = (), prelude_out: str = "") -> list[str]:
-        """rsync options to reach this host, running `prelude` there first with its output
-        saved to `prelude_out` (so a sync pass needs no separate status call). Local: run it now."""
-        if not prelude:
-            return []
-        res = self.run(prelude)
-        if res.rc == 0:
-            tmp = f"{prelude_out}.tmp"
-            os.makedirs(os.path.dirname(prelude_out), exist_ok=True)
-            with open(tmp, "w") as f:
-                f.write(res.out)
-            os.replace(tmp, prelude_out)
+    def rsync_options(self, pre_shell: str = "") -> list[str]:
+        """rsync options to reach this host. `pre_shell`, a /bin/sh snippet, runs on the host
+        first: over ssh in the same exchange as the transfer; here, right now."""
+        if pre_shell:
+            subprocess.run(["/bin/sh", "-c", pre_shell], stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=SCRIPT_TIMEOUT, check=False)
         return []
 
     def tmux_argv(self, *args: str, socket: str | None = None) -> list[str]:
         sock = socket if socket is not None else os.environ.get("TMUXKIT_SOCKET", "")
         return ["tmux", *(["-L", sock] if sock else []), *args]
 
+    def install(self) -> InstallInfo:
+        """Put this version's host scripts where script_argv finds them."""
+        raise NotImplementedError
+
     def close(self) -> None:
-        pass
+        """Release what the transport holds (nothing by default)."""
 
 
-class LocalHost(Host):
-    """This machine: argv runs as is (subprocess; no import cost on the status path)."""
-
-    name = LOCAL
-
-    def _argv_for(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
-        return list(argv)
-
-    def script_argv(self, script: str, args: Sequence[str]) -> list[str]:
-        return ["bash", str(shell_dir() / script), *args]
-
-
-def connect(spec: HostSpec) -> Host:
-    if spec.is_local:
-        return LocalHost()
-    from tmuxkit.ssh import SshHost
-
-    return SshHost(spec)
-
-
-def for_name(config: Config, name: str) -> Host:
-    return connect(config.host(name))

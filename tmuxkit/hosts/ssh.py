@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tmuxkit.config import HostSpec
 from tmuxkit.errors import HostError, UnreachableError
-from tmuxkit.hosts import SCRIPT_TIMEOUT, Host, Result, shell_dir
+from tmuxkit.hosts.base import SCRIPT_TIMEOUT, Host, InstallInfo, Result, shell_dir
 
 NOT_INSTALLED = 86  # the bootstrap's answer when $TMUXKIT_HOME/bin is missing or stale
 CONTROL_PERSIST = "30s"
@@ -90,7 +90,6 @@ class SshHost(Host):
         self.spec = spec
         self.name = spec.name
         self._installed = False
-        self.log_writer = ""  # which pane log writer the host runs: "python3" or "awk" (known after install)
 
     # --- ssh argv --------------------------------------------------------------
     def ssh_options(self) -> list[str]:
@@ -149,15 +148,15 @@ class SshHost(Host):
         raise UnreachableError(f"{where}: {why}", host=self.name, argv=argv, rc=255, stderr=res.err)
 
     # --- scripts: installed once, checked by hash on each call -----------------------
-    def install(self) -> str:
+    def install(self) -> InstallInfo:
         version, bundle = scripts_bundle()
         res = self.run(["/bin/sh", "-c", _INSTALL, version], input=bundle)
         if res.rc != 0:
-            raise HostError(f"{self.name}: could not install tmuxkit's scripts: {res.error_line()}", host=self.name,
+            raise HostError(f"could not install tmuxkit's scripts: {res.error_line()}", host=self.name,
                             rc=res.rc, stderr=res.err)
         self._installed = True
-        where, _, self.log_writer = res.out.strip().partition("\n")
-        return where
+        where, _, writer = res.out.strip().partition("\n")
+        return InstallInfo(where=where, log_writer=writer)
 
     def script(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT) -> Result:
         res = super().script(script, *args, timeout=timeout)
@@ -181,14 +180,12 @@ class SshHost(Host):
     def rsync_path(self, path: str) -> str:
         return f"{self.spec.ssh}:{path}"
 
-    def rsync_transport(self, prelude: Sequence[str] = (), prelude_out: str = "") -> list[str]:
-        """ssh with this host's options; the prelude runs in --rsync-path, in the same exchange,
+    def rsync_options(self, pre_shell: str = "") -> list[str]:
+        """ssh with this host's options; `pre_shell` runs in --rsync-path, in the same exchange,
         and the host side runs under nice (and ionice where there is one)."""
         rsync_path = "$(command -v ionice >/dev/null 2>&1 && echo ionice -c3) nice -n 19 rsync"
-        if prelude:
-            out = _q(prelude_out)
-            pre = " ".join(_q(a) for a in prelude)
-            rsync_path = f"{{ {pre} > {out}.tmp && mv -f {out}.tmp {out}; }} 2>/dev/null; {rsync_path}"
+        if pre_shell:
+            rsync_path = f"{{ {pre_shell}; }} 2>/dev/null; {rsync_path}"
         return ["-e", shlex.join(["ssh", *self.ssh_options()]), f"--rsync-path={rsync_path}"]
 
     def close(self) -> None:

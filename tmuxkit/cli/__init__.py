@@ -1,0 +1,87 @@
+"""The command line: parse, dispatch to one module per verb, map errors to exit codes.
+
+Each verb module (start, status, ...) has `add_parser(subparsers)`, a frozen dataclass `Args`
+and `run(args) -> int`; it imports what its work needs inside `run`, so `status` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from tmuxkit import __version__
+from tmuxkit.cli import attach, cleanup, events, init, install, logs, start, status, stop, sync, watch
+from tmuxkit.cli._common import Parser, err
+from tmuxkit.config import check_run_name
+from tmuxkit.errors import TmuxkitError, UsageError, user_message
+
+A = TypeVar("A")
+
+
+@dataclass(frozen=True)
+class Verb(Generic[A]):
+    add_parser: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
+    args: type[A]
+    run: Callable[[A], int]
+
+    def call(self, ns: argparse.Namespace) -> int:
+        fields = dataclasses.fields(self.args)  # type: ignore[arg-type]
+        return self.run(self.args(**{f.name: getattr(ns, f.name) for f in fields if hasattr(ns, f.name)}))
+
+
+VERBS: dict[str, Verb[Any]] = {
+    "start": Verb(start.add_parser, start.Args, start.run),
+    "watch": Verb(watch.add_parser, watch.Args, watch.run),
+    "events": Verb(events.add_parser, events.Args, events.run),
+    "sync": Verb(sync.add_parser, sync.Args, sync.run),
+    "attach": Verb(attach.add_parser, attach.Args, attach.run),
+    "status": Verb(status.add_parser, status.Args, status.run),
+    "logs": Verb(logs.add_parser, logs.Args, logs.run),
+    "stop": Verb(stop.add_parser, stop.Args, stop.run),
+    "cleanup": Verb(cleanup.add_parser, cleanup.Args, cleanup.run),
+    "install": Verb(install.add_parser, install.Args, install.run),
+    "init": Verb(init.add_parser, init.Args, init.run),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="tmuxkit", description="Training runs in tmux sessions, on this machine or over SSH.")
+    p.add_argument("--version", action="version", version=f"tmuxkit {__version__}")
+    p.add_argument("--config", metavar="PATH", help="config file (default: $TMUXKIT_CONFIG, else ./tmuxkit.toml)")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for verb in VERBS.values():
+        verb.add_parser(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first "--" is the run's command, untouched by option parsing.
+    command: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command = argv[:cut], argv[cut + 1 :]
+    try:
+        if argv[:1] == ["start"] and len(argv) > 1 and argv[1].startswith("-") and argv[1] not in start.FLAGS:
+            check_run_name(argv[1])  # "-x" is a bad run name, not an unknown flag
+        ns = build_parser().parse_args(argv)
+        if command and ns.cmd != "start":
+            raise UsageError(f"{ns.cmd}: '--' is only for start's command")
+        ns.command = command
+        return VERBS[ns.cmd].call(ns)
+    except TmuxkitError as e:
+        err(user_message(e))
+        return int(e.code)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

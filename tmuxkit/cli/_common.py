@@ -1,0 +1,74 @@
+"""What every verb shares: output, argument types, and the parser that turns mistakes into UsageError."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tmuxkit.errors import UsageError
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def err(msg: str) -> None:
+    print(f"tmuxkit: {msg}", file=sys.stderr, flush=True)
+
+
+def ago(seconds: object) -> str:
+    if not isinstance(seconds, int):
+        return "-"
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """rich on a terminal (NO_COLOR respected by rich); plain aligned text otherwise."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=title, title_justify="left", box=None, header_style="bold")
+        for c in columns:
+            t.add_column(c, overflow="fold" if c == "LAST LINE" else "ellipsis")
+        for r in rows:
+            t.add_row(*r)
+        Console().print(t)
+        return
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
+    print(fmt.format(*columns))
+    for r in rows:
+        print(fmt.format(*r))
+
+
+def positive(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v!r}")
+    return n
+
+
+def duration(v: str) -> int:
+    from tmuxkit.config import parse_duration
+
+    try:
+        return parse_duration(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog.split()[-1]}: {message}")
+
+
+Subparsers = "argparse._SubParsersAction[Parser]"

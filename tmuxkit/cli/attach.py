@@ -1,0 +1,45 @@
+"""tmuxkit attach [RUN]: the run's tmux session on this terminal (the only live run when none is named)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from tmuxkit.contract import ExitCode
+from tmuxkit.errors import TmuxkitError, UsageError
+
+HELP = "attach to a run's tmux session"
+
+
+@dataclass(frozen=True)
+class Args:
+    config: str | None
+    run: str | None = None
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    a = sub.add_parser("attach", help=HELP)
+    a.add_argument("run", nargs="?")
+
+
+def run(a: Args) -> int:
+    from tmuxkit import config as cfg
+    from tmuxkit import runs
+    from tmuxkit.hosts import connect
+
+    conf = cfg.load(a.config)
+    if a.run:
+        h = runs.host_for_run(conf, a.run)
+        target = runs.status_on(h, [a.run]).runs[0]
+    else:
+        hosts = {spec.name: connect(spec) for spec in conf.all_hosts()}
+        live = runs.alive_runs(runs.status_all([(h, ()) for h in hosts.values()]))
+        if not live:
+            raise TmuxkitError("no running run to attach to (see: tmuxkit status)", ExitCode.NOT_FOUND)
+        if len(live) > 1:
+            names = ", ".join(f"{r.run} ({r.host})" for r in live)
+            raise UsageError(f"several runs are running: {names}; name one: tmuxkit attach RUN")
+        target = live[0]
+        h = hosts[target.host]
+    h.exec_interactive(runs.attach_argv(h, target))
+    return 0  # pragma: no cover

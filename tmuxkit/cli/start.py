@@ -1,0 +1,88 @@
+"""tmuxkit start RUN [-- CMD...]: a run in a detached tmux session on its host."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+from tmuxkit.cli._common import say
+from tmuxkit.errors import UsageError
+
+HELP = "start a run in a detached tmux session"
+FLAGS = frozenset({"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync", "--watch"})
+
+
+@dataclass(frozen=True)
+class Args:
+    config: str | None
+    run: str
+    host: str | None = None
+    cwd: str | None = None
+    results: str | None = None
+    env: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
+    sync: bool = False
+    watch: bool = False
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser("start", help=HELP,
+                       usage="tmuxkit start RUN [--host H] [--cwd DIR] [--results DIR] [--env K=V]... [-- CMD ARG...]")
+    s.add_argument("run")
+    s.add_argument("--host")
+    s.add_argument("--cwd")
+    s.add_argument("--results")
+    s.add_argument("--env", action="append", default=[], metavar="K=V")
+    s.add_argument("--sync", action="store_true", help="also start the result sync loop (local tmux session RUN-sync)")
+    s.add_argument("--watch", action="store_true", help="also start its watchdog with auto-resume (RUN-watch on the host)")
+
+
+def attach_hint(socket: str, session: str, host: str) -> str:
+    tmux = f"tmux -L {socket}" if socket else "tmux"
+    prefix = f"ssh -t {host} " if host != "local" else ""
+    return f"{prefix}{tmux} attach -t {session}"
+
+
+def run(a: Args) -> int:
+    from tmuxkit import config as cfg
+    from tmuxkit import runs
+    from tmuxkit.hosts import connect
+
+    conf = cfg.load(a.config)
+    env_over = None
+    if a.env:
+        base = dict(conf.runs[a.run].env) if a.run in conf.runs else {}
+        for kv in a.env:
+            k, sep, v = kv.partition("=")
+            if not sep or not k:
+                raise UsageError(f"bad --env {kv!r}: want NAME=VALUE")
+            base[k] = v
+        env_over = base
+    spec = runs.resolve(conf, a.run, a.command, host=a.host, cwd=a.cwd, results=a.results, env=env_over)
+    h = connect(conf.host(spec.host))
+    try:
+        started = runs.start(h, spec)
+    finally:
+        h.close()
+    i = started.info
+    if i.note:
+        say(f"note: {i.note}")
+    say(f"started {i.run} on {started.host}")
+    say(f"  session  {i.session}")
+    say(f"  pid      {i.pid or i.runner_pid}")
+    say(f"  log      {i.log}")
+    say(f"  results  {i.results}")
+    say(f"  lock     {i.lock}")
+    say(f"attach:  tmuxkit attach {a.run}    (or: {attach_hint(i.socket, i.session, started.host)})")
+    say(f"status:  tmuxkit status {a.run}    logs: tmuxkit logs {a.run} -f    stop: tmuxkit stop {a.run}")
+    if a.watch:
+        from tmuxkit.cli import watch
+
+        watch.run(watch.Args(config=a.config, run=a.run, auto_resume=True))
+    if a.sync:
+        from tmuxkit import sync
+
+        cfg_path = str(conf.path) if conf.path else None
+        name = sync.start_loop_session(cfg_path, a.run, str(conf.base_dir))
+        say(f"sync:    every {spec.sync_every}s into {sync.sync_dir(conf, spec)} (local tmux session {name})")
+    return 0

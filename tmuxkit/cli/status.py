@@ -1,0 +1,84 @@
+"""tmuxkit status [RUN...]: every run's state, on every host at once."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tmuxkit.cli._common import ago, say, table
+from tmuxkit.contract import RunStatus, State, Writer
+
+HELP = "state of runs on every host"
+
+
+@dataclass(frozen=True)
+class Args:
+    config: str | None
+    runs: list[str] = field(default_factory=list)
+    json: bool = False
+    timeout: float = 10.0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    st = sub.add_parser("status", help=HELP)
+    st.add_argument("runs", nargs="*")
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per host (default 10)")
+
+
+def state_text(r: RunStatus) -> str:
+    state = r.state
+    if state in (State.EXITED, State.STOPPED) and r.exit_code is not None:
+        state += f" ({r.exit_code})"
+    if r.stop_rung:
+        state += f" [{r.stop_rung}]"
+    if r.state == State.FAILED:
+        state += " (restart budget spent)"
+    if r.last_event:
+        state += f" [{r.last_event}, {r.restarts} restarts]"
+    if r.writer in (Writer.DEAD, Writer.REPIPED):
+        state += " log writer re-attached"
+    if r.sync is not None:
+        last = r.sync.get("last_success")
+        state += f" sync:{ago(int(time.time() - last)) + ' ago' if isinstance(last, (int, float)) else 'never'}"
+        if r.sync.get("last_error"):
+            state += " (failing)"
+    return state
+
+
+def run(a: Args) -> int:
+    from tmuxkit import config as cfg
+    from tmuxkit import runs, sync
+    from tmuxkit.hosts import Host, connect
+
+    conf = cfg.load(a.config)
+    asks: list[tuple[Host, Sequence[str]]]
+    if a.runs:
+        by_host: dict[str, list[str]] = {}
+        for n in a.runs:
+            by_host.setdefault(runs.host_name_for_run(conf, n), []).append(n)
+        asks = [(connect(conf.host(h)), ns) for h, ns in by_host.items()]
+    else:
+        asks = [(connect(spec), []) for spec in conf.all_hosts()]
+    results = runs.status_all(asks, a.timeout)
+    sync.add_health(conf, results)
+    if a.json:
+        out = [r.to_json() for s in results for r in s.runs]
+        out += [{"host": s.host, "state": "unreachable", "error": s.error} for s in results if s.error]
+        print(json.dumps(out, indent=2))
+        return 0
+    rows = []
+    for s in results:
+        if s.error:
+            rows.append(["-", s.host, f"unreachable ({s.error})", "", "", "", "", ""])
+        for r in s.runs:
+            rows.append([r.run, s.host, state_text(r), str(r.pid or "-"), ago(r.uptime_s), ago(r.log_age_s),
+                         r.lock_state, r.last_line[:100]])
+    if not rows:
+        say("no runs")
+        return 0
+    table("tmuxkit runs", ["RUN", "HOST", "STATE", "PID", "UPTIME", "LOG AGE", "LOCK", "LAST LINE"], rows)
+    return 0

@@ -1,0 +1,40 @@
+"""tmuxkit stop RUN: the ladder, Ctrl-C, then SIGTERM, then SIGKILL, over the run's whole tree."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from tmuxkit.cli._common import positive, say
+from tmuxkit.contract import Defaults, Rung
+
+HELP = "stop a run: Ctrl-C, then SIGTERM, then SIGKILL"
+RUNG_TEXT = {Rung.SIGINT: "Ctrl-C: it saved and exited", Rung.SIGTERM: "SIGTERM after the grace period",
+             Rung.SIGKILL: "SIGKILL after SIGTERM was ignored"}
+
+
+@dataclass(frozen=True)
+class Args:
+    config: str | None
+    run: str
+    grace: int = Defaults.GRACE
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sp = sub.add_parser("stop", help=HELP)
+    sp.add_argument("run")
+    sp.add_argument("--grace", type=positive, default=Defaults.GRACE, metavar="SECONDS")
+
+
+def run(a: Args) -> int:
+    from tmuxkit import config as cfg
+    from tmuxkit import runs
+
+    conf = cfg.load(a.config)
+    h = runs.host_for_run(conf, a.run)
+    r = runs.stop(h, a.run, a.grace)
+    if r.state == "not_running":
+        say(f"{a.run} is not running on {h.name} ({r.detail or 'ended'}); nothing to stop")
+        return 0
+    say(f"stopped {a.run} on {h.name} at rung {r.rung} ({RUNG_TEXT.get(r.rung, '')}); lock released")
+    return 0

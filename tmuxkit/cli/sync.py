@@ -1,0 +1,42 @@
+"""tmuxkit sync RUN: pull a run's results, logs and checkpoints; repeat until it ends."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+from tmuxkit.cli._common import duration, positive, say
+
+HELP = "pull a run's results, logs and checkpoints; repeat until it ends"
+
+
+@dataclass(frozen=True)
+class Args:
+    config: str | None
+    run: str
+    once: bool = False
+    every: int | None = None
+    to: str | None = None
+    include: list[str] = field(default_factory=list)
+    checkpoints: int | None = None
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sy = sub.add_parser("sync", help=HELP)
+    sy.add_argument("run")
+    sy.add_argument("--once", action="store_true")
+    sy.add_argument("--every", type=duration, metavar="SECONDS")
+    sy.add_argument("--to", metavar="DIR")
+    sy.add_argument("--include", action="append", default=[], metavar="PATTERN")
+    sy.add_argument("--checkpoints", type=positive, metavar="N")
+
+
+def run(a: Args) -> int:
+    from tmuxkit import config as cfg
+    from tmuxkit import runs, sync
+
+    conf = cfg.load(a.config)
+    spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
+    h = runs.host_for_run(conf, a.run)
+    return sync.run_loop(conf, spec, h, once=a.once, every=a.every, to=a.to, include=tuple(a.include),
+                         checkpoints=a.checkpoints, say=say)

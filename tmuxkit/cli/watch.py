@@ -1,0 +1,50 @@
+"""tmuxkit watch RUN: the host-side watchdog (crash, stuck, GPU idle; optional auto-resume)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from tmuxkit.cli._common import duration, positive, say
+from tmuxkit.contract import Defaults
+
+HELP = "watch a run on its host: stuck, crashed, GPU idle; resume from a checkpoint"
+
+
+@dataclass(frozen=True)
+class Args:
+    config: str | None
+    run: str
+    auto_resume: bool = False
+    stuck_after: int | None = None
+    gpu_idle_below: int | None = None
+    gpu_idle_for: int | None = None
+    every: int = Defaults.WATCH_EVERY
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    w = sub.add_parser("watch", help=HELP)
+    w.add_argument("run")
+    w.add_argument("--auto-resume", action="store_true")
+    w.add_argument("--stuck-after", type=duration, metavar="DUR")
+    w.add_argument("--gpu-idle-below", type=positive, metavar="PCT")
+    w.add_argument("--gpu-idle-for", type=duration, metavar="DUR")
+    w.add_argument("--every", type=duration, default=Defaults.WATCH_EVERY, metavar="DUR")
+
+
+def run(a: Args) -> int:
+    from tmuxkit import config as cfg
+    from tmuxkit import runs, watch
+
+    conf = cfg.load(a.config)
+    spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
+    h = runs.host_for_run(conf, a.run)
+    info = watch.start(h, spec, auto_resume=a.auto_resume, every=a.every, stuck_after=a.stuck_after,
+                       gpu_idle_below=a.gpu_idle_below, gpu_idle_for=a.gpu_idle_for)
+    mode = "watching and resuming" if a.auto_resume else "watching"
+    say(f"{mode} {a.run} on {h.name}: tmux session {info.get('session')} there; events: tmuxkit events {a.run} -f")
+    if spec.notify:
+        name = runs.start_helper_session(f"{a.run}-events", [*(["--config", str(conf.path)] if conf.path else []),
+                                                            "events", a.run, "-f"], str(conf.base_dir))
+        say(f"notifications: {len(spec.notify)} target(s), sent from this machine (local tmux session {name})")
+    return 0
