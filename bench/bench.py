@@ -143,7 +143,7 @@ def main(argv: list[str]) -> int:
         print()
     if "remote" in which or "sync" in which:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import remote  # noqa: PLC0415
+        import remote
 
         for part in which:
             if part in ("remote", "sync"):

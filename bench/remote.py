@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench import TMUXKIT, median_time, row  # noqa: E402
 from sshd import start_sshd  # noqa: E402
+
+from bench import TMUXKIT, median_time, row  # noqa: E402
 
 DELAY = 0.05
 
@@ -110,7 +111,7 @@ def bench_sync(b: RemoteBench) -> list[str]:
     b.tk("slow.toml", "start", "syncrun", "--host", "slow", "--cwd", "/tmp", "--results", str(res), "--", "sleep", "600")
     for i in range(300):
         (res / f"d{i % 10}").mkdir(exist_ok=True)
-        (res / f"d{i % 10}" / f"m{i}.json").write_text('{"loss": %d}' % i + " " * 2000)
+        (res / f"d{i % 10}" / f"m{i}.json").write_text(f'{{"loss": {i}}}' + " " * 2000)
     (res / "big.png").write_bytes(os.urandom(20 * 1024 * 1024))
     host = SshHost(HostSpec("slow", ssh="slow", ssh_config=str(b.ssh_config)))
     spec = RunSpec(name="syncrun")

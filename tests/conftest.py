@@ -87,6 +87,7 @@ class Env:
 
         r = self.cli("status", run, "--json")
         (row,) = json.loads(r.stdout)
+        assert isinstance(row, dict)
         return row
 
     def socket_pids(self) -> list[int]:

@@ -23,7 +23,8 @@ SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import Env, wait_until
+
 from tmuxkit import config
 
 

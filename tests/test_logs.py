@@ -29,7 +29,7 @@ log_max_bytes = 90000
 log_keep = 100
 """)
     tk.cli("start", "burst")
-    wait_until(lambda: tk.status("burst")["state"] == "exited" and "BURST-END" in tk.log(  # noqa: E731
+    wait_until(lambda: tk.status("burst")["state"] == "exited" and "BURST-END" in tk.log(
         "burst").read_text(), timeout=120, interval=0.2, what="burst written")
     parts = _log_parts(tk, "burst")
     assert len(parts) - 1 >= 20, f"only {len(parts) - 1} rotations"

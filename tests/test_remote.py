@@ -11,14 +11,13 @@ import signal
 import socket
 import subprocess
 import threading
-from concurrent.futures import ThreadPoolExecutor
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from conftest import Env, Remote, wait_until
+
 from tmuxkit.config import HostSpec
 from tmuxkit.hosts.ssh import SshHost
 
@@ -33,6 +32,7 @@ def _remote_log(remote: Remote, run: str) -> str:
 
 def _status(tk: Env, run: str) -> dict[str, Any]:
     (row,) = json.loads(tk.cli("status", run, "--json").stdout)
+    assert isinstance(row, dict)
     return row
 
 

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from conftest import FAKES, Env, pid_alive, wait_until
+
 from tmuxkit import runs
 from tmuxkit.hosts import LocalHost
 

@@ -134,6 +134,7 @@ def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env
         (sub / f"f{i}.txt").write_text(f"file {i} " + "x" * rng.randint(0, 5000))
     (src_root / "weights.png").write_bytes(os.urandom(30 * 1024 * 1024))
     source = _tree(src_root)
+    assert source is not None
     dest = tk.work / "runs" / "conv"
     env = dict(tk.env, TMUXKIT_RSYNC_OPTS="--bwlimit=6000")
     p = _sync_proc(tk, "conv", "--every", "1", env=env)
@@ -232,7 +233,7 @@ def test_first_pull_reports_progress_percentages(tk: Env) -> None:
     (res / "big.png").write_bytes(os.urandom(8 * 1024 * 1024))
     tk.cli("start", "prog", "--", "sleep", "30")
     seen: list[int] = []
-    row, got = pull(LocalHost(), RunSpec(name="prog"), str(res), tk.work / "dest", ("*.png",), 0, time.time() + 60,
+    row, _got = pull(LocalHost(), RunSpec(name="prog"), str(res), tk.work / "dest", ("*.png",), 0, time.time() + 60,
                     progress=seen.append)
     assert row is not None and row.state == "running"
     assert (tk.work / "dest" / "big.png").stat().st_size == 8 * 1024 * 1024

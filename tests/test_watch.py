@@ -11,7 +11,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from conftest import FAKES, Env, Remote, wait_until
 
@@ -109,9 +109,9 @@ def test_without_nvidia_smi_gpu_checks_are_off(tk: Env) -> None:
 
 
 class _Sink(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
+    received: ClassVar[list[dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         _Sink.received.append(json.loads(body))
         self.send_response(200)

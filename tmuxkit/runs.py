@@ -14,9 +14,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tmuxkit.contract import ContractError, Defaults, ExitCode, RunStatus, StartInfo, StartOpt, StopResult, Writer
-from tmuxkit.contract import parse_status_report
 from tmuxkit.config import LOCAL, Config, RunSpec, check_run_name
+from tmuxkit.contract import (
+    ContractError,
+    Defaults,
+    ExitCode,
+    RunStatus,
+    StartInfo,
+    StartOpt,
+    StopResult,
+    Writer,
+    parse_status_report,
+)
 from tmuxkit.errors import HostError, TmuxkitError, UsageError, user_message
 from tmuxkit.hosts import Host, connect
 

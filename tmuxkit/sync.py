@@ -26,10 +26,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from tmuxkit.contract import ALIVE_STATES, PARTIAL_DIR, ExitCode, RunStatus, State, parse_status_report
 from tmuxkit.config import Config, RunSpec
+from tmuxkit.contract import ALIVE_STATES, PARTIAL_DIR, ExitCode, RunStatus, State, parse_status_report
 from tmuxkit.errors import HostError, TmuxkitError, UnreachableError, user_message
 from tmuxkit.hosts import Host
 
@@ -184,7 +184,7 @@ def _has_progress2() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     m = re.search(r"version (\d+)\.(\d+)", out)
-    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (3, 1) and "openrsync" not in out
+    return m is not None and (int(m.group(1)), int(m.group(2))) >= (3, 1) and "openrsync" not in out
 
 
 def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str, ...], checkpoints: int,
@@ -235,7 +235,7 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
 
 def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, every: int | None = None,
              to: str | None = None, include: tuple[str, ...] = (), checkpoints: int | None = None,
-             say=print) -> int:  # type: ignore[no-untyped-def]
+             say: Callable[[str], None] = print) -> int:
     """Sync, then sleep; back off on failure (never slower than the interval); stop after the run ends."""
     from tmuxkit import runs
 
@@ -297,7 +297,10 @@ def _sleep_until(when: float) -> None:
         time.sleep(min(left, 1.0))
 
 
-def _with_progress(fn):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _with_progress(fn: Callable[[Callable[[int], None]], T]) -> T:
     """A rich progress bar for the first (large) pull."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 

@@ -7,7 +7,7 @@ import time
 
 mode = sys.argv[1]
 if mode == "int":
-    def on_int(signum, frame):
+    def on_int(signum: int, frame: object) -> None:
         print("got SIGINT, saving checkpoint", flush=True)
         sys.exit(0)
     signal.signal(signal.SIGINT, on_int)

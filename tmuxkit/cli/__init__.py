@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="tmuxkit", description="Training runs in tmux sessions, on this machine or over SSH.")
     p.add_argument("--version", action="version", version=f"tmuxkit {__version__}")
     p.add_argument("--config", metavar="PATH", help="config file (default: $TMUXKIT_CONFIG, else ./tmuxkit.toml)")
-    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=Parser)
+    sub: argparse._SubParsersAction[argparse.ArgumentParser] = p.add_subparsers(dest="cmd", metavar="COMMAND",
+                                                                                parser_class=Parser)
     sub.required = True
     for verb in VERBS.values():
         verb.add_parser(sub)

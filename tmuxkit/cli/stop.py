@@ -9,7 +9,7 @@ from tmuxkit.cli._common import positive, say
 from tmuxkit.contract import Defaults, Rung
 
 HELP = "stop a run: Ctrl-C, then SIGTERM, then SIGKILL"
-RUNG_TEXT = {Rung.SIGINT: "Ctrl-C: it saved and exited", Rung.SIGTERM: "SIGTERM after the grace period",
+RUNG_TEXT: dict[str, str] = {Rung.SIGINT: "Ctrl-C: it saved and exited", Rung.SIGTERM: "SIGTERM after the grace period",
              Rung.SIGKILL: "SIGKILL after SIGTERM was ignored"}
 
 

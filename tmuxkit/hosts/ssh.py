@@ -18,7 +18,6 @@ import hashlib
 import io
 import os
 import shlex
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
