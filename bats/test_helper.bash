@@ -22,12 +22,32 @@ common_setup() {
   fi
 }
 
+# Pids of live processes started by this test: everything that inherited its
+# TMUXKIT_HOME (runs, runners, writers, watchdogs; tmux kill-server does not end a
+# run whose start ignored SIGHUP), and the lock-owner stand-ins.
+test_pids() {
+  local list="$BATS_TEST_TMPDIR/.ps"
+  # The lister runs without TMUXKIT_HOME, and the list is read after it ended, so it never counts itself.
+  env -u TMUXKIT_HOME bash -c '. "$1/lib/tmuxkit.bash" && tk_ps_env' _ "$SHELL_DIR" >"$list" 2>/dev/null || true
+  awk -v h="TMUXKIT_HOME=$TMUXKIT_HOME " '$3 !~ /^Z/ && (index($0 " ", h) || /tmuxkit-bats-marker/) { print $1 }' "$list"
+}
+
+# Ends the test's tmux server and every process it left, then proves none is left.
 common_teardown() {
   tmux -L "$TMUXKIT_SOCKET" kill-server 2>/dev/null || true
-  local pid
-  for pid in $(ps -A -o pid=,command= 2>/dev/null | awk '/tmuxkit-bats-marker/ { print $1 }'); do
-    kill -9 "$pid" 2>/dev/null || true
+  local pids left i
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    pids=$(test_pids)
+    [ -n "$pids" ] || return 0
+    # shellcheck disable=SC2086
+    kill -9 $pids 2>/dev/null || true
+    sleep 0.1
   done
+  left=$(test_pids)
+  if [ -n "$left" ]; then
+    echo "teardown: processes left behind: $left" >&2
+    return 1
+  fi
 }
 
 setup() { common_setup; }

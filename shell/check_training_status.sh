@@ -19,23 +19,22 @@
 #   --json             one JSON object instead of text
 #
 # Exit codes: 0 ok, 2 usage, 4 a named run does not exist.
-# This file also carries the helpers (tk_*) that the tmuxkit-* scripts source,
-# so that it stays runnable on its own.
+# Reads only: it never creates or changes a file on the box it inspects.
 
-# Variables set here (LK_*, R_*, TK_*) are read by the scripts that source it.
-# shellcheck disable=SC2034
+# Built by shell/build from shell/report/status.bash and shell/lib/*.bash; do not edit.
+# shellcheck disable=SC2034  # the libraries define more than the report reads
 if [ -z "${BASH_VERSION:-}" ]; then
   echo "check_training_status.sh: needs bash" >&2
   exit 1
 fi
 set -euo pipefail
-if [ -n "${TMUXKIT_DEBUG:-}" ]; then
-  PS4='+ ${BASH_SOURCE##*/}:${LINENO}: '
-  set -x
-fi
+[ -z "${TMUXKIT_DEBUG:-}" ] || { PS4='+ ${BASH_SOURCE##*/}:${LINENO}: ' && set -x; }
+# --- lib/contract.bash ---
+# Generated from tmuxkit/contract.py by `python -m tmuxkit.contract`; do not edit.
+# The facts the host scripts share with the Python layer. Sourcing it only sets variables.
+# shellcheck disable=SC2034
 
-# ---------------------------------------------------------------------------
-# Exit codes and run states. tmuxkit/codes.py mirrors these; a test checks it.
+# exit codes
 EX_OK=0
 EX_FAIL=1
 EX_USAGE=2
@@ -44,15 +43,89 @@ EX_NOT_FOUND=4
 EX_BAD_LOCK=5
 EX_UNREACHABLE=6
 EX_NO_TOOL=127
+
+# run states
 ST_RUNNING=running
 ST_STUCK=stuck
 ST_EXITED=exited
 ST_STOPPED=stopped
 ST_DEAD=dead
 ST_FAILED=failed
-: "$EX_OK $EX_FAIL $EX_UNREACHABLE"
 
+# stop rungs
+RUNG_SIGINT=sigint
+RUNG_SIGTERM=sigterm
+RUNG_SIGKILL=sigkill
+
+# log writer states
+WR_ALIVE=alive
+WR_DEAD=dead
+WR_NONE=none
+WR_REPIPED=repiped
+
+# lock states
+LS_FREE=free
+LS_ALIVE=alive
+LS_STALE=stale
+LS_SYMLINK=symlink
+LS_NOTFILE=notfile
+LS_GARBAGE=garbage
+
+# events
+EV_STARTED=started
+EV_STUCK=stuck
+EV_EVIDENCE_SAVED=evidence_saved
+EV_STOP_RUNG=stop_rung
+EV_RESUMED=resumed
+EV_RESUME_FAILED=resume_failed
+EV_FINISHED=finished
+EV_CRASHED=crashed
+EV_STOPPED=stopped
+EV_BUDGET_SPENT=budget_spent
+EV_GPU_CHECKS_OFF=gpu_checks_off
+EV_SYNCED=synced
+
+# run names
+TK_RUN_NAME_MAX=64
+TK_RUN_NAME_CHARS='A-Za-z0-9_-'
+TK_RUN_NAME_RULE='use 1-64 of A-Z a-z 0-9 _ - (not starting with -)'
+
+# layout
 TK_LOCK_NAME=.tmuxkit.lock
+TK_FOREIGN_LOCK_NAME=training.lock
+TK_LOG_DIR=tmuxkit
+TK_LOG_SUFFIX=.log
+TK_PARTIAL_DIR=.tmuxkit-partial
+TK_EVENTS_FILE=events.jsonl
+TK_RUNS_DIR=runs
+
+# defaults
+TK_DEF_STUCK_AFTER=300
+TK_DEF_LOG_MAX_BYTES=50000000
+TK_DEF_LOG_KEEP=5
+TK_DEF_GRACE=60
+TK_DEF_TERM_WAIT=10
+TK_DEF_WATCH_EVERY=30
+TK_DEF_MAX_RESTARTS=3
+TK_DEF_RESTART_WINDOW=3600
+TK_DEF_BACKOFF=10
+TK_DEF_SETTLE=5
+TK_DEF_GPU_IDLE_FOR=300
+TK_DEF_SYNC_EVERY=60
+
+# tmuxkit-start options
+OPT_CMD=--cmd
+OPT_CWD=--cwd
+OPT_RESULTS=--results
+OPT_ENV=--env
+OPT_LOG_MAX_BYTES=--log-max-bytes
+OPT_LOG_KEEP=--log-keep
+OPT_STUCK_AFTER=--stuck-after
+OPT_AGAIN=--again
+# --- lib/core.bash ---
+# shellcheck disable=SC2034  # globals (TK_*, LK_*, R_*, S_*) are the results callers read
+# Errors, help, tool checks, run names, $TMUXKIT_HOME and tmux.
+# Sourced: defines functions only; no options set, nothing created, nothing run.
 
 tk_die() {
   local code=$1
@@ -61,9 +134,9 @@ tk_die() {
   exit "$code"
 }
 
-# Print the header comment of the running script ($0): its help text.
+# tk_usage FILE: print the header comment of FILE (an entry point passes "$0"): its help text.
 tk_usage() {
-  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
 }
 
 tk_need() {
@@ -73,28 +146,37 @@ tk_need() {
 
 TK_TMUX_HINT="install it with 'sudo apt-get install tmux' (Linux) or 'brew install tmux' (macOS)"
 
-# Run names: [A-Za-z0-9_-]{1,64}, no leading '-'.
+# Run names: 1-$TK_RUN_NAME_MAX of [$TK_RUN_NAME_CHARS], no leading '-' (contract.bash).
 tk_valid_run() {
   local LC_ALL=C
   case $1 in
   '' | -* | *[!A-Za-z0-9_-]*) return 1 ;;
   esac
-  [ "${#1}" -le 64 ]
+  [ "${#1}" -le "$TK_RUN_NAME_MAX" ]
 }
 
 tk_check_run() {
-  tk_valid_run "$1" ||
-    tk_die "$EX_USAGE" "invalid run name '$1': use 1-64 of A-Z a-z 0-9 _ - (not starting with -)"
+  tk_valid_run "$1" || tk_die "$EX_USAGE" "invalid run name '$1': $TK_RUN_NAME_RULE"
 }
 
-# $TMUXKIT_HOME (default ~/.tmuxkit), created mode 0700.
+# $TMUXKIT_HOME (default ~/.tmuxkit). Reading never creates it.
 tk_home() {
-  local h=${TMUXKIT_HOME:-$HOME/.tmuxkit}
-  if [ ! -d "$h/runs" ]; then
-    (umask 077 && mkdir -p "$h/runs")
+  printf '%s\n' "${TMUXKIT_HOME:-$HOME/.tmuxkit}"
+}
+
+# tk_home_init: $TMUXKIT_HOME and its runs/, created 0700, for the scripts that write state.
+tk_home_init() {
+  local h
+  h=$(tk_home)
+  if [ ! -d "$h/$TK_RUNS_DIR" ]; then
+    (umask 077 && mkdir -p "$h/$TK_RUNS_DIR")
   fi
-  chmod 700 "$h" "$h/runs" 2>/dev/null || true
+  chmod 700 "$h" "$h/$TK_RUNS_DIR" 2>/dev/null || true
   printf '%s\n' "$h"
+}
+
+tk_here() {
+  hostname 2>/dev/null || echo this host
 }
 
 # tmux on $TMUXKIT_SOCKET (tmux -L) when set, else the user's normal server.
@@ -109,6 +191,9 @@ tk_tmux() {
 tk_session_exists() {
   tk_tmux has-session -t "=$1" 2>/dev/null
 }
+# --- lib/proc.bash ---
+# Processes and files, portably (GNU and BSD tools probed, never guessed from the OS).
+# Sourced: defines functions only; no options set, nothing created, nothing run.
 
 # --- portability wrappers (GNU vs BSD), each probed once -----------------------
 
@@ -209,6 +294,9 @@ tk_run_pids() {
       for (i = 1; i <= n; i++) { p = order[i]; if ((p in mark) && st[p] !~ /^Z/) print p }
     }'
 }
+# --- lib/json.bash ---
+# JSON output and key=value files.
+# Sourced: defines functions only; no options set, nothing created, nothing run.
 
 # --- JSON --------------------------------------------------------------------
 
@@ -247,6 +335,10 @@ tk_kv_get() {
   done <"$1"
   return 1
 }
+# --- lib/lock.bash ---
+# shellcheck disable=SC2034  # globals (TK_*, LK_*, R_*, S_*) are the results callers read
+# The results lock.
+# Sourced: defines functions only; no options set, nothing created, nothing run.
 
 # --- locks -----------------------------------------------------------------------
 # A lock is a file of key=value lines: pid, start (the owner's process start
@@ -371,16 +463,27 @@ tk_lock_release() {
   [ "$LK_PID" = "$2" ] && [ "$LK_START" = "$3" ] || return 1
   rm -f "$1"
 }
+# --- lib/run.bash ---
+# shellcheck disable=SC2034  # globals (TK_*, LK_*, R_*, S_*) are the results callers read
+# Runs: their state files, state, log pipe and JSON.
+# Sourced: defines functions only; no options set, nothing created, nothing run.
 
 # --- runs ---------------------------------------------------------------------------
 # $TMUXKIT_HOME/runs/RUN/ holds: meta (key=value), cmd, env, runner ("pid\nstart"),
 # pid (the command's pid), exit ("code end_epoch"), stopped ("rung epoch"), logs/.
 
+# tk_run_load_or_die HOME RUN: check the name, then load $HOME/runs/RUN, or exit 4 naming the host.
+tk_run_load_or_die() {
+  tk_check_run "$2"
+  [ -f "$1/$TK_RUNS_DIR/$2/meta" ] || tk_die "$EX_NOT_FOUND" "no run named '$2' on $(tk_here)"
+  tk_run_load "$1/$TK_RUNS_DIR/$2"
+}
+
 # tk_run_load RUNDIR: sets R_* from meta and the state files.
 tk_run_load() {
   local d=$1 line
   R_DIR=$d R_RUN='' R_CWD='' R_RESULTS='' R_LOCK='' R_LOG='' R_STARTED='' R_RUN_ID=''
-  R_SOCKET='' R_STUCK_AFTER=300 R_LOG_MAX=50000000 R_LOG_KEEP=5
+  R_SOCKET='' R_STUCK_AFTER=$TK_DEF_STUCK_AFTER R_LOG_MAX=$TK_DEF_LOG_MAX_BYTES R_LOG_KEEP=$TK_DEF_LOG_KEEP
   while IFS= read -r line || [ -n "$line" ]; do
     case $line in
     run=*) R_RUN=${line#run=} ;;
@@ -419,10 +522,10 @@ tk_runner_alive() {
 }
 
 # Pipe the run's pane into the log writer. $1: "gap" to write a gap marker first.
+# TK_BIN (set by the entry point) is where the tmuxkit-* scripts are.
 tk_pipe_log() {
-  local here w
-  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-  w="exec bash $(tk_sq "$here/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
+  local w
+  w="exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
   tk_run_tmux pipe-pane -t "=$R_RUN:" "$w"
 }
 
@@ -517,6 +620,7 @@ tk_run_names() {
   done
 }
 
+
 # ---------------------------------------------------------------------------
 # The status report itself.
 
@@ -549,11 +653,7 @@ _cs_runs() {
     set -- $(tk_run_names "$home")
   fi
   for name in "$@"; do
-    tk_valid_run "$name" || tk_die "$EX_USAGE" "invalid run name '$name'"
-    if [ ! -f "$home/runs/$name/meta" ]; then
-      tk_die "$EX_NOT_FOUND" "no run named '$name' on $(hostname 2>/dev/null || echo this host)"
-    fi
-    tk_run_load "$home/runs/$name"
+    tk_run_load_or_die "$home" "$name"
     tk_run_state "$now"
     if [ "$JSON" = 1 ]; then
       _cs_add J_RUNS "$(tk_run_json)"
@@ -701,7 +801,7 @@ tk_status_main() {
   while [ $# -gt 0 ]; do
     case $1 in
     -h | --help)
-      tk_usage
+      tk_usage "$0"
       return 0
       ;;
     --json) JSON=1 ;;
@@ -784,6 +884,4 @@ EOF
   fi
 }
 
-if [ "${TMUXKIT_LIB_ONLY:-0}" != 1 ]; then
-  tk_status_main "$@"
-fi
+tk_status_main "$@"

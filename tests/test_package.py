@@ -17,4 +17,6 @@ def test_wheel_ships_every_host_script(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     scripts = {p.name for p in SHELL.iterdir() if p.is_file()}
     assert scripts and {f"tmuxkit/shell/{s}" for s in scripts} <= names
+    libs = {p.name for p in (SHELL / "lib").iterdir()}
+    assert "tmuxkit.bash" in libs and {f"tmuxkit/shell/lib/{s}" for s in libs} <= names
     assert "tmuxkit/demo.py" in names

@@ -172,3 +172,11 @@ def test_restart_after_exit_reuses_name_and_appends_log(tk: Env) -> None:
     wait_until(lambda: "exited" in tk.status("again")["state"] and "two" in tk.log_text("again"), what="second exit")
     text = tk.log_text("again")
     assert text.index("one") < text.index("two")  # nothing lost: the log is appended to
+
+
+@pytest.mark.skipif(not os.environ.get("TMUXKIT_EXPECT_BASH"), reason="only in the bash 3.2 pass of .ci/test")
+def test_host_scripts_run_under_the_expected_bash(tk: Env) -> None:
+    """In .ci/test's bash 3.2 pass, the runner (and so every host script) really is that bash."""
+    tk.cli("start", "whichbash", "--", "bash", "-c", 'echo "BASH=$BASH_VERSION"')
+    wait_until(lambda: "exited with code 0" in tk.log_text("whichbash"), what="run end")
+    assert f"BASH={os.environ['TMUXKIT_EXPECT_BASH']}" in tk.log_text("whichbash")

@@ -162,6 +162,7 @@ class StartOpt(_Word):
     LOG_MAX_BYTES = "--log-max-bytes"
     LOG_KEEP = "--log-keep"
     STUCK_AFTER = "--stuck-after"
+    AGAIN = "--again"  # start RUN again as it was last started (its stored cwd, results, env, sizes)
 
 
 # --- typed readers of the scripts' machine-readable output ----------------------------------

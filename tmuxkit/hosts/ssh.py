@@ -48,15 +48,17 @@ _INSTALL = (
 def scripts_bundle() -> tuple[str, bytes]:
     """(hash, tar bytes) of shell/'s scripts; built once per process (every remote call names the hash)."""
     d = shell_dir()
-    files = sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
+    # The entry points, the built check_training_status.sh and the libraries they source.
+    files = sorted(p for p in [*d.iterdir(), *(d / "lib").iterdir()] if p.is_file() and not p.name.startswith("."))
     h = hashlib.sha256()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for p in files:
             data = p.read_bytes()
-            h.update(p.name.encode() + b"\0" + data + b"\0")
-            info = tarfile.TarInfo(p.name)
-            info.size, info.mode = len(data), 0o755
+            name = p.relative_to(d).as_posix()
+            h.update(name.encode() + b"\0" + data + b"\0")
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755 if p.parent == d else 0o644
             tar.addfile(info, io.BytesIO(data))
     return h.hexdigest()[:16], buf.getvalue()
 

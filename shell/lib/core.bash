@@ -1,0 +1,69 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # globals (TK_*, LK_*, R_*, S_*) are the results callers read
+# Errors, help, tool checks, run names, $TMUXKIT_HOME and tmux.
+# Sourced: defines functions only; no options set, nothing created, nothing run.
+
+tk_die() {
+  local code=$1
+  shift
+  printf 'tmuxkit: %s\n' "$*" >&2
+  exit "$code"
+}
+
+# tk_usage FILE: print the header comment of FILE (an entry point passes "$0"): its help text.
+tk_usage() {
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
+}
+
+tk_need() {
+  command -v "$1" >/dev/null 2>&1 ||
+    tk_die "$EX_NO_TOOL" "$1: command not found on $(hostname 2>/dev/null || echo this host)${2:+; $2}"
+}
+
+TK_TMUX_HINT="install it with 'sudo apt-get install tmux' (Linux) or 'brew install tmux' (macOS)"
+
+# Run names: 1-$TK_RUN_NAME_MAX of [$TK_RUN_NAME_CHARS], no leading '-' (contract.bash).
+tk_valid_run() {
+  local LC_ALL=C
+  case $1 in
+  '' | -* | *[!A-Za-z0-9_-]*) return 1 ;;
+  esac
+  [ "${#1}" -le "$TK_RUN_NAME_MAX" ]
+}
+
+tk_check_run() {
+  tk_valid_run "$1" || tk_die "$EX_USAGE" "invalid run name '$1': $TK_RUN_NAME_RULE"
+}
+
+# $TMUXKIT_HOME (default ~/.tmuxkit). Reading never creates it.
+tk_home() {
+  printf '%s\n' "${TMUXKIT_HOME:-$HOME/.tmuxkit}"
+}
+
+# tk_home_init: $TMUXKIT_HOME and its runs/, created 0700, for the scripts that write state.
+tk_home_init() {
+  local h
+  h=$(tk_home)
+  if [ ! -d "$h/$TK_RUNS_DIR" ]; then
+    (umask 077 && mkdir -p "$h/$TK_RUNS_DIR")
+  fi
+  chmod 700 "$h" "$h/$TK_RUNS_DIR" 2>/dev/null || true
+  printf '%s\n' "$h"
+}
+
+tk_here() {
+  hostname 2>/dev/null || echo this host
+}
+
+# tmux on $TMUXKIT_SOCKET (tmux -L) when set, else the user's normal server.
+tk_tmux() {
+  if [ -n "${TMUXKIT_SOCKET:-}" ]; then
+    tmux -L "$TMUXKIT_SOCKET" "$@"
+  else
+    tmux "$@"
+  fi
+}
+
+tk_session_exists() {
+  tk_tmux has-session -t "=$1" 2>/dev/null
+}

@@ -1,0 +1,156 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # globals (TK_*, LK_*, R_*, S_*) are the results callers read
+# Runs: their state files, state, log pipe and JSON.
+# Sourced: defines functions only; no options set, nothing created, nothing run.
+
+# --- runs ---------------------------------------------------------------------------
+# $TMUXKIT_HOME/runs/RUN/ holds: meta (key=value), cmd, env, runner ("pid\nstart"),
+# pid (the command's pid), exit ("code end_epoch"), stopped ("rung epoch"), logs/.
+
+# tk_run_load_or_die HOME RUN: check the name, then load $HOME/runs/RUN, or exit 4 naming the host.
+tk_run_load_or_die() {
+  tk_check_run "$2"
+  [ -f "$1/$TK_RUNS_DIR/$2/meta" ] || tk_die "$EX_NOT_FOUND" "no run named '$2' on $(tk_here)"
+  tk_run_load "$1/$TK_RUNS_DIR/$2"
+}
+
+# tk_run_load RUNDIR: sets R_* from meta and the state files.
+tk_run_load() {
+  local d=$1 line
+  R_DIR=$d R_RUN='' R_CWD='' R_RESULTS='' R_LOCK='' R_LOG='' R_STARTED='' R_RUN_ID=''
+  R_SOCKET='' R_STUCK_AFTER=$TK_DEF_STUCK_AFTER R_LOG_MAX=$TK_DEF_LOG_MAX_BYTES R_LOG_KEEP=$TK_DEF_LOG_KEEP
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in
+    run=*) R_RUN=${line#run=} ;;
+    cwd=*) R_CWD=${line#cwd=} ;;
+    results=*) R_RESULTS=${line#results=} ;;
+    lock=*) R_LOCK=${line#lock=} ;;
+    log=*) R_LOG=${line#log=} ;;
+    started_at=*) R_STARTED=${line#started_at=} ;;
+    run_id=*) R_RUN_ID=${line#run_id=} ;;
+    socket=*) R_SOCKET=${line#socket=} ;;
+    stuck_after=*) R_STUCK_AFTER=${line#stuck_after=} ;;
+    log_max_bytes=*) R_LOG_MAX=${line#log_max_bytes=} ;;
+    log_keep=*) R_LOG_KEEP=${line#log_keep=} ;;
+    esac
+  done <"$d/meta"
+  R_RUNNER_PID='' R_RUNNER_START='' R_PID='' R_EXIT='' R_ENDED='' R_STOP_RUNG='' R_STOP_REQ=''
+  if [ -f "$d/runner" ]; then
+    { IFS= read -r R_RUNNER_PID && IFS= read -r R_RUNNER_START; } <"$d/runner" || true
+  fi
+  [ -f "$d/pid" ] && { IFS= read -r R_PID <"$d/pid" || true; }
+  [ -f "$d/exit" ] && { read -r R_EXIT R_ENDED <"$d/exit" || true; }
+  if [ -f "$d/stopped" ]; then
+    R_STOP_REQ=1
+    read -r R_STOP_RUNG _ <"$d/stopped" || true
+  fi
+  return 0
+}
+
+# tmux socket for a loaded run: the one it was started on.
+tk_run_tmux() {
+  TMUXKIT_SOCKET=$R_SOCKET tk_tmux "$@"
+}
+
+tk_runner_alive() {
+  tk_owner_alive "$R_RUNNER_PID" "$R_RUNNER_START"
+}
+
+# Pipe the run's pane into the log writer. $1: "gap" to write a gap marker first.
+# TK_BIN (set by the entry point) is where the tmuxkit-* scripts are.
+tk_pipe_log() {
+  local w
+  w="exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
+  tk_run_tmux pipe-pane -t "=$R_RUN:" "$w"
+}
+
+# Single-quote a word for sh, bash, dash and zsh alike.
+tk_sq() {
+  printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+# tk_run_state: state of the loaded run, from its files, processes and session.
+# Sets S_STATE and S_LOG_AGE, S_LAST (last log line), S_UPTIME.
+tk_run_state() {
+  local now=${1:-$(date +%s)} mt
+  S_LOG_AGE='' S_LAST='' S_UPTIME=''
+  if [ -f "$R_LOG" ]; then
+    mt=$(tk_stat mtime "$R_LOG" 2>/dev/null || echo '')
+    [ -n "$mt" ] && S_LOG_AGE=$((now - mt))
+    S_LAST=$(tail -n 1 "$R_LOG" 2>/dev/null || true)
+  fi
+  if tk_runner_alive; then
+    S_UPTIME=$(tk_uptime_s "$R_RUNNER_PID" || echo '')
+    if ! tk_run_tmux has-session -t "=$R_RUN" 2>/dev/null; then
+      S_STATE=$ST_DEAD
+    elif [ -n "$S_LOG_AGE" ] && [ "$S_LOG_AGE" -gt "$R_STUCK_AFTER" ]; then
+      S_STATE=$ST_STUCK
+    else
+      S_STATE=$ST_RUNNING
+    fi
+  elif [ -f "$R_DIR/failed" ]; then
+    S_STATE=$ST_FAILED
+  elif [ -n "$R_STOP_REQ" ]; then
+    S_STATE=$ST_STOPPED
+  elif [ -n "$R_EXIT" ]; then
+    S_STATE=$ST_EXITED
+  else
+    S_STATE=$ST_DEAD
+  fi
+}
+
+# "1" when the run's pane has its log pipe, "0" when not, "" when there is no pane.
+tk_run_writer() {
+  local v
+  v=$(tk_run_tmux display-message -p -t "=$R_RUN:" '#{pane_pipe}' 2>/dev/null) || v=''
+  printf '%s\n' "$v"
+}
+
+# tk_follow FILE START CHECK: print FILE as it grows (tail -F, which follows
+# rotations; START is tail's -n: 0 for new lines only, +1 for all) for as long
+# as the command CHECK succeeds, then one second more for the last lines.
+tk_follow() {
+  [ -f "$1" ] || : >>"$1"
+  tail -n "$2" -F "$1" 2>/dev/null &
+  TK_TAILPID=$!
+  trap 'kill "$TK_TAILPID" 2>/dev/null' EXIT
+  while "$3"; do sleep 0.5; done
+  sleep 1
+  kill "$TK_TAILPID" 2>/dev/null || true
+}
+
+# One run as a JSON object (after tk_run_load and tk_run_state).
+tk_run_json() {
+  local writer lock_state w last_event='' restarts=0
+  writer=none
+  if [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; then
+    w=$(tk_run_writer)
+    case $w in 1) writer=alive ;; 0) writer=dead ;; esac
+  fi
+  tk_lock_state "$R_LOCK"
+  lock_state=$LK_STATE
+  if [ -f "$R_DIR/events.jsonl" ]; then
+    last_event=$(tail -n 1 "$R_DIR/events.jsonl" | sed -n 's/.*"event":"\([a-z_]*\)".*/\1/p')
+    restarts=$(grep -c '"event":"resumed"' "$R_DIR/events.jsonl" || true)
+  fi
+  printf '{"run":%s,"session":%s,"state":%s,"pid":%s,"runner_pid":%s,"started_at":%s,"ended_at":%s,' \
+    "$(tk_json_str "$R_RUN")" "$(tk_json_str "$R_RUN")" "$(tk_json_str "$S_STATE")" \
+    "$(tk_json_val "$R_PID")" "$(tk_json_val "$R_RUNNER_PID")" "$(tk_json_val "$R_STARTED")" "$(tk_json_val "$R_ENDED")"
+  printf '"uptime_s":%s,"log_path":%s,"log_age_s":%s,"last_line":%s,"exit_code":%s,"stop_rung":%s,' \
+    "$(tk_json_val "$S_UPTIME")" "$(tk_json_str "$R_LOG")" "$(tk_json_val "$S_LOG_AGE")" "$(tk_json_str "$S_LAST")" \
+    "$(tk_json_val "$R_EXIT")" "$(tk_json_val "${R_STOP_RUNG#requested}")"
+  printf '"lock_path":%s,"lock_state":%s,"results":%s,"cwd":%s,"writer":%s,"stuck_after":%s,"socket":%s' \
+    "$(tk_json_str "$R_LOCK")" "$(tk_json_str "$lock_state")" "$(tk_json_str "$R_RESULTS")" \
+    "$(tk_json_str "$R_CWD")" "$(tk_json_str "$writer")" "$(tk_json_val "$R_STUCK_AFTER")" "$(tk_json_str "$R_SOCKET")"
+  printf ',"last_event":%s,"restarts":%s}' "$(tk_json_val "$last_event")" "${restarts:-0}"
+}
+
+# Names of all runs known on this host.
+tk_run_names() {
+  local d
+  for d in "$1"/runs/*/; do
+    [ -f "$d/meta" ] || continue
+    d=${d%/}
+    printf '%s\n' "${d##*/}"
+  done
+}

@@ -1,0 +1,16 @@
+# shellcheck shell=bash
+# Loads every library, from the directory this file is in. Entry points source this one file.
+# Sourced: defines variables and functions only; no options set, nothing created, nothing run.
+_tk_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+# shellcheck source=contract.bash
+. "$_tk_lib/contract.bash"
+# shellcheck source=core.bash
+. "$_tk_lib/core.bash"
+# shellcheck source=proc.bash
+. "$_tk_lib/proc.bash"
+# shellcheck source=json.bash
+. "$_tk_lib/json.bash"
+# shellcheck source=lock.bash
+. "$_tk_lib/lock.bash"
+# shellcheck source=run.bash
+. "$_tk_lib/run.bash"
