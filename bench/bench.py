@@ -1,6 +1,6 @@
 """tmuxkit benchmarks: each figure is measured side by side with its baseline in one run.
 
-    .venv/bin/python bench/bench.py [local] [remote]
+    .venv/bin/python -m bench.bench [local] [remote] [sync]     (from the repository root)
 
 local:  `tmuxkit status RUN` vs `bash shell/check_training_status.sh` (target <= 3x);
         a 200k-line burst under tmuxkit vs a bare tmux pane piped with `cat >> f` (target <= 1.15x, 0 lost);
@@ -142,8 +142,7 @@ def main(argv: list[str]) -> int:
         print("\n".join(bench_local()))
         print()
     if "remote" in which or "sync" in which:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import remote
+        from bench import remote
 
         for part in which:
             if part in ("remote", "sync"):

@@ -18,13 +18,10 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.bench import TMUXKIT, median_time, row
+from testkit.sshd import start_sshd
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from sshd import start_sshd  # noqa: E402
-
-from bench import TMUXKIT, median_time, row  # noqa: E402
 
 DELAY = 0.05
 
@@ -36,7 +33,7 @@ class RemoteBench:
         # Seven more ports on the same sshd: eight distinct hosts, eight ControlMasters.
         conf = self.dir / "sshd" / "sshd_config"
         self.sshd.stop()
-        from sshd import free_port, wait_port
+        from testkit.sshd import free_port, wait_port
 
         self.ports = [self.sshd.port] + [free_port() for _ in range(7)]
         text = conf.read_text().replace(f"Port {self.sshd.port}\n", "".join(f"Port {p}\n" for p in self.ports))

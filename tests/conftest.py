@@ -6,6 +6,7 @@ conditions with deadlines (wait_until), never with bare sleeps.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -38,6 +39,43 @@ def wait_until(fn: Callable[[], Any], timeout: float = 10.0, interval: float = 0
         time.sleep(interval)
 
 
+def path_with_only(bindir: Path, tools: list[str]) -> str:
+    """A PATH of one directory holding links to just TOOLS (from this PATH): "TOOL is missing" tests."""
+    bindir.mkdir(parents=True, exist_ok=True)
+    for tool in tools:
+        for d in [*os.environ["PATH"].split(os.pathsep), "/usr/local/bin", "/usr/bin", "/bin"]:
+            if os.path.exists(os.path.join(d, tool)):
+                (bindir / tool).symlink_to(os.path.join(d, tool))
+                break
+    return str(bindir)
+
+
+def ssh_link_pids(clients: bool = False) -> list[int]:
+    """The laptop's side of every ssh link: ControlMasters ("ssh: PATH [mux]"), and with
+    clients=True the ssh client processes too. Killing them is how a test drops the link."""
+    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
+    pids = []
+    for ln in out.splitlines():
+        pid, _, args = ln.strip().partition(" ")
+        args = args.strip()
+        if (args.startswith("ssh: ") and args.endswith("[mux]")) or (
+                clients and args.split(" ", 1)[0] in ("ssh", "/usr/bin/ssh")):
+            pids.append(int(pid))
+    return pids
+
+
+def kill_ssh_links(clients: bool = False) -> list[int]:
+    """Drop the laptop's ssh links (SIGKILL), as a dead network would; returns whom it killed."""
+    killed = []
+    for pid in ssh_link_pids(clients):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except ProcessLookupError:
+            pass
+    return killed
+
+
 def pid_alive(pid: int) -> bool:
     """Alive and not a zombie."""
     out = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
@@ -53,6 +91,15 @@ class Env:
 
     def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=self.env)
+
+    def write_config(self, body: str) -> None:
+        """tmuxkit.toml in the work dir, replaced whole."""
+        (self.work / "tmuxkit.toml").write_text(body)
+
+    def add_run(self, run: str, command: str, extra: str = "") -> None:
+        """Append a [runs.RUN] table to the work dir's tmuxkit.toml."""
+        with (self.work / "tmuxkit.toml").open("a") as f:
+            f.write(f"\n[runs.{run}]\ncommand = {json.dumps(command)}\n{extra}\n")
 
     def sessions(self) -> list[str]:
         r = self.tmux("list-sessions", "-F", "#{session_name}")
@@ -91,9 +138,18 @@ class Env:
         return row
 
     def socket_pids(self) -> list[int]:
-        out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
-        return [int(ln.split()[0]) for ln in out.splitlines()
-                if f" TMUXKIT_SOCKET={self.socket} " in f" {ln} " and int(ln.split()[0]) != os.getpid()]
+        """Live (not zombie) processes that carry this test's tmux socket in their environment
+        (ps itself runs without it, so it never lists itself)."""
+        env = {k: v for k, v in os.environ.items() if k != "TMUXKIT_SOCKET"}
+        out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,stat=,args="], capture_output=True, text=True,
+                             env=env).stdout
+        pids = []
+        for ln in out.splitlines():
+            parts = ln.split(None, 2)
+            if (len(parts) == 3 and not parts[1].startswith("Z") and int(parts[0]) != os.getpid()
+                    and f" TMUXKIT_SOCKET={self.socket} " in f" {parts[2]} "):
+                pids.append(int(parts[0]))
+        return pids
 
     def marked_pids(self, run: str) -> list[int]:
         out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,stat=,args="], capture_output=True, text=True).stdout
@@ -131,6 +187,8 @@ def tk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    # ... and prove it: nothing of this test's runs is left.
+    wait_until(lambda: not e.socket_pids(), timeout=5, what=f"no process left behind ({e.socket_pids()})")
 
 
 @pytest.fixture
@@ -148,7 +206,7 @@ def run_cli(tk: Env, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[
 # --- SSH: one real sshd for the session; each test its own client config and remote home ---------
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from sshd import start_sshd
+    from testkit.sshd import start_sshd
 
     server = start_sshd(tmp_path_factory.mktemp("sshd"))
     yield server
@@ -161,6 +219,12 @@ class Remote:
     config: Path  # tmuxkit.toml naming the host
     ssh_config: Path
     home: Path  # the remote TMUXKIT_HOME
+
+    def add_run(self, name: str, command: str, extra: str = "") -> None:
+        """A run on host 'box', its results under /tmp (the remote side of this same machine)."""
+        with self.config.open("a") as f:
+            f.write(f'\n[runs.{name}]\nhost = "box"\ncommand = {json.dumps(command)}\ncwd = "/tmp"\n'
+                    f'results = "tmuxkit-test-results/{name}-{os.getpid()}"\n{extra}')
 
 
 @pytest.fixture

@@ -10,10 +10,6 @@ from pathlib import Path
 from conftest import Env, wait_until
 
 
-def _write_config(tk: Env, body: str) -> None:
-    (tk.work / "tmuxkit.toml").write_text(body)
-
-
 def _log_parts(tk: Env, run: str) -> list[Path]:
     log = tk.log(run)
     rotated = sorted(log.parent.glob(f"{run}.log.*"), key=lambda p: int(p.suffix[1:]), reverse=True)
@@ -22,7 +18,7 @@ def _log_parts(tk: Env, run: str) -> list[Path]:
 
 def test_300k_line_burst_through_20_rotations_loses_nothing(tk: Env) -> None:
     n = 300_000
-    _write_config(tk, f"""
+    tk.write_config(f"""
 [runs.burst]
 command = "seq 1 {n}; echo BURST-END"
 log_max_bytes = 90000

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from conftest import Env, Remote, wait_until
+from conftest import Env, Remote, kill_ssh_links, path_with_only, ssh_link_pids, wait_until
 
 from tmuxkit.config import HostSpec
 from tmuxkit.hosts.ssh import SshHost
@@ -36,14 +36,8 @@ def _status(tk: Env, run: str) -> dict[str, Any]:
     return row
 
 
-def _add_run(remote: Remote, name: str, command: str, extra: str = "") -> None:
-    with remote.config.open("a") as f:
-        f.write(f'\n[runs.{name}]\nhost = "box"\ncommand = {json.dumps(command)}\ncwd = "/tmp"\n'
-                f'results = "tmuxkit-test-results/{name}-{os.getpid()}"\n{extra}')
-
-
 def test_lifecycle_start_status_logs_stop_cleanup(tk: Env, remote: Remote) -> None:
-    _add_run(remote, "rlife", "trap 'echo saved; exit 0' INT; echo ready; while :; do sleep 0.1; done")
+    remote.add_run("rlife", "trap 'echo saved; exit 0' INT; echo ready; while :; do sleep 0.1; done")
     r = tk.cli("start", "rlife")
     assert "started rlife on box" in r.stdout and "ssh -t box tmux -L" in r.stdout
     wait_until(lambda: "ready" in _remote_log(remote, "rlife"), what="remote output")
@@ -67,7 +61,7 @@ def test_start_host_flag_and_ad_hoc_command(tk: Env, remote: Remote) -> None:
 
 
 def test_attach_runs_tmux_over_ssh_with_a_pty(tk: Env, remote: Remote) -> None:
-    _add_run(remote, "rattach", "while :; do echo ATTACH-MARKER; sleep 0.2; done")
+    remote.add_run("rattach", "while :; do echo ATTACH-MARKER; sleep 0.2; done")
     tk.cli("start", "rattach")
     pid, fd = pty.fork()
     if pid == 0:  # child: the user's terminal
@@ -105,8 +99,8 @@ def test_attach_runs_tmux_over_ssh_with_a_pty(tk: Env, remote: Remote) -> None:
 def test_attach_without_run_picks_the_only_one_or_lists(tk: Env, remote: Remote) -> None:
     r = tk.cli("attach", check=4)
     assert "no running run" in r.stderr
-    _add_run(remote, "ra1", "sleep 60")
-    _add_run(remote, "ra2", "sleep 60")
+    remote.add_run("ra1", "sleep 60")
+    remote.add_run("ra2", "sleep 60")
     tk.cli("start", "ra1")
     tk.cli("start", "ra2")
     r = tk.cli("attach", check=2)
@@ -159,10 +153,6 @@ def test_fuzz_200_argv_lists_arrive_byte_for_byte(tk: Env, remote: Remote) -> No
 
 
 # --- clear failures -------------------------------------------------------------------------------
-def _host_conf(tk: Env, body: str) -> None:
-    (tk.work / "tmuxkit.toml").write_text(body)
-
-
 def _one_line(r: subprocess.CompletedProcess[str]) -> str:
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
@@ -177,7 +167,7 @@ def test_unknown_host_in_config(tk: Env) -> None:
 def test_unresolvable_host(tk: Env, tmp_path: Path) -> None:
     cfg = tmp_path / "ssh_config"
     cfg.write_text("Host *\n  UserKnownHostsFile /dev/null\n  GlobalKnownHostsFile /dev/null\n")
-    _host_conf(tk, f'[hosts.bad]\nssh = "no-such-host.invalid"\nssh_config = "{cfg}"\n')
+    tk.write_config(f'[hosts.bad]\nssh = "no-such-host.invalid"\nssh_config = "{cfg}"\n')
     t0 = time.monotonic()
     r = tk.cli("start", "x", "--host", "bad", "--", "true", check=6)
     assert time.monotonic() - t0 < 10
@@ -185,11 +175,11 @@ def test_unresolvable_host(tk: Env, tmp_path: Path) -> None:
 
 
 def test_connection_refused(tk: Env, tmp_path: Path, sshd: Any) -> None:
-    from sshd import free_port
+    from testkit.sshd import free_port
 
     cfg = sshd.client_config(tmp_path / "ssh_config", "closed")
     cfg.write_text(cfg.read_text().replace(f"Port {sshd.port}", f"Port {free_port()}"))
-    _host_conf(tk, f'[hosts.closed]\nssh = "closed"\nssh_config = "{cfg}"\n')
+    tk.write_config(f'[hosts.closed]\nssh = "closed"\nssh_config = "{cfg}"\n')
     t0 = time.monotonic()
     r = tk.cli("start", "x", "--host", "closed", "--", "true", check=6)
     assert time.monotonic() - t0 < 10
@@ -197,12 +187,12 @@ def test_connection_refused(tk: Env, tmp_path: Path, sshd: Any) -> None:
 
 
 def test_password_only_host_fails_fast_without_prompting(tk: Env, tmp_path: Path, sshd: Any) -> None:
-    from sshd import start_sshd
+    from testkit.sshd import start_sshd
 
     pw = start_sshd(tmp_path / "pwsshd", password_only=True)
     try:
         cfg = pw.client_config(tmp_path / "ssh_config", "pwonly")
-        _host_conf(tk, f'[hosts.pw]\nssh = "pwonly"\nssh_config = "{cfg}"\n')
+        tk.write_config(f'[hosts.pw]\nssh = "pwonly"\nssh_config = "{cfg}"\n')
         t0 = time.monotonic()
         r = subprocess.run(["python3", "-m", "tmuxkit", "status", "--json"], cwd=tk.work, env=tk.env,
                            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
@@ -217,21 +207,15 @@ def test_password_only_host_fails_fast_without_prompting(tk: Env, tmp_path: Path
 
 
 def test_tmux_missing_on_the_host_says_how_to_install(tk: Env, tmp_path: Path) -> None:
-    from sshd import start_sshd
+    from testkit.sshd import start_sshd
 
-    bindir = tmp_path / "notmux-bin"
-    bindir.mkdir()
-    for tool in ["bash", "sh", "env", "cat", "mkdir", "chmod", "tar", "ps", "awk", "sed", "date", "hostname", "dirname",
-                 "rm", "mv", "ln", "mktemp", "stat", "tr", "sleep", "tail", "wc", "head", "sort", "find", "grep",
-                 "python3", "id"]:
-        for d in ["/usr/local/bin", "/usr/bin", "/bin"]:
-            if os.path.exists(f"{d}/{tool}"):
-                (bindir / tool).symlink_to(f"{d}/{tool}")
-                break
-    srv = start_sshd(tmp_path / "notmux", path_env=str(bindir))
+    path = path_with_only(tmp_path / "notmux-bin", [
+        "bash", "sh", "env", "cat", "mkdir", "chmod", "tar", "ps", "awk", "sed", "date", "hostname", "dirname", "rm",
+        "mv", "ln", "mktemp", "stat", "tr", "sleep", "tail", "wc", "head", "sort", "find", "grep", "python3", "id"])
+    srv = start_sshd(tmp_path / "notmux", path_env=path)
     try:
         cfg = srv.client_config(tmp_path / "ssh_config", "notmux", {"TMUXKIT_HOME": str(tmp_path / "rh")})
-        _host_conf(tk, f'[hosts.nt]\nssh = "notmux"\nssh_config = "{cfg}"\n')
+        tk.write_config(f'[hosts.nt]\nssh = "notmux"\nssh_config = "{cfg}"\n')
         r = tk.cli("start", "x", "--host", "nt", "--cwd", "/tmp", "--", "true", check=127)
         line = _one_line(r)
         assert "tmux: command not found" in line and "apt-get install tmux" in line and "brew install tmux" in line
@@ -250,7 +234,7 @@ def test_status_marks_a_silent_host_unreachable_and_prints_the_rest(tk: Env, rem
                    "  GlobalKnownHostsFile /dev/null\n")
     with remote.config.open("a") as f:
         f.write(f'\n[hosts.quiet]\nssh = "silent"\nssh_config = "{cfg}"\n')
-    _add_run(remote, "rvisible", "sleep 60")
+    remote.add_run("rvisible", "sleep 60")
     tk.cli("start", "rvisible")
     try:
         t0 = time.monotonic()
@@ -266,40 +250,26 @@ def test_status_marks_a_silent_host_unreachable_and_prints_the_rest(tk: Env, rem
 
 
 # --- disconnects -----------------------------------------------------------------------------------
-def _masters() -> list[int]:
-    """The laptop's ssh ControlMasters ("ssh: PATH [mux]")."""
-    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
-    return [int(ln.split()[0]) for ln in out.splitlines() if ln.split(None, 1)[1:] and
-            ln.split(None, 1)[1].startswith("ssh: ") and ln.rstrip().endswith("[mux]")]
-
-
 def test_killing_the_link_after_start_leaves_the_run_running(tk: Env, remote: Remote) -> None:
-    _add_run(remote, "rsurvive", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done")
+    remote.add_run("rsurvive", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done")
     tk.cli("start", "rsurvive")
-    masters = _masters()
-    assert masters, "no ssh ControlMaster to kill"
-    for pid in masters:  # the laptop's connection goes away
-        os.kill(pid, signal.SIGKILL)
+    assert kill_ssh_links(), "no ssh ControlMaster to kill"  # the laptop's connection goes away
     n = _remote_log(remote, "rsurvive").count("tick")
     wait_until(lambda: _remote_log(remote, "rsurvive").count("tick") > n + 5, what="ticks after the link died")
     assert _status(tk, "rsurvive")["state"] == "running"  # and the next command reconnects
 
 
 def test_killing_the_link_during_status_leaves_the_run_running(tk: Env, remote: Remote) -> None:
-    _add_run(remote, "rmid", "sleep 60")
+    remote.add_run("rmid", "sleep 60")
     tk.cli("start", "rmid")
     stop = threading.Event()
 
     def killer() -> None:
         while not stop.is_set():
-            for pid in _masters():
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            kill_ssh_links()
             time.sleep(0.01)
 
-    assert _masters(), "no ssh ControlMaster to kill"
+    assert ssh_link_pids(), "no ssh ControlMaster to kill"
     t = threading.Thread(target=killer)
     t.start()
     try:
@@ -320,8 +290,7 @@ def test_start_that_loses_its_link_halfway_leaves_all_or_nothing(tk: Env, remote
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(delay)  # cut the link at a different point each time
         os.killpg(p.pid, signal.SIGKILL)
-        for pid in _masters():
-            os.kill(pid, signal.SIGKILL)
+        kill_ssh_links()
         p.wait()
 
     # Each start is now a complete run (session and lock) or nothing (neither).

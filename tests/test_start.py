@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import Env, pid_alive, wait_until
+from conftest import Env, path_with_only, pid_alive, wait_until
 
 
 def test_start_runs_command_in_session_with_marker_env_and_cwd(tk: Env) -> None:
@@ -144,14 +144,9 @@ def test_hostile_names_are_refused_by_the_host_script_too(tk: Env) -> None:
 
 
 def test_tmux_missing_exits_127_naming_it(tk: Env, tmp_path: Path) -> None:
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    for tool in ["bash", "ps", "date", "mkdir", "cat", "awk", "hostname", "dirname", "sed", "rm", "mktemp", "stat", "tr", "sleep", "tail", "chmod"]:
-        for d in os.environ["PATH"].split(os.pathsep):
-            if os.path.exists(os.path.join(d, tool)):
-                (bindir / tool).symlink_to(os.path.join(d, tool))
-                break
-    env = dict(tk.env, PATH=str(bindir))
+    env = dict(tk.env, PATH=path_with_only(tmp_path / "bin", [
+        "bash", "ps", "date", "mkdir", "cat", "awk", "hostname", "dirname", "sed", "rm", "mktemp", "stat", "tr", "sleep",
+        "tail", "chmod"]))
     r = subprocess.run([sys.executable, "-m", "tmuxkit", "start", "notmux", "--", "true"], env=env, cwd=tk.work,
                        capture_output=True, text=True)
     assert r.returncode == 127, r.stderr

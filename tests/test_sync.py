@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -14,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import Env, Remote, wait_until
+from conftest import Env, Remote, kill_ssh_links, wait_until
 
 
 def _sync_proc(tk: Env, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -111,17 +110,6 @@ def test_start_sync_runs_the_loop_in_a_local_tmux_session(tk: Env) -> None:
 
 
 # --- over ssh --------------------------------------------------------------------------------------
-def _masters_and_clients() -> list[int]:
-    """ssh ControlMasters ("ssh: PATH [mux]") and ssh clients: the laptop's side of every link."""
-    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
-    pids = []
-    for ln in out.splitlines():
-        pid, _, args = ln.strip().partition(" ")
-        if (args.startswith("ssh: ") and args.endswith("[mux]")) or args.split(" ", 1)[0] in ("ssh", "/usr/bin/ssh"):
-            pids.append(int(pid))
-    return pids
-
-
 def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env, remote: Remote) -> None:
     src_root = remote.home.parent / "conv-results"
     with remote.config.open("a") as f:
@@ -168,11 +156,7 @@ def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env
     try:
         while kills < 12:
             time.sleep(rng.uniform(0.3, 1.2))
-            for pid in _masters_and_clients():
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            kill_ssh_links(clients=True)
             kills += 1
         wait_until(lambda: _tree(dest) == source if dest.exists() else False, timeout=120, interval=0.5,
                    what="the tree to converge")
@@ -187,7 +171,7 @@ def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env
 
 
 def test_host_down_at_start_backs_off_then_syncs_within_one_interval(tk: Env, tmp_path: Path, sshd: Any) -> None:
-    from sshd import start_sshd
+    from testkit.sshd import start_sshd
 
     srv = start_sshd(tmp_path / "flaky")
     port = srv.port
@@ -197,8 +181,7 @@ def test_host_down_at_start_backs_off_then_syncs_within_one_interval(tk: Env, tm
         f'[runs.down]\nhost = "fl"\ncommand = "echo up; sleep 600"\ncwd = "/tmp"\nresults = "{tmp_path / "res"}"\n')
     tk.cli("start", "down")
     srv.stop()
-    for pid in _masters_and_clients():
-        os.kill(pid, signal.SIGKILL)
+    kill_ssh_links(clients=True)
     p = _sync_proc(tk, "down", "--every", "3")
     out = ""
     try:

@@ -28,13 +28,8 @@ def _kinds(tk: Env, run: str) -> list[str]:
     return [e["event"] for e in _events(tk, run)]
 
 
-def _config(tk: Env, run: str, command: str, extra: str = "") -> None:
-    with (tk.work / "tmuxkit.toml").open("a") as f:
-        f.write(f'\n[runs.{run}]\ncommand = "{command}"\n{extra}\n')
-
-
 def test_silent_trainer_is_stopped_and_resumed_from_newest_complete_checkpoint(tk: Env) -> None:
-    _config(tk, "wt", f"{TRAINER} --hang-after 3",
+    tk.add_run("wt", f"{TRAINER} --hang-after 3",
             'stuck_after = 6\ncheckpoints = "results/wt/ckpt/step_*.pt"\nresume = "--resume {checkpoint}"')
     tk.env["TMUXKIT_WATCH_OPTS"] = FAST
     tk.cli("start", "wt")
@@ -59,7 +54,7 @@ def test_silent_trainer_is_stopped_and_resumed_from_newest_complete_checkpoint(t
 
 
 def test_crash_loop_stops_at_the_restart_budget(tk: Env) -> None:
-    _config(tk, "crashy", "exit 3", "max_restarts = 3")  # silent: no progress at all
+    tk.add_run("crashy", "exit 3", "max_restarts = 3")  # silent: no progress at all
     tk.env["TMUXKIT_WATCH_OPTS"] = FAST
     tk.cli("start", "crashy")
     tk.cli("watch", "crashy", "--auto-resume", "--every", "1")
@@ -73,7 +68,7 @@ def test_crash_loop_stops_at_the_restart_budget(tk: Env) -> None:
 
 
 def test_exit_0_is_finished_and_nothing_restarts(tk: Env) -> None:
-    _config(tk, "okay", "echo fine")
+    tk.add_run("okay", "echo fine")
     tk.cli("start", "okay")
     tk.cli("watch", "okay", "--auto-resume", "--every", "1")
     wait_until(lambda: "finished" in _kinds(tk, "okay"), what="finished")
@@ -87,7 +82,7 @@ def test_gpu_idle_is_stuck_and_the_stand_in_sees_only_its_queries(tk: Env, tmp_p
     shutil.copy(FAKES / "nvidia-smi", gpu_bin / "nvidia-smi")
     (gpu_bin / "util").write_text("3\n")
     tk.env["PATH"] = f"{gpu_bin}:{tk.env['PATH']}"
-    _config(tk, "idle", f"{TRAINER} --steps 1 --print-every 0.2", "gpu_idle_below = 10\ngpu_idle_for = 2")
+    tk.add_run("idle", f"{TRAINER} --steps 1 --print-every 0.2", "gpu_idle_below = 10\ngpu_idle_for = 2")
     tk.cli("start", "idle")
     tk.cli("watch", "idle", "--every", "1")
     wait_until(lambda: "stuck" in _kinds(tk, "idle"), timeout=20, what="gpu idle")
@@ -101,7 +96,7 @@ def test_gpu_idle_is_stuck_and_the_stand_in_sees_only_its_queries(tk: Env, tmp_p
 
 def test_without_nvidia_smi_gpu_checks_are_off(tk: Env) -> None:
     assert shutil.which("nvidia-smi", path=tk.env["PATH"]) is None
-    _config(tk, "nogpu", f"{TRAINER} --steps 1 --print-every 0.5", "gpu_idle_below = 10")
+    tk.add_run("nogpu", f"{TRAINER} --steps 1 --print-every 0.5", "gpu_idle_below = 10")
     tk.cli("start", "nogpu")
     tk.cli("watch", "nogpu", "--every", "1")
     wait_until(lambda: "gpu_checks_off" in _kinds(tk, "nogpu"), what="gpu checks off")
@@ -128,7 +123,7 @@ def test_notifications_reach_a_local_apprise_json_endpoint(tk: Env) -> None:
     _Sink.received = []
     try:
         port = server.server_address[1]
-        _config(tk, "noisy", "exit 5", f'max_restarts = 1\nnotify = ["json://127.0.0.1:{port}/", "json://127.0.0.1:1/"]')
+        tk.add_run("noisy", "exit 5", f'max_restarts = 1\nnotify = ["json://127.0.0.1:{port}/", "json://127.0.0.1:1/"]')
         tk.env["TMUXKIT_WATCH_OPTS"] = FAST
         tk.cli("start", "noisy")
         tk.cli("watch", "noisy", "--auto-resume", "--every", "1")
