@@ -12,6 +12,7 @@ common_setup() {
   export HOME="$BATS_TEST_TMPDIR/home"
   export TMUXKIT_HOME="$BATS_TEST_TMPDIR/tkhome"
   export TMUXKIT_SOCKET="bats-$$-${BATS_TEST_NUMBER}-$RANDOM"
+  export TMUXKIT_EARLY_WAIT=0 # start does not watch for an early exit (tests that want it set it back)
   unset TMUX TMUXKIT_DEBUG
   mkdir -p "$HOME"
   WORK="$BATS_TEST_TMPDIR/work"
@@ -77,6 +78,6 @@ lock_file_for() { # pid start run
   printf 'pid=%s\nstart=%s\nhost=h\nrun=%s\nsession=%s\nrun_id=%s.1.1\ncreated=1\n' "$1" "$2" "$3" "$3" "$3"
 }
 
-pstart() { ps -o lstart= -p "$1" | awk '{ $1 = $1; print }'; }
+pstart() { (. "$SHELL_DIR/lib/tmuxkit.bash" && tk_pstart "$1"); }
 
 log_of() { cat "$WORK/results/$1/tmuxkit/$1.log" 2>/dev/null; }

@@ -95,6 +95,8 @@ TK_LOCK_NAME=.tmuxkit.lock
 TK_FOREIGN_LOCK_NAME=training.lock
 TK_LOG_DIR=tmuxkit
 TK_LOG_SUFFIX=.log
+TK_LIVE_SUFFIX=.live
+TK_LAST_LINE_MAX=300
 TK_PARTIAL_DIR=.tmuxkit-partial
 TK_EVENTS_FILE=events.jsonl
 TK_RUNS_DIR=runs
@@ -112,6 +114,7 @@ TK_DEF_BACKOFF=10
 TK_DEF_SETTLE=5
 TK_DEF_GPU_IDLE_FOR=300
 TK_DEF_SYNC_EVERY=60
+TK_DEF_EARLY_EXIT_WAIT=2
 
 # tmuxkit-start options
 OPT_CMD=--cmd
@@ -222,16 +225,38 @@ tk_ps_env() {
   fi
 }
 
-# "STAT LSTART" of a pid, whitespace squeezed; fails when there is no such process.
+# "STAT START" of a pid; fails when there is no such process. START is the process's identity in
+# time: the same under any TZ or locale, and unmoved by a clock step. Where /proc/PID/stat can be
+# read (Linux) it is "t:" and the start in clock ticks since boot; else "u:" and ps's lstart
+# printed in UTC with the C locale (macOS keeps a process's start time as it was set).
 tk_pinfo() {
-  local s
-  s=$(ps -o stat=,lstart= -p "$1" 2>/dev/null) || return 1
+  local pid=$1 s st rest
+  s=$(LC_ALL=C TZ=UTC0 ps -o stat=,lstart= -p "$pid" 2>/dev/null) || return 1
   set -f
   # shellcheck disable=SC2086
   set -- $s
   set +f
   [ $# -gt 1 ] || return 1
-  printf '%s\n' "$*"
+  st=$1
+  shift
+  if [ -r "/proc/$pid/stat" ] && rest=$(cat "/proc/$pid/stat" 2>/dev/null) && [ -n "$rest" ]; then
+    rest=${rest##*) } # the fields after the command name, which may hold spaces and parentheses
+    set -f
+    # shellcheck disable=SC2086
+    set -- $rest
+    set +f
+    if [ $# -ge 20 ]; then
+      printf '%s t:%s\n' "$st" "${20}"
+      return 0
+    fi
+  fi
+  printf '%s u:%s\n' "$st" "$*"
+}
+
+# The start time as locks written before identities had a kind recorded it: lstart in the
+# caller's TZ. Only for comparing with such a lock, never written anew.
+tk_pstart_legacy() {
+  ps -o lstart= -p "$1" 2>/dev/null | awk '{ $1 = $1; print }'
 }
 
 # Start time of a live (non-zombie) pid.
@@ -248,7 +273,10 @@ tk_owner_alive() {
   local cur
   [ -n "$2" ] || return 1
   cur=$(tk_pstart "$1") || return 1
-  [ "$cur" = "$2" ]
+  case $2 in
+  t:* | u:*) [ "$cur" = "$2" ] ;;
+  *) [ "$(tk_pstart_legacy "$1")" = "$2" ] ;;
+  esac
 }
 
 # [[dd-]hh:]mm:ss -> seconds
@@ -455,6 +483,19 @@ tk_lock_acquire() {
   done
 }
 
+# tk_foreign_lock_pid FILE: the PID a hand-made training.lock holds (its first number), if any.
+tk_foreign_lock_pid() {
+  [ -f "$1" ] && [ ! -L "$1" ] || return 1
+  LC_ALL=C head -c 4096 "$1" 2>/dev/null | tr -c '0-9' '\n' | grep -m 1 -E '^[0-9]+$'
+}
+
+# tk_pid_alive PID: a live, non-zombie process.
+tk_pid_alive() {
+  local st
+  st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  case $st in '' | *Z*) return 1 ;; esac
+}
+
 # tk_lock_release LOCK PID START: remove LOCK only if PID/START own it.
 tk_lock_release() {
   [ -L "$1" ] && return 1
@@ -536,19 +577,32 @@ tk_sq() {
 
 # tk_run_state: state of the loaded run, from its files, processes and session.
 # Sets S_STATE and S_LOG_AGE, S_LAST (last log line), S_UPTIME.
+# tk_last_line LOG: the program's last line (tmuxkit's own "[tmuxkit] ..." lines skipped), read
+# from the log's last 16 KiB only and cut to $TK_LAST_LINE_MAX bytes, however long the line is.
+tk_last_line() {
+  [ -f "$1" ] || return 0
+  tail -c 16384 "$1" 2>/dev/null | grep -v '^\[tmuxkit\] ' | tail -n 1 | cut -b "1-$TK_LAST_LINE_MAX" || true
+}
+
+# tk_run_state: the loaded run's state, from its files, processes and session. Sets S_STATE,
+# S_HEADLESS (1: alive with no tmux session, e.g. after tmux kill-server), S_LOG_AGE (seconds since
+# any output reached the pane: the log writer moves the log's mtime on every byte, a \r redraw
+# included), S_LAST (the live redraw when a line is unfinished, else the program's last line)
+# and S_UPTIME.
 tk_run_state() {
-  local now=${1:-$(date +%s)} mt
-  S_LOG_AGE='' S_LAST='' S_UPTIME=''
+  local now=${1:-$(date +%s)} mt live
+  S_LOG_AGE='' S_LAST='' S_UPTIME='' S_HEADLESS=''
   if [ -f "$R_LOG" ]; then
     mt=$(tk_stat mtime "$R_LOG" 2>/dev/null || echo '')
     [ -n "$mt" ] && S_LOG_AGE=$((now - mt))
-    S_LAST=$(tail -n 1 "$R_LOG" 2>/dev/null || true)
   fi
   if tk_runner_alive; then
+    # A live run's unfinished line (a redrawing bar), as the log writer keeps it.
+    live=${R_LOG%"$TK_LOG_SUFFIX"}$TK_LIVE_SUFFIX
+    [ ! -f "$live" ] || [ -L "$live" ] || S_LAST=$(head -c "$TK_LAST_LINE_MAX" "$live" 2>/dev/null | head -n 1 || true)
     S_UPTIME=$(tk_uptime_s "$R_RUNNER_PID" || echo '')
-    if ! tk_run_tmux has-session -t "=$R_RUN" 2>/dev/null; then
-      S_STATE=$ST_DEAD
-    elif [ -n "$S_LOG_AGE" ] && [ "$S_LOG_AGE" -gt "$R_STUCK_AFTER" ]; then
+    tk_run_tmux has-session -t "=$R_RUN" 2>/dev/null || S_HEADLESS=1
+    if [ -n "$S_LOG_AGE" ] && [ "$S_LOG_AGE" -gt "$R_STUCK_AFTER" ]; then
       S_STATE=$ST_STUCK
     else
       S_STATE=$ST_RUNNING
@@ -562,6 +616,13 @@ tk_run_state() {
   else
     S_STATE=$ST_DEAD
   fi
+  [ -n "$S_LAST" ] || S_LAST=$(tk_last_line "$R_LOG")
+}
+
+# True when the loaded run's tmux session exists and carries its run id (set by tmuxkit-start).
+tk_run_session_is_ours() {
+  [ -n "$R_RUN_ID" ] &&
+    [ "$(tk_run_tmux show-options -v -t "=$R_RUN:" @tmuxkit_run_id 2>/dev/null)" = "$R_RUN_ID" ]
 }
 
 # "1" when the run's pane has its log pipe, "0" when not, "" when there is no pane.
@@ -607,7 +668,8 @@ tk_run_json() {
   printf '"lock_path":%s,"lock_state":%s,"results":%s,"cwd":%s,"writer":%s,"stuck_after":%s,"socket":%s' \
     "$(tk_json_str "$R_LOCK")" "$(tk_json_str "$lock_state")" "$(tk_json_str "$R_RESULTS")" \
     "$(tk_json_str "$R_CWD")" "$(tk_json_str "$writer")" "$(tk_json_val "$R_STUCK_AFTER")" "$(tk_json_str "$R_SOCKET")"
-  printf ',"last_event":%s,"restarts":%s}' "$(tk_json_val "$last_event")" "${restarts:-0}"
+  printf ',"last_event":%s,"restarts":%s,"headless":%s}' "$(tk_json_val "$last_event")" "${restarts:-0}" \
+    "$([ -n "$S_HEADLESS" ] && echo true || echo false)"
 }
 
 # Names of all runs known on this host.

@@ -5,19 +5,32 @@ feeds both the same input): fold carriage-return redraws, drop ANSI escapes,
 rotate by size, one writer per file. It reads whatever the pipe holds and
 writes each batch with one write, so a burst costs a few syscalls, not one per
 line, and a quiet line is written at once.
+
+Beyond the awk writer it keeps the run's liveness honest while a line is still
+unfinished (a tqdm bar redrawing with \\r and no newline):
+- activity: any byte that reaches the pane moves the log's mtime (at most once a
+  second), so a long epoch is not silence;
+- the live line: the unfinished line as the screen shows it (folded, capped to
+  LIVE_MAX bytes) in RUN.live beside the log, replaced atomically, empty once
+  the line is complete, so status shows the bar, not the last finished line;
+- bounded cost: an unfinished line is cut every SPLIT bytes (each piece folded
+  and logged as its own line), so a 40 MB line costs linear time and
+  constant memory.
 Usage: python3 tmuxkit-logwriter.py LOG MAX_BYTES KEEP [gap]
 """
 
 import os
 import re
+import select
 import sys
 import time
 
 SUBS = [re.compile(p) for p in (rb"\x1b\[[0-9;?<=>]*[ -/]*[@-~]", rb"\x1b\][^\x07\x1b]*(\x07|\x1b\\)?",
                                 rb"\x1b[()][0-9A-Za-z]", rb"\x1b.")]
-
-
 SPECIAL = re.compile(rb"[\r\x1b\x07]")
+SPLIT = 1 << 16  # an unfinished line longer than this is logged in pieces of this size
+LIVE_MAX = 512  # bytes of the live line kept for status
+TICK = 1.0  # at most one mtime touch and one live-line write a second
 
 
 def fold(line):
@@ -38,7 +51,7 @@ def fold(line):
 class Log:
     def __init__(self, path, max_bytes, keep):
         self.path, self.max, self.keep = path, max_bytes, keep
-        self.f = open(path, "ab")
+        self.f = open_log(path)
         self.size = self.f.tell()
         self.buf = []
 
@@ -64,37 +77,88 @@ class Log:
             if os.path.exists(f"{p}.{i}"):
                 os.replace(f"{p}.{i}", f"{p}.{i + 1}")
         os.replace(p, f"{p}.1")
-        self.f = open(p, "ab")
+        self.f = open_log(p)
         self.size = 0
+
+
+def open_log(path):
+    """Append, never through a symlink planted at the log path."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    return os.fdopen(fd, "ab")
+
+
+class Live:
+    """RUN.live: the unfinished line, for status; written at most once a TICK, atomically."""
+
+    def __init__(self, log_path):
+        base = log_path[:-4] if log_path.endswith(".log") else log_path
+        self.path = base + ".live"
+        self.tmp = os.path.join(os.path.dirname(self.path), "." + os.path.basename(self.path) + ".tmp")
+        self.shown = None
+        self.want = b""
+        self.due = 0.0
+
+    def set(self, raw):
+        self.want = fold(raw[-(LIVE_MAX * 8):])[:-1][-LIVE_MAX:] if raw else b""
+
+    def write(self, now):
+        if self.want == self.shown or now < self.due:
+            return
+        try:
+            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            with os.fdopen(fd, "wb") as f:
+                f.write(self.want + (b"\n" if self.want else b""))
+            os.replace(self.tmp, self.path)
+            self.shown = self.want
+        except OSError:
+            pass
+        self.due = now + TICK
 
 
 def main(argv):
     log = Log(argv[1], int(argv[2]), int(argv[3]))
+    live = Live(argv[1])
     if len(argv) > 4 and argv[4] == "gap":
         now = time.strftime("%Y-%m-%d %H:%M:%S")
         log.add(f"[tmuxkit] log writer re-attached at {now}; pane output before this line may be missing\n".encode())
     log.flush()
     pending = b""
+    touched = 0.0
     while True:
+        if not select.select([0], [], [], TICK)[0]:
+            live.write(time.monotonic())  # a quiet pane: bring the live line up to date
+            continue
         chunk = os.read(0, 1 << 16)
         if not chunk:
             break
-        data = pending + chunk
+        data = pending + chunk  # pending < SPLIT, so this stays linear
         cut = data.rfind(b"\n") + 1
         body, pending = data[:cut].replace(b"\r\n", b"\n"), data[cut:]
-        if not body:
-            continue
-        if log.size + len(body) <= log.max and not SPECIAL.search(body):
-            # Fast path: plain lines, no rotation due: the batch goes out as is.
-            log.buf.append(body)
-            log.size += len(body)
-        else:
-            for line in body[:-1].split(b"\n"):
-                log.add(fold(line))
-        log.flush()
+        while len(pending) >= SPLIT:  # an unfinished line too long to hold: log it in pieces
+            body += pending[:SPLIT] + b"\n"
+            pending = pending[SPLIT:]
+        now = time.monotonic()
+        if body:
+            if log.size + len(body) <= log.max and not SPECIAL.search(body):
+                # Fast path: plain lines, no rotation due: the batch goes out as is.
+                log.buf.append(body)
+                log.size += len(body)
+            else:
+                for line in body[:-1].split(b"\n"):
+                    log.add(fold(line))
+            log.flush()
+            touched = now
+        elif now - touched >= TICK:
+            os.utime(log.f.fileno())  # activity without a finished line moves the log's age too
+            touched = now
+        live.set(pending)
+        live.write(now)
     if pending:
         log.add(fold(pending))
     log.flush()
+    live.set(b"")
+    live.due = 0.0
+    live.write(time.monotonic())
 
 
 if __name__ == "__main__":

@@ -169,7 +169,9 @@ def tk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     fake_home = tmp_path / "home"
     fake_home.mkdir()
     socket = f"tkt-{uuid.uuid4().hex[:10]}"
-    values = {"TMUXKIT_HOME": str(home), "TMUXKIT_SOCKET": socket, "HOME": str(fake_home), "NO_COLOR": "1"}
+    # TMUXKIT_EARLY_WAIT=0: start does not watch for an early exit (tests that want it set it back).
+    values = {"TMUXKIT_HOME": str(home), "TMUXKIT_SOCKET": socket, "HOME": str(fake_home), "NO_COLOR": "1",
+              "TMUXKIT_EARLY_WAIT": "0"}
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("TMUX", raising=False)

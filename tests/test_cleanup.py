@@ -58,13 +58,29 @@ def test_cleanup_leaves_a_healthy_run_alone(tk: Env) -> None:
     assert tk.status("healthy")["state"] == "running"
 
 
-def test_cleanup_kills_a_run_whose_session_was_killed_by_hand(tk: Env) -> None:
-    tk.cli("start", "headless", "--", "bash", "-c", "trap '' HUP; echo up; sleep 300")
+def test_a_run_whose_session_was_killed_is_running_headless_and_stop_ends_it(tk: Env) -> None:
+    """tmux kill-server (a reboot of tmux, not of the box) or kill-session by hand: the run's
+    processes live on. States agree: running (headless); start refuses it; cleanup does not kill
+    it; stop ends it."""
+    tk.cli("start", "headless", "--", "bash", "-c", "trap '' HUP; echo up; while :; do sleep 0.2; done")
     wait_until(lambda: "up" in tk.log_text("headless"), what="output")
     pid = tk.status("headless")["pid"]
     tk.tmux("kill-session", "-t", "=headless")
-    assert tk.status("headless")["state"] == "dead"
+    row = tk.status("headless")
+    assert (row["state"], row["headless"], row["lock_state"]) == ("running", True, "alive")
+    assert "running (headless)" in tk.cli("status").stdout
+    assert "already running" in tk.cli("start", "headless", "--", "true", check=3).stderr
     out = tk.cli("cleanup").stdout
-    assert "orphan" in out and "killed" in out
+    assert "headless" in out and "killed" not in out and pid_alive(pid)
+    assert "stopped headless" in tk.cli("stop", "headless", "--grace", "1").stdout
     wait_until(lambda: not pid_alive(pid), what="the headless command to be gone")
-    assert tk.marked_pids("headless") == []
+    assert tk.marked_pids("headless") == [] and tk.status("headless")["lock_state"] == "free"
+
+
+def test_cleanup_never_kills_a_users_session_that_took_a_finished_runs_name(tk: Env) -> None:
+    tk.cli("start", "mine", "--", "true")
+    wait_until(lambda: tk.status("mine")["state"] == "exited", what="exit")
+    tk.tmux("kill-session", "-t", "=mine")
+    tk.tmux("new-session", "-d", "-s", "mine", "sleep 300")  # the user's own session, same name
+    out = tk.cli("cleanup").stdout
+    assert "dead_session" not in out and "mine" in tk.sessions()

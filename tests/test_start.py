@@ -175,3 +175,45 @@ def test_host_scripts_run_under_the_expected_bash(tk: Env) -> None:
     tk.cli("start", "whichbash", "--", "bash", "-c", 'echo "BASH=$BASH_VERSION"')
     wait_until(lambda: "exited with code 0" in tk.log_text("whichbash"), what="run end")
     assert f"BASH={os.environ['TMUXKIT_EXPECT_BASH']}" in tk.log_text("whichbash")
+
+
+def test_a_command_that_dies_at_once_is_not_started(tk: Env) -> None:
+    env = dict(tk.env, TMUXKIT_EARLY_WAIT="2")
+    script = "print('loading'); import no_such_module_here"
+    r = subprocess.run([sys.executable, "-m", "tmuxkit", "start", "early", "--", sys.executable, "-c", script],
+                       env=env, cwd=tk.work, capture_output=True, text=True)
+    assert r.returncode == 1, r
+    assert "exited within 2s with code 1" in r.stderr and "ModuleNotFoundError" in r.stderr
+    assert "started early" not in r.stdout
+    assert tk.status("early")["lock_state"] == "free"  # a finished run, nothing held
+    # A healthy command is still "started" after the wait, and one that finishes cleanly at once too.
+    ok = subprocess.run([sys.executable, "-m", "tmuxkit", "start", "fine", "--", "sleep", "30"], env=env, cwd=tk.work,
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "started fine" in ok.stdout
+
+
+def test_status_last_line_is_the_programs_not_tmuxkits(tk: Env) -> None:
+    tk.cli("start", "crash", "--", "bash", "-c", "echo 'Traceback: boom'; exit 3")
+    wait_until(lambda: tk.status("crash")["state"] == "exited", what="exit")
+    assert tk.status("crash")["last_line"] == "Traceback: boom"
+    assert "exited with code 3" in tk.log_text("crash")  # tmuxkit's line is still in the log
+
+
+def test_a_live_hand_made_training_lock_refuses_start_and_a_stale_one_is_cleaned(tk: Env) -> None:
+    res = tk.work / "results" / "sop"
+    res.mkdir(parents=True)
+    owner = subprocess.Popen(["sleep", "60"])
+    try:
+        (res / "training.lock").write_text(f"{owner.pid}\n")
+        r = tk.cli("start", "sop", "--", "sleep", "30", check=3)
+        assert f"locked by PID {owner.pid}" in r.stderr and "training.lock" in r.stderr
+        assert "sop" not in tk.sessions()
+    finally:
+        owner.kill()
+        owner.wait()
+    tk.cli("start", "sop", "--", "true")  # the owner is gone: the lock no longer holds
+    wait_until(lambda: tk.status("sop")["state"] == "exited", what="exit")
+    out = tk.cli("cleanup", "--dry-run").stdout
+    assert "stale_training_lock" in out and (res / "training.lock").exists()
+    tk.cli("cleanup")
+    assert not (res / "training.lock").exists()

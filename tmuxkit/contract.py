@@ -122,6 +122,8 @@ LOCK_NAME = ".tmuxkit.lock"  # in the results dir
 FOREIGN_LOCK_NAME = "training.lock"  # the hand-made lock of the SOP: a file holding a PID
 LOG_DIR = "tmuxkit"  # RESULTS/tmuxkit/RUN.log, rotated as RUN.log.1 ...
 LOG_SUFFIX = ".log"
+LIVE_SUFFIX = ".live"  # RESULTS/tmuxkit/RUN.live: the unfinished line (a redrawing bar), kept by the log writer
+LAST_LINE_MAX = 300  # bytes of a line that status reads and prints
 PARTIAL_DIR = ".tmuxkit-partial"  # rsync --partial-dir
 EVENTS_FILE = "events.jsonl"  # in $TMUXKIT_HOME/runs/RUN/
 RUNS_DIR = "runs"  # $TMUXKIT_HOME/runs/RUN/
@@ -148,6 +150,7 @@ class Defaults:
     SETTLE = 5  # a checkpoint unchanged this long is settled
     GPU_IDLE_FOR = 300
     SYNC_EVERY = 60
+    EARLY_EXIT_WAIT = 2  # start watches this long for a command that dies at once ($TMUXKIT_EARLY_WAIT)
 
 
 # --- tmuxkit-start's options ----------------------------------------------------------
@@ -221,6 +224,7 @@ class RunStatus:
     socket: str = ""
     last_event: str = ""
     restarts: int = 0
+    headless: bool = False  # alive with no tmux session (tmux was killed; the run was not)
     sync: dict[str, Any] | None = None  # added on the laptop from the sync loop's STATUS.json
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -235,13 +239,14 @@ class RunStatus:
         run, state = data.get("run"), data.get("state")
         if not isinstance(run, str) or not isinstance(state, str):
             raise ContractError(f"a run's status lacks run or state: {dict(data)!r:.120}")
-        known = set(cls._INTS) | set(cls._STRS) | {"run", "state", "restarts", "sync"}
+        known = set(cls._INTS) | set(cls._STRS) | {"run", "state", "restarts", "sync", "headless"}
         kw: dict[str, Any] = {k: _opt_int(data.get(k)) for k in cls._INTS}
         kw.update({k: _opt_str(data.get(k)) for k in cls._STRS})
         if host:
             kw["host"] = host
         sync = data.get("sync")
         return cls(run=run, state=state, restarts=_opt_int(data.get("restarts")) or 0,
+                   headless=data.get("headless") is True,
                    sync=dict(sync) if isinstance(sync, Mapping) else None,
                    extra={k: v for k, v in data.items() if k not in known}, **kw)
 
@@ -254,6 +259,7 @@ class RunStatus:
         for k in (*self._INTS, *self._STRS):
             out[k] = getattr(self, k)
         out["restarts"] = self.restarts
+        out["headless"] = self.headless
         if self.sync is not None:
             out["sync"] = self.sync
         out.update(self.extra)
@@ -362,6 +368,8 @@ def render_bash() -> str:
             f"TK_FOREIGN_LOCK_NAME={FOREIGN_LOCK_NAME}",
             f"TK_LOG_DIR={LOG_DIR}",
             f"TK_LOG_SUFFIX={LOG_SUFFIX}",
+            f"TK_LIVE_SUFFIX={LIVE_SUFFIX}",
+            f"TK_LAST_LINE_MAX={LAST_LINE_MAX}",
             f"TK_PARTIAL_DIR={PARTIAL_DIR}",
             f"TK_EVENTS_FILE={EVENTS_FILE}",
             f"TK_RUNS_DIR={RUNS_DIR}",

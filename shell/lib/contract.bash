@@ -64,6 +64,8 @@ TK_LOCK_NAME=.tmuxkit.lock
 TK_FOREIGN_LOCK_NAME=training.lock
 TK_LOG_DIR=tmuxkit
 TK_LOG_SUFFIX=.log
+TK_LIVE_SUFFIX=.live
+TK_LAST_LINE_MAX=300
 TK_PARTIAL_DIR=.tmuxkit-partial
 TK_EVENTS_FILE=events.jsonl
 TK_RUNS_DIR=runs
@@ -81,6 +83,7 @@ TK_DEF_BACKOFF=10
 TK_DEF_SETTLE=5
 TK_DEF_GPU_IDLE_FOR=300
 TK_DEF_SYNC_EVERY=60
+TK_DEF_EARLY_EXIT_WAIT=2
 
 # tmuxkit-start options
 OPT_CMD=--cmd

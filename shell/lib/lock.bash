@@ -118,6 +118,19 @@ tk_lock_acquire() {
   done
 }
 
+# tk_foreign_lock_pid FILE: the PID a hand-made training.lock holds (its first number), if any.
+tk_foreign_lock_pid() {
+  [ -f "$1" ] && [ ! -L "$1" ] || return 1
+  LC_ALL=C head -c 4096 "$1" 2>/dev/null | tr -c '0-9' '\n' | grep -m 1 -E '^[0-9]+$'
+}
+
+# tk_pid_alive PID: a live, non-zombie process.
+tk_pid_alive() {
+  local st
+  st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  case $st in '' | *Z*) return 1 ;; esac
+}
+
 # tk_lock_release LOCK PID START: remove LOCK only if PID/START own it.
 tk_lock_release() {
   [ -L "$1" ] && return 1

@@ -29,16 +29,38 @@ tk_ps_env() {
   fi
 }
 
-# "STAT LSTART" of a pid, whitespace squeezed; fails when there is no such process.
+# "STAT START" of a pid; fails when there is no such process. START is the process's identity in
+# time: the same under any TZ or locale, and unmoved by a clock step. Where /proc/PID/stat can be
+# read (Linux) it is "t:" and the start in clock ticks since boot; else "u:" and ps's lstart
+# printed in UTC with the C locale (macOS keeps a process's start time as it was set).
 tk_pinfo() {
-  local s
-  s=$(ps -o stat=,lstart= -p "$1" 2>/dev/null) || return 1
+  local pid=$1 s st rest
+  s=$(LC_ALL=C TZ=UTC0 ps -o stat=,lstart= -p "$pid" 2>/dev/null) || return 1
   set -f
   # shellcheck disable=SC2086
   set -- $s
   set +f
   [ $# -gt 1 ] || return 1
-  printf '%s\n' "$*"
+  st=$1
+  shift
+  if [ -r "/proc/$pid/stat" ] && rest=$(cat "/proc/$pid/stat" 2>/dev/null) && [ -n "$rest" ]; then
+    rest=${rest##*) } # the fields after the command name, which may hold spaces and parentheses
+    set -f
+    # shellcheck disable=SC2086
+    set -- $rest
+    set +f
+    if [ $# -ge 20 ]; then
+      printf '%s t:%s\n' "$st" "${20}"
+      return 0
+    fi
+  fi
+  printf '%s u:%s\n' "$st" "$*"
+}
+
+# The start time as locks written before identities had a kind recorded it: lstart in the
+# caller's TZ. Only for comparing with such a lock, never written anew.
+tk_pstart_legacy() {
+  ps -o lstart= -p "$1" 2>/dev/null | awk '{ $1 = $1; print }'
 }
 
 # Start time of a live (non-zombie) pid.
@@ -55,7 +77,10 @@ tk_owner_alive() {
   local cur
   [ -n "$2" ] || return 1
   cur=$(tk_pstart "$1") || return 1
-  [ "$cur" = "$2" ]
+  case $2 in
+  t:* | u:*) [ "$cur" = "$2" ] ;;
+  *) [ "$(tk_pstart_legacy "$1")" = "$2" ] ;;
+  esac
 }
 
 # [[dd-]hh:]mm:ss -> seconds

@@ -71,19 +71,32 @@ tk_sq() {
 
 # tk_run_state: state of the loaded run, from its files, processes and session.
 # Sets S_STATE and S_LOG_AGE, S_LAST (last log line), S_UPTIME.
+# tk_last_line LOG: the program's last line (tmuxkit's own "[tmuxkit] ..." lines skipped), read
+# from the log's last 16 KiB only and cut to $TK_LAST_LINE_MAX bytes, however long the line is.
+tk_last_line() {
+  [ -f "$1" ] || return 0
+  tail -c 16384 "$1" 2>/dev/null | grep -v '^\[tmuxkit\] ' | tail -n 1 | cut -b "1-$TK_LAST_LINE_MAX" || true
+}
+
+# tk_run_state: the loaded run's state, from its files, processes and session. Sets S_STATE,
+# S_HEADLESS (1: alive with no tmux session, e.g. after tmux kill-server), S_LOG_AGE (seconds since
+# any output reached the pane: the log writer moves the log's mtime on every byte, a \r redraw
+# included), S_LAST (the live redraw when a line is unfinished, else the program's last line)
+# and S_UPTIME.
 tk_run_state() {
-  local now=${1:-$(date +%s)} mt
-  S_LOG_AGE='' S_LAST='' S_UPTIME=''
+  local now=${1:-$(date +%s)} mt live
+  S_LOG_AGE='' S_LAST='' S_UPTIME='' S_HEADLESS=''
   if [ -f "$R_LOG" ]; then
     mt=$(tk_stat mtime "$R_LOG" 2>/dev/null || echo '')
     [ -n "$mt" ] && S_LOG_AGE=$((now - mt))
-    S_LAST=$(tail -n 1 "$R_LOG" 2>/dev/null || true)
   fi
   if tk_runner_alive; then
+    # A live run's unfinished line (a redrawing bar), as the log writer keeps it.
+    live=${R_LOG%"$TK_LOG_SUFFIX"}$TK_LIVE_SUFFIX
+    [ ! -f "$live" ] || [ -L "$live" ] || S_LAST=$(head -c "$TK_LAST_LINE_MAX" "$live" 2>/dev/null | head -n 1 || true)
     S_UPTIME=$(tk_uptime_s "$R_RUNNER_PID" || echo '')
-    if ! tk_run_tmux has-session -t "=$R_RUN" 2>/dev/null; then
-      S_STATE=$ST_DEAD
-    elif [ -n "$S_LOG_AGE" ] && [ "$S_LOG_AGE" -gt "$R_STUCK_AFTER" ]; then
+    tk_run_tmux has-session -t "=$R_RUN" 2>/dev/null || S_HEADLESS=1
+    if [ -n "$S_LOG_AGE" ] && [ "$S_LOG_AGE" -gt "$R_STUCK_AFTER" ]; then
       S_STATE=$ST_STUCK
     else
       S_STATE=$ST_RUNNING
@@ -97,6 +110,13 @@ tk_run_state() {
   else
     S_STATE=$ST_DEAD
   fi
+  [ -n "$S_LAST" ] || S_LAST=$(tk_last_line "$R_LOG")
+}
+
+# True when the loaded run's tmux session exists and carries its run id (set by tmuxkit-start).
+tk_run_session_is_ours() {
+  [ -n "$R_RUN_ID" ] &&
+    [ "$(tk_run_tmux show-options -v -t "=$R_RUN:" @tmuxkit_run_id 2>/dev/null)" = "$R_RUN_ID" ]
 }
 
 # "1" when the run's pane has its log pipe, "0" when not, "" when there is no pane.
@@ -142,7 +162,8 @@ tk_run_json() {
   printf '"lock_path":%s,"lock_state":%s,"results":%s,"cwd":%s,"writer":%s,"stuck_after":%s,"socket":%s' \
     "$(tk_json_str "$R_LOCK")" "$(tk_json_str "$lock_state")" "$(tk_json_str "$R_RESULTS")" \
     "$(tk_json_str "$R_CWD")" "$(tk_json_str "$writer")" "$(tk_json_val "$R_STUCK_AFTER")" "$(tk_json_str "$R_SOCKET")"
-  printf ',"last_event":%s,"restarts":%s}' "$(tk_json_val "$last_event")" "${restarts:-0}"
+  printf ',"last_event":%s,"restarts":%s,"headless":%s}' "$(tk_json_val "$last_event")" "${restarts:-0}" \
+    "$([ -n "$S_HEADLESS" ] && echo true || echo false)"
 }
 
 # Names of all runs known on this host.

@@ -31,7 +31,7 @@ def run(a: Args) -> int:
     for spec in conf.all_hosts():
         for r in runs.cleanup(connect(spec), a.dry_run):
             found += 1
-            action = "would fix" if a.dry_run and r["action"] == "reported" and r["kind"] != "stuck" else r["action"]
+            action = "would fix" if a.dry_run and r["action"] == "reported" and r["kind"] not in ("stuck", "headless") else r["action"]
             say(f"{r['host']}: {r['kind']:<12} {r['run']}: {r['detail']} -> {action}")
     if not found:
         say("nothing to clean up")

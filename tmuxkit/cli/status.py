@@ -31,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def state_text(r: RunStatus) -> str:
     state = r.state
+    if r.headless:
+        state += " (headless)"
     if state in (State.EXITED, State.STOPPED) and r.exit_code is not None:
         state += f" ({r.exit_code})"
     if r.stop_rung:
