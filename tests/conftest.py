@@ -76,6 +76,15 @@ def kill_ssh_links(clients: bool = False) -> list[int]:
     return killed
 
 
+def writer_pid(log: Path) -> int | None:
+    """The pane log writer of LOG: python3 names the log in its argv; awk has it in its environment."""
+    out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if f"tmuxkit-logwriter.py {log} " in line or (f"TK_LOG={log} " in line + " " and "awk" in line):
+            return int(line.split()[0])
+    return None
+
+
 def pid_alive(pid: int) -> bool:
     """Alive and not a zombie."""
     out = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()

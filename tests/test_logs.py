@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from pathlib import Path
 
-from conftest import Env, wait_until
+from conftest import Env, wait_until, writer_pid
 
 
 def _log_parts(tk: Env, run: str) -> list[Path]:
@@ -44,20 +43,11 @@ def test_redraws_and_colours_are_folded(tk: Env) -> None:
     assert not any("10%" in ln or "\x1b" in ln or "\r" in ln for ln in lines)
 
 
-def _writer_pid(log: Path) -> int | None:
-    """The python3 writer names the log in its argv; the awk one has it in its environment."""
-    out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if f"tmuxkit-logwriter.py {log} " in line or (f"TK_LOG={log} " in line + " " and "awk" in line):
-            return int(line.split()[0])
-    return None
-
-
 def test_killed_log_writer_is_detected_and_repiped(tk: Env) -> None:
     tk.cli("start", "ticker", "--", "bash", "-c", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done")
     log = tk.log("ticker")
     wait_until(lambda: "tick 3" in tk.log_text("ticker"), what="ticks")
-    pid = wait_until(lambda: _writer_pid(log), what="writer pid")
+    pid = wait_until(lambda: writer_pid(log), what="writer pid")
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: tk.tmux("display-message", "-p", "-t", "=ticker:", "#{pane_pipe}").stdout.strip() == "0",
                what="tmux to notice the dead writer")

@@ -217,3 +217,13 @@ def test_a_live_hand_made_training_lock_refuses_start_and_a_stale_one_is_cleaned
     assert "stale_training_lock" in out and (res / "training.lock").exists()
     tk.cli("cleanup")
     assert not (res / "training.lock").exists()
+
+
+def test_the_runs_env_applies_to_the_command_only(tk: Env) -> None:
+    """PATH, IFS, UID or SHELLOPTS in a run's env must not break tmuxkit's own runner."""
+    tk.add_run("envleak", "echo ran-with $FOO; exit 5",
+               'env = { PATH = "/nonexistent", IFS = "x", SHELLOPTS = "xtrace", UID = "0", FOO = "bar" }')
+    tk.cli("start", "envleak")
+    row = wait_until(lambda: (s := tk.status("envleak"))["state"] == "exited" and s, what="exit")
+    assert row["exit_code"] == 5 and row["lock_state"] == "free"
+    wait_until(lambda: "ran-with bar" in tk.log_text("envleak"), what="the command's line")

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-from conftest import FAKES, Env, Remote, wait_until
+from conftest import FAKES, Env, Remote, wait_until, writer_pid
 
 TRAINER = f"{sys.executable} {FAKES / 'trainer.py'}"
 FAST = "--backoff 1 --grace 3 --settle 2"
@@ -161,3 +161,19 @@ def test_remote_watchdog_survives_the_link(tk: Env, remote: Remote) -> None:
     tk.cli("stop", "rw", "--grace", "5")  # the next command reconnects
     wait_until(lambda: '"event":"stopped"' in events.read_text(), what="the watchdog to see the stop")
     assert "rw stopped" in tk.cli("events", "rw").stdout  # read back over the new link
+
+
+def test_a_dead_log_writer_is_repaired_not_taken_for_a_stuck_run(tk: Env) -> None:
+    tk.add_run("quietlog", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.3; done", "stuck_after = 2")
+    tk.cli("start", "quietlog")
+    log = tk.log("quietlog")
+    wait_until(lambda: "tick 2" in tk.log_text("quietlog"), what="ticks")
+    pid = wait_until(lambda: writer_pid(log), what="the writer")
+    tk.cli("watch", "quietlog", "--auto-resume", "--every", "1")
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: "writer_repiped" in _kinds(tk, "quietlog"), timeout=15, what="the watchdog to re-pipe")
+    n = tk.log_text("quietlog").count("tick")
+    wait_until(lambda: tk.log_text("quietlog").count("tick") > n + 3, what="ticks after the repair")
+    kinds = _kinds(tk, "quietlog")
+    assert "stuck" not in kinds and "resumed" not in kinds, kinds
+    assert "re-attached" in tk.log_text("quietlog")  # the gap is marked

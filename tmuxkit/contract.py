@@ -96,6 +96,7 @@ class Event(_Word):
     BUDGET_SPENT = "budget_spent"
     GPU_CHECKS_OFF = "gpu_checks_off"
     SYNCED = "synced"
+    WRITER_REPIPED = "writer_repiped"
 
 
 # Events worth a notification.

@@ -233,9 +233,20 @@ def start_helper_session(name: str, argv: Sequence[str], cwd: str) -> str:
 
 
 def attach_argv(host: Host, run: RunStatus) -> list[str]:
-    """tmux attach (or switch-client when already inside tmux) to the run's session."""
+    """tmux attach to the run's session; switch-client only from inside the same tmux server (from
+    inside another one, a nested attach with TMUX unset). A run with no session left is an error."""
     socket = run.socket
     target = f"={run.run}"
-    if host.name == LOCAL and os.environ.get("TMUX"):
-        return host.tmux_argv("switch-client", "-t", target, socket=socket)
+    if host.run(host.tmux_argv("has-session", "-t", target, socket=socket)).rc != 0:
+        ended = f"it has ended ({run.state}" + (f", exit code {run.exit_code})" if run.exit_code is not None else ")")
+        if run.alive:
+            ended = "it runs headless (its tmux session was killed)"
+        raise TmuxkitError(f"run {run.run!r} has no tmux session to attach to: {ended}; "
+                           f"see its output with: tmuxkit logs {run.run}", ExitCode.NOT_FOUND)
+    inside = os.environ.get("TMUX", "")
+    if host.name == LOCAL and inside:
+        here = host.run(host.tmux_argv("display-message", "-p", "#{socket_path}", socket=socket)).out.strip()
+        if here and inside.split(",", 1)[0] == here:
+            return host.tmux_argv("switch-client", "-t", target, socket=socket)
+        return ["env", "-u", "TMUX", *host.tmux_argv("attach-session", "-t", target, socket=socket)]
     return host.tmux_argv("attach-session", "-t", target, socket=socket)

@@ -53,6 +53,7 @@ EV_STOPPED=stopped
 EV_BUDGET_SPENT=budget_spent
 EV_GPU_CHECKS_OFF=gpu_checks_off
 EV_SYNCED=synced
+EV_WRITER_REPIPED=writer_repiped
 
 # run names
 TK_RUN_NAME_MAX=64
