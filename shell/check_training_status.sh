@@ -125,6 +125,7 @@ OPT_ENV=--env
 OPT_LOG_MAX_BYTES=--log-max-bytes
 OPT_LOG_KEEP=--log-keep
 OPT_STUCK_AFTER=--stuck-after
+OPT_ENV_STDIN=--env-stdin
 OPT_AGAIN=--again
 # --- lib/core.bash ---
 # shellcheck disable=SC2034  # globals (TK_*, LK_*, R_*, S_*) are the results callers read
@@ -169,9 +170,16 @@ tk_home() {
 }
 
 # tk_home_init: $TMUXKIT_HOME and its runs/, created 0700, for the scripts that write state.
+# Refuses a home or runs/ that is a symlink or that someone else owns: state written there could be
+# redirected through links planted by its owner.
 tk_home_init() {
-  local h
+  local h d
   h=$(tk_home)
+  for d in "$h" "$h/$TK_RUNS_DIR"; do
+    if [ -L "$d" ] || { [ -e "$d" ] && [ ! -O "$d" ]; }; then
+      tk_die "$EX_USAGE" "refusing state directory $d: not a directory owned by you (uid $(id -u))"
+    fi
+  done
   if [ ! -d "$h/$TK_RUNS_DIR" ]; then
     (umask 077 && mkdir -p "$h/$TK_RUNS_DIR")
   fi
@@ -525,7 +533,7 @@ tk_run_load_or_die() {
 tk_run_load() {
   local d=$1 line
   R_DIR=$d R_RUN='' R_CWD='' R_RESULTS='' R_LOCK='' R_LOG='' R_STARTED='' R_RUN_ID=''
-  R_SOCKET='' R_STUCK_AFTER=$TK_DEF_STUCK_AFTER R_LOG_MAX=$TK_DEF_LOG_MAX_BYTES R_LOG_KEEP=$TK_DEF_LOG_KEEP
+  R_SOCKET='' R_UMASK='' R_STUCK_AFTER=$TK_DEF_STUCK_AFTER R_LOG_MAX=$TK_DEF_LOG_MAX_BYTES R_LOG_KEEP=$TK_DEF_LOG_KEEP
   while IFS= read -r line || [ -n "$line" ]; do
     case $line in
     run=*) R_RUN=${line#run=} ;;
@@ -539,6 +547,7 @@ tk_run_load() {
     stuck_after=*) R_STUCK_AFTER=${line#stuck_after=} ;;
     log_max_bytes=*) R_LOG_MAX=${line#log_max_bytes=} ;;
     log_keep=*) R_LOG_KEEP=${line#log_keep=} ;;
+    umask=*) R_UMASK=${line#umask=} ;;
     esac
   done <"$d/meta"
   R_RUNNER_PID='' R_RUNNER_START='' R_PID='' R_EXIT='' R_ENDED='' R_STOP_RUNG='' R_STOP_REQ=''
@@ -567,7 +576,9 @@ tk_runner_alive() {
 # TK_BIN (set by the entry point) is where the tmuxkit-* scripts are.
 tk_pipe_log() {
   local w
-  w="exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
+  # tmux runs this with its server's umask; the log gets the umask of the user who started the run.
+  case $R_UMASK in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) R_UMASK=077 ;; esac
+  w="umask $R_UMASK; exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
   tk_run_tmux pipe-pane -t "=$R_RUN:" "$w"
 }
 

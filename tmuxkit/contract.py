@@ -166,6 +166,7 @@ class StartOpt(_Word):
     LOG_MAX_BYTES = "--log-max-bytes"
     LOG_KEEP = "--log-keep"
     STUCK_AFTER = "--stuck-after"
+    ENV_STDIN = "--env-stdin"  # the run's env as NAME=VALUE lines on stdin: secrets never on a command line
     AGAIN = "--again"  # start RUN again as it was last started (its stored cwd, results, env, sizes)
 
 

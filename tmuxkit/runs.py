@@ -88,16 +88,20 @@ class StartArgs:
                    stuck_after=spec.stuck_after)
 
     def argv(self) -> list[str]:
+        """The arguments. The env is not among them: it goes on stdin (stdin()), out of sight of ps."""
         out = [self.run, StartOpt.CMD.value, self.command]
         if self.cwd is not None:
             out += [StartOpt.CWD.value, self.cwd]
         if self.results:
             out += [StartOpt.RESULTS.value, self.results]
-        for k, v in self.env:
-            out += [StartOpt.ENV.value, f"{k}={v}"]
+        if self.env:
+            out.append(StartOpt.ENV_STDIN.value)
         out += [StartOpt.LOG_MAX_BYTES.value, str(self.log_max_bytes), StartOpt.LOG_KEEP.value, str(self.log_keep),
                 StartOpt.STUCK_AFTER.value, str(self.stuck_after)]
         return out
+
+    def stdin(self) -> bytes | None:
+        return "".join(f"{k}={v}\n" for k, v in self.env).encode() if self.env else None
 
 
 def _where_dir() -> Path:
@@ -120,7 +124,8 @@ def remembered_host(run: str) -> str | None:
 
 
 def start(host: Host, spec: RunSpec) -> Started:
-    res = host.script_ok("tmuxkit-start", *StartArgs.for_spec(host, spec).argv())
+    sa = StartArgs.for_spec(host, spec)
+    res = host.script_ok("tmuxkit-start", *sa.argv(), input=sa.stdin())
     try:
         info = StartInfo.parse(res.out)
     except ContractError as e:

@@ -94,4 +94,5 @@ OPT_ENV=--env
 OPT_LOG_MAX_BYTES=--log-max-bytes
 OPT_LOG_KEEP=--log-keep
 OPT_STUCK_AFTER=--stuck-after
+OPT_ENV_STDIN=--env-stdin
 OPT_AGAIN=--again

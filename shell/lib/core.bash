@@ -41,9 +41,16 @@ tk_home() {
 }
 
 # tk_home_init: $TMUXKIT_HOME and its runs/, created 0700, for the scripts that write state.
+# Refuses a home or runs/ that is a symlink or that someone else owns: state written there could be
+# redirected through links planted by its owner.
 tk_home_init() {
-  local h
+  local h d
   h=$(tk_home)
+  for d in "$h" "$h/$TK_RUNS_DIR"; do
+    if [ -L "$d" ] || { [ -e "$d" ] && [ ! -O "$d" ]; }; then
+      tk_die "$EX_USAGE" "refusing state directory $d: not a directory owned by you (uid $(id -u))"
+    fi
+  done
   if [ ! -d "$h/$TK_RUNS_DIR" ]; then
     (umask 077 && mkdir -p "$h/$TK_RUNS_DIR")
   fi

@@ -18,7 +18,7 @@ tk_run_load_or_die() {
 tk_run_load() {
   local d=$1 line
   R_DIR=$d R_RUN='' R_CWD='' R_RESULTS='' R_LOCK='' R_LOG='' R_STARTED='' R_RUN_ID=''
-  R_SOCKET='' R_STUCK_AFTER=$TK_DEF_STUCK_AFTER R_LOG_MAX=$TK_DEF_LOG_MAX_BYTES R_LOG_KEEP=$TK_DEF_LOG_KEEP
+  R_SOCKET='' R_UMASK='' R_STUCK_AFTER=$TK_DEF_STUCK_AFTER R_LOG_MAX=$TK_DEF_LOG_MAX_BYTES R_LOG_KEEP=$TK_DEF_LOG_KEEP
   while IFS= read -r line || [ -n "$line" ]; do
     case $line in
     run=*) R_RUN=${line#run=} ;;
@@ -32,6 +32,7 @@ tk_run_load() {
     stuck_after=*) R_STUCK_AFTER=${line#stuck_after=} ;;
     log_max_bytes=*) R_LOG_MAX=${line#log_max_bytes=} ;;
     log_keep=*) R_LOG_KEEP=${line#log_keep=} ;;
+    umask=*) R_UMASK=${line#umask=} ;;
     esac
   done <"$d/meta"
   R_RUNNER_PID='' R_RUNNER_START='' R_PID='' R_EXIT='' R_ENDED='' R_STOP_RUNG='' R_STOP_REQ=''
@@ -60,7 +61,9 @@ tk_runner_alive() {
 # TK_BIN (set by the entry point) is where the tmuxkit-* scripts are.
 tk_pipe_log() {
   local w
-  w="exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
+  # tmux runs this with its server's umask; the log gets the umask of the user who started the run.
+  case $R_UMASK in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) R_UMASK=077 ;; esac
+  w="umask $R_UMASK; exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
   tk_run_tmux pipe-pane -t "=$R_RUN:" "$w"
 }
 

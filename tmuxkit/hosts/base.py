@@ -90,12 +90,14 @@ class Host:
     def _check_transport(self, res: Result, argv: Sequence[str]) -> None:
         """Raise if the transport (not the command) failed. Local: never."""
 
-    def script(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT) -> Result:
-        return self.run(self.script_argv(script, args), timeout=timeout)
+    def script(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT,
+               input: bytes | None = None) -> Result:
+        return self.run(self.script_argv(script, args), timeout=timeout, input=input)
 
-    def script_ok(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT) -> Result:
-        """Run a host script; a non-zero exit becomes its own one-line error and exit code."""
-        res = self.script(script, *args, timeout=timeout)
+    def script_ok(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT,
+                  input: bytes | None = None) -> Result:
+        """Run a host script (stdin: INPUT); a non-zero exit becomes its own one-line error and exit code."""
+        res = self.script(script, *args, timeout=timeout, input=input)
         if res.rc != 0:
             raise HostError(res.error_line(), host=self.name, argv=[script, *args], rc=res.rc, stderr=res.err,
                             code=res.rc)

@@ -159,11 +159,12 @@ class SshHost(Host):
         where, _, writer = res.out.strip().partition("\n")
         return InstallInfo(where=where, log_writer=writer)
 
-    def script(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT) -> Result:
-        res = super().script(script, *args, timeout=timeout)
+    def script(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT,
+               input: bytes | None = None) -> Result:
+        res = super().script(script, *args, timeout=timeout, input=input)
         if res.rc == NOT_INSTALLED and not self._installed:
             self.install()
-            res = super().script(script, *args, timeout=timeout)
+            res = super().script(script, *args, timeout=timeout, input=input)
         return res
 
     def _ensure_installed(self) -> None:

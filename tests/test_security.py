@@ -1,0 +1,76 @@
+"""Hardening: nobody else's files, no secrets on display (issue 11, items 1, 3, 4, 6)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Env, wait_until
+
+
+def _start(tk: Env, *args: str, umask: str | None = None, env: dict[str, str] | None = None,
+           ) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "tmuxkit", "start", *args]
+    if umask:
+        cmd = ["bash", "-c", f'umask {umask}; exec "$@"', "_", *cmd]
+    return subprocess.run(cmd, env=env or tk.env, cwd=tk.work, capture_output=True, text=True)
+
+
+def test_a_symlink_planted_at_the_log_path_is_refused_not_followed(tk: Env, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    logdir = tk.work / "results" / "planted" / "tmuxkit"
+    logdir.mkdir(parents=True)
+    (logdir / "planted.log").symlink_to(victim)
+    r = _start(tk, "planted", "--", "echo", "OUTPUT")
+    assert r.returncode == 5 and "log path is a symlink" in r.stderr
+    assert victim.read_text() == "precious\n"
+    assert not (tk.work / "results" / "planted" / ".tmuxkit.lock").exists()  # nothing half-created
+
+
+def test_env_secrets_never_reach_a_command_line_and_the_env_file_is_0600(tk: Env, tmp_path: Path) -> None:
+    """A bash on PATH that records every argv it is given: tmuxkit-start, the runner, the writer."""
+    spy = tmp_path / "spy"
+    spy.mkdir()
+    real = shutil.which("bash")
+    (spy / "bash").write_text(f'#!{real}\nprintf "%s\\n" "$*" >> {tmp_path / "argv.log"}\nexec {real} "$@"\n')
+    (spy / "bash").chmod(0o755)
+    env = dict(tk.env, PATH=f"{spy}:{tk.env['PATH']}")
+    tk.add_run("secret", 'echo "key has ${#WANDB_API_KEY} chars"; sleep 30',
+               'env = { WANDB_API_KEY = "s3cr3t-value-123" }')
+    r = _start(tk, "secret", env=env)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: "key has 16 chars" in tk.log_text("secret"), what="the command to see its env")
+    argv = (tmp_path / "argv.log").read_text()
+    assert "tmuxkit-start" in argv  # the spy saw the start
+    assert "s3cr3t-value-123" not in argv and "s3cr3t-value-123" not in r.stdout + r.stderr
+    mode = stat.S_IMODE((tk.home / "runs" / "secret" / "env").stat().st_mode)
+    assert mode == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a home owned by another user")
+def test_a_tmuxkit_home_owned_by_someone_else_is_refused(tk: Env) -> None:
+    tk.home.mkdir()
+    os.chown(tk.home, 65534, 65534)
+    r = _start(tk, "theirs", "--", "true")
+    assert r.returncode == 2 and "not a directory owned by you" in r.stderr
+    assert not (tk.home / "runs").exists()
+
+
+@pytest.mark.parametrize("umask,mode", [("077", 0o600), ("022", 0o644)])
+def test_the_log_gets_the_starting_users_umask(tk: Env, umask: str, mode: int) -> None:
+    name = f"um{umask}"
+    # The tmux server already runs, with the other umask: the log must not inherit the server's.
+    other = "022" if umask == "077" else "077"
+    subprocess.run(["bash", "-c", f"umask {other}; exec tmux -L {tk.socket} new-session -d -s keep 'sleep 60'"],
+                   env=tk.env, check=True)
+    r = _start(tk, name, "--", "echo", "hi", umask=umask)
+    assert r.returncode == 0, r.stderr
+    log = tk.log(name)
+    wait_until(lambda: log.exists() and "hi" in log.read_text(), what="the log")
+    assert stat.S_IMODE(log.stat().st_mode) == mode
