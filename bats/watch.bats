@@ -66,3 +66,21 @@ start_run() { # RUN CMD
   run sort -u "$BATS_TEST_TMPDIR/gpu/argv.log"
   assert_output $'--query-compute-apps=pid,gpu_uuid --format=csv,noheader,nounits\n--query-gpu=uuid,utilization.gpu --format=csv,noheader,nounits'
 }
+
+@test "watch: real H100 nvidia-smi output, replayed: idle flags the run, busy does not" {
+  mkdir -p "$BATS_TEST_TMPDIR/gpu"
+  cp "$ROOT/tests/fakes/nvidia-smi" "$BATS_TEST_TMPDIR/gpu/"
+  echo "$ROOT/tests/fakes/nvidia-smi-h100 _busy" >"$BATS_TEST_TMPDIR/gpu/replay"
+  export PATH="$BATS_TEST_TMPDIR/gpu:$PATH"
+  start_run w4 'while :; do echo training; sleep 0.2; done'
+  run bash "$SHELL_DIR/tmuxkit-watch" w4 --detach --every 1 --gpu-idle-below 5 --gpu-idle-for 1
+  assert_success
+  # Busy (100%): let the watchdog look at least four times, then no gpu idle event.
+  busy_looks() { [ "$(grep -c query-gpu "$BATS_TEST_TMPDIR/gpu/argv.log" 2>/dev/null)" -ge 4 ]; }
+  wait_for 15 busy_looks
+  run grep -c '"reason":"gpu idle"' "$TMUXKIT_HOME/runs/w4/events.jsonl"
+  assert_output 0
+  # Idle (0%, no compute apps): flagged.
+  echo "$ROOT/tests/fakes/nvidia-smi-h100 _idle" >"$BATS_TEST_TMPDIR/gpu/replay"
+  wait_for 15 grep -q '"reason":"gpu idle","gpu_util":0' "$TMUXKIT_HOME/runs/w4/events.jsonl"
+}
