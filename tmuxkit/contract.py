@@ -180,6 +180,14 @@ def kv_line(line: str) -> dict[str, str]:
     return dict(f.split("=", 1) for f in line.split("\t") if "=" in f)
 
 
+def last_kv_line(text: str, script: str) -> dict[str, str]:
+    """The last key=value line a script printed (its answer), or a ContractError naming the script."""
+    rows = [kv_line(ln) for ln in text.splitlines() if "=" in ln]
+    if not rows:
+        raise ContractError(f"{script} printed nothing to read")
+    return rows[-1]
+
+
 def _opt_int(v: object) -> int | None:
     if v is None or v == "":
         return None
@@ -298,10 +306,7 @@ class StartInfo:
 
     @classmethod
     def parse(cls, text: str) -> StartInfo:
-        rows = [kv_line(ln) for ln in text.splitlines() if "=" in ln]
-        if not rows:
-            raise ContractError("tmuxkit-start printed nothing to read")
-        r = rows[-1]
+        r = last_kv_line(text, "tmuxkit-start")
         try:
             return cls(run=r["run"], session=r["session"], log=r["log"], results=r["results"], lock=r["lock"],
                        pid=r.get("pid", ""), runner_pid=r.get("runner_pid", ""), socket=r.get("socket", ""),
@@ -322,10 +327,9 @@ class StopResult:
 
     @classmethod
     def parse(cls, text: str) -> StopResult:
-        rows = [kv_line(ln) for ln in text.splitlines() if "=" in ln]
-        if not rows or "state" not in rows[-1]:
-            raise ContractError("tmuxkit-kill printed nothing to read")
-        r = rows[-1]
+        r = last_kv_line(text, "tmuxkit-kill")
+        if "state" not in r:
+            raise ContractError("tmuxkit-kill's answer lacks state")
         return cls(state=r["state"], run=r.get("run", ""), rung=r.get("rung", ""), survivors=r.get("survivors", ""),
                    detail=r.get("detail", ""))
 

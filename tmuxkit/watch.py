@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tmuxkit.config import RunSpec
-from tmuxkit.contract import NOTIFY_EVENTS, kv_line
+from tmuxkit.contract import NOTIFY_EVENTS, ContractError, last_kv_line
 from tmuxkit.hosts import Host
 
 
@@ -40,8 +40,10 @@ def start(host: Host, spec: RunSpec, *, auto_resume: bool, every: int, stuck_aft
           gpu_idle_below: int | None = None, gpu_idle_for: int | None = None) -> dict[str, str]:
     args = watch_args(spec, auto_resume=auto_resume, every=every, stuck_after=stuck_after,
                       gpu_idle_below=gpu_idle_below, gpu_idle_for=gpu_idle_for)
-    lines = [ln for ln in host.script_ok("tmuxkit-watch", *args).out.splitlines() if "=" in ln]
-    return kv_line(lines[-1]) if lines else {}
+    try:
+        return last_kv_line(host.script_ok("tmuxkit-watch", *args).out, "tmuxkit-watch")
+    except ContractError:
+        return {}
 
 
 def events(host: Host, run: str, follow: bool = False) -> Iterator[dict[str, object]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -27,17 +28,29 @@ def ago(seconds: object) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+_CONTROL = re.compile(r"\x1b\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?|[\x00-\x08\x0a-\x1f\x7f\x9b]")
+
+
+def plain(text: str) -> str:
+    """Program output made safe to show: escape and control sequences removed, tabs as spaces.
+    (It is never read as markup either: table() gives rich plain Text.)"""
+    return _CONTROL.sub("", text).replace("\t", " ")
+
+
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """rich on a terminal (NO_COLOR respected by rich); plain aligned text otherwise."""
+    """rich on a terminal (NO_COLOR respected by rich); plain aligned text otherwise. Cells are
+    plain text in both: a "[/bold]" or "[link=...]" in a log line is shown as written."""
+    rows = [[plain(c) for c in r] for r in rows]
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         t = Table(title=title, title_justify="left", box=None, header_style="bold")
         for c in columns:
             t.add_column(c, overflow="fold" if c == "LAST LINE" else "ellipsis")
         for r in rows:
-            t.add_row(*r)
+            t.add_row(*(Text(c) for c in r))
         Console().print(t)
         return
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
