@@ -73,3 +73,25 @@ def test_durations(value: object, seconds: int) -> None:
 def test_bad_durations(value: object) -> None:
     with pytest.raises(ValueError):
         config.parse_duration(value)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["status", "--timeout", "nan"], "--timeout: expected seconds"),
+    (["status", "--timeout", "inf"], "--timeout: expected seconds"),
+    (["init", ""], "the path is empty"),
+    (["init", "nodir/x.toml"], "cannot write nodir/x.toml"),
+    (["--config", "/dev/zero", "status"], "larger than"),
+])
+def test_bad_input_is_one_line_and_exit_2_not_a_traceback(tk: Env, args: list[str], needle: str) -> None:
+    r = tk.cli(*args, check=2, timeout=20)
+    assert needle in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b'[runs.a]\ncommand = "x\\u0000y"\n', "runs.a.command: contains a NUL"),
+    (b"\xff\xfe[runs.a]\n", "not UTF-8"),
+])
+def test_a_config_with_nul_or_not_utf8_is_named(tk: Env, content: bytes, needle: str) -> None:
+    (tk.work / "bad.toml").write_bytes(content)
+    r = tk.cli("--config", "bad.toml", "start", "a", check=2)
+    assert needle in r.stderr and "Traceback" not in r.stderr

@@ -275,18 +275,41 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     """--config PATH, else $TMUXKIT_CONFIG, else ./tmuxkit.toml when present, else empty."""
     explicit = path or os.environ.get("TMUXKIT_CONFIG")
     p = Path(explicit) if explicit else Path(DEFAULT_CONFIG)
-    if not p.exists():
-        if explicit:
-            raise ConfigError(f"config file not found: {p}")
-        return Config()
     try:
+        if not p.exists():
+            if explicit:
+                raise ConfigError(f"config file not found: {p}")
+            return Config()
         with p.open("rb") as f:
-            data = tomllib.load(f)
+            raw = f.read(MAX_CONFIG_BYTES + 1)  # never read forever (--config /dev/zero)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES // 1024} KiB; is this a tmuxkit.toml?")
+        if b"\0" in raw:
+            raise ConfigError(f"{p}: contains a NUL byte; is this a tmuxkit.toml?")
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{str(p)[:200]}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    _refuse_nul(data, p)
     return parse(data, p.resolve())
+
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _refuse_nul(value: object, p: Path, key: str = "") -> None:
+    """A NUL inside a value (TOML's \\u0000) cannot cross into a command, a path or a shell."""
+    if isinstance(value, str) and "\0" in value:
+        raise ConfigError(f"{p}: {key or 'a value'}: contains a NUL character")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_nul(v, p, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for v in value:
+            _refuse_nul(v, p, key)
 
 
 EXAMPLE = '''\

@@ -70,6 +70,17 @@ def positive(v: str) -> int:
     return n
 
 
+def seconds(v: str) -> float:
+    """A finite, positive number of seconds, at most a day (not nan, inf or 0)."""
+    try:
+        n = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {v!r}") from None
+    if not 0 < n <= 86400:  # also false for nan
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 86400, got {v!r}")
+    return n
+
+
 def duration(v: str) -> int:
     from tmuxkit.config import parse_duration
 

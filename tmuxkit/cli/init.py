@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 
 from tmuxkit.cli._common import say
-from tmuxkit.errors import TmuxkitError
+from tmuxkit.errors import TmuxkitError, UsageError
 
 HELP = "write a commented example tmuxkit.toml"
 
@@ -26,9 +26,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(a: Args) -> int:
     from tmuxkit.config import EXAMPLE
 
+    if not a.path:
+        raise UsageError("init: the path is empty; give a file name, e.g. tmuxkit init tmuxkit.toml")
     if os.path.lexists(a.path):
         raise TmuxkitError(f"{a.path} already exists; not overwriting it")
-    with open(a.path, "x") as f:
-        f.write(EXAMPLE)
+    try:
+        with open(a.path, "x") as f:
+            f.write(EXAMPLE)
+    except OSError as e:
+        raise UsageError(f"init: cannot write {a.path}: {e.strerror}") from None
     say(f"wrote {a.path}: edit [runs.kssm_v3], then: tmuxkit start kssm_v3")
     return 0

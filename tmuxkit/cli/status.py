@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tmuxkit.cli._common import ago, say, table
+from tmuxkit.cli._common import ago, say, seconds, table
 from tmuxkit.contract import RunStatus, State, Writer
 
 HELP = "state of runs on every host"
@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     st = sub.add_parser("status", help=HELP)
     st.add_argument("runs", nargs="*")
     st.add_argument("--json", action="store_true")
-    st.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per host (default 10)")
+    st.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS", help="per host (default 10)")
 
 
 def state_text(r: RunStatus) -> str:
