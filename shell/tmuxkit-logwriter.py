@@ -149,7 +149,10 @@ def main(argv):
             log.flush()
             touched = now
         elif now - touched >= TICK:
-            os.utime(log.f.fileno())  # activity without a finished line moves the log's age too
+            try:
+                os.utime(log.f.fileno())  # activity without a finished line moves the log's age too
+            except (OSError, NotImplementedError):
+                os.utime(log.path)
             touched = now
         live.set(pending)
         live.write(now)
