@@ -51,6 +51,7 @@ ST_EXITED=exited
 ST_STOPPED=stopped
 ST_DEAD=dead
 ST_FAILED=failed
+ST_PENDING=pending
 
 # stop rungs
 RUNG_SIGINT=sigint
