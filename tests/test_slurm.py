@@ -130,13 +130,17 @@ def test_requeue_resumes_from_newest_checkpoint_and_keeps_log(cluster: slurm_mod
 
 
 def test_one_run_per_results_dir(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
+    # The batch job holds the results lock on the compute node; a second run on the same results
+    # dir (the wrapper, as a second job would run it) is refused with EX_LOCKED and a clear line.
     a = submit(cluster, tmp_path, "first", trainer_cmd("--steps", "1000", "--delay", "0.2"))
     wait_for(lambda: Path(a["log"]).exists() and "step 1" in Path(a["log"]).read_text(), 30, "first running")
-    b = submit(cluster, tmp_path, "second", trainer_cmd("--steps", "2"))
-    st = wait_for(lambda: (s := status(cluster, "second"))["state"] == "failed" and s, 30, "second refused")
-    assert st["exit"] == "3:0"  # type: ignore[index]
-    assert "locked by" in Path(b["log"]).read_text()
-    tk(cluster, "stop", "first", "--grace", "20")
+    r = subprocess.run(
+        [str(SHELL / "tmuxkit-sbatch-run"), "--run", "second", "--results", str(tmp_path / "results"), "--cmd", "true"],
+        env={**os.environ, **cluster.env()}, capture_output=True, text=True, timeout=30,
+    )
+    assert r.returncode == 3 and "locked by" in r.stderr, r
+    assert not (tmp_path / "results" / "tmuxkit" / "second.exit").exists()
+    assert kv(tk(cluster, "stop", "first", "--grace", "20").stdout)["rung"] == "sigint"
 
 
 def test_bad_input(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
