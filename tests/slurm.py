@@ -33,7 +33,10 @@ def unavailable() -> str | None:
         return "a real Slurm needs root (SlurmUser=root, munged key ownership); not root here"
     missing = [t for t in TOOLS if _which(t) is None]
     if missing:
-        return "Slurm packages not installed (apt-get install slurmctld slurmd slurm-client munge): missing " + " ".join(missing)
+        return (
+            "Slurm packages not installed (apt-get install slurmctld slurmd slurm-client munge): missing "
+            + " ".join(missing)
+        )
     return None
 
 
@@ -66,7 +69,9 @@ class Slurm:
         return {"SLURM_CONF": str(self.conf)}
 
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(argv, env={**os.environ, **self.env()}, capture_output=True, text=True, check=check, timeout=30)
+        return subprocess.run(
+            argv, env={**os.environ, **self.env()}, capture_output=True, text=True, check=check, timeout=30
+        )
 
     def stop(self) -> None:
         if self.procs and self.procs[-1].poll() is None:
@@ -101,7 +106,12 @@ def start(timeout: float = 30.0) -> Slurm:
     cpus = os.cpu_count() or 1
     key = root / "munge" / "munge.key"
     sock = root / "munge" / "munge.socket"
-    subprocess.run([_which("mungekey") or "mungekey", "--create", "--keyfile", str(key)], check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        [_which("mungekey") or "mungekey", "--create", "--keyfile", str(key)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     os.chmod(key, 0o400)
     conf = root / "slurm.conf"
     conf.write_text(
@@ -148,21 +158,40 @@ def start(timeout: float = 30.0) -> Slurm:
     try:
         s.procs.append(
             subprocess.Popen(
-                [_which("munged") or "munged", "-F", "--force", f"--key-file={key}", f"--socket={sock}",
-                 f"--pid-file={root / 'munge' / 'munged.pid'}", f"--log-file={logs[0]}",
-                 f"--seed-file={root / 'munge' / 'seed'}"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                [
+                    _which("munged") or "munged",
+                    "-F",
+                    "--force",
+                    f"--key-file={key}",
+                    f"--socket={sock}",
+                    f"--pid-file={root / 'munge' / 'munged.pid'}",
+                    f"--log-file={logs[0]}",
+                    f"--seed-file={root / 'munge' / 'seed'}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
             )
         )
         _wait(sock.exists, timeout, "munged's socket", logs)
         env = {**os.environ, "SLURM_CONF": str(conf)}
         s.procs.append(
-            subprocess.Popen([_which("slurmctld") or "slurmctld", "-D", "-i", "-f", str(conf)], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            subprocess.Popen(
+                [_which("slurmctld") or "slurmctld", "-D", "-i", "-f", str(conf)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         )
         s.procs.append(
-            subprocess.Popen([_which("slurmd") or "slurmd", "-D", "-N", node, "-f", str(conf)], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            subprocess.Popen(
+                [_which("slurmd") or "slurmd", "-D", "-N", node, "-f", str(conf)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         )
 
         def idle() -> bool:

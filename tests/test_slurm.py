@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 import slurm as slurm_mod
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +34,11 @@ def cluster() -> Iterator[slurm_mod.Slurm]:
 
 def tk(cluster: slurm_mod.Slurm, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     r = subprocess.run(
-        [str(SHELL / "tmuxkit-slurm"), *argv], env={**os.environ, **cluster.env()}, capture_output=True, text=True, timeout=90
+        [str(SHELL / "tmuxkit-slurm"), *argv],
+        env={**os.environ, **cluster.env()},
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     if check and r.returncode != 0:
         raise AssertionError(f"tmuxkit-slurm {argv} -> {r.returncode}: {r.stderr}")
@@ -136,7 +139,10 @@ def test_one_run_per_results_dir(cluster: slurm_mod.Slurm, tmp_path: Path) -> No
     wait_for(lambda: Path(a["log"]).exists() and "step 1" in Path(a["log"]).read_text(), 30, "first running")
     r = subprocess.run(
         [str(SHELL / "tmuxkit-sbatch-run"), "--run", "second", "--results", str(tmp_path / "results"), "--cmd", "true"],
-        env={**os.environ, **cluster.env()}, capture_output=True, text=True, timeout=30,
+        env={**os.environ, **cluster.env()},
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert r.returncode == 3 and "locked by" in r.stderr, r
     assert not (tmp_path / "results" / "tmuxkit" / "second.exit").exists()
