@@ -154,3 +154,19 @@ def test_bad_input(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     r = tk(cluster, "status", "nosuchrun", check=False)
     assert r.returncode == 4 and "no Slurm job named" in r.stderr
+
+
+def test_status_report_lists_slurm_jobs(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
+    info = submit(cluster, tmp_path, "held", "sleep 60", "--", "--hold")
+    r = subprocess.run(
+        [str(SHELL / "check_training_status.sh"), "--root", str(tmp_path)],
+        env={**os.environ, **cluster.env(), "TMUXKIT_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    section = r.stdout.split("[6] Slurm jobs")[1]
+    assert f"job {info['job']}" in section and "held" in section and "PENDING" in section
+    assert "reason JobHeldUser" in section
+    cluster.run("scancel", info["job"])
