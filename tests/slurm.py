@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,10 +47,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(cond: object, timeout: float, what: str, logs: list[Path]) -> None:
+def _wait(cond: Callable[[], bool], timeout: float, what: str, logs: list[Path]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
+        if cond():
             return
         time.sleep(0.1)
     tails = "\n".join(f"--- {p}:\n{p.read_text(errors='replace')[-2000:]}" for p in logs if p.exists())
@@ -197,7 +198,7 @@ def start(timeout: float = 30.0) -> Slurm:
         def idle() -> bool:
             for p in s.procs:
                 if p.poll() is not None:
-                    raise RuntimeError(f"Slurm fixture: {p.args[0]} exited with {p.returncode}")
+                    raise RuntimeError(f"Slurm fixture: {p.args!r} exited with {p.returncode}")
             r = s.run("sinfo", "-h", "-N", "-o", "%T", check=False)
             return r.returncode == 0 and r.stdout.strip().startswith("idle")
 

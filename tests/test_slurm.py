@@ -7,8 +7,9 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import slurm as slurm_mod
@@ -53,15 +54,29 @@ def status(cluster: slurm_mod.Slurm, run: str) -> dict[str, str]:
     return kv(tk(cluster, "status", run).stdout)
 
 
-def wait_for(fn: object, timeout: float, what: str) -> object:
+T = TypeVar("T")
+
+
+def wait_for(fn: Callable[[], T], timeout: float, what: str) -> T:
     deadline = time.monotonic() + timeout
     while True:
-        v = fn()  # type: ignore[operator]
+        v = fn()
         if v:
             return v
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.2)
+
+
+def until_state(cluster: slurm_mod.Slurm, run: str, state: str, timeout: float) -> dict[str, str]:
+    last: dict[str, str] = {}
+
+    def reached() -> bool:
+        last.update(status(cluster, run))
+        return last.get("state") == state
+
+    wait_for(reached, timeout, f"{run} to be {state} (last: {last})")
+    return last
 
 
 def trainer_cmd(*args: str) -> str:
@@ -83,10 +98,10 @@ def test_lifecycle_pending_running_exited_and_logs(cluster: slurm_mod.Slurm, tmp
     assert st["job"] == job and st["state"] == "pending", st
     assert st["reason"], st
     cluster.run("scontrol", "release", job)
-    st = wait_for(lambda: (s := status(cluster, "life"))["state"] == "running" and s, 30, "running")
-    assert st["node"] == cluster.node  # type: ignore[index]
-    st = wait_for(lambda: (s := status(cluster, "life"))["state"] == "exited" and s, 30, "exited")
-    assert st["exit"] == "0:0" and st["restarts"] == "0"  # type: ignore[index]
+    st = until_state(cluster, "life", "running", 30)
+    assert st["node"] == cluster.node
+    st = until_state(cluster, "life", "exited", 30)
+    assert st["exit"] == "0:0" and st["restarts"] == "0"
     log = Path(info["log"])
     assert log == tmp_path / "results" / "tmuxkit" / "life.log"
     assert "step 4" in log.read_text()
@@ -122,8 +137,8 @@ def test_requeue_resumes_from_newest_checkpoint_and_keeps_log(cluster: slurm_mod
     log = Path(info["log"])
     wait_for(lambda: log.exists() and "step 3" in log.read_text(), 30, "step 3")
     tk(cluster, "requeue", "rq")
-    st = wait_for(lambda: (s := status(cluster, "rq"))["state"] == "exited" and s, 60, "exited after requeue")
-    assert st["restarts"] == "1"  # type: ignore[index]
+    st = until_state(cluster, "rq", "exited", 60)
+    assert st["restarts"] == "1"
     text = log.read_text()
     assert "step 1" in text  # the first attempt's lines survived the requeue (--open-mode=append)
     assert "resumed from" in text and "step_" in text
