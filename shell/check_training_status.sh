@@ -51,6 +51,7 @@ ST_EXITED=exited
 ST_STOPPED=stopped
 ST_DEAD=dead
 ST_FAILED=failed
+ST_PENDING=pending
 
 # stop rungs
 RUNG_SIGINT=sigint
@@ -951,6 +952,18 @@ EOF
 
   [ "$JSON" = 1 ] || printf '\n[5] tmuxkit runs\n'
   _cs_runs "$home" "$now"
+
+  # Slurm: the user's jobs, in a section of their own, only where squeue exists (text report only).
+  if [ "$JSON" != 1 ] && command -v squeue >/dev/null 2>&1; then
+    printf '\n[6] Slurm jobs (squeue)\n'
+    local sq
+    sq=$(squeue -h -u "$(id -un 2>/dev/null || echo "${USER:-}")" -o '%i|%j|%T|%N|%r|%M' 2>/dev/null) || sq=''
+    if [ -z "$sq" ]; then
+      echo "  (none)"
+    else
+      printf '%s\n' "$sq" | awk -F '|' '{ printf "  job %-8s %-24s %-11s node %-12s %s  up %s\n", $1, $2, $3, ($4 == "" ? "-" : $4), ($3 == "PENDING" ? "reason " $5 : ""), $6 }'
+    fi
+  fi
 
   if [ "$JSON" = 1 ]; then
     printf '{"host":%s,"generated_at":%s,"tmux":%s,"processes":[%s],"locks":[%s],"logs":[%s],"sessions":[%s],"runs":[%s]}\n' \

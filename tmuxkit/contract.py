@@ -47,6 +47,7 @@ class State(_Word):
     STOPPED = "stopped"
     DEAD = "dead"
     FAILED = "failed"
+    PENDING = "pending"  # a Slurm job waiting in the queue (or requeued)
 
 
 ALIVE_STATES = frozenset({State.RUNNING, State.STUCK})

@@ -20,6 +20,7 @@ ST_EXITED=exited
 ST_STOPPED=stopped
 ST_DEAD=dead
 ST_FAILED=failed
+ST_PENDING=pending
 
 # stop rungs
 RUNG_SIGINT=sigint
