@@ -67,10 +67,14 @@ def test_writer_keeps_a_never_ending_line_bounded_and_live(tmp_path: Path) -> No
         wait_until(lambda: live.exists() and "step  19999/20000" in live.read_text(), timeout=5, what="live line")
         assert len(live.read_bytes()) <= 513
         before = log.stat().st_mtime
-        time.sleep(1.1)  # the writer moves the mtime at most once a second
-        w.stdin.write(b"\r  step  20000/20000")
-        w.stdin.flush()
-        wait_until(lambda: log.stat().st_mtime > before, timeout=5, what="activity to move the log's mtime")
+
+        def redraw_moves_mtime() -> bool:  # keep redrawing, no newline, until the log's mtime moves
+            assert w.stdin is not None
+            w.stdin.write(b"\r  step  20000/20000")
+            w.stdin.flush()
+            return log.stat().st_mtime > before
+
+        wait_until(redraw_moves_mtime, timeout=5, interval=0.2, what="activity to move the log's mtime")
         w.stdin.write(b" done\n")
     finally:
         w.stdin.close()
