@@ -7,12 +7,12 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import slurm as slurm_mod
+from conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SHELL = ROOT / "shell"
@@ -54,20 +54,6 @@ def status(cluster: slurm_mod.Slurm, run: str) -> dict[str, str]:
     return kv(tk(cluster, "status", run).stdout)
 
 
-T = TypeVar("T")
-
-
-def wait_for(fn: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
-
-
 def until_state(cluster: slurm_mod.Slurm, run: str, state: str, timeout: float) -> dict[str, str]:
     last: dict[str, str] = {}
 
@@ -75,7 +61,7 @@ def until_state(cluster: slurm_mod.Slurm, run: str, state: str, timeout: float) 
         last.update(status(cluster, run))
         return last.get("state") == state
 
-    wait_for(reached, timeout, f"{run} to be {state} (last: {last})")
+    wait_until(reached, timeout=timeout, interval=0.2, what=f"{run} to be {state} (last: {last})")
     return last
 
 
@@ -112,7 +98,7 @@ def test_lifecycle_pending_running_exited_and_logs(cluster: slurm_mod.Slurm, tmp
 def test_stop_ladder_sigint_saves(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
     info = submit(cluster, tmp_path, "stopint", trainer_cmd("--steps", "1000", "--delay", "0.2"))
     log = Path(info["log"])
-    wait_for(lambda: log.exists() and "step 2" in log.read_text(), 30, "step 2")
+    wait_until(lambda: log.exists() and "step 2" in log.read_text(), timeout=30, interval=0.2, what="step 2")
     r = kv(tk(cluster, "stop", "stopint", "--grace", "20").stdout)
     assert r["rung"] == "sigint"
     assert "interrupted" in log.read_text()  # the trainer's INT handler ran
@@ -123,7 +109,7 @@ def test_stop_ladder_escalates_when_int_is_ignored(cluster: slurm_mod.Slurm, tmp
     cmd = "trap '' INT; echo ready; while :; do sleep 0.2; done"
     info = submit(cluster, tmp_path, "stopterm", cmd)
     log = Path(info["log"])
-    wait_for(lambda: log.exists() and "ready" in log.read_text(), 30, "ready")
+    wait_until(lambda: log.exists() and "ready" in log.read_text(), timeout=30, interval=0.2, what="ready")
     t = time.monotonic()
     r = kv(tk(cluster, "stop", "stopterm", "--grace", "2").stdout)
     assert r["rung"] == "sigterm"
@@ -135,7 +121,7 @@ def test_requeue_resumes_from_newest_checkpoint_and_keeps_log(cluster: slurm_mod
     cmd = trainer_cmd("--steps", "8", "--delay", "0.5")
     info = submit(cluster, tmp_path, "rq", cmd, "--resume", "--resume {checkpoint}", "--glob", "results/ckpt/step_*.pt")
     log = Path(info["log"])
-    wait_for(lambda: log.exists() and "step 3" in log.read_text(), 30, "step 3")
+    wait_until(lambda: log.exists() and "step 3" in log.read_text(), timeout=30, interval=0.2, what="step 3")
     tk(cluster, "requeue", "rq")
     st = until_state(cluster, "rq", "exited", 60)
     assert st["restarts"] == "1"
@@ -151,7 +137,7 @@ def test_one_run_per_results_dir(cluster: slurm_mod.Slurm, tmp_path: Path) -> No
     # The batch job holds the results lock on the compute node; a second run on the same results
     # dir (the wrapper, as a second job would run it) is refused with EX_LOCKED and a clear line.
     a = submit(cluster, tmp_path, "first", trainer_cmd("--steps", "1000", "--delay", "0.2"))
-    wait_for(lambda: Path(a["log"]).exists() and "step 1" in Path(a["log"]).read_text(), 30, "first running")
+    wait_until(lambda: Path(a["log"]).exists() and "step 1" in Path(a["log"]).read_text(), timeout=30, interval=0.2, what="first running")
     r = subprocess.run(
         [str(SHELL / "tmuxkit-sbatch-run"), "--run", "second", "--results", str(tmp_path / "results"), "--cmd", "true"],
         env={**os.environ, **cluster.env()},
