@@ -50,24 +50,33 @@ def path_with_only(bindir: Path, tools: list[str]) -> str:
     return str(bindir)
 
 
-def ssh_link_pids(clients: bool = False) -> list[int]:
-    """The laptop's side of every ssh link: ControlMasters ("ssh: PATH [mux]"), and with
-    clients=True the ssh client processes too. Killing them is how a test drops the link."""
+def ssh_link_pids(tk: "Env", clients: bool = False) -> list[int]:
+    """The laptop's side of TK's ssh links: ControlMasters ("ssh: PATH [mux]"), and with
+    clients=True the ssh client processes too. Killing them is how a test drops the link.
+    Only this test's: they name its ControlMaster directory (other test runs on the machine,
+    in other checkouts, keep theirs)."""
+    from tmuxkit.hosts.ssh import control_dir
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TMUXKIT_HOME", str(tk.home))
+        ours = str(control_dir()) + "/"
     out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
     pids = []
     for ln in out.splitlines():
         pid, _, args = ln.strip().partition(" ")
         args = args.strip()
+        if ours not in args:
+            continue
         if (args.startswith("ssh: ") and args.endswith("[mux]")) or (
                 clients and args.split(" ", 1)[0] in ("ssh", "/usr/bin/ssh")):
             pids.append(int(pid))
     return pids
 
 
-def kill_ssh_links(clients: bool = False) -> list[int]:
-    """Drop the laptop's ssh links (SIGKILL), as a dead network would; returns whom it killed."""
+def kill_ssh_links(tk: "Env", clients: bool = False) -> list[int]:
+    """Drop TK's ssh links (SIGKILL), as a dead network would; returns whom it killed."""
     killed = []
-    for pid in ssh_link_pids(clients):
+    for pid in ssh_link_pids(tk, clients):
         try:
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
@@ -165,7 +174,8 @@ class Env:
         pids = []
         for line in out.splitlines():
             parts = line.split(None, 2)
-            if len(parts) == 3 and not parts[1].startswith("Z") and f" TMUXKIT_RUN={run} " in f" {parts[2]} ":
+            if (len(parts) == 3 and not parts[1].startswith("Z") and f" TMUXKIT_RUN={run} " in f" {parts[2]} "
+                    and f" TMUXKIT_SOCKET={self.socket} " in f" {parts[2]} "):
                 pids.append(int(parts[0]))
         return pids
 

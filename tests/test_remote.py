@@ -253,7 +253,7 @@ def test_status_marks_a_silent_host_unreachable_and_prints_the_rest(tk: Env, rem
 def test_killing_the_link_after_start_leaves_the_run_running(tk: Env, remote: Remote) -> None:
     remote.add_run("rsurvive", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done")
     tk.cli("start", "rsurvive")
-    assert kill_ssh_links(), "no ssh ControlMaster to kill"  # the laptop's connection goes away
+    assert kill_ssh_links(tk), "no ssh ControlMaster to kill"  # the laptop's connection goes away
     n = _remote_log(remote, "rsurvive").count("tick")
     wait_until(lambda: _remote_log(remote, "rsurvive").count("tick") > n + 5, what="ticks after the link died")
     assert _status(tk, "rsurvive")["state"] == "running"  # and the next command reconnects
@@ -266,10 +266,10 @@ def test_killing_the_link_during_status_leaves_the_run_running(tk: Env, remote: 
 
     def killer() -> None:
         while not stop.is_set():
-            kill_ssh_links()
+            kill_ssh_links(tk)
             time.sleep(0.01)
 
-    assert ssh_link_pids(), "no ssh ControlMaster to kill"
+    assert ssh_link_pids(tk), "no ssh ControlMaster to kill"
     t = threading.Thread(target=killer)
     t.start()
     try:
@@ -290,7 +290,7 @@ def test_start_that_loses_its_link_halfway_leaves_all_or_nothing(tk: Env, remote
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(delay)  # cut the link at a different point each time
         os.killpg(p.pid, signal.SIGKILL)
-        kill_ssh_links()
+        kill_ssh_links(tk)
         p.wait()
 
     # Each start is now a complete run (session and lock) or nothing (neither).

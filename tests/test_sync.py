@@ -156,7 +156,7 @@ def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env
     try:
         while kills < 12:
             time.sleep(rng.uniform(0.3, 1.2))
-            kill_ssh_links(clients=True)
+            kill_ssh_links(tk, clients=True)
             kills += 1
         wait_until(lambda: _tree(dest) == source if dest.exists() else False, timeout=120, interval=0.5,
                    what="the tree to converge")
@@ -181,7 +181,7 @@ def test_host_down_at_start_backs_off_then_syncs_within_one_interval(tk: Env, tm
         f'[runs.down]\nhost = "fl"\ncommand = "echo up; sleep 600"\ncwd = "/tmp"\nresults = "{tmp_path / "res"}"\n')
     tk.cli("start", "down")
     srv.stop()
-    kill_ssh_links(clients=True)
+    kill_ssh_links(tk, clients=True)
     p = _sync_proc(tk, "down", "--every", "3")
     out = ""
     try:
