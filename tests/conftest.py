@@ -50,7 +50,7 @@ def path_with_only(bindir: Path, tools: list[str]) -> str:
     return str(bindir)
 
 
-def ssh_link_pids(tk: "Env", clients: bool = False) -> list[int]:
+def ssh_link_pids(tk: Env, clients: bool = False) -> list[int]:
     """The laptop's side of TK's ssh links: ControlMasters ("ssh: PATH [mux]"), and with
     clients=True the ssh client processes too. Killing them is how a test drops the link.
     Only this test's: they name its ControlMaster directory (other test runs on the machine,
@@ -73,7 +73,7 @@ def ssh_link_pids(tk: "Env", clients: bool = False) -> list[int]:
     return pids
 
 
-def kill_ssh_links(tk: "Env", clients: bool = False) -> list[int]:
+def kill_ssh_links(tk: Env, clients: bool = False) -> list[int]:
     """Drop TK's ssh links (SIGKILL), as a dead network would; returns whom it killed."""
     killed = []
     for pid in ssh_link_pids(tk, clients):
