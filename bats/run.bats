@@ -74,9 +74,10 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
 }
 
 @test "log writer folds carriage-return redraws and strips colours" {
-  printf 'a\r\n10%%\r50%%\r100%%\r\n\033[1;31mred\033[0m\r\n' | bash "$SHELL_DIR/tmuxkit-logwriter" "$WORK/l.log" 1000 2
+  printf 'a\r\n10%%\r50%%\r100%%\r\n\033[1;31mred\033[0m\r\n\r\r\nx\r\ry\r\r\n' |
+    bash "$SHELL_DIR/tmuxkit-logwriter" "$WORK/l.log" 1000 2
   run cat "$WORK/l.log"
-  assert_output $'a\n100%\nred'
+  assert_output $'a\n100%\nred\n\ny'
 }
 
 @test "start refuses bad input before creating anything" {

@@ -1,10 +1,12 @@
 """tmuxkit benchmarks: each figure is measured side by side with its baseline in one run.
 
-    .venv/bin/python -m bench.bench [local] [remote] [sync]     (from the repository root)
+    .venv/bin/python -m bench.bench [local] [liveness] [remote] [sync]     (from the repository root)
 
 local:  `tmuxkit status RUN` vs `bash shell/check_training_status.sh` (target <= 3x);
         a 200k-line burst under tmuxkit vs a bare tmux pane piped with `cat >> f` (target <= 1.15x, 0 lost);
         `start` to the first log line.
+liveness: the log writer on 40 MB of \\r redraws with no newline vs the same bytes with newlines
+        (target <= 1.2x, writer RSS <= 32 MiB); `status` with a 10 MB last line vs a short one (<= 1.2x).
 remote: see bench/remote.py (over the loopback sshd, with an added 50 ms link delay).
 
 Everything runs on a private tmux socket and a temporary TMUXKIT_HOME.
@@ -127,6 +129,58 @@ def bench_local() -> list[str]:
     return out
 
 
+def writer_cost(data: Path, log: Path) -> tuple[float, float]:
+    """Pipe the file DATA through the python3 log writer (as a pane would: cat | writer);
+    (wall seconds, max RSS in MiB of the pipeline). This process never holds the data, so the
+    children's RSS is theirs alone (a fork counts the parent's pages until it execs)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(["sh", "-c", 'cat "$1" | exec python3 "$2" "$3" 1099511627776 5', "sh", str(data),
+                          str(SHELL / "tmuxkit-logwriter.py"), str(log)])
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    assert p.returncode == 0, "log writer failed"
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+
+
+def bench_liveness() -> list[str]:
+    """Issue 9's targets: an unfinished line costs what the same bytes cost as lines."""
+    sb = Sandbox()
+    out = ["| measure | tmuxkit | baseline | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    try:
+        bar, lines = sb.work / "bar.in", sb.work / "lines.in"
+        subprocess.run([sys.executable, "-c", (
+            "import sys; bar = b''.join(b'\\repoch 1/2: %3d%%| %d/1000000 [00:01<00:02, 2.3it/s]' % (i % 100, i) "
+            "for i in range(800000))[:40000000]; open(sys.argv[1], 'wb').write(bar); "
+            "open(sys.argv[2], 'wb').write(bar.replace(b'\\r', b'\\n'))"), str(bar), str(lines)], check=True)
+        t_bar, t_lines, rss = [], [], 0.0
+        for trial in range(3):
+            tb, rb = writer_cost(bar, sb.work / f"bar{trial}.log")
+            tl, _ = writer_cost(lines, sb.work / f"lines{trial}.log")
+            t_bar.append(tb)
+            t_lines.append(tl)
+            rss = max(rss, rb)
+        out.append(row(f"log writer, 40 MB of \\r redraws, no newline vs the same bytes as lines "
+                       f"(writer max RSS {rss:.1f} MiB)", statistics.median(t_bar), statistics.median(t_lines),
+                       "<= 1.2x, RSS <= 32 MiB"))
+
+        # status of a run whose last line is 10 MB (unfinished) vs one whose last line is short.
+        big = "import sys, time; sys.stdout.write('x' * 10_000_000); sys.stdout.flush(); time.sleep(600)"
+        short = "import sys, time; sys.stdout.write('short\\n'); sys.stdout.flush(); time.sleep(600)"
+        sb.sh(*TMUXKIT, "start", "bigline", "--", "python3", "-c", big)
+        sb.sh(*TMUXKIT, "start", "shortline", "--", "python3", "-c", short)
+        logs = {r: sb.work / "results" / r / "tmuxkit" / f"{r}.log" for r in ("bigline", "shortline")}
+        wait_for(lambda: logs["bigline"].exists() and logs["bigline"].stat().st_size >= 9_900_000)
+        wait_for(lambda: logs["shortline"].exists() and b"short" in logs["shortline"].read_bytes())
+        t_big = median_time(lambda: sb.sh(*TMUXKIT, "status", "bigline", "--json"), 9)
+        t_short = median_time(lambda: sb.sh(*TMUXKIT, "status", "shortline", "--json"), 9)
+        size = len(sb.sh(*TMUXKIT, "status", "bigline", "--json").stdout)
+        out.append(row(f"`status RUN --json`, 10 MB last line vs a short one ({size} bytes of JSON)", t_big,
+                       t_short, "<= 1.2x"))
+    finally:
+        sb.close()
+    return out
+
+
 def tail_bytes(p: Path, n: int = 4096) -> bytes:
     with p.open("rb") as f:
         f.seek(max(0, p.stat().st_size - n))
@@ -140,6 +194,10 @@ def main(argv: list[str]) -> int:
     if "local" in which:
         print("## Local host\n")
         print("\n".join(bench_local()))
+        print()
+    if "liveness" in which:
+        print("## Liveness (issue 9)\n")
+        print("\n".join(bench_liveness()))
         print()
     if "remote" in which or "sync" in which:
         from bench import remote

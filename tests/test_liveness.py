@@ -14,8 +14,11 @@ from conftest import FAKES, SHELL, Env, pid_alive, wait_until
 TQDM = f"{sys.executable} {FAKES / 'tqdm_trainer.py'}"
 
 
-def test_a_tqdm_epoch_longer_than_stuck_after_is_running_and_shows_the_bar(tk: Env) -> None:
-    # Each epoch redraws its bar for 10 s with no newline; stuck_after is 3 s.
+@pytest.mark.parametrize("writer", ["python3", "awk"])
+def test_a_tqdm_epoch_longer_than_stuck_after_is_running_and_shows_the_bar(tk: Env, writer: str) -> None:
+    # Each epoch redraws its bar for 10 s with no newline; stuck_after is 3 s. Activity holds
+    # with either log writer: the awk one cannot see an unfinished line, but tmux can.
+    tk.env["TMUXKIT_LOG_WRITER"] = writer
     tk.add_run("bar", f"{TQDM} --epochs 1 --steps 200 --step-time 0.05", "stuck_after = 3")
     tk.add_run("silent", "echo one line; sleep 60", "stuck_after = 3")
     tk.cli("start", "bar")

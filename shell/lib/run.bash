@@ -72,8 +72,6 @@ tk_sq() {
   printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
 }
 
-# tk_run_state: state of the loaded run, from its files, processes and session.
-# Sets S_STATE and S_LOG_AGE, S_LAST (last log line), S_UPTIME.
 # tk_last_line LOG: the program's last line (tmuxkit's own "[tmuxkit] ..." lines skipped), read
 # from the log's last 16 KiB only and cut to $TK_LAST_LINE_MAX bytes, however long the line is.
 tk_last_line() {
@@ -83,35 +81,47 @@ tk_last_line() {
 
 # tk_run_state: the loaded run's state, from its files, processes and session. Sets S_STATE,
 # S_HEADLESS (1: alive with no tmux session, e.g. after tmux kill-server), S_LOG_AGE (seconds since
-# any output reached the pane: the log writer moves the log's mtime on every byte, a \r redraw
-# included), S_LAST (the live redraw when a line is unfinished, else the program's last line)
-# and S_UPTIME.
+# any output reached the pane: the newer of the log's mtime, which the python3 log writer moves on
+# every byte, and tmux's own #{window_activity}, which any pane output moves, a \r redraw included,
+# whatever the writer), S_LAST (the live redraw when a line is unfinished, else the program's last
+# line) and S_UPTIME.
 tk_run_state() {
-  local now=${1:-$(date +%s)} mt live
+  local now=${1:-$(date +%s)} mt='' act='' live
   S_LOG_AGE='' S_LAST='' S_UPTIME='' S_HEADLESS=''
-  if [ -f "$R_LOG" ]; then
-    mt=$(tk_stat mtime "$R_LOG" 2>/dev/null || echo '')
-    [ -n "$mt" ] && S_LOG_AGE=$((now - mt))
-  fi
+  [ ! -f "$R_LOG" ] || mt=$(tk_stat mtime "$R_LOG" 2>/dev/null || echo '')
   if tk_runner_alive; then
-    # A live run's unfinished line (a redrawing bar), as the log writer keeps it.
-    live=${R_LOG%"$TK_LOG_SUFFIX"}$TK_LIVE_SUFFIX
-    [ ! -f "$live" ] || [ -L "$live" ] || S_LAST=$(head -c "$TK_LAST_LINE_MAX" "$live" 2>/dev/null | head -n 1 || true)
     S_UPTIME=$(tk_uptime_s "$R_RUNNER_PID" || echo '')
-    tk_run_tmux has-session -t "=$R_RUN" 2>/dev/null || S_HEADLESS=1
+    # One tmux call: whether the session is there, and when its pane last printed anything.
+    act=$(tk_run_tmux display-message -p -t "=$R_RUN:" '#{window_activity}' 2>/dev/null) || S_HEADLESS=1
+    case $act in '' | *[!0-9]*) act='' ;; esac
+    [ -z "$act" ] || [ -z "$mt" ] || [ "$act" -le "$mt" ] || mt=$act
+    [ -z "$mt" ] || S_LOG_AGE=$((now - mt))
+    [ -z "$S_LOG_AGE" ] || [ "$S_LOG_AGE" -ge 0 ] || S_LOG_AGE=0
+    # A live run's unfinished line (a redrawing bar), as the python3 log writer keeps it; with
+    # the awk writer, the last line the pane shows.
+    live=${R_LOG%"$TK_LOG_SUFFIX"}$TK_LIVE_SUFFIX
+    if [ -f "$live" ] && [ ! -L "$live" ]; then
+      S_LAST=$(head -c "$TK_LAST_LINE_MAX" "$live" 2>/dev/null | head -n 1 || true)
+    elif [ -z "$S_HEADLESS" ]; then
+      S_LAST=$(tk_run_tmux capture-pane -p -t "=$R_RUN:" 2>/dev/null | grep -v '^\[tmuxkit\] ' |
+        grep -v '^[[:space:]]*$' | tail -n 1 | cut -b "1-$TK_LAST_LINE_MAX" || true)
+    fi
     if [ -n "$S_LOG_AGE" ] && [ "$S_LOG_AGE" -gt "$R_STUCK_AFTER" ]; then
       S_STATE=$ST_STUCK
     else
       S_STATE=$ST_RUNNING
     fi
-  elif [ -f "$R_DIR/failed" ]; then
-    S_STATE=$ST_FAILED
-  elif [ -n "$R_STOP_REQ" ]; then
-    S_STATE=$ST_STOPPED
-  elif [ -n "$R_EXIT" ]; then
-    S_STATE=$ST_EXITED
   else
-    S_STATE=$ST_DEAD
+    [ -z "$mt" ] || S_LOG_AGE=$((now - mt))
+    if [ -f "$R_DIR/failed" ]; then
+      S_STATE=$ST_FAILED
+    elif [ -n "$R_STOP_REQ" ]; then
+      S_STATE=$ST_STOPPED
+    elif [ -n "$R_EXIT" ]; then
+      S_STATE=$ST_EXITED
+    else
+      S_STATE=$ST_DEAD
+    fi
   fi
   [ -n "$S_LAST" ] || S_LAST=$(tk_last_line "$R_LOG")
 }
