@@ -61,7 +61,7 @@ start_run() { # RUN CMD
   start_run w3 'while :; do echo busy; sleep 0.2; done'
   run bash "$SHELL_DIR/tmuxkit-watch" w3 --detach --every 1 --gpu-idle-below 10 --gpu-idle-for 1
   assert_success
-  assert_output --partial "session=w3-watch"
+  assert_output --partial "session=w3+watch"
   wait_for 15 grep -q '"reason":"gpu idle"' "$TMUXKIT_HOME/runs/w3/events.jsonl"
   run sort -u "$BATS_TEST_TMPDIR/gpu/argv.log"
   assert_output $'--query-compute-apps=pid,gpu_uuid --format=csv,noheader,nounits\n--query-gpu=uuid,utilization.gpu --format=csv,noheader,nounits'

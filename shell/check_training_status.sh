@@ -86,6 +86,10 @@ EV_BUDGET_SPENT=budget_spent
 EV_GPU_CHECKS_OFF=gpu_checks_off
 EV_SYNCED=synced
 EV_WRITER_REPIPED=writer_repiped
+EV_WATCHDOG_ENDED=watchdog_ended
+EV_RESTARTED=restarted
+EV_CHECKPOINT_REJECTED=checkpoint_rejected
+EV_CHECKPOINT_SKIPPED=checkpoint_skipped
 
 # run names
 TK_RUN_NAME_MAX=64
@@ -102,6 +106,7 @@ TK_LAST_LINE_MAX=300
 TK_PARTIAL_DIR=.tmuxkit-partial
 TK_EVENTS_FILE=events.jsonl
 TK_RUNS_DIR=runs
+TK_HELPER_SEP='+'
 
 # defaults
 TK_DEF_STUCK_AFTER=300
@@ -703,6 +708,52 @@ tk_run_names() {
     d=${d%/}
     printf '%s\n' "${d##*/}"
   done
+}
+
+# --- the run's watchdog: at most one, registered in runs/RUN/watchdog as "PID START" -----------
+# PID of the loaded run's registered watchdog while it lives; fails when there is none.
+tk_watchdog_pid() {
+  local pid='' start=''
+  [ -f "$R_DIR/watchdog" ] && [ ! -L "$R_DIR/watchdog" ] || return 1
+  read -r pid start <"$R_DIR/watchdog" || true
+  tk_owner_alive "$pid" "$start" || return 1
+  printf '%s\n' "$pid"
+}
+
+# tk_watchdog_end [SESSION_TOO]: end the loaded run's watchdog (SIGTERM, SIGKILL after 5 s) and,
+# unless SESSION_TOO is 0, its tmux session (only one tmuxkit marked as the run's). Succeeds when a
+# live watchdog was ended.
+tk_watchdog_end() {
+  local pid i=0 name="$R_RUN${TK_HELPER_SEP}watch" ended=1
+  if pid=$(tk_watchdog_pid); then
+    rm -f "$R_DIR/watchdog"
+    kill -TERM "$pid" 2>/dev/null || true
+    while tk_pid_alive "$pid" && [ "$i" -lt 50 ]; do
+      sleep 0.1
+      i=$((i + 1))
+    done
+    ! tk_pid_alive "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    ended=0
+  fi
+  rm -f "$R_DIR/watchdog"
+  if [ "${1:-1}" != 0 ] && [ "$(tk_run_tmux show-options -v -t "=$name:" @tmuxkit_helper 2>/dev/null)" = "watch:$R_RUN" ]; then
+    tk_run_tmux kill-session -t "=$name" 2>/dev/null || true
+  fi
+  return "$ended"
+}
+
+# tk_watchdog_claim: register this process ($$) as the loaded run's one watchdog, ending any other.
+tk_watchdog_claim() {
+  local me
+  me=$(tk_pstart $$) || return 1
+  # Not the session: a detached watchdog runs in it (and --detach has replaced it already).
+  tk_watchdog_end 0 || true
+  printf '%s %s\n' $$ "$me" >"$R_DIR/watchdog.tmp.$$" && mv -f "$R_DIR/watchdog.tmp.$$" "$R_DIR/watchdog"
+}
+
+# True while this process is still the loaded run's registered watchdog.
+tk_watchdog_is_me() {
+  [ "$(tk_watchdog_pid 2>/dev/null)" = "$$" ]
 }
 
 

@@ -73,3 +73,29 @@ def test_second_stop_says_not_running_and_exits_0(tk: Env) -> None:
 def test_stop_unknown_run_exits_4(tk: Env) -> None:
     r = tk.cli("stop", "nosuch", check=4)
     assert "no run named 'nosuch'" in r.stderr
+
+
+def _daemon(tk: Env, run: str, then: str) -> int:
+    pidfile = tk.work / f"{run}.daemon"
+    tk.cli("start", run, "--", "python3", str(FAKES / "daemonize.py"), str(pidfile), then)
+    wait_until(pidfile.exists, what="the daemon's pid file")
+    return int(pidfile.read_text())
+
+
+def test_stop_ends_a_double_forked_daemon_that_cleared_its_environment(tk: Env) -> None:
+    """Issue 9.8: the runner is a child subreaper on Linux, so the daemon stays in the run's tree."""
+    pid = _daemon(tk, "daemon", "wait")
+    assert pid_alive(pid)
+    r = tk.cli("stop", "daemon", "--grace", "5")
+    assert "lock released" in r.stdout
+    wait_until(lambda: not pid_alive(pid), timeout=5, what="the daemon to be gone")
+    assert tk.status("daemon")["lock_state"] == "free"
+
+
+def test_a_command_that_exits_leaving_a_daemon_behind_takes_it_along(tk: Env) -> None:
+    pid = _daemon(tk, "leaver", "exit")
+    wait_until(lambda: tk.status("leaver")["state"] == "exited", timeout=20, what="the run to end")
+    assert not pid_alive(pid)
+    row = tk.status("leaver")
+    assert row["exit_code"] == 0 and row["lock_state"] == "free"
+    assert "[tmuxkit] ended 1 process(es) the command left running" in tk.log_text("leaver")

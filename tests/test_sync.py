@@ -102,8 +102,8 @@ def test_loop_does_a_final_sync_when_the_run_ends_and_exits(tk: Env) -> None:
 def test_start_sync_runs_the_loop_in_a_local_tmux_session(tk: Env) -> None:
     (tk.work / "tmuxkit.toml").write_text('[runs.ss]\ncommand = "echo hi > results/ss/a.txt; sleep 3"\nsync_every = 1\n')
     r = tk.cli("start", "ss", "--sync")
-    assert "local tmux session ss-sync" in r.stdout
-    assert "ss-sync" in tk.sessions()
+    assert "local tmux session ss+sync" in r.stdout
+    assert "ss+sync" in tk.sessions()
     st = tk.work / "runs" / "ss" / "STATUS.json"
     wait_until(lambda: st.exists() and json.loads(st.read_text())["state"] == "exited", timeout=30, what="final")
     assert (tk.work / "runs" / "ss" / "a.txt").read_text() == "hi\n"

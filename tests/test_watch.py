@@ -9,11 +9,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-from conftest import FAKES, Env, Remote, wait_until, writer_pid
+from conftest import FAKES, Env, Remote, kill_ssh_links, wait_until, writer_pid
 
 TRAINER = f"{sys.executable} {FAKES / 'trainer.py'}"
 FAST = "--backoff 1 --grace 3 --settle 2"
@@ -34,7 +35,7 @@ def test_silent_trainer_is_stopped_and_resumed_from_newest_complete_checkpoint(t
     tk.env["TMUXKIT_WATCH_OPTS"] = FAST
     tk.cli("start", "wt")
     r = tk.cli("watch", "wt", "--auto-resume", "--every", "1")
-    assert "watching and resuming wt on local" in r.stdout and "wt-watch" in tk.sessions()
+    assert "watching and resuming wt on local" in r.stdout and "wt+watch" in tk.sessions()
     wait_until(lambda: "finished" in _kinds(tk, "wt"), timeout=60, what="finished after resume")
     kinds = _kinds(tk, "wt")
     assert kinds[:6] == ["started", "stuck", "evidence_saved", "stop_rung", "resumed", "finished"], kinds
@@ -151,16 +152,12 @@ def test_remote_watchdog_survives_the_link(tk: Env, remote: Remote) -> None:
     tk.cli("watch", "rw", "--auto-resume", "--every", "1")
     events = remote.home / "runs" / "rw" / "events.jsonl"
     wait_until(lambda: events.exists() and "started" in events.read_text(), what="watchdog started")
-    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
-    masters = [int(ln.split()[0]) for ln in out.splitlines() if ln.split(None, 1)[1:] and
-               ln.split(None, 1)[1].startswith("ssh: ") and ln.rstrip().endswith("[mux]")]
-    assert masters
-    for pid in masters:
-        os.kill(pid, signal.SIGKILL)
-    assert tk.tmux("has-session", "-t", "=rw-watch").returncode == 0  # on the host, still there
-    tk.cli("stop", "rw", "--grace", "5")  # the next command reconnects
-    wait_until(lambda: '"event":"stopped"' in events.read_text(), what="the watchdog to see the stop")
-    assert "rw stopped" in tk.cli("events", "rw").stdout  # read back over the new link
+    assert kill_ssh_links(tk), "no ssh link to kill"
+    assert tk.tmux("has-session", "-t", "=rw+watch").returncode == 0  # on the host, still there
+    r = tk.cli("stop", "rw", "--grace", "5")  # the next command reconnects, and ends the watchdog first
+    assert "watchdog was ended too" in r.stdout
+    wait_until(lambda: '"event":"watchdog_ended"' in events.read_text(), what="the watchdog to leave")
+    assert "rw watchdog_ended" in tk.cli("events", "rw").stdout  # read back over the new link
 
 
 def test_a_dead_log_writer_is_repaired_not_taken_for_a_stuck_run(tk: Env) -> None:
@@ -177,3 +174,59 @@ def test_a_dead_log_writer_is_repaired_not_taken_for_a_stuck_run(tk: Env) -> Non
     kinds = _kinds(tk, "quietlog")
     assert "stuck" not in kinds and "resumed" not in kinds, kinds
     assert "re-attached" in tk.log_text("quietlog")  # the gap is marked
+
+
+def _watchdogs(tk: Env, run: str) -> list[int]:
+    """Live watchdog processes of RUN on this test's tmux socket (bash tmuxkit-watch RUN ...)."""
+    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    mine = set(tk.socket_pids())
+    return [int(p) for p, st, *args in (ln.split(None, 2) for ln in out.splitlines() if ln.strip())
+            if int(p) in mine and not st.startswith("Z") and args and f"tmuxkit-watch {run} " in args[0] + " "
+            and "--detach" not in args[0]]
+
+
+def test_one_watchdog_per_run_replace_off_and_stop(tk: Env) -> None:
+    """Issue 10.9: watching again replaces the old watchdog (which ignores SIGHUP), --off ends it,
+    and stop ends it first and says so, so a crash loop can be stopped."""
+    tk.add_run("once", "exit 3", "max_restarts = 50")
+    tk.env["TMUXKIT_WATCH_OPTS"] = "--backoff 2 --grace 3 --settle 2"
+    tk.cli("start", "once")
+    tk.cli("watch", "once", "--auto-resume", "--every", "1")
+    wait_until(lambda: len(_watchdogs(tk, "once")) == 1, what="the first watchdog")
+    (first,) = _watchdogs(tk, "once")
+    tk.cli("watch", "once", "--auto-resume", "--every", "1")
+    wait_until(lambda: first not in _watchdogs(tk, "once") and len(_watchdogs(tk, "once")) == 1,
+               what="the second watchdog to replace the first")
+    assert _kinds(tk, "once").count("started") == 2
+    r = tk.cli("stop", "once")
+    assert "watchdog was ended too" in r.stdout, r.stdout
+    assert _watchdogs(tk, "once") == []
+    resumed = _kinds(tk, "once").count("resumed")
+    row = tk.status("once")
+    assert row["state"] in ("exited", "stopped"), row
+    # Nothing restarts it any more: well past the backoff, the count of resumes holds.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        assert _kinds(tk, "once").count("resumed") == resumed
+        time.sleep(0.5)
+    tk.cli("start", "alive", "--", "sleep", "60")
+    tk.cli("watch", "alive", "--every", "1")
+    wait_until(lambda: len(_watchdogs(tk, "alive")) == 1, what="a plain watchdog")
+    assert "ended the watchdog of alive" in tk.cli("watch", "alive", "--off").stdout
+    assert _watchdogs(tk, "alive") == [] and "alive+watch" not in tk.sessions()
+    assert "alive has no watchdog" in tk.cli("watch", "alive", "--off").stdout
+    assert tk.status("alive")["state"] == "running"
+
+
+def test_helper_sessions_never_share_a_name_with_a_run(tk: Env) -> None:
+    """Issue 9.5: `watch X` leaves a run named X-watch alone, and never kills a session that is not its own."""
+    tk.cli("start", "x", "--", "sleep", "60")
+    tk.cli("start", "x-watch", "--", "sleep", "60")
+    tk.cli("watch", "x", "--every", "1")
+    assert tk.status("x-watch")["state"] == "running"
+    assert {"x", "x-watch", "x+watch"} <= set(tk.sessions())
+    tk.cli("watch", "x", "--off")
+    tk.tmux("new-session", "-d", "-s", "x+watch", "sleep 60")  # the user's own, by that name
+    r = tk.cli("watch", "x", "--every", "1", check=1)
+    assert "exists and is not tmuxkit's" in r.stderr
+    assert tk.tmux("has-session", "-t", "=x+watch").returncode == 0

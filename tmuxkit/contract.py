@@ -98,10 +98,15 @@ class Event(_Word):
     GPU_CHECKS_OFF = "gpu_checks_off"
     SYNCED = "synced"
     WRITER_REPIPED = "writer_repiped"
+    WATCHDOG_ENDED = "watchdog_ended"  # replaced by a newer one, `watch --off`, or `stop`
+    RESTARTED = "restarted"  # started again from scratch: no resume template or no usable checkpoint
+    CHECKPOINT_REJECTED = "checkpoint_rejected"  # a resume from it died before making progress
+    CHECKPOINT_SKIPPED = "checkpoint_skipped"  # a name tmuxkit cannot pass on safely (a newline)
 
 
 # Events worth a notification.
-NOTIFY_EVENTS = frozenset({Event.STUCK, Event.RESUMED, Event.FINISHED, Event.CRASHED, Event.BUDGET_SPENT})
+NOTIFY_EVENTS = frozenset({Event.STUCK, Event.RESUMED, Event.RESTARTED, Event.FINISHED, Event.CRASHED,
+                           Event.BUDGET_SPENT})
 
 # --- run names ------------------------------------------------------------------------
 RUN_NAME_MAX = 64
@@ -129,6 +134,16 @@ LAST_LINE_MAX = 300  # bytes of a line that status reads and prints
 PARTIAL_DIR = ".tmuxkit-partial"  # rsync --partial-dir
 EVENTS_FILE = "events.jsonl"  # in $TMUXKIT_HOME/runs/RUN/
 RUNS_DIR = "runs"  # $TMUXKIT_HOME/runs/RUN/
+# tmuxkit's helper sessions (the host's watchdog, the laptop's sync loop and event follower) are
+# named RUN+KIND: "+" is not a run-name character, so no run can take a helper's name, and a
+# helper never mistakes a run for itself. They also carry the tmux option @tmuxkit_helper=KIND:RUN.
+HELPER_SEP = "+"
+
+
+def helper_session(run: str, kind: str) -> str:
+    return f"{run}{HELPER_SEP}{kind}"
+
+
 HOME_DEFAULT = "~/.tmuxkit"
 
 
@@ -325,6 +340,7 @@ class StopResult:
     rung: str = ""
     survivors: str = ""
     detail: str = ""
+    watchdog: str = ""  # "ended" when the run's watchdog was ended first, else "none"
 
     @classmethod
     def parse(cls, text: str) -> StopResult:
@@ -332,7 +348,7 @@ class StopResult:
         if "state" not in r:
             raise ContractError("tmuxkit-kill's answer lacks state")
         return cls(state=r["state"], run=r.get("run", ""), rung=r.get("rung", ""), survivors=r.get("survivors", ""),
-                   detail=r.get("detail", ""))
+                   detail=r.get("detail", ""), watchdog=r.get("watchdog", ""))
 
 
 # --- the bash side ----------------------------------------------------------------------
@@ -380,6 +396,7 @@ def render_bash() -> str:
             f"TK_PARTIAL_DIR={PARTIAL_DIR}",
             f"TK_EVENTS_FILE={EVENTS_FILE}",
             f"TK_RUNS_DIR={RUNS_DIR}",
+            f"TK_HELPER_SEP='{HELPER_SEP}'",
         ],
     )
     block(

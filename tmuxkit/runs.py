@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tmuxkit.config import LOCAL, Config, RunSpec, check_run_name
 from tmuxkit.contract import (
+    HELPER_SEP,
     ContractError,
     Defaults,
     ExitCode,
@@ -226,13 +227,19 @@ def start_helper_session(name: str, argv: Sequence[str], cwd: str) -> str:
     server = libtmux.Server(socket_name=os.environ.get("TMUXKIT_SOCKET") or None)
     env = [f"{k}={v}" for k, v in os.environ.items() if k.startswith("TMUXKIT_")]
     cmd = ["env", *env, sys.executable, "-m", "tmuxkit", *argv]
+    run, _, kind = name.rpartition(HELPER_SEP)
+    mark = f"{kind}:{run}"
     existing = server.sessions.get(session_name=name, default=None)
     if existing is not None:
+        shown = server.cmd("show-options", "-v", "-t", f"={name}:", "@tmuxkit_helper").stdout
+        if shown != [mark]:  # somebody's own session that happens to have this name: never ours to kill
+            raise TmuxkitError(f"a tmux session named '{name}' exists and is not tmuxkit's; rename it", ExitCode.FAIL)
         pane = existing.active_window.active_pane
         if pane is not None and pane.pane_dead != "1":
             return name
         existing.kill()
     server.new_session(session_name=name, window_command=shlex.join(cmd), start_directory=cwd, attach=False)
+    server.cmd("set-option", "-t", f"={name}:", "@tmuxkit_helper", mark)
     server.cmd("set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on")
     return name
 

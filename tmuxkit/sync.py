@@ -311,7 +311,8 @@ def _with_progress(fn: Callable[[Callable[[int], None]], T]) -> T:
 
 
 def start_loop_session(config_path: str | None, run: str, cwd: str) -> str:
-    """`tmuxkit sync RUN` in a local tmux session RUN-sync."""
+    """`tmuxkit sync RUN` in a local tmux session RUN+sync."""
+    from tmuxkit.contract import helper_session
     from tmuxkit.runs import start_helper_session
 
-    return start_helper_session(f"{run}-sync", [*(["--config", config_path] if config_path else []), "sync", run], cwd)
+    return start_helper_session(helper_session(run, "sync"), [*(["--config", config_path] if config_path else []), "sync", run], cwd)

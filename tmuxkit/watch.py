@@ -1,4 +1,4 @@
-"""Watch: launch the host-side watchdog (shell/tmuxkit-watch, in tmux session RUN-watch on the
+"""Watch: launch the host-side watchdog (shell/tmuxkit-watch, in tmux session RUN+watch on the
 run's host) and follow its events, sending notifications from this side.
 
 The watchdog itself is bash on the host, so it survives the laptop and the link, and needs
@@ -44,6 +44,14 @@ def start(host: Host, spec: RunSpec, *, auto_resume: bool, every: int, stuck_aft
         return last_kv_line(host.script_ok("tmuxkit-watch", *args).out, "tmuxkit-watch")
     except ContractError:
         return {}
+
+
+def off(host: Host, run: str) -> bool:
+    """End the run's watchdog; True when one was running."""
+    try:
+        return last_kv_line(host.script_ok("tmuxkit-watch", run, "--off").out, "tmuxkit-watch").get("watchdog") == "ended"
+    except ContractError:
+        return False
 
 
 def events(host: Host, run: str, follow: bool = False) -> Iterator[dict[str, object]]:

@@ -55,6 +55,10 @@ EV_BUDGET_SPENT=budget_spent
 EV_GPU_CHECKS_OFF=gpu_checks_off
 EV_SYNCED=synced
 EV_WRITER_REPIPED=writer_repiped
+EV_WATCHDOG_ENDED=watchdog_ended
+EV_RESTARTED=restarted
+EV_CHECKPOINT_REJECTED=checkpoint_rejected
+EV_CHECKPOINT_SKIPPED=checkpoint_skipped
 
 # run names
 TK_RUN_NAME_MAX=64
@@ -71,6 +75,7 @@ TK_LAST_LINE_MAX=300
 TK_PARTIAL_DIR=.tmuxkit-partial
 TK_EVENTS_FILE=events.jsonl
 TK_RUNS_DIR=runs
+TK_HELPER_SEP='+'
 
 # defaults
 TK_DEF_STUCK_AFTER=300

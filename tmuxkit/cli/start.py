@@ -33,8 +33,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.add_argument("--cwd")
     s.add_argument("--results")
     s.add_argument("--env", action="append", default=[], metavar="K=V")
-    s.add_argument("--sync", action="store_true", help="also start the result sync loop (local tmux session RUN-sync)")
-    s.add_argument("--watch", action="store_true", help="also start its watchdog with auto-resume (RUN-watch on the host)")
+    s.add_argument("--sync", action="store_true", help="also start the result sync loop (local tmux session RUN+sync)")
+    s.add_argument("--watch", action="store_true", help="also start its watchdog with auto-resume (RUN+watch on the host)")
 
 
 def attach_hint(socket: str, session: str, host: str) -> str:

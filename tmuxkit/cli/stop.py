@@ -33,8 +33,12 @@ def run(a: Args) -> int:
     conf = cfg.load(a.config)
     h = runs.host_for_run(conf, a.run)
     r = runs.stop(h, a.run, a.grace)
+    wd = "; its watchdog was ended too" if r.watchdog == "ended" else ""
     if r.state == "not_running":
-        say(f"{a.run} is not running on {h.name} ({r.detail or 'ended'}); nothing to stop")
+        if wd:
+            say(f"{a.run} is not running on {h.name} ({r.detail or 'ended'}){wd}, so it will not be restarted")
+        else:
+            say(f"{a.run} is not running on {h.name} ({r.detail or 'ended'}); nothing to stop")
         return 0
-    say(f"stopped {a.run} on {h.name} at rung {r.rung} ({RUNG_TEXT.get(r.rung, '')}); lock released")
+    say(f"stopped {a.run} on {h.name} at rung {r.rung} ({RUNG_TEXT.get(r.rung, '')}); lock released{wd}")
     return 0

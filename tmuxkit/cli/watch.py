@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 
 from tmuxkit.cli._common import duration, positive, say
-from tmuxkit.contract import Defaults
+from tmuxkit.contract import Defaults, helper_session
 
 HELP = "watch a run on its host: stuck, crashed, GPU idle; resume from a checkpoint"
 
@@ -20,6 +20,7 @@ class Args:
     gpu_idle_below: int | None = None
     gpu_idle_for: int | None = None
     every: int = Defaults.WATCH_EVERY
+    off: bool = False
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     w.add_argument("--gpu-idle-below", type=positive, metavar="PCT")
     w.add_argument("--gpu-idle-for", type=duration, metavar="DUR")
     w.add_argument("--every", type=duration, default=Defaults.WATCH_EVERY, metavar="DUR")
+    w.add_argument("--off", action="store_true", help="end the run's watchdog (a run has one: watching again replaces it)")
 
 
 def run(a: Args) -> int:
@@ -39,12 +41,16 @@ def run(a: Args) -> int:
     conf = cfg.load(a.config)
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     h = runs.host_for_run(conf, a.run)
+    if a.off:
+        ended = watch.off(h, a.run)
+        say(f"ended the watchdog of {a.run} on {h.name}" if ended else f"{a.run} has no watchdog on {h.name}")
+        return 0
     info = watch.start(h, spec, auto_resume=a.auto_resume, every=a.every, stuck_after=a.stuck_after,
                        gpu_idle_below=a.gpu_idle_below, gpu_idle_for=a.gpu_idle_for)
     mode = "watching and resuming" if a.auto_resume else "watching"
     say(f"{mode} {a.run} on {h.name}: tmux session {info.get('session')} there; events: tmuxkit events {a.run} -f")
     if spec.notify:
-        name = runs.start_helper_session(f"{a.run}-events", [*(["--config", str(conf.path)] if conf.path else []),
+        name = runs.start_helper_session(helper_session(a.run, "events"), [*(["--config", str(conf.path)] if conf.path else []),
                                                             "events", a.run, "-f"], str(conf.base_dir))
         say(f"notifications: {len(spec.notify)} target(s), sent from this machine (local tmux session {name})")
     return 0
