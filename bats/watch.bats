@@ -47,7 +47,7 @@ start_run() { # RUN CMD
   run bash "$SHELL_DIR/tmuxkit-watch" w2 --every 1 --auto-resume --max-restarts 1 --backoff 1
   assert_success
   run bash -c "sed -n 's/.*\"event\":\"\\([a-z_]*\\)\".*/\\1/p' '$TMUXKIT_HOME/runs/w2/events.jsonl' | tr '\n' ' '"
-  assert_output "started crashed resumed crashed budget_spent "
+  assert_output "started crashed restarted crashed budget_spent "
   run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json w2
   assert_output --partial '"state":"failed"'
   assert_output --partial '"restarts":1'

@@ -209,6 +209,26 @@ tk_tmux() {
 tk_session_exists() {
   tk_tmux has-session -t "=$1" 2>/dev/null
 }
+
+# tk_bounded SECONDS COMMAND [ARG]...: run COMMAND, killed (SIGKILL) once it has run SECONDS;
+# its status, or 124 when it was killed. For tools that hang (nvidia-smi on a crashed driver);
+# macOS has no timeout(1).
+tk_bounded() {
+  local limit=$1 pid i=0
+  shift
+  "$@" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$i" -ge $((limit * 10)) ]; then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      return 124
+    fi
+    sleep 0.1
+    i=$((i + 1))
+  done
+  wait "$pid"
+}
 # --- lib/proc.bash ---
 # Processes and files, portably (GNU and BSD tools probed, never guessed from the OS).
 # Sourced: defines functions only; no options set, nothing created, nothing run.
@@ -685,7 +705,7 @@ tk_run_json() {
   lock_state=$LK_STATE
   if [ -f "$R_DIR/events.jsonl" ]; then
     last_event=$(tail -n 1 "$R_DIR/events.jsonl" | sed -n 's/.*"event":"\([a-z_]*\)".*/\1/p')
-    restarts=$(grep -c '"event":"resumed"' "$R_DIR/events.jsonl" || true)
+    restarts=$(grep -c -e '"event":"resumed"' -e '"event":"restarted"' "$R_DIR/events.jsonl" || true)
   fi
   printf '{"run":%s,"session":%s,"state":%s,"pid":%s,"runner_pid":%s,"started_at":%s,"ended_at":%s,' \
     "$(tk_json_str "$R_RUN")" "$(tk_json_str "$R_RUN")" "$(tk_json_str "$S_STATE")" \

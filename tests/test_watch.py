@@ -61,7 +61,7 @@ def test_crash_loop_stops_at_the_restart_budget(tk: Env) -> None:
     tk.cli("watch", "crashy", "--auto-resume", "--every", "1")
     wait_until(lambda: "budget_spent" in _kinds(tk, "crashy"), timeout=60, what="budget spent")
     # No progress between restarts: each counts double, so 3 allows two restarts.
-    assert _kinds(tk, "crashy") == ["started", "crashed", "resumed", "crashed", "resumed", "crashed", "budget_spent"]
+    assert _kinds(tk, "crashy") == ["started", "crashed", "restarted", "crashed", "restarted", "crashed", "budget_spent"]
     assert all(e.get("exit_code") == 3 for e in _events(tk, "crashy") if e["event"] == "crashed")
     row = tk.status("crashy")
     assert row["state"] == "failed"
@@ -135,7 +135,7 @@ def test_notifications_reach_a_local_apprise_json_endpoint(tk: Env) -> None:
                    what="the budget_spent notification")
         titles = [m["title"] for m in _Sink.received]
         notifiable = [e["event"] for e in _events(tk, "noisy") if e["event"] != "started"]
-        assert notifiable == ["crashed", "resumed", "crashed", "budget_spent"]
+        assert notifiable == ["crashed", "restarted", "crashed", "budget_spent"]
         assert titles == [f"tmuxkit: noisy {k}" for k in notifiable]  # each once, in order
         n = len(_Sink.received)
         tk.cli("events", "noisy")  # each event is notified once

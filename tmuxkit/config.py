@@ -81,6 +81,7 @@ class RunSpec:
     gpu_idle_below: int | None = None  # percent; GPU checks off unless set
     gpu_idle_for: int = 300
     resume: str | None = None  # appended on resume, e.g. "--resume {checkpoint}"
+    checkpoint_check: str | None = None  # run on the host with a candidate's path; exit 0 = usable
     max_restarts: int = 3
     restart_window: int = 3600
     restart_on: str = "both"
@@ -182,6 +183,7 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "gpu_idle_below": _percent,
     "gpu_idle_for": parse_duration,
     "resume": _str,
+    "checkpoint_check": _str,
     "max_restarts": _int_nonneg,
     "restart_window": parse_duration,
     "restart_on": _restart_on,

@@ -30,6 +30,8 @@ def watch_args(spec: RunSpec, *, auto_resume: bool, every: int, stuck_after: int
         args += ["--checkpoints", spec.checkpoints]
     if spec.resume:
         args += ["--resume", spec.resume]
+    if spec.checkpoint_check:
+        args += ["--check", spec.checkpoint_check]
     args += ["--max-restarts", str(spec.max_restarts), "--restart-window", str(spec.restart_window),
              "--restart-on", spec.restart_on]
     args += os.environ.get("TMUXKIT_WATCH_OPTS", "").split()

@@ -74,3 +74,23 @@ tk_tmux() {
 tk_session_exists() {
   tk_tmux has-session -t "=$1" 2>/dev/null
 }
+
+# tk_bounded SECONDS COMMAND [ARG]...: run COMMAND, killed (SIGKILL) once it has run SECONDS;
+# its status, or 124 when it was killed. For tools that hang (nvidia-smi on a crashed driver);
+# macOS has no timeout(1).
+tk_bounded() {
+  local limit=$1 pid i=0
+  shift
+  "$@" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$i" -ge $((limit * 10)) ]; then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      return 124
+    fi
+    sleep 0.1
+    i=$((i + 1))
+  done
+  wait "$pid"
+}

@@ -164,7 +164,7 @@ tk_run_json() {
   lock_state=$LK_STATE
   if [ -f "$R_DIR/events.jsonl" ]; then
     last_event=$(tail -n 1 "$R_DIR/events.jsonl" | sed -n 's/.*"event":"\([a-z_]*\)".*/\1/p')
-    restarts=$(grep -c '"event":"resumed"' "$R_DIR/events.jsonl" || true)
+    restarts=$(grep -c -e '"event":"resumed"' -e '"event":"restarted"' "$R_DIR/events.jsonl" || true)
   fi
   printf '{"run":%s,"session":%s,"state":%s,"pid":%s,"runner_pid":%s,"started_at":%s,"ended_at":%s,' \
     "$(tk_json_str "$R_RUN")" "$(tk_json_str "$R_RUN")" "$(tk_json_str "$S_STATE")" \

@@ -14,3 +14,5 @@ _tk_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$_tk_lib/lock.bash"
 # shellcheck source=run.bash
 . "$_tk_lib/run.bash"
+# shellcheck source=ckpt.bash
+. "$_tk_lib/ckpt.bash"

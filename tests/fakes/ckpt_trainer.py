@@ -1,0 +1,115 @@
+"""A fake trainer that saves checkpoints the way real tools lay them out, in the order they write them.
+
+    ckpt_trainer.py [--layout torch|hf|kohya] [--steps N] [--every K] [--delay S]
+                    [--hang-at S] [--hang-save-at S] [--crash-after-save-at S] [--resume PATH]
+
+Layouts, under $TMUXKIT_RESULTS (written in place, file by file, each file in a few chunks):
+- torch: step_000130.pt (torch.save-style single file: a header, chunks, then an END marker);
+- hf: checkpoint-130/ with model.safetensors, optimizer.pt, scheduler.pt, rng_state.pth, and
+  trainer_state.json last (as the HF Trainer does);
+- kohya: lora-step00000130.safetensors, then lora-step00000130-state/ with train_state.json (the
+  save hook), model.safetensors, optimizer.bin, scheduler.bin, and random_states_0.pkl last (as
+  accelerate's save_state does).
+Prints "step N" each step. --hang-at S: goes silent after step S (alive, saving nothing).
+--hang-save-at S: hangs half-way through writing step S's checkpoint, silent, for good.
+--crash-after-save-at S: saves step S, then dies with exit 1 at once. SIGINT saves the current
+step and exits 0. --resume PATH: loads PATH (a torn or foreign checkpoint makes it crash with a
+traceback, as torch.load would) and goes on from its step.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--layout", default="torch", choices=["torch", "hf", "kohya"])
+ap.add_argument("--steps", type=int, default=6)
+ap.add_argument("--every", type=int, default=1)
+ap.add_argument("--delay", type=float, default=0.1)
+ap.add_argument("--hang-at", type=int, default=0)
+ap.add_argument("--hang-save-at", type=int, default=0)
+ap.add_argument("--crash-after-save-at", type=int, default=0)
+ap.add_argument("--resume")
+a = ap.parse_args()
+RESULTS = os.environ.get("TMUXKIT_RESULTS", "results")
+os.makedirs(RESULTS, exist_ok=True)
+BLOB = b"w" * 4096
+
+
+def write(path, body, hang=False):
+    with open(path, "wb") as f:
+        for i in range(4):
+            f.write(body[i * len(body) // 4:(i + 1) * len(body) // 4])
+            f.flush()
+            if hang and i == 1:
+                while True:  # the writer hangs half-way: silent, the file stops growing
+                    time.sleep(1)
+
+
+def save(step, hang=False):
+    if a.layout == "torch":
+        path = os.path.join(RESULTS, f"step_{step:06d}.pt")
+        write(path, b"TORCH step %d\n" % step + BLOB + b"END\n", hang)
+    elif a.layout == "hf":
+        path = os.path.join(RESULTS, f"checkpoint-{step}")
+        os.makedirs(path, exist_ok=True)
+        for name in ("model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"):
+            write(os.path.join(path, name), BLOB, hang and name == "optimizer.pt")
+        write(os.path.join(path, "trainer_state.json"), json.dumps({"global_step": step}).encode())
+    else:
+        write(os.path.join(RESULTS, f"lora-step{step:08d}.safetensors"), BLOB)
+        path = os.path.join(RESULTS, f"lora-step{step:08d}-state")
+        os.makedirs(path, exist_ok=True)
+        write(os.path.join(path, "train_state.json"), json.dumps({"current_step": step}).encode())
+        for name in ("model.safetensors", "optimizer.bin", "scheduler.bin"):
+            write(os.path.join(path, name), BLOB, hang and name == "optimizer.bin")
+        write(os.path.join(path, "random_states_0.pkl"), b"rng")
+    print(f"saved {path}", flush=True)
+    return path
+
+
+def load(path):
+    """The step a checkpoint holds; raises on a torn or foreign one, as torch.load would."""
+    if os.path.isdir(path):
+        for state in ("trainer_state.json", "train_state.json"):
+            if os.path.exists(os.path.join(path, state)):
+                d = json.load(open(os.path.join(path, state)))
+                return int(d.get("global_step", d.get("current_step")))
+        raise RuntimeError(f"{path}: no trainer state")
+    data = open(path, "rb").read()
+    if not data.startswith(b"TORCH step ") or not data.endswith(b"END\n"):
+        raise RuntimeError(f"PytorchStreamReader failed reading zip archive: {path} is torn")
+    return int(data.split()[2])
+
+
+step = 0
+
+
+def on_sigint(*_):
+    print(f"interrupted at step {step}: saving", flush=True)
+    save(step)
+    sys.exit(0)
+
+
+signal.signal(signal.SIGINT, on_sigint)
+print("loading data", flush=True)
+if a.resume:
+    step = load(a.resume)
+    print(f"resumed from {a.resume} at step {step}", flush=True)
+while step < a.steps:
+    time.sleep(a.delay)
+    step += 1
+    print(f"step {step}", flush=True)
+    if step == a.hang_save_at and not a.resume:
+        save(step, hang=True)
+    if step % a.every == 0:
+        save(step)
+    if step == a.crash_after_save_at and not a.resume:
+        os._exit(1)
+    if step == a.hang_at and not a.resume:
+        while True:  # stuck: alive, silent, saving nothing until told to stop
+            time.sleep(1)
+print("training done", flush=True)
