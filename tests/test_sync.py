@@ -222,3 +222,46 @@ def test_first_pull_reports_progress_percentages(tk: Env) -> None:
     assert (tk.work / "dest" / "big.png").stat().st_size == 8 * 1024 * 1024
     if _has_progress2():
         assert seen and seen[-1] == 100 and seen == sorted(seen)
+
+
+# --- checkpoints as units ----------------------------------------------------------------------------
+CKPT_TRAINER = f"{sys.executable} {Path(__file__).parent / 'fakes' / 'ckpt_trainer.py'}"
+
+
+def _units(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir() if p.name.startswith(("checkpoint-", "lora-"))) if d.exists() else []
+
+
+def test_sync_over_ssh_keeps_n_whole_checkpoint_directories_and_the_final_one(tk: Env, remote: Remote) -> None:
+    """Issue 10.1/10.2: HF checkpoint-N/ directories travel whole, keep-2 keeps two units (pruning
+    older ones here), the final checkpoint (saved just before the exit) arrives, no partials stay."""
+    remote.add_run("hfsync", f"{CKPT_TRAINER} --layout hf --steps 8 --every 2 --delay 0.5", "sync_checkpoints = 2\n")
+    tk.cli("start", "hfsync")
+    dest = tk.work / "runs" / "hfsync"
+    (dest / "old" / ".tmuxkit-partial").mkdir(parents=True)  # a leftover of an interrupted transfer
+    (dest / "old" / ".tmuxkit-partial" / "optimizer.pt").write_bytes(b"x" * 1000)
+    p = _sync_proc(tk, "hfsync", "--every", "1")
+    out, _ = p.communicate(timeout=90)
+    assert p.returncode == 0 and "final sync done" in out, out
+    assert _units(dest) == ["checkpoint-6", "checkpoint-8"], out  # the final one, and no older ones
+    for unit in ("checkpoint-6", "checkpoint-8"):
+        assert sorted(f.name for f in (dest / unit).iterdir()) == [
+            "model.safetensors", "optimizer.pt", "rng_state.pth", "scheduler.pt", "trainer_state.json"]
+    assert json.loads((dest / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
+    assert not [q for q in dest.rglob(".tmuxkit-partial")]
+
+
+def test_kohya_state_and_its_weights_count_as_one_checkpoint(tk: Env) -> None:
+    tk.add_run("ko", f"{CKPT_TRAINER} --layout kohya --steps 6 --every 2 --delay 0.05", "sync_checkpoints = 1")
+    tk.cli("start", "ko")
+    wait_until(lambda: tk.status("ko")["state"] == "exited", timeout=20, what="the trainer to finish")
+    tk.cli("sync", "ko", "--once")
+    assert _units(tk.work / "runs" / "ko") == ["lora-step00000006-state", "lora-step00000006.safetensors"]
+
+
+def test_a_checkpoints_glob_that_matches_nothing_yet_is_no_failure(tk: Env) -> None:
+    tk.add_run("noglob", "echo hi; sleep 60", 'checkpoints = "results/noglob/none/*.pt"\nsync_checkpoints = 2')
+    tk.cli("start", "noglob")
+    r = tk.cli("sync", "noglob", "--once")
+    assert "pulled" in r.stdout
+    assert json.loads((tk.work / "runs" / "noglob" / "STATUS.json").read_text())["last_error"] is None

@@ -20,6 +20,7 @@ import os
 import random
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -198,7 +199,11 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
     out = shlex.quote(status_file)
     prelude = (f"mkdir -p {shlex.quote(os.path.dirname(status_file))} && "
                f"{shlex.join(status_argv)} > {out}.tmp && mv -f {out}.tmp {out}")
-    filters = ["--include=/tmuxkit/", f"--include=/tmuxkit/{spec.name}.*", "--exclude=/tmuxkit/*", "--include=*/",
+    # Checkpoint directories travel whole, with the checkpoints (or not at all): never as loose
+    # *.json pieces of the results pass.
+    unit_dirs = [f"--exclude={d}" for d in ("checkpoint-[0-9]*/", "*-state/", "ckpt/", "checkpoints/", "tmp-checkpoint-*/")]
+    filters = ["--include=/tmuxkit/", f"--include=/tmuxkit/{spec.name}.*", "--exclude=/tmuxkit/*", *unit_dirs,
+               "--include=*/",
                *(f"--include={g}" for g in include), f"--exclude={PARTIAL}", "--exclude=*", "-m"]
     dest.mkdir(parents=True, exist_ok=True)
     got = _rsync(host, [*_rsync_argv(), *host.rsync_options(prelude), *filters,
@@ -213,24 +218,64 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
     return row, got
 
 
+def newest_units(rows: Iterable[str], n: int) -> list[str]:
+    """The paths of the newest N checkpoints among tmuxkit-checkpoints' lines (newest first). A
+    checkpoint is a unit, file or directory; units that carry the same step (kohya's *-state/ and
+    its weights file) count as one checkpoint."""
+    steps: list[str] = []
+    out: list[str] = []
+    for ln in rows:
+        parts = ln.split("\t", 5)
+        if len(parts) < 6 or parts[3] != "yes":
+            continue
+        step, path = parts[0], parts[5]
+        key = step if step != "-1" else path
+        if key not in steps:
+            if len(steps) == n:
+                break
+            steps.append(key)
+        out.append(path)
+    return out
+
+
 def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: int, deadline: float) -> int:
-    args = [spec.name, "--newest", str(n)] + (["--glob", spec.checkpoints] if spec.checkpoints else [])
-    rows = host.script_ok("tmuxkit-checkpoints", *args).out.splitlines()
-    paths = [ln.split("\t", 2)[2] for ln in rows if ln.count("\t") >= 2]
+    """Pull the newest N complete checkpoints (each a file or a whole directory) and keep exactly
+    those here: older units this sync brought are removed, directories whole. Once the run's
+    processes are gone the host lists a checkpoint without waiting for it to settle, so the final
+    pass brings the final checkpoint."""
+    args = [spec.name] + (["--glob", spec.checkpoints] if spec.checkpoints else [])
+    paths = newest_units(host.script_ok("tmuxkit-checkpoints", *args).out.splitlines(), n)
     rel = [p[len(results) + 1:] for p in paths if p.startswith(results + "/")]
     got = 0
     if rel:
         got = _rsync(host, [*_rsync_argv(), *host.rsync_options(), "--files-from=-", "-r",
                             host.rsync_path(results + "/"), str(dest) + "/"], deadline, stdin="\n".join(rel) + "\n")
-    # Keep exactly the newest N here: drop the ones this sync brought earlier and that are no longer among them.
     manifest = dest / MANIFEST
     before = set(manifest.read_text().split("\n")) - {""} if manifest.exists() else set()
+    root = dest.resolve()
     for old in before - set(rel):
         target = dest / old
-        if target.is_file():
+        if ".." in Path(old).parts or not target.resolve().is_relative_to(root):
+            continue  # never outside the sync directory
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target, ignore_errors=True)
+        elif target.is_file() or target.is_symlink():
             target.unlink()
     _atomic_write(manifest, "\n".join(sorted(rel)) + "\n")
     return got
+
+
+def remove_partials(dest: Path) -> int:
+    """After a pass that finished, no rsync partial folder (.tmuxkit-partial) is left anywhere here:
+    what it held belonged to transfers that have since completed, or to files no longer wanted."""
+    n = 0
+    for d, subdirs, _ in os.walk(dest):
+        for s in list(subdirs):
+            if s == PARTIAL:
+                shutil.rmtree(Path(d) / s, ignore_errors=True)
+                subdirs.remove(s)
+                n += 1
+    return n
 
 
 def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, every: int | None = None,
@@ -265,6 +310,7 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             st.last_success, st.last_error = time.time(), None
             st.bytes_pulled += got
             st.passes += 1
+            remove_partials(dest)
             st.save(dest)
             ended = st.state not in ALIVE_STATES
             if st.passes == 1 or ended:  # the run's event log hears of the first and the final pass
