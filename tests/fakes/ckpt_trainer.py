@@ -11,7 +11,7 @@ Layouts, under $TMUXKIT_RESULTS (written in place, file by file, each file in a 
   save hook), model.safetensors, optimizer.bin, scheduler.bin, and random_states_0.pkl last (as
   accelerate's save_state does).
 Prints "step N" each step. --hang-at S: goes silent after step S (alive, saving nothing).
---hang-save-at S: hangs half-way through writing step S's checkpoint, silent, for good.
+--hang-save-at S: hangs half-way through writing step S's checkpoint, silent and deaf to SIGINT.
 --crash-after-save-at S: saves step S, then dies with exit 1 at once. SIGINT saves the current
 step and exits 0. --resume PATH: loads PATH (a torn or foreign checkpoint makes it crash with a
 traceback, as torch.load would) and goes on from its step.
@@ -45,6 +45,7 @@ def write(path, body, hang=False):
             f.write(body[i * len(body) // 4:(i + 1) * len(body) // 4])
             f.flush()
             if hang and i == 1:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a writer stuck in the kernel is deaf to it
                 while True:  # the writer hangs half-way: silent, the file stops growing
                     time.sleep(1)
 

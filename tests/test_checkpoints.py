@@ -1,0 +1,133 @@
+"""Checkpoints as first-class objects (issue 10): units, completeness, order, and the watchdog's
+choice of what to resume from, on real layouts written in the order real tools write them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from conftest import FAKES, Env, wait_until
+
+CKPT = f"{sys.executable} {FAKES / 'ckpt_trainer.py'}"
+FAST = "--backoff 1 --grace 3 --settle 2"
+
+
+def _events(tk: Env, run: str) -> list[dict[str, Any]]:
+    p = tk.home / "runs" / run / "events.jsonl"
+    return [json.loads(ln) for ln in p.read_text().splitlines()] if p.exists() else []
+
+
+def _kinds(tk: Env, run: str) -> list[str]:
+    return [e["event"] for e in _events(tk, run)]
+
+
+def _first(tk: Env, run: str, kind: str) -> dict[str, Any]:
+    return next(e for e in _events(tk, run) if e["event"] == kind)
+
+
+def _watch(tk: Env, run: str, config: str) -> None:
+    tk.add_run(run, config.split("\n", 1)[0], config.split("\n", 1)[1] if "\n" in config else "")
+    tk.env["TMUXKIT_WATCH_OPTS"] = FAST
+    tk.cli("start", run)
+    tk.cli("watch", run, "--auto-resume", "--every", "1")
+
+
+def test_listing_orders_by_step_and_says_why_each_is_incomplete(tk: Env) -> None:
+    tk.add_run("lay", f"{CKPT} --layout hf --steps 12 --every 3 --delay 0.02")
+    tk.cli("start", "lay")
+    wait_until(lambda: tk.status("lay")["state"] == "exited", timeout=20, what="the trainer to finish")
+    res = tk.work / "results" / "lay"
+    (res / "checkpoint-99").mkdir()
+    (res / "checkpoint-99" / "optimizer.pt").write_bytes(b"half")  # no trainer_state.json yet
+    (res / "x-step00000050-state").mkdir()
+    (res / "x-step00000050-state" / "model.safetensors").write_bytes(b"w")  # no random_states_0.pkl yet
+    (res / "a&b_step_7.pt").write_bytes(b"w")
+    (res / "nl\nstep_8.pt").write_bytes(b"w")
+    (res / "step_9.pt.tmp").write_bytes(b"w")
+    (res / "empty_step_6.pt").write_bytes(b"")
+    os.symlink("/etc/hostname", res / "link_step_70.pt")
+    units = json.loads(tk.cli("checkpoints", "lay", "--json").stdout)
+    by_name = {Path(u["path"]).name: u for u in units}
+    complete = [Path(u["path"]).name for u in units if u["complete"]]
+    assert complete == ["checkpoint-12", "checkpoint-9", "a&b_step_7.pt", "checkpoint-6", "checkpoint-3"]  # by step
+    assert "trainer_state.json" in by_name["checkpoint-99"]["reason"]
+    assert "random_states" in by_name["x-step00000050-state"]["reason"]
+    assert by_name["checkpoint-12"]["kind"] == "hf" and by_name["checkpoint-12"]["step"] == 12
+    assert "newline" in by_name["nl?step_8.pt"]["reason"]
+    assert by_name["empty_step_6.pt"]["reason"] == "empty"
+    assert "step_9.pt.tmp" not in by_name  # not a checkpoint's name at all
+    assert "link_step_70.pt" not in complete
+    text = tk.cli("checkpoints", "lay").stdout
+    assert "checkpoint-12" in text and "no: no trainer_state.json yet" in text
+
+
+def test_resume_uses_the_checkpoint_the_ctrl_c_rung_just_saved(tk: Env) -> None:
+    """Issue 10.5: stuck at step 130, the SIGINT handler saves step 130; resume from it, not 100."""
+    _watch(tk, "sigsave", f'{CKPT} --steps 140 --every 100 --hang-at 130 --delay 0.005\n'
+                          'stuck_after = 3\nresume = "--resume {checkpoint}"')
+    wait_until(lambda: "finished" in _kinds(tk, "sigsave"), timeout=60, what="finished after resume")
+    resumed = _first(tk, "sigsave", "resumed")
+    assert resumed["checkpoint"].endswith("step_000130.pt"), resumed
+    assert "at step 130" in tk.log_text("sigsave")
+    # Evidence for a post-mortem, saved before the stop.
+    ev = Path(_first(tk, "sigsave", "evidence_saved")["path"]).read_text()
+    for part in ("== the pane's screen", "== the run's processes", "== py-spy dump", "== nvidia-smi",
+                 "== df of the results directory", "== unavailable:"):
+        assert part in ev, part
+    assert "step 130" in ev.split("== the pane's screen")[1]
+
+
+def test_a_torn_checkpoint_from_a_hung_writer_is_rejected_and_an_older_one_used(tk: Env) -> None:
+    """Issue 10.3: the writer hangs half-way through step 10 (deaf to Ctrl-C); the torn file settles,
+    the resume from it dies at once, so it is rejected and the resume falls back to step 5."""
+    _watch(tk, "torn", f'{CKPT} --steps 12 --every 5 --hang-save-at 10 --delay 0.02\n'
+                       'stuck_after = 3\nresume = "--resume {checkpoint}"\nmax_restarts = 5')
+    wait_until(lambda: "finished" in _kinds(tk, "torn"), timeout=90, what="finished after the fallback")
+    rejected = _first(tk, "torn", "checkpoint_rejected")
+    assert rejected["checkpoint"].endswith("step_000010.pt")
+    resumes = [e["checkpoint"] for e in _events(tk, "torn") if e["event"] == "resumed"]
+    assert resumes[-1].endswith("step_000005.pt"), resumes
+    units = json.loads(tk.cli("checkpoints", "torn", "--json").stdout)
+    torn = next(u for u in units if u["path"].endswith("step_000010.pt"))
+    assert not torn["complete"] and torn["reason"].startswith("rejected")
+
+
+def test_a_half_written_hf_checkpoint_is_never_picked(tk: Env) -> None:
+    """HF writes trainer_state.json last: checkpoint-10 without it is incomplete, so checkpoint-5 is used."""
+    _watch(tk, "hfhang", f'{CKPT} --layout hf --steps 12 --every 5 --hang-save-at 10 --delay 0.02\n'
+                         'stuck_after = 3\nresume = "--resume {checkpoint}"')
+    wait_until(lambda: "finished" in _kinds(tk, "hfhang"), timeout=60, what="finished after resume")
+    assert _first(tk, "hfhang", "resumed")["checkpoint"].endswith("checkpoint-5")
+    assert "checkpoint_rejected" not in _kinds(tk, "hfhang")
+
+
+def test_a_crash_right_after_a_save_resumes_from_that_save(tk: Env) -> None:
+    """Issue 10.8: once the run's processes are gone a checkpoint needs no settling."""
+    _watch(tk, "quick", f'{CKPT} --steps 8 --every 2 --crash-after-save-at 4 --delay 0.05\n'
+                        'resume = "--resume {checkpoint}"')
+    wait_until(lambda: "finished" in _kinds(tk, "quick"), timeout=60, what="finished after resume")
+    assert _first(tk, "quick", "resumed")["checkpoint"].endswith("step_000004.pt")
+
+
+def test_a_name_with_an_ampersand_reaches_the_command_exactly(tk: Env) -> None:
+    """Issue 10.7: {checkpoint} is replaced literally (bash 5.2's patsub_replacement reads '&')."""
+    _watch(tk, "amp", f'{CKPT} --steps 6 --every 1 --hang-at 3 --delay 0.02\n'
+                      'stuck_after = 3\nresults = "results/a&b \'x\'"\nresume = "--resume {checkpoint}"')
+    wait_until(lambda: "finished" in _kinds(tk, "amp"), timeout=60, what="finished after resume")
+    want = str(tk.work / "results" / "a&b 'x'" / "step_000003.pt")
+    assert _first(tk, "amp", "resumed")["checkpoint"] == want
+    assert f"resumed from {want} at step 3" in tk.log_text("amp")
+
+
+def test_the_restart_budget_belongs_to_the_run_across_watchdogs(tk: Env) -> None:
+    """Issue 10.10: a second `watch` goes on counting; no-progress restarts weigh double."""
+    _watch(tk, "budget", "exit 3\nmax_restarts = 3")
+    wait_until(lambda: "restarted" in _kinds(tk, "budget"), timeout=30, what="a first restart")
+    tk.cli("watch", "budget", "--auto-resume", "--every", "1")  # replaces the first watchdog
+    wait_until(lambda: "budget_spent" in _kinds(tk, "budget"), timeout=60, what="budget spent")
+    assert _kinds(tk, "budget").count("restarted") == 2  # as with one watchdog: 1 + 2 (no progress) ... spent
+    first = _first(tk, "budget", "restarted")
+    assert first["from"] == "scratch" and first["why"] == "no resume template"
