@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--layout", default="torch", choices=["torch", "hf", "kohya"])
@@ -39,7 +40,7 @@ os.makedirs(RESULTS, exist_ok=True)
 BLOB = b"w" * 4096
 
 
-def write(path, body, hang=False):
+def write(path: str, body: bytes, hang: bool = False) -> None:
     with open(path, "wb") as f:
         for i in range(4):
             f.write(body[i * len(body) // 4:(i + 1) * len(body) // 4])
@@ -50,7 +51,7 @@ def write(path, body, hang=False):
                     time.sleep(1)
 
 
-def save(step, hang=False):
+def save(step: int, hang: bool = False) -> str:
     if a.layout == "torch":
         path = os.path.join(RESULTS, f"step_{step:06d}.pt")
         write(path, b"TORCH step %d\n" % step + BLOB + b"END\n", hang)
@@ -72,13 +73,13 @@ def save(step, hang=False):
     return path
 
 
-def load(path):
+def load(path: str) -> int:
     """The step a checkpoint holds; raises on a torn or foreign one, as torch.load would."""
     if os.path.isdir(path):
         for state in ("trainer_state.json", "train_state.json"):
             if os.path.exists(os.path.join(path, state)):
-                d = json.load(open(os.path.join(path, state)))
-                return int(d.get("global_step", d.get("current_step")))
+                d: dict[str, Any] = json.load(open(os.path.join(path, state)))
+                return int(d.get("global_step", d.get("current_step", 0)))
         raise RuntimeError(f"{path}: no trainer state")
     data = open(path, "rb").read()
     if not data.startswith(b"TORCH step ") or not data.endswith(b"END\n"):
@@ -89,7 +90,7 @@ def load(path):
 step = 0
 
 
-def on_sigint(*_):
+def on_sigint(*_: object) -> None:
     print(f"interrupted at step {step}: saving", flush=True)
     save(step)
     sys.exit(0)
