@@ -131,3 +131,16 @@ def test_the_restart_budget_belongs_to_the_run_across_watchdogs(tk: Env) -> None
     assert _kinds(tk, "budget").count("restarted") == 2  # as with one watchdog: 1 + 2 (no progress) ... spent
     first = _first(tk, "budget", "restarted")
     assert first["from"] == "scratch" and first["why"] == "no resume template"
+
+
+def test_checkpoint_check_keeps_a_torn_file_from_ever_being_picked(tk: Env) -> None:
+    """Issue 10.4: the run's own check (here: the file ends with its END marker, as a torch.load
+    would insist) runs on the host with the path as one argument; exit 0 means usable."""
+    check = f"{sys.executable} -c \\\"import sys; sys.exit(open(sys.argv[1], 'rb').read().endswith(b'END\\\\n') is False)\\\""
+    _watch(tk, "checked", f'{CKPT} --steps 12 --every 5 --hang-save-at 10 --delay 0.02\n'
+                          f'stuck_after = 3\nresume = "--resume {{checkpoint}}"\ncheckpoint_check = "{check}"')
+    wait_until(lambda: "finished" in _kinds(tk, "checked"), timeout=60, what="finished after resume")
+    assert _first(tk, "checked", "resumed")["checkpoint"].endswith("step_000005.pt")
+    # Without the check the torn step 10 would be tried first, and rejected only after its resume died.
+    assert "checkpoint_rejected" not in _kinds(tk, "checked")
+    assert [e["event"] for e in _events(tk, "checked")].count("resumed") == 1
