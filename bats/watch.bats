@@ -30,6 +30,33 @@ start_run() { # RUN CMD
   assert_output --regexp "	$d/step_2.pt$"
 }
 
+@test "checkpoints: units are files or HF/kohya directories, ordered by step, with reasons" {
+  start_run c2 'sleep 60'
+  r="$WORK/results/c2"
+  for s in 9 10; do
+    mkdir -p "$r/checkpoint-$s"
+    for f in model.safetensors optimizer.pt scheduler.pt rng_state.pth trainer_state.json; do echo w >"$r/checkpoint-$s/$f"; done
+  done
+  mkdir -p "$r/checkpoint-11" "$r/lora-step00000012-state" "$r/lora-step00000008-state"
+  echo w >"$r/checkpoint-11/optimizer.pt"                       # no trainer_state.json yet
+  echo w >"$r/lora-step00000012-state/model.safetensors"         # no random_states_0.pkl yet
+  echo w >"$r/lora-step00000008-state/model.safetensors"
+  echo w >"$r/lora-step00000008-state/random_states_0.pkl"
+  echo w >"$r/a&b_step_7.pt"
+  touch -t 202001010000 "$r"/checkpoint-* "$r"/checkpoint-*/* "$r"/lora-* "$r"/lora-*/* "$r/a&b_step_7.pt"
+  run bash "$SHELL_DIR/tmuxkit-checkpoints" c2 --all
+  assert_success
+  assert_line --index 0 --regexp "^12	.*	no	no random_states_.*	$r/lora-step00000012-state$"
+  assert_line --index 1 --regexp "^11	.*	no	no trainer_state.json yet.*	$r/checkpoint-11$"
+  assert_line --index 2 --regexp "^10	.*	yes		$r/checkpoint-10$"
+  assert_line --index 3 --regexp "^9	.*	yes		$r/checkpoint-9$"
+  assert_line --index 4 --regexp "^8	.*	yes		$r/lora-step00000008-state$"
+  assert_line --index 5 --partial "a&b_step_7.pt"
+  run bash "$SHELL_DIR/tmuxkit-checkpoints" c2 --json --newest 1
+  assert_output --partial '"path":"'"$r"'/checkpoint-10","step":10,'
+  assert_output --partial '"kind":"hf","complete":true,"reason":null}]'
+}
+
 @test "watch: exit 0 is finished and the watchdog ends" {
   start_run w1 'echo ok'
   wait_for 10 test -f "$TMUXKIT_HOME/runs/w1/exit"
