@@ -5,7 +5,8 @@
 local:  `tmuxkit status RUN` vs `bash shell/check_training_status.sh` (target <= 3x);
         a 200k-line burst under tmuxkit vs a bare tmux pane piped with `cat >> f` (target <= 1.15x, 0 lost);
         `start` to the first log line.
-liveness: the log writer on 40 MB of \\r redraws with no newline vs the same bytes with newlines
+liveness: progress parsing in the log writer during a 300k-line burst vs none (target <= 1.1x);
+        the log writer on 40 MB of \\r redraws with no newline vs the same bytes with newlines
         (target <= 1.2x, writer RSS <= 32 MiB); `status` with a 10 MB last line vs a short one (<= 1.2x).
 remote: see bench/remote.py (over the loopback sshd, with an added 50 ms link delay).
 
@@ -129,13 +130,13 @@ def bench_local() -> list[str]:
     return out
 
 
-def writer_cost(data: Path, log: Path) -> tuple[float, float]:
+def writer_cost(data: Path, log: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Pipe the file DATA through the python3 log writer (as a pane would: cat | writer);
     (wall seconds, max RSS in MiB of the pipeline). This process never holds the data, so the
     children's RSS is theirs alone (a fork counts the parent's pages until it execs)."""
     t0 = time.perf_counter()
     p = subprocess.Popen(["sh", "-c", 'cat "$1" | exec python3 "$2" "$3" 1099511627776 5', "sh", str(data),
-                          str(SHELL / "tmuxkit-logwriter.py"), str(log)])
+                          str(SHELL / "tmuxkit-logwriter.py"), str(log)], env=env)
     _, status, usage = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
     assert p.returncode == 0, "log writer failed"
@@ -162,6 +163,19 @@ def bench_liveness() -> list[str]:
         out.append(row(f"log writer, 40 MB of \\r redraws, no newline vs the same bytes as lines "
                        f"(writer max RSS {rss:.1f} MiB)", statistics.median(t_bar), statistics.median(t_lines),
                        "<= 1.2x, RSS <= 32 MiB"))
+
+        # issue 12: progress parsing costs the writer at most 10% on a 300k-line burst.
+        burst = sb.work / "burst.in"
+        subprocess.run([sys.executable, "-c", (
+            "import sys; open(sys.argv[1], 'w').write(''.join("
+            "f'step {i}/300000 loss={1 / i:.5f} lr=3e-4 epoch 1/3\\n' for i in range(1, 300001)))"), str(burst)],
+            check=True)
+        t_on, t_off = [], []
+        for trial in range(5):
+            t_off.append(writer_cost(burst, sb.work / f"off{trial}.log", dict(os.environ, TMUXKIT_PROGRESS="off"))[0])
+            t_on.append(writer_cost(burst, sb.work / f"on{trial}.log")[0])
+        out.append(row("log writer, 300k-line burst with progress parsing vs without (median of 5)",
+                       statistics.median(t_on), statistics.median(t_off), "<= 1.1x"))
 
         # status of a run whose last line is 10 MB (unfinished) vs one whose last line is short.
         big = "import sys, time; sys.stdout.write('x' * 10_000_000); sys.stdout.flush(); time.sleep(600)"

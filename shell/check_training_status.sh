@@ -693,6 +693,17 @@ tk_follow() {
   kill "$TK_TAILPID" 2>/dev/null || true
 }
 
+# tk_run_progress: S_PROGRESS, the newest line of the run's RUN.progress (the JSON object the log
+# writer keeps), S_LOSSES, its last 30 losses ("0.9,0.7,..."), oldest first. Both go out as JSON
+# strings, for the laptop to parse: a damaged file can never break the host's whole answer.
+tk_run_progress() {
+  local pf=${R_LOG%"$TK_LOG_SUFFIX"}.progress
+  S_PROGRESS='' S_LOSSES=''
+  [ -f "$pf" ] && [ ! -L "$pf" ] || return 0
+  S_PROGRESS=$(tail -n 1 "$pf" 2>/dev/null | cut -b 1-2000)
+  S_LOSSES=$(tail -n 30 "$pf" 2>/dev/null | sed -n 's/.*[{,]"loss":\([-+0-9.eE]*\)[,}].*/\1/p' | paste -s -d , - | cut -b 1-2000)
+}
+
 # One run as a JSON object (after tk_run_load and tk_run_state).
 tk_run_json() {
   local writer lock_state w last_event='' restarts=0
@@ -716,8 +727,10 @@ tk_run_json() {
   printf '"lock_path":%s,"lock_state":%s,"results":%s,"cwd":%s,"writer":%s,"stuck_after":%s,"socket":%s' \
     "$(tk_json_str "$R_LOCK")" "$(tk_json_str "$lock_state")" "$(tk_json_str "$R_RESULTS")" \
     "$(tk_json_str "$R_CWD")" "$(tk_json_str "$writer")" "$(tk_json_val "$R_STUCK_AFTER")" "$(tk_json_str "$R_SOCKET")"
-  printf ',"last_event":%s,"restarts":%s,"headless":%s}' "$(tk_json_val "$last_event")" "${restarts:-0}" \
-    "$([ -n "$S_HEADLESS" ] && echo true || echo false)"
+  tk_run_progress
+  printf ',"last_event":%s,"restarts":%s,"headless":%s,"progress":%s,"losses":%s}' "$(tk_json_val "$last_event")" \
+    "${restarts:-0}" "$([ -n "$S_HEADLESS" ] && echo true || echo false)" "$(tk_json_val "$S_PROGRESS")" \
+    "$(tk_json_val "$S_LOSSES")"
 }
 
 # Names of all runs known on this host.

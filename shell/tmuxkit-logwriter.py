@@ -15,10 +15,17 @@ unfinished (a tqdm bar redrawing with \\r and no newline):
   the line is complete, so status shows the bar, not the last finished line;
 - bounded cost: an unfinished line is cut every SPLIT bytes (each piece folded
   and logged as its own line), so a 40 MB line costs linear time and
-  constant memory.
+  constant memory;
+- progress: a tqdm bar (`151/200 [00:31<00:10, 4.8it/s]`), `epoch 3/10`,
+  `step 1200/50000` and `key=value` / `key: value` metrics (TMUXKIT_METRICS,
+  default loss,val_loss,acc,lr) are read from the newest output (the last
+  TAIL bytes and the live line) once a TICK, however much was printed, and a
+  JSON line goes to RUN.progress beside the log when they changed; past PROGRESS_MAX bytes the file is halved (every other line kept)
+  and written half as often, so it stays bounded and evenly spaced.
 Usage: python3 tmuxkit-logwriter.py LOG MAX_BYTES KEEP [gap]
 """
 
+import json
 import os
 import re
 import select
@@ -31,6 +38,12 @@ SPECIAL = re.compile(rb"[\r\x1b\x07]")
 SPLIT = 1 << 16  # an unfinished line longer than this is logged in pieces of this size
 LIVE_MAX = 512  # bytes of the live line kept for status
 TICK = 1.0  # at most one mtime touch and one live-line write a second
+PROGRESS_MAX = 256 * 1024  # bytes of RUN.progress before it is thinned
+TAIL = 4096  # bytes of each batch read for progress
+TQDM = re.compile(rb"(\d+)/(\d+) \[([\d:]+)<([\d:?]+)(?:, *([\d.]+|\?)\s*(it/s|s/it))?")
+EPOCH = re.compile(rb"\bepoch[\s:=]*(\d+)\s*/\s*(\d+)", re.I)
+STEP = re.compile(rb"\b(?:step|iter(?:ation)?)[\s:=]*(\d+)\s*/\s*(\d+)", re.I)
+NUM = rb"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
 
 
 def fold(line):
@@ -115,9 +128,115 @@ class Live:
         self.due = now + TICK
 
 
+def _secs(hms):
+    """tqdm's [MM:SS] or [H:MM:SS] -> seconds; None for '?'."""
+    try:
+        n = 0
+        for part in hms.decode().split(":"):
+            n = n * 60 + int(part)
+        return n
+    except ValueError:
+        return None
+
+
+class Progress:
+    """The run's latest progress and metrics, appended to RUN.progress (JSON lines) when they change."""
+
+    def __init__(self, log_path):
+        base = log_path[:-4] if log_path.endswith(".log") else log_path
+        self.path = base + ".progress"
+        self.off = os.environ.get("TMUXKIT_PROGRESS") == "off"  # the benchmark's baseline
+        names = os.environ.get("TMUXKIT_METRICS") or "loss,val_loss,acc,lr"
+        keys = [re.escape(n.strip().encode()) for n in names.split(",") if n.strip()]
+        self.metric = re.compile(rb"(?<![A-Za-z0-9_])(" + b"|".join(keys) + rb")\s*[=:]\s*" + NUM) if keys else None
+        self.now = {}
+        self.shown = {}
+        self.due = 0.0
+        self.period = TICK  # doubles each time the series is thinned, so it stays evenly spaced
+        self.body_tail, self.live_tail, self.dirty = b"", b"", False
+
+    def note(self, body, live):
+        """The newest output (a batch's last lines, the live line): read only when a write is due,
+        so a burst costs one regex pass a TICK, not one a batch."""
+        if body:
+            self.body_tail = body[-TAIL:]
+        self.live_tail = live[-TAIL:]
+        self.dirty = True
+
+    def feed(self, text):
+        if not text or self.off:
+            return
+        last = None
+        for last in TQDM.finditer(text):
+            pass
+        if last:
+            self.now["step"], self.now["total"] = int(last.group(1)), int(last.group(2))
+            self.now["eta_s"] = _secs(last.group(4))
+            rate, unit = last.group(5), last.group(6)
+            if rate and rate != b"?":
+                r = float(rate)
+                self.now["rate"] = r if unit == b"it/s" else (1.0 / r if r else None)
+        else:
+            for last in STEP.finditer(text):
+                pass
+            if last:
+                self.now["step"], self.now["total"] = int(last.group(1)), int(last.group(2))
+        for last in EPOCH.finditer(text):
+            pass
+        if last and last.re is EPOCH:
+            self.now["epoch"], self.now["epochs"] = int(last.group(1)), int(last.group(2))
+        if self.metric is not None:
+            for m in self.metric.finditer(text):
+                try:
+                    v = float(m.group(2))
+                except ValueError:
+                    continue
+                if v == v and v not in (float("inf"), float("-inf")):
+                    self.now[m.group(1).decode()] = v
+
+    def write(self, now):
+        if now < self.due:
+            return
+        if self.dirty:
+            self.feed(self.body_tail + b"\n" + self.live_tail)
+            self.dirty = False
+        if self.now == self.shown:
+            return
+        self.due = now + self.period
+        self.shown = dict(self.now)
+        rec = {"t": int(time.time())}
+        rec.update(self.now)
+        line = (json.dumps(rec, separators=(",", ":")) + "\n").encode()
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            try:
+                size = os.fstat(fd).st_size
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+            if size + len(line) > PROGRESS_MAX:
+                self.thin()
+        except OSError:
+            pass
+
+    def thin(self):
+        """Keep every other line (the first and the newest always) and write half as often from now
+        on: the series stays bounded and evenly spaced over the whole run."""
+        with open(self.path, "rb") as f:
+            lines = f.read().splitlines(keepends=True)
+        kept = lines[::2] + (lines[-1:] if len(lines) % 2 == 0 else [])
+        self.period *= 2
+        tmp = os.path.join(os.path.dirname(self.path), "." + os.path.basename(self.path) + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"".join(kept))
+        os.replace(tmp, self.path)
+
+
 def main(argv):
     log = Log(argv[1], int(argv[2]), int(argv[3]))
     live = Live(argv[1])
+    prog = Progress(argv[1])
     if len(argv) > 4 and argv[4] == "gap":
         now = time.strftime("%Y-%m-%d %H:%M:%S")
         log.add(f"[tmuxkit] log writer re-attached at {now}; pane output before this line may be missing\n".encode())
@@ -126,7 +245,8 @@ def main(argv):
     touched = 0.0
     while True:
         if not select.select([0], [], [], TICK)[0]:
-            live.write(time.monotonic())  # a quiet pane: bring the live line up to date
+            live.write(time.monotonic())  # a quiet pane: bring the live line and progress up to date
+            prog.write(time.monotonic())
             continue
         chunk = os.read(0, 1 << 16)
         if not chunk:
@@ -156,12 +276,17 @@ def main(argv):
             touched = now
         live.set(pending)
         live.write(now)
+        prog.note(body, pending)
+        prog.write(now)
     if pending:
         log.add(fold(pending))
     log.flush()
     live.set(b"")
     live.due = 0.0
     live.write(time.monotonic())
+    prog.note(b"", pending)
+    prog.due = 0.0
+    prog.write(time.monotonic())
 
 
 if __name__ == "__main__":

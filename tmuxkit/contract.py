@@ -222,6 +222,41 @@ def _opt_str(v: object) -> str:
     return "" if v is None else str(v)
 
 
+def _progress(v: object) -> dict[str, Any] | None:
+    """The host sends the log writer's progress line as a string; a damaged one is just absent.
+    Adds percent (0-100) when step and total are known."""
+    import json
+    import math
+
+    if isinstance(v, str):
+        try:
+            v = json.loads(v)
+        except ValueError:
+            return None
+    if not isinstance(v, Mapping):
+        return None
+    out = {str(k): x for k, x in v.items()
+           if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)}
+    step, total = out.get("step"), out.get("total")
+    if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 0:
+        out["percent"] = round(100.0 * step / total, 1)
+    return out or None
+
+
+def _losses(v: object) -> list[float]:
+    import math
+
+    out = []
+    for x in str(v).split(",") if isinstance(v, (str, int, float)) and not isinstance(v, bool) else []:
+        try:
+            f = float(x)
+        except ValueError:
+            continue
+        if math.isfinite(f):
+            out.append(f)
+    return out
+
+
 @dataclass
 class RunStatus:
     """One run as check_training_status.sh --runs-only --json reports it (plus the laptop's host name).
@@ -252,6 +287,10 @@ class RunStatus:
     restarts: int = 0
     headless: bool = False  # alive with no tmux session (tmux was killed; the run was not)
     sync: dict[str, Any] | None = None  # added on the laptop from the sync loop's STATUS.json
+    # The log writer's latest reading of the output: step, total, eta_s, rate, epoch, epochs and the
+    # metrics (loss, ...); and the last losses, oldest first (for a sparkline).
+    progress: dict[str, Any] | None = None
+    losses: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     _INTS = ("pid", "runner_pid", "started_at", "ended_at", "uptime_s", "log_age_s", "exit_code", "stuck_after")
@@ -265,7 +304,8 @@ class RunStatus:
         run, state = data.get("run"), data.get("state")
         if not isinstance(run, str) or not isinstance(state, str):
             raise ContractError(f"a run's status lacks run or state: {dict(data)!r:.120}")
-        known = set(cls._INTS) | set(cls._STRS) | {"run", "state", "restarts", "sync", "headless"}
+        known = set(cls._INTS) | set(cls._STRS) | {"run", "state", "restarts", "sync", "headless", "progress",
+                                                   "losses"}
         kw: dict[str, Any] = {k: _opt_int(data.get(k)) for k in cls._INTS}
         kw.update({k: _opt_str(data.get(k)) for k in cls._STRS})
         if host:
@@ -274,6 +314,7 @@ class RunStatus:
         return cls(run=run, state=state, restarts=_opt_int(data.get("restarts")) or 0,
                    headless=data.get("headless") is True,
                    sync=dict(sync) if isinstance(sync, Mapping) else None,
+                   progress=_progress(data.get("progress")), losses=_losses(data.get("losses")),
                    extra={k: v for k, v in data.items() if k not in known}, **kw)
 
     @property
@@ -288,6 +329,8 @@ class RunStatus:
         out["headless"] = self.headless
         if self.sync is not None:
             out["sync"] = self.sync
+        out["progress"] = self.progress
+        out["losses"] = self.losses
         out.update(self.extra)
         return out
 

@@ -51,6 +51,31 @@ def state_text(r: RunStatus) -> str:
     return state
 
 
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    if len(values) < 2:
+        return ""
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    return "".join(SPARK[min(len(SPARK) - 1, int((v - lo) / span * len(SPARK)))] for v in values)
+
+
+def progress_text(r: RunStatus, spark: bool) -> str:
+    """76% 151/200 ETA 10s, epoch 1/2, loss 0.118 (and a loss sparkline on a terminal)."""
+    p = r.progress or {}
+    parts = []
+    if "percent" in p:
+        eta = f" ETA {ago(int(p['eta_s']))}" if isinstance(p.get("eta_s"), (int, float)) and r.alive else ""
+        parts.append(f"{p['percent']:.0f}% {int(p['step'])}/{int(p['total'])}{eta}")
+    if "epoch" in p and "epochs" in p:
+        parts.append(f"epoch {int(p['epoch'])}/{int(p['epochs'])}")
+    if "loss" in p:
+        parts.append(f"loss {p['loss']:.4g}" + (f" {sparkline(r.losses)}" if spark and r.losses else ""))
+    return ", ".join(parts)
+
+
 def run(a: Args) -> int:
     from tmuxkit import config as cfg
     from tmuxkit import runs, sync
@@ -72,15 +97,18 @@ def run(a: Args) -> int:
         out += [{"host": s.host, "state": "unreachable", "error": s.error} for s in results if s.error]
         print(json.dumps(out, indent=2))
         return 0
+    import sys
+
     rows = []
+    spark = sys.stdout.isatty()
     for s in results:
         if s.error:
-            rows.append(["-", s.host, f"unreachable ({s.error})", "", "", "", "", ""])
+            rows.append(["-", s.host, f"unreachable ({s.error})", "", "", "", "", "", ""])
         for r in s.runs:
             rows.append([r.run, s.host, state_text(r), str(r.pid or "-"), ago(r.uptime_s), ago(r.log_age_s),
-                         r.lock_state, r.last_line[:100]])
+                         r.lock_state, progress_text(r, spark), r.last_line[:100]])
     if not rows:
         say("no runs")
         return 0
-    table("tmuxkit runs", ["RUN", "HOST", "STATE", "PID", "UPTIME", "LOG AGE", "LOCK", "LAST LINE"], rows)
+    table("tmuxkit runs", ["RUN", "HOST", "STATE", "PID", "UPTIME", "LOG AGE", "LOCK", "PROGRESS", "LAST LINE"], rows)
     return 0

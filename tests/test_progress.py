@@ -1,0 +1,69 @@
+"""Progress at a glance (issue 12.1): the log writer reads tqdm bars, epoch/step counters and
+metrics from the pane output on the host, keeps a bounded series, and status shows them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from conftest import FAKES, SHELL, Env, wait_until
+
+TQDM = f"{sys.executable} {FAKES / 'tqdm_trainer.py'}"
+
+
+def test_status_shows_a_real_tqdm_bar_as_percent_eta_rate_and_loss(tk: Env) -> None:
+    tk.add_run("bar", f"{TQDM} --epochs 2 --steps 200 --step-time 0.02")
+    tk.cli("start", "bar")
+
+    def prog() -> dict[str, Any]:
+        p = tk.status("bar")["progress"]
+        return p if isinstance(p, dict) else {}
+
+    wait_until(lambda: prog().get("step", 0) > 20, timeout=20, what="progress from the bar")
+    p = prog()
+    assert p["total"] == 200 and 0 < p["percent"] <= 100 and p["epochs"] == 2
+    assert isinstance(p["eta_s"], int) and p["rate"] > 0 and "loss" in p
+    out = tk.cli("status", "bar").stdout
+    assert "% " in out and "epoch " in out and "loss " in out
+    wait_until(lambda: tk.status("bar")["state"] == "exited", timeout=30, what="the trainer to finish")
+    assert len(tk.status("bar")["losses"]) >= 2
+
+
+def test_key_value_metrics_from_plain_print_lines(tk: Env) -> None:
+    tk.cli("start", "kv", "--", "python3", "-c",
+           "import time; [(print(f'step {i}/30 loss={1/i:.4f} val_loss: {2/i:.4f} lr=3e-4', flush=True),"
+           " time.sleep(0.1)) for i in range(1, 31)]; time.sleep(60)")
+    wait_until(lambda: (tk.status("kv")["progress"] or {}).get("step") == 30, timeout=20, what="step 30/30")
+    row = tk.status("kv")
+    p = row["progress"]
+    assert p["percent"] == 100.0 and p["loss"] == round(1 / 30, 4) and p["val_loss"] == round(2 / 30, 4)
+    assert p["lr"] == 3e-4
+    assert row["losses"] == sorted(row["losses"], reverse=True) and len(row["losses"]) >= 3  # loss went down
+
+
+def test_a_damaged_series_file_never_breaks_status(tk: Env) -> None:
+    tk.cli("start", "dmg", "--", "sleep", "60")
+    (tk.work / "results" / "dmg" / "tmuxkit" / "dmg.progress").write_text('{"t":1,"step":}\n')
+    row = tk.status("dmg")
+    assert row["state"] == "running" and row["progress"] is None
+
+
+def test_the_series_file_stays_bounded(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("logwriter", SHELL / "tmuxkit-logwriter.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.PROGRESS_MAX = 4096
+    p = mod.Progress(str(tmp_path / "r.log"))
+    for i in range(2000):  # one new reading a second
+        p.feed(f"step {i}/2000 loss={1 / (i + 1):.5f}".encode())
+        p.write(float(i))
+    series = (tmp_path / "r.progress").read_text().splitlines()
+    assert (tmp_path / "r.progress").stat().st_size <= 4096 + 200
+    steps = [json.loads(s)["step"] for s in series]
+    assert steps[0] == 0 and steps[-1] >= 1900 and steps == sorted(steps)  # the whole run, in order
+    gaps = [b - a for a, b in zip(steps, steps[1:])]
+    assert max(gaps) <= 4 * min(gaps)  # evenly spaced, not dense at the end and gone at the start
