@@ -54,7 +54,7 @@ def test_a_damaged_series_file_never_breaks_status(tk: Env) -> None:
 def test_the_series_file_stays_bounded(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("logwriter", SHELL / "tmuxkit-logwriter.py")
     assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
+    mod: Any = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     mod.PROGRESS_MAX = 4096
     p = mod.Progress(str(tmp_path / "r.log"))
@@ -65,5 +65,5 @@ def test_the_series_file_stays_bounded(tmp_path: Path) -> None:
     assert (tmp_path / "r.progress").stat().st_size <= 4096 + 200
     steps = [json.loads(s)["step"] for s in series]
     assert steps[0] == 0 and steps[-1] >= 1900 and steps == sorted(steps)  # the whole run, in order
-    gaps = [b - a for a, b in zip(steps, steps[1:])]
+    gaps = [b - a for a, b in zip(steps, steps[1:], strict=False)]
     assert max(gaps) <= 4 * min(gaps)  # evenly spaced, not dense at the end and gone at the start
