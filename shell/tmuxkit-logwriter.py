@@ -26,6 +26,7 @@ Usage: python3 tmuxkit-logwriter.py LOG MAX_BYTES KEEP [gap]
 """
 
 import json
+from collections import deque
 import os
 import re
 import select
@@ -139,6 +140,12 @@ def _secs(hms):
         return None
 
 
+def _last(rx, text):
+    """The last match of RX in TEXT, or None."""
+    found = deque(rx.finditer(text), maxlen=1)
+    return found[0] if found else None
+
+
 class Progress:
     """The run's latest progress and metrics, appended to RUN.progress (JSON lines) when they change."""
 
@@ -166,25 +173,21 @@ class Progress:
     def feed(self, text):
         if not text or self.off:
             return
-        last = None
-        for last in TQDM.finditer(text):
-            pass
-        if last:
-            self.now["step"], self.now["total"] = int(last.group(1)), int(last.group(2))
-            self.now["eta_s"] = _secs(last.group(4))
-            rate, unit = last.group(5), last.group(6)
+        m = _last(TQDM, text)
+        if m:
+            self.now["step"], self.now["total"] = int(m.group(1)), int(m.group(2))
+            self.now["eta_s"] = _secs(m.group(4))
+            rate, unit = m.group(5), m.group(6)
             if rate and rate != b"?":
                 r = float(rate)
                 self.now["rate"] = r if unit == b"it/s" else (1.0 / r if r else None)
         else:
-            for last in STEP.finditer(text):
-                pass
-            if last:
-                self.now["step"], self.now["total"] = int(last.group(1)), int(last.group(2))
-        for last in EPOCH.finditer(text):
-            pass
-        if last and last.re is EPOCH:
-            self.now["epoch"], self.now["epochs"] = int(last.group(1)), int(last.group(2))
+            m = _last(STEP, text)
+            if m:
+                self.now["step"], self.now["total"] = int(m.group(1)), int(m.group(2))
+        m = _last(EPOCH, text)
+        if m:
+            self.now["epoch"], self.now["epochs"] = int(m.group(1)), int(m.group(2))
         if self.metric is not None:
             for m in self.metric.finditer(text):
                 try:
