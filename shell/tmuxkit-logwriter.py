@@ -26,12 +26,12 @@ Usage: python3 tmuxkit-logwriter.py LOG MAX_BYTES KEEP [gap]
 """
 
 import json
-from collections import deque
 import os
 import re
 import select
 import sys
 import time
+from collections import deque
 
 SUBS = [re.compile(p) for p in (rb"\x1b\[[0-9;?<=>]*[ -/]*[@-~]", rb"\x1b\][^\x07\x1b]*(\x07|\x1b\\)?",
                                 rb"\x1b[()][0-9A-Za-z]", rb"\x1b.")]
