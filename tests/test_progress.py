@@ -4,6 +4,7 @@ metrics from the pane output on the host, keeps a bounded series, and status sho
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -65,5 +66,5 @@ def test_the_series_file_stays_bounded(tmp_path: Path) -> None:
     assert (tmp_path / "r.progress").stat().st_size <= 4096 + 200
     steps = [json.loads(s)["step"] for s in series]
     assert steps[0] == 0 and steps[-1] >= 1900 and steps == sorted(steps)  # the whole run, in order
-    gaps = [b - a for a, b in zip(steps, steps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(steps)]
     assert max(gaps) <= 4 * min(gaps)  # evenly spaced, not dense at the end and gone at the start
