@@ -210,6 +210,12 @@ tk_session_exists() {
   tk_tmux has-session -t "=$1" 2>/dev/null
 }
 
+# An event's id: its time, the writer's pid and a random part, so a new run that reuses a name
+# never repeats an id (notifications are sent once per id).
+tk_event_id() {
+  printf '%s-%s-%s%s\n' "$(date +%s)" "$$" "$RANDOM" "$RANDOM"
+}
+
 # tk_bounded SECONDS COMMAND [ARG]...: run COMMAND, killed (SIGKILL) once it has run SECONDS;
 # its status, or 124 when it was killed. For tools that hang (nvidia-smi on a crashed driver);
 # macOS has no timeout(1).

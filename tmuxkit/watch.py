@@ -57,17 +57,32 @@ def off(host: Host, run: str) -> bool:
 
 
 def events(host: Host, run: str, follow: bool = False) -> Iterator[dict[str, object]]:
+    """The run's events; blank lines (the follower's heartbeat) and anything that is not a JSON
+    object (a damaged line) are skipped."""
     for line in host.lines("tmuxkit-events", run, *(["-f"] if follow else [])):
+        if not line.strip():
+            continue
         try:
-            yield json.loads(line)
+            ev = json.loads(line)
         except ValueError:
             continue
+        if isinstance(ev, dict):
+            yield ev
+
+
+def event_key(ev: dict[str, object], index: int) -> str:
+    """An event's id: the one the host gave it (time, writer and a random part: a new run that
+    reuses a name gets new ids), else, for events written before ids, its place in the log."""
+    raw = ev.get("id")
+    if isinstance(raw, str) and raw and all(c.isalnum() or c in "-_." for c in raw) and len(raw) <= 80:
+        return raw
+    return f"n{index}"
 
 
 def describe(ev: dict[str, object]) -> str:
     import time
 
-    extra = ", ".join(f"{k}={v}" for k, v in ev.items() if k not in ("ts", "run", "event") and v not in (None, ""))
+    extra = ", ".join(f"{k}={v}" for k, v in ev.items() if k not in ("ts", "run", "event", "id") and v not in (None, ""))
     ts = ev.get("ts", 0)
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(ts) if isinstance(ts, (int, float, str)) else 0))
     return f"{when} {ev.get('run')} {ev.get('event')}" + (f" ({extra})" if extra else "")
@@ -82,13 +97,13 @@ class Notifier:
         home = Path(os.environ.get("TMUXKIT_HOME") or Path.home() / ".tmuxkit")
         self.dir = home / "notified" / run
 
-    def __call__(self, ev: dict[str, object], index: int) -> bool:
-        """Send event number INDEX of the run's event log (the log only grows, so INDEX names it)."""
+    def __call__(self, ev: dict[str, object], key: str) -> bool:
+        """Send the event whose id is KEY (see event_key) unless it was sent already."""
         if not self.urls or ev.get("event") not in NOTIFY_EVENTS:
             return False
         try:
             self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(self.dir / f"{index}-{ev.get('event')}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            os.close(os.open(self.dir / f"{key}-{ev.get('event')}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         except FileExistsError:
             return False  # already sent, here or by another follower
         except OSError:

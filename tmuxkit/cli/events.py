@@ -6,7 +6,8 @@ import argparse
 import json
 from dataclasses import dataclass
 
-from tmuxkit.cli._common import say
+from tmuxkit.cli._common import err, say
+from tmuxkit.contract import ExitCode
 
 HELP = "a run's watchdog events"
 
@@ -27,13 +28,36 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(a: Args) -> int:
+    """A plain listing only prints. With -f it also notifies, each event once (by its id, across
+    followers and reconnects), and a dropped link is retried with backoff: the events missed
+    meanwhile are printed and sent once when it is back."""
+    import time
+
     from tmuxkit import config as cfg
     from tmuxkit import runs, watch
+    from tmuxkit.errors import HostError, UnreachableError, user_message
 
     conf = cfg.load(a.config)
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
-    notify = watch.Notifier(a.run, spec.notify)
-    for i, ev in enumerate(watch.events(runs.host_for_run(conf, a.run), a.run, a.follow)):
-        say(json.dumps(ev) if a.json else watch.describe(ev))
-        notify(ev, i)
-    return 0
+    host = runs.host_for_run(conf, a.run)
+    notify = watch.Notifier(a.run, spec.notify) if a.follow else None
+    seen: set[str] = set()
+    delay = 1.0
+    while True:
+        try:
+            for i, ev in enumerate(watch.events(host, a.run, a.follow)):
+                key = watch.event_key(ev, i)
+                if key in seen:
+                    continue
+                seen.add(key)
+                delay = 1.0
+                say(json.dumps(ev) if a.json else watch.describe(ev))
+                if notify is not None:
+                    notify(ev, key)
+            return 0
+        except (UnreachableError, HostError) as e:
+            if not a.follow or e.code in (ExitCode.USAGE, ExitCode.NOT_FOUND):  # retrying cannot fix these
+                raise
+            err(f"{a.run}: {user_message(e)}; reconnecting in {delay:.0f}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 60.0)

@@ -1,0 +1,97 @@
+"""Events and the laptop's notification follower (issue 12.4): a listing never notifies, each
+event is sent once by its id (a new run that reuses a name is notified again), and the follower
+survives dropped links, delivering what it missed once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, ClassVar
+
+import pytest
+from conftest import Env, Remote, kill_ssh_links, wait_until
+
+
+class _Sink(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        _Sink.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def sink() -> Iterator[int]:
+    server = HTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Sink.received = []
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+
+
+def _titles() -> list[str]:
+    return [m["title"] for m in _Sink.received]
+
+
+def test_a_listing_never_notifies_and_a_reused_name_is_notified_again(tk: Env, sink: int) -> None:
+    tk.add_run("reuse", "true", f'notify = ["json://127.0.0.1:{sink}/"]')
+    tk.cli("start", "reuse")
+    wait_until(lambda: tk.status("reuse")["state"] == "exited", what="the run to end")
+    assert tk.script("tmuxkit-events", "reuse", "--add", "crashed").returncode == 0
+    assert "reuse crashed" in tk.cli("events", "reuse").stdout
+    assert _Sink.received == []  # a plain listing only prints
+    tk.cli("events", "reuse", "-f")  # nothing lives: it prints, notifies and ends
+    wait_until(lambda: _titles() == ["tmuxkit: reuse crashed"], timeout=10, what="one notification")
+    tk.cli("events", "reuse", "-f")
+    time.sleep(0.5)  # (a second follower must not send it again: give it the chance to)
+    assert _titles() == ["tmuxkit: reuse crashed"]
+    tk.cli("start", "reuse")  # the name again, a new run: its events are new events
+    wait_until(lambda: tk.status("reuse")["state"] == "exited", what="the second run to end")
+    assert tk.script("tmuxkit-events", "reuse", "--add", "crashed").returncode == 0
+    tk.cli("events", "reuse", "-f")
+    wait_until(lambda: len(_titles()) == 2, timeout=10, what="the new run's notification")
+    assert _titles() == ["tmuxkit: reuse crashed"] * 2
+
+
+def test_the_follower_survives_dropped_links_and_sends_each_event_once(tk: Env, remote: Remote, sink: int) -> None:
+    remote.add_run("drops", "sleep 2.5; exit 3", f'max_restarts = 3\nnotify = ["json://127.0.0.1:{sink}/"]\n')
+    tk.env["TMUXKIT_WATCH_OPTS"] = "--backoff 2 --grace 3 --settle 2"
+    tk.cli("start", "drops")
+    tk.cli("watch", "drops", "--auto-resume", "--every", "1")  # also starts the local follower drops+events
+    follower = subprocess.Popen([sys.executable, "-m", "tmuxkit", "events", "drops", "-f"], cwd=tk.work, env=tk.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        kills = 0
+        while time.monotonic() < deadline and not any("budget_spent" in t for t in _titles()):
+            time.sleep(1.5)
+            kills += len(kill_ssh_links(tk, clients=True))
+        wait_until(lambda: any("budget_spent" in t for t in _titles()), timeout=60, what="budget_spent notified")
+        out, _ = follower.communicate(timeout=60)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.communicate()
+    assert kills > 0
+    assert "reconnecting" in out
+    want = ["crashed", "restarted", "crashed", "restarted", "crashed", "budget_spent"]
+    assert _titles() == [f"tmuxkit: drops {k}" for k in want]  # each once, in order
+    assert [ln.split()[3] for ln in out.splitlines() if " drops " in ln].count("budget_spent") == 1
+
+    def pollers() -> list[str]:  # host-side `tmuxkit-events drops -f`: none outlives its link
+        ps = subprocess.run(["ps", "-A", "-ww", "-o", "stat=,args="], capture_output=True, text=True).stdout
+        return [ln for ln in ps.splitlines() if "tmuxkit-events drops -f" in ln and not ln.startswith("Z")]
+
+    wait_until(lambda: not pollers(), timeout=10, what=f"no poller left on the host ({pollers()})")
