@@ -46,7 +46,7 @@ def _titles() -> list[str]:
 
 
 def test_a_listing_never_notifies_and_a_reused_name_is_notified_again(tk: Env, sink: int) -> None:
-    tk.add_run("reuse", "true", f'notify = ["json://127.0.0.1:{sink}/"]')
+    tk.add_run("reuse", "true", f'notify = ["json://127.0.0.1:{sink}/"]\nnotify_from = "laptop"')
     tk.cli("start", "reuse")
     wait_until(lambda: tk.status("reuse")["state"] == "exited", what="the run to end")
     assert tk.script("tmuxkit-events", "reuse", "--add", "crashed").returncode == 0
@@ -66,7 +66,7 @@ def test_a_listing_never_notifies_and_a_reused_name_is_notified_again(tk: Env, s
 
 
 def test_the_follower_survives_dropped_links_and_sends_each_event_once(tk: Env, remote: Remote, sink: int) -> None:
-    remote.add_run("drops", "sleep 2.5; exit 3", f'max_restarts = 3\nnotify = ["json://127.0.0.1:{sink}/"]\n')
+    remote.add_run("drops", "sleep 2.5; exit 3", f'max_restarts = 3\nnotify = ["json://127.0.0.1:{sink}/"]\nnotify_from = "laptop"\n')
     tk.env["TMUXKIT_WATCH_OPTS"] = "--backoff 2 --grace 3 --settle 2"
     tk.cli("start", "drops")
     tk.cli("watch", "drops", "--auto-resume", "--every", "1")  # also starts the local follower drops+events
@@ -95,3 +95,33 @@ def test_the_follower_survives_dropped_links_and_sends_each_event_once(tk: Env, 
         return [ln for ln in ps.splitlines() if "tmuxkit-events drops -f" in ln and not ln.startswith("Z")]
 
     wait_until(lambda: not pollers(), timeout=10, what=f"no poller left on the host ({pollers()})")
+
+
+def test_the_host_watchdog_notifies_with_the_laptop_side_not_running(tk: Env, remote: Remote, sink: int) -> None:
+    """Issue 12.3: notify_from = "host" (the default): the watchdog on the host sends, with the run's
+    progress in the message; the laptop starts no follower; the URL never reaches a command line."""
+    secret = f"json://127.0.0.1:{sink}/hook-s3cr3t"
+    remote.add_run("hosted", "echo 'step 3/10 loss=0.25'; sleep 2.5; exit 3",
+                   f'max_restarts = 1\nnotify = ["{secret}", "json://127.0.0.1:1/refused"]\n')
+    tk.env["TMUXKIT_WATCH_OPTS"] = "--backoff 1 --grace 3 --settle 2"
+    tk.cli("start", "hosted")
+    r = tk.cli("watch", "hosted", "--auto-resume", "--every", "1")
+    assert "sent by the watchdog on box" in r.stdout and "hosted+events" not in tk.sessions()
+    seen_on_argv = []
+
+    def budget_spent() -> bool:
+        ps = subprocess.run(["ps", "-A", "-ww", "-o", "args="], capture_output=True, text=True).stdout
+        seen_on_argv.extend(ln for ln in ps.splitlines() if "s3cr3t" in ln)
+        return any("budget_spent" in t for t in _titles())
+
+    wait_until(budget_spent, timeout=60, interval=0.1, what="budget_spent sent from the host")
+    assert seen_on_argv == []
+    assert _titles() == [f"tmuxkit: hosted {k}" for k in ("crashed", "restarted", "crashed", "budget_spent")]
+    crashed = _Sink.received[0]["message"]
+    assert "exit code 3" in crashed and "loss 0.25" in crashed and "step 3/10" in crashed, crashed
+    notify = remote.home / "runs" / "hosted" / "notify"
+    assert notify.stat().st_mode & 0o777 == 0o600
+    log = remote.home / "runs" / "hosted" / "notify.log"
+    wait_until(lambda: log.exists() and log.read_text().count("failed") == 4, timeout=60,
+               what="the refused target tried and logged for each event")  # (3 tries each, with backoff)
+    assert "s3cr3t" not in log.read_text()

@@ -86,6 +86,7 @@ class RunSpec:
     restart_window: int = 3600
     restart_on: str = "both"
     notify: tuple[str, ...] = ()
+    notify_from: str = "host"  # "host" (the watchdog sends, laptop closed or not), "laptop" or "both"
 
     def command_line(self) -> str:
         """The command as one shell line (an argv list is quoted word by word)."""
@@ -128,6 +129,12 @@ def _restart_on(v: object) -> str:
     if isinstance(v, list) and v and set(v) <= {"stuck", "crash"}:
         return "both" if set(v) == {"stuck", "crash"} else v[0]
     raise ValueError(f'expected "stuck", "crash" or "both" (or a list of them), got {v!r}')
+
+
+def _notify_from(v: object) -> str:
+    if isinstance(v, str) and v in ("host", "laptop", "both"):
+        return v
+    raise ValueError(f'expected "host", "laptop" or "both", got {v!r}')
 
 
 def _port(v: object) -> int:
@@ -188,6 +195,7 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "restart_window": parse_duration,
     "restart_on": _restart_on,
     "notify": _str_list,
+    "notify_from": _notify_from,
 }
 
 HOST_KEYS: dict[str, Callable[[object], Any]] = {

@@ -447,6 +447,7 @@ def render_bash() -> str:
         [f"TK_DEF_{k}={v}" for k, v in vars(Defaults).items() if k.isupper()],
     )
     block("tmuxkit-start options", [f"{_bash_name('OPT', o)}={o.value}" for o in StartOpt])
+    block("events worth a notification", [f"TK_NOTIFY_EVENTS='{' '.join(sorted(e.value for e in NOTIFY_EVENTS))}'"])
     return "\n".join(out) + "\n"
 
 

@@ -42,10 +42,49 @@ def start(host: Host, spec: RunSpec, *, auto_resume: bool, every: int, stuck_aft
           gpu_idle_below: int | None = None, gpu_idle_for: int | None = None) -> dict[str, str]:
     args = watch_args(spec, auto_resume=auto_resume, every=every, stuck_after=stuck_after,
                       gpu_idle_below=gpu_idle_below, gpu_idle_for=gpu_idle_for)
+    # Notification targets go to the host on stdin, into a 0600 file: a webhook URL is a secret,
+    # and a command line is readable by anyone on the box (ps).
+    targets = host_targets(spec.notify)[0] if spec.notify_from in ("host", "both") else []
+    args.append("--notify-stdin")
     try:
-        return last_kv_line(host.script_ok("tmuxkit-watch", *args).out, "tmuxkit-watch")
+        return last_kv_line(host.script_ok("tmuxkit-watch", *args, input="".join(t + "\n" for t in targets).encode()).out,
+                            "tmuxkit-watch")
     except ContractError:
         return {}
+
+
+def host_targets(urls: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The notify URLs the host's watchdog can send to with curl or python3 alone, as "KIND URL"
+    lines (KIND: ntfy, slack, discord, json), and the apprise URLs it cannot (sent from the laptop).
+    ntfy://TOPIC, ntfys://HOST/TOPIC, slack://T/B/C, discord://ID/TOKEN, json(s)://HOST/PATH, and
+    plain https:// webhook URLs of ntfy, Slack and Discord."""
+    from urllib.parse import urlsplit
+
+    lines, other = [], []
+    for u in urls:
+        p = urlsplit(u)
+        rest = (p.netloc + p.path).strip("/")
+        kind, url = "", ""
+        if p.scheme in ("json", "jsons"):
+            kind, url = "json", f"{'https' if p.scheme == 'jsons' else 'http'}://{rest}/"
+        elif p.scheme == "ntfy" and rest:
+            kind, url = "ntfy", f"https://ntfy.sh/{rest}" if "/" not in rest else f"http://{rest}"
+        elif p.scheme == "ntfys" and "/" in rest:
+            kind, url = "ntfy", f"https://{rest}"
+        elif p.scheme == "slack" and rest.count("/") == 2:
+            kind, url = "slack", f"https://hooks.slack.com/services/{rest}"
+        elif p.scheme == "discord" and rest.count("/") == 1:
+            kind, url = "discord", f"https://discord.com/api/webhooks/{rest}"
+        elif p.scheme in ("http", "https"):
+            host = p.hostname or ""
+            kind = ("slack" if host.endswith("slack.com") else "discord" if "discord" in host
+                    else "ntfy" if host.startswith("ntfy") else "json")
+            url = u
+        if kind and all(c not in url for c in "\n\r \t"):
+            lines.append(f"{kind} {url}")
+        else:
+            other.append(u)
+    return lines, other
 
 
 def off(host: Host, run: str) -> bool:

@@ -102,3 +102,6 @@ OPT_LOG_KEEP=--log-keep
 OPT_STUCK_AFTER=--stuck-after
 OPT_ENV_STDIN=--env-stdin
 OPT_AGAIN=--again
+
+# events worth a notification
+TK_NOTIFY_EVENTS='budget_spent crashed finished restarted resumed stuck'

@@ -40,7 +40,9 @@ def run(a: Args) -> int:
     conf = cfg.load(a.config)
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     host = runs.host_for_run(conf, a.run)
-    notify = watch.Notifier(a.run, spec.notify) if a.follow else None
+    # What the host's watchdog sends (notify_from = "host") is not sent again from here.
+    urls = spec.notify if spec.notify_from != "host" else tuple(watch.host_targets(spec.notify)[1])
+    notify = watch.Notifier(a.run, urls) if a.follow and urls else None
     seen: set[str] = set()
     delay = 1.0
     while True:

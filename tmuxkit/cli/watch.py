@@ -49,8 +49,15 @@ def run(a: Args) -> int:
                        gpu_idle_below=a.gpu_idle_below, gpu_idle_for=a.gpu_idle_for)
     mode = "watching and resuming" if a.auto_resume else "watching"
     say(f"{mode} {a.run} on {h.name}: tmux session {info.get('session')} there; events: tmuxkit events {a.run} -f")
-    if spec.notify:
+    if not spec.notify:
+        return 0
+    on_host, not_on_host = watch.host_targets(spec.notify)
+    from_host = spec.notify_from in ("host", "both")
+    if from_host and on_host:
+        say(f"notifications: {len(on_host)} target(s), sent by the watchdog on {h.name} (the laptop may sleep)")
+    if spec.notify_from in ("laptop", "both") or (from_host and not_on_host):
         name = runs.start_helper_session(helper_session(a.run, "events"), [*(["--config", str(conf.path)] if conf.path else []),
                                                             "events", a.run, "-f"], str(conf.base_dir))
-        say(f"notifications: {len(spec.notify)} target(s), sent from this machine (local tmux session {name})")
+        n = len(spec.notify) if spec.notify_from != "host" else len(not_on_host)
+        say(f"notifications: {n} target(s), sent from this machine (local tmux session {name})")
     return 0

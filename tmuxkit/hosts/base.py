@@ -78,7 +78,7 @@ class Host:
     def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None) -> Result:
         full = self._argv_for(argv)
         try:
-            p = subprocess.run(full, input=input, capture_output=True, timeout=timeout, stdin=None if input else subprocess.DEVNULL)
+            p = subprocess.run(full, input=input, capture_output=True, timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise UnreachableError(f"{self.name}: no answer within {timeout:g}s", host=self.name, argv=full) from None
         except FileNotFoundError as e:
