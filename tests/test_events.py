@@ -107,7 +107,7 @@ def test_the_host_watchdog_notifies_with_the_laptop_side_not_running(tk: Env, re
     tk.cli("start", "hosted")
     r = tk.cli("watch", "hosted", "--auto-resume", "--every", "1")
     assert "sent by the watchdog on box" in r.stdout and "hosted+events" not in tk.sessions()
-    seen_on_argv = []
+    seen_on_argv: list[str] = []
 
     def budget_spent() -> bool:
         ps = subprocess.run(["ps", "-A", "-ww", "-o", "args="], capture_output=True, text=True).stdout
