@@ -265,3 +265,34 @@ def test_a_checkpoints_glob_that_matches_nothing_yet_is_no_failure(tk: Env) -> N
     r = tk.cli("sync", "noglob", "--once")
     assert "pulled" in r.stdout
     assert json.loads((tk.work / "runs" / "noglob" / "STATUS.json").read_text())["last_error"] is None
+
+
+def test_status_flags_a_dead_sync_loop_and_sync_detach_starts_it_again(tk: Env) -> None:
+    """Issue 12.5: a killed loop no longer looks healthy; STATUS.json says who, when and what next."""
+    tk.add_run("seen", "echo hi; sleep 60", "sync_every = 1")
+    tk.cli("start", "seen")
+    r = tk.cli("sync", "seen", "--detach")
+    assert "seen+sync" in r.stdout and "seen+sync" in tk.sessions()
+    st_path = tk.work / "runs" / "seen" / "STATUS.json"
+    wait_until(lambda: st_path.exists() and json.loads(st_path.read_text()).get("passes", 0) >= 2,
+               timeout=20, what="two passes")
+    st = json.loads(st_path.read_text())
+    assert isinstance(st["pid"], int) and st["every"] == 1 and st["last_attempt"] and st["next_pass"]
+    assert st["next_pass"] >= st["last_attempt"]
+    row = tk.status("seen")
+    assert row["sync"]["loop"] == "ok" and row["sync"]["pid"] == st["pid"]
+    os.kill(st["pid"], 9)
+    wait_until(lambda: tk.status("seen")["sync"]["loop"] == "dead", timeout=10, what="the dead loop flagged")
+    assert "SYNC LOOP DEAD" in tk.cli("status", "seen").stdout
+    tk.cli("sync", "seen", "--detach")  # its session's pane is dead: replaced by a live loop
+    wait_until(lambda: tk.status("seen")["sync"]["loop"] == "ok", timeout=20, what="the loop back")
+    assert json.loads(st_path.read_text())["pid"] != st["pid"]
+
+
+def test_a_failed_pass_records_the_real_cause(tk: Env) -> None:
+    from tmuxkit.sync import _cause
+
+    p = subprocess.run(["rsync", "-e", "ssh -F /dev/null -p 1 -o BatchMode=yes -o ConnectTimeout=5", "127.0.0.1:/x",
+                        str(tk.work / "y")], capture_output=True, text=True, timeout=30, env=tk.env)
+    assert p.returncode == 255 and "rsync error" in p.stderr
+    assert "Connection refused" in _cause(p.stderr, p.returncode)

@@ -63,6 +63,10 @@ class SyncStatus:
     bytes_pulled: int = 0
     passes: int = 0
     written_at: float | None = None
+    pid: int | None = None  # the loop's process (None for --once)
+    every: int | None = None  # the loop's interval
+    last_attempt: float | None = None
+    next_pass: float | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -72,7 +76,8 @@ class SyncStatus:
             return cls(run=run, host=host, state=data.get("state"), exit_code=data.get("exit_code"),
                        last_line=data.get("last_line"), last_success=data.get("last_success"),
                        last_error=data.get("last_error"), bytes_pulled=int(data.get("bytes_pulled") or 0),
-                       passes=int(data.get("passes") or 0))
+                       passes=int(data.get("passes") or 0), pid=data.get("pid"), every=data.get("every"),
+                       last_attempt=data.get("last_attempt"), next_pass=data.get("next_pass"))
         except (OSError, ValueError):
             return cls(run=run, host=host)
 
@@ -91,6 +96,31 @@ class SyncStatus:
                                         f"{ago}{err}\n")
 
 
+    def loop_health(self, now: float | None = None) -> str | None:
+        """For a loop (not --once) of a run that is still alive: "dead" when its process is gone,
+        "wedged" when a pass is overdue by far (a pass is bounded by rsync's I/O timeout plus a
+        margin), else "ok". None when there is no loop to judge."""
+        if not isinstance(self.pid, int) or self.state not in ALIVE_STATES:
+            return None
+        if not _is_sync_loop(self.pid):
+            return "dead"
+        now = time.time() if now is None else now
+        due = self.next_pass if isinstance(self.next_pass, (int, float)) else None
+        if due is not None and now > due + 2 * IO_TIMEOUT + 60:
+            return "wedged"
+        return "ok"
+
+
+def _is_sync_loop(pid: int) -> bool:
+    """PID is alive and is a tmuxkit sync (not a reused PID)."""
+    try:
+        out = subprocess.run(["ps", "-o", "stat=,args=", "-p", str(pid)], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # cannot tell: do not cry wolf
+    line = out.strip()
+    return bool(line) and not line.startswith("Z") and "tmuxkit" in line and " sync " in f"{line} "
+
+
 def add_health(config: Config, statuses: Iterable[HostStatus]) -> None:
     """Attach each run's local sync health (from its STATUS.json, when a sync has run) to its status row."""
     for s in statuses:
@@ -99,8 +129,10 @@ def add_health(config: Config, statuses: Iterable[HostStatus]) -> None:
             d = sync_dir(config, spec)
             if (d / "STATUS.json").exists():
                 st = SyncStatus.load(d, spec.name, s.host)
+                st.state = r.state  # judge the loop by the run's state now, not at its last pass
                 r.sync = {"dir": str(d), "last_success": st.last_success, "last_error": st.last_error,
-                             "bytes_pulled": st.bytes_pulled}
+                          "bytes_pulled": st.bytes_pulled, "pid": st.pid, "last_attempt": st.last_attempt,
+                          "next_pass": st.next_pass, "loop": st.loop_health()}
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -134,13 +166,20 @@ def _rsync(host: Host, argv: list[str], deadline: float, stdin: str | None = Non
     except FileNotFoundError:
         raise HostError("rsync: command not found on this machine", host="local", code=127) from None
     if p.returncode not in (0, 24):  # 24: a source file vanished mid-transfer (a rotated log): fine
-        lines = [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith("rsync error: some files")]
-        why = lines[-1] if lines else f"exit {p.returncode}"
+        why = _cause(p.stderr, p.returncode)
         cls = UnreachableError if p.returncode in (10, 12, 30, 35, 255) else HostError
         raise cls(f"{host.name}: rsync failed ({p.returncode}): {why}", host=host.name, argv=argv, rc=p.returncode,
                   stderr=p.stderr)
     m = _RECEIVED.search(p.stdout)
     return int(re.sub(r"[^\d]", "", m.group(1))) if m else 0
+
+
+def _cause(stderr: str, rc: int) -> str:
+    """The real cause of a failed rsync ("ssh: connect to host x port 22: Connection refused"), not
+    rsync's own summary ("rsync error: unexplained error (code 255) at io.c(231)")."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    real = [ln for ln in lines if not ln.startswith(("rsync error:", "rsync: connection unexpectedly closed"))]
+    return real[-1] if real else (lines[-1] if lines else f"exit {rc}")
 
 
 def _run_rsync(argv: list[str], stdin: str | None, timeout: float,
@@ -289,11 +328,13 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
     include = include or spec.sync_include or DEFAULT_INCLUDE
     n_ckpt = spec.sync_checkpoints if checkpoints is None else checkpoints
     st = SyncStatus.load(dest, spec.name, host.name)
+    st.pid, st.every = (None, None) if once else (os.getpid(), every)
     failures = 0
     first = st.passes == 0
     results: str | None = None
     while True:
         began = time.time()
+        st.last_attempt = began
         try:
             if results is None:  # the first pass asks where the results are; later passes learn it as they go
                 results = runs.status_on(host, [spec.name]).runs[0].results
@@ -311,6 +352,7 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             st.bytes_pulled += got
             st.passes += 1
             remove_partials(dest)
+            st.next_pass = None if once else began + every
             st.save(dest)
             ended = st.state not in ALIVE_STATES
             if st.passes == 1 or ended:  # the run's event log hears of the first and the final pass
@@ -325,10 +367,11 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
         except TmuxkitError as e:
             failures += 1
             st.last_error = user_message(e)
+            delay = min(float(every), FIRST_RETRY * 2 ** (failures - 1)) * random.uniform(0.8, 1.0)
+            st.next_pass = None if once else time.time() + delay
             st.save(dest)
             if once or e.code in (ExitCode.USAGE, ExitCode.NOT_FOUND):  # retrying cannot fix these
                 raise
-            delay = min(float(every), FIRST_RETRY * 2 ** (failures - 1)) * random.uniform(0.8, 1.0)
             say(f"{time.strftime('%H:%M:%S')} {spec.name}: {user_message(e)}; retry {failures} in {delay:.0f}s")
         _sleep_until(began + delay if not failures else time.time() + delay)
 

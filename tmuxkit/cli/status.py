@@ -48,6 +48,8 @@ def state_text(r: RunStatus) -> str:
         state += f" sync:{ago(int(time.time() - last)) + ' ago' if isinstance(last, (int, float)) else 'never'}"
         if r.sync.get("last_error"):
             state += " (failing)"
+        if r.sync.get("loop") in ("dead", "wedged"):
+            state += f" SYNC LOOP {str(r.sync['loop']).upper()} (restart: tmuxkit sync {r.run} --detach)"
     return state
 
 

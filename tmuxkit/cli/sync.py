@@ -19,6 +19,7 @@ class Args:
     to: str | None = None
     include: list[str] = field(default_factory=list)
     checkpoints: int | None = None
+    detach: bool = False
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sy.add_argument("--to", metavar="DIR")
     sy.add_argument("--include", action="append", default=[], metavar="PATTERN")
     sy.add_argument("--checkpoints", type=positive, metavar="N")
+    sy.add_argument("--detach", action="store_true",
+                    help="run the loop in a local tmux session RUN+sync and return (starts it again if it died)")
 
 
 def run(a: Args) -> int:
@@ -38,5 +41,9 @@ def run(a: Args) -> int:
     conf = cfg.load(a.config)
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     h = runs.host_for_run(conf, a.run)
+    if a.detach:
+        name = sync.start_loop_session(str(conf.path) if conf.path else None, a.run, str(conf.base_dir))
+        say(f"syncing {a.run} in local tmux session {name}")
+        return 0
     return sync.run_loop(conf, spec, h, once=a.once, every=a.every, to=a.to, include=tuple(a.include),
                          checkpoints=a.checkpoints, say=say)
