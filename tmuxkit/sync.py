@@ -304,6 +304,16 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
     return got
 
 
+def _progress_png(dest: Path, run: str) -> None:
+    """PROGRESS.png beside STATUS.txt, when the plot extra is installed; never fails a pass."""
+    try:
+        from tmuxkit.plot import progress_png
+
+        progress_png(dest / "tmuxkit" / f"{run}.progress", "loss", f"{run}: loss", dest / "PROGRESS.png")
+    except Exception:  # a plot is a nicety: a pass that pulled everything succeeded
+        pass
+
+
 def remove_partials(dest: Path) -> int:
     """After a pass that finished, no rsync partial folder (.tmuxkit-partial) is left anywhere here:
     what it held belonged to transfers that have since completed, or to files no longer wanted."""
@@ -354,6 +364,7 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             remove_partials(dest)
             st.next_pass = None if once else began + every
             st.save(dest)
+            _progress_png(dest, spec.name)
             ended = st.state not in ALIVE_STATES
             if st.passes == 1 or ended:  # the run's event log hears of the first and the final pass
                 host.script("tmuxkit-events", spec.name, "--add", "synced", f"bytes={got}", f"passes={st.passes}")

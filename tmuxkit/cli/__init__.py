@@ -14,7 +14,21 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from tmuxkit import __version__
-from tmuxkit.cli import attach, checkpoints, cleanup, events, init, install, logs, start, status, stop, sync, watch
+from tmuxkit.cli import (
+    attach,
+    checkpoints,
+    cleanup,
+    events,
+    init,
+    install,
+    logs,
+    plot,
+    start,
+    status,
+    stop,
+    sync,
+    watch,
+)
 from tmuxkit.cli._common import Parser, err
 from tmuxkit.config import check_run_name
 from tmuxkit.errors import TmuxkitError, UsageError, user_message
@@ -44,6 +58,7 @@ VERBS: dict[str, Verb[Any]] = {
     "stop": Verb(stop.add_parser, stop.Args, stop.run),
     "cleanup": Verb(cleanup.add_parser, cleanup.Args, cleanup.run),
     "checkpoints": Verb(checkpoints.add_parser, checkpoints.Args, checkpoints.run),
+    "plot": Verb(plot.add_parser, plot.Args, plot.run),
     "install": Verb(install.add_parser, install.Args, install.run),
     "init": Verb(init.add_parser, init.Args, init.run),
 }

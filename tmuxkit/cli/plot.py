@@ -1,0 +1,62 @@
+"""tmuxkit plot RUN [--metric loss] [-o FILE.png]: draw a run's progress series."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tmuxkit.cli._common import say
+
+HELP = "plot a run's loss (or another metric): a PNG with -o, else in the terminal"
+
+
+@dataclass(frozen=True)
+class Args:
+    config: str | None
+    run: str
+    metric: str = "loss"
+    output: str | None = None
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("plot", help=HELP)
+    p.add_argument("run")
+    p.add_argument("--metric", default="loss", help="which metric (default: loss)")
+    p.add_argument("-o", dest="output", metavar="FILE.png", help="write a PNG (matplotlib) instead of drawing here")
+
+
+def run(a: Args) -> int:
+    from tmuxkit import config as cfg
+    from tmuxkit import plot, runs, sync
+    from tmuxkit.errors import TmuxkitError, UsageError
+
+    if a.output is None and not sys.stdout.isatty():
+        raise UsageError("no terminal to draw on: give -o FILE.png")
+    conf = cfg.load(a.config)
+    spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
+    text, where = "", ""
+    try:  # the host's series, else the synced copy
+        h = runs.host_for_run(conf, a.run)
+        row = runs.status_on(h, [a.run]).runs[0]
+        series = row.log_path[:-4] + ".progress" if row.log_path.endswith(".log") else ""
+        res = h.run(["tail", "-n", "20000", series]) if series else None
+        if res is not None and res.rc == 0:
+            text, where = res.out, h.name
+    except TmuxkitError:
+        pass
+    if not text:
+        synced = sync.sync_dir(conf, spec) / "tmuxkit" / f"{a.run}.progress"
+        if synced.exists():
+            text, where = synced.read_text(errors="replace"), "the synced copy"
+    xs, ys, xlabel = plot.points(text.splitlines(), a.metric)
+    if len(xs) < 2:
+        raise TmuxkitError(f"{a.run}: no '{a.metric}' series yet (the run prints no '{a.metric}=' values, or too few)")
+    title = f"{a.run}: {a.metric} ({where})"
+    if a.output:
+        plot.png(xs, ys, xlabel, a.metric, title, Path(a.output))
+        say(f"wrote {a.output} ({len(xs)} points)")
+    else:
+        plot.terminal(xs, ys, xlabel, a.metric, title)
+    return 0
