@@ -133,6 +133,9 @@ OPT_LOG_KEEP=--log-keep
 OPT_STUCK_AFTER=--stuck-after
 OPT_ENV_STDIN=--env-stdin
 OPT_AGAIN=--again
+
+# events worth a notification
+TK_NOTIFY_EVENTS='budget_spent crashed finished restarted resumed stuck'
 # --- lib/core.bash ---
 # shellcheck disable=SC2034  # globals (TK_*, LK_*, R_*, S_*) are the results callers read
 # Errors, help, tool checks, run names, $TMUXKIT_HOME and tmux.

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from conftest import Env, wait_until, writer_pid
+from conftest import Env, Remote, kill_ssh_links, wait_until, writer_pid
 
 
 def _log_parts(tk: Env, run: str) -> list[Path]:
@@ -70,3 +74,56 @@ def test_logs_prints_the_tail_and_follows_to_the_end(tk: Env) -> None:
                                           ["line 30", "late", r.stdout.splitlines()[-1]])
     r = tk.cli("logs", "tail", "-n", "1", "-f", timeout=30)  # returns once the run has ended
     assert "exited with code 0" in r.stdout
+
+
+# --- logs -f over a long night (issue 12.6) ---------------------------------------------------------
+def test_logs_f_follows_across_watchdog_restarts(tk: Env) -> None:
+    tk.add_run("again", "echo attempt $$; sleep 1.5; exit 3", "max_restarts = 2")
+    tk.env["TMUXKIT_WATCH_OPTS"] = "--backoff 1 --grace 3 --settle 2"
+    tk.cli("start", "again")
+    tk.cli("watch", "again", "--auto-resume", "--every", "1")
+    out = tk.cli("logs", "again", "-f", timeout=90).stdout  # ends once the budget is spent
+    attempts = [ln for ln in out.splitlines() if ln.startswith("attempt ")]
+    assert len(attempts) >= 2 and len(set(attempts)) == len(attempts), out
+    assert "budget_spent" in [json.loads(x)["event"] for x in
+                              (tk.home / "runs" / "again" / "events.jsonl").read_text().splitlines()]
+
+
+def test_logs_f_reconnects_after_dropped_links_without_gaps_or_repeats(tk: Env, remote: Remote) -> None:
+    remote.add_run("ticks", "for i in $(seq 1 60); do echo tick $i; sleep 0.1; done; sleep 1")
+    tk.cli("start", "ticks")
+    p = subprocess.Popen([sys.executable, "-m", "tmuxkit", "logs", "ticks", "-f", "-n", "1000"], cwd=tk.work,
+                         env=tk.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        kills = 0
+        for _ in range(3):
+            time.sleep(1.2)
+            kills += len(kill_ssh_links(tk, clients=True))
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert kills > 0 and "reconnecting" in err
+    ticks = [ln for ln in out.splitlines() if ln.startswith("tick ")]
+    assert ticks == [f"tick {i}" for i in range(1, 61)], out
+
+
+def test_logs_f_leaves_no_poller_on_the_host_when_the_laptop_side_goes(tk: Env, remote: Remote) -> None:
+    remote.add_run("long", "while :; do echo alive; sleep 0.2; done")
+    tk.cli("start", "long")
+    p = subprocess.Popen([sys.executable, "-m", "tmuxkit", "logs", "long", "-f"], cwd=tk.work, env=tk.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def pollers() -> list[str]:
+        ps = subprocess.run(["ps", "-A", "-ww", "-o", "stat=,args="], capture_output=True, text=True).stdout
+        return [ln for ln in ps.splitlines() if "tmuxkit-logs long" in ln and not ln.startswith("Z")]
+
+    assert p.stdout is not None
+    p.stdout.readline()
+    wait_until(lambda: bool(pollers()), what="the host-side poller")
+    p.kill()  # the laptop side goes away (a closed lid, a killed terminal)
+    p.communicate()
+    kill_ssh_links(tk, clients=True)
+    wait_until(lambda: not pollers(), timeout=10, what=f"no poller left ({pollers()})")
+    assert tk.status("long")["state"] == "running"

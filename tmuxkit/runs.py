@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tmuxkit.config import LOCAL, Config, RunSpec, check_run_name
 from tmuxkit.contract import (
@@ -27,7 +28,7 @@ from tmuxkit.contract import (
     Writer,
     parse_status_report,
 )
-from tmuxkit.errors import HostError, TmuxkitError, UsageError, user_message
+from tmuxkit.errors import HostError, TmuxkitError, UnreachableError, UsageError, user_message
 from tmuxkit.hosts import Host, connect
 
 DEMO = "demo"
@@ -208,8 +209,52 @@ def cleanup(host: Host, dry_run: bool = False) -> list[dict[str, str]]:
 
 def logs(host: Host, name: str, lines: int = 20, follow: bool = False) -> int:
     check_run_name(name)
-    args = [name, "-n", str(lines)] + (["-f"] if follow else [])
-    return host.stream("tmuxkit-logs", *args)
+    if not follow:
+        return host.stream("tmuxkit-logs", name, "-n", str(lines))
+    return follow_logs(host, name, lines)
+
+
+HEARTBEAT = "\x1e"  # tmuxkit-logs --heartbeat: after the first lines, then every 2 s
+
+
+def follow_logs(host: Host, name: str, lines: int, say: Any = None) -> int:
+    """logs -f over a link that may drop: reconnect with backoff, and go on after the last line
+    printed (found among the last 500), so nothing is shown twice; a gap is said when it cannot be
+    found. Ends when the run has ended and no watchdog is left to start it again."""
+    import time
+
+    out = say or (lambda s: (sys.stdout.write(s + "\n"), sys.stdout.flush()))
+    last: str | None = None
+    n, delay = lines, 1.0
+    while True:
+        backlog: list[str] | None = [] if last is not None else None
+        try:
+            for line in host.lines("tmuxkit-logs", name, "-n", str(n), "-f", "--heartbeat"):
+                if line == HEARTBEAT:
+                    if backlog is not None:  # the first lines are all here: print what is new
+                        if last in backlog:
+                            new = backlog[len(backlog) - backlog[::-1].index(last):]
+                        else:
+                            new = ["[tmuxkit] reconnected; some lines may be missing here", *backlog]
+                        for ln in new:
+                            out(ln)
+                            last = ln
+                        backlog = None
+                    continue
+                if backlog is not None:
+                    backlog.append(line)
+                    continue
+                out(line)
+                last = line
+                delay = 1.0
+            return 0
+        except (UnreachableError, HostError) as e:
+            if e.code in (ExitCode.USAGE, ExitCode.NOT_FOUND):
+                raise
+            sys.stderr.write(f"tmuxkit: {name}: {user_message(e)}; reconnecting in {delay:.0f}s\n")
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            n = 500
 
 
 def alive_runs(statuses: Iterable[HostStatus]) -> list[RunStatus]:
