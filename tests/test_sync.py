@@ -296,3 +296,28 @@ def test_a_failed_pass_records_the_real_cause(tk: Env) -> None:
                         str(tk.work / "y")], capture_output=True, text=True, timeout=30, env=tk.env)
     assert p.returncode == 255 and "rsync error" in p.stderr
     assert "Connection refused" in _cause(p.stderr, p.returncode)
+
+
+def test_a_wedged_control_master_never_holds_a_pass_past_the_io_timeout(tk: Env, remote: Remote) -> None:
+    """Issue 12.5: the link's ControlMaster stops answering (SIGSTOP): the pass fails within
+    rsync's I/O timeout plus a margin, naming the host, and the master is left to recover."""
+    from conftest import ssh_link_pids
+
+    remote.add_run("wedge", "echo hi; sleep 60")
+    tk.cli("start", "wedge")
+    tk.cli("sync", "wedge", "--once")  # the master is up
+    masters = [p for p in ssh_link_pids(tk)]
+    assert masters
+    env = dict(tk.env, TMUXKIT_SYNC_IO_TIMEOUT="3")
+    for pid in masters:
+        os.kill(pid, 19)  # SIGSTOP
+    try:
+        t0 = time.monotonic()
+        r = subprocess.run([sys.executable, "-m", "tmuxkit", "sync", "wedge", "--once"], cwd=tk.work, env=env,
+                           capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        for pid in masters:
+            os.kill(pid, 18)  # SIGCONT
+    assert r.returncode != 0 and "box" in r.stderr, r.stderr
+    assert took < 3 + 10 + 5, took  # the I/O timeout, the margin, and this process starting

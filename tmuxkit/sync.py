@@ -39,6 +39,16 @@ if TYPE_CHECKING:
 
 DEFAULT_INCLUDE = ("*.png", "*.json", "*.csv", "*.txt")
 IO_TIMEOUT = 30  # rsync --timeout: seconds without I/O before it gives up
+CALL_MARGIN = 10  # a host call in a pass (status, checkpoints) gets the I/O timeout plus this
+
+
+def io_timeout() -> int:
+    """rsync's --timeout, and with CALL_MARGIN the bound on every other host call of a pass, so a
+    wedged ControlMaster never holds a pass longer (TMUXKIT_SYNC_IO_TIMEOUT overrides it)."""
+    try:
+        return max(1, int(os.environ.get("TMUXKIT_SYNC_IO_TIMEOUT", IO_TIMEOUT)))
+    except ValueError:
+        return IO_TIMEOUT
 PARTIAL = PARTIAL_DIR
 MANIFEST = ".tmuxkit-checkpoints"
 FIRST_RETRY = 2.0  # seconds; retries double from here, never slower than the sync interval
@@ -106,7 +116,7 @@ class SyncStatus:
             return "dead"
         now = time.time() if now is None else now
         due = self.next_pass if isinstance(self.next_pass, (int, float)) else None
-        if due is not None and now > due + 2 * IO_TIMEOUT + 60:
+        if due is not None and now > due + 2 * (io_timeout() + CALL_MARGIN) + 60:
             return "wedged"
         return "ok"
 
@@ -144,7 +154,7 @@ def _atomic_write(path: Path, text: str) -> None:
 def _rsync_argv() -> list[str]:
     """Files land whole or not at all: received into temp files, parked in --partial-dir when
     cut off, and all moved into place together at the end (--delay-updates)."""
-    argv = ["rsync", "-a", f"--partial-dir={PARTIAL}", "--delay-updates", f"--timeout={IO_TIMEOUT}", "--stats"]
+    argv = ["rsync", "-a", f"--partial-dir={PARTIAL}", "--delay-updates", f"--timeout={io_timeout()}", "--stats"]
     return argv + shlex.split(os.environ.get("TMUXKIT_RSYNC_OPTS", ""))
 
 
@@ -283,7 +293,8 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
     processes are gone the host lists a checkpoint without waiting for it to settle, so the final
     pass brings the final checkpoint."""
     args = [spec.name] + (["--glob", spec.checkpoints] if spec.checkpoints else [])
-    paths = newest_units(host.script_ok("tmuxkit-checkpoints", *args).out.splitlines(), n)
+    paths = newest_units(host.script_ok("tmuxkit-checkpoints", *args, timeout=io_timeout() + CALL_MARGIN)
+                         .out.splitlines(), n)
     rel = [p[len(results) + 1:] for p in paths if p.startswith(results + "/")]
     got = 0
     if rel:
@@ -347,14 +358,14 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
         st.last_attempt = began
         try:
             if results is None:  # the first pass asks where the results are; later passes learn it as they go
-                results = runs.status_on(host, [spec.name]).runs[0].results
+                results = runs.status_on(host, [spec.name], timeout=io_timeout() + CALL_MARGIN).runs[0].results
 
             def one_pass(progress: Callable[[int], None] | None = None) -> tuple[RunStatus | None, int]:
                 return pull(host, spec, results, dest, include, n_ckpt, began + _deadline(every), progress)
 
             row, got = _with_progress(one_pass) if first and sys.stdout.isatty() else one_pass()
             if row is None:
-                row = runs.status_on(host, [spec.name]).runs[0]
+                row = runs.status_on(host, [spec.name], timeout=io_timeout() + CALL_MARGIN).runs[0]
             first = False
             failures = 0
             st.state, st.exit_code, st.last_line = row.state, row.exit_code, row.last_line
@@ -367,7 +378,8 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             _progress_png(dest, spec.name)
             ended = st.state not in ALIVE_STATES
             if st.passes == 1 or ended:  # the run's event log hears of the first and the final pass
-                host.script("tmuxkit-events", spec.name, "--add", "synced", f"bytes={got}", f"passes={st.passes}")
+                host.script("tmuxkit-events", spec.name, "--add", "synced", f"bytes={got}", f"passes={st.passes}",
+                            timeout=io_timeout() + CALL_MARGIN)
             say(f"{time.strftime('%H:%M:%S')} {spec.name}: {st.state}, pulled {got} bytes into {dest}")
             if once:
                 return 0
