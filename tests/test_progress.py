@@ -68,3 +68,16 @@ def test_the_series_file_stays_bounded(tmp_path: Path) -> None:
     assert steps[0] == 0 and steps[-1] >= 1900 and steps == sorted(steps)  # the whole run, in order
     gaps = [b - a for a, b in itertools.pairwise(steps)]
     assert max(gaps) <= 4 * min(gaps)  # evenly spaced, not dense at the end and gone at the start
+
+
+def test_metrics_named_in_the_config_are_the_ones_read(tk: Env) -> None:
+    tk.add_run("mine", "echo 'perplexity=12.5 loss=9 bleu: 0.31'; sleep 60", 'metrics = ["perplexity", "bleu"]')
+    tk.cli("start", "mine")
+    wait_until(lambda: tk.status("mine")["progress"] is not None, timeout=10, what="progress")
+    p = tk.status("mine")["progress"]
+    assert p["perplexity"] == 12.5 and p["bleu"] == 0.31 and "loss" not in p
+    bad = tk.cli("start", "bad", "--", "true", check=None)
+    assert bad.returncode == 0
+    tk.add_run("badm", "true", 'metrics = ["a b"]')
+    r = tk.cli("start", "badm", check=2)
+    assert "metric names" in r.stderr

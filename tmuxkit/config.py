@@ -86,6 +86,7 @@ class RunSpec:
     restart_window: int = 3600
     restart_on: str = "both"
     notify: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()  # what the log writer reads as metrics (default loss, val_loss, acc, lr)
     notify_from: str = "host"  # "host" (the watchdog sends, laptop closed or not), "laptop" or "both"
 
     def command_line(self) -> str:
@@ -129,6 +130,14 @@ def _restart_on(v: object) -> str:
     if isinstance(v, list) and v and set(v) <= {"stuck", "crash"}:
         return "both" if set(v) == {"stuck", "crash"} else v[0]
     raise ValueError(f'expected "stuck", "crash" or "both" (or a list of them), got {v!r}')
+
+
+def _metrics(v: object) -> tuple[str, ...]:
+    names = _str_list(v)
+    bad = [n for n in names if not n or not all(c.isalnum() or c in "_." for c in n)]
+    if bad:
+        raise ValueError(f"metric names are letters, digits, _ and . only, got {bad[0]!r}")
+    return tuple(names)
 
 
 def _notify_from(v: object) -> str:
@@ -195,6 +204,7 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "restart_window": parse_duration,
     "restart_on": _restart_on,
     "notify": _str_list,
+    "metrics": _metrics,
     "notify_from": _notify_from,
 }
 

@@ -182,6 +182,7 @@ class StartOpt(_Word):
     LOG_MAX_BYTES = "--log-max-bytes"
     LOG_KEEP = "--log-keep"
     STUCK_AFTER = "--stuck-after"
+    METRICS = "--metrics"  # the metric names the log writer reads (comma-separated)
     ENV_STDIN = "--env-stdin"  # the run's env as NAME=VALUE lines on stdin: secrets never on a command line
     AGAIN = "--again"  # start RUN again as it was last started (its stored cwd, results, env, sizes)
 

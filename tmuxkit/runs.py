@@ -79,6 +79,7 @@ class StartArgs:
     log_max_bytes: int = Defaults.LOG_MAX_BYTES
     log_keep: int = Defaults.LOG_KEEP
     stuck_after: int = Defaults.STUCK_AFTER
+    metrics: tuple[str, ...] = ()
 
     @classmethod
     def for_spec(cls, host: Host, spec: RunSpec) -> StartArgs:
@@ -87,7 +88,7 @@ class StartArgs:
             cwd = str(Path(cwd).expanduser().resolve())
         return cls(run=spec.name, command=spec.command_line(), cwd=cwd, results=spec.results or None,
                    env=tuple(spec.env.items()), log_max_bytes=spec.log_max_bytes, log_keep=spec.log_keep,
-                   stuck_after=spec.stuck_after)
+                   stuck_after=spec.stuck_after, metrics=spec.metrics)
 
     def argv(self) -> list[str]:
         """The arguments. The env is not among them: it goes on stdin (stdin()), out of sight of ps."""
@@ -100,6 +101,8 @@ class StartArgs:
             out.append(StartOpt.ENV_STDIN.value)
         out += [StartOpt.LOG_MAX_BYTES.value, str(self.log_max_bytes), StartOpt.LOG_KEEP.value, str(self.log_keep),
                 StartOpt.STUCK_AFTER.value, str(self.stuck_after)]
+        if self.metrics:
+            out += [StartOpt.METRICS.value, ",".join(self.metrics)]
         return out
 
     def stdin(self) -> bytes | None:

@@ -100,6 +100,7 @@ OPT_ENV=--env
 OPT_LOG_MAX_BYTES=--log-max-bytes
 OPT_LOG_KEEP=--log-keep
 OPT_STUCK_AFTER=--stuck-after
+OPT_METRICS=--metrics
 OPT_ENV_STDIN=--env-stdin
 OPT_AGAIN=--again
 

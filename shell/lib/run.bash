@@ -18,7 +18,7 @@ tk_run_load_or_die() {
 tk_run_load() {
   local d=$1 line
   R_DIR=$d R_RUN='' R_CWD='' R_RESULTS='' R_LOCK='' R_LOG='' R_STARTED='' R_RUN_ID=''
-  R_SOCKET='' R_UMASK='' R_STUCK_AFTER=$TK_DEF_STUCK_AFTER R_LOG_MAX=$TK_DEF_LOG_MAX_BYTES R_LOG_KEEP=$TK_DEF_LOG_KEEP
+  R_SOCKET='' R_UMASK='' R_METRICS='' R_STUCK_AFTER=$TK_DEF_STUCK_AFTER R_LOG_MAX=$TK_DEF_LOG_MAX_BYTES R_LOG_KEEP=$TK_DEF_LOG_KEEP
   while IFS= read -r line || [ -n "$line" ]; do
     case $line in
     run=*) R_RUN=${line#run=} ;;
@@ -30,6 +30,7 @@ tk_run_load() {
     run_id=*) R_RUN_ID=${line#run_id=} ;;
     socket=*) R_SOCKET=${line#socket=} ;;
     stuck_after=*) R_STUCK_AFTER=${line#stuck_after=} ;;
+    metrics=*) R_METRICS=${line#metrics=} ;;
     log_max_bytes=*) R_LOG_MAX=${line#log_max_bytes=} ;;
     log_keep=*) R_LOG_KEEP=${line#log_keep=} ;;
     umask=*) R_UMASK=${line#umask=} ;;
@@ -63,7 +64,8 @@ tk_pipe_log() {
   local w
   # tmux runs this with its server's umask; the log gets the umask of the user who started the run.
   case $R_UMASK in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) R_UMASK=077 ;; esac
-  w="umask $R_UMASK; exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
+  case $R_METRICS in *[!A-Za-z0-9_.,]*) R_METRICS='' ;; esac
+  w="umask $R_UMASK; ${R_METRICS:+TMUXKIT_METRICS=$R_METRICS }exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
   tk_run_tmux pipe-pane -t "=$R_RUN:" "$w"
 }
 
