@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -125,3 +126,54 @@ def test_the_host_watchdog_notifies_with_the_laptop_side_not_running(tk: Env, re
     wait_until(lambda: log.exists() and log.read_text().count("failed") == 4, timeout=60,
                what="the refused target tried and logged for each event")  # (3 tries each, with backoff)
     assert "s3cr3t" not in log.read_text()
+
+
+class _Raw(BaseHTTPRequestHandler):
+    got: ClassVar[list[tuple[str, dict[str, str], bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        _Raw.got.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_host_sent_payloads_for_ntfy_slack_and_discord(tk: Env) -> None:
+    """The watchdog's own sender speaks each service's webhook shape (checked against a local endpoint
+    standing in for them: "KIND URL" lines, as the laptop turns ntfy://, slack://, discord:// into)."""
+    server = HTTPServer(("127.0.0.1", 0), _Raw)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Raw.got = []
+    port = server.server_address[1]
+    try:
+        tk.cli("start", "shapes", "--", "sh", "-c", "echo 'epoch 2/5 loss=0.5'; sleep 1; exit 4")
+        targets = "".join(f"{k} http://127.0.0.1:{port}/{k}\n" for k in ("ntfy", "slack", "discord"))
+        r = subprocess.run(["bash", str(Path(__file__).parent.parent / "shell" / "tmuxkit-watch"), "shapes",
+                            "--every", "1", "--notify-stdin"], input=targets, capture_output=True, text=True,
+                           env=tk.env, cwd=tk.work, timeout=60)
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: len(_Raw.got) == 3, timeout=20, what="three webhooks")
+    finally:
+        server.shutdown()
+    by = {path.strip("/"): (headers, body) for path, headers, body in _Raw.got}
+    h, body = by["ntfy"]
+    assert h["title"] == "tmuxkit: shapes crashed" and body.decode().startswith("crashed shapes after ")
+    assert "exit code 4" in body.decode() and "epoch 2/5" in body.decode() and "loss 0.5" in body.decode()
+    assert json.loads(by["slack"][1])["text"].startswith("*tmuxkit: shapes crashed*: crashed shapes")
+    assert json.loads(by["discord"][1])["content"].startswith("**tmuxkit: shapes crashed**: crashed shapes")
+    assert (tk.home / "runs" / "shapes" / "notify").stat().st_mode & 0o777 == 0o600
+
+
+def test_notify_urls_translate_for_the_host() -> None:
+    from tmuxkit.watch import host_targets
+
+    lines, other = host_targets(("ntfy://my-topic", "ntfys://ntfy.example.org/t", "slack://T1/B2/C3",
+                                 "discord://123/tok", "jsons://example.org/hook", "tgram://bot/chat",
+                                 "https://hooks.slack.com/services/T/B/C"))
+    assert lines == ["ntfy https://ntfy.sh/my-topic", "ntfy https://ntfy.example.org/t",
+                     "slack https://hooks.slack.com/services/T1/B2/C3", "discord https://discord.com/api/webhooks/123/tok",
+                     "json https://example.org/hook/", "slack https://hooks.slack.com/services/T/B/C"]
+    assert other == ["tgram://bot/chat"]
