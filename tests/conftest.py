@@ -11,12 +11,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -155,6 +157,14 @@ class Env:
         assert isinstance(row, dict)
         return row
 
+    def events(self, run: str) -> list[dict[str, Any]]:
+        """The run's events.jsonl on this (local) host."""
+        p = self.run_dir(run) / "events.jsonl"
+        return [json.loads(ln) for ln in p.read_text().splitlines()] if p.exists() else []
+
+    def kinds(self, run: str) -> list[str]:
+        return [e["event"] for e in self.events(run)]
+
     def socket_pids(self) -> list[int]:
         """Live (not zombie) processes that carry this test's tmux socket in their environment
         (ps itself runs without it, so it never lists itself)."""
@@ -256,3 +266,30 @@ def remote(tk: Env, sshd: Any, tmp_path: Path) -> Remote:
     conf = tk.work / "tmuxkit.toml"
     conf.write_text(f'[hosts.box]\nssh = "tkbox"\nssh_config = "{ssh_config}"\n')
     return Remote(alias="tkbox", config=conf, ssh_config=ssh_config, home=rhome)
+
+
+class Sink(BaseHTTPRequestHandler):
+    """A local HTTP endpoint standing in for a notification service: it keeps each JSON body."""
+
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        Sink.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def sink() -> Iterator[int]:
+    """A Sink on 127.0.0.1; yields its port."""
+    server = HTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Sink.received = []
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()

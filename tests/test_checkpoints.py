@@ -15,17 +15,8 @@ CKPT = f"{sys.executable} {FAKES / 'ckpt_trainer.py'}"
 FAST = "--backoff 1 --grace 3 --settle 2"
 
 
-def _events(tk: Env, run: str) -> list[dict[str, Any]]:
-    p = tk.home / "runs" / run / "events.jsonl"
-    return [json.loads(ln) for ln in p.read_text().splitlines()] if p.exists() else []
-
-
-def _kinds(tk: Env, run: str) -> list[str]:
-    return [e["event"] for e in _events(tk, run)]
-
-
 def _first(tk: Env, run: str, kind: str) -> dict[str, Any]:
-    return next(e for e in _events(tk, run) if e["event"] == kind)
+    return next(e for e in tk.events(run) if e["event"] == kind)
 
 
 def _watch(tk: Env, run: str, config: str) -> None:
@@ -68,7 +59,7 @@ def test_resume_uses_the_checkpoint_the_ctrl_c_rung_just_saved(tk: Env) -> None:
     """Issue 10.5: stuck at step 130, the SIGINT handler saves step 130; resume from it, not 100."""
     _watch(tk, "sigsave", f'{CKPT} --steps 140 --every 100 --hang-at 130 --delay 0.005\n'
                           'stuck_after = 3\nresume = "--resume {checkpoint}"')
-    wait_until(lambda: "finished" in _kinds(tk, "sigsave"), timeout=60, what="finished after resume")
+    wait_until(lambda: "finished" in tk.kinds("sigsave"), timeout=60, what="finished after resume")
     resumed = _first(tk, "sigsave", "resumed")
     assert resumed["checkpoint"].endswith("step_000130.pt"), resumed
     assert "at step 130" in tk.log_text("sigsave")
@@ -85,10 +76,10 @@ def test_a_torn_checkpoint_from_a_hung_writer_is_rejected_and_an_older_one_used(
     the resume from it dies at once, so it is rejected and the resume falls back to step 5."""
     _watch(tk, "torn", f'{CKPT} --steps 12 --every 5 --hang-save-at 10 --delay 0.02\n'
                        'stuck_after = 3\nresume = "--resume {checkpoint}"\nmax_restarts = 5')
-    wait_until(lambda: "finished" in _kinds(tk, "torn"), timeout=90, what="finished after the fallback")
+    wait_until(lambda: "finished" in tk.kinds("torn"), timeout=90, what="finished after the fallback")
     rejected = _first(tk, "torn", "checkpoint_rejected")
     assert rejected["checkpoint"].endswith("step_000010.pt")
-    resumes = [e["checkpoint"] for e in _events(tk, "torn") if e["event"] == "resumed"]
+    resumes = [e["checkpoint"] for e in tk.events("torn") if e["event"] == "resumed"]
     assert resumes[-1].endswith("step_000005.pt"), resumes
     units = json.loads(tk.cli("checkpoints", "torn", "--json").stdout)
     torn = next(u for u in units if u["path"].endswith("step_000010.pt"))
@@ -99,16 +90,16 @@ def test_a_half_written_hf_checkpoint_is_never_picked(tk: Env) -> None:
     """HF writes trainer_state.json last: checkpoint-10 without it is incomplete, so checkpoint-5 is used."""
     _watch(tk, "hfhang", f'{CKPT} --layout hf --steps 12 --every 5 --hang-save-at 10 --delay 0.02\n'
                          'stuck_after = 3\nresume = "--resume {checkpoint}"')
-    wait_until(lambda: "finished" in _kinds(tk, "hfhang"), timeout=60, what="finished after resume")
+    wait_until(lambda: "finished" in tk.kinds("hfhang"), timeout=60, what="finished after resume")
     assert _first(tk, "hfhang", "resumed")["checkpoint"].endswith("checkpoint-5")
-    assert "checkpoint_rejected" not in _kinds(tk, "hfhang")
+    assert "checkpoint_rejected" not in tk.kinds("hfhang")
 
 
 def test_a_crash_right_after_a_save_resumes_from_that_save(tk: Env) -> None:
     """Issue 10.8: once the run's processes are gone a checkpoint needs no settling."""
     _watch(tk, "quick", f'{CKPT} --steps 8 --every 2 --crash-after-save-at 4 --delay 0.05\n'
                         'resume = "--resume {checkpoint}"')
-    wait_until(lambda: "finished" in _kinds(tk, "quick"), timeout=60, what="finished after resume")
+    wait_until(lambda: "finished" in tk.kinds("quick"), timeout=60, what="finished after resume")
     assert _first(tk, "quick", "resumed")["checkpoint"].endswith("step_000004.pt")
 
 
@@ -116,7 +107,7 @@ def test_a_name_with_an_ampersand_reaches_the_command_exactly(tk: Env) -> None:
     """Issue 10.7: {checkpoint} is replaced literally (bash 5.2's patsub_replacement reads '&')."""
     _watch(tk, "amp", f'{CKPT} --steps 6 --every 1 --hang-at 3 --delay 0.02\n'
                       'stuck_after = 3\nresults = "results/a&b \'x\'"\nresume = "--resume {checkpoint}"')
-    wait_until(lambda: "finished" in _kinds(tk, "amp"), timeout=60, what="finished after resume")
+    wait_until(lambda: "finished" in tk.kinds("amp"), timeout=60, what="finished after resume")
     want = str(tk.work / "results" / "a&b 'x'" / "step_000003.pt")
     assert _first(tk, "amp", "resumed")["checkpoint"] == want
     assert f"resumed from {want} at step 3" in tk.log_text("amp")
@@ -125,10 +116,10 @@ def test_a_name_with_an_ampersand_reaches_the_command_exactly(tk: Env) -> None:
 def test_the_restart_budget_belongs_to_the_run_across_watchdogs(tk: Env) -> None:
     """Issue 10.10: a second `watch` goes on counting; no-progress restarts weigh double."""
     _watch(tk, "budget", "exit 3\nmax_restarts = 3")
-    wait_until(lambda: "restarted" in _kinds(tk, "budget"), timeout=30, what="a first restart")
+    wait_until(lambda: "restarted" in tk.kinds("budget"), timeout=30, what="a first restart")
     tk.cli("watch", "budget", "--auto-resume", "--every", "1")  # replaces the first watchdog
-    wait_until(lambda: "budget_spent" in _kinds(tk, "budget"), timeout=60, what="budget spent")
-    assert _kinds(tk, "budget").count("restarted") == 2  # as with one watchdog: 1 + 2 (no progress) ... spent
+    wait_until(lambda: "budget_spent" in tk.kinds("budget"), timeout=60, what="budget spent")
+    assert tk.kinds("budget").count("restarted") == 2  # as with one watchdog: 1 + 2 (no progress) ... spent
     first = _first(tk, "budget", "restarted")
     assert first["from"] == "scratch" and first["why"] == "no resume template"
 
@@ -139,8 +130,8 @@ def test_checkpoint_check_keeps_a_torn_file_from_ever_being_picked(tk: Env) -> N
     check = f"{sys.executable} -c \\\"import sys; sys.exit(open(sys.argv[1], 'rb').read().endswith(b'END\\\\n') is False)\\\""
     _watch(tk, "checked", f'{CKPT} --steps 12 --every 5 --hang-save-at 10 --delay 0.02\n'
                           f'stuck_after = 3\nresume = "--resume {{checkpoint}}"\ncheckpoint_check = "{check}"')
-    wait_until(lambda: "finished" in _kinds(tk, "checked"), timeout=60, what="finished after resume")
+    wait_until(lambda: "finished" in tk.kinds("checked"), timeout=60, what="finished after resume")
     assert _first(tk, "checked", "resumed")["checkpoint"].endswith("step_000005.pt")
     # Without the check the torn step 10 would be tried first, and rejected only after its resume died.
-    assert "checkpoint_rejected" not in _kinds(tk, "checked")
-    assert [e["event"] for e in _events(tk, "checked")].count("resumed") == 1
+    assert "checkpoint_rejected" not in tk.kinds("checked")
+    assert [e["event"] for e in tk.events("checked")].count("resumed") == 1

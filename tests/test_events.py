@@ -9,41 +9,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import pytest
-from conftest import Env, Remote, kill_ssh_links, wait_until
-
-
-class _Sink(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        _Sink.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def sink() -> Iterator[int]:
-    server = HTTPServer(("127.0.0.1", 0), _Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Sink.received = []
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
+from conftest import Env, Remote, Sink, kill_ssh_links, wait_until
 
 
 def _titles() -> list[str]:
-    return [m["title"] for m in _Sink.received]
+    return [m["title"] for m in Sink.received]
 
 
 def test_a_listing_never_notifies_and_a_reused_name_is_notified_again(tk: Env, sink: int) -> None:
@@ -52,7 +26,7 @@ def test_a_listing_never_notifies_and_a_reused_name_is_notified_again(tk: Env, s
     wait_until(lambda: tk.status("reuse")["state"] == "exited", what="the run to end")
     assert tk.script("tmuxkit-events", "reuse", "--add", "crashed").returncode == 0
     assert "reuse crashed" in tk.cli("events", "reuse").stdout
-    assert _Sink.received == []  # a plain listing only prints
+    assert Sink.received == []  # a plain listing only prints
     tk.cli("events", "reuse", "-f")  # nothing lives: it prints, notifies and ends
     wait_until(lambda: _titles() == ["tmuxkit: reuse crashed"], timeout=10, what="one notification")
     tk.cli("events", "reuse", "-f")
@@ -118,7 +92,7 @@ def test_the_host_watchdog_notifies_with_the_laptop_side_not_running(tk: Env, re
     wait_until(budget_spent, timeout=60, interval=0.1, what="budget_spent sent from the host")
     assert seen_on_argv == []
     assert _titles() == [f"tmuxkit: hosted {k}" for k in ("crashed", "restarted", "crashed", "budget_spent")]
-    crashed = _Sink.received[0]["message"]
+    crashed = Sink.received[0]["message"]
     assert "exit code 3" in crashed and "loss 0.25" in crashed and "step 3/10" in crashed, crashed
     notify = remote.home / "runs" / "hosted" / "notify"
     assert notify.stat().st_mode & 0o777 == 0o600

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
 
-from conftest import FAKES, Env, Remote, kill_ssh_links, wait_until, writer_pid
+from conftest import FAKES, Env, Remote, Sink, kill_ssh_links, wait_until, writer_pid
 
 TRAINER = f"{sys.executable} {FAKES / 'trainer.py'}"
 FAST = "--backoff 1 --grace 3 --settle 2"
-
-
-def _events(tk: Env, run: str) -> list[dict[str, Any]]:
-    p = tk.home / "runs" / run / "events.jsonl"
-    return [json.loads(ln) for ln in p.read_text().splitlines()] if p.exists() else []
-
-
-def _kinds(tk: Env, run: str) -> list[str]:
-    return [e["event"] for e in _events(tk, run)]
 
 
 def test_silent_trainer_is_stopped_and_resumed_from_newest_complete_checkpoint(tk: Env) -> None:
@@ -36,10 +23,10 @@ def test_silent_trainer_is_stopped_and_resumed_from_newest_complete_checkpoint(t
     tk.cli("start", "wt")
     r = tk.cli("watch", "wt", "--auto-resume", "--every", "1")
     assert "watching and resuming wt on local" in r.stdout and "wt+watch" in tk.sessions()
-    wait_until(lambda: "finished" in _kinds(tk, "wt"), timeout=60, what="finished after resume")
-    kinds = _kinds(tk, "wt")
+    wait_until(lambda: "finished" in tk.kinds("wt"), timeout=60, what="finished after resume")
+    kinds = tk.kinds("wt")
     assert kinds[:6] == ["started", "stuck", "evidence_saved", "stop_rung", "resumed", "finished"], kinds
-    ev = {e["event"]: e for e in _events(tk, "wt")}
+    ev = {e["event"]: e for e in tk.events("wt")}
     silent_for = int(ev["stuck"]["reason"].split()[3].rstrip("s"))
     assert 6 <= silent_for <= 6 + 1 + 1  # noticed within stuck_after + every
     newest_complete = str(tk.work / "results" / "wt" / "ckpt" / "step_000003.pt")
@@ -59,10 +46,10 @@ def test_crash_loop_stops_at_the_restart_budget(tk: Env) -> None:
     tk.env["TMUXKIT_WATCH_OPTS"] = FAST
     tk.cli("start", "crashy")
     tk.cli("watch", "crashy", "--auto-resume", "--every", "1")
-    wait_until(lambda: "budget_spent" in _kinds(tk, "crashy"), timeout=60, what="budget spent")
+    wait_until(lambda: "budget_spent" in tk.kinds("crashy"), timeout=60, what="budget spent")
     # No progress between restarts: each counts double, so 3 allows two restarts.
-    assert _kinds(tk, "crashy") == ["started", "crashed", "restarted", "crashed", "restarted", "crashed", "budget_spent"]
-    assert all(e.get("exit_code") == 3 for e in _events(tk, "crashy") if e["event"] == "crashed")
+    assert tk.kinds("crashy") == ["started", "crashed", "restarted", "crashed", "restarted", "crashed", "budget_spent"]
+    assert all(e.get("exit_code") == 3 for e in tk.events("crashy") if e["event"] == "crashed")
     row = tk.status("crashy")
     assert row["state"] == "failed"
     assert "restart budget spent" in tk.cli("status").stdout
@@ -72,8 +59,8 @@ def test_exit_0_is_finished_and_nothing_restarts(tk: Env) -> None:
     tk.add_run("okay", "echo fine")
     tk.cli("start", "okay")
     tk.cli("watch", "okay", "--auto-resume", "--every", "1")
-    wait_until(lambda: "finished" in _kinds(tk, "okay"), what="finished")
-    assert _kinds(tk, "okay") == ["started", "finished"]
+    wait_until(lambda: "finished" in tk.kinds("okay"), what="finished")
+    assert tk.kinds("okay") == ["started", "finished"]
     assert tk.status("okay")["restarts"] == 0
 
 
@@ -86,8 +73,8 @@ def test_gpu_idle_is_stuck_and_the_stand_in_sees_only_its_queries(tk: Env, tmp_p
     tk.add_run("idle", f"{TRAINER} --steps 1 --print-every 0.2", "gpu_idle_below = 10\ngpu_idle_for = 2")
     tk.cli("start", "idle")
     tk.cli("watch", "idle", "--every", "1")
-    wait_until(lambda: "stuck" in _kinds(tk, "idle"), timeout=20, what="gpu idle")
-    stuck = next(e for e in _events(tk, "idle") if e["event"] == "stuck")
+    wait_until(lambda: "stuck" in tk.kinds("idle"), timeout=20, what="gpu idle")
+    stuck = next(e for e in tk.events("idle") if e["event"] == "stuck")
     assert stuck["reason"] == "gpu idle" and stuck["gpu_util"] == 3
     calls = set((gpu_bin / "argv.log").read_text().splitlines())
     assert calls == {"--query-gpu=uuid,utilization.gpu --format=csv,noheader,nounits",
@@ -100,48 +87,28 @@ def test_without_nvidia_smi_gpu_checks_are_off(tk: Env) -> None:
     tk.add_run("nogpu", f"{TRAINER} --steps 1 --print-every 0.5", "gpu_idle_below = 10")
     tk.cli("start", "nogpu")
     tk.cli("watch", "nogpu", "--every", "1")
-    wait_until(lambda: "gpu_checks_off" in _kinds(tk, "nogpu"), what="gpu checks off")
-    assert "nvidia-smi not found" in next(e for e in _events(tk, "nogpu") if e["event"] == "gpu_checks_off")["why"]
+    wait_until(lambda: "gpu_checks_off" in tk.kinds("nogpu"), what="gpu checks off")
+    assert "nvidia-smi not found" in next(e for e in tk.events("nogpu") if e["event"] == "gpu_checks_off")["why"]
 
 
-class _Sink(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        _Sink.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def test_notifications_reach_a_local_apprise_json_endpoint(tk: Env) -> None:
-    server = HTTPServer(("127.0.0.1", 0), _Sink)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    _Sink.received = []
-    try:
-        port = server.server_address[1]
-        tk.add_run("noisy", "exit 5", f'max_restarts = 1\nnotify = ["json://127.0.0.1:{port}/", "json://127.0.0.1:1/"]')
-        tk.env["TMUXKIT_WATCH_OPTS"] = FAST
-        tk.cli("start", "noisy")
-        tk.cli("watch", "noisy", "--auto-resume", "--every", "1")
-        wait_until(lambda: "budget_spent" in _kinds(tk, "noisy"), timeout=30, what="budget spent")
-        r = tk.cli("events", "noisy")  # a second target that refuses does not break anything
-        assert "crashed" in r.stdout and "budget_spent" in r.stdout
-        wait_until(lambda: any("budget_spent" in m.get("title", "") for m in _Sink.received), timeout=20,
-                   what="the budget_spent notification")
-        titles = [m["title"] for m in _Sink.received]
-        notifiable = [e["event"] for e in _events(tk, "noisy") if e["event"] != "started"]
-        assert notifiable == ["crashed", "restarted", "crashed", "budget_spent"]
-        assert titles == [f"tmuxkit: noisy {k}" for k in notifiable]  # each once, in order
-        n = len(_Sink.received)
-        tk.cli("events", "noisy")  # each event is notified once
-        assert len(_Sink.received) == n
-    finally:
-        server.shutdown()
+def test_notifications_reach_a_local_apprise_json_endpoint(tk: Env, sink: int) -> None:
+    tk.add_run("noisy", "exit 5", f'max_restarts = 1\nnotify = ["json://127.0.0.1:{sink}/", "json://127.0.0.1:1/"]\n'
+                                  'notify_from = "laptop"')
+    tk.env["TMUXKIT_WATCH_OPTS"] = FAST
+    tk.cli("start", "noisy")
+    tk.cli("watch", "noisy", "--auto-resume", "--every", "1")
+    wait_until(lambda: "budget_spent" in tk.kinds("noisy"), timeout=30, what="budget spent")
+    r = tk.cli("events", "noisy")  # a second target that refuses does not break anything
+    assert "crashed" in r.stdout and "budget_spent" in r.stdout
+    wait_until(lambda: any("budget_spent" in m.get("title", "") for m in Sink.received), timeout=20,
+               what="the budget_spent notification")
+    titles = [m["title"] for m in Sink.received]
+    notifiable = [e["event"] for e in tk.events("noisy") if e["event"] != "started"]
+    assert notifiable == ["crashed", "restarted", "crashed", "budget_spent"]
+    assert titles == [f"tmuxkit: noisy {k}" for k in notifiable]  # each once, in order
+    n = len(Sink.received)
+    tk.cli("events", "noisy")  # a listing sends nothing
+    assert len(Sink.received) == n
 
 
 def test_remote_watchdog_survives_the_link(tk: Env, remote: Remote) -> None:
@@ -168,21 +135,25 @@ def test_a_dead_log_writer_is_repaired_not_taken_for_a_stuck_run(tk: Env) -> Non
     pid = wait_until(lambda: writer_pid(log), what="the writer")
     tk.cli("watch", "quietlog", "--auto-resume", "--every", "1")
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: "writer_repiped" in _kinds(tk, "quietlog"), timeout=15, what="the watchdog to re-pipe")
+    wait_until(lambda: "writer_repiped" in tk.kinds("quietlog"), timeout=15, what="the watchdog to re-pipe")
     n = tk.log_text("quietlog").count("tick")
     wait_until(lambda: tk.log_text("quietlog").count("tick") > n + 3, what="ticks after the repair")
-    kinds = _kinds(tk, "quietlog")
+    kinds = tk.kinds("quietlog")
     assert "stuck" not in kinds and "resumed" not in kinds, kinds
     assert "re-attached" in tk.log_text("quietlog")  # the gap is marked
 
 
 def _watchdogs(tk: Env, run: str) -> list[int]:
-    """Live watchdog processes of RUN on this test's tmux socket (bash tmuxkit-watch RUN ...)."""
-    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    """Live watchdog processes of RUN on this test's tmux socket (bash tmuxkit-watch RUN ...), not
+    counting the watchdog's own short-lived subshells (same args, parent a watchdog)."""
+    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,ppid=,stat=,args="],
+                         capture_output=True, text=True).stdout
     mine = set(tk.socket_pids())
-    return [int(p) for p, st, *args in (ln.split(None, 2) for ln in out.splitlines() if ln.strip())
+    rows = [(int(p), int(pp)) for p, pp, st, *args in (ln.split(None, 3) for ln in out.splitlines() if ln.strip())
             if int(p) in mine and not st.startswith("Z") and args and f"tmuxkit-watch {run} " in args[0] + " "
             and "--detach" not in args[0]]
+    pids = {p for p, _ in rows}
+    return [p for p, pp in rows if pp not in pids]
 
 
 def test_one_watchdog_per_run_replace_off_and_stop(tk: Env) -> None:
@@ -197,17 +168,17 @@ def test_one_watchdog_per_run_replace_off_and_stop(tk: Env) -> None:
     tk.cli("watch", "once", "--auto-resume", "--every", "1")
     wait_until(lambda: first not in _watchdogs(tk, "once") and len(_watchdogs(tk, "once")) == 1,
                what="the second watchdog to replace the first")
-    assert _kinds(tk, "once").count("started") == 2
+    assert tk.kinds("once").count("started") == 2
     r = tk.cli("stop", "once")
     assert "watchdog was ended too" in r.stdout, r.stdout
     assert _watchdogs(tk, "once") == []
-    resumed = _kinds(tk, "once").count("resumed")
+    resumed = tk.kinds("once").count("resumed")
     row = tk.status("once")
     assert row["state"] in ("exited", "stopped"), row
     # Nothing restarts it any more: well past the backoff, the count of resumes holds.
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        assert _kinds(tk, "once").count("resumed") == resumed
+        assert tk.kinds("once").count("resumed") == resumed
         time.sleep(0.5)
     tk.cli("start", "alive", "--", "sleep", "60")
     tk.cli("watch", "alive", "--every", "1")
