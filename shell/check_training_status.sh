@@ -149,6 +149,10 @@ tk_die() {
   exit "$code"
 }
 
+tk_warn() {
+  printf 'tmuxkit: %s\n' "$*" >&2
+}
+
 # tk_usage FILE: print the header comment of FILE (an entry point passes "$0"): its help text.
 tk_usage() {
   awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
@@ -834,7 +838,14 @@ _cs_runs() {
     set -- $(tk_run_names "$home")
   fi
   for name in "$@"; do
-    tk_run_load_or_die "$home" "$name"
+    tk_check_run "$name"
+    if [ ! -f "$home/$TK_RUNS_DIR/$name/meta" ]; then
+      # A partial answer: the other runs are still shown; the caller learns which names are unknown.
+      CS_UNKNOWN=1
+      if [ "$JSON" = 1 ]; then _cs_add J_UNKNOWN "$(tk_json_str "$name")"; else tk_warn "no run named '$name' on $(tk_here)"; fi
+      continue
+    fi
+    tk_run_load "$home/$TK_RUNS_DIR/$name"
     tk_run_state "$now"
     if [ "$JSON" = 1 ]; then
       _cs_add J_RUNS "$(tk_run_json)"
@@ -1014,10 +1025,14 @@ tk_status_main() {
   J_RUNS='' J_LOCKS='' J_LOGS='' J_PROCS='' J_SESSIONS='' J_TMUX='null'
 
   if [ "$runs_only" = 1 ]; then
+    CS_UNKNOWN=0 J_UNKNOWN=''
     _cs_runs "$home" "$now" ${runs[@]+"${runs[@]}"}
     if [ "$JSON" = 1 ]; then
-      printf '{"host":%s,"generated_at":%s,"runs":[%s]}\n' "$(tk_json_str "$host")" "$now" "$J_RUNS"
+      # Names asked for that have no run here are listed in "unknown" (a complete answer: exit 0).
+      printf '{"host":%s,"generated_at":%s,"runs":[%s],"unknown":[%s]}\n' "$(tk_json_str "$host")" "$now" "$J_RUNS" "$J_UNKNOWN"
+      return 0
     fi
+    [ "$CS_UNKNOWN" = 0 ] || return "$EX_NOT_FOUND"
     return 0
   fi
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from conftest import Env, wait_until
 
 from tmuxkit import config
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 
 @pytest.mark.parametrize(("body", "needle"), [
@@ -21,6 +28,8 @@ from tmuxkit import config
     ('[hosts.h]\nssh = "h"\nport = "22"\n', "hosts.h.port: expected a positive integer"),
     ('[wat]\n', "wat: unknown key"),
     ('[runs.a\n', "not valid TOML"),
+    ('[runs.a]\ncommand = "x"\nresume = "--resume"\n', "runs.a.resume: the template '--resume' lacks {checkpoint}"),
+    ('[runs.a]\ncommand = "x"\nresume = "--resume {checkpoint}\\n--x"\n', "runs.a.resume: expected a one-line template"),
 ])
 def test_bad_config_is_one_line_exit_2(tk: Env, body: str, needle: str) -> None:
     (tk.work / "tmuxkit.toml").write_text(body)
@@ -28,6 +37,23 @@ def test_bad_config_is_one_line_exit_2(tk: Env, body: str, needle: str) -> None:
     assert needle in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert tk.sessions() == []
+
+
+def test_a_broken_config_here_does_not_stop_an_ad_hoc_run(tk: Env) -> None:
+    """Issue 15.5: ./tmuxkit.toml broken: commands about an ad hoc run warn once and go on; a
+    configured run, or a config named with --config, still fails on it."""
+    (tk.work / "tmuxkit.toml").write_text("[runs.a\n")
+    r = tk.cli("start", "adhoc", "--", "bash", "-c", "echo hello-adhoc; sleep 60")
+    assert r.stderr.count("warning: ignoring") == 1 and "not valid TOML" in r.stderr, r.stderr
+    wait_until(lambda: "hello-adhoc" in tk.log_text("adhoc"), what="output")
+    for verb in (["status", "adhoc"], ["logs", "adhoc"], ["stop", "adhoc", "--grace", "5"]):
+        r = tk.cli(*verb)
+        assert r.stderr.count("warning: ignoring") == 1, (verb, r.stderr)
+    assert "hello-adhoc" in tk.cli("logs", "adhoc").stdout
+    r = tk.cli("start", "a", check=2)
+    assert "not valid TOML" in r.stderr and "warning" not in r.stderr
+    r = tk.cli("--config", str(tk.work / "tmuxkit.toml"), "status", "adhoc", check=2)
+    assert "not valid TOML" in r.stderr and "warning" not in r.stderr
 
 
 def test_config_path_from_flag_and_env(tk: Env) -> None:
@@ -61,6 +87,23 @@ def test_init_writes_a_valid_example_and_refuses_to_overwrite(tk: Env) -> None:
     assert "kssm_v3" in conf.runs and conf.runs["kssm_v3"].results == "results/kssm_v3"
     r = tk.cli("init", check=1)
     assert "already exists" in r.stderr
+
+
+def test_init_example_names_every_key_and_its_defaults_hold() -> None:
+    """Issue 15.6: every key is in the example, commented out; uncommented, the file is valid and
+    each value shown as a default is the default."""
+    import re
+
+    example = config.EXAMPLE
+    for key in [*config.RUN_KEYS, *config.HOST_KEYS]:
+        assert re.search(rf"^#? ?{key} = ", example, re.M), key
+    uncommented = re.sub(r"^# (?=\[hosts\.|[a-z_]+ = )", "", example, flags=re.M)
+    conf = config.parse(tomllib.loads(uncommented))
+    run, default = conf.runs["kssm_v3"], config.RunSpec(name="kssm_v3")
+    for key in ("log_max_bytes", "log_keep", "stuck_after", "sync_every", "sync_checkpoints", "max_restarts",
+                "restart_window", "restart_on", "gpu_idle_for", "notify_from"):
+        assert getattr(run, key) == getattr(default, key), key
+    assert run.resume == "--resume {checkpoint}" and conf.hosts["studio"].ssh == "studio"
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(300, 300), ("300", 300), ("90s", 90), ("5m", 300), ("1h", 3600),

@@ -52,6 +52,17 @@ def test_status_of_unknown_run_exits_4(tk: Env) -> None:
     assert "no run named 'ghost'" in r.stderr
 
 
+def test_status_of_a_known_and_an_unknown_run_is_a_partial_answer(tk: Env) -> None:
+    """Issue 15.5: A's row is still printed, B is named as unknown, and the exit code is 4."""
+    tk.cli("start", "known", "--", "sleep", "60")
+    r = tk.cli("status", "known", "ghost", check=4)
+    assert r.stdout.splitlines()[1].split()[:2] == ["known", "local"], r.stdout
+    assert r.stderr.strip() == "tmuxkit: no run named 'ghost' on local", r.stderr
+    r = tk.cli("status", "known", "ghost", "--json", check=4)
+    assert [row["run"] for row in json.loads(r.stdout)] == ["known"]
+    assert "no run named 'ghost'" in r.stderr
+
+
 def test_status_with_no_runs_says_so(tk: Env) -> None:
     assert tk.cli("status").stdout.strip() == "no runs"
     assert json.loads(tk.cli("status", "--json").stdout) == []

@@ -22,10 +22,26 @@ def test_stop_sigint_lets_the_job_save_and_exit(tk: Env) -> None:
     r = tk.cli("stop", "polite", "--grace", "20")
     assert time.monotonic() - t0 < 10
     assert "rung sigint" in r.stdout and "lock released" in r.stdout
+    assert "it exited cleanly (0)" in r.stdout, r.stdout
     assert "got SIGINT, saving checkpoint" in tk.log_text("polite")
     row = tk.status("polite")
     assert row["state"] == "stopped" and row["stop_rung"] == "sigint" and row["exit_code"] == 0
     assert row["lock_state"] == "free"
+
+
+def test_stop_says_how_it_really_ended_a_traceback_is_not_a_save(tk: Env) -> None:
+    """Issue 15.4: a program that dies of KeyboardInterrupt's traceback is not said to have saved."""
+    handler = ("import signal, time\ndef save(*_):\n    raise RuntimeError('disk full while saving')\n"
+               "signal.signal(signal.SIGINT, save)\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    (tk.work / "crashy.py").write_text(handler)
+    _start(tk, "crashy", "python3", str(tk.work / "crashy.py"))
+    r = tk.cli("stop", "crashy", "--grace", "20")
+    assert "rung sigint (Ctrl-C): it exited with code 1, an error" in r.stdout, r.stdout
+    assert "saved" not in r.stdout
+    assert "disk full while saving" in tk.log_text("crashy")
+    _start(tk, "plain", "python3", "-c", "import time; print('ready', flush=True); time.sleep(60)")
+    r = tk.cli("stop", "plain", "--grace", "20")
+    assert "died of the Ctrl-C (130) without handling it, so it may not have saved" in r.stdout, r.stdout
 
 
 def test_ladder_timing_sigterm_after_grace(tk: Env) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -47,11 +48,13 @@ def _tree(root: Path) -> dict[str, str] | None:
 
 def test_once_pulls_includes_and_logs_and_writes_status(tk: Env) -> None:
     tk.cli("start", "s1", "--", "bash", "-c",
-           "mkdir -p results/s1/plots; echo '{}' > results/s1/m.json; echo png > results/s1/plots/a.png;"
-           " echo no > results/s1/skip.bin; echo logged; sleep 60")
+           "mkdir -p results/s1/plots; printf '{\"pad\": \"%03700d\"}' 0 > results/s1/m.json;"
+           " echo png > results/s1/plots/a.png; echo no > results/s1/skip.bin; echo logged; sleep 60")
     wait_until(lambda: "logged" in tk.log_text("s1"), what="output")
     r = tk.cli("sync", "s1", "--once")
-    assert "pulled" in r.stdout
+    # Issue 15.4: the bytes it really moved (m.json alone is 3.7 KB), not one end's wire count.
+    m = re.search(r"pulled (\d+) bytes", r.stdout)
+    assert m and int(m.group(1)) >= 3700, r.stdout
     d = tk.work / "runs" / "s1"
     assert (d / "m.json").exists() and (d / "plots" / "a.png").exists()
     assert not (d / "skip.bin").exists()

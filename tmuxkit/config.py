@@ -163,6 +163,19 @@ def _command(v: object) -> str | tuple[str, ...]:
     raise ValueError("expected a command string or a non-empty list of strings")
 
 
+def _resume(v: object) -> str:
+    """The arguments appended on a resume: one line, and it must say where the checkpoint goes
+    (a template without {checkpoint} would restart from scratch while the events say resumed)."""
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError("expected a template string such as \"--resume {checkpoint}\"")
+    if "\n" in v or "\r" in v:
+        raise ValueError("expected a one-line template")
+    if "{checkpoint}" not in v:
+        raise ValueError(f"the template {v!r} lacks {{checkpoint}}, where the checkpoint's path goes "
+                         "(e.g. \"--resume {checkpoint}\")")
+    return v
+
+
 def _env(v: object) -> dict[str, str]:
     if not isinstance(v, dict):
         raise ValueError(f"expected a table of NAME = \"value\", got {type(v).__name__}")
@@ -198,7 +211,7 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "sync_checkpoints": _int_nonneg,
     "gpu_idle_below": _percent,
     "gpu_idle_for": parse_duration,
-    "resume": _str,
+    "resume": _resume,
     "checkpoint_check": _str,
     "max_restarts": _int_nonneg,
     "restart_window": parse_duration,
@@ -334,22 +347,45 @@ def _refuse_nul(value: object, p: Path, key: str = "") -> None:
 
 EXAMPLE = '''\
 # tmuxkit.toml: hosts and runs for `tmuxkit start RUN`.
-# Every key is optional except a run's `command`.
+# Every key is optional except a run's `command`. A commented-out key shows its default.
 
+# A GPU box over SSH (tmuxkit install studio copies the host scripts there once).
 # [hosts.studio]
-# ssh = "studio"                 # anything ssh accepts: an alias from ~/.ssh/config, user@host
-# port = 22
-# identity = "~/.ssh/id_ed25519"
-# ssh_config = "~/.ssh/config"   # passed as -F
-# ssh_options = ["ServerAliveInterval=15"]
+# ssh = "studio"                 # required: anything ssh accepts, an alias from ~/.ssh/config or user@host
+# port = 22                      # default: ssh's own (22, or the alias's Port)
+# identity = "~/.ssh/id_ed25519" # default: ssh's own choice
+# ssh_config = "~/.ssh/config"   # passed as -F; default: ssh's own
+# ssh_options = ["ServerAliveInterval=15"]   # more -o options; host-key checking is never turned off
 
 [runs.kssm_v3]
 command = "python train.py --config configs/kssm_v3.yaml"   # or a list: ["python", "train.py"]
-# host = "studio"          # default "local"
-# cwd = "~/src/kssm"       # default: the directory of this file (local runs)
-results = "results/kssm_v3" # relative to cwd; one run per results directory (locked)
-# env = { CUDA_VISIBLE_DEVICES = "0" }
-# log_max_bytes = 50000000 # pane log rotation size
-# log_keep = 5             # rotated log files kept
-# stuck_after = "5m"       # no output for this long -> state "stuck"
+# host = "studio"                # default "local"
+# cwd = "~/src/kssm"             # default: the directory of this file (local runs), the login dir (remote)
+results = "results/kssm_v3"      # relative to cwd; one run per results directory (locked); default results/RUN
+# env = { CUDA_VISIBLE_DEVICES = "0" }   # never on a command line; stored 0600
+# log_max_bytes = 50000000       # pane log rotation size
+# log_keep = 5                   # rotated log files kept
+# stuck_after = "5m"             # no output (a tqdm redraw counts) for this long -> state "stuck"
+# metrics = ["loss", "val_loss", "acc", "lr"]   # what the log writer reads as metrics
+
+# Sync: tmuxkit sync kssm_v3 (or start --sync) pulls results, logs and checkpoints to this machine.
+# sync_to = "runs/kssm_v3"       # default runs/RUN, beside this file
+# sync_include = ["*.json", "plots/**"]   # default: none besides the pane logs and status
+# sync_every = "60s"             # between passes
+# sync_checkpoints = 0           # keep the newest N complete checkpoints here; 0: none
+
+# Watchdog: tmuxkit watch kssm_v3 --auto-resume (or start --watch).
+# checkpoints = "results/kssm_v3/ckpt/step_*.pt"   # glob relative to cwd; default: checkpoint-N/, *-state/,
+#                                # ckpt/ and checkpoints/ entries and *.pt *.pth *.ckpt *.safetensors *.bin in results
+# resume = "--resume {checkpoint}"   # appended to command on resume; default: none (restart from scratch)
+# checkpoint_check = "python -c 'import torch,sys; torch.load(sys.argv[1])'"   # exit 0 = usable; default: none
+# max_restarts = 3               # the restart budget ...
+# restart_window = "1h"          # ... within this window
+# restart_on = "both"            # "stuck", "crash" or "both"
+# gpu_idle_below = 5             # percent; default: GPU checks off
+# gpu_idle_for = "5m"            # idle this long flags the run
+
+# Notifications: stuck, crashed, resumed, restarted, finished, budget_spent.
+# notify = ["ntfy://my-topic", "json://127.0.0.1:8080/"]   # apprise URLs; default: none
+# notify_from = "host"           # "host" (the watchdog sends them), "laptop" or "both"
 '''

@@ -336,7 +336,16 @@ class RunStatus:
         return out
 
 
-def parse_status_report(text: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class StatusReport:
+    """A `check_training_status.sh --runs-only --json` answer: the runs' raw objects, and the names
+    asked for that have no run on that host."""
+
+    runs: list[dict[str, Any]]
+    unknown: list[str]
+
+
+def parse_status_report(text: str) -> StatusReport:
     """The runs of a `check_training_status.sh --json` report, as raw objects."""
     import json
 
@@ -346,8 +355,10 @@ def parse_status_report(text: str) -> list[dict[str, Any]]:
         raise ContractError(f"status output is not JSON ({e})") from None
     if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
         raise ContractError("status output has no list of runs")
-    runs: list[dict[str, Any]] = data.get("runs", [])
-    return runs
+    unknown = data.get("unknown", [])
+    if not isinstance(unknown, list) or not all(isinstance(u, str) for u in unknown):
+        raise ContractError("status output's unknown is not a list of names")
+    return StatusReport(runs=data.get("runs", []), unknown=unknown)
 
 
 @dataclass(frozen=True)
@@ -385,6 +396,7 @@ class StopResult:
     survivors: str = ""
     detail: str = ""
     watchdog: str = ""  # "ended" when the run's watchdog was ended first, else "none"
+    exit_code: int | None = None  # the command's exit code as its runner recorded it; None: unknown
 
     @classmethod
     def parse(cls, text: str) -> StopResult:
@@ -392,7 +404,8 @@ class StopResult:
         if "state" not in r:
             raise ContractError("tmuxkit-kill's answer lacks state")
         return cls(state=r["state"], run=r.get("run", ""), rung=r.get("rung", ""), survivors=r.get("survivors", ""),
-                   detail=r.get("detail", ""), watchdog=r.get("watchdog", ""))
+                   detail=r.get("detail", ""), watchdog=r.get("watchdog", ""),
+                   exit_code=int(r["exit"]) if r.get("exit", "").lstrip("-").isdigit() else None)
 
 
 # --- the bash side ----------------------------------------------------------------------

@@ -121,6 +121,14 @@ def remember_host(run: str, host: str) -> None:
     (d / run).write_text(host + "\n")
 
 
+def remembered_runs() -> list[str]:
+    """The runs this machine started, by name (for completion)."""
+    try:
+        return sorted(p.name for p in _where_dir().iterdir())
+    except OSError:
+        return []
+
+
 def remembered_host(run: str) -> str | None:
     try:
         return (_where_dir() / run).read_text().strip() or None
@@ -144,19 +152,21 @@ class HostStatus:
     host: str
     runs: list[RunStatus] = field(default_factory=list)
     error: str | None = None
+    unknown: list[str] = field(default_factory=list)  # names asked for that have no run there
 
 
 def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIMEOUT) -> HostStatus:
     res = host.script_ok("check_training_status.sh", "--runs-only", "--json", *names, timeout=timeout)
     try:
-        runs = [RunStatus.parse(r, host=host.name) for r in parse_status_report(res.out)]
+        report = parse_status_report(res.out)
+        runs = [RunStatus.parse(r, host=host.name) for r in report.runs]
     except ContractError as e:
         raise TmuxkitError(f"{host.name}: {e}") from None
     for r in runs:
         if r.writer == Writer.DEAD:  # the log writer died: re-pipe it (with a gap marker) and say so
             host.script("tmuxkit-zombies", "--fix", r.run)
             r.writer = Writer.REPIPED.value
-    return HostStatus(host=host.name, runs=runs)
+    return HostStatus(host=host.name, runs=runs, unknown=report.unknown)
 
 
 def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STATUS_TIMEOUT) -> list[HostStatus]:

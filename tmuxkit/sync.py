@@ -158,12 +158,16 @@ def _rsync_argv() -> list[str]:
     return argv + shlex.split(os.environ.get("TMUXKIT_RSYNC_OPTS", ""))
 
 
-_RECEIVED = re.compile(r"Total bytes received:\s*([\d,.]+)")
+# The file data this pass really moved: rsync's "Literal data" (new bytes; an unchanged part of a
+# grown log is matched, not sent). Not "Total bytes received", which is the wire count of one end
+# only: a local copy's client is the sender, and it says a few dozen bytes for a pass that copied KBs.
+# openrsync (macOS 15) has no "Literal data": then the size of the files it updated.
+_MOVED = (re.compile(r"Literal data:\s*([\d,.]+)"), re.compile(r"Total transferred file size:\s*([\d,.]+)"))
 
 
 def _rsync(host: Host, argv: list[str], deadline: float, stdin: str | None = None,
            progress: Callable[[int], None] | None = None) -> int:
-    """Run one rsync; bytes received. Raises on failure, naming the host.
+    """Run one rsync; the bytes of file data it transferred. Raises on failure, naming the host.
     With progress, rsync reports overall percent (--info=progress2) and progress(percent) is called."""
     if progress is not None and _has_progress2():
         argv = [*argv, "--info=progress2", "--no-inc-recursive"]
@@ -180,8 +184,11 @@ def _rsync(host: Host, argv: list[str], deadline: float, stdin: str | None = Non
         cls = UnreachableError if p.returncode in (10, 12, 30, 35, 255) else HostError
         raise cls(f"{host.name}: rsync failed ({p.returncode}): {why}", host=host.name, argv=argv, rc=p.returncode,
                   stderr=p.stderr)
-    m = _RECEIVED.search(p.stdout)
-    return int(re.sub(r"[^\d]", "", m.group(1))) if m else 0
+    for pattern in _MOVED:
+        m = pattern.search(p.stdout)
+        if m:
+            return int(re.sub(r"[^\d]", "", m.group(1)))
+    return 0
 
 
 def _cause(stderr: str, rc: int) -> str:
@@ -259,7 +266,7 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
                         host.rsync_path(results + "/"), str(dest) + "/"], deadline, progress=progress)
     row = None
     try:
-        row = RunStatus.parse(parse_status_report((dest / "tmuxkit" / f"{spec.name}.status.json").read_text())[0])
+        row = RunStatus.parse(parse_status_report((dest / "tmuxkit" / f"{spec.name}.status.json").read_text()).runs[0])
     except (OSError, ValueError, IndexError):
         pass
     if checkpoints > 0:

@@ -10,6 +10,10 @@ tk_die() {
   exit "$code"
 }
 
+tk_warn() {
+  printf 'tmuxkit: %s\n' "$*" >&2
+}
+
 # tk_usage FILE: print the header comment of FILE (an entry point passes "$0"): its help text.
 tk_usage() {
   awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"

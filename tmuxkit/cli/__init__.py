@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from tmuxkit.cli import (
     attach,
     checkpoints,
     cleanup,
+    completion,
+    doctor,
     events,
     init,
     install,
@@ -31,6 +34,7 @@ from tmuxkit.cli import (
 )
 from tmuxkit.cli._common import Parser, err
 from tmuxkit.config import check_run_name
+from tmuxkit.contract import ExitCode
 from tmuxkit.errors import TmuxkitError, UsageError, user_message
 
 A = TypeVar("A")
@@ -41,6 +45,7 @@ class Verb(Generic[A]):
     add_parser: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
     args: type[A]
     run: Callable[[A], int]
+    help: str
 
     def call(self, ns: argparse.Namespace) -> int:
         fields = dataclasses.fields(self.args)  # type: ignore[arg-type]
@@ -48,35 +53,65 @@ class Verb(Generic[A]):
 
 
 VERBS: dict[str, Verb[Any]] = {
-    "start": Verb(start.add_parser, start.Args, start.run),
-    "watch": Verb(watch.add_parser, watch.Args, watch.run),
-    "events": Verb(events.add_parser, events.Args, events.run),
-    "sync": Verb(sync.add_parser, sync.Args, sync.run),
-    "attach": Verb(attach.add_parser, attach.Args, attach.run),
-    "status": Verb(status.add_parser, status.Args, status.run),
-    "logs": Verb(logs.add_parser, logs.Args, logs.run),
-    "stop": Verb(stop.add_parser, stop.Args, stop.run),
-    "cleanup": Verb(cleanup.add_parser, cleanup.Args, cleanup.run),
-    "checkpoints": Verb(checkpoints.add_parser, checkpoints.Args, checkpoints.run),
-    "plot": Verb(plot.add_parser, plot.Args, plot.run),
-    "install": Verb(install.add_parser, install.Args, install.run),
-    "init": Verb(init.add_parser, init.Args, init.run),
+    "start": Verb(start.add_parser, start.Args, start.run, start.HELP),
+    "watch": Verb(watch.add_parser, watch.Args, watch.run, watch.HELP),
+    "events": Verb(events.add_parser, events.Args, events.run, events.HELP),
+    "sync": Verb(sync.add_parser, sync.Args, sync.run, sync.HELP),
+    "attach": Verb(attach.add_parser, attach.Args, attach.run, attach.HELP),
+    "status": Verb(status.add_parser, status.Args, status.run, status.HELP),
+    "logs": Verb(logs.add_parser, logs.Args, logs.run, logs.HELP),
+    "stop": Verb(stop.add_parser, stop.Args, stop.run, stop.HELP),
+    "cleanup": Verb(cleanup.add_parser, cleanup.Args, cleanup.run, cleanup.HELP),
+    "checkpoints": Verb(checkpoints.add_parser, checkpoints.Args, checkpoints.run, checkpoints.HELP),
+    "plot": Verb(plot.add_parser, plot.Args, plot.run, plot.HELP),
+    "install": Verb(install.add_parser, install.Args, install.run, install.HELP),
+    "init": Verb(init.add_parser, init.Args, init.run, init.HELP),
+    "doctor": Verb(doctor.add_parser, doctor.Args, doctor.run, doctor.HELP),
+    "completion": Verb(completion.add_parser, completion.Args, completion.run, completion.HELP),
 }
 
 
+GROUPS: dict[str, tuple[str, ...]] = {
+    "run": ("start", "watch", "sync"),
+    "look": ("status", "logs", "events", "checkpoints", "plot", "attach"),
+    "fix": ("stop", "cleanup", "doctor"),
+    "set up": ("init", "install", "completion"),
+}
+
+
+class TopParser(Parser):
+    """`tmuxkit --help`: the verbs grouped as run / look / fix / set up, one line each."""
+
+    def format_help(self) -> str:
+        lines = []
+        for group, names in GROUPS.items():
+            lines.append(f"{group}:")
+            lines += [f"  {n:<12} {VERBS[n].help}" for n in names]
+        codes = ", ".join(f"{c.value} {c.name.lower().replace('_', ' ')}" for c in ExitCode)
+        lines.append(f"\nEach command has --help. Exit codes: {codes}.")
+        return super().format_help() + "\n" + "\n".join(lines) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="tmuxkit", description="Training runs in tmux sessions, on this machine or over SSH.")
+    p = TopParser(prog="tmuxkit", description="Training runs in tmux sessions, on this machine or over SSH.",
+                  usage="tmuxkit [--config PATH] COMMAND [ARGS...]")
     p.add_argument("--version", action="version", version=f"tmuxkit {__version__}")
     p.add_argument("--config", metavar="PATH", help="config file (default: $TMUXKIT_CONFIG, else ./tmuxkit.toml)")
     sub: argparse._SubParsersAction[argparse.ArgumentParser] = p.add_subparsers(dest="cmd", metavar="COMMAND",
-                                                                                parser_class=Parser)
+                                                                                parser_class=Parser,
+                                                                                help=argparse.SUPPRESS)
     sub.required = True
     for verb in VERBS.values():
         verb.add_parser(sub)
+    completion.add_completers(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (tmuxkit completion SHELL)
+        import argcomplete
+
+        argcomplete.autocomplete(build_parser())
     argv = list(sys.argv[1:] if argv is None else argv)
     # Everything after the first "--" is the run's command, untouched by option parsing.
     command: list[str] = []

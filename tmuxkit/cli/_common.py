@@ -6,8 +6,12 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from tmuxkit.errors import UsageError
+from tmuxkit.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from tmuxkit.config import Config
 
 
 def say(msg: str) -> None:
@@ -96,3 +100,27 @@ class Parser(argparse.ArgumentParser):
 
 
 Subparsers = "argparse._SubParsersAction[Parser]"
+
+
+_warned: set[str] = set()
+
+
+def load_config(path: str | None, runs: Sequence[str] = (), ad_hoc: bool = False) -> Config:
+    """The config, or, when ./tmuxkit.toml (found, not named) is broken and the command names only
+    runs started ad hoc (remembered by this machine, or `start RUN -- CMD`), no config and one warning:
+    a broken file of someone else's project does not stop a run that never used it."""
+    import os
+
+    from tmuxkit import config as cfg
+    from tmuxkit.runs import remembered_host
+
+    try:
+        return cfg.load(path)
+    except ConfigError as e:
+        named = path or os.environ.get("TMUXKIT_CONFIG")
+        if named or not (ad_hoc or (runs and all(remembered_host(r) for r in runs))):
+            raise
+        if str(e) not in _warned:
+            _warned.add(str(e))
+            err(f"warning: ignoring {e}")
+        return cfg.Config()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from tmuxkit.cli._common import load_config
 from tmuxkit.contract import ExitCode
 from tmuxkit.errors import TmuxkitError, UsageError
 
@@ -19,15 +20,14 @@ class Args:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a = sub.add_parser("attach", help=HELP)
-    a.add_argument("run", nargs="?")
+    a.add_argument("run", nargs="?", help="the run (default: the only running one)")
 
 
 def run(a: Args) -> int:
-    from tmuxkit import config as cfg
     from tmuxkit import runs
     from tmuxkit.hosts import connect
 
-    conf = cfg.load(a.config)
+    conf = load_config(a.config, [a.run] if a.run else [])
     if a.run:
         h = runs.host_for_run(conf, a.run)
         target = runs.status_on(h, [a.run]).runs[0]

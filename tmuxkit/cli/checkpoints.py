@@ -7,7 +7,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from tmuxkit.cli._common import ago, say, table
+from tmuxkit.cli._common import ago, load_config, say, table
 
 HELP = "list a run's checkpoints on its host, newest first: step, size, age, complete (or why not)"
 
@@ -22,9 +22,9 @@ class Args:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = sub.add_parser("checkpoints", help=HELP)
-    c.add_argument("run")
-    c.add_argument("--json", action="store_true", help="one JSON array: path, step, mtime, size, kind, complete, reason")
-    c.add_argument("--complete", action="store_true", help="only the complete ones (those a resume may use)")
+    c.add_argument("run", help="the run whose checkpoints to list")
+    c.add_argument("--json", action="store_true", help="one JSON array: path, step, mtime, size, kind, complete, reason (default: a table)")
+    c.add_argument("--complete", action="store_true", help="only the complete ones, those a resume may use (default: all)")
 
 
 def _size(n: int) -> str:
@@ -39,7 +39,7 @@ def run(a: Args) -> int:
     from tmuxkit import checkpoints, runs
     from tmuxkit import config as cfg
 
-    conf = cfg.load(a.config)
+    conf = load_config(a.config, [a.run])
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     h = runs.host_for_run(conf, a.run)
     units = checkpoints.listing(h, spec, complete_only=a.complete)

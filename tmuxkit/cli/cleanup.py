@@ -18,7 +18,7 @@ class Args:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = sub.add_parser("cleanup", help=HELP)
-    c.add_argument("--dry-run", action="store_true")
+    c.add_argument("--dry-run", action="store_true", help="say what would be fixed, change nothing (default: fix)")
 
 
 def run(a: Args) -> int:

@@ -6,7 +6,7 @@ import argparse
 import json
 from dataclasses import dataclass
 
-from tmuxkit.cli._common import err, say
+from tmuxkit.cli._common import err, load_config, say
 from tmuxkit.contract import ExitCode
 
 HELP = "a run's watchdog events"
@@ -22,9 +22,9 @@ class Args:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = sub.add_parser("events", help=HELP)
-    ev.add_argument("run")
-    ev.add_argument("--json", action="store_true")
-    ev.add_argument("-f", action="store_true", dest="follow")
+    ev.add_argument("run", help="the run whose events to show")
+    ev.add_argument("--json", action="store_true", help="one JSON object per line, as stored (default: one line of text each)")
+    ev.add_argument("-f", "--follow", action="store_true", dest="follow", help="keep printing new events; reconnects after a drop (default: print and exit)")
 
 
 def run(a: Args) -> int:
@@ -37,7 +37,7 @@ def run(a: Args) -> int:
     from tmuxkit import runs, watch
     from tmuxkit.errors import HostError, UnreachableError, user_message
 
-    conf = cfg.load(a.config)
+    conf = load_config(a.config, [a.run])
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     host = runs.host_for_run(conf, a.run)
     # What the host's watchdog sends (notify_from = "host") is not sent again from here.

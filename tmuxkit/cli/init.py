@@ -20,7 +20,7 @@ class Args:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     i = sub.add_parser("init", help=HELP)
-    i.add_argument("path", nargs="?", default="tmuxkit.toml")
+    i.add_argument("path", nargs="?", default="tmuxkit.toml", help="where to write it (default: %(default)s; never overwrites)")
 
 
 def run(a: Args) -> int:

@@ -18,7 +18,7 @@ class Args:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ins = sub.add_parser("install", help=HELP)
-    ins.add_argument("host")
+    ins.add_argument("host", help="a host from the config, or local")
 
 
 def run(a: Args) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from tmuxkit.cli._common import positive
+from tmuxkit.cli._common import load_config, positive
 
 HELP = "print (and follow) a run's log"
 
@@ -20,14 +20,13 @@ class Args:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lg = sub.add_parser("logs", help=HELP)
-    lg.add_argument("run")
-    lg.add_argument("-n", type=positive, default=20, dest="lines")
-    lg.add_argument("-f", action="store_true", dest="follow")
+    lg.add_argument("run", help="the run whose pane log to print")
+    lg.add_argument("-n", "--lines", type=positive, default=20, dest="lines", metavar="N", help="print the last N lines (default: %(default)s)")
+    lg.add_argument("-f", "--follow", action="store_true", dest="follow", help="keep printing new output, across rotations and restarts (default: print and exit)")
 
 
 def run(a: Args) -> int:
-    from tmuxkit import config as cfg
     from tmuxkit import runs
 
-    conf = cfg.load(a.config)
+    conf = load_config(a.config, [a.run])
     return runs.logs(runs.host_for_run(conf, a.run), a.run, a.lines, a.follow)

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tmuxkit.cli._common import say
+from tmuxkit.cli._common import load_config, say
 
 HELP = "plot a run's loss (or another metric): a PNG with -o, else in the terminal"
 
@@ -22,9 +22,9 @@ class Args:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("plot", help=HELP)
-    p.add_argument("run")
-    p.add_argument("--metric", default="loss", help="which metric (default: loss)")
-    p.add_argument("-o", dest="output", metavar="FILE.png", help="write a PNG (matplotlib) instead of drawing here")
+    p.add_argument("run", help="the run whose metric to plot")
+    p.add_argument("--metric", default="loss", help="which metric (default: %(default)s)")
+    p.add_argument("-o", dest="output", metavar="FILE.png", help="write a PNG (matplotlib) instead of drawing in the terminal (default: the terminal)")
 
 
 def run(a: Args) -> int:
@@ -34,7 +34,7 @@ def run(a: Args) -> int:
 
     if a.output is None and not sys.stdout.isatty():
         raise UsageError("no terminal to draw on: give -o FILE.png")
-    conf = cfg.load(a.config)
+    conf = load_config(a.config, [a.run])
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     text, where = "", ""
     try:  # the host's series, else the synced copy

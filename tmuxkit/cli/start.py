@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from tmuxkit.cli._common import say
+from tmuxkit.cli._common import load_config, say
 from tmuxkit.errors import UsageError
 
 HELP = "start a run in a detached tmux session"
@@ -28,13 +28,13 @@ class Args:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("start", help=HELP,
                        usage="tmuxkit start RUN [--host H] [--cwd DIR] [--results DIR] [--env K=V]... [-- CMD ARG...]")
-    s.add_argument("run")
-    s.add_argument("--host")
-    s.add_argument("--cwd")
-    s.add_argument("--results")
-    s.add_argument("--env", action="append", default=[], metavar="K=V")
-    s.add_argument("--sync", action="store_true", help="also start the result sync loop (local tmux session RUN+sync)")
-    s.add_argument("--watch", action="store_true", help="also start its watchdog with auto-resume (RUN+watch on the host)")
+    s.add_argument("run", help="the run: a [runs.NAME] of the config, or a new name with -- CMD")
+    s.add_argument("--host", metavar="HOST", help="where to run it (default: the run's host, else local)")
+    s.add_argument("--cwd", metavar="DIR", help="working directory (default: the run's cwd, else here)")
+    s.add_argument("--results", metavar="DIR", help="results dir, one run at a time (default: the run's results, else CWD/results/RUN)")
+    s.add_argument("--env", action="append", default=[], metavar="K=V", help="set an environment variable, repeatable; never shown in ps (default: the run's env)")
+    s.add_argument("--sync", action="store_true", help="also start the result sync loop, in a local tmux session RUN+sync (default: off)")
+    s.add_argument("--watch", action="store_true", help="also start its watchdog with auto-resume, RUN+watch on the host (default: off)")
 
 
 def attach_hint(socket: str, session: str, host: str) -> str:
@@ -44,11 +44,10 @@ def attach_hint(socket: str, session: str, host: str) -> str:
 
 
 def run(a: Args) -> int:
-    from tmuxkit import config as cfg
     from tmuxkit import runs
     from tmuxkit.hosts import connect
 
-    conf = cfg.load(a.config)
+    conf = load_config(a.config, [a.run], ad_hoc=bool(a.command))
     env_over = None
     if a.env:
         base = dict(conf.runs[a.run].env) if a.run in conf.runs else {}

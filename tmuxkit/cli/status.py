@@ -8,8 +8,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tmuxkit.cli._common import ago, say, seconds, table
-from tmuxkit.contract import RunStatus, State, Writer
+from tmuxkit.cli._common import ago, err, load_config, say, seconds, table
+from tmuxkit.contract import ExitCode, RunStatus, State, Writer
 
 HELP = "state of runs on every host"
 
@@ -24,9 +24,9 @@ class Args:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     st = sub.add_parser("status", help=HELP)
-    st.add_argument("runs", nargs="*")
-    st.add_argument("--json", action="store_true")
-    st.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS", help="per host (default 10)")
+    st.add_argument("runs", nargs="*", metavar="RUN", help="only these runs (default: every run on every host)")
+    st.add_argument("--json", action="store_true", help="a JSON array of runs, see README \"JSON output\" (default: a table)")
+    st.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS", help="how long to wait for each host (default: %(default)s)")
 
 
 def state_text(r: RunStatus) -> str:
@@ -79,11 +79,10 @@ def progress_text(r: RunStatus, spark: bool) -> str:
 
 
 def run(a: Args) -> int:
-    from tmuxkit import config as cfg
     from tmuxkit import runs, sync
     from tmuxkit.hosts import Host, connect
 
-    conf = cfg.load(a.config)
+    conf = load_config(a.config, a.runs)
     asks: list[tuple[Host, Sequence[str]]]
     if a.runs:
         by_host: dict[str, list[str]] = {}
@@ -94,11 +93,15 @@ def run(a: Args) -> int:
         asks = [(connect(spec), []) for spec in conf.all_hosts()]
     results = runs.status_all(asks, a.timeout)
     sync.add_health(conf, results)
+    # A partial answer: the runs found are shown, and each name that has none is said (exit 4).
+    unknown = [(s.host, n) for s in results for n in s.unknown]
+    rc = int(ExitCode.NOT_FOUND) if unknown else 0
     if a.json:
         out = [r.to_json() for s in results for r in s.runs]
         out += [{"host": s.host, "state": "unreachable", "error": s.error} for s in results if s.error]
         print(json.dumps(out, indent=2))
-        return 0
+        _say_unknown(unknown)
+        return rc
     import sys
 
     rows = []
@@ -109,8 +112,15 @@ def run(a: Args) -> int:
         for r in s.runs:
             rows.append([r.run, s.host, state_text(r), str(r.pid or "-"), ago(r.uptime_s), ago(r.log_age_s),
                          r.lock_state, progress_text(r, spark), r.last_line[:100]])
-    if not rows:
+    if rows:
+        table("tmuxkit runs", ["RUN", "HOST", "STATE", "PID", "UPTIME", "LOG AGE", "LOCK", "PROGRESS", "LAST LINE"],
+              rows)
+    elif not unknown:
         say("no runs")
-        return 0
-    table("tmuxkit runs", ["RUN", "HOST", "STATE", "PID", "UPTIME", "LOG AGE", "LOCK", "PROGRESS", "LAST LINE"], rows)
-    return 0
+    _say_unknown(unknown)
+    return rc
+
+
+def _say_unknown(unknown: Sequence[tuple[str, str]]) -> None:
+    for host, name in unknown:
+        err(f"no run named '{name}' on {host}")

@@ -5,12 +5,26 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from tmuxkit.cli._common import positive, say
+from tmuxkit.cli._common import load_config, positive, say
 from tmuxkit.contract import Defaults, Rung
 
 HELP = "stop a run: Ctrl-C, then SIGTERM, then SIGKILL"
-RUNG_TEXT: dict[str, str] = {Rung.SIGINT: "Ctrl-C: it saved and exited", Rung.SIGTERM: "SIGTERM after the grace period",
-             Rung.SIGKILL: "SIGKILL after SIGTERM was ignored"}
+RUNG_TEXT: dict[str, str] = {Rung.SIGINT: "Ctrl-C", Rung.SIGTERM: "SIGTERM, after Ctrl-C's grace period ran out",
+                              Rung.SIGKILL: "SIGKILL, after SIGTERM was ignored"}
+
+
+def ended_text(code: int | None) -> str:
+    """What the exit code says, and no more: a program that died of its traceback saved nothing
+    we know of, so nothing here claims it saved."""
+    if code is None:
+        return "its exit code was not recorded"
+    if code == 0:
+        return "it exited cleanly (0)"
+    if code == 130:
+        return "it died of the Ctrl-C (130) without handling it, so it may not have saved"
+    if code > 128:
+        return f"it ended on signal {code - 128} ({code})"
+    return f"it exited with code {code}, an error: see its log"
 
 
 @dataclass(frozen=True)
@@ -22,15 +36,14 @@ class Args:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser("stop", help=HELP)
-    sp.add_argument("run")
-    sp.add_argument("--grace", type=positive, default=Defaults.GRACE, metavar="SECONDS")
+    sp.add_argument("run", help="the run to stop")
+    sp.add_argument("--grace", type=positive, default=Defaults.GRACE, metavar="SECONDS", help="how long Ctrl-C gets to save and exit before SIGTERM (default: %(default)s)")
 
 
 def run(a: Args) -> int:
-    from tmuxkit import config as cfg
     from tmuxkit import runs
 
-    conf = cfg.load(a.config)
+    conf = load_config(a.config, [a.run])
     h = runs.host_for_run(conf, a.run)
     r = runs.stop(h, a.run, a.grace)
     wd = "; its watchdog was ended too" if r.watchdog == "ended" else ""
@@ -40,5 +53,5 @@ def run(a: Args) -> int:
         else:
             say(f"{a.run} is not running on {h.name} ({r.detail or 'ended'}); nothing to stop")
         return 0
-    say(f"stopped {a.run} on {h.name} at rung {r.rung} ({RUNG_TEXT.get(r.rung, '')}); lock released{wd}")
+    say(f"stopped {a.run} on {h.name} at rung {r.rung} ({RUNG_TEXT.get(r.rung, r.rung)}): {ended_text(r.exit_code)}; lock released{wd}")
     return 0

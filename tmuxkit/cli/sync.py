@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from tmuxkit.cli._common import duration, positive, say
+from tmuxkit.cli._common import duration, load_config, positive, say
+from tmuxkit.contract import Defaults
 
 HELP = "pull a run's results, logs and checkpoints; repeat until it ends"
 
@@ -24,21 +25,21 @@ class Args:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sy = sub.add_parser("sync", help=HELP)
-    sy.add_argument("run")
-    sy.add_argument("--once", action="store_true")
-    sy.add_argument("--every", type=duration, metavar="SECONDS")
-    sy.add_argument("--to", metavar="DIR")
-    sy.add_argument("--include", action="append", default=[], metavar="PATTERN")
-    sy.add_argument("--checkpoints", type=positive, metavar="N")
+    sy.add_argument("run", help="the run whose results to pull")
+    sy.add_argument("--once", action="store_true", help="one pass, then exit (default: repeat until the run ends)")
+    sy.add_argument("--every", type=duration, metavar="DUR", help=f"seconds (or 30s, 5m) between passes (default: the run's sync_every, else {Defaults.SYNC_EVERY})")
+    sy.add_argument("--to", metavar="DIR", help="where on this machine (default: the run's sync_to, else runs/RUN beside the config)")
+    sy.add_argument("--include", action="append", default=[], metavar="PATTERN", help="also pull these paths of the results dir, repeatable (default: the run's sync_include)")
+    sy.add_argument("--checkpoints", type=positive, metavar="N", help="keep the newest N checkpoints here (default: the run's sync_checkpoints, else none)")
     sy.add_argument("--detach", action="store_true",
-                    help="run the loop in a local tmux session RUN+sync and return (starts it again if it died)")
+                    help="run the loop in a local tmux session RUN+sync and return; starts it again if it died (default: run here)")
 
 
 def run(a: Args) -> int:
     from tmuxkit import config as cfg
     from tmuxkit import runs, sync
 
-    conf = cfg.load(a.config)
+    conf = load_config(a.config, [a.run])
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     h = runs.host_for_run(conf, a.run)
     if a.detach:

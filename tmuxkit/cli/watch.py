@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from tmuxkit.cli._common import duration, positive, say
+from tmuxkit.cli._common import duration, load_config, positive, say
 from tmuxkit.contract import Defaults, helper_session
 
 HELP = "watch a run on its host: stuck, crashed, GPU idle; resume from a checkpoint"
@@ -25,20 +25,20 @@ class Args:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w = sub.add_parser("watch", help=HELP)
-    w.add_argument("run")
-    w.add_argument("--auto-resume", action="store_true")
-    w.add_argument("--stuck-after", type=duration, metavar="DUR")
-    w.add_argument("--gpu-idle-below", type=positive, metavar="PCT")
-    w.add_argument("--gpu-idle-for", type=duration, metavar="DUR")
-    w.add_argument("--every", type=duration, default=Defaults.WATCH_EVERY, metavar="DUR")
-    w.add_argument("--off", action="store_true", help="end the run's watchdog (a run has one: watching again replaces it)")
+    w.add_argument("run", help="the run to watch")
+    w.add_argument("--auto-resume", action="store_true", help="stop a stuck or crashed run and restart it from its newest complete checkpoint (default: only report)")
+    w.add_argument("--stuck-after", type=duration, metavar="DUR", help=f"no output for this long is stuck (default: the run's stuck_after, else {Defaults.STUCK_AFTER}s)")
+    w.add_argument("--gpu-idle-below", type=positive, metavar="PCT", help="GPU use under PCT%% counts as idle (default: the run's gpu_idle_below, else off)")
+    w.add_argument("--gpu-idle-for", type=duration, metavar="DUR", help=f"idle this long flags the run (default: the run's gpu_idle_for, else {Defaults.GPU_IDLE_FOR}s)")
+    w.add_argument("--every", type=duration, default=Defaults.WATCH_EVERY, metavar="DUR", help="seconds between checks (default: %(default)s)")
+    w.add_argument("--off", action="store_true", help="end the run's watchdog; a run has one, and watching again replaces it (default: start one)")
 
 
 def run(a: Args) -> int:
     from tmuxkit import config as cfg
     from tmuxkit import runs, watch
 
-    conf = cfg.load(a.config)
+    conf = load_config(a.config, [a.run])
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     h = runs.host_for_run(conf, a.run)
     if a.off:
