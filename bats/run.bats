@@ -30,7 +30,7 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
   wait_for 10 grep -q ready "$WORK/results/r2/tmuxkit/r2.log"
   run bash "$SHELL_DIR/tmuxkit-kill" r2 --grace 10
   assert_success
-  assert_output "state=stopped	run=r2	rung=sigint	survivors=0	watchdog=none"
+  assert_output "state=stopped	run=r2	rung=sigint	survivors=0	watchdog=none	exit=0"
   run bash "$SHELL_DIR/tmuxkit-kill" r2
   assert_success
   assert_output --partial "state=not_running"
