@@ -122,3 +122,28 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
   run bash -c "ps -A -ww -o args= | grep 'tmuxkit-logwriter[.]py' | grep -c 'results/r6/tmuxkit/r6[.]log'"
   assert_output 0
 }
+
+@test "status --cache: an ended run's answer is kept, reused, and dropped on a restart; forget" {
+  start_run r9 'echo LAST9; exit 2'
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/r9/exit"
+  wait_for 10 grep -q LAST9 "$WORK/results/r9/tmuxkit/r9.log"
+  echo "2 $(($(date +%s) - 100))" >"$TMUXKIT_HOME/runs/r9/exit"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json --cache
+  assert_output --partial '"last_line":"LAST9"'
+  [ -f "$TMUXKIT_HOME/runs/r9/status.cache" ]
+  sed 's/LAST9/KEPT9/' "$TMUXKIT_HOME/runs/r9/status.cache" >"$BATS_TEST_TMPDIR/c" && cat "$BATS_TEST_TMPDIR/c" >"$TMUXKIT_HOME/runs/r9/status.cache"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json --cache
+  assert_output --partial '"last_line":"KEPT9"'
+  assert_output --regexp '"log_age_s":[0-9]+,'
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json --cache --ended-within 50
+  assert_output --partial '"runs":[]'
+  start_run r9 'echo NEW9; sleep 30'
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json --cache r9
+  assert_output --partial '"state":"running"'
+  run -3 bash "$SHELL_DIR/tmuxkit-forget" r9
+  bash "$SHELL_DIR/tmuxkit-kill" r9 --grace 5 >/dev/null
+  run bash "$SHELL_DIR/tmuxkit-forget" r9
+  assert_output --regexp "^forgot=r9	ended=[0-9]+$"
+  [ ! -e "$TMUXKIT_HOME/runs/r9" ]
+  [ -f "$WORK/results/r9/tmuxkit/r9.log" ]
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Summary: Show training processes, lock files, log activity, tmux sessions and tmuxkit runs on this host.
 # Usage: check_training_status.sh [--root DIR]... [--pattern REGEX] [--stale-after SECONDS] [--json]
-#        check_training_status.sh --runs-only [--json] [RUN...]
+#        check_training_status.sh --runs-only [--json] [--cache] [--ended-within SECONDS] [RUN...]
 #
 # Standalone: copy this one file to any Mac or Linux box that has bash and run it.
 # tmuxkit need not be installed there. Sections, as in the SOP:
@@ -17,9 +17,13 @@
 #   --stale-after S    flag logs silent for S seconds as stale (default: 300)
 #   --runs-only        only section [5], for the given runs (all when none given)
 #   --json             one JSON object instead of text
+#   --ended-within S   with --runs-only and no RUN: leave out runs that ended more than S seconds ago
+#   --cache            with --runs-only --json (tmuxkit's own calls): keep an ended run's answer in
+#                      $TMUXKIT_HOME/runs/RUN/status.cache and reuse it while nothing of the run
+#                      changes, so the cost of a call does not grow with the runs of the past
 #
 # Exit codes: 0 ok, 2 usage, 4 a named run does not exist.
-# Reads only: it never creates or changes a file on the box it inspects.
+# Reads only: without --cache it never creates or changes a file on the box it inspects.
 
 # Built by shell/build from shell/report/status.bash and shell/lib/*.bash; do not edit.
 # shellcheck disable=SC2034  # the libraries define more than the report reads
@@ -262,6 +266,16 @@ tk_stat() {
   esac
 }
 
+# tk_stat_many: "MTIME SIZE PATH" for each path read from stdin (one per line) that exists, in one call.
+tk_stat_many() {
+  tk_stat mtime / >/dev/null 2>&1 || true # probes GNU or BSD stat once
+  if [ "$_TK_STAT" = gnu ]; then
+    tr '\n' '\0' | xargs -0 stat -c '%Y %s %n' 2>/dev/null || true
+  else
+    tr '\n' '\0' | xargs -0 stat -f '%m %z %N' 2>/dev/null || true
+  fi
+}
+
 # Every process as "pid ppid stat args-and-environment" (env shown: ps e / ps -E).
 tk_ps_env() {
   if [ -z "${_TK_PSENV:-}" ]; then
@@ -279,27 +293,72 @@ tk_ps_env() {
 # read (Linux) it is "t:" and the start in clock ticks since boot; else "u:" and ps's lstart
 # printed in UTC with the C locale (macOS keeps a process's start time as it was set).
 tk_pinfo() {
+  tk_pinfo_v "$1" || return 1
+  printf '%s\n' "$TK_PI"
+}
+
+# tk_pinfo_v PID: the same into TK_PI, without a subshell; from the process table taken by
+# tk_snap_take when there is one (a status call looks at many processes: one ps for all).
+tk_pinfo_v() {
   local pid=$1 s st rest
-  s=$(LC_ALL=C TZ=UTC0 ps -o stat=,lstart= -p "$pid" 2>/dev/null) || return 1
-  set -f
-  # shellcheck disable=SC2086
-  set -- $s
-  set +f
-  [ $# -gt 1 ] || return 1
-  st=$1
-  shift
-  if [ -r "/proc/$pid/stat" ] && rest=$(cat "/proc/$pid/stat" 2>/dev/null) && [ -n "$rest" ]; then
+  TK_PI=''
+  case $pid in '' | *[!0-9]*) return 1 ;; esac
+  if [ -n "${TK_PS_SNAP:-}" ]; then
+    s=${TK_PSA[pid]:-}
+    [ -n "$s" ] || return 1
+    set -f
+    # shellcheck disable=SC2086
+    set -- $s
+    set +f
+    [ $# -gt 2 ] || return 1
+    st=$1
+    shift 2 # stat, etime
+    s=$*
+  else
+    s=$(LC_ALL=C TZ=UTC0 ps -o stat=,lstart= -p "$pid" 2>/dev/null) || return 1
+    set -f
+    # shellcheck disable=SC2086
+    set -- $s
+    set +f
+    [ $# -gt 1 ] || return 1
+    st=$1
+    shift
+    s=$*
+  fi
+  if [ -r "/proc/$pid/stat" ] && { IFS= read -r rest <"/proc/$pid/stat"; } 2>/dev/null && [ -n "$rest" ]; then
     rest=${rest##*) } # the fields after the command name, which may hold spaces and parentheses
     set -f
     # shellcheck disable=SC2086
     set -- $rest
     set +f
     if [ $# -ge 20 ]; then
-      printf '%s t:%s\n' "$st" "${20}"
+      TK_PI="$st t:${20}"
       return 0
     fi
   fi
-  printf '%s u:%s\n' "$st" "$*"
+  TK_PI="$st u:$s"
+}
+
+# shellcheck disable=SC2034  # used by run.bash
+TK_NL='
+'
+
+# tk_snap_take: one process table for the calls that follow ("stat etime lstart" by pid, lstart
+# in UTC and the C locale), for tk_pinfo_v and tk_uptime_v. tk_snap_drop forgets it.
+tk_snap_take() {
+  local pid rest
+  TK_PSA=()
+  while read -r pid rest; do
+    case $pid in '' | *[!0-9]*) continue ;; esac
+    TK_PSA[pid]=$rest
+  done <<EOF
+$(LC_ALL=C TZ=UTC0 ps -A -o pid=,stat=,etime=,lstart= 2>/dev/null)
+EOF
+  TK_PS_SNAP=1
+}
+
+tk_snap_drop() {
+  TK_PS_SNAP='' TK_PSA=()
 }
 
 # The start time as locks written before identities had a kind recorded it: lstart in the
@@ -310,45 +369,72 @@ tk_pstart_legacy() {
 
 # Start time of a live (non-zombie) pid.
 tk_pstart() {
-  local info
-  case $1 in '' | *[!0-9]*) return 1 ;; esac
-  info=$(tk_pinfo "$1") || return 1
-  case $info in Z*) return 1 ;; esac
-  printf '%s\n' "${info#* }"
+  tk_pstart_v "$1" || return 1
+  printf '%s\n' "$TK_PS"
+}
+
+# tk_pstart_v PID: the same into TK_PS, without a subshell.
+tk_pstart_v() {
+  TK_PS=''
+  tk_pinfo_v "$1" || return 1
+  case $TK_PI in Z*) return 1 ;; esac
+  TK_PS=${TK_PI#* }
 }
 
 # True when PID is alive and was started at START (so a reused PID is not the owner).
 tk_owner_alive() {
-  local cur
   [ -n "$2" ] || return 1
-  cur=$(tk_pstart "$1") || return 1
+  tk_pstart_v "$1" || return 1
   case $2 in
-  t:* | u:*) [ "$cur" = "$2" ] ;;
+  t:* | u:*) [ "$TK_PS" = "$2" ] ;;
   *) [ "$(tk_pstart_legacy "$1")" = "$2" ] ;;
   esac
 }
 
 # [[dd-]hh:]mm:ss -> seconds
 tk_etime_s() {
+  tk_etime_v "$1"
+  echo "$TK_ET"
+}
+
+# tk_etime_v ETIME: the same into TK_ET.
+tk_etime_v() {
   local e=$1 d=0 h=0 m=0 s=0 a b c
   case $e in *-*)
     d=${e%%-*}
     e=${e#*-}
     ;;
   esac
-  IFS=: read -r a b c <<EOF
-$e
-EOF
-  if [ -n "${c:-}" ]; then h=$a m=$b s=$c; else m=$a s=${b:-0}; fi
-  echo $((10#$d * 86400 + 10#$h * 3600 + 10#$m * 60 + 10#$s))
+  a=${e%%:*}
+  e=${e#*:}
+  b=${e%%:*}
+  case $e in *:*) c=${e#*:} ;; *) c='' ;; esac
+  if [ -n "$c" ]; then h=$a m=$b s=$c; else m=$a s=${b:-0}; fi
+  TK_ET=$((10#$d * 86400 + 10#$h * 3600 + 10#$m * 60 + 10#$s))
 }
 
 tk_uptime_s() {
+  tk_uptime_v "$1" || return 1
+  echo "$TK_ET"
+}
+
+# tk_uptime_v PID: seconds since PID started, into TK_ET (from tk_snap_take's table when taken).
+tk_uptime_v() {
   local e
-  e=$(ps -o etime= -p "$1" 2>/dev/null) || return 1
-  e=${e// /}
+  case $1 in '' | *[!0-9]*) return 1 ;; esac
+  if [ -n "${TK_PS_SNAP:-}" ]; then
+    e=${TK_PSA[$1]:-}
+    set -f
+    # shellcheck disable=SC2086
+    set -- $e # stat, etime, lstart...
+    set +f
+    e=${2:-}
+  else
+    e=$(ps -o etime= -p "$1" 2>/dev/null) || return 1
+    e=${e// /}
+  fi
   [ -n "$e" ] || return 1
-  tk_etime_s "$e"
+  tk_etime_v "$e"
 }
 
 # Pids of a run: processes marked TMUXKIT_RUN_ID=ID in their environment, the
@@ -378,6 +464,12 @@ tk_run_pids() {
 # --- JSON --------------------------------------------------------------------
 
 tk_json_str() {
+  tk_json_str_v "$1"
+  printf '%s' "$TK_J"
+}
+
+# tk_json_str_v STRING: the JSON string into TK_J, without a subshell.
+tk_json_str_v() {
   local s=$1
   s=${s//\\/\\\\}
   s=${s//\"/\\\"}
@@ -385,15 +477,20 @@ tk_json_str() {
   s=${s//$'\n'/\\n}
   s=${s//$'\r'/\\r}
   case $s in *[$'\001'-$'\037']*) s=$(printf '%s' "$s" | LC_ALL=C tr -d '\000-\037') ;; esac
-  printf '"%s"' "$s"
+  TK_J="\"$s\""
 }
 
 # A JSON value: a number as-is, empty as null, anything else a string.
 tk_json_val() {
+  tk_json_val_v "$1"
+  printf '%s' "$TK_J"
+}
+
+tk_json_val_v() {
   case $1 in
-  '') printf 'null' ;;
-  *[!0-9-]* | -) tk_json_str "$1" ;;
-  *) printf '%s' "$1" ;;
+  '') TK_J=null ;;
+  *[!0-9-]* | -) tk_json_str_v "$1" ;;
+  *) TK_J=$1 ;;
   esac
 }
 
@@ -644,21 +741,37 @@ tk_last_line() {
 # line) and S_UPTIME.
 tk_run_state() {
   local now=${1:-$(date +%s)} mt='' act='' live
-  S_LOG_AGE='' S_LAST='' S_UPTIME='' S_HEADLESS=''
-  [ ! -f "$R_LOG" ] || mt=$(tk_stat mtime "$R_LOG" 2>/dev/null || echo '')
+  S_LOG_AGE='' S_LAST='' S_UPTIME='' S_HEADLESS='' S_PIPE=''
+  if [ -n "${TK_STAT_SNAP:-}" ]; then
+    case $TK_STAT_SNAP in *" $R_LOG$TK_NL"*)
+      mt=${TK_STAT_SNAP%%" $R_LOG$TK_NL"*}
+      mt=${mt##*"$TK_NL"}
+      mt=${mt%% *}
+      ;;
+    esac
+  elif [ -f "$R_LOG" ]; then
+    mt=$(tk_stat mtime "$R_LOG" 2>/dev/null || echo '')
+  fi
   if tk_runner_alive; then
-    S_UPTIME=$(tk_uptime_s "$R_RUNNER_PID" || echo '')
-    # One tmux call: whether the session is there, and when its pane last printed anything.
-    act=$(tk_run_tmux display-message -p -t "=$R_RUN:" '#{window_activity}' 2>/dev/null) || S_HEADLESS=1
+    ! tk_uptime_v "$R_RUNNER_PID" || S_UPTIME=$TK_ET
+    # One tmux call: whether the session is there, and when its pane last printed anything (and,
+    # with a snapshot, whether its log pipe is attached).
+    if [ -n "${TK_PS_SNAP:-}" ]; then
+      if tk_pane_v; then act=$TK_PANE_ACT S_PIPE=$TK_PANE_PIPE; else S_HEADLESS=1; fi
+    else
+      act=$(tk_run_tmux display-message -p -t "=$R_RUN:" '#{window_activity}' 2>/dev/null) || S_HEADLESS=1
+    fi
     case $act in '' | *[!0-9]*) act='' ;; esac
     [ -z "$act" ] || [ -z "$mt" ] || [ "$act" -le "$mt" ] || mt=$act
+    [ -n "$mt" ] || mt=$act
     [ -z "$mt" ] || S_LOG_AGE=$((now - mt))
     [ -z "$S_LOG_AGE" ] || [ "$S_LOG_AGE" -ge 0 ] || S_LOG_AGE=0
     # A live run's unfinished line (a redrawing bar), as the python3 log writer keeps it; with
     # the awk writer, the last line the pane shows.
     live=${R_LOG%"$TK_LOG_SUFFIX"}$TK_LIVE_SUFFIX
     if [ -f "$live" ] && [ ! -L "$live" ]; then
-      S_LAST=$(head -c "$TK_LAST_LINE_MAX" "$live" 2>/dev/null | head -n 1 || true)
+      { IFS= read -r S_LAST <"$live" || true; } 2>/dev/null
+      S_LAST=${S_LAST:0:$TK_LAST_LINE_MAX}
     elif [ -z "$S_HEADLESS" ]; then
       S_LAST=$(tk_run_tmux capture-pane -p -t "=$R_RUN:" 2>/dev/null | grep -v '^\[tmuxkit\] ' |
         grep -v '^[[:space:]]*$' | tail -n 1 | cut -b "1-$TK_LAST_LINE_MAX" || true)
@@ -681,6 +794,23 @@ tk_run_state() {
     fi
   fi
   [ -n "$S_LAST" ] || S_LAST=$(tk_last_line "$R_LOG")
+}
+
+# tk_pane_v: the loaded run's pane from the tmux snapshot of its socket (one list-panes per socket
+# and call): TK_PANE_ACT (#{window_activity}) and TK_PANE_PIPE (1: its log pipe is attached).
+# Fails when the run has no session.
+tk_pane_v() {
+  local row
+  TK_PANE_ACT='' TK_PANE_PIPE=''
+  if [ "${TK_TMUX_SNAP_SOCK-unset}" != "$R_SOCKET" ]; then
+    TK_TMUX_SNAP_SOCK=$R_SOCKET
+    TK_TMUX_SNAP=$TK_NL$(tk_run_tmux list-panes -a -F '#{session_name}	#{window_activity}	#{pane_pipe}' 2>/dev/null || true)$TK_NL
+  fi
+  case $TK_TMUX_SNAP in *"$TK_NL$R_RUN	"*) ;; *) return 1 ;; esac
+  row=${TK_TMUX_SNAP#*"$TK_NL$R_RUN	"}
+  row=${row%%"$TK_NL"*}
+  TK_PANE_ACT=${row%%	*}
+  TK_PANE_PIPE=${row#*	}
 }
 
 # True when the loaded run's tmux session exists and carries its run id (set by tmuxkit-start).
@@ -709,44 +839,107 @@ tk_follow() {
   kill "$TK_TAILPID" 2>/dev/null || true
 }
 
-# tk_run_progress: S_PROGRESS, the newest line of the run's RUN.progress (the JSON object the log
-# writer keeps), S_LOSSES, its last 30 losses ("0.9,0.7,..."), oldest first. Both go out as JSON
-# strings, for the laptop to parse: a damaged file can never break the host's whole answer.
-tk_run_progress() {
-  local pf=${R_LOG%"$TK_LOG_SUFFIX"}.progress
-  S_PROGRESS='' S_LOSSES=''
-  [ -f "$pf" ] && [ ! -L "$pf" ] || return 0
-  S_PROGRESS=$(tail -n 1 "$pf" 2>/dev/null | cut -b 1-2000)
-  S_LOSSES=$(tail -n 30 "$pf" 2>/dev/null | sed -n 's/.*[{,]"loss":\([-+0-9.eE]*\)[,}].*/\1/p' | paste -s -d , - | cut -b 1-2000)
+# tk_run_extras: S_EVENT, S_RESTARTS, S_PROGRESS and S_LOSSES (see tk_run_progress) from the run's
+# events.jsonl and RUN.progress, in one awk.
+tk_run_extras() {
+  local pf=${R_LOG%"$TK_LOG_SUFFIX"}.progress ev="$R_DIR/events.jsonl" out
+  S_EVENT='' S_RESTARTS=0 S_PROGRESS='' S_LOSSES=''
+  [ -f "$pf" ] && [ ! -L "$pf" ] || pf=''
+  [ -f "$ev" ] || ev=''
+  [ -n "$pf$ev" ] || return 0
+  out=$(awk -v ev="$ev" -v pf="$pf" 'BEGIN {
+    if (ev != "") {
+      while ((getline line < ev) > 0) {
+        last = line
+        if (index(line, "\"event\":\"resumed\"") || index(line, "\"event\":\"restarted\"")) n++
+      }
+      close(ev)
+      e = ""
+      if (match(last, /"event":"[a-z_]*"/)) e = substr(last, RSTART + 9, RLENGTH - 10)
+    }
+    if (pf != "") {
+      while ((getline line < pf) > 0) { k++; ring[k % 30] = line; prog = line }
+      close(pf)
+      for (i = (k > 30 ? k - 29 : 1); i <= k; i++) {
+        l = ring[i % 30]
+        if (match(l, /[{,]"loss":[-+0-9.eE]+[,}]/)) {
+          v = substr(l, RSTART + 8, RLENGTH - 9)
+          losses = losses (losses == "" ? "" : ",") v
+        }
+      }
+    }
+    printf "%s\n%d\n%s\n%s\n", e, n, substr(prog, 1, 2000), substr(losses, 1, 2000)
+  }' 2>/dev/null) || return 0
+  S_EVENT=${out%%"$TK_NL"*}
+  out=${out#*"$TK_NL"}
+  S_RESTARTS=${out%%"$TK_NL"*}
+  out=${out#*"$TK_NL"}
+  S_PROGRESS=${out%%"$TK_NL"*}
+  case $out in *"$TK_NL"*) S_LOSSES=${out#*"$TK_NL"} ;; esac
+  case $S_RESTARTS in '' | *[!0-9]*) S_RESTARTS=0 ;; esac
 }
 
 # One run as a JSON object (after tk_run_load and tk_run_state).
 tk_run_json() {
-  local writer lock_state w last_event='' restarts=0
-  writer=none
+  tk_run_json_v
+  printf '%s' "$TK_RUN_JSON"
+}
+
+# tk_run_json_v: the same into TK_RUN_JSON, with no subshell per field.
+tk_run_json_v() {
+  local writer=none lock_state w j
   if [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; then
-    w=$(tk_run_writer)
+    if [ -n "${TK_PS_SNAP:-}" ]; then w=$S_PIPE; else w=$(tk_run_writer); fi
     case $w in 1) writer=alive ;; 0) writer=dead ;; esac
   fi
   tk_lock_state "$R_LOCK"
   lock_state=$LK_STATE
-  if [ -f "$R_DIR/events.jsonl" ]; then
-    last_event=$(tail -n 1 "$R_DIR/events.jsonl" | sed -n 's/.*"event":"\([a-z_]*\)".*/\1/p')
-    restarts=$(grep -c -e '"event":"resumed"' -e '"event":"restarted"' "$R_DIR/events.jsonl" || true)
-  fi
-  printf '{"run":%s,"session":%s,"state":%s,"pid":%s,"runner_pid":%s,"started_at":%s,"ended_at":%s,' \
-    "$(tk_json_str "$R_RUN")" "$(tk_json_str "$R_RUN")" "$(tk_json_str "$S_STATE")" \
-    "$(tk_json_val "$R_PID")" "$(tk_json_val "$R_RUNNER_PID")" "$(tk_json_val "$R_STARTED")" "$(tk_json_val "$R_ENDED")"
-  printf '"uptime_s":%s,"log_path":%s,"log_age_s":%s,"last_line":%s,"exit_code":%s,"stop_rung":%s,' \
-    "$(tk_json_val "$S_UPTIME")" "$(tk_json_str "$R_LOG")" "$(tk_json_val "$S_LOG_AGE")" "$(tk_json_str "$S_LAST")" \
-    "$(tk_json_val "$R_EXIT")" "$(tk_json_val "${R_STOP_RUNG#requested}")"
-  printf '"lock_path":%s,"lock_state":%s,"results":%s,"cwd":%s,"writer":%s,"stuck_after":%s,"socket":%s' \
-    "$(tk_json_str "$R_LOCK")" "$(tk_json_str "$lock_state")" "$(tk_json_str "$R_RESULTS")" \
-    "$(tk_json_str "$R_CWD")" "$(tk_json_str "$writer")" "$(tk_json_val "$R_STUCK_AFTER")" "$(tk_json_str "$R_SOCKET")"
-  tk_run_progress
-  printf ',"last_event":%s,"restarts":%s,"headless":%s,"progress":%s,"losses":%s}' "$(tk_json_val "$last_event")" \
-    "${restarts:-0}" "$([ -n "$S_HEADLESS" ] && echo true || echo false)" "$(tk_json_val "$S_PROGRESS")" \
-    "$(tk_json_val "$S_LOSSES")"
+  tk_run_extras
+  tk_json_str_v "$R_RUN"
+  j="{\"run\":$TK_J,\"session\":$TK_J"
+  tk_json_str_v "$S_STATE"
+  j="$j,\"state\":$TK_J"
+  tk_json_val_v "$R_PID"
+  j="$j,\"pid\":$TK_J"
+  tk_json_val_v "$R_RUNNER_PID"
+  j="$j,\"runner_pid\":$TK_J"
+  tk_json_val_v "$R_STARTED"
+  j="$j,\"started_at\":$TK_J"
+  tk_json_val_v "$R_ENDED"
+  j="$j,\"ended_at\":$TK_J"
+  tk_json_val_v "$S_UPTIME"
+  j="$j,\"uptime_s\":$TK_J"
+  tk_json_str_v "$R_LOG"
+  j="$j,\"log_path\":$TK_J"
+  tk_json_val_v "$S_LOG_AGE"
+  j="$j,\"log_age_s\":$TK_J"
+  tk_json_str_v "$S_LAST"
+  j="$j,\"last_line\":$TK_J"
+  tk_json_val_v "$R_EXIT"
+  j="$j,\"exit_code\":$TK_J"
+  tk_json_val_v "${R_STOP_RUNG#requested}"
+  j="$j,\"stop_rung\":$TK_J"
+  tk_json_str_v "$R_LOCK"
+  j="$j,\"lock_path\":$TK_J"
+  tk_json_str_v "$lock_state"
+  j="$j,\"lock_state\":$TK_J"
+  tk_json_str_v "$R_RESULTS"
+  j="$j,\"results\":$TK_J"
+  tk_json_str_v "$R_CWD"
+  j="$j,\"cwd\":$TK_J"
+  tk_json_str_v "$writer"
+  j="$j,\"writer\":$TK_J"
+  tk_json_val_v "$R_STUCK_AFTER"
+  j="$j,\"stuck_after\":$TK_J"
+  tk_json_str_v "$R_SOCKET"
+  j="$j,\"socket\":$TK_J"
+  tk_json_val_v "$S_EVENT"
+  j="$j,\"last_event\":$TK_J,\"restarts\":${S_RESTARTS:-0}"
+  if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
+  tk_json_val_v "$S_PROGRESS"
+  j="$j,\"progress\":$TK_J"
+  tk_json_val_v "$S_LOSSES"
+  TK_RUN_JSON="$j,\"losses\":$TK_J}"
 }
 
 # Names of all runs known on this host.
@@ -830,31 +1023,149 @@ _cs_add() {
   eval "$1=\$cur"
 }
 
+# _cs_key RUNDIR: CS_KEY, what a run's state files say now (runner, pid, exit, stopped, failed),
+# read with builtins only: a restart or a stop changes it.
+_cs_key() {
+  local f l
+  CS_KEY=''
+  for f in runner pid exit stopped failed; do
+    l=''
+    [ ! -f "$1/$f" ] || { IFS= read -r l <"$1/$f" || true; }
+    CS_KEY="$CS_KEY|$l"
+  done
+}
+
+# _cs_cached RUNSDIR NOW NAMED NAME...: "C<TAB>NAME" for each run that needs computing (no cache,
+# or anything it was made from has changed since: the state files by content, as a start rewrites
+# runner; events.jsonl by size, as it is only appended to), then one "J<TAB>JSON,JSON..." line of
+# the ended runs' answers kept in runs/RUN/status.cache (no process, tmux or log is looked at for
+# them; a run that ended before the --ended-within window and was not named is left out). One
+# stat and one awk for all the runs: the runs of the past cost a few file reads each.
+_cs_cached() {
+  local runs=$1 now=$2 named=$3 n
+  shift 3
+  [ $# -gt 0 ] || return 0
+  {
+    for n in "$@"; do
+      printf '%s\n' "$runs/$n/status.cache" "$runs/$n/events.jsonl"
+    done | tk_stat_many 2>/dev/null | sed 's/^/M /'
+    for n in "$@"; do printf 'N %s\n' "$n"; done
+  } | awk -v runs="$runs" -v now="$now" -v since="${CS_SINCE:-}" -v named="$named" '
+    $1 == "M" { sz = $3; p = $0; sub(/^M [0-9]+ [0-9]+ /, "", p); size[p] = sz; next }
+    $1 != "N" { next }
+    {
+      name = $2; d = runs "/" name; cache = d "/status.cache"; ev = d "/events.jsonl"
+      if (!(cache in size)) { print "C\t" name; next }
+      got = 0
+      if ((getline key < cache) > 0) got++
+      if ((getline times < cache) > 0) got++
+      if ((getline logpath < cache) > 0) got++
+      if ((getline json < cache) > 0) got++
+      close(cache)
+      if (got < 4) { print "C\t" name; next }
+      cur = ""
+      split("runner pid exit stopped failed", files, " ")
+      for (i = 1; i <= 5; i++) {
+        f = d "/" files[i]; l = ""
+        if ((getline l < f) <= 0) l = ""
+        close(f)
+        cur = cur "|" l
+      }
+      if (cur != key) { print "C\t" name; next }
+      split(times, tm, " ")
+      if ((ev in size ? size[ev] : 0) != tm[3] + 0) { print "C\t" name; next }
+      if (!named && since != "" && tm[2] + 0 < since + 0) next
+      if (tm[1] ~ /^[0-9]+$/) sub(/@TK_AGE@/, now - tm[1], json)
+      all = all (all == "" ? "" : ",") json
+    }
+    END { if (all != "") print "J\t" all }'
+}
+
+# _cs_keep RUNDIR NOW JSON: remember an ended run's status (ended 10 s ago or more, so that nothing
+# of its end is still being written) in runs/RUN/status.cache, written whole (temp file, rename).
+_cs_keep() {
+  local d=$1 ended=$R_ENDED stop_at='' mt='' evsize
+  CS_ENDED=''
+  [ -z "$S_LOG_AGE" ] || mt=$(($2 - S_LOG_AGE))
+  if [ -f "$d/stopped" ]; then read -r _ stop_at <"$d/stopped" || true; fi
+  case $stop_at in '' | *[!0-9]*) ;; *) ended=$stop_at ;; esac
+  [ -n "$ended" ] || ended=$mt
+  case $ended in '' | *[!0-9]*) return 0 ;; esac
+  CS_ENDED=$ended
+  [ "$CS_CACHE" = 1 ] && [ -O "$d" ] && [ ! -L "$d" ] || return 0
+  [ "$ended" -le $(($2 - 10)) ] || return 0
+  _cs_key "$d"
+  case $R_LOG in *$'\n'*) return 0 ;; esac
+  evsize=0
+  [ ! -f "$d/events.jsonl" ] || evsize=$(tk_stat size "$d/events.jsonl" 2>/dev/null || echo -1)
+  {
+    printf '%s\n%s %s %s\n%s\n' "$CS_KEY" "$mt" "$ended" "$evsize" "$R_LOG"
+    if [ -n "$S_LOG_AGE" ]; then printf '%s\n' "${3/\"log_age_s\":$S_LOG_AGE,/\"log_age_s\":@TK_AGE@,}"; else printf '%s\n' "$3"; fi
+  } >"$d/status.cache.$$" 2>/dev/null && mv -f "$d/status.cache.$$" "$d/status.cache" 2>/dev/null ||
+    rm -f "$d/status.cache.$$" 2>/dev/null || true
+}
+
 _cs_runs() {
-  local home=$1 now=$2 name shown=0
+  local home=$1 now=$2 name shown=0 named=1 d json kind item cached=''
   shift 2
   if [ $# -eq 0 ]; then
+    named=0
     # shellcheck disable=SC2046  # run names are [A-Za-z0-9_-] only
     set -- $(tk_run_names "$home")
   fi
-  for name in "$@"; do
-    tk_check_run "$name"
-    if [ ! -f "$home/$TK_RUNS_DIR/$name/meta" ]; then
+  [ "$named" = 0 ] || for name in "$@"; do tk_check_run "$name"; done
+  if [ "$JSON" = 1 ]; then
+    cached=$(_cs_cached "$home/$TK_RUNS_DIR" "$now" "$named" "$@")
+  else
+    for name in "$@"; do cached="$cached${cached:+$'\n'}C	$name"; done
+  fi
+  if [ "$JSON" = 1 ]; then
+    # What the runs to compute need, taken once for all of them: the process table, and their logs' mtimes.
+    tk_snap_take
+    TK_STAT_SNAP=$TK_NL$(printf '%s\n' "$cached" | awk -v runs="$home/$TK_RUNS_DIR" -F '\t' '
+      $1 == "C" { f = runs "/" $2 "/meta"; while ((getline l < f) > 0) if (l ~ /^log=/) print substr(l, 5); close(f) }' |
+      tk_stat_many)$TK_NL
+  fi
+  while IFS='	' read -r kind item; do
+    case $kind in
+    J)
+      J_RUNS="${J_RUNS:+$J_RUNS,}$item"
+      continue
+      ;;
+    C) name=$item ;;
+    *) continue ;;
+    esac
+    d="$home/$TK_RUNS_DIR/$name"
+    if [ ! -f "$d/meta" ]; then
       # A partial answer: the other runs are still shown; the caller learns which names are unknown.
       CS_UNKNOWN=1
       if [ "$JSON" = 1 ]; then _cs_add J_UNKNOWN "$(tk_json_str "$name")"; else tk_warn "no run named '$name' on $(tk_here)"; fi
       continue
     fi
-    tk_run_load "$home/$TK_RUNS_DIR/$name"
+    tk_run_load "$d"
     tk_run_state "$now"
     if [ "$JSON" = 1 ]; then
-      _cs_add J_RUNS "$(tk_run_json)"
+      tk_run_json_v
+      json=$TK_RUN_JSON
+      case $S_STATE in
+      "$ST_RUNNING" | "$ST_STUCK") ;;
+      *)
+        _cs_keep "$d" "$now" "$json"
+        # Ended before the window: left out unless named (status --all shows every run).
+        if [ "$named" = 0 ] && [ -n "$CS_SINCE" ] && [ -n "$CS_ENDED" ] && [ "$CS_ENDED" -lt "$CS_SINCE" ]; then
+          continue
+        fi
+        ;;
+      esac
+      J_RUNS="${J_RUNS:+$J_RUNS,}$json"
     else
       shown=1
       printf '  %-20s %-8s pid %-7s up %-6s log %-6s exit %-4s | %s\n' "$R_RUN" "$S_STATE" "${R_PID:-?}" \
         "$(_cs_human_age "$S_UPTIME")" "$(_cs_human_age "$S_LOG_AGE")" "${R_EXIT:--}" "$S_LAST"
     fi
-  done
+  done <<EOF
+$cached
+EOF
   if [ "$JSON" != 1 ] && [ "$shown" = 0 ]; then echo "  (no tmuxkit runs)"; fi
   return 0
 }
@@ -986,7 +1297,8 @@ EOF
 }
 
 tk_status_main() {
-  local pattern=train stale_after=300 runs_only=0 home now host f
+  local pattern=train stale_after=300 runs_only=0 ended_within='' home now host f
+  CS_CACHE=0
   local -a roots runs
   roots=() runs=()
   JSON=0
@@ -998,6 +1310,12 @@ tk_status_main() {
       ;;
     --json) JSON=1 ;;
     --runs-only) runs_only=1 ;;
+    --cache) CS_CACHE=1 ;;
+    --ended-within)
+      case ${2:-} in '' | *[!0-9]*) tk_die "$EX_USAGE" "--ended-within needs a number of seconds" ;; esac
+      ended_within=$2
+      shift
+      ;;
     --root)
       [ $# -ge 2 ] || tk_die "$EX_USAGE" "--root needs a directory"
       roots+=("$2")
@@ -1025,7 +1343,8 @@ tk_status_main() {
   J_RUNS='' J_LOCKS='' J_LOGS='' J_PROCS='' J_SESSIONS='' J_TMUX='null'
 
   if [ "$runs_only" = 1 ]; then
-    CS_UNKNOWN=0 J_UNKNOWN=''
+    CS_UNKNOWN=0 J_UNKNOWN='' CS_SINCE=''
+    [ -z "$ended_within" ] || CS_SINCE=$((now - ended_within))
     _cs_runs "$home" "$now" ${runs[@]+"${runs[@]}"}
     if [ "$JSON" = 1 ]; then
       # Names asked for that have no run here are listed in "unknown" (a complete answer: exit 0).

@@ -95,15 +95,16 @@ def test_init_example_names_every_key_and_its_defaults_hold() -> None:
     import re
 
     example = config.EXAMPLE
-    for key in [*config.RUN_KEYS, *config.HOST_KEYS]:
+    for key in [*config.RUN_KEYS, *config.HOST_KEYS, *config.STATUS_KEYS]:
         assert re.search(rf"^#? ?{key} = ", example, re.M), key
-    uncommented = re.sub(r"^# (?=\[hosts\.|[a-z_]+ = )", "", example, flags=re.M)
+    uncommented = re.sub(r"^# (?=\[hosts\.|\[status\]|[a-z_]+ = )", "", example, flags=re.M)
     conf = config.parse(tomllib.loads(uncommented))
     run, default = conf.runs["kssm_v3"], config.RunSpec(name="kssm_v3")
     for key in ("log_max_bytes", "log_keep", "stuck_after", "sync_every", "sync_checkpoints", "max_restarts",
                 "restart_window", "restart_on", "gpu_idle_for", "notify_from"):
         assert getattr(run, key) == getattr(default, key), key
     assert run.resume == "--resume {checkpoint}" and conf.hosts["studio"].ssh == "studio"
+    assert conf.show_ended == config.Config().show_ended
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(300, 300), ("300", 300), ("90s", 90), ("5m", 300), ("1h", 3600),

@@ -221,6 +221,10 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "notify_from": _notify_from,
 }
 
+STATUS_KEYS: dict[str, Callable[[object], Any]] = {
+    "show_ended": parse_duration,  # status lists runs that ended within this window (status --all: every run)
+}
+
 HOST_KEYS: dict[str, Callable[[object], Any]] = {
     "ssh": _str,
     "port": _port,
@@ -235,6 +239,7 @@ class Config:
     path: Path | None = None
     hosts: Mapping[str, HostSpec] = field(default_factory=dict)
     runs: Mapping[str, RunSpec] = field(default_factory=dict)
+    show_ended: int = 3 * 86400  # [status] show_ended: seconds
 
     def host(self, name: str) -> HostSpec:
         if name == LOCAL:
@@ -270,8 +275,9 @@ def _check_table(where: str, table: object, keys: Mapping[str, Callable[[object]
 def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
     src = str(path) if path else "config"
     for top in data:
-        if top not in ("hosts", "runs"):
-            raise ConfigError(f"{src}: {top}: unknown key (known: hosts, runs)")
+        if top not in ("hosts", "runs", "status"):
+            raise ConfigError(f"{src}: {top}: unknown key (known: hosts, runs, status)")
+    status = _check_table(f"{src}: status", data.get("status", {}), STATUS_KEYS)
     hosts = {}
     raw_hosts = data.get("hosts", {})
     if not isinstance(raw_hosts, dict):
@@ -301,7 +307,7 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
         if host != LOCAL and host not in hosts:
             raise ConfigError(f"{src}: runs.{name}.host: unknown host {host!r} (add [hosts.{host}])")
         runs[name] = RunSpec(name=name, **clean)
-    return Config(path=path, hosts=hosts, runs=runs)
+    return Config(path=path, hosts=hosts, runs=runs, **status)
 
 
 def load(path: str | os.PathLike[str] | None = None) -> Config:
@@ -348,6 +354,9 @@ def _refuse_nul(value: object, p: Path, key: str = "") -> None:
 EXAMPLE = '''\
 # tmuxkit.toml: hosts and runs for `tmuxkit start RUN`.
 # Every key is optional except a run's `command`. A commented-out key shows its default.
+
+# [status]
+# show_ended = "3d"              # status lists runs that ended within this window (status --all: every run)
 
 # A GPU box over SSH (tmuxkit install studio copies the host scripts there once).
 # [hosts.studio]

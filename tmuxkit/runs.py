@@ -121,6 +121,13 @@ def remember_host(run: str, host: str) -> None:
     (d / run).write_text(host + "\n")
 
 
+def forget_host(run: str) -> None:
+    try:
+        (_where_dir() / run).unlink()
+    except OSError:
+        pass
+
+
 def remembered_runs() -> list[str]:
     """The runs this machine started, by name (for completion)."""
     try:
@@ -155,8 +162,15 @@ class HostStatus:
     unknown: list[str] = field(default_factory=list)  # names asked for that have no run there
 
 
-def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIMEOUT) -> HostStatus:
-    res = host.script_ok("check_training_status.sh", "--runs-only", "--json", *names, timeout=timeout)
+def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIMEOUT,
+              ended_within: int | None = None, partial: bool = False) -> HostStatus:
+    """One host's runs (NAMES, or all but those that ended more than ENDED_WITHIN seconds ago).
+    The host keeps an ended run's answer (--cache), so a call costs the same however many runs
+    it has had. A named run that is not there raises (exit 4), unless PARTIAL: then the answer
+    lists it in .unknown."""
+    window = ["--ended-within", str(ended_within)] if ended_within is not None and not names else []
+    res = host.script_ok("check_training_status.sh", "--runs-only", "--json", "--cache", *window, *names,
+                         timeout=timeout)
     try:
         report = parse_status_report(res.out)
         runs = [RunStatus.parse(r, host=host.name) for r in report.runs]
@@ -166,17 +180,21 @@ def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIM
         if r.writer == Writer.DEAD:  # the log writer died: re-pipe it (with a gap marker) and say so
             host.script("tmuxkit-zombies", "--fix", r.run)
             r.writer = Writer.REPIPED.value
+    if report.unknown and not partial:
+        raise HostError(f"no run named '{report.unknown[0]}' on {host.name}", host=host.name,
+                        code=ExitCode.NOT_FOUND)
     return HostStatus(host=host.name, runs=runs, unknown=report.unknown)
 
 
-def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STATUS_TIMEOUT) -> list[HostStatus]:
+def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STATUS_TIMEOUT,
+               ended_within: int | None = None) -> list[HostStatus]:
     """Ask every (host, its runs; none = all) at once; a host that fails or does not answer
     shows as unreachable. A run that does not exist, or a bad name, is the caller's error."""
 
     def one(ask: tuple[Host, Sequence[str]]) -> HostStatus:
         h, names = ask
         try:
-            return status_on(h, names, timeout)
+            return status_on(h, names, timeout, ended_within, partial=True)
         except HostError as e:
             if e.code in (ExitCode.NOT_FOUND, ExitCode.USAGE):
                 raise
@@ -217,6 +235,20 @@ def cleanup(host: Host, dry_run: bool = False) -> list[dict[str, str]]:
     rows = host.script_ok("tmuxkit-zombies", *args, timeout=300).kv_lines()
     for r in rows:
         r["host"] = host.name
+    return rows
+
+
+def forget(host: Host, names: Sequence[str] = (), *, older_than: int | None = None,
+           dry_run: bool = False) -> list[dict[str, str]]:
+    """Remove finished runs' state on HOST (tmuxkit-forget): NAMES, or every run that ended more than
+    OLDER_THAN seconds ago. A running one among NAMES refuses them all (exit 3). This machine's
+    note of where each was started goes too."""
+    args = (["--dry-run"] if dry_run else []) + (["--older-than", str(older_than)] if older_than is not None else [])
+    rows = host.script_ok("tmuxkit-forget", *args, *names, timeout=120).kv_lines()
+    if not dry_run:
+        for r in rows:
+            if r.get("forgot") and remembered_host(r["forgot"]) == host.name:
+                forget_host(r["forgot"])
     return rows
 
 

@@ -5,6 +5,12 @@
 # --- JSON --------------------------------------------------------------------
 
 tk_json_str() {
+  tk_json_str_v "$1"
+  printf '%s' "$TK_J"
+}
+
+# tk_json_str_v STRING: the JSON string into TK_J, without a subshell.
+tk_json_str_v() {
   local s=$1
   s=${s//\\/\\\\}
   s=${s//\"/\\\"}
@@ -12,15 +18,20 @@ tk_json_str() {
   s=${s//$'\n'/\\n}
   s=${s//$'\r'/\\r}
   case $s in *[$'\001'-$'\037']*) s=$(printf '%s' "$s" | LC_ALL=C tr -d '\000-\037') ;; esac
-  printf '"%s"' "$s"
+  TK_J="\"$s\""
 }
 
 # A JSON value: a number as-is, empty as null, anything else a string.
 tk_json_val() {
+  tk_json_val_v "$1"
+  printf '%s' "$TK_J"
+}
+
+tk_json_val_v() {
   case $1 in
-  '') printf 'null' ;;
-  *[!0-9-]* | -) tk_json_str "$1" ;;
-  *) printf '%s' "$1" ;;
+  '') TK_J=null ;;
+  *[!0-9-]* | -) tk_json_str_v "$1" ;;
+  *) TK_J=$1 ;;
   esac
 }
 

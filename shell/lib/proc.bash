@@ -17,6 +17,16 @@ tk_stat() {
   esac
 }
 
+# tk_stat_many: "MTIME SIZE PATH" for each path read from stdin (one per line) that exists, in one call.
+tk_stat_many() {
+  tk_stat mtime / >/dev/null 2>&1 || true # probes GNU or BSD stat once
+  if [ "$_TK_STAT" = gnu ]; then
+    tr '\n' '\0' | xargs -0 stat -c '%Y %s %n' 2>/dev/null || true
+  else
+    tr '\n' '\0' | xargs -0 stat -f '%m %z %N' 2>/dev/null || true
+  fi
+}
+
 # Every process as "pid ppid stat args-and-environment" (env shown: ps e / ps -E).
 tk_ps_env() {
   if [ -z "${_TK_PSENV:-}" ]; then
@@ -34,27 +44,72 @@ tk_ps_env() {
 # read (Linux) it is "t:" and the start in clock ticks since boot; else "u:" and ps's lstart
 # printed in UTC with the C locale (macOS keeps a process's start time as it was set).
 tk_pinfo() {
+  tk_pinfo_v "$1" || return 1
+  printf '%s\n' "$TK_PI"
+}
+
+# tk_pinfo_v PID: the same into TK_PI, without a subshell; from the process table taken by
+# tk_snap_take when there is one (a status call looks at many processes: one ps for all).
+tk_pinfo_v() {
   local pid=$1 s st rest
-  s=$(LC_ALL=C TZ=UTC0 ps -o stat=,lstart= -p "$pid" 2>/dev/null) || return 1
-  set -f
-  # shellcheck disable=SC2086
-  set -- $s
-  set +f
-  [ $# -gt 1 ] || return 1
-  st=$1
-  shift
-  if [ -r "/proc/$pid/stat" ] && rest=$(cat "/proc/$pid/stat" 2>/dev/null) && [ -n "$rest" ]; then
+  TK_PI=''
+  case $pid in '' | *[!0-9]*) return 1 ;; esac
+  if [ -n "${TK_PS_SNAP:-}" ]; then
+    s=${TK_PSA[pid]:-}
+    [ -n "$s" ] || return 1
+    set -f
+    # shellcheck disable=SC2086
+    set -- $s
+    set +f
+    [ $# -gt 2 ] || return 1
+    st=$1
+    shift 2 # stat, etime
+    s=$*
+  else
+    s=$(LC_ALL=C TZ=UTC0 ps -o stat=,lstart= -p "$pid" 2>/dev/null) || return 1
+    set -f
+    # shellcheck disable=SC2086
+    set -- $s
+    set +f
+    [ $# -gt 1 ] || return 1
+    st=$1
+    shift
+    s=$*
+  fi
+  if [ -r "/proc/$pid/stat" ] && { IFS= read -r rest <"/proc/$pid/stat"; } 2>/dev/null && [ -n "$rest" ]; then
     rest=${rest##*) } # the fields after the command name, which may hold spaces and parentheses
     set -f
     # shellcheck disable=SC2086
     set -- $rest
     set +f
     if [ $# -ge 20 ]; then
-      printf '%s t:%s\n' "$st" "${20}"
+      TK_PI="$st t:${20}"
       return 0
     fi
   fi
-  printf '%s u:%s\n' "$st" "$*"
+  TK_PI="$st u:$s"
+}
+
+# shellcheck disable=SC2034  # used by run.bash
+TK_NL='
+'
+
+# tk_snap_take: one process table for the calls that follow ("stat etime lstart" by pid, lstart
+# in UTC and the C locale), for tk_pinfo_v and tk_uptime_v. tk_snap_drop forgets it.
+tk_snap_take() {
+  local pid rest
+  TK_PSA=()
+  while read -r pid rest; do
+    case $pid in '' | *[!0-9]*) continue ;; esac
+    TK_PSA[pid]=$rest
+  done <<EOF
+$(LC_ALL=C TZ=UTC0 ps -A -o pid=,stat=,etime=,lstart= 2>/dev/null)
+EOF
+  TK_PS_SNAP=1
+}
+
+tk_snap_drop() {
+  TK_PS_SNAP='' TK_PSA=()
 }
 
 # The start time as locks written before identities had a kind recorded it: lstart in the
@@ -65,45 +120,72 @@ tk_pstart_legacy() {
 
 # Start time of a live (non-zombie) pid.
 tk_pstart() {
-  local info
-  case $1 in '' | *[!0-9]*) return 1 ;; esac
-  info=$(tk_pinfo "$1") || return 1
-  case $info in Z*) return 1 ;; esac
-  printf '%s\n' "${info#* }"
+  tk_pstart_v "$1" || return 1
+  printf '%s\n' "$TK_PS"
+}
+
+# tk_pstart_v PID: the same into TK_PS, without a subshell.
+tk_pstart_v() {
+  TK_PS=''
+  tk_pinfo_v "$1" || return 1
+  case $TK_PI in Z*) return 1 ;; esac
+  TK_PS=${TK_PI#* }
 }
 
 # True when PID is alive and was started at START (so a reused PID is not the owner).
 tk_owner_alive() {
-  local cur
   [ -n "$2" ] || return 1
-  cur=$(tk_pstart "$1") || return 1
+  tk_pstart_v "$1" || return 1
   case $2 in
-  t:* | u:*) [ "$cur" = "$2" ] ;;
+  t:* | u:*) [ "$TK_PS" = "$2" ] ;;
   *) [ "$(tk_pstart_legacy "$1")" = "$2" ] ;;
   esac
 }
 
 # [[dd-]hh:]mm:ss -> seconds
 tk_etime_s() {
+  tk_etime_v "$1"
+  echo "$TK_ET"
+}
+
+# tk_etime_v ETIME: the same into TK_ET.
+tk_etime_v() {
   local e=$1 d=0 h=0 m=0 s=0 a b c
   case $e in *-*)
     d=${e%%-*}
     e=${e#*-}
     ;;
   esac
-  IFS=: read -r a b c <<EOF
-$e
-EOF
-  if [ -n "${c:-}" ]; then h=$a m=$b s=$c; else m=$a s=${b:-0}; fi
-  echo $((10#$d * 86400 + 10#$h * 3600 + 10#$m * 60 + 10#$s))
+  a=${e%%:*}
+  e=${e#*:}
+  b=${e%%:*}
+  case $e in *:*) c=${e#*:} ;; *) c='' ;; esac
+  if [ -n "$c" ]; then h=$a m=$b s=$c; else m=$a s=${b:-0}; fi
+  TK_ET=$((10#$d * 86400 + 10#$h * 3600 + 10#$m * 60 + 10#$s))
 }
 
 tk_uptime_s() {
+  tk_uptime_v "$1" || return 1
+  echo "$TK_ET"
+}
+
+# tk_uptime_v PID: seconds since PID started, into TK_ET (from tk_snap_take's table when taken).
+tk_uptime_v() {
   local e
-  e=$(ps -o etime= -p "$1" 2>/dev/null) || return 1
-  e=${e// /}
+  case $1 in '' | *[!0-9]*) return 1 ;; esac
+  if [ -n "${TK_PS_SNAP:-}" ]; then
+    e=${TK_PSA[$1]:-}
+    set -f
+    # shellcheck disable=SC2086
+    set -- $e # stat, etime, lstart...
+    set +f
+    e=${2:-}
+  else
+    e=$(ps -o etime= -p "$1" 2>/dev/null) || return 1
+    e=${e// /}
+  fi
   [ -n "$e" ] || return 1
-  tk_etime_s "$e"
+  tk_etime_v "$e"
 }
 
 # Pids of a run: processes marked TMUXKIT_RUN_ID=ID in their environment, the

@@ -89,21 +89,37 @@ tk_last_line() {
 # line) and S_UPTIME.
 tk_run_state() {
   local now=${1:-$(date +%s)} mt='' act='' live
-  S_LOG_AGE='' S_LAST='' S_UPTIME='' S_HEADLESS=''
-  [ ! -f "$R_LOG" ] || mt=$(tk_stat mtime "$R_LOG" 2>/dev/null || echo '')
+  S_LOG_AGE='' S_LAST='' S_UPTIME='' S_HEADLESS='' S_PIPE=''
+  if [ -n "${TK_STAT_SNAP:-}" ]; then
+    case $TK_STAT_SNAP in *" $R_LOG$TK_NL"*)
+      mt=${TK_STAT_SNAP%%" $R_LOG$TK_NL"*}
+      mt=${mt##*"$TK_NL"}
+      mt=${mt%% *}
+      ;;
+    esac
+  elif [ -f "$R_LOG" ]; then
+    mt=$(tk_stat mtime "$R_LOG" 2>/dev/null || echo '')
+  fi
   if tk_runner_alive; then
-    S_UPTIME=$(tk_uptime_s "$R_RUNNER_PID" || echo '')
-    # One tmux call: whether the session is there, and when its pane last printed anything.
-    act=$(tk_run_tmux display-message -p -t "=$R_RUN:" '#{window_activity}' 2>/dev/null) || S_HEADLESS=1
+    ! tk_uptime_v "$R_RUNNER_PID" || S_UPTIME=$TK_ET
+    # One tmux call: whether the session is there, and when its pane last printed anything (and,
+    # with a snapshot, whether its log pipe is attached).
+    if [ -n "${TK_PS_SNAP:-}" ]; then
+      if tk_pane_v; then act=$TK_PANE_ACT S_PIPE=$TK_PANE_PIPE; else S_HEADLESS=1; fi
+    else
+      act=$(tk_run_tmux display-message -p -t "=$R_RUN:" '#{window_activity}' 2>/dev/null) || S_HEADLESS=1
+    fi
     case $act in '' | *[!0-9]*) act='' ;; esac
     [ -z "$act" ] || [ -z "$mt" ] || [ "$act" -le "$mt" ] || mt=$act
+    [ -n "$mt" ] || mt=$act
     [ -z "$mt" ] || S_LOG_AGE=$((now - mt))
     [ -z "$S_LOG_AGE" ] || [ "$S_LOG_AGE" -ge 0 ] || S_LOG_AGE=0
     # A live run's unfinished line (a redrawing bar), as the python3 log writer keeps it; with
     # the awk writer, the last line the pane shows.
     live=${R_LOG%"$TK_LOG_SUFFIX"}$TK_LIVE_SUFFIX
     if [ -f "$live" ] && [ ! -L "$live" ]; then
-      S_LAST=$(head -c "$TK_LAST_LINE_MAX" "$live" 2>/dev/null | head -n 1 || true)
+      { IFS= read -r S_LAST <"$live" || true; } 2>/dev/null
+      S_LAST=${S_LAST:0:$TK_LAST_LINE_MAX}
     elif [ -z "$S_HEADLESS" ]; then
       S_LAST=$(tk_run_tmux capture-pane -p -t "=$R_RUN:" 2>/dev/null | grep -v '^\[tmuxkit\] ' |
         grep -v '^[[:space:]]*$' | tail -n 1 | cut -b "1-$TK_LAST_LINE_MAX" || true)
@@ -126,6 +142,23 @@ tk_run_state() {
     fi
   fi
   [ -n "$S_LAST" ] || S_LAST=$(tk_last_line "$R_LOG")
+}
+
+# tk_pane_v: the loaded run's pane from the tmux snapshot of its socket (one list-panes per socket
+# and call): TK_PANE_ACT (#{window_activity}) and TK_PANE_PIPE (1: its log pipe is attached).
+# Fails when the run has no session.
+tk_pane_v() {
+  local row
+  TK_PANE_ACT='' TK_PANE_PIPE=''
+  if [ "${TK_TMUX_SNAP_SOCK-unset}" != "$R_SOCKET" ]; then
+    TK_TMUX_SNAP_SOCK=$R_SOCKET
+    TK_TMUX_SNAP=$TK_NL$(tk_run_tmux list-panes -a -F '#{session_name}	#{window_activity}	#{pane_pipe}' 2>/dev/null || true)$TK_NL
+  fi
+  case $TK_TMUX_SNAP in *"$TK_NL$R_RUN	"*) ;; *) return 1 ;; esac
+  row=${TK_TMUX_SNAP#*"$TK_NL$R_RUN	"}
+  row=${row%%"$TK_NL"*}
+  TK_PANE_ACT=${row%%	*}
+  TK_PANE_PIPE=${row#*	}
 }
 
 # True when the loaded run's tmux session exists and carries its run id (set by tmuxkit-start).
@@ -154,44 +187,107 @@ tk_follow() {
   kill "$TK_TAILPID" 2>/dev/null || true
 }
 
-# tk_run_progress: S_PROGRESS, the newest line of the run's RUN.progress (the JSON object the log
-# writer keeps), S_LOSSES, its last 30 losses ("0.9,0.7,..."), oldest first. Both go out as JSON
-# strings, for the laptop to parse: a damaged file can never break the host's whole answer.
-tk_run_progress() {
-  local pf=${R_LOG%"$TK_LOG_SUFFIX"}.progress
-  S_PROGRESS='' S_LOSSES=''
-  [ -f "$pf" ] && [ ! -L "$pf" ] || return 0
-  S_PROGRESS=$(tail -n 1 "$pf" 2>/dev/null | cut -b 1-2000)
-  S_LOSSES=$(tail -n 30 "$pf" 2>/dev/null | sed -n 's/.*[{,]"loss":\([-+0-9.eE]*\)[,}].*/\1/p' | paste -s -d , - | cut -b 1-2000)
+# tk_run_extras: S_EVENT, S_RESTARTS, S_PROGRESS and S_LOSSES (see tk_run_progress) from the run's
+# events.jsonl and RUN.progress, in one awk.
+tk_run_extras() {
+  local pf=${R_LOG%"$TK_LOG_SUFFIX"}.progress ev="$R_DIR/events.jsonl" out
+  S_EVENT='' S_RESTARTS=0 S_PROGRESS='' S_LOSSES=''
+  [ -f "$pf" ] && [ ! -L "$pf" ] || pf=''
+  [ -f "$ev" ] || ev=''
+  [ -n "$pf$ev" ] || return 0
+  out=$(awk -v ev="$ev" -v pf="$pf" 'BEGIN {
+    if (ev != "") {
+      while ((getline line < ev) > 0) {
+        last = line
+        if (index(line, "\"event\":\"resumed\"") || index(line, "\"event\":\"restarted\"")) n++
+      }
+      close(ev)
+      e = ""
+      if (match(last, /"event":"[a-z_]*"/)) e = substr(last, RSTART + 9, RLENGTH - 10)
+    }
+    if (pf != "") {
+      while ((getline line < pf) > 0) { k++; ring[k % 30] = line; prog = line }
+      close(pf)
+      for (i = (k > 30 ? k - 29 : 1); i <= k; i++) {
+        l = ring[i % 30]
+        if (match(l, /[{,]"loss":[-+0-9.eE]+[,}]/)) {
+          v = substr(l, RSTART + 8, RLENGTH - 9)
+          losses = losses (losses == "" ? "" : ",") v
+        }
+      }
+    }
+    printf "%s\n%d\n%s\n%s\n", e, n, substr(prog, 1, 2000), substr(losses, 1, 2000)
+  }' 2>/dev/null) || return 0
+  S_EVENT=${out%%"$TK_NL"*}
+  out=${out#*"$TK_NL"}
+  S_RESTARTS=${out%%"$TK_NL"*}
+  out=${out#*"$TK_NL"}
+  S_PROGRESS=${out%%"$TK_NL"*}
+  case $out in *"$TK_NL"*) S_LOSSES=${out#*"$TK_NL"} ;; esac
+  case $S_RESTARTS in '' | *[!0-9]*) S_RESTARTS=0 ;; esac
 }
 
 # One run as a JSON object (after tk_run_load and tk_run_state).
 tk_run_json() {
-  local writer lock_state w last_event='' restarts=0
-  writer=none
+  tk_run_json_v
+  printf '%s' "$TK_RUN_JSON"
+}
+
+# tk_run_json_v: the same into TK_RUN_JSON, with no subshell per field.
+tk_run_json_v() {
+  local writer=none lock_state w j
   if [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; then
-    w=$(tk_run_writer)
+    if [ -n "${TK_PS_SNAP:-}" ]; then w=$S_PIPE; else w=$(tk_run_writer); fi
     case $w in 1) writer=alive ;; 0) writer=dead ;; esac
   fi
   tk_lock_state "$R_LOCK"
   lock_state=$LK_STATE
-  if [ -f "$R_DIR/events.jsonl" ]; then
-    last_event=$(tail -n 1 "$R_DIR/events.jsonl" | sed -n 's/.*"event":"\([a-z_]*\)".*/\1/p')
-    restarts=$(grep -c -e '"event":"resumed"' -e '"event":"restarted"' "$R_DIR/events.jsonl" || true)
-  fi
-  printf '{"run":%s,"session":%s,"state":%s,"pid":%s,"runner_pid":%s,"started_at":%s,"ended_at":%s,' \
-    "$(tk_json_str "$R_RUN")" "$(tk_json_str "$R_RUN")" "$(tk_json_str "$S_STATE")" \
-    "$(tk_json_val "$R_PID")" "$(tk_json_val "$R_RUNNER_PID")" "$(tk_json_val "$R_STARTED")" "$(tk_json_val "$R_ENDED")"
-  printf '"uptime_s":%s,"log_path":%s,"log_age_s":%s,"last_line":%s,"exit_code":%s,"stop_rung":%s,' \
-    "$(tk_json_val "$S_UPTIME")" "$(tk_json_str "$R_LOG")" "$(tk_json_val "$S_LOG_AGE")" "$(tk_json_str "$S_LAST")" \
-    "$(tk_json_val "$R_EXIT")" "$(tk_json_val "${R_STOP_RUNG#requested}")"
-  printf '"lock_path":%s,"lock_state":%s,"results":%s,"cwd":%s,"writer":%s,"stuck_after":%s,"socket":%s' \
-    "$(tk_json_str "$R_LOCK")" "$(tk_json_str "$lock_state")" "$(tk_json_str "$R_RESULTS")" \
-    "$(tk_json_str "$R_CWD")" "$(tk_json_str "$writer")" "$(tk_json_val "$R_STUCK_AFTER")" "$(tk_json_str "$R_SOCKET")"
-  tk_run_progress
-  printf ',"last_event":%s,"restarts":%s,"headless":%s,"progress":%s,"losses":%s}' "$(tk_json_val "$last_event")" \
-    "${restarts:-0}" "$([ -n "$S_HEADLESS" ] && echo true || echo false)" "$(tk_json_val "$S_PROGRESS")" \
-    "$(tk_json_val "$S_LOSSES")"
+  tk_run_extras
+  tk_json_str_v "$R_RUN"
+  j="{\"run\":$TK_J,\"session\":$TK_J"
+  tk_json_str_v "$S_STATE"
+  j="$j,\"state\":$TK_J"
+  tk_json_val_v "$R_PID"
+  j="$j,\"pid\":$TK_J"
+  tk_json_val_v "$R_RUNNER_PID"
+  j="$j,\"runner_pid\":$TK_J"
+  tk_json_val_v "$R_STARTED"
+  j="$j,\"started_at\":$TK_J"
+  tk_json_val_v "$R_ENDED"
+  j="$j,\"ended_at\":$TK_J"
+  tk_json_val_v "$S_UPTIME"
+  j="$j,\"uptime_s\":$TK_J"
+  tk_json_str_v "$R_LOG"
+  j="$j,\"log_path\":$TK_J"
+  tk_json_val_v "$S_LOG_AGE"
+  j="$j,\"log_age_s\":$TK_J"
+  tk_json_str_v "$S_LAST"
+  j="$j,\"last_line\":$TK_J"
+  tk_json_val_v "$R_EXIT"
+  j="$j,\"exit_code\":$TK_J"
+  tk_json_val_v "${R_STOP_RUNG#requested}"
+  j="$j,\"stop_rung\":$TK_J"
+  tk_json_str_v "$R_LOCK"
+  j="$j,\"lock_path\":$TK_J"
+  tk_json_str_v "$lock_state"
+  j="$j,\"lock_state\":$TK_J"
+  tk_json_str_v "$R_RESULTS"
+  j="$j,\"results\":$TK_J"
+  tk_json_str_v "$R_CWD"
+  j="$j,\"cwd\":$TK_J"
+  tk_json_str_v "$writer"
+  j="$j,\"writer\":$TK_J"
+  tk_json_val_v "$R_STUCK_AFTER"
+  j="$j,\"stuck_after\":$TK_J"
+  tk_json_str_v "$R_SOCKET"
+  j="$j,\"socket\":$TK_J"
+  tk_json_val_v "$S_EVENT"
+  j="$j,\"last_event\":$TK_J,\"restarts\":${S_RESTARTS:-0}"
+  if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
+  tk_json_val_v "$S_PROGRESS"
+  j="$j,\"progress\":$TK_J"
+  tk_json_val_v "$S_LOSSES"
+  TK_RUN_JSON="$j,\"losses\":$TK_J}"
 }
 
 # Names of all runs known on this host.

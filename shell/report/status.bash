@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Summary: Show training processes, lock files, log activity, tmux sessions and tmuxkit runs on this host.
 # Usage: check_training_status.sh [--root DIR]... [--pattern REGEX] [--stale-after SECONDS] [--json]
-#        check_training_status.sh --runs-only [--json] [RUN...]
+#        check_training_status.sh --runs-only [--json] [--cache] [--ended-within SECONDS] [RUN...]
 #
 # Standalone: copy this one file to any Mac or Linux box that has bash and run it.
 # tmuxkit need not be installed there. Sections, as in the SOP:
@@ -17,9 +17,13 @@
 #   --stale-after S    flag logs silent for S seconds as stale (default: 300)
 #   --runs-only        only section [5], for the given runs (all when none given)
 #   --json             one JSON object instead of text
+#   --ended-within S   with --runs-only and no RUN: leave out runs that ended more than S seconds ago
+#   --cache            with --runs-only --json (tmuxkit's own calls): keep an ended run's answer in
+#                      $TMUXKIT_HOME/runs/RUN/status.cache and reuse it while nothing of the run
+#                      changes, so the cost of a call does not grow with the runs of the past
 #
 # Exit codes: 0 ok, 2 usage, 4 a named run does not exist.
-# Reads only: it never creates or changes a file on the box it inspects.
+# Reads only: without --cache it never creates or changes a file on the box it inspects.
 
 if [ -z "${BASH_VERSION:-}" ]; then
   echo "check_training_status.sh: needs bash" >&2
@@ -66,31 +70,149 @@ _cs_add() {
   eval "$1=\$cur"
 }
 
+# _cs_key RUNDIR: CS_KEY, what a run's state files say now (runner, pid, exit, stopped, failed),
+# read with builtins only: a restart or a stop changes it.
+_cs_key() {
+  local f l
+  CS_KEY=''
+  for f in runner pid exit stopped failed; do
+    l=''
+    [ ! -f "$1/$f" ] || { IFS= read -r l <"$1/$f" || true; }
+    CS_KEY="$CS_KEY|$l"
+  done
+}
+
+# _cs_cached RUNSDIR NOW NAMED NAME...: "C<TAB>NAME" for each run that needs computing (no cache,
+# or anything it was made from has changed since: the state files by content, as a start rewrites
+# runner; events.jsonl by size, as it is only appended to), then one "J<TAB>JSON,JSON..." line of
+# the ended runs' answers kept in runs/RUN/status.cache (no process, tmux or log is looked at for
+# them; a run that ended before the --ended-within window and was not named is left out). One
+# stat and one awk for all the runs: the runs of the past cost a few file reads each.
+_cs_cached() {
+  local runs=$1 now=$2 named=$3 n
+  shift 3
+  [ $# -gt 0 ] || return 0
+  {
+    for n in "$@"; do
+      printf '%s\n' "$runs/$n/status.cache" "$runs/$n/events.jsonl"
+    done | tk_stat_many 2>/dev/null | sed 's/^/M /'
+    for n in "$@"; do printf 'N %s\n' "$n"; done
+  } | awk -v runs="$runs" -v now="$now" -v since="${CS_SINCE:-}" -v named="$named" '
+    $1 == "M" { sz = $3; p = $0; sub(/^M [0-9]+ [0-9]+ /, "", p); size[p] = sz; next }
+    $1 != "N" { next }
+    {
+      name = $2; d = runs "/" name; cache = d "/status.cache"; ev = d "/events.jsonl"
+      if (!(cache in size)) { print "C\t" name; next }
+      got = 0
+      if ((getline key < cache) > 0) got++
+      if ((getline times < cache) > 0) got++
+      if ((getline logpath < cache) > 0) got++
+      if ((getline json < cache) > 0) got++
+      close(cache)
+      if (got < 4) { print "C\t" name; next }
+      cur = ""
+      split("runner pid exit stopped failed", files, " ")
+      for (i = 1; i <= 5; i++) {
+        f = d "/" files[i]; l = ""
+        if ((getline l < f) <= 0) l = ""
+        close(f)
+        cur = cur "|" l
+      }
+      if (cur != key) { print "C\t" name; next }
+      split(times, tm, " ")
+      if ((ev in size ? size[ev] : 0) != tm[3] + 0) { print "C\t" name; next }
+      if (!named && since != "" && tm[2] + 0 < since + 0) next
+      if (tm[1] ~ /^[0-9]+$/) sub(/@TK_AGE@/, now - tm[1], json)
+      all = all (all == "" ? "" : ",") json
+    }
+    END { if (all != "") print "J\t" all }'
+}
+
+# _cs_keep RUNDIR NOW JSON: remember an ended run's status (ended 10 s ago or more, so that nothing
+# of its end is still being written) in runs/RUN/status.cache, written whole (temp file, rename).
+_cs_keep() {
+  local d=$1 ended=$R_ENDED stop_at='' mt='' evsize
+  CS_ENDED=''
+  [ -z "$S_LOG_AGE" ] || mt=$(($2 - S_LOG_AGE))
+  if [ -f "$d/stopped" ]; then read -r _ stop_at <"$d/stopped" || true; fi
+  case $stop_at in '' | *[!0-9]*) ;; *) ended=$stop_at ;; esac
+  [ -n "$ended" ] || ended=$mt
+  case $ended in '' | *[!0-9]*) return 0 ;; esac
+  CS_ENDED=$ended
+  [ "$CS_CACHE" = 1 ] && [ -O "$d" ] && [ ! -L "$d" ] || return 0
+  [ "$ended" -le $(($2 - 10)) ] || return 0
+  _cs_key "$d"
+  case $R_LOG in *$'\n'*) return 0 ;; esac
+  evsize=0
+  [ ! -f "$d/events.jsonl" ] || evsize=$(tk_stat size "$d/events.jsonl" 2>/dev/null || echo -1)
+  {
+    printf '%s\n%s %s %s\n%s\n' "$CS_KEY" "$mt" "$ended" "$evsize" "$R_LOG"
+    if [ -n "$S_LOG_AGE" ]; then printf '%s\n' "${3/\"log_age_s\":$S_LOG_AGE,/\"log_age_s\":@TK_AGE@,}"; else printf '%s\n' "$3"; fi
+  } >"$d/status.cache.$$" 2>/dev/null && mv -f "$d/status.cache.$$" "$d/status.cache" 2>/dev/null ||
+    rm -f "$d/status.cache.$$" 2>/dev/null || true
+}
+
 _cs_runs() {
-  local home=$1 now=$2 name shown=0
+  local home=$1 now=$2 name shown=0 named=1 d json kind item cached=''
   shift 2
   if [ $# -eq 0 ]; then
+    named=0
     # shellcheck disable=SC2046  # run names are [A-Za-z0-9_-] only
     set -- $(tk_run_names "$home")
   fi
-  for name in "$@"; do
-    tk_check_run "$name"
-    if [ ! -f "$home/$TK_RUNS_DIR/$name/meta" ]; then
+  [ "$named" = 0 ] || for name in "$@"; do tk_check_run "$name"; done
+  if [ "$JSON" = 1 ]; then
+    cached=$(_cs_cached "$home/$TK_RUNS_DIR" "$now" "$named" "$@")
+  else
+    for name in "$@"; do cached="$cached${cached:+$'\n'}C	$name"; done
+  fi
+  if [ "$JSON" = 1 ]; then
+    # What the runs to compute need, taken once for all of them: the process table, and their logs' mtimes.
+    tk_snap_take
+    TK_STAT_SNAP=$TK_NL$(printf '%s\n' "$cached" | awk -v runs="$home/$TK_RUNS_DIR" -F '\t' '
+      $1 == "C" { f = runs "/" $2 "/meta"; while ((getline l < f) > 0) if (l ~ /^log=/) print substr(l, 5); close(f) }' |
+      tk_stat_many)$TK_NL
+  fi
+  while IFS='	' read -r kind item; do
+    case $kind in
+    J)
+      J_RUNS="${J_RUNS:+$J_RUNS,}$item"
+      continue
+      ;;
+    C) name=$item ;;
+    *) continue ;;
+    esac
+    d="$home/$TK_RUNS_DIR/$name"
+    if [ ! -f "$d/meta" ]; then
       # A partial answer: the other runs are still shown; the caller learns which names are unknown.
       CS_UNKNOWN=1
       if [ "$JSON" = 1 ]; then _cs_add J_UNKNOWN "$(tk_json_str "$name")"; else tk_warn "no run named '$name' on $(tk_here)"; fi
       continue
     fi
-    tk_run_load "$home/$TK_RUNS_DIR/$name"
+    tk_run_load "$d"
     tk_run_state "$now"
     if [ "$JSON" = 1 ]; then
-      _cs_add J_RUNS "$(tk_run_json)"
+      tk_run_json_v
+      json=$TK_RUN_JSON
+      case $S_STATE in
+      "$ST_RUNNING" | "$ST_STUCK") ;;
+      *)
+        _cs_keep "$d" "$now" "$json"
+        # Ended before the window: left out unless named (status --all shows every run).
+        if [ "$named" = 0 ] && [ -n "$CS_SINCE" ] && [ -n "$CS_ENDED" ] && [ "$CS_ENDED" -lt "$CS_SINCE" ]; then
+          continue
+        fi
+        ;;
+      esac
+      J_RUNS="${J_RUNS:+$J_RUNS,}$json"
     else
       shown=1
       printf '  %-20s %-8s pid %-7s up %-6s log %-6s exit %-4s | %s\n' "$R_RUN" "$S_STATE" "${R_PID:-?}" \
         "$(_cs_human_age "$S_UPTIME")" "$(_cs_human_age "$S_LOG_AGE")" "${R_EXIT:--}" "$S_LAST"
     fi
-  done
+  done <<EOF
+$cached
+EOF
   if [ "$JSON" != 1 ] && [ "$shown" = 0 ]; then echo "  (no tmuxkit runs)"; fi
   return 0
 }
@@ -222,7 +344,8 @@ EOF
 }
 
 tk_status_main() {
-  local pattern=train stale_after=300 runs_only=0 home now host f
+  local pattern=train stale_after=300 runs_only=0 ended_within='' home now host f
+  CS_CACHE=0
   local -a roots runs
   roots=() runs=()
   JSON=0
@@ -234,6 +357,12 @@ tk_status_main() {
       ;;
     --json) JSON=1 ;;
     --runs-only) runs_only=1 ;;
+    --cache) CS_CACHE=1 ;;
+    --ended-within)
+      case ${2:-} in '' | *[!0-9]*) tk_die "$EX_USAGE" "--ended-within needs a number of seconds" ;; esac
+      ended_within=$2
+      shift
+      ;;
     --root)
       [ $# -ge 2 ] || tk_die "$EX_USAGE" "--root needs a directory"
       roots+=("$2")
@@ -261,7 +390,8 @@ tk_status_main() {
   J_RUNS='' J_LOCKS='' J_LOGS='' J_PROCS='' J_SESSIONS='' J_TMUX='null'
 
   if [ "$runs_only" = 1 ]; then
-    CS_UNKNOWN=0 J_UNKNOWN=''
+    CS_UNKNOWN=0 J_UNKNOWN='' CS_SINCE=''
+    [ -z "$ended_within" ] || CS_SINCE=$((now - ended_within))
     _cs_runs "$home" "$now" ${runs[@]+"${runs[@]}"}
     if [ "$JSON" = 1 ]; then
       # Names asked for that have no run here are listed in "unknown" (a complete answer: exit 0).

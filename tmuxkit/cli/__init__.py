@@ -22,6 +22,7 @@ from tmuxkit.cli import (
     completion,
     doctor,
     events,
+    forget,
     init,
     install,
     logs,
@@ -62,6 +63,7 @@ VERBS: dict[str, Verb[Any]] = {
     "logs": Verb(logs.add_parser, logs.Args, logs.run, logs.HELP),
     "stop": Verb(stop.add_parser, stop.Args, stop.run, stop.HELP),
     "cleanup": Verb(cleanup.add_parser, cleanup.Args, cleanup.run, cleanup.HELP),
+    "forget": Verb(forget.add_parser, forget.Args, forget.run, forget.HELP),
     "checkpoints": Verb(checkpoints.add_parser, checkpoints.Args, checkpoints.run, checkpoints.HELP),
     "plot": Verb(plot.add_parser, plot.Args, plot.run, plot.HELP),
     "install": Verb(install.add_parser, install.Args, install.run, install.HELP),
@@ -74,7 +76,7 @@ VERBS: dict[str, Verb[Any]] = {
 GROUPS: dict[str, tuple[str, ...]] = {
     "run": ("start", "watch", "sync"),
     "look": ("status", "logs", "events", "checkpoints", "plot", "attach"),
-    "fix": ("stop", "cleanup", "doctor"),
+    "fix": ("stop", "cleanup", "forget", "doctor"),
     "set up": ("init", "install", "completion"),
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from tmuxkit.cli._common import say
+from tmuxkit.cli._common import duration, say
 
 HELP = "fix stale locks, dead sessions, orphans, dead log writers"
 
@@ -14,14 +14,20 @@ HELP = "fix stale locks, dead sessions, orphans, dead log writers"
 class Args:
     config: str | None
     dry_run: bool = False
+    older_than: int | None = None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = sub.add_parser("cleanup", help=HELP)
     c.add_argument("--dry-run", action="store_true", help="say what would be fixed, change nothing (default: fix)")
+    c.add_argument("--older-than", type=duration, metavar="DUR",
+                   help="also forget finished runs that ended longer ago, e.g. 14d; results and logs stay "
+                        "(default: keep every run)")
 
 
 def run(a: Args) -> int:
+    import time
+
     from tmuxkit import config as cfg
     from tmuxkit import runs
     from tmuxkit.hosts import connect
@@ -33,6 +39,13 @@ def run(a: Args) -> int:
             found += 1
             action = "would fix" if a.dry_run and r["action"] == "reported" and r["kind"] not in ("stuck", "headless") else r["action"]
             say(f"{r['host']}: {r['kind']:<12} {r['run']}: {r['detail']} -> {action}")
+        if a.older_than is not None:
+            h = connect(spec)
+            for r in runs.forget(h, older_than=a.older_than, dry_run=a.dry_run):
+                found += 1
+                name = r.get("forgot") or r.get("would_forget", "")
+                say(f"{h.name}: {'old run':<12} {name}: ended {time.strftime('%Y-%m-%d', time.localtime(int(r.get('ended') or 0)))}"
+                    f" -> {'would forget' if a.dry_run else 'forgotten'} (results and logs stay)")
     if not found:
         say("nothing to clean up")
     return 0

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tmuxkit.cli._common import ago, err, load_config, say, seconds, table
+from tmuxkit.cli._common import ago, duration, err, load_config, say, seconds, table
 from tmuxkit.contract import ExitCode, RunStatus, State, Writer
 
 HELP = "state of runs on every host"
@@ -20,6 +20,8 @@ class Args:
     runs: list[str] = field(default_factory=list)
     json: bool = False
     timeout: float = 10.0
+    all: bool = False
+    ended_within: int | None = None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     st.add_argument("runs", nargs="*", metavar="RUN", help="only these runs (default: every run on every host)")
     st.add_argument("--json", action="store_true", help="a JSON array of runs, see README \"JSON output\" (default: a table)")
     st.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS", help="how long to wait for each host (default: %(default)s)")
+    st.add_argument("--all", action="store_true", help="every run, however long ago it ended (default: see --ended-within)")
+    st.add_argument("--ended-within", type=duration, metavar="DUR",
+                    help="runs that ended longer ago are left out (default: [status] show_ended, else 3d)")
 
 
 def state_text(r: RunStatus) -> str:
@@ -91,7 +96,8 @@ def run(a: Args) -> int:
         asks = [(connect(conf.host(h)), ns) for h, ns in by_host.items()]
     else:
         asks = [(connect(spec), []) for spec in conf.all_hosts()]
-    results = runs.status_all(asks, a.timeout)
+    window = None if a.all else (a.ended_within if a.ended_within is not None else conf.show_ended)
+    results = runs.status_all(asks, a.timeout, window)
     sync.add_health(conf, results)
     # A partial answer: the runs found are shown, and each name that has none is said (exit 4).
     unknown = [(s.host, n) for s in results for n in s.unknown]
