@@ -195,6 +195,53 @@ def bench_liveness() -> list[str]:
     return out
 
 
+def bench_fleet() -> list[str]:
+    """Issue 13: the host side of `status` costs the same however many runs ended before, and a
+    live run adds little. Times the host script as tmuxkit calls it (--runs-only --json --cache with
+    the default window), with real runs started by tmuxkit-start; the finished ones are real run
+    directories whose runs ended days ago."""
+    sb = Sandbox()
+    out = ["| measure | tmuxkit | baseline | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    script = str(ROOT / "shell" / "check_training_status.sh")
+    status = ["bash", script, "--runs-only", "--json", "--cache", "--ended-within", str(3 * 86400)]
+    try:
+        def start(name: str, cmd: str) -> None:
+            sb.sh("bash", str(ROOT / "shell" / "tmuxkit-start"), name, "--cmd", cmd)
+
+        start("live0", "echo up; sleep 600")
+        wait_for(lambda: (sb.work / "results" / "live0" / "tmuxkit" / "live0.log").exists())
+        one = median_time(lambda: sb.sh(*status), 9)
+        # 500 finished runs: one real run, ended, copied as the past would have left them.
+        start("done0", "echo finished")
+        runs = Path(sb.env["TMUXKIT_HOME"]) / "runs"
+        wait_for(lambda: (runs / "done0" / "exit").exists())
+        long_ago = int(time.time()) - 30 * 86400
+        (runs / "done0" / "exit").write_text(f"0 {long_ago}\n")
+        for i in range(1, 500):
+            d = runs / f"done{i}"
+            shutil.copytree(runs / "done0", d)
+            meta = (d / "meta").read_text().replace("run=done0\n", f"run=done{i}\n")
+            (d / "meta").write_text(meta)
+        for i in range(1, 20):
+            start(f"live{i}", "echo up; sleep 600")
+        sb.sh(*status)  # the first call keeps each ended run's answer
+        many = median_time(lambda: sb.sh(*status), 9)
+        out.append(row("host `status`: 500 finished + 20 live runs vs 1 live run (median of 9)", many, one,
+                       "<= 1.5x"))
+        every = median_time(lambda: sb.sh("bash", script, "--runs-only", "--json", "--cache"), 5)
+        out.append(row("host `status --all`: the same 520 runs, every one listed, vs 1 live run", every, one,
+                       "(reported)"))
+        # The cost of a live run: 20 live vs 1 live, nothing else.
+        for i in range(500):
+            shutil.rmtree(runs / f"done{i}")
+        twenty = median_time(lambda: sb.sh(*status), 9)
+        per = (twenty - one) / 19
+        out.append(f"| each extra live run (20 live vs 1) | {per * 1000:.1f} ms | | | <= 5 ms |")
+    finally:
+        sb.close()
+    return out
+
+
 def tail_bytes(p: Path, n: int = 4096) -> bytes:
     with p.open("rb") as f:
         f.seek(max(0, p.stat().st_size - n))
@@ -212,6 +259,10 @@ def main(argv: list[str]) -> int:
     if "liveness" in which:
         print("## Liveness (issue 9)\n")
         print("\n".join(bench_liveness()))
+        print()
+    if "fleet" in which:
+        print("## Fleet scale (issue 13)\n")
+        print("\n".join(bench_fleet()))
         print()
     if "remote" in which or "sync" in which:
         from bench import remote

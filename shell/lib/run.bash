@@ -141,7 +141,8 @@ tk_run_state() {
       S_STATE=$ST_DEAD
     fi
   fi
-  [ -n "$S_LAST" ] || S_LAST=$(tk_last_line "$R_LOG")
+  # With a snapshot (a status call), tk_run_extras reads the last line in the same awk as the rest.
+  [ -n "$S_LAST" ] || [ -n "${TK_PS_SNAP:-}" ] || S_LAST=$(tk_last_line "$R_LOG")
 }
 
 # tk_pane_v: the loaded run's pane from the tmux snapshot of its socket (one list-panes per socket
@@ -187,26 +188,30 @@ tk_follow() {
   kill "$TK_TAILPID" 2>/dev/null || true
 }
 
-# tk_run_extras: S_EVENT, S_RESTARTS, S_PROGRESS and S_LOSSES (see tk_run_progress) from the run's
-# events.jsonl and RUN.progress, in one awk.
+# tk_run_extras: S_EVENT, S_RESTARTS, S_PROGRESS (the newest line of the run's RUN.progress, the
+# JSON object the log writer keeps) and S_LOSSES (its last 30 losses, "0.9,0.7,...", oldest first)
+# from events.jsonl and RUN.progress, and S_LAST when it is still empty (as tk_last_line: the log's
+# last line that is not tmuxkit's own, from its last 16 KiB), all in one awk. Progress and losses
+# go out as JSON strings, for the laptop to parse: a damaged file never breaks the host's answer.
 tk_run_extras() {
-  local pf=${R_LOG%"$TK_LOG_SUFFIX"}.progress ev="$R_DIR/events.jsonl" out
+  local pf=${R_LOG%"$TK_LOG_SUFFIX"}.progress ev="$R_DIR/events.jsonl" out need=0 prog
   S_EVENT='' S_RESTARTS=0 S_PROGRESS='' S_LOSSES=''
   [ -f "$pf" ] && [ ! -L "$pf" ] || pf=''
   [ -f "$ev" ] || ev=''
-  [ -n "$pf$ev" ] || return 0
-  out=$(awk -v ev="$ev" -v pf="$pf" 'BEGIN {
+  [ -n "$S_LAST" ] || [ ! -f "$R_LOG" ] || need=1
+  [ -n "$pf$ev" ] || [ "$need" = 1 ] || return 0
+  # shellcheck disable=SC2016  # an awk program
+  prog='BEGIN {
     if (ev != "") {
       while ((getline line < ev) > 0) {
         last = line
         if (index(line, "\"event\":\"resumed\"") || index(line, "\"event\":\"restarted\"")) n++
       }
       close(ev)
-      e = ""
       if (match(last, /"event":"[a-z_]*"/)) e = substr(last, RSTART + 9, RLENGTH - 10)
     }
     if (pf != "") {
-      while ((getline line < pf) > 0) { k++; ring[k % 30] = line; prog = line }
+      while ((getline line < pf) > 0) { k++; ring[k % 30] = line; p = line }
       close(pf)
       for (i = (k > 30 ? k - 29 : 1); i <= k; i++) {
         l = ring[i % 30]
@@ -216,14 +221,28 @@ tk_run_extras() {
         }
       }
     }
-    printf "%s\n%d\n%s\n%s\n", e, n, substr(prog, 1, 2000), substr(losses, 1, 2000)
-  }' 2>/dev/null) || return 0
+    if (!need) finish()
+  }
+  index($0, "[tmuxkit] ") != 1 { ll = $0 }
+  END { if (need) finish() }
+  function finish() {
+    printf "%s\n%d\n%s\n%s\n%s\n", e, n, substr(p, 1, 2000), substr(losses, 1, 2000), substr(ll, 1, max)
+    exit
+  }'
+  if [ "$need" = 1 ]; then
+    out=$(tail -c 16384 "$R_LOG" 2>/dev/null | awk -v ev="$ev" -v pf="$pf" -v need=1 -v max="$TK_LAST_LINE_MAX" "$prog" 2>/dev/null) || return 0
+  else
+    out=$(awk -v ev="$ev" -v pf="$pf" -v need=0 -v max="$TK_LAST_LINE_MAX" "$prog" </dev/null 2>/dev/null) || return 0
+  fi
   S_EVENT=${out%%"$TK_NL"*}
   out=${out#*"$TK_NL"}
   S_RESTARTS=${out%%"$TK_NL"*}
   out=${out#*"$TK_NL"}
   S_PROGRESS=${out%%"$TK_NL"*}
-  case $out in *"$TK_NL"*) S_LOSSES=${out#*"$TK_NL"} ;; esac
+  out=${out#*"$TK_NL"}
+  S_LOSSES=${out%%"$TK_NL"*}
+  case $out in *"$TK_NL"*) out=${out#*"$TK_NL"} ;; *) out='' ;; esac
+  [ "$need" = 0 ] || S_LAST=$out
   case $S_RESTARTS in '' | *[!0-9]*) S_RESTARTS=0 ;; esac
 }
 
