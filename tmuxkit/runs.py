@@ -30,6 +30,7 @@ from tmuxkit.contract import (
 )
 from tmuxkit.errors import HostError, TmuxkitError, UnreachableError, UsageError, user_message
 from tmuxkit.hosts import Host, connect
+from tmuxkit.hosts.slurm import SlurmHost, Submitted
 
 DEMO = "demo"
 STATUS_TIMEOUT = 10.0
@@ -41,12 +42,20 @@ def demo_spec(cwd: str | None = None) -> RunSpec:
     return RunSpec(name=DEMO, command=(sys.executable, str(trainer)), cwd=cwd, results=f"results/{DEMO}", stuck_after=60)
 
 
+def _on_this_machine(config: Config, host: str) -> bool:
+    """Runs from this machine: local, or a Slurm host with no ssh (jobs submitted from here)."""
+    if host == LOCAL:
+        return True
+    spec = config.hosts.get(host)
+    return spec is not None and spec.is_slurm and not spec.ssh
+
+
 def resolve(config: Config, name: str, command: Sequence[str] = (), **overrides: object) -> RunSpec:
     """The run's spec: from the config, the demo, or ad hoc (-- CMD), with flags on top."""
     check_run_name(name)
     if name in config.runs:
         spec = config.runs[name]
-        if spec.cwd is None and spec.host == LOCAL:
+        if spec.cwd is None and _on_this_machine(config, spec.host):
             spec = spec.with_overrides(cwd=str(config.base_dir))
     elif command:
         spec = RunSpec(name=name)
@@ -128,6 +137,13 @@ def remembered_host(run: str) -> str | None:
         return None
 
 
+def submit(host: SlurmHost, spec: RunSpec) -> Submitted:
+    """A run on a Slurm host: one batch job (tmuxkit-slurm submit), remembered here like any run."""
+    sub = host.submit(spec)
+    remember_host(spec.name, host.name)
+    return sub
+
+
 def start(host: Host, spec: RunSpec) -> Started:
     sa = StartArgs.for_spec(host, spec)
     res = host.script_ok("tmuxkit-start", *sa.argv(), input=sa.stdin())
@@ -147,6 +163,8 @@ class HostStatus:
 
 
 def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIMEOUT) -> HostStatus:
+    if isinstance(host, SlurmHost):
+        return HostStatus(host=host.name, runs=host.statuses(names, timeout))
     res = host.script_ok("check_training_status.sh", "--runs-only", "--json", *names, timeout=timeout)
     try:
         runs = [RunStatus.parse(r, host=host.name) for r in parse_status_report(res.out)]
@@ -194,6 +212,9 @@ def host_for_run(config: Config, name: str) -> Host:
 
 
 def stop(host: Host, name: str, grace: int = Defaults.GRACE, term_wait: int = Defaults.TERM_WAIT) -> StopResult:
+    if isinstance(host, SlurmHost):
+        check_run_name(name)
+        return host.stop_run(name, grace)
     res = host.script_ok("tmuxkit-kill", name, "--grace", str(grace), "--term-wait", str(term_wait),
                          timeout=grace + term_wait + 60)
     try:
@@ -210,10 +231,15 @@ def cleanup(host: Host, dry_run: bool = False) -> list[dict[str, str]]:
     return rows
 
 
+def _log_args(host: Host, name: str) -> tuple[str, ...]:
+    """The host script (and its leading arguments) that prints a run's log."""
+    return host.log_args(name) if isinstance(host, SlurmHost) else ("tmuxkit-logs", name)
+
+
 def logs(host: Host, name: str, lines: int = 20, follow: bool = False) -> int:
     check_run_name(name)
     if not follow:
-        return host.stream("tmuxkit-logs", name, "-n", str(lines))
+        return host.stream(*_log_args(host, name), "-n", str(lines))
     return follow_logs(host, name, lines)
 
 
@@ -232,7 +258,7 @@ def follow_logs(host: Host, name: str, lines: int, say: Any = None) -> int:
     while True:
         backlog: list[str] | None = [] if last is not None else None
         try:
-            for line in host.lines("tmuxkit-logs", name, "-n", str(n), "-f", "--heartbeat"):
+            for line in host.lines(*_log_args(host, name), "-n", str(n), "-f", "--heartbeat"):
                 if line == HEARTBEAT:
                     if backlog is not None:  # the first lines are all here: print what is new
                         if last in backlog:

@@ -29,7 +29,28 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     st.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS", help="per host (default 10)")
 
 
+def slurm_text(r: RunStatus) -> str:
+    """A Slurm job's state: pending (reason), running on NODE, its exit; its requeues."""
+    x = r.extra
+    state = r.state
+    if r.state == State.PENDING and x.get("reason"):
+        state += f" ({x['reason']})"
+    elif r.state == State.RUNNING and x.get("node"):
+        state += f" on {x['node']}"
+    elif r.exit_code is not None:
+        state += f" ({r.exit_code})"
+    if r.state not in (State.PENDING, State.RUNNING, State.EXITED) and x.get("slurm_state"):
+        state += f" [{x['slurm_state']}]"
+    if r.restarts:
+        state += f" [{r.restarts} restarts]"
+    if r.last_event:
+        state += f" [{r.last_event}]"
+    return state
+
+
 def state_text(r: RunStatus) -> str:
+    if r.extra.get("kind") == "slurm":
+        return slurm_text(r)
     state = r.state
     if r.headless:
         state += " (headless)"
@@ -107,7 +128,8 @@ def run(a: Args) -> int:
         if s.error:
             rows.append(["-", s.host, f"unreachable ({s.error})", "", "", "", "", "", ""])
         for r in s.runs:
-            rows.append([r.run, s.host, state_text(r), str(r.pid or "-"), ago(r.uptime_s), ago(r.log_age_s),
+            pid = f"job {r.extra['job']}" if r.extra.get("job") else str(r.pid or "-")
+            rows.append([r.run, s.host, state_text(r), pid, ago(r.uptime_s), ago(r.log_age_s),
                          r.lock_state, progress_text(r, spark), r.last_line[:100]])
     if not rows:
         say("no runs")

@@ -12,6 +12,9 @@ HELP = "stop a run: Ctrl-C, then SIGTERM, then SIGKILL"
 RUNG_TEXT: dict[str, str] = {Rung.SIGINT: "Ctrl-C: it saved and exited", Rung.SIGTERM: "SIGTERM after the grace period",
              Rung.SIGKILL: "SIGKILL after SIGTERM was ignored"}
 
+SLURM_RUNG_TEXT: dict[str, str] = {Rung.SIGINT: "Ctrl-C (scancel --signal=INT --full): it saved and exited",
+                                   Rung.SIGTERM: "scancel after the grace period, or cancelled while pending"}
+
 
 @dataclass(frozen=True)
 class Args:
@@ -39,6 +42,11 @@ def run(a: Args) -> int:
             say(f"{a.run} is not running on {h.name} ({r.detail or 'ended'}){wd}, so it will not be restarted")
         else:
             say(f"{a.run} is not running on {h.name} ({r.detail or 'ended'}); nothing to stop")
+        return 0
+    from tmuxkit.hosts.slurm import SlurmHost
+
+    if isinstance(h, SlurmHost):
+        say(f"stopped {a.run} on {h.name} ({r.detail}) at rung {r.rung} ({SLURM_RUNG_TEXT.get(r.rung, '')}){wd}")
         return 0
     say(f"stopped {a.run} on {h.name} at rung {r.rung} ({RUNG_TEXT.get(r.rung, '')}); lock released{wd}")
     return 0
