@@ -379,3 +379,25 @@ def test_config_kind_and_sbatch_args_errors(tk: Env) -> None:
         tk.write_config(body)
         r = tk.cli("status", check=2)
         assert needle in r.stderr and r.stderr.count("\n") == 1, (body, r.stderr)
+
+
+def test_list_reports_a_run_slurm_has_forgotten_from_its_exit_file(stk: Env, tmp_path: Path) -> None:
+    # Slurm forgets a job MinJobAge after it ends; the run submitted from here is still listed.
+    log = tmp_path / "gone" / "tmuxkit" / "ghost.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("step 1\nlast words\n")
+    d = stk.home / "slurm" / "ghost"
+    d.mkdir(parents=True)
+    (d / "job").write_text(f"999999\n{log}\n")
+    (stk.home / "where").mkdir(mode=0o700)
+    (stk.home / "where" / "ghost").write_text("cluster\n")  # started from here
+    (log.parent / "ghost.exit").write_text("2 1700000000\n")
+    st = js(stk, "ghost")
+    assert st["state"] == "failed" and st["exit_code"] == 2 and st["job"] == "999999", st
+    assert st["last_line"] == "last words" and st["slurm_state"] == ""
+    (log.parent / "ghost.exit").unlink()
+    assert js(stk, "ghost")["state"] == "dead"
+    assert any(r["run"] == "ghost" for r in json.loads(stk.cli("status", "--json").stdout))
+    stk.add_run("nosuchrun", "true", 'host = "cluster"')  # configured, never submitted
+    r = stk.cli("status", "nosuchrun", check=4)
+    assert "no Slurm job named 'nosuchrun' on cluster" in r.stderr and r.stderr.count("\n") == 1

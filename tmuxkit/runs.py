@@ -224,6 +224,8 @@ def stop(host: Host, name: str, grace: int = Defaults.GRACE, term_wait: int = De
 
 
 def cleanup(host: Host, dry_run: bool = False) -> list[dict[str, str]]:
+    if isinstance(host, SlurmHost):
+        return []  # Slurm keeps its own jobs; the wrapper's lock on the compute node ends with the job
     args = [] if dry_run else ["--fix"]
     rows = host.script_ok("tmuxkit-zombies", *args, timeout=300).kv_lines()
     for r in rows:

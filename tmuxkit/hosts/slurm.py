@@ -147,8 +147,7 @@ class SlurmHost(Host):
         missing = [n for n in names if n not in {r.run for r in out}]
         if missing:
             raise HostError(
-                f"no Slurm job named '{missing[0]}' on {self.name} (Slurm forgets a job some "
-                "minutes after it ends; its log stays in RESULTS/tmuxkit/)",
+                f"no Slurm job named '{missing[0]}' on {self.name}, and none submitted from there",
                 host=self.name,
                 code=ExitCode.NOT_FOUND,
             )
