@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import slurm as slurm_mod
-from conftest import Env, wait_until
+from conftest import Env, Sink, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SHELL = ROOT / "shell"
@@ -318,6 +318,8 @@ def test_cli_watch_requeues_a_silent_job_and_it_resumes(stk: Env) -> None:
     req = [json.loads(ln) for ln in events.read_text().splitlines() if '"requeued"' in ln]
     assert req[0]["by"] == "watchdog" and req[0]["reason"] == "stuck"
     assert any((stk.home / "slurm" / "cwatch" / "evidence").iterdir())
+    listed = stk.cli("events", "cwatch").stdout
+    assert "cwatch requeued" in listed and "cwatch finished" in listed, listed
     st = js(stk, "cwatch")
     assert st["state"] == "exited" and st["restarts"] == 1 and st["requeues"] == 1, st
     text = log.read_text()
@@ -327,11 +329,13 @@ def test_cli_watch_requeues_a_silent_job_and_it_resumes(stk: Env) -> None:
     assert "step 1\n" not in after and "step 6" in after  # it went on from the newest checkpoint
 
 
-def test_cli_watch_budget_spent_stops_the_job(stk: Env) -> None:
-    stk.add_run("cbudget", "echo hello; exec sleep 600", 'host = "cluster"\nmax_restarts = 0')
+def test_cli_watch_budget_spent_stops_the_job_and_the_laptop_notifies(stk: Env, sink: int) -> None:
+    stk.add_run("cbudget", "echo hello; exec sleep 600",
+                f'host = "cluster"\nmax_restarts = 0\nnotify = ["json://127.0.0.1:{sink}/"]')
     stk.cli("start", "cbudget")
     until_cli_state(stk, "cbudget", "running", 30)
-    stk.cli("watch", "cbudget", "--every", "1", "--stuck-after", "2")
+    r = stk.cli("watch", "cbudget", "--every", "1", "--stuck-after", "2")
+    assert "sent from this machine (local tmux session cbudget+events)" in r.stdout, r.stdout
     events = stk.home / "slurm" / "cbudget" / "events.jsonl"
     wait_until(lambda: events.exists() and "budget_spent" in events.read_text(), timeout=60, interval=0.3,
                what="budget_spent")
@@ -339,6 +343,9 @@ def test_cli_watch_budget_spent_stops_the_job(stk: Env) -> None:
     st = until_cli_state(stk, "cbudget", "failed", 60)
     assert st["restarts"] == 0 and (stk.home / "slurm" / "cbudget" / "failed").exists(), st
     assert '"event":"requeued"' not in events.read_text()
+    # The Slurm watchdog sends nothing itself; the laptop's follower sends every event worth it.
+    wait_until(lambda: any("budget_spent" in str(b) for b in Sink.received), timeout=30, interval=0.3,
+               what="the budget_spent notification")
 
 
 def test_cli_over_ssh_with_this_machine_as_login_node(tk: Env, sshd: object, cluster: slurm_mod.Slurm,

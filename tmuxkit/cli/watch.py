@@ -11,7 +11,7 @@ from tmuxkit.contract import Defaults, helper_session
 from tmuxkit.errors import UsageError
 
 if TYPE_CHECKING:
-    from tmuxkit.config import RunSpec
+    from tmuxkit.config import Config, RunSpec
     from tmuxkit.hosts.slurm import SlurmHost
 
 HELP = "watch a run on its host: stuck, crashed, GPU idle; resume from a checkpoint"
@@ -50,7 +50,7 @@ def run(a: Args) -> int:
     from tmuxkit.hosts.slurm import SlurmHost
 
     if isinstance(h, SlurmHost):
-        return watch_slurm(a, h, spec)
+        return watch_slurm(a, h, spec, conf)
     if a.off:
         ended = watch.off(h, a.run)
         say(f"ended the watchdog of {a.run} on {h.name}" if ended else f"{a.run} has no watchdog on {h.name}")
@@ -73,7 +73,7 @@ def run(a: Args) -> int:
     return 0
 
 
-def watch_slurm(a: Args, h: SlurmHost, spec: RunSpec) -> int:
+def watch_slurm(a: Args, h: SlurmHost, spec: RunSpec, conf: Config) -> int:
     """The Slurm watchdog (tmuxkit-slurm watch), a loop on the submitting host: a job whose log is
     silent for stuck_after is requeued (the wrapper resumes from the newest complete checkpoint),
     within the run's restart budget. GPU checks and laptop notifications are not wired for it."""
@@ -87,5 +87,12 @@ def watch_slurm(a: Args, h: SlurmHost, spec: RunSpec) -> int:
                    max_restarts=spec.max_restarts, restart_window=spec.restart_window)
     say(f"watching {a.run} (Slurm job {info.get('job', '?')}) from {h.name}: a log silent for "
         f"{a.stuck_after or spec.stuck_after}s is requeued, at most {spec.max_restarts} times in "
-        f"{spec.restart_window}s; events: {info.get('events', '')}")
+        f"{spec.restart_window}s; events: tmuxkit events {a.run} -f")
+    if spec.notify:  # the Slurm watchdog sends nothing itself: every target is sent from this machine
+        from tmuxkit import runs
+
+        conf_args = ["--config", str(conf.path)] if conf.path else []
+        name = runs.start_helper_session(helper_session(a.run, "events"), [*conf_args, "events", a.run, "-f"],
+                                         str(conf.base_dir))
+        say(f"notifications: {len(spec.notify)} target(s), sent from this machine (local tmux session {name})")
     return 0
