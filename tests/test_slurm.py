@@ -408,3 +408,10 @@ def test_list_reports_a_run_slurm_has_forgotten_from_its_exit_file(stk: Env, tmp
     stk.add_run("nosuchrun", "true", 'host = "cluster"')  # configured, never submitted
     r = stk.cli("status", "nosuchrun", check=4)
     assert "no Slurm job named 'nosuchrun' on cluster" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_two_slurm_hosts_on_one_cluster_list_each_run_once(stk: Env) -> None:
+    stk.write_config(slurm_conf(["--hold"]) + '\n[hosts.cluster2]\nkind = "slurm"\nsbatch_args = ["--hold"]\n')
+    stk.cli("start", "twice", "--host", "cluster2", "--", "true")
+    rows = [r for r in json.loads(stk.cli("status", "--json").stdout) if r["run"] == "twice"]
+    assert [r["host"] for r in rows] == ["cluster2"], rows

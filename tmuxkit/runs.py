@@ -196,6 +196,25 @@ def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STAT
         return list(pool.map(one, asks))
 
 
+def dedupe_slurm(config: Config, statuses: Sequence[HostStatus]) -> None:
+    """Two Slurm hosts may reach the same cluster (another partition, other sbatch_args): each lists
+    every job tmuxkit submitted there. Keep each run once, under the host it was started on (its
+    config, else this machine's memory), else under the first host that listed it."""
+    where: dict[str, list[HostStatus]] = {}
+    for s in statuses:
+        for r in s.runs:
+            if r.extra.get("kind") == "slurm":
+                where.setdefault(r.run, []).append(s)
+    for name, hosts in where.items():
+        if len(hosts) < 2:
+            continue
+        own = host_name_for_run(config, name)
+        keep = next((s for s in hosts if s.host == own), hosts[0])
+        for s in hosts:
+            if s is not keep:
+                s.runs = [r for r in s.runs if r.run != name]
+
+
 def host_name_for_run(config: Config, name: str) -> str:
     """The run's host: from the config, else where this machine started it, else local."""
     check_run_name(name)

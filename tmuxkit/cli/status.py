@@ -114,6 +114,8 @@ def run(a: Args) -> int:
     else:
         asks = [(connect(spec), []) for spec in conf.all_hosts()]
     results = runs.status_all(asks, a.timeout)
+    if not a.runs:
+        runs.dedupe_slurm(conf, results)
     sync.add_health(conf, results)
     if a.json:
         out = [r.to_json() for s in results for r in s.runs]
