@@ -3,7 +3,7 @@
 The user's ~/.ssh is never read: the client side gets a generated ssh_config
 (IdentityFile, UserKnownHostsFile, GlobalKnownHostsFile /dev/null), and each
 test can pass its own remote TMUXKIT_HOME with SetEnv (the server accepts
-TMUXKIT_* only).
+TMUXKIT_* and SLURM_CONF, for the Slurm tests' login node, only).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def start_sshd(base: Path, *, password_only: bool = False, path_env: str | None 
         "UsePAM no",
         "PermitRootLogin yes",
         "KbdInteractiveAuthentication no",
-        "AcceptEnv TMUXKIT_*",
+        "AcceptEnv TMUXKIT_* SLURM_CONF",
         "PrintMotd no",
         "LogLevel ERROR",
         "MaxSessions 64",

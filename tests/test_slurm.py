@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import slurm as slurm_mod
-from conftest import wait_until
+from conftest import Env, Sink, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SHELL = ROOT / "shell"
@@ -171,3 +172,246 @@ def test_status_report_lists_slurm_jobs(cluster: slurm_mod.Slurm, tmp_path: Path
     assert f"job {info['job']}" in section and "held" in section and "PENDING" in section
     assert "reason JobHeldUser" in section
     cluster.run("scancel", info["job"])
+
+
+# --- the CLI on a kind = "slurm" host -------------------------------------------------------------
+# tmuxkit start/status/logs/stop/attach/watch through the Python side (hosts.slurm.SlurmHost),
+# against the same real Slurm; the last test goes through the loopback sshd as the login node.
+
+
+def squeue_empty(cluster: slurm_mod.Slurm) -> bool:
+    r = cluster.run("squeue", "-h", "-o", "%i", check=False)
+    return r.returncode == 0 and not r.stdout.strip()
+
+
+@pytest.fixture
+def stk(tk: Env, cluster: slurm_mod.Slurm) -> Iterator[Env]:
+    """tk with this cluster's SLURM_CONF, and host 'cluster' (kind = "slurm", submitting from here)
+    in tmuxkit.toml. Every job is cancelled (and gone) when the test ends, pass or fail."""
+    tk.env.update(cluster.env())
+    tk.write_config('[hosts.cluster]\nkind = "slurm"\n')
+    try:
+        yield tk
+    finally:
+        for d in (tk.home / "slurm").glob("*"):
+            subprocess.run(["bash", str(SHELL / "tmuxkit-slurm"), "watch", d.name, "--off"], env=tk.env,
+                           capture_output=True, timeout=30)
+        cluster.run("scancel", "--user=root", "--full", "--signal=KILL", check=False)
+        wait_until(lambda: squeue_empty(cluster), timeout=30, interval=0.2, what="every job gone")
+
+
+def slurm_conf(sbatch_args: list[str] | None = None, ssh: str = "") -> str:
+    out = '[hosts.cluster]\nkind = "slurm"\n'
+    if ssh:
+        out += ssh
+    if sbatch_args is not None:
+        out += f"sbatch_args = {json.dumps(sbatch_args)}\n"
+    return out
+
+
+def js(tk: Env, run: str) -> dict[str, object]:
+    rows = json.loads(tk.cli("status", run, "--json").stdout)
+    assert len(rows) == 1, rows
+    row: dict[str, object] = rows[0]
+    return row
+
+
+def until_cli_state(tk: Env, run: str, state: str, timeout: float) -> dict[str, object]:
+    last: dict[str, object] = {}
+
+    def reached() -> bool:
+        last.clear()
+        last.update(js(tk, run))
+        return last.get("state") == state
+
+    wait_until(reached, timeout=timeout, interval=0.3, what=f"{run} to be {state} (last: {last})")
+    return last
+
+
+def test_cli_start_pending_running_exited_logs_and_attach(stk: Env, cluster: slurm_mod.Slurm) -> None:
+    stk.write_config(slurm_conf(["--hold"]))
+    stk.add_run("clife", f"echo secret=$TK_SECRET; {trainer_cmd('--steps', '10', '--delay', '0.3')}",
+                'host = "cluster"\nenv = { TK_SECRET = "s3cr3t" }')
+    r = stk.cli("start", "clife")
+    assert "submitted clife to cluster as Slurm job" in r.stdout, r.stdout
+    job = r.stdout.split("Slurm job ")[1].split()[0]
+    st = js(stk, "clife")
+    assert st["state"] == "pending" and st["job"] == job and st["reason"] == "JobHeldUser", st
+    assert st["host"] == "cluster" and st["restarts"] == 0
+    table = stk.cli("status").stdout
+    assert "pending (JobHeldUser)" in table and f"job {job}" in table, table
+    # attach: a batch job has no terminal; one clear line, non-zero, with what to do instead.
+    a = stk.cli("attach", "clife", check=1)
+    assert a.stderr.count("\n") == 1 and "no terminal" in a.stderr, a.stderr
+    assert "tmuxkit logs clife -f" in a.stderr and f"srun --jobid {job} --overlap --pty bash" in a.stderr
+    cluster.run("scontrol", "release", job)
+    st = until_cli_state(stk, "clife", "running", 30)
+    assert st["node"] == cluster.node
+    # logs -f follows the job's log and ends with the job.
+    f = stk.cli("logs", "clife", "-f", "-n", "100", timeout=60)
+    assert "step 10" in f.stdout and "training done" in f.stdout, f.stdout
+    st = until_cli_state(stk, "clife", "exited", 30)
+    assert st["exit_code"] == 0 and st["last_line"] == "training done", st
+    text = stk.cli("logs", "clife", "-n", "50").stdout
+    assert "secret=s3cr3t" in text and "step 1\n" in text  # the run's env reached the job (on stdin)
+    assert "exited (0)" in stk.cli("status", "clife").stdout
+    assert (stk.home / "where" / "clife").read_text().strip() == "cluster"  # remembered here
+
+
+def test_cli_stop_reports_the_rung(stk: Env) -> None:
+    stk.add_run("cint", trainer_cmd("--steps", "1000", "--delay", "0.2"), 'host = "cluster"')
+    stk.add_run("cterm", "trap '' INT; echo ready; while :; do sleep 0.2; done",
+                'host = "cluster"\nresults = "results/cterm"')
+    stk.cli("start", "cint")
+    stk.cli("start", "cterm")
+    log = stk.work / "results" / "cint" / "tmuxkit" / "cint.log"
+    wait_until(lambda: log.exists() and "step 2" in log.read_text(), timeout=30, interval=0.2, what="step 2")
+    r = stk.cli("stop", "cint", "--grace", "20")
+    assert "at rung sigint" in r.stdout and "Slurm job" in r.stdout, r.stdout
+    assert "interrupted" in log.read_text()  # the trainer's Ctrl-C handler ran (it saves there)
+    tlog = stk.work / "results" / "cterm" / "tmuxkit" / "cterm.log"
+    wait_until(lambda: tlog.exists() and "ready" in tlog.read_text(), timeout=30, interval=0.2, what="ready")
+    r = stk.cli("stop", "cterm", "--grace", "2")
+    assert "at rung sigterm" in r.stdout, r.stdout
+    assert js(stk, "cterm")["state"] == "stopped"
+    assert "nothing to stop" in stk.cli("stop", "cterm").stdout
+
+
+def test_cli_one_run_per_results_dir(stk: Env) -> None:
+    stk.add_run("own1", trainer_cmd("--steps", "1000", "--delay", "0.2"), 'host = "cluster"\nresults = "shared"')
+    stk.add_run("own2", "echo should-not-run", 'host = "cluster"\nresults = "shared"')
+    stk.cli("start", "own1")
+    log1 = stk.work / "shared" / "tmuxkit" / "own1.log"
+    wait_until(lambda: log1.exists() and "step 1" in log1.read_text(), timeout=30, interval=0.2, what="own1 runs")
+    stk.cli("start", "own2")
+    st = until_cli_state(stk, "own2", "failed", 30)
+    assert st["exit_code"] == 3, st  # the wrapper on the compute node found the results dir locked
+    text = (stk.work / "shared" / "tmuxkit" / "own2.log").read_text()
+    assert "locked by" in text and "should-not-run" not in text
+    assert js(stk, "own1")["state"] == "running"
+
+
+HANG = """case "$*" in *--resume*) exec {py} {trainer} --steps 6 --delay 0.3 "$@" ;; esac
+{py} {trainer} --steps 3 --delay 0.3
+echo going silent
+exec sleep 600
+"""
+
+
+def test_cli_watch_requeues_a_silent_job_and_it_resumes(stk: Env) -> None:
+    (stk.work / "hang.sh").write_text(HANG.format(py=sys.executable, trainer=TRAINER))
+    stk.add_run("cwatch", "bash hang.sh", 'host = "cluster"\nresults = "results"\n'
+                'checkpoints = "results/ckpt/step_*.pt"\nresume = "--resume {checkpoint}"\nmax_restarts = 2')
+    stk.cli("start", "cwatch")
+    log = stk.work / "results" / "tmuxkit" / "cwatch.log"
+    wait_until(lambda: log.exists() and "going silent" in log.read_text(), timeout=30, interval=0.2, what="silent")
+    r = stk.cli("watch", "cwatch", "--every", "1", "--stuck-after", "3")
+    assert "watching cwatch" in r.stdout, r.stdout
+    events = stk.home / "slurm" / "cwatch" / "events.jsonl"
+
+    def kinds() -> list[str]:
+        return [json.loads(ln)["event"] for ln in events.read_text().splitlines()] if events.exists() else []
+
+    wait_until(lambda: "finished" in kinds(), timeout=90, interval=0.5, what=f"finished (events: {kinds()})")
+    k = kinds()
+    assert k.index("stuck") < k.index("evidence_saved") < k.index("requeued") < k.index("finished"), k
+    req = [json.loads(ln) for ln in events.read_text().splitlines() if '"requeued"' in ln]
+    assert req[0]["by"] == "watchdog" and req[0]["reason"] == "stuck"
+    assert any((stk.home / "slurm" / "cwatch" / "evidence").iterdir())
+    listed = stk.cli("events", "cwatch").stdout
+    assert "cwatch requeued" in listed and "cwatch finished" in listed, listed
+    st = js(stk, "cwatch")
+    assert st["state"] == "exited" and st["restarts"] == 1 and st["requeues"] == 1, st
+    text = log.read_text()
+    assert "step 1\n" in text and "going silent" in text  # the first attempt's lines are still there
+    after = text[text.index("resumed from"):]
+    assert "step_000003.pt at step 3" in after.splitlines()[0], after
+    assert "step 1\n" not in after and "step 6" in after  # it went on from the newest checkpoint
+
+
+def test_cli_watch_budget_spent_stops_the_job_and_the_laptop_notifies(stk: Env, sink: int) -> None:
+    stk.add_run("cbudget", "echo hello; exec sleep 600",
+                f'host = "cluster"\nmax_restarts = 0\nnotify = ["json://127.0.0.1:{sink}/"]')
+    stk.cli("start", "cbudget")
+    until_cli_state(stk, "cbudget", "running", 30)
+    r = stk.cli("watch", "cbudget", "--every", "1", "--stuck-after", "2")
+    assert "sent from this machine (local tmux session cbudget+events)" in r.stdout, r.stdout
+    events = stk.home / "slurm" / "cbudget" / "events.jsonl"
+    wait_until(lambda: events.exists() and "budget_spent" in events.read_text(), timeout=60, interval=0.3,
+               what="budget_spent")
+    # sleep dies of the Ctrl-C rung (exit 130): Slurm calls that FAILED, tmuxkit "failed".
+    st = until_cli_state(stk, "cbudget", "failed", 60)
+    assert st["restarts"] == 0 and (stk.home / "slurm" / "cbudget" / "failed").exists(), st
+    assert '"event":"requeued"' not in events.read_text()
+    # The Slurm watchdog sends nothing itself; the laptop's follower sends every event worth it.
+    wait_until(lambda: any("budget_spent" in str(b) for b in Sink.received), timeout=30, interval=0.3,
+               what="the budget_spent notification")
+
+
+def test_cli_over_ssh_with_this_machine_as_login_node(tk: Env, sshd: object, cluster: slurm_mod.Slurm,
+                                                     tmp_path: Path) -> None:
+    rhome = tmp_path / "login-home"
+    ssh_config = sshd.client_config(tmp_path / "ssh_config", "tklogin",  # type: ignore[attr-defined]
+                                    {"TMUXKIT_HOME": str(rhome), **cluster.env()})
+    results = tmp_path / "shared-results"
+    tk.write_config(slurm_conf(["--time=10"], ssh=f'ssh = "tklogin"\nssh_config = "{ssh_config}"\n'))
+    tk.add_run("rslurm", trainer_cmd("--steps", "1000", "--delay", "0.2"),
+               f'host = "cluster"\ncwd = "{tmp_path}"\nresults = "{results}"')
+    try:
+        r = tk.cli("start", "rslurm")
+        assert "submitted rslurm to cluster as Slurm job" in r.stdout, r.stdout
+        assert (rhome / "bin" / "tmuxkit-slurm").exists()  # the scripts went to the login node
+        st = until_cli_state(tk, "rslurm", "running", 30)
+        assert st["host"] == "cluster" and st["node"] == cluster.node, st
+        log = results / "tmuxkit" / "rslurm.log"
+        wait_until(lambda: log.exists() and "step 2" in log.read_text(), timeout=30, interval=0.2, what="step 2")
+        assert "step" in tk.cli("logs", "rslurm", "-n", "5").stdout
+        assert "rslurm" in tk.cli("status").stdout
+        r = tk.cli("stop", "rslurm", "--grace", "20")
+        assert "at rung sigint" in r.stdout, r.stdout
+        assert "interrupted" in log.read_text()
+    finally:
+        cluster.run("scancel", "--user=root", "--full", "--signal=KILL", check=False)
+        wait_until(lambda: squeue_empty(cluster), timeout=30, interval=0.2, what="every job gone")
+
+
+def test_config_kind_and_sbatch_args_errors(tk: Env) -> None:
+    for body, needle in [
+        ('[hosts.c]\nkind = "pbs"\n', "hosts.c.kind: expected 'tmux' or 'slurm', got 'pbs'"),
+        ('[hosts.c]\nkind = "slurm"\nsbatch_args = "--gres=gpu:1"\n', "hosts.c.sbatch_args: expected a list"),
+        ('[hosts.c]\nkind = "slurm"\nsbatch_args = ["gpu"]\n', "hosts.c.sbatch_args: expected sbatch options"),
+        ('[hosts.c]\nssh = "x"\nsbatch_args = ["--time=1"]\n', "hosts.c.sbatch_args: only for a Slurm host"),
+        ('[hosts.c]\nkind = "slurm"\nport = 22\n', "hosts.c.port: only with ssh"),
+    ]:
+        tk.write_config(body)
+        r = tk.cli("status", check=2)
+        assert needle in r.stderr and r.stderr.count("\n") == 1, (body, r.stderr)
+
+
+def test_list_reports_a_run_slurm_has_forgotten_from_its_exit_file(stk: Env, tmp_path: Path) -> None:
+    # Slurm forgets a job MinJobAge after it ends; the run submitted from here is still listed.
+    log = tmp_path / "gone" / "tmuxkit" / "ghost.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("step 1\nlast words\n")
+    d = stk.home / "slurm" / "ghost"
+    d.mkdir(parents=True)
+    (d / "job").write_text(f"999999\n{log}\n")
+    (stk.home / "where").mkdir(mode=0o700)
+    (stk.home / "where" / "ghost").write_text("cluster\n")  # started from here
+    (log.parent / "ghost.exit").write_text("2 1700000000\n")
+    st = js(stk, "ghost")
+    assert st["state"] == "failed" and st["exit_code"] == 2 and st["job"] == "999999", st
+    assert st["last_line"] == "last words" and st["slurm_state"] == ""
+    (log.parent / "ghost.exit").unlink()
+    assert js(stk, "ghost")["state"] == "dead"
+    assert any(r["run"] == "ghost" for r in json.loads(stk.cli("status", "--json").stdout))
+    stk.add_run("nosuchrun", "true", 'host = "cluster"')  # configured, never submitted
+    r = stk.cli("status", "nosuchrun", check=4)
+    assert "no Slurm job named 'nosuchrun' on cluster" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_two_slurm_hosts_on_one_cluster_list_each_run_once(stk: Env) -> None:
+    stk.write_config(slurm_conf(["--hold"]) + '\n[hosts.cluster2]\nkind = "slurm"\nsbatch_args = ["--hold"]\n')
+    stk.cli("start", "twice", "--host", "cluster2", "--", "true")
+    rows = [r for r in json.loads(stk.cli("status", "--json").stdout) if r["run"] == "twice"]
+    assert [r["host"] for r in rows] == ["cluster2"], rows

@@ -22,6 +22,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 LOCAL = "local"
+KIND_TMUX = "tmux"  # a run is a tmux session on the host (this machine, or over ssh)
+KIND_SLURM = "slurm"  # a run is a Slurm batch job, submitted on the host (this machine, or a login node over ssh)
+HOST_KINDS = (KIND_TMUX, KIND_SLURM)
 DEFAULT_CONFIG = "tmuxkit.toml"
 _RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}\Z")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -56,10 +59,16 @@ class HostSpec:
     identity: str | None = None
     ssh_config: str | None = None
     ssh_options: tuple[str, ...] = ()
+    kind: str = KIND_TMUX
+    sbatch_args: tuple[str, ...] = ()  # kind = "slurm": passed through to sbatch
 
     @property
     def is_local(self) -> bool:
         return self.name == LOCAL
+
+    @property
+    def is_slurm(self) -> bool:
+        return self.kind == KIND_SLURM
 
 
 @dataclass(frozen=True)
@@ -195,6 +204,22 @@ def _str_list(v: object) -> tuple[str, ...]:
     return tuple(v)
 
 
+def _kind(v: object) -> str:
+    if isinstance(v, str) and v in HOST_KINDS:
+        return v
+    raise ValueError(f"expected {' or '.join(repr(k) for k in HOST_KINDS)}, got {v!r}")
+
+
+def _sbatch_args(v: object) -> tuple[str, ...]:
+    """sbatch options, each one word starting with '-' (a bare word would be taken for the batch script)."""
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError('expected a list of sbatch options, like ["--gres=gpu:1", "--time=24:00:00"]')
+    for x in v:
+        if not x.startswith("-") or x in ("-", "--") or any(c in x for c in "\n\r\0"):
+            raise ValueError(f"expected sbatch options starting with '-' (one option a string, as --time=1:00:00), got {x!r}")
+    return tuple(v)
+
+
 RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "host": _str,
     "cwd": _str,
@@ -231,6 +256,8 @@ HOST_KEYS: dict[str, Callable[[object], Any]] = {
     "identity": _str,
     "ssh_config": _str,
     "ssh_options": _str_list,
+    "kind": _kind,
+    "sbatch_args": _sbatch_args,
 }
 
 
@@ -286,9 +313,17 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
         if name == LOCAL:
             raise ConfigError(f"{src}: hosts.local: 'local' is this machine and cannot be configured")
         clean = _check_table(f"{src}: hosts.{name}", table, HOST_KEYS)
-        if "ssh" not in clean:
+        slurm = clean.get("kind") == KIND_SLURM
+        if "sbatch_args" in clean and not slurm:
+            raise ConfigError(f'{src}: hosts.{name}.sbatch_args: only for a Slurm host (kind = "slurm")')
+        if "ssh" not in clean and not slurm:
             raise ConfigError(f"{src}: hosts.{name}.ssh: missing (an ssh destination such as user@host)")
-        if clean["ssh"].startswith("-") or any(c.isspace() for c in clean["ssh"]):
+        if "ssh" not in clean:
+            ssh_only = sorted(k for k in ("port", "identity", "ssh_config", "ssh_options") if k in clean)
+            if ssh_only:
+                raise ConfigError(f"{src}: hosts.{name}.{ssh_only[0]}: only with ssh = \"LOGIN-NODE\" "
+                                  "(without ssh, jobs are submitted from this machine)")
+        elif clean["ssh"].startswith("-") or any(c.isspace() for c in clean["ssh"]):
             raise ConfigError(f"{src}: hosts.{name}.ssh: {clean['ssh']!r} is not an ssh destination")
         hosts[name] = HostSpec(name=name, **clean)
     runs = {}
@@ -365,6 +400,11 @@ EXAMPLE = '''\
 # identity = "~/.ssh/id_ed25519" # default: ssh's own choice
 # ssh_config = "~/.ssh/config"   # passed as -F; default: ssh's own
 # ssh_options = ["ServerAliveInterval=15"]   # more -o options; host-key checking is never turned off
+
+# [hosts.cluster]               # a Slurm cluster: each run is one batch job
+# kind = "slurm"
+# ssh = "login-node"            # leave out to submit from this machine
+# sbatch_args = ["--gres=gpu:1", "--time=24:00:00", "--partition=gpu"]
 
 [runs.kssm_v3]
 command = "python train.py --config configs/kssm_v3.yaml"   # or a list: ["python", "train.py"]

@@ -102,11 +102,12 @@ class Event(_Word):
     RESTARTED = "restarted"  # started again from scratch: no resume template or no usable checkpoint
     CHECKPOINT_REJECTED = "checkpoint_rejected"  # a resume from it died before making progress
     CHECKPOINT_SKIPPED = "checkpoint_skipped"  # a name tmuxkit cannot pass on safely (a newline)
+    REQUEUED = "requeued"  # a Slurm job requeued: by its watchdog (stuck) or by Slurm (preemption, node failure)
 
 
 # Events worth a notification.
 NOTIFY_EVENTS = frozenset({Event.STUCK, Event.RESUMED, Event.RESTARTED, Event.FINISHED, Event.CRASHED,
-                           Event.BUDGET_SPENT})
+                           Event.BUDGET_SPENT, Event.REQUEUED})
 
 # --- run names ------------------------------------------------------------------------
 RUN_NAME_MAX = 64

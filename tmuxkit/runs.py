@@ -30,6 +30,7 @@ from tmuxkit.contract import (
 )
 from tmuxkit.errors import HostError, TmuxkitError, UnreachableError, UsageError, user_message
 from tmuxkit.hosts import Host, connect
+from tmuxkit.hosts.slurm import SlurmHost, Submitted
 
 DEMO = "demo"
 STATUS_TIMEOUT = 10.0
@@ -41,12 +42,20 @@ def demo_spec(cwd: str | None = None) -> RunSpec:
     return RunSpec(name=DEMO, command=(sys.executable, str(trainer)), cwd=cwd, results=f"results/{DEMO}", stuck_after=60)
 
 
+def _on_this_machine(config: Config, host: str) -> bool:
+    """Runs from this machine: local, or a Slurm host with no ssh (jobs submitted from here)."""
+    if host == LOCAL:
+        return True
+    spec = config.hosts.get(host)
+    return spec is not None and spec.is_slurm and not spec.ssh
+
+
 def resolve(config: Config, name: str, command: Sequence[str] = (), **overrides: object) -> RunSpec:
     """The run's spec: from the config, the demo, or ad hoc (-- CMD), with flags on top."""
     check_run_name(name)
     if name in config.runs:
         spec = config.runs[name]
-        if spec.cwd is None and spec.host == LOCAL:
+        if spec.cwd is None and _on_this_machine(config, spec.host):
             spec = spec.with_overrides(cwd=str(config.base_dir))
     elif command:
         spec = RunSpec(name=name)
@@ -143,6 +152,13 @@ def remembered_host(run: str) -> str | None:
         return None
 
 
+def submit(host: SlurmHost, spec: RunSpec) -> Submitted:
+    """A run on a Slurm host: one batch job (tmuxkit-slurm submit), remembered here like any run."""
+    sub = host.submit(spec)
+    remember_host(spec.name, host.name)
+    return sub
+
+
 def start(host: Host, spec: RunSpec) -> Started:
     sa = StartArgs.for_spec(host, spec)
     res = host.script_ok("tmuxkit-start", *sa.argv(), input=sa.stdin())
@@ -168,6 +184,8 @@ def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIM
     The host keeps an ended run's answer (--cache), so a call costs the same however many runs
     it has had. A named run that is not there raises (exit 4), unless PARTIAL: then the answer
     lists it in .unknown."""
+    if isinstance(host, SlurmHost):
+        return HostStatus(host=host.name, runs=host.statuses(names, timeout))
     window = ["--ended-within", str(ended_within)] if ended_within is not None and not names else []
     res = host.script_ok("check_training_status.sh", "--runs-only", "--json", "--cache", *window, *names,
                          timeout=timeout)
@@ -206,6 +224,25 @@ def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STAT
         return list(pool.map(one, asks))
 
 
+def dedupe_slurm(config: Config, statuses: Sequence[HostStatus]) -> None:
+    """Two Slurm hosts may reach the same cluster (another partition, other sbatch_args): each lists
+    every job tmuxkit submitted there. Keep each run once, under the host it was started on (its
+    config, else this machine's memory), else under the first host that listed it."""
+    where: dict[str, list[HostStatus]] = {}
+    for s in statuses:
+        for r in s.runs:
+            if r.extra.get("kind") == "slurm":
+                where.setdefault(r.run, []).append(s)
+    for name, hosts in where.items():
+        if len(hosts) < 2:
+            continue
+        own = host_name_for_run(config, name)
+        keep = next((s for s in hosts if s.host == own), hosts[0])
+        for s in hosts:
+            if s is not keep:
+                s.runs = [r for r in s.runs if r.run != name]
+
+
 def host_name_for_run(config: Config, name: str) -> str:
     """The run's host: from the config, else where this machine started it, else local."""
     check_run_name(name)
@@ -222,6 +259,9 @@ def host_for_run(config: Config, name: str) -> Host:
 
 
 def stop(host: Host, name: str, grace: int = Defaults.GRACE, term_wait: int = Defaults.TERM_WAIT) -> StopResult:
+    if isinstance(host, SlurmHost):
+        check_run_name(name)
+        return host.stop_run(name, grace)
     res = host.script_ok("tmuxkit-kill", name, "--grace", str(grace), "--term-wait", str(term_wait),
                          timeout=grace + term_wait + 60)
     try:
@@ -231,6 +271,8 @@ def stop(host: Host, name: str, grace: int = Defaults.GRACE, term_wait: int = De
 
 
 def cleanup(host: Host, dry_run: bool = False) -> list[dict[str, str]]:
+    if isinstance(host, SlurmHost):
+        return []  # Slurm keeps its own jobs; the wrapper's lock on the compute node ends with the job
     args = [] if dry_run else ["--fix"]
     rows = host.script_ok("tmuxkit-zombies", *args, timeout=300).kv_lines()
     for r in rows:
@@ -242,7 +284,9 @@ def forget(host: Host, names: Sequence[str] = (), *, older_than: int | None = No
            dry_run: bool = False) -> list[dict[str, str]]:
     """Remove finished runs' state on HOST (tmuxkit-forget): NAMES, or every run that ended more than
     OLDER_THAN seconds ago. A running one among NAMES refuses them all (exit 3). This machine's
-    note of where each was started goes too."""
+    note of where each was started goes too. A Slurm host keeps no such state: nothing to forget."""
+    if isinstance(host, SlurmHost):
+        return []
     args = (["--dry-run"] if dry_run else []) + (["--older-than", str(older_than)] if older_than is not None else [])
     rows = host.script_ok("tmuxkit-forget", *args, *names, timeout=120).kv_lines()
     if not dry_run:
@@ -252,10 +296,15 @@ def forget(host: Host, names: Sequence[str] = (), *, older_than: int | None = No
     return rows
 
 
+def _log_args(host: Host, name: str) -> tuple[str, ...]:
+    """The host script (and its leading arguments) that prints a run's log."""
+    return host.log_args(name) if isinstance(host, SlurmHost) else ("tmuxkit-logs", name)
+
+
 def logs(host: Host, name: str, lines: int = 20, follow: bool = False) -> int:
     check_run_name(name)
     if not follow:
-        return host.stream("tmuxkit-logs", name, "-n", str(lines))
+        return host.stream(*_log_args(host, name), "-n", str(lines))
     return follow_logs(host, name, lines)
 
 
@@ -274,7 +323,7 @@ def follow_logs(host: Host, name: str, lines: int, say: Any = None) -> int:
     while True:
         backlog: list[str] | None = [] if last is not None else None
         try:
-            for line in host.lines("tmuxkit-logs", name, "-n", str(n), "-f", "--heartbeat"):
+            for line in host.lines(*_log_args(host, name), "-n", str(n), "-f", "--heartbeat"):
                 if line == HEARTBEAT:
                     if backlog is not None:  # the first lines are all here: print what is new
                         if last in backlog:

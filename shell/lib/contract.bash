@@ -59,6 +59,7 @@ EV_WATCHDOG_ENDED=watchdog_ended
 EV_RESTARTED=restarted
 EV_CHECKPOINT_REJECTED=checkpoint_rejected
 EV_CHECKPOINT_SKIPPED=checkpoint_skipped
+EV_REQUEUED=requeued
 
 # run names
 TK_RUN_NAME_MAX=64
@@ -105,4 +106,4 @@ OPT_ENV_STDIN=--env-stdin
 OPT_AGAIN=--again
 
 # events worth a notification
-TK_NOTIFY_EVENTS='budget_spent crashed finished restarted resumed stuck'
+TK_NOTIFY_EVENTS='budget_spent crashed finished requeued restarted resumed stuck'

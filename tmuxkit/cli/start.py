@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tmuxkit.cli._common import load_config, say
 from tmuxkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from tmuxkit.config import RunSpec
+    from tmuxkit.hosts.slurm import SlurmHost
 
 HELP = "start a run in a detached tmux session"
 FLAGS = frozenset({"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync", "--watch"})
@@ -59,6 +64,10 @@ def run(a: Args) -> int:
         env_over = base
     spec = runs.resolve(conf, a.run, a.command, host=a.host, cwd=a.cwd, results=a.results, env=env_over)
     h = connect(conf.host(spec.host))
+    from tmuxkit.hosts.slurm import SlurmHost
+
+    if isinstance(h, SlurmHost):
+        return submit(a, h, spec)
     try:
         started = runs.start(h, spec)
     finally:
@@ -84,4 +93,27 @@ def run(a: Args) -> int:
         cfg_path = str(conf.path) if conf.path else None
         name = sync.start_loop_session(cfg_path, a.run, str(conf.base_dir))
         say(f"sync:    every {spec.sync_every}s into {sync.sync_dir(conf, spec)} (local tmux session {name})")
+    return 0
+
+
+def submit(a: Args, h: SlurmHost, spec: RunSpec) -> int:
+    """start on a Slurm host: one batch job; its watchdog (--watch) runs on the submitting host."""
+    from tmuxkit import runs
+
+    if a.sync:
+        raise UsageError(f"--sync is not available for a run on Slurm host {h.name!r} yet; "
+                         f"its results are on the cluster: tmuxkit logs {a.run} -f")
+    try:
+        sub = runs.submit(h, spec)
+    finally:
+        h.close()
+    say(f"submitted {sub.run} to {h.name} as Slurm job {sub.job}")
+    say(f"  job      {sub.job}")
+    say(f"  log      {sub.log}")
+    say(f"  results  {sub.results}")
+    say(f"status:  tmuxkit status {a.run}    logs: tmuxkit logs {a.run} -f    stop: tmuxkit stop {a.run}")
+    if a.watch:
+        from tmuxkit.cli import watch
+
+        watch.run(watch.Args(config=a.config, run=a.run, auto_resume=True))
     return 0

@@ -34,7 +34,28 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                     help="runs that ended longer ago are left out (default: [status] show_ended, else 3d)")
 
 
+def slurm_text(r: RunStatus) -> str:
+    """A Slurm job's state: pending (reason), running on NODE, its exit; its requeues."""
+    x = r.extra
+    state = r.state
+    if r.state == State.PENDING and x.get("reason"):
+        state += f" ({x['reason']})"
+    elif r.state == State.RUNNING and x.get("node"):
+        state += f" on {x['node']}"
+    elif r.exit_code is not None:
+        state += f" ({r.exit_code})"
+    if r.state not in (State.PENDING, State.RUNNING, State.EXITED) and x.get("slurm_state"):
+        state += f" [{x['slurm_state']}]"
+    if r.restarts:
+        state += f" [{r.restarts} restarts]"
+    if r.last_event:
+        state += f" [{r.last_event}]"
+    return state
+
+
 def state_text(r: RunStatus) -> str:
+    if r.extra.get("kind") == "slurm":
+        return slurm_text(r)
     state = r.state
     if r.headless:
         state += " (headless)"
@@ -98,6 +119,8 @@ def run(a: Args) -> int:
         asks = [(connect(spec), []) for spec in conf.all_hosts()]
     window = None if a.all else (a.ended_within if a.ended_within is not None else conf.show_ended)
     results = runs.status_all(asks, a.timeout, window)
+    if not a.runs:
+        runs.dedupe_slurm(conf, results)
     sync.add_health(conf, results)
     # A partial answer: the runs found are shown, and each name that has none is said (exit 4).
     unknown = [(s.host, n) for s in results for n in s.unknown]
@@ -116,7 +139,8 @@ def run(a: Args) -> int:
         if s.error:
             rows.append(["-", s.host, f"unreachable ({s.error})", "", "", "", "", "", ""])
         for r in s.runs:
-            rows.append([r.run, s.host, state_text(r), str(r.pid or "-"), ago(r.uptime_s), ago(r.log_age_s),
+            pid = f"job {r.extra['job']}" if r.extra.get("job") else str(r.pid or "-")
+            rows.append([r.run, s.host, state_text(r), pid, ago(r.uptime_s), ago(r.log_age_s),
                          r.lock_state, progress_text(r, spark), r.last_line[:100]])
     if rows:
         table("tmuxkit runs", ["RUN", "HOST", "STATE", "PID", "UPTIME", "LOG AGE", "LOCK", "PROGRESS", "LAST LINE"],

@@ -26,6 +26,9 @@ def ended_text(code: int | None) -> str:
         return f"it ended on signal {code - 128} ({code})"
     return f"it exited with code {code}, an error: see its log"
 
+SLURM_RUNG_TEXT: dict[str, str] = {Rung.SIGINT: "Ctrl-C (scancel --signal=INT --full): the job ended",
+                                   Rung.SIGTERM: "scancel after the grace period, or cancelled while pending"}
+
 
 @dataclass(frozen=True)
 class Args:
@@ -53,5 +56,11 @@ def run(a: Args) -> int:
         else:
             say(f"{a.run} is not running on {h.name} ({r.detail or 'ended'}); nothing to stop")
         return 0
-    say(f"stopped {a.run} on {h.name} at rung {r.rung} ({RUNG_TEXT.get(r.rung, r.rung)}): {ended_text(r.exit_code)}; lock released{wd}")
+    from tmuxkit.hosts.slurm import SlurmHost
+
+    if isinstance(h, SlurmHost):
+        say(f"stopped {a.run} on {h.name} ({r.detail}) at rung {r.rung} ({SLURM_RUNG_TEXT.get(r.rung, '')}){wd}")
+        return 0
+    say(f"stopped {a.run} on {h.name} at rung {r.rung} ({RUNG_TEXT.get(r.rung, r.rung)}): {ended_text(r.exit_code)}; "
+        f"lock released{wd}")
     return 0

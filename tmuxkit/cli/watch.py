@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tmuxkit.cli._common import duration, load_config, positive, say
 from tmuxkit.contract import Defaults, helper_session
+from tmuxkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from tmuxkit.config import Config, RunSpec
+    from tmuxkit.hosts.slurm import SlurmHost
 
 HELP = "watch a run on its host: stuck, crashed, GPU idle; resume from a checkpoint"
 
@@ -41,6 +47,10 @@ def run(a: Args) -> int:
     conf = load_config(a.config, [a.run])
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     h = runs.host_for_run(conf, a.run)
+    from tmuxkit.hosts.slurm import SlurmHost
+
+    if isinstance(h, SlurmHost):
+        return watch_slurm(a, h, spec, conf)
     if a.off:
         ended = watch.off(h, a.run)
         say(f"ended the watchdog of {a.run} on {h.name}" if ended else f"{a.run} has no watchdog on {h.name}")
@@ -60,4 +70,29 @@ def run(a: Args) -> int:
                                                             "events", a.run, "-f"], str(conf.base_dir))
         n = len(spec.notify) if spec.notify_from != "host" else len(not_on_host)
         say(f"notifications: {n} target(s), sent from this machine (local tmux session {name})")
+    return 0
+
+
+def watch_slurm(a: Args, h: SlurmHost, spec: RunSpec, conf: Config) -> int:
+    """The Slurm watchdog (tmuxkit-slurm watch), a loop on the submitting host: a job whose log is
+    silent for stuck_after is requeued (the wrapper resumes from the newest complete checkpoint),
+    within the run's restart budget. GPU checks and laptop notifications are not wired for it."""
+    if a.off:
+        ended = h.watch_off(a.run)
+        say(f"ended the Slurm watchdog of {a.run} on {h.name}" if ended else f"{a.run} has no watchdog on {h.name}")
+        return 0
+    if a.gpu_idle_below is not None:
+        raise UsageError("watch: --gpu-idle-below is not available for a Slurm job (its GPUs are on the compute node)")
+    info = h.watch(a.run, every=a.every, stuck_after=a.stuck_after or spec.stuck_after,
+                   max_restarts=spec.max_restarts, restart_window=spec.restart_window)
+    say(f"watching {a.run} (Slurm job {info.get('job', '?')}) from {h.name}: a log silent for "
+        f"{a.stuck_after or spec.stuck_after}s is requeued, at most {spec.max_restarts} times in "
+        f"{spec.restart_window}s; events: tmuxkit events {a.run} -f")
+    if spec.notify:  # the Slurm watchdog sends nothing itself: every target is sent from this machine
+        from tmuxkit import runs
+
+        conf_args = ["--config", str(conf.path)] if conf.path else []
+        name = runs.start_helper_session(helper_session(a.run, "events"), [*conf_args, "events", a.run, "-f"],
+                                         str(conf.base_dir))
+        say(f"notifications: {len(spec.notify)} target(s), sent from this machine (local tmux session {name})")
     return 0

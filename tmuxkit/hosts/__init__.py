@@ -1,4 +1,5 @@
-"""Hosts: one interface (hosts.base.Host) for this machine (LocalHost) and SSH hosts (SshHost)."""
+"""Hosts: one interface (hosts.base.Host) for this machine (LocalHost), SSH hosts (SshHost) and
+Slurm clusters (SlurmHost, over either transport)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ __all__ = ["SCRIPT_TIMEOUT", "Host", "InstallInfo", "LocalHost", "Result", "conn
 
 
 def connect(spec: HostSpec) -> Host:
-    """The host a config entry names; the ssh module is imported only for a remote one."""
+    """The host a config entry names; the ssh and slurm modules are imported only when needed."""
+    if spec.is_slurm:
+        from tmuxkit.hosts.slurm import SlurmHost
+
+        return SlurmHost(spec)
     if spec.is_local:
         return LocalHost()
     from tmuxkit.hosts.ssh import SshHost

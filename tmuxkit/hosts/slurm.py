@@ -1,0 +1,236 @@
+"""SlurmHost: a host whose runs are Slurm batch jobs, not tmux sessions.
+
+The transport is LocalHost (submit from this machine) or SshHost (ssh = "login-node": the same
+ControlMaster, BatchMode and host-key rules); this class only forwards to it. What a run is on
+such a host lives in shell/tmuxkit-slurm (submit, list, logs, stop, watch) and, on the compute
+node, shell/tmuxkit-sbatch-run; this module builds their arguments and reads their answers.
+The host scripts must be on a filesystem the compute nodes see (over ssh: $TMUXKIT_HOME/bin on
+the login node, usually in a shared home).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from tmuxkit.config import HostSpec, RunSpec
+from tmuxkit.contract import ContractError, Defaults, ExitCode, RunStatus, State, StopResult, kv_line
+from tmuxkit.errors import HostError, TmuxkitError
+from tmuxkit.hosts.base import SCRIPT_TIMEOUT, Host, InstallInfo, Result
+from tmuxkit.hosts.local import LocalHost
+
+SCRIPT = "tmuxkit-slurm"
+SUBMIT_TIMEOUT = 120.0  # sbatch on a busy controller can take a while
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """tmuxkit-slurm submit's answer."""
+
+    run: str
+    job: str
+    log: str
+    results: str
+    cwd: str
+
+
+def _kv(text: str) -> dict[str, str]:
+    """The scripts' key=value lines (one a line, or tab-separated), merged."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        out.update(kv_line(line))
+    return out
+
+
+def _exit_code(slurm_exit: str) -> int | None:
+    """Slurm's ExitCode "CODE:SIGNAL" -> the code (128+SIGNAL when a signal ended it)."""
+    code, _, sig = slurm_exit.partition(":")
+    try:
+        c, s = int(code), int(sig or 0)
+    except ValueError:
+        return None
+    return 128 + s if c == 0 and s else c
+
+
+class SlurmHost(Host):
+    kind = "slurm"
+
+    def __init__(self, spec: HostSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.transport: Host
+        if spec.ssh:
+            from tmuxkit.hosts.ssh import SshHost
+
+            self.transport = SshHost(spec)
+        else:
+            self.transport = LocalHost()
+            self.transport.name = spec.name  # errors name the configured host
+
+    @property
+    def local(self) -> bool:
+        return not self.spec.ssh
+
+    # --- the transport, unchanged -------------------------------------------------------
+    def _argv_for(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
+        return self.transport._argv_for(argv, tty=tty)
+
+    def script_argv(self, script: str, args: Sequence[str]) -> list[str]:
+        return self.transport.script_argv(script, args)
+
+    def _check_transport(self, res: Result, argv: Sequence[str]) -> None:
+        self.transport._check_transport(res, argv)
+
+    def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None) -> Result:
+        return self.transport.run(argv, timeout=timeout, input=input)
+
+    def script(
+        self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None
+    ) -> Result:
+        return self.transport.script(script, *args, timeout=timeout, input=input)
+
+    def stream(self, script: str, *args: str) -> int:
+        return self.transport.stream(script, *args)
+
+    def lines(self, script: str, *args: str) -> Iterator[str]:
+        return self.transport.lines(script, *args)
+
+    def exec_interactive(self, argv: Sequence[str]) -> NoReturn:
+        self.transport.exec_interactive(argv)
+
+    def rsync_path(self, path: str) -> str:
+        return self.transport.rsync_path(path)
+
+    def rsync_options(self, pre_shell: str = "") -> list[str]:
+        return self.transport.rsync_options(pre_shell)
+
+    def install(self) -> InstallInfo:
+        return self.transport.install()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    # --- runs as batch jobs -------------------------------------------------------------
+    def submit(self, spec: RunSpec) -> Submitted:
+        """sbatch the run (tmuxkit-slurm submit): its env goes on stdin, never on a command line."""
+        cwd = spec.cwd
+        if cwd is not None and self.local:
+            cwd = str(Path(cwd).expanduser().resolve())
+        results = spec.results or f"results/{spec.name}"
+        args = [spec.name, "--results", results, "--cmd", spec.command_line(), "--grace", str(Defaults.GRACE)]
+        if cwd is not None:
+            args += ["--cwd", cwd]
+        if spec.resume:
+            args += ["--resume", spec.resume]
+        if spec.checkpoints:
+            args += ["--glob", spec.checkpoints]
+        stdin = None
+        if spec.env:
+            args.append("--env-stdin")
+            stdin = "".join(f"{k}={v}\n" for k, v in spec.env.items()).encode()
+        args += ["--", *self.spec.sbatch_args]
+        res = self.script_ok(SCRIPT, "submit", *args, timeout=SUBMIT_TIMEOUT, input=stdin)
+        kv = _kv(res.out)
+        if not kv.get("job") or not kv.get("log"):
+            raise TmuxkitError(f"{self.name}: {SCRIPT} submit printed no job id")
+        log = kv["log"]
+        res_dir = str(Path(log).parent.parent)
+        return Submitted(run=spec.name, job=kv["job"], log=log, results=res_dir, cwd=cwd or "")
+
+    def statuses(self, names: Sequence[str] = (), timeout: float | None = SCRIPT_TIMEOUT) -> list[RunStatus]:
+        """Each named run's newest job (none named: every job tmuxkit submitted here), from one
+        scontrol call on the host. A named run Slurm does not know is an error (exit 4)."""
+        res = self.script_ok(SCRIPT, "list", *names, timeout=timeout)
+        out = [self._status(kv_line(line)) for line in res.out.splitlines() if "=" in line]
+        missing = [n for n in names if n not in {r.run for r in out}]
+        if missing:
+            raise HostError(
+                f"no Slurm job named '{missing[0]}' on {self.name}, and none submitted from there",
+                host=self.name,
+                code=ExitCode.NOT_FOUND,
+            )
+        return out
+
+    def _status(self, r: dict[str, str]) -> RunStatus:
+        if "run" not in r or "state" not in r:
+            raise TmuxkitError(f"{self.name}: {SCRIPT} list printed a line without run and state")
+        ended = r["state"] not in (State.PENDING, State.RUNNING)
+        log = r.get("log", "")
+        data: dict[str, object] = {
+            "run": r["run"],
+            "state": r["state"],
+            "log_path": log,
+            "log_age_s": r.get("log_age_s", ""),
+            "last_line": r.get("last_line", ""),
+            "last_event": r.get("last_event", ""),
+            "restarts": r.get("restarts", "") or 0,
+            "results": str(Path(log).parent.parent) if log else "",
+            "exit_code": _exit_code(r.get("exit", "")) if ended else None,
+            "job": r.get("job", ""),
+            "node": r.get("node", ""),
+            "reason": r.get("reason", ""),
+            "slurm_state": r.get("slurm_state", ""),
+            "requeues": int(r.get("requeues") or 0),
+            "watchdog": r.get("watchdog", ""),
+            "kind": self.kind,
+        }
+        try:
+            return RunStatus.parse(data, host=self.name)
+        except ContractError as e:
+            raise TmuxkitError(f"{self.name}: {e}") from None
+
+    def stop_run(self, name: str, grace: int = Defaults.GRACE) -> StopResult:
+        """The ladder in tmuxkit-slurm stop: scancel --signal=INT --full, GRACE, then scancel."""
+        res = self.script_ok(SCRIPT, "stop", name, "--grace", str(grace), timeout=grace + 120)
+        kv = _kv(res.out)
+        rung = kv.get("rung", "")
+        return StopResult(
+            state="stopped" if rung else "not_running",
+            run=name,
+            rung=rung,
+            detail=f"Slurm job {kv.get('job', '?')}" + ("" if rung else " had ended"),
+            watchdog=kv.get("watchdog", "none"),
+        )
+
+    def log_args(self, name: str) -> tuple[str, ...]:
+        """The log script and its leading arguments (for runs.logs and runs.follow_logs)."""
+        return (SCRIPT, "logs", name)
+
+    def watch(
+        self, name: str, *, every: int, stuck_after: int, max_restarts: int, restart_window: int
+    ) -> dict[str, str]:
+        res = self.script_ok(
+            SCRIPT,
+            "watch",
+            name,
+            "--detach",
+            "--every",
+            str(every),
+            "--stuck-after",
+            str(stuck_after),
+            "--max-restarts",
+            str(max_restarts),
+            "--restart-window",
+            str(restart_window),
+            "--grace",
+            str(Defaults.GRACE),
+        )
+        return _kv(res.out)
+
+    def watch_off(self, name: str) -> bool:
+        return _kv(self.script_ok(SCRIPT, "watch", name, "--off").out).get("watchdog") == "ended"
+
+    def no_terminal(self, run: RunStatus) -> TmuxkitError:
+        """attach on a batch job: there is no terminal; say what to do instead."""
+        job = str(run.extra.get("job") or "JOB")
+        srun = f"srun --jobid {job} --overlap --pty bash"
+        if not self.local:
+            srun = f"ssh -t {self.spec.ssh} {srun}"
+        where = f"Slurm job {job} on {self.name}, {run.state}"
+        return TmuxkitError(
+            f"{run.run} is a batch job ({where}): it has no terminal to attach to; follow its "
+            f"output with: tmuxkit logs {run.run} -f, or open a shell beside it: {srun}",
+            ExitCode.FAIL,
+        )
