@@ -6,10 +6,12 @@ import json
 import os
 import pty
 import random
+import re
 import select
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +41,13 @@ def _status(tk: Env, run: str) -> dict[str, Any]:
 def test_lifecycle_start_status_logs_stop_cleanup(tk: Env, remote: Remote) -> None:
     remote.add_run("rlife", "trap 'echo saved; exit 0' INT; echo ready; while :; do sleep 0.1; done")
     r = tk.cli("start", "rlife")
-    assert "started rlife on box" in r.stdout and "ssh -t box tmux -L" in r.stdout
+    assert "started rlife on box" in r.stdout
+    # Issue 13.7: the hint runs as printed (here with has-session for attach: no terminal in a test).
+    hint = re.search(r"\(or: (ssh .*)\)$", r.stdout, re.M)
+    assert hint and f"-F {remote.ssh_config}" in hint.group(1) and " -t tkbox tmux -L " in hint.group(1), r.stdout
+    check = subprocess.run(["bash", "-c", hint.group(1).replace(" attach -t ", " has-session -t ")],
+                           capture_output=True, text=True, env=tk.env, timeout=30)
+    assert check.returncode == 0, check.stderr
     wait_until(lambda: "ready" in _remote_log(remote, "rlife"), what="remote output")
     row = _status(tk, "rlife")
     assert row["host"] == "box" and row["state"] == "running" and row["lock_state"] == "alive"
@@ -58,6 +66,41 @@ def test_start_host_flag_and_ad_hoc_command(tk: Env, remote: Remote) -> None:
                "--", "echo", "hello from", "$HOME")
     assert "on box" in r.stdout
     wait_until(lambda: "hello from $HOME" in _remote_log(remote, "radhoc"), what="argv kept whole")
+
+
+def test_host_flag_on_every_verb_and_start_notes_the_host_before_the_exchange(tk: Env, remote: Remote) -> None:
+    """Issue 13.4: --host names the run's host on status, logs, events, stop; start notes where the
+    run lives before it talks to the host (a start cut off mid-way is still found by name)."""
+    where = tk.home / "where" / "rhost"
+    proc = subprocess.Popen([sys.executable, "-m", "tmuxkit", "start", "rhost", "--host", "box", "--cwd", "/tmp",
+                             "--results", f"tk-res-{os.getpid()}-rhost", "--", "bash", "-c", "echo hi-rhost; sleep 60"],
+                            env=tk.env, cwd=tk.work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: where.exists() or proc.poll() is not None, what="the note or the end of start")
+        assert proc.poll() is None, "start ended before it noted the host"  # the remote start takes ~2 s
+        assert where.read_text().strip() == "box"
+    finally:
+        _, errs = proc.communicate(timeout=60)
+    assert proc.returncode == 0, errs
+    wait_until(lambda: "hi-rhost" in _remote_log(remote, "rhost"), what="remote output")
+    where.unlink()  # this machine forgot: only --host finds it now
+    tk.cli("status", "rhost", check=4)
+    assert _status_on(tk, "rhost", "box")["state"] == "running"
+    assert "hi-rhost" in tk.cli("logs", "rhost", "--host", "box").stdout
+    tk.cli("events", "rhost", "--host", "box")  # found there (no watchdog: no events yet)
+    tk.cli("events", "rhost", check=4)
+    assert "stopped rhost on box" in tk.cli("stop", "rhost", "--host", "box", "--grace", "5").stdout
+    r = tk.cli("status", "rhost", "--host", "nowhere", check=2)
+    assert "unknown host 'nowhere'" in r.stderr
+    # A start the host refuses leaves no note behind.
+    tk.cli("start", "rbad", "--host", "box", "--cwd", "/nonexistent/dir", "--", "true", check=None)
+    assert not (tk.home / "where" / "rbad").exists()
+
+
+def _status_on(tk: Env, run: str, host: str) -> dict[str, Any]:
+    (row,) = json.loads(tk.cli("status", run, "--host", host, "--json").stdout)
+    assert isinstance(row, dict)
+    return row
 
 
 def test_attach_runs_tmux_over_ssh_with_a_pty(tk: Env, remote: Remote) -> None:

@@ -160,13 +160,26 @@ def submit(host: SlurmHost, spec: RunSpec) -> Submitted:
 
 
 def start(host: Host, spec: RunSpec) -> Started:
+    """Start SPEC on HOST. Where it runs is noted on this machine before the exchange, so a start
+    cut off mid-way (a dropped link) still leaves a run that `status RUN` finds; a start the host
+    refused puts the earlier note back."""
     sa = StartArgs.for_spec(host, spec)
-    res = host.script_ok("tmuxkit-start", *sa.argv(), input=sa.stdin())
+    before = remembered_host(spec.name)
+    remember_host(spec.name, host.name)
+    try:
+        res = host.script_ok("tmuxkit-start", *sa.argv(), input=sa.stdin())
+    except UnreachableError:
+        raise
+    except TmuxkitError:
+        if before is None:
+            forget_host(spec.name)
+        else:
+            remember_host(spec.name, before)
+        raise
     try:
         info = StartInfo.parse(res.out)
     except ContractError as e:
         raise TmuxkitError(f"{host.name}: {e}") from None
-    remember_host(spec.name, host.name)
     return Started(host=host.name, info=info, spec=spec)
 
 
@@ -254,8 +267,10 @@ def host_name_for_run(config: Config, name: str) -> str:
     return LOCAL
 
 
-def host_for_run(config: Config, name: str) -> Host:
-    return connect(config.host(host_name_for_run(config, name)))
+def host_for_run(config: Config, name: str, host: str | None = None) -> Host:
+    """The run's host: HOST when named (--host), else host_name_for_run."""
+    check_run_name(name)
+    return connect(config.host(host or host_name_for_run(config, name)))
 
 
 def stop(host: Host, name: str, grace: int = Defaults.GRACE, term_wait: int = Defaults.TERM_WAIT) -> StopResult:

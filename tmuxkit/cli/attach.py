@@ -16,11 +16,13 @@ HELP = "attach to a run's tmux session"
 class Args:
     config: str | None
     run: str | None = None
+    host: str | None = None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a = sub.add_parser("attach", help=HELP)
     a.add_argument("run", nargs="?", help="the run (default: the only running one)")
+    a.add_argument("--host", metavar="HOST", help="the run's host (default: where it was started: its config, else this machine's note)")
 
 
 def run(a: Args) -> int:
@@ -29,10 +31,11 @@ def run(a: Args) -> int:
 
     conf = load_config(a.config, [a.run] if a.run else [])
     if a.run:
-        h = runs.host_for_run(conf, a.run)
+        h = runs.host_for_run(conf, a.run, a.host)
         target = runs.status_on(h, [a.run]).runs[0]
     else:
-        hosts = {spec.name: connect(spec) for spec in conf.all_hosts()}
+        specs = [conf.host(a.host)] if a.host else conf.all_hosts()
+        hosts = {spec.name: connect(spec) for spec in specs}
         live = runs.alive_runs(runs.status_all([(h, ()) for h in hosts.values()]))
         if not live:
             raise TmuxkitError("no running run to attach to (see: tmuxkit status)", ExitCode.NOT_FOUND)

@@ -16,6 +16,7 @@ HELP = "list a run's checkpoints on its host, newest first: step, size, age, com
 class Args:
     config: str | None
     run: str
+    host: str | None = None
     json: bool = False
     complete: bool = False
 
@@ -23,6 +24,7 @@ class Args:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = sub.add_parser("checkpoints", help=HELP)
     c.add_argument("run", help="the run whose checkpoints to list")
+    c.add_argument("--host", metavar="HOST", help="the run's host (default: where it was started: its config, else this machine's note)")
     c.add_argument("--json", action="store_true", help="one JSON array: path, step, mtime, size, kind, complete, reason (default: a table)")
     c.add_argument("--complete", action="store_true", help="only the complete ones, those a resume may use (default: all)")
 
@@ -41,7 +43,7 @@ def run(a: Args) -> int:
 
     conf = load_config(a.config, [a.run])
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
-    h = runs.host_for_run(conf, a.run)
+    h = runs.host_for_run(conf, a.run, a.host)
     units = checkpoints.listing(h, spec, complete_only=a.complete)
     if a.json:
         print(json.dumps(units, indent=2))

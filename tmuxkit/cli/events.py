@@ -16,6 +16,7 @@ HELP = "a run's watchdog events"
 class Args:
     config: str | None
     run: str
+    host: str | None = None
     json: bool = False
     follow: bool = False
 
@@ -23,6 +24,7 @@ class Args:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = sub.add_parser("events", help=HELP)
     ev.add_argument("run", help="the run whose events to show")
+    ev.add_argument("--host", metavar="HOST", help="the run's host (default: where it was started: its config, else this machine's note)")
     ev.add_argument("--json", action="store_true", help="one JSON object per line, as stored (default: one line of text each)")
     ev.add_argument("-f", "--follow", action="store_true", dest="follow", help="keep printing new events; reconnects after a drop (default: print and exit)")
 
@@ -39,7 +41,7 @@ def run(a: Args) -> int:
 
     conf = load_config(a.config, [a.run])
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
-    host = runs.host_for_run(conf, a.run)
+    host = runs.host_for_run(conf, a.run, a.host)
     # What the host's watchdog sends (notify_from = "host") is not sent again from here.
     # A Slurm run's watchdog sends nothing itself: this follower sends all.
     from tmuxkit.hosts.slurm import SlurmHost

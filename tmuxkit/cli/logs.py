@@ -14,6 +14,7 @@ HELP = "print (and follow) a run's log"
 class Args:
     config: str | None
     run: str
+    host: str | None = None
     lines: int = 20
     follow: bool = False
 
@@ -21,6 +22,7 @@ class Args:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lg = sub.add_parser("logs", help=HELP)
     lg.add_argument("run", help="the run whose pane log to print")
+    lg.add_argument("--host", metavar="HOST", help="the run's host (default: where it was started: its config, else this machine's note)")
     lg.add_argument("-n", "--lines", type=positive, default=20, dest="lines", metavar="N", help="print the last N lines (default: %(default)s)")
     lg.add_argument("-f", "--follow", action="store_true", dest="follow", help="keep printing new output, across rotations and restarts (default: print and exit)")
 
@@ -29,4 +31,4 @@ def run(a: Args) -> int:
     from tmuxkit import runs
 
     conf = load_config(a.config, [a.run])
-    return runs.logs(runs.host_for_run(conf, a.run), a.run, a.lines, a.follow)
+    return runs.logs(runs.host_for_run(conf, a.run, a.host), a.run, a.lines, a.follow)

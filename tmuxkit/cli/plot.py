@@ -16,6 +16,7 @@ HELP = "plot a run's loss (or another metric): a PNG with -o, else in the termin
 class Args:
     config: str | None
     run: str
+    host: str | None = None
     metric: str = "loss"
     output: str | None = None
 
@@ -23,6 +24,7 @@ class Args:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("plot", help=HELP)
     p.add_argument("run", help="the run whose metric to plot")
+    p.add_argument("--host", metavar="HOST", help="the run's host (default: where it was started: its config, else this machine's note)")
     p.add_argument("--metric", default="loss", help="which metric (default: %(default)s)")
     p.add_argument("-o", dest="output", metavar="FILE.png", help="write a PNG (matplotlib) instead of drawing in the terminal (default: the terminal)")
 
@@ -38,7 +40,7 @@ def run(a: Args) -> int:
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     text, where = "", ""
     try:  # the host's series, else the synced copy
-        h = runs.host_for_run(conf, a.run)
+        h = runs.host_for_run(conf, a.run, a.host)
         row = runs.status_on(h, [a.run]).runs[0]
         series = row.log_path[:-4] + ".progress" if row.log_path.endswith(".log") else ""
         res = h.run(["tail", "-n", "20000", series]) if series else None

@@ -10,6 +10,9 @@ from tmuxkit.cli._common import load_config, say
 from tmuxkit.errors import UsageError
 
 if TYPE_CHECKING:
+    from tmuxkit.config import HostSpec
+
+if TYPE_CHECKING:
     from tmuxkit.config import RunSpec
     from tmuxkit.hosts.slurm import SlurmHost
 
@@ -42,10 +45,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.add_argument("--watch", action="store_true", help="also start its watchdog with auto-resume, RUN+watch on the host (default: off)")
 
 
-def attach_hint(socket: str, session: str, host: str) -> str:
-    tmux = f"tmux -L {socket}" if socket else "tmux"
-    prefix = f"ssh -t {host} " if host != "local" else ""
-    return f"{prefix}{tmux} attach -t {session}"
+def attach_hint(socket: str, session: str, spec: HostSpec) -> str:
+    """A command to paste into a terminal as printed: the ssh options tmuxkit itself uses for the
+    host (-F, -p, -i, -o), then tmux on the run's socket. Every word shell-quoted."""
+    import os
+    import shlex
+
+    tmux = ["tmux", *(["-L", socket] if socket else []), "attach", "-t", session]
+    if spec.is_local:
+        return shlex.join(tmux)
+    ssh = ["ssh"]
+    if spec.ssh_config:
+        ssh += ["-F", os.path.expanduser(spec.ssh_config)]
+    if spec.port:
+        ssh += ["-p", str(spec.port)]
+    if spec.identity:
+        ssh += ["-i", os.path.expanduser(spec.identity)]
+    for o in spec.ssh_options:
+        ssh += ["-o", o]
+    return shlex.join([*ssh, "-t", spec.ssh, *tmux])
 
 
 def run(a: Args) -> int:
@@ -81,7 +99,7 @@ def run(a: Args) -> int:
     say(f"  log      {i.log}")
     say(f"  results  {i.results}")
     say(f"  lock     {i.lock}")
-    say(f"attach:  tmuxkit attach {a.run}    (or: {attach_hint(i.socket, i.session, started.host)})")
+    say(f"attach:  tmuxkit attach {a.run}    (or: {attach_hint(i.socket, i.session, conf.host(started.host))})")
     say(f"status:  tmuxkit status {a.run}    logs: tmuxkit logs {a.run} -f    stop: tmuxkit stop {a.run}")
     if a.watch:
         from tmuxkit.cli import watch

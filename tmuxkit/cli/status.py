@@ -22,6 +22,7 @@ class Args:
     timeout: float = 10.0
     all: bool = False
     ended_within: int | None = None
+    host: str | None = None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     st.add_argument("runs", nargs="*", metavar="RUN", help="only these runs (default: every run on every host)")
     st.add_argument("--json", action="store_true", help="a JSON array of runs, see README \"JSON output\" (default: a table)")
     st.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS", help="how long to wait for each host (default: %(default)s)")
+    st.add_argument("--host", metavar="HOST", help="only this host (default: the runs' hosts, or every host)")
     st.add_argument("--all", action="store_true", help="every run, however long ago it ended (default: see --ended-within)")
     st.add_argument("--ended-within", type=duration, metavar="DUR",
                     help="runs that ended longer ago are left out (default: [status] show_ended, else 3d)")
@@ -110,7 +112,9 @@ def run(a: Args) -> int:
 
     conf = load_config(a.config, a.runs)
     asks: list[tuple[Host, Sequence[str]]]
-    if a.runs:
+    if a.host:
+        asks = [(connect(conf.host(a.host)), a.runs)]
+    elif a.runs:
         by_host: dict[str, list[str]] = {}
         for n in a.runs:
             by_host.setdefault(runs.host_name_for_run(conf, n), []).append(n)

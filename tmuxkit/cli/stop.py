@@ -34,12 +34,14 @@ SLURM_RUNG_TEXT: dict[str, str] = {Rung.SIGINT: "Ctrl-C (scancel --signal=INT --
 class Args:
     config: str | None
     run: str
+    host: str | None = None
     grace: int = Defaults.GRACE
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser("stop", help=HELP)
     sp.add_argument("run", help="the run to stop")
+    sp.add_argument("--host", metavar="HOST", help="the run's host (default: where it was started: its config, else this machine's note)")
     sp.add_argument("--grace", type=positive, default=Defaults.GRACE, metavar="SECONDS", help="how long Ctrl-C gets to save and exit before SIGTERM (default: %(default)s)")
 
 
@@ -47,7 +49,7 @@ def run(a: Args) -> int:
     from tmuxkit import runs
 
     conf = load_config(a.config, [a.run])
-    h = runs.host_for_run(conf, a.run)
+    h = runs.host_for_run(conf, a.run, a.host)
     r = runs.stop(h, a.run, a.grace)
     wd = "; its watchdog was ended too" if r.watchdog == "ended" else ""
     if r.state == "not_running":

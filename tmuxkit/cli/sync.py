@@ -15,6 +15,7 @@ HELP = "pull a run's results, logs and checkpoints; repeat until it ends"
 class Args:
     config: str | None
     run: str
+    host: str | None = None
     once: bool = False
     every: int | None = None
     to: str | None = None
@@ -26,6 +27,7 @@ class Args:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sy = sub.add_parser("sync", help=HELP)
     sy.add_argument("run", help="the run whose results to pull")
+    sy.add_argument("--host", metavar="HOST", help="the run's host (default: where it was started: its config, else this machine's note)")
     sy.add_argument("--once", action="store_true", help="one pass, then exit (default: repeat until the run ends)")
     sy.add_argument("--every", type=duration, metavar="DUR", help=f"seconds (or 30s, 5m) between passes (default: the run's sync_every, else {Defaults.SYNC_EVERY})")
     sy.add_argument("--to", metavar="DIR", help="where on this machine (default: the run's sync_to, else runs/RUN beside the config)")
@@ -41,7 +43,7 @@ def run(a: Args) -> int:
 
     conf = load_config(a.config, [a.run])
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
-    h = runs.host_for_run(conf, a.run)
+    h = runs.host_for_run(conf, a.run, a.host)
     if a.detach:
         name = sync.start_loop_session(str(conf.path) if conf.path else None, a.run, str(conf.base_dir))
         say(f"syncing {a.run} in local tmux session {name}")

@@ -21,6 +21,7 @@ HELP = "watch a run on its host: stuck, crashed, GPU idle; resume from a checkpo
 class Args:
     config: str | None
     run: str
+    host: str | None = None
     auto_resume: bool = False
     stuck_after: int | None = None
     gpu_idle_below: int | None = None
@@ -32,6 +33,7 @@ class Args:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w = sub.add_parser("watch", help=HELP)
     w.add_argument("run", help="the run to watch")
+    w.add_argument("--host", metavar="HOST", help="the run's host (default: where it was started: its config, else this machine's note)")
     w.add_argument("--auto-resume", action="store_true", help="stop a stuck or crashed run and restart it from its newest complete checkpoint (default: only report)")
     w.add_argument("--stuck-after", type=duration, metavar="DUR", help=f"no output for this long is stuck (default: the run's stuck_after, else {Defaults.STUCK_AFTER}s)")
     w.add_argument("--gpu-idle-below", type=positive, metavar="PCT", help="GPU use under PCT%% counts as idle (default: the run's gpu_idle_below, else off)")
@@ -46,7 +48,7 @@ def run(a: Args) -> int:
 
     conf = load_config(a.config, [a.run])
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
-    h = runs.host_for_run(conf, a.run)
+    h = runs.host_for_run(conf, a.run, a.host)
     from tmuxkit.hosts.slurm import SlurmHost
 
     if isinstance(h, SlurmHost):
