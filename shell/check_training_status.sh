@@ -18,6 +18,7 @@
 #   --runs-only        only section [5], for the given runs (all when none given)
 #   --json             one JSON object instead of text
 #   --ended-within S   with --runs-only and no RUN: leave out runs that ended more than S seconds ago
+#   --deadline S       end this report and all it started after S seconds (the caller gave up)
 #   --cache            with --runs-only --json (tmuxkit's own calls): keep an ended run's answer in
 #                      $TMUXKIT_HOME/runs/RUN/status.cache and reuse it while nothing of the run
 #                      changes, so the cost of a call does not grow with the runs of the past
@@ -275,6 +276,39 @@ tk_stat_many() {
   else
     tr '\n' '\0' | xargs -0 stat -f '%m %z %N' 2>/dev/null || true
   fi
+}
+
+# The descendants of root (not self's), from "pid ppid" lines: an awk program.
+# shellcheck disable=SC2016
+TK_DESC_AWK='{ kids[$2] = kids[$2] " " $1 }
+END {
+  todo = root
+  while (todo != "") {
+    split(todo, now, " "); todo = ""
+    for (i in now) {
+      n = split(kids[now[i]], k, " ")
+      for (j = 1; j <= n; j++) if (k[j] != self) { print k[j]; todo = todo " " k[j] }
+    }
+  }
+}'
+
+# tk_deadline SECONDS: end this script and everything it started after SECONDS, so a caller that
+# gave up on the answer leaves nothing running here. Disarmed when the script exits.
+tk_deadline() {
+  # shellcheck disable=SC2016  # the sh script expands its own arguments
+  sh -c '
+    trap "kill \$s 2>/dev/null; exit 0" TERM
+    sleep "$1" &
+    s=$!
+    wait "$s" || exit 0
+    kill -KILL $(ps -A -o pid=,ppid= | awk -v root="$2" -v self="$$" "$3") "$2" 2>/dev/null
+  ' tmuxkit-deadline "$1" "$$" "$TK_DESC_AWK" &
+  TK_DEADLINE_PID=$!
+  trap tk_deadline_off EXIT
+}
+
+tk_deadline_off() {
+  [ -z "${TK_DEADLINE_PID:-}" ] || kill -TERM "$TK_DEADLINE_PID" 2>/dev/null || true
 }
 
 # Every process as "pid ppid stat args-and-environment" (env shown: ps e / ps -E).
@@ -1331,6 +1365,11 @@ tk_status_main() {
     --json) JSON=1 ;;
     --runs-only) runs_only=1 ;;
     --cache) CS_CACHE=1 ;;
+    --deadline)
+      case ${2:-} in '' | *[!0-9]* | 0) tk_die "$EX_USAGE" "--deadline needs a whole number of seconds" ;; esac
+      tk_deadline "$2"
+      shift
+      ;;
     --ended-within)
       case ${2:-} in '' | *[!0-9]*) tk_die "$EX_USAGE" "--ended-within needs a number of seconds" ;; esac
       ended_within=$2

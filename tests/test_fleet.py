@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
+from pathlib import Path
 
 from conftest import Env, wait_until
 
@@ -82,3 +85,54 @@ def test_cleanup_older_than_forgets_only_old_finished_runs(tk: Env) -> None:
     assert not tk.run_dir("ancient").exists()
     assert tk.run_dir("fresh").exists() and tk.run_dir("running").exists()
     assert (tk.work / "results" / "ancient" / "tmuxkit" / "ancient.log").exists()
+
+
+def _slow_ps(bindir: Path) -> Path:
+    """A ps that takes 30 s to answer (but for the pid/ppid table), standing in for a host too busy
+    to answer in time."""
+    bindir.mkdir(parents=True, exist_ok=True)
+    shim = bindir / "ps"
+    shim.write_text(f'#!/bin/sh\ncase "$*" in *pid=,ppid=*) exec {shutil.which("ps")} "$@" ;; esac\n'
+                    f'sleep 30\nexec {shutil.which("ps")} "$@"\n')
+    shim.chmod(0o755)
+    return bindir
+
+
+def _left_behind(tk: Env) -> list[str]:
+    out = []
+    for pid in tk.socket_pids():
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "sleep 30" in cmd or "check_training_status" in cmd or "tmuxkit-deadline" in cmd:
+            out.append(f"{pid} {cmd}")
+    return out
+
+
+def test_a_status_that_runs_out_of_time_leaves_nothing_running_here(tk: Env, tmp_path: Path) -> None:
+    """Issue 13.3: the time limit ends the host-side work it started, on this machine too."""
+    tk.env["PATH"] = f"{_slow_ps(tmp_path / 'slow')}{os.pathsep}{tk.env['PATH']}"
+    t0 = time.monotonic()
+    r = tk.cli("status", "--timeout", "2", check=None)
+    assert "no answer within 2s" in r.stdout, r.stdout
+    assert time.monotonic() - t0 < 10
+    wait_until(lambda: _left_behind(tk) == [], timeout=5, what="nothing left running")
+
+
+def test_a_status_that_runs_out_of_time_leaves_nothing_running_on_the_host(tk: Env, tmp_path: Path) -> None:
+    """The same over ssh: the host's script ends itself and all it started at the deadline."""
+    from testkit.sshd import start_sshd
+
+    srv = start_sshd(tmp_path / "slowsshd", path_env=f"{_slow_ps(tmp_path / 'slow')}:/usr/local/bin:/usr/bin:/bin")
+    try:
+        cfg = srv.client_config(tmp_path / "ssh_config", "slowbox", {"TMUXKIT_HOME": str(tmp_path / "rh")})
+        tk.write_config(f'[hosts.slow]\nssh = "slowbox"\nssh_config = "{cfg}"\n')
+        tk.cli("install", "slow")
+        t0 = time.monotonic()
+        r = tk.cli("status", "--host", "slow", "--timeout", "3", check=None)
+        assert time.monotonic() - t0 < 10  # an ssh ControlMaster holding the pipes does not hold the answer
+        assert "no answer within 3s" in r.stdout, r.stdout
+        wait_until(lambda: _left_behind(tk) == [], timeout=8, what="the host's script and its ps to be gone")
+    finally:
+        srv.stop()

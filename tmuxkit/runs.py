@@ -7,6 +7,7 @@ kill ladder and zombie detection live in shell/ only.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -200,7 +201,9 @@ def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIM
     if isinstance(host, SlurmHost):
         return HostStatus(host=host.name, runs=host.statuses(names, timeout))
     window = ["--ended-within", str(ended_within)] if ended_within is not None and not names else []
-    res = host.script_ok("check_training_status.sh", "--runs-only", "--json", "--cache", *window, *names,
+    # The host ends its own work when this side stops waiting: nothing is left running there.
+    deadline = ["--deadline", str(max(1, math.ceil(timeout)))] if timeout else []
+    res = host.script_ok("check_training_status.sh", "--runs-only", "--json", "--cache", *deadline, *window, *names,
                          timeout=timeout)
     try:
         report = parse_status_report(res.out)

@@ -27,6 +27,39 @@ tk_stat_many() {
   fi
 }
 
+# The descendants of root (not self's), from "pid ppid" lines: an awk program.
+# shellcheck disable=SC2016
+TK_DESC_AWK='{ kids[$2] = kids[$2] " " $1 }
+END {
+  todo = root
+  while (todo != "") {
+    split(todo, now, " "); todo = ""
+    for (i in now) {
+      n = split(kids[now[i]], k, " ")
+      for (j = 1; j <= n; j++) if (k[j] != self) { print k[j]; todo = todo " " k[j] }
+    }
+  }
+}'
+
+# tk_deadline SECONDS: end this script and everything it started after SECONDS, so a caller that
+# gave up on the answer leaves nothing running here. Disarmed when the script exits.
+tk_deadline() {
+  # shellcheck disable=SC2016  # the sh script expands its own arguments
+  sh -c '
+    trap "kill \$s 2>/dev/null; exit 0" TERM
+    sleep "$1" &
+    s=$!
+    wait "$s" || exit 0
+    kill -KILL $(ps -A -o pid=,ppid= | awk -v root="$2" -v self="$$" "$3") "$2" 2>/dev/null
+  ' tmuxkit-deadline "$1" "$$" "$TK_DESC_AWK" &
+  TK_DEADLINE_PID=$!
+  trap tk_deadline_off EXIT
+}
+
+tk_deadline_off() {
+  [ -z "${TK_DEADLINE_PID:-}" ] || kill -TERM "$TK_DEADLINE_PID" 2>/dev/null || true
+}
+
 # Every process as "pid ppid stat args-and-environment" (env shown: ps e / ps -E).
 tk_ps_env() {
   if [ -z "${_TK_PSENV:-}" ]; then

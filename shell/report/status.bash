@@ -18,6 +18,7 @@
 #   --runs-only        only section [5], for the given runs (all when none given)
 #   --json             one JSON object instead of text
 #   --ended-within S   with --runs-only and no RUN: leave out runs that ended more than S seconds ago
+#   --deadline S       end this report and all it started after S seconds (the caller gave up)
 #   --cache            with --runs-only --json (tmuxkit's own calls): keep an ended run's answer in
 #                      $TMUXKIT_HOME/runs/RUN/status.cache and reuse it while nothing of the run
 #                      changes, so the cost of a call does not grow with the runs of the past
@@ -358,6 +359,11 @@ tk_status_main() {
     --json) JSON=1 ;;
     --runs-only) runs_only=1 ;;
     --cache) CS_CACHE=1 ;;
+    --deadline)
+      case ${2:-} in '' | *[!0-9]* | 0) tk_die "$EX_USAGE" "--deadline needs a whole number of seconds" ;; esac
+      tk_deadline "$2"
+      shift
+      ;;
     --ended-within)
       case ${2:-} in '' | *[!0-9]*) tk_die "$EX_USAGE" "--ended-within needs a number of seconds" ;; esac
       ended_within=$2

@@ -63,6 +63,23 @@ class Result:
         return lines[-1] if lines else f"failed with exit code {self.rc}"
 
 
+def _end_group(p: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group P leads (P and all it started), and reap P. Its pipes are closed
+    here, not read to their end: an ssh ControlMaster holds a client's stdio until the remote
+    command ends (the host's own --deadline sees to that)."""
+    import signal
+
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    p.kill()
+    p.wait()
+    for f in (p.stdin, p.stdout, p.stderr):
+        if f is not None:
+            f.close()
+
+
 class Host:
     """What every host offers. Subclasses supply _argv_for, script_argv, install and the transport."""
 
@@ -76,14 +93,24 @@ class Host:
 
     # --- running things ------------------------------------------------------
     def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None) -> Result:
+        """Run ARGV on the host. The call runs in a process group of its own: when TIMEOUT ends it
+        (or Ctrl-C here), the whole group goes, so nothing it started is left behind on this
+        machine; on a remote host the scripts bound themselves (check_training_status.sh --deadline)."""
         full = self._argv_for(argv)
         try:
-            p = subprocess.run(full, input=input, capture_output=True, timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise UnreachableError(f"{self.name}: no answer within {timeout:g}s", host=self.name, argv=full) from None
+            p = subprocess.Popen(full, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         except FileNotFoundError as e:
             raise HostError(f"{e.filename}: command not found", host=self.name, argv=full, code=ExitCode.NO_TOOL) from None
-        res = Result(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
+        try:
+            out, err = p.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _end_group(p)
+            raise UnreachableError(f"{self.name}: no answer within {timeout:g}s", host=self.name, argv=full) from None
+        except BaseException:
+            _end_group(p)
+            raise
+        res = Result(p.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
         self._check_transport(res, full)
         return res
 
