@@ -8,7 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
-from conftest import Env, wait_until
+from conftest import Env, Remote, wait_until
 
 
 def _end_long_ago(tk: Env, run: str, days: int = 10) -> None:
@@ -134,5 +134,64 @@ def test_a_status_that_runs_out_of_time_leaves_nothing_running_on_the_host(tk: E
         assert time.monotonic() - t0 < 10  # an ssh ControlMaster holding the pipes does not hold the answer
         assert "no answer within 3s" in r.stdout, r.stdout
         wait_until(lambda: _left_behind(tk) == [], timeout=8, what="the host's script and its ps to be gone")
+    finally:
+        srv.stop()
+
+
+def test_two_host_entries_for_one_box_are_asked_once(tk: Env, remote: Remote) -> None:
+    """Issue 13.5: [hosts.box] and [hosts.box2] reach the same user@host:port: one row per run."""
+    with remote.config.open("a") as f:
+        f.write(f'\n[hosts.box2]\nssh = "{remote.alias}"\nssh_config = "{remote.ssh_config}"\n')
+    remote.add_run("rtwice", "sleep 60")
+    tk.cli("start", "rtwice")
+    r = tk.cli("status", "--json")
+    rows = [row for row in json.loads(r.stdout) if row.get("run") == "rtwice"]
+    assert [row["host"] for row in rows] == ["box"], rows
+    r = tk.cli("status")
+    assert "host box2 is the same box as box" in r.stderr
+    assert sum(1 for ln in r.stdout.splitlines() if ln.startswith("rtwice ")) == 1
+
+
+def test_on_a_terminal_each_hosts_rows_come_as_they_arrive(tk: Env, tmp_path: Path) -> None:
+    """Issue 13.3: a slow host does not hold back a fast one's rows."""
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    from testkit.sshd import start_sshd
+
+    tk.cli("start", "fastrow", "--", "sleep", "60")
+    srv = start_sshd(tmp_path / "slowsshd", path_env=f"{_slow_ps(tmp_path / 'slow')}:/usr/local/bin:/usr/bin:/bin")
+    try:
+        cfg = srv.client_config(tmp_path / "ssh_config", "slowbox", {"TMUXKIT_HOME": str(tmp_path / "rh")})
+        tk.write_config(f'[hosts.slow]\nssh = "slowbox"\nssh_config = "{cfg}"\n')
+        tk.cli("install", "slow")
+        leader, follower = pty.openpty()
+        t0 = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "tmuxkit", "status", "--timeout", "6"], env=tk.env,
+                                cwd=tk.work, stdout=follower, stderr=follower, stdin=subprocess.DEVNULL)
+        os.close(follower)
+        seen, first_row_at = b"", None
+        while time.monotonic() - t0 < 30:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+                if first_row_at is None and b"fastrow" in seen:
+                    first_row_at = time.monotonic() - t0
+            elif proc.poll() is not None:
+                break
+        proc.wait(timeout=30)
+        done_at = time.monotonic() - t0
+        os.close(leader)
+        assert first_row_at is not None, seen
+        assert b"no answer" in seen, seen
+        assert first_row_at < done_at - 2, (first_row_at, done_at)
     finally:
         srv.stop()

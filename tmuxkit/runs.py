@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
 import sys
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tmuxkit.config import LOCAL, Config, RunSpec, check_run_name
+from tmuxkit.config import LOCAL, Config, HostSpec, RunSpec, check_run_name
 from tmuxkit.contract import (
     HELPER_SEP,
     ContractError,
@@ -221,9 +222,11 @@ def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIM
 
 
 def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STATUS_TIMEOUT,
-               ended_within: int | None = None) -> list[HostStatus]:
+               ended_within: int | None = None,
+               on_each: Callable[[HostStatus], None] | None = None) -> list[HostStatus]:
     """Ask every (host, its runs; none = all) at once; a host that fails or does not answer
-    shows as unreachable. A run that does not exist, or a bad name, is the caller's error."""
+    shows as unreachable. A run that does not exist, or a bad name, is the caller's error.
+    ON_EACH, when given, gets each host's answer as it arrives (in this thread)."""
 
     def one(ask: tuple[Host, Sequence[str]]) -> HostStatus:
         h, names = ask
@@ -235,9 +238,52 @@ def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STAT
             return HostStatus(host=h.name, error=user_message(e))
 
     if len(asks) == 1:
-        return [one(asks[0])]
+        got = [one(asks[0])]
+        if on_each:
+            on_each(got[0])
+        return got
     with ThreadPoolExecutor(max_workers=min(8, len(asks))) as pool:
-        return list(pool.map(one, asks))
+        futures = [pool.submit(one, ask) for ask in asks]
+        if on_each:
+            for f in as_completed(futures):
+                on_each(f.result())
+        return [f.result() for f in futures]
+
+
+def same_box(specs: Sequence[HostSpec]) -> tuple[list[HostSpec], dict[str, str]]:
+    """Host entries that reach the same box (the same user, hostname and port, as ssh itself
+    resolves them with `ssh -G` and the entry's own options) count once: (the hosts to ask, and
+    {dropped name: the name kept}). Slurm hosts and this machine are kept as they are."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tmuxkit.hosts.ssh import SshHost
+
+    def key(spec: HostSpec) -> tuple[str, ...] | None:
+        if spec.is_local or spec.is_slurm:
+            return None
+        try:
+            p = subprocess.run(["ssh", *SshHost(spec).ssh_options(), "-G", spec.ssh], capture_output=True, text=True,
+                               timeout=10)
+        except (OSError, subprocess.SubprocessError, TmuxkitError):
+            return None
+        g = dict(ln.split(" ", 1) for ln in p.stdout.splitlines() if " " in ln)
+        return (g["user"], g["hostname"].lower(), g["port"]) if p.returncode == 0 and "hostname" in g else None
+
+    ssh_specs = [s for s in specs if not s.is_local and not s.is_slurm]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = dict(zip([s.name for s in ssh_specs], pool.map(key, ssh_specs), strict=True))
+    kept: list[HostSpec] = []
+    first: dict[tuple[str, ...], str] = {}
+    dropped: dict[str, str] = {}
+    for spec in specs:
+        k = keys.get(spec.name)
+        if k is not None and k in first:
+            dropped[spec.name] = first[k]
+            continue
+        if k is not None:
+            first[k] = spec.name
+        kept.append(spec)
+    return kept, dropped
 
 
 def dedupe_slurm(config: Config, statuses: Sequence[HostStatus]) -> None:

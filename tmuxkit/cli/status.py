@@ -7,9 +7,13 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tmuxkit.cli._common import ago, duration, err, load_config, say, seconds, table
 from tmuxkit.contract import ExitCode, RunStatus, State, Writer
+
+if TYPE_CHECKING:
+    from tmuxkit.runs import HostStatus
 
 HELP = "state of runs on every host"
 
@@ -120,12 +124,32 @@ def run(a: Args) -> int:
             by_host.setdefault(runs.host_name_for_run(conf, n), []).append(n)
         asks = [(connect(conf.host(h)), ns) for h, ns in by_host.items()]
     else:
-        asks = [(connect(spec), []) for spec in conf.all_hosts()]
+        specs, same = runs.same_box(conf.all_hosts())
+        asks = [(connect(spec), []) for spec in specs]
+        if same and not a.json:
+            for name, kept in same.items():
+                err(f"note: host {name} is the same box as {kept}: its runs are shown once, under {kept}")
     window = None if a.all else (a.ended_within if a.ended_within is not None else conf.show_ended)
-    results = runs.status_all(asks, a.timeout, window)
+    import sys
+
+    from tmuxkit.hosts.slurm import SlurmHost
+
+    # On a terminal, with several hosts, each host's rows are printed as they arrive: a slow host
+    # does not hold back the others (two Slurm hosts may list one run, so they are printed at the end).
+    stream = (not a.json and len(asks) > 1 and sys.stdout.isatty()
+              and not any(isinstance(h, SlurmHost) for h, _ in asks))
+    shown: list[str] = []
+
+    def show(s: runs.HostStatus) -> None:
+        sync.add_health(conf, [s])
+        if _print_rows(f"{s.host}", [s]):
+            shown.append(s.host)
+
+    results = runs.status_all(asks, a.timeout, window, on_each=show if stream else None)
     if not a.runs:
         runs.dedupe_slurm(conf, results)
-    sync.add_health(conf, results)
+    if not stream:
+        sync.add_health(conf, results)
     # A partial answer: the runs found are shown, and each name that has none is said (exit 4).
     unknown = [(s.host, n) for s in results for n in s.unknown]
     rc = int(ExitCode.NOT_FOUND) if unknown else 0
@@ -135,6 +159,14 @@ def run(a: Args) -> int:
         print(json.dumps(out, indent=2))
         _say_unknown(unknown)
         return rc
+    if not (shown if stream else _print_rows("tmuxkit runs", results)) and not unknown:
+        say("no runs")
+    _say_unknown(unknown)
+    return rc
+
+
+def _print_rows(title: str, results: Sequence[HostStatus]) -> bool:
+    """One table of the hosts' rows; False when there was no row to print."""
     import sys
 
     rows = []
@@ -147,12 +179,8 @@ def run(a: Args) -> int:
             rows.append([r.run, s.host, state_text(r), pid, ago(r.uptime_s), ago(r.log_age_s),
                          r.lock_state, progress_text(r, spark), r.last_line[:100]])
     if rows:
-        table("tmuxkit runs", ["RUN", "HOST", "STATE", "PID", "UPTIME", "LOG AGE", "LOCK", "PROGRESS", "LAST LINE"],
-              rows)
-    elif not unknown:
-        say("no runs")
-    _say_unknown(unknown)
-    return rc
+        table(title, ["RUN", "HOST", "STATE", "PID", "UPTIME", "LOG AGE", "LOCK", "PROGRESS", "LAST LINE"], rows)
+    return bool(rows)
 
 
 def _say_unknown(unknown: Sequence[tuple[str, str]]) -> None:
