@@ -223,12 +223,16 @@ def bench_fleet() -> list[str]:
             shutil.copytree(runs / "done0", d)
             meta = (d / "meta").read_text().replace("run=done0\n", f"run=done{i}\n")
             (d / "meta").write_text(meta)
+        sb.sh(*status)  # the first call keeps each ended run's answer
+        history = median_time(lambda: sb.sh(*status), 9)
+        out.append(row("host `status`: 500 finished + 1 live run vs 1 live run (median of 9)", history, one,
+                       "<= 1.5x"))
         for i in range(1, 20):
             start(f"live{i}", "echo up; sleep 600")
         sb.sh(*status)  # the first call keeps each ended run's answer
         many = median_time(lambda: sb.sh(*status), 9)
         out.append(row("host `status`: 500 finished + 20 live runs vs 1 live run (median of 9)", many, one,
-                       "<= 1.5x"))
+                       "1 + 19 x 5 ms / 1 run"))
         every = median_time(lambda: sb.sh("bash", script, "--runs-only", "--json", "--cache"), 5)
         out.append(row("host `status --all`: the same 520 runs, every one listed, vs 1 live run", every, one,
                        "(reported)"))

@@ -1098,25 +1098,43 @@ _cs_key() {
 _cs_cached() {
   local runs=$1 now=$2 named=$3 n
   shift 3
-  [ $# -gt 0 ] || return 0
   {
-    for n in "$@"; do
-      printf '%s\n' "$runs/$n/status.cache" "$runs/$n/events.jsonl"
-    done | tk_stat_many 2>/dev/null | sed 's/^/M /'
+    if [ "$named" = 1 ]; then
+      for n in "$@"; do printf '%s\n' "$runs/$n/meta" "$runs/$n/status.cache" "$runs/$n/events.jsonl"; done
+    else
+      # Every run there is, from globs: no loop over the runs in bash.
+      printf '%s\n' "$runs"/*/meta "$runs"/*/status.cache "$runs"/*/events.jsonl
+    fi | tk_stat_many 2>/dev/null | sed 's/^/M /'
     for n in "$@"; do printf 'N %s\n' "$n"; done
   } | awk -v runs="$runs" -v now="$now" -v since="${CS_SINCE:-}" -v named="$named" '
-    $1 == "M" { sz = $3; p = $0; sub(/^M [0-9]+ [0-9]+ /, "", p); size[p] = sz; next }
-    $1 != "N" { next }
-    {
-      name = $2; d = runs "/" name; cache = d "/status.cache"; ev = d "/events.jsonl"
-      if (!(cache in size)) { print "C\t" name; next }
+    $1 == "M" {
+      p = $0; sub(/^M [0-9]+ [0-9]+ /, "", p); mt[p] = $2; size[p] = $3
+      if (!named && p ~ /\/meta$/) {
+        name = substr(p, length(runs) + 2); sub(/\/meta$/, "", name)
+        if (name ~ /^[A-Za-z0-9_][A-Za-z0-9_-]*$/) order[++count] = name
+      }
+      next
+    }
+    $1 == "N" { order[++count] = $2 }
+    END {
+      for (o = 1; o <= count; o++) judge(order[o])
+      if (all != "") print "J\t" all
+    }
+    function judge(name,    d, cache, ev, meta, got, key, times, logpath, json, tm, cur, files, i, f, l) {
+      d = runs "/" name; cache = d "/status.cache"; ev = d "/events.jsonl"; meta = d "/meta"
+      if (!(cache in size) || !(meta in size)) { print "C\t" name; return }
       got = 0
       if ((getline key < cache) > 0) got++
       if ((getline times < cache) > 0) got++
       if ((getline logpath < cache) > 0) got++
       if ((getline json < cache) > 0) got++
       close(cache)
-      if (got < 4) { print "C\t" name; next }
+      if (got < 4) { print "C\t" name; return }
+      split(times, tm, " ")
+      # A start since (it rewrites meta; the cache is written 10 s or more after an end) or a new event.
+      if (mt[meta] + 0 >= mt[cache] + 0 || (ev in size ? size[ev] : 0) != tm[3] + 0) { print "C\t" name; return }
+      # Ended before the window and not named: left out, without reading its state files.
+      if (!named && since != "" && tm[2] + 0 < since + 0) return
       cur = ""
       split("runner pid exit stopped failed", files, " ")
       for (i = 1; i <= 5; i++) {
@@ -1125,14 +1143,10 @@ _cs_cached() {
         close(f)
         cur = cur "|" l
       }
-      if (cur != key) { print "C\t" name; next }
-      split(times, tm, " ")
-      if ((ev in size ? size[ev] : 0) != tm[3] + 0) { print "C\t" name; next }
-      if (!named && since != "" && tm[2] + 0 < since + 0) next
+      if (cur != key) { print "C\t" name; return }
       if (tm[1] ~ /^[0-9]+$/) sub(/@TK_AGE@/, now - tm[1], json)
       all = all (all == "" ? "" : ",") json
-    }
-    END { if (all != "") print "J\t" all }'
+    }'
 }
 
 # _cs_keep RUNDIR NOW JSON: remember an ended run's status (ended 10 s ago or more, so that nothing
@@ -1165,7 +1179,7 @@ _cs_runs() {
   if [ $# -eq 0 ]; then
     named=0
     # shellcheck disable=SC2046  # run names are [A-Za-z0-9_-] only
-    set -- $(tk_run_names "$home")
+    [ "$JSON" = 1 ] || set -- $(tk_run_names "$home")
   fi
   [ "$named" = 0 ] || for name in "$@"; do tk_check_run "$name"; done
   if [ "$JSON" = 1 ]; then
