@@ -4,7 +4,7 @@
 
 # --- portability wrappers (GNU vs BSD), each probed once -----------------------
 
-# tk_stat mtime|size FILE
+# tk_stat mtime|size|owner|uid FILE (owner: the user name; not followed when FILE is a symlink)
 tk_stat() {
   if [ -z "${_TK_STAT:-}" ]; then
     if stat -c %Y / >/dev/null 2>&1; then _TK_STAT=gnu; else _TK_STAT=bsd; fi
@@ -12,8 +12,12 @@ tk_stat() {
   case $_TK_STAT:$1 in
   gnu:mtime) stat -c %Y "$2" ;;
   gnu:size) stat -c %s "$2" ;;
+  gnu:owner) stat -c %U "$2" ;;
+  gnu:uid) stat -c %u "$2" ;;
   bsd:mtime) stat -f %m "$2" ;;
   bsd:size) stat -f %z "$2" ;;
+  bsd:owner) stat -f %Su "$2" ;;
+  bsd:uid) stat -f %u "$2" ;;
   esac
 }
 
