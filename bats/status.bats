@@ -64,3 +64,42 @@ load test_helper
   run -2 bash "$SHELL_DIR/check_training_status.sh" --bogus
   run -2 bash "$SHELL_DIR/check_training_status.sh" --stale-after soon
 }
+
+@test "2000 lock files (owners dead) are reported in at most 2 seconds: the process table is read once" {
+  local i n=2000 limit=2
+  mkdir -p results
+  (cd results && mkdir r{1..2000})
+  for ((i = 1; i <= n; i++)); do
+    lock_file_for $((90000000 + i)) "t:1" "r$i" >"results/r$i/.tmuxkit.lock"
+  done
+  # bash 3.2 reads a file byte by byte under read -n, and the BSD shims are scripts: twice the time there.
+  if [ -n "${TMUXKIT_BSD_SHIMS:-}" ] || [ "$(bash -c 'echo ${BASH_VERSINFO[0]}')" -lt 4 ]; then limit=4; fi
+  TIMEFORMAT=%R
+  { time bash "$SHELL_DIR/check_training_status.sh" --json >"$WORK/out.json"; } 2>"$WORK/time"
+  run python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d["locks"]), {l["state"] for l in d["locks"]})' "$WORK/out.json"
+  assert_output "2000 {'stale'}"
+  echo "json: $(cat "$WORK/time")s (limit ${limit}s)" >&3
+  run awk -v l="$limit" '{ exit !($1 <= l) }' "$WORK/time"
+  assert_success
+  { time bash "$SHELL_DIR/check_training_status.sh" >"$WORK/out.txt"; } 2>"$WORK/time"
+  run grep -c '^  STALE ' "$WORK/out.txt"
+  assert_output 2000
+  echo "text: $(cat "$WORK/time")s (limit ${limit}s)" >&3
+  run awk -v l="$limit" '{ exit !($1 <= l) }' "$WORK/time"
+  assert_success
+}
+
+@test "a lock under a directory whose name holds a newline is found and named whole" {
+  mkdir -p "results/a
+b" results/c
+  lock_file_for 99999998 "t:1" nl >"results/a
+b/.tmuxkit.lock"
+  echo 99999997 >"results/c/training.lock"
+  run bash "$SHELL_DIR/check_training_status.sh" --json
+  assert_success
+  run python3 -c 'import json,sys; d=json.load(sys.stdin); print(sorted((l["path"], l["state"], l["run"]) for l in d["locks"]))' <<<"$output"
+  assert_output "[('./results/a\nb/.tmuxkit.lock', 'stale', 'nl'), ('./results/c/training.lock', 'stale', '')]"
+  run bash "$SHELL_DIR/check_training_status.sh"
+  assert_line --partial "-> owner is gone; remove with: rm './results/a"
+  assert_line "b/.tmuxkit.lock'  (or: tmuxkit cleanup)"
+}

@@ -76,10 +76,72 @@ tk_pstart() {
   printf '%s\n' "${info#* }"
 }
 
+# tk_ps_snapshot: read the process table ONCE (ps -A: pid, stat, lstart in UTC with the C
+# locale) for a report that judges many lock owners: after it, tk_owner_alive and tk_snap_has
+# look there, with no process started per pid. Only for a short-lived report: the table ages.
+tk_ps_snapshot() {
+  local pid st rest
+  _TK_SNAP_STAT=() _TK_SNAP_LSTART=()
+  while read -r pid st rest; do
+    case $pid in '' | 0* | *[!0-9]*) continue ;; esac
+    set -f
+    # shellcheck disable=SC2086  # normalise the spaces of lstart, as tk_pinfo does
+    set -- $rest
+    set +f
+    _TK_SNAP_STAT[pid]=$st
+    _TK_SNAP_LSTART[pid]="$*"
+  done <<EOF
+$(LC_ALL=C TZ=UTC0 ps -A -o pid=,stat=,lstart= 2>/dev/null)
+EOF
+  _TK_SNAP=1
+}
+
+# tk_snap_pid PID: a pid the snapshot can be asked about: 1-10 digits, no leading zero.
+tk_snap_pid() {
+  case $1 in '' | 0* | *[!0-9]*) return 1 ;; esac
+  [ "${#1}" -le 10 ]
+}
+
+# tk_snap_has PID: PID is in the snapshot's process table (a zombie included, as ps -p has it).
+tk_snap_has() {
+  tk_snap_pid "$1" && [ -n "${_TK_SNAP_STAT[$1]:-}" ]
+}
+
+# _tk_snap_start PID: sets _TK_START to PID's start (as tk_pstart prints it) from the snapshot;
+# 1 when it is not there or a zombie. No subshell: /proc/PID/stat is read by the shell itself.
+_tk_snap_start() {
+  local pid=$1 st rest=''
+  _TK_START=''
+  tk_snap_pid "$pid" || return 1
+  st=${_TK_SNAP_STAT[pid]:-}
+  case $st in '' | Z*) return 1 ;; esac
+  if [ -r "/proc/$pid/stat" ] && { IFS= read -r rest <"/proc/$pid/stat" || [ -n "$rest" ]; } 2>/dev/null &&
+    [ -n "$rest" ]; then
+    rest=${rest##*) }
+    set -f
+    # shellcheck disable=SC2086
+    set -- $rest
+    set +f
+    if [ $# -ge 20 ]; then
+      _TK_START="t:${20}"
+      return 0
+    fi
+  fi
+  _TK_START="u:${_TK_SNAP_LSTART[pid]}"
+}
+
 # True when PID is alive and was started at START (so a reused PID is not the owner).
 tk_owner_alive() {
   local cur
   [ -n "$2" ] || return 1
+  if [ "${_TK_SNAP:-}" = 1 ]; then
+    case $2 in t:* | u:*)
+      _tk_snap_start "$1" || return 1
+      [ "$_TK_START" = "$2" ]
+      return
+      ;;
+    esac
+  fi
   cur=$(tk_pstart "$1") || return 1
   case $2 in
   t:* | u:*) [ "$cur" = "$2" ] ;;

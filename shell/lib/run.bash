@@ -71,7 +71,17 @@ tk_pipe_log() {
 
 # Single-quote a word for sh, bash, dash and zsh alike.
 tk_sq() {
-  printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+  tk_sq_v _TK_SQ "$1"
+  printf '%s' "$_TK_SQ"
+}
+
+# tk_sq_v VAR WORD: VAR=WORD single-quoted, with no subshell.
+tk_sq_v() {
+  local _tk_s=$2 _tk_q
+  printf -v _tk_q '%s\\%s%s' "'" "'" "'" # the four characters '\''
+  _tk_s=${_tk_s//"'"/$_tk_q}
+  _tk_s="'$_tk_s'"
+  eval "$1=\$_tk_s"
 }
 
 # tk_last_line LOG: the program's last line (tmuxkit's own "[tmuxkit] ..." lines skipped), read
