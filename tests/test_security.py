@@ -74,3 +74,23 @@ def test_the_log_gets_the_starting_users_umask(tk: Env, umask: str, mode: int) -
     log = tk.log(name)
     wait_until(lambda: log.exists() and "hi" in log.read_text(), what="the log")
     assert stat.S_IMODE(log.stat().st_mode) == mode
+
+
+@pytest.mark.parametrize("where", ["results", "cwd", "config results"])
+def test_a_newline_in_the_results_path_or_cwd_is_refused_with_nothing_half_created(tk: Env, where: str) -> None:
+    """A newline in a path would inject lines into the run's meta file (key=value lines)."""
+    odd = tk.work / "odd\nlock=x"
+    odd.mkdir()
+    if where == "results":
+        r = _start(tk, "nlpath", "--results", "res\nlock=/tmp/x", "--", "echo", "hi")
+    elif where == "cwd":
+        r = _start(tk, "nlpath", "--cwd", str(odd), "--", "echo", "hi")
+    else:
+        tk.add_run("nlpath", "echo hi", 'results = "res\\nstarted_at=0"')
+        r = _start(tk, "nlpath")
+    assert r.returncode == 2, r.stderr
+    assert "path contains a line break" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert tk.sessions() == []
+    assert not (tk.home / "runs" / "nlpath").exists()
+    assert sorted(p.name for p in tk.work.iterdir() if p.name != "tmuxkit.toml") == [odd.name]  # no results dir
+    assert list(odd.iterdir()) == []
