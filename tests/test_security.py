@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import Env, wait_until
+from conftest import Env, Remote, wait_until
+
+from tmuxkit.contract import ExitCode
 
 
 def _start(tk: Env, *args: str, umask: str | None = None, env: dict[str, str] | None = None,
@@ -94,3 +98,50 @@ def test_a_newline_in_the_results_path_or_cwd_is_refused_with_nothing_half_creat
     assert not (tk.home / "runs" / "nlpath").exists()
     assert sorted(p.name for p in tk.work.iterdir() if p.name != "tmuxkit.toml") == [odd.name]  # no results dir
     assert list(odd.iterdir()) == []
+
+
+def _closed_host(tk: Env, sshd: Any, tmp_path: Path) -> str:
+    """A [hosts.closed] table for a port where nothing listens (connection refused)."""
+    from testkit.sshd import free_port
+
+    cfg = sshd.client_config(tmp_path / "closed_config", "closedbox")
+    cfg.write_text(cfg.read_text().replace(f"Port {sshd.port}", f"Port {free_port()}"))
+    return f'\n[hosts.closed]\nssh = "closedbox"\nssh_config = "{cfg}"\n'
+
+
+def test_status_with_one_host_unreachable_prints_every_row_names_the_host_and_exits_partial(
+        tk: Env, remote: Remote, sshd: Any, tmp_path: Path) -> None:
+    with remote.config.open("a") as f:
+        f.write(_closed_host(tk, sshd, tmp_path))
+    remote.add_run("rshown", "sleep 60")
+    tk.cli("start", "rshown")
+    tk.cli("start", "lshown", "--", "sleep", "60")
+    r = tk.cli("status", check=None)
+    assert r.returncode == ExitCode.PARTIAL, r.stderr
+    assert "rshown" in r.stdout and "lshown" in r.stdout and "unreachable (" in r.stdout
+    assert "host closed is unreachable" in r.stderr and "connection refused" in r.stderr
+    r = tk.cli("status", "--json", check=None)
+    assert r.returncode == ExitCode.PARTIAL
+    rows = {(x["host"], x.get("run")) for x in json.loads(r.stdout)}
+    assert {("box", "rshown"), ("local", "lshown"), ("closed", None)} <= rows
+    # Only the unreachable host asked: nothing answered at all.
+    with remote.config.open("a") as f:
+        f.write('\n[runs.ronly]\nhost = "closed"\ncommand = "true"\n')
+    r = tk.cli("status", "ronly", check=None)
+    assert r.returncode == ExitCode.UNREACHABLE and "host closed is unreachable" in r.stderr
+
+
+def test_cleanup_stops_at_an_unreachable_host_and_leaves_the_later_ones_alone(
+        tk: Env, remote: Remote, sshd: Any, tmp_path: Path) -> None:
+    box = remote.config.read_text()
+    remote.config.write_text(_closed_host(tk, sshd, tmp_path) + box)  # closed comes before box
+    remote.add_run("rended", "true")
+    tk.cli("start", "rended")
+    wait_until(lambda: tk.status("rended")["state"] == "exited", what="the run to end")
+    r = tk.cli("cleanup", check=None)
+    assert r.returncode == ExitCode.UNREACHABLE, r.stdout + r.stderr
+    assert "connection refused" in r.stderr and "cleanup stopped at host closed, not touching box" in r.stderr
+    assert "rended" not in r.stdout
+    assert "rended" in tk.sessions()  # box's dead session is still there: cleanup never went on to box
+    r = tk.cli("cleanup", "--dry-run", check=None)
+    assert r.returncode == ExitCode.UNREACHABLE and "not touching box" in r.stderr

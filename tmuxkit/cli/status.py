@@ -7,9 +7,13 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from tmuxkit.cli._common import ago, say, seconds, table
-from tmuxkit.contract import RunStatus, State, Writer
+from tmuxkit.cli._common import ago, err, say, seconds, table
+from tmuxkit.contract import ExitCode, RunStatus, State, Writer
+
+if TYPE_CHECKING:
+    from tmuxkit.runs import HostStatus
 
 HELP = "state of runs on every host"
 
@@ -94,11 +98,13 @@ def run(a: Args) -> int:
         asks = [(connect(spec), []) for spec in conf.all_hosts()]
     results = runs.status_all(asks, a.timeout)
     sync.add_health(conf, results)
+    code = exit_code(results)
     if a.json:
         out = [r.to_json() for s in results for r in s.runs]
         out += [{"host": s.host, "state": "unreachable", "error": s.error} for s in results if s.error]
         print(json.dumps(out, indent=2))
-        return 0
+        _name_unreachable(results)
+        return code
     import sys
 
     rows = []
@@ -111,6 +117,22 @@ def run(a: Args) -> int:
                          r.lock_state, progress_text(r, spark), r.last_line[:100]])
     if not rows:
         say("no runs")
-        return 0
+        return code
     table("tmuxkit runs", ["RUN", "HOST", "STATE", "PID", "UPTIME", "LOG AGE", "LOCK", "PROGRESS", "LAST LINE"], rows)
-    return 0
+    _name_unreachable(results)
+    return code
+
+
+def exit_code(results: Sequence[HostStatus]) -> int:
+    """0 when every host answered; PARTIAL (7) when some did and some did not (every answer is
+    still printed); UNREACHABLE (6) when none did."""
+    failed = sum(1 for s in results if s.error)
+    if not failed:
+        return ExitCode.OK
+    return ExitCode.UNREACHABLE if failed == len(results) else ExitCode.PARTIAL
+
+
+def _name_unreachable(results: Sequence[HostStatus]) -> None:
+    for s in results:
+        if s.error:
+            err(f"host {s.host} is unreachable; its runs are not shown: {s.error}")
