@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +146,85 @@ def test_cleanup_stops_at_an_unreachable_host_and_leaves_the_later_ones_alone(
     assert "rended" in tk.sessions()  # box's dead session is still there: cleanup never went on to box
     r = tk.cli("cleanup", "--dry-run", check=None)
     assert r.returncode == ExitCode.UNREACHABLE and "not touching box" in r.stderr
+
+
+# --- a chatty login shell on the host (issue 11.10) ---------------------------------------------------
+BANNER = ('echo "Welcome to box! Last login: yesterday"\n'
+          'echo "conda: PATH=/opt/conda/bin:$PATH"\n'
+          'echo \'{"not": "the reply"}\'\n'
+          'printf "a banner line with no newline "\n')
+
+
+@pytest.fixture
+def chatty(tk: Env, tmp_path: Path) -> Iterator[Remote]:
+    """Host 'chatty': its own sshd, whose user has a HOME of this test's with a .bashrc and .zshenv
+    that print (as login banners and conda init do). The real ~ is never touched."""
+    from testkit.sshd import start_sshd
+
+    home = tmp_path / "chatty-user-home"
+    home.mkdir()
+    for rc in (".bashrc", ".zshenv"):
+        (home / rc).write_text(BANNER)
+    srv = start_sshd(tmp_path / "chatty-sshd", set_env={"HOME": str(home)})
+    rhome = tmp_path / "chatty-tkhome"
+    cfg = srv.client_config(tmp_path / "chatty_ssh_config", "chattybox", {"TMUXKIT_HOME": str(rhome)})
+    conf = tk.work / "tmuxkit.toml"
+    conf.write_text(f'[hosts.chatty]\nssh = "chattybox"\nssh_config = "{cfg}"\n')
+    try:
+        # The banner really reaches an ssh command's stdout on this host.
+        out = subprocess.run(["ssh", "-F", str(cfg), "chattybox", "echo hi"], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, timeout=20).stdout
+        if not out.startswith("Welcome to box!"):
+            pytest.skip("this host's bash does not read ~/.bashrc for an ssh command (no SSH_SOURCE_BASHRC)")
+        assert out.endswith("hi\n"), out
+        yield Remote(alias="chattybox", config=conf, ssh_config=cfg, home=rhome)
+    finally:
+        srv.stop()
+
+
+def test_a_login_banner_on_the_host_breaks_no_reply(tk: Env, chatty: Remote) -> None:
+    results = f"tmuxkit-test-results/chatty-{os.getpid()}"
+    with chatty.config.open("a") as f:
+        f.write(f'\n[runs.rchat]\nhost = "chatty"\ncommand = "echo run-output; sleep 60"\ncwd = "/tmp"\n'
+                f'results = "{results}"\n')
+    try:
+        r = tk.cli("start", "rchat")
+        assert "started rchat on chatty" in r.stdout
+        wait_until(lambda: "run-output" in tk.cli("logs", "rchat", "-n", "5").stdout, what="the run's output")
+        logs = tk.cli("logs", "rchat", "-n", "5").stdout
+        assert "Welcome" not in logs and "no newline" not in logs
+        (row,) = json.loads(tk.cli("status", "rchat", "--json").stdout)
+        assert row["host"] == "chatty" and row["state"] == "running"
+        r = tk.cli("sync", "rchat", "--once", "--to", str(tk.work / "pulled"))
+        assert "run-output" in (tk.work / "pulled" / "tmuxkit" / "rchat.log").read_text()
+        assert "stopped rchat on chatty" in tk.cli("stop", "rchat", "--grace", "5").stdout
+        assert "Welcome" not in tk.cli("cleanup", "--dry-run").stdout
+    finally:
+        shutil.rmtree(f"/tmp/{results}", ignore_errors=True)
+
+
+def test_one_hosts_garbage_never_blanks_the_other_hosts_rows(tk: Env, remote: Remote, tmp_path: Path) -> None:
+    remote.add_run("rgood", "sleep 60")
+    tk.cli("start", "rgood")
+    tk.cli("start", "lgood", "--", "sleep", "60")
+    # Host 'junk': an sshd of its own (a ControlMaster is per user@host:port), its own TMUXKIT_HOME,
+    # where status answers garbage.
+    from testkit.sshd import start_sshd
+
+    srv = start_sshd(tmp_path / "junk-sshd")
+    jhome = tmp_path / "junk-tkhome"
+    cfg = srv.client_config(tmp_path / "junk_config", "tkjunk", {"TMUXKIT_HOME": str(jhome)})
+    with remote.config.open("a") as f:
+        f.write(f'\n[hosts.junk]\nssh = "tkjunk"\nssh_config = "{cfg}"\n')
+    try:
+        tk.cli("install", "junk")
+        (jhome / "bin" / "check_training_status.sh").write_text("echo 'this is not JSON'\n")
+        r = tk.cli("status", "--json", check=None)
+    finally:
+        srv.stop()
+    assert r.returncode == ExitCode.PARTIAL, r.stdout + r.stderr
+    rows = json.loads(r.stdout)
+    assert {(x["host"], x.get("run")) for x in rows} == {("local", "lgood"), ("box", "rgood"), ("junk", None)}
+    (junk,) = (x for x in rows if x["host"] == "junk")
+    assert junk["state"] == "unreachable" and "not JSON" in junk["error"]
+    assert "host junk is unreachable" in r.stderr

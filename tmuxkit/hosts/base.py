@@ -83,9 +83,13 @@ class Host:
             raise UnreachableError(f"{self.name}: no answer within {timeout:g}s", host=self.name, argv=full) from None
         except FileNotFoundError as e:
             raise HostError(f"{e.filename}: command not found", host=self.name, argv=full, code=ExitCode.NO_TOOL) from None
-        res = Result(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
+        res = Result(p.returncode, self._unframe(p.stdout.decode(errors="replace")), p.stderr.decode(errors="replace"))
         self._check_transport(res, full)
         return res
+
+    def _unframe(self, out: str) -> str:
+        """The command's own stdout, without what the transport's login shell printed around it. Local: all of it."""
+        return out
 
     def _check_transport(self, res: Result, argv: Sequence[str]) -> None:
         """Raise if the transport (not the command) failed. Local: never."""
