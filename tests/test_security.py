@@ -228,3 +228,46 @@ def test_one_hosts_garbage_never_blanks_the_other_hosts_rows(tk: Env, remote: Re
     (junk,) = (x for x in rows if x["host"] == "junk")
     assert junk["state"] == "unreachable" and "not JSON" in junk["error"]
     assert "host junk is unreachable" in r.stderr
+
+
+# --- argv byte for byte, newlines included (issue 11.9) ---------------------------------------------------
+ARGV_CODE = "import json, sys\njson.dump(sys.argv[2:], open(sys.argv[1], 'w'))\n"
+ODD_ARGS = ["two\nlines", "", " spaced ", "tab\there", "'single'", '"double"', "$HOME `id` $(id)", "back\\slash",
+            "trailing newline\n", "é ünïcode", "--", "*", "a;b&&c|d"]
+
+
+def test_argv_with_newlines_reaches_the_command_byte_for_byte_locally(tk: Env, tmp_path: Path) -> None:
+    out = tmp_path / "argv.json"
+    r = _start(tk, "nlargv", "--", "python3", "-c", ARGV_CODE, str(out), *ODD_ARGS)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: out.exists() and out.read_text().endswith("]"), what="the command's argv")
+    assert json.loads(out.read_text()) == ODD_ARGS
+
+
+def test_argv_with_newlines_reaches_the_command_byte_for_byte_over_ssh(tk: Env, remote: Remote,
+                                                                       tmp_path: Path) -> None:
+    out = tmp_path / "argv-remote.json"
+    r = tk.cli("start", "nlssh", "--host", "box", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-nlssh",
+               "--", "python3", "-c", ARGV_CODE, str(out), *ODD_ARGS)
+    assert "on box" in r.stdout
+    try:
+        wait_until(lambda: out.exists() and out.read_text().endswith("]"), what="the command's argv")
+        assert json.loads(out.read_text()) == ODD_ARGS
+    finally:
+        shutil.rmtree(f"/tmp/tk-res-{os.getpid()}-nlssh", ignore_errors=True)
+
+
+def test_a_multi_line_command_in_the_config_runs_whole(tk: Env) -> None:
+    tk.add_run("multiline", "echo first-line\necho second-line")
+    assert _start(tk, "multiline").returncode == 0
+    wait_until(lambda: "second-line" in tk.log_text("multiline"), what="both lines")
+    assert "first-line" in tk.log_text("multiline")
+
+
+def test_a_resume_template_with_a_line_break_is_refused_at_load(tk: Env) -> None:
+    tk.add_run("badresume", "sleep 60", 'resume = "--resume {checkpoint}\\nrm -rf ~"')
+    r = _start(tk, "badresume")
+    assert r.returncode == 2 and "runs.badresume.resume: expected a one-line template" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and tk.sessions() == []
+    r = tk.script("tmuxkit-watch", "badresume", "--resume", "a\nb")
+    assert r.returncode == 2 and "must be one line" in r.stderr

@@ -154,9 +154,9 @@ def _port(v: object) -> int:
 
 
 def _command(v: object) -> str | tuple[str, ...]:
+    """A shell command (bash runs it; it may span lines) or an argv list (passed byte for byte,
+    newlines included: ["python", "-c", "import os\\nprint(1)"])."""
     if isinstance(v, str) and v.strip():
-        if "\n" in v:
-            raise ValueError("expected a one-line command")
         return v
     if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
         return tuple(v)
@@ -174,6 +174,16 @@ def _env(v: object) -> dict[str, str]:
             raise ValueError(f"{k}: expected a one-line string")
         out[k] = str(val)
     return out
+
+
+def _resume(v: object) -> str:
+    """The resume template is appended to the run's command line: a line break would end that line
+    and run the rest as a command of its own."""
+    t = _str(v)
+    if "\n" in t or "\r" in t:
+        raise ValueError("expected a one-line template (it is appended to the command; a line break would run "
+                         "the rest as a command of its own)")
+    return t
 
 
 def _str_list(v: object) -> tuple[str, ...]:
@@ -198,7 +208,7 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "sync_checkpoints": _int_nonneg,
     "gpu_idle_below": _percent,
     "gpu_idle_for": parse_duration,
-    "resume": _str,
+    "resume": _resume,
     "checkpoint_check": _str,
     "max_restarts": _int_nonneg,
     "restart_window": parse_duration,
