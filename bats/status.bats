@@ -66,7 +66,7 @@ load test_helper
 }
 
 @test "2000 lock files (owners dead) are reported in at most 2 seconds: the process table is read once" {
-  local i n=2000 limit=2
+  local i n=2000 limit=2 mode
   mkdir -p results
   (cd results && mkdir r{1..2000})
   for ((i = 1; i <= n; i++)); do
@@ -74,19 +74,20 @@ load test_helper
   done
   # bash 3.2 reads a file byte by byte under read -n, and the BSD shims are scripts: twice the time there.
   if [ -n "${TMUXKIT_BSD_SHIMS:-}" ] || [ "$(bash -c 'echo ${BASH_VERSINFO[0]}')" -lt 4 ]; then limit=4; fi
-  TIMEFORMAT=%R
-  { time bash "$SHELL_DIR/check_training_status.sh" --json >"$WORK/out.json"; } 2>"$WORK/time"
-  run python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d["locks"]), {l["state"] for l in d["locks"]})' "$WORK/out.json"
+  # The limit is on the CPU time the report takes (user + sys, its children included), which other
+  # work on a shared machine does not inflate; the wall time may be at most 5 times the limit (it was
+  # 34-57 s before the process table was read once).
+  TIMEFORMAT='%R %U %S'
+  for mode in --json --text; do
+    { time bash "$SHELL_DIR/check_training_status.sh" ${mode%--text} >"$WORK/out$mode"; } 2>"$WORK/time"
+    echo "$mode: $(awk '{ printf "wall %ss, cpu %.3fs", $1, $2 + $3 }' "$WORK/time") (limit ${limit}s)" >&3
+    run awk -v l="$limit" '{ exit !($2 + $3 <= l && $1 <= 5 * l) }' "$WORK/time"
+    assert_success
+  done
+  run python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d["locks"]), {l["state"] for l in d["locks"]})' "$WORK/out--json"
   assert_output "2000 {'stale'}"
-  echo "json: $(cat "$WORK/time")s (limit ${limit}s)" >&3
-  run awk -v l="$limit" '{ exit !($1 <= l) }' "$WORK/time"
-  assert_success
-  { time bash "$SHELL_DIR/check_training_status.sh" >"$WORK/out.txt"; } 2>"$WORK/time"
-  run grep -c '^  STALE ' "$WORK/out.txt"
+  run grep -c '^  STALE ' "$WORK/out--text"
   assert_output 2000
-  echo "text: $(cat "$WORK/time")s (limit ${limit}s)" >&3
-  run awk -v l="$limit" '{ exit !($1 <= l) }' "$WORK/time"
-  assert_success
 }
 
 @test "a lock under a directory whose name holds a newline is found and named whole" {
