@@ -104,3 +104,14 @@ b/.tmuxkit.lock"
   assert_line --partial "-> owner is gone; remove with: rm './results/a"
   assert_line "b/.tmuxkit.lock'  (or: tmuxkit cleanup)"
 }
+
+@test "a live owner's tmuxkit lock is ALIVE in the report: the one reading of the process table agrees with ps" {
+  mkdir -p results/live results/reused
+  live_pid
+  bash "$SHELL_DIR/tmuxkit-lock" acquire results/live/.tmuxkit.lock --run live --pid "$LIVE_PID"
+  lock_file_for "$LIVE_PID" "t:1" reused >results/reused/.tmuxkit.lock # the pid lives, but started at another time
+  run bash "$SHELL_DIR/check_training_status.sh"
+  assert_line --partial "ALIVE   ./results/live/.tmuxkit.lock  pid $LIVE_PID (run live"
+  assert_line --partial "STALE   ./results/reused/.tmuxkit.lock  pid $LIVE_PID (run reused"
+  kill "$LIVE_PID"
+}

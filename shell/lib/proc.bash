@@ -80,8 +80,8 @@ tk_pstart() {
 # locale) for a report that judges many lock owners: after it, tk_owner_alive and tk_snap_has
 # look there, with no process started per pid. Only for a short-lived report: the table ages.
 tk_ps_snapshot() {
-  local pid st rest
-  _TK_SNAP_STAT=() _TK_SNAP_LSTART=()
+  local pid st rest n=0
+  _TK_SNAP='' _TK_SNAP_STAT=() _TK_SNAP_LSTART=()
   while read -r pid st rest; do
     case $pid in '' | 0* | *[!0-9]*) continue ;; esac
     set -f
@@ -90,10 +90,12 @@ tk_ps_snapshot() {
     set +f
     _TK_SNAP_STAT[pid]=$st
     _TK_SNAP_LSTART[pid]="$*"
+    n=$((n + 1))
   done <<EOF
 $(LC_ALL=C TZ=UTC0 ps -A -o pid=,stat=,lstart= 2>/dev/null)
 EOF
-  _TK_SNAP=1
+  # A ps that cannot list the table so (it lists this shell at least): ask it pid by pid, as before.
+  if [ "$n" -gt 0 ]; then _TK_SNAP=1; fi
 }
 
 # tk_snap_pid PID: a pid the snapshot can be asked about: 1-10 digits, no leading zero.

@@ -155,7 +155,8 @@ _cs_lock_line() {
     if [[ $content =~ $re ]]; then pid=${BASH_REMATCH[0]}; fi
     if [ -z "$pid" ]; then
       st=garbage
-    elif tk_snap_has "$pid"; then
+    elif { [ "${_TK_SNAP:-}" = 1 ] && tk_snap_has "$pid"; } ||
+      { [ "${_TK_SNAP:-}" != 1 ] && ps -p "$pid" >/dev/null 2>&1; }; then
       st=alive
     else
       st=stale
