@@ -91,3 +91,56 @@ load test_helper
   assert_output "0:1 3:9 "
   kill "$LIVE_PID"
 }
+
+@test "a directory at the lock path never counts as acquired, and nothing is left inside it" {
+  mkdir "$WORK/L"
+  run -5 bash "$SHELL_DIR/tmuxkit-lock" acquire "$WORK/L" --run r --pid $$
+  assert_output --partial "not a regular file"
+  run ls -A "$WORK/L"
+  assert_output ""
+}
+
+@test "a symlink to a directory at the lock path is not followed (a planted one, at the runner's acquire)" {
+  mkdir "$WORK/elsewhere"
+  ln -s "$WORK/elsewhere" "$WORK/L"
+  run -5 bash "$SHELL_DIR/tmuxkit-lock" acquire "$WORK/L" --run r --pid $$
+  assert_output --partial "symlink"
+  [ -L "$WORK/L" ]
+  run ls -A "$WORK/elsewhere"
+  assert_output ""
+  # ... and no temp file or directory is left beside the lock path either
+  run bash -c "ls -A '$WORK' | tr '\n' ' '"
+  assert_output "L elsewhere "
+}
+
+@test "tk_lock_acquire itself refuses a directory planted after the caller's check" {
+  # start checks the lock path, then the runner acquires: plant between the two.
+  run bash -c '. "$1/lib/tmuxkit.bash"; tk_lock_state "$2/L"; echo "checked $LK_STATE"; mkdir "$2/L"
+    rc=0; tk_lock_acquire "$2/L" $$ "$(tk_pstart $$)" r r r || rc=$?; echo "rc=$rc $TK_ERR"' _ "$SHELL_DIR" "$WORK"
+  assert_line "checked free"
+  assert_line --partial "rc=5 lock path is not a regular file"
+  run ls -A "$WORK/L"
+  assert_output ""
+}
+
+@test "another user's stale lock in a sticky directory is named at once, not waited on" {
+  [ "$(id -u)" = 0 ] || skip "needs root to act as a second user (setpriv to nobody)"
+  command -v setpriv >/dev/null 2>&1 || skip "needs setpriv to run as nobody"
+  # A /tmp-like directory that nobody can reach (the bats temp dir may be private).
+  sticky=$(mktemp -d /tmp/tmuxkit-sticky.XXXXXX)
+  chmod 1777 "$sticky"
+  lock_file_for 99999999 "t:1" ghost >"$sticky/L" # a dead owner: stale
+  chown daemon "$sticky/L" # a third user: neither the acquirer (nobody) nor root
+  chmod 644 "$sticky/L"
+  t0=$(date +%s)
+  run setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/ bash "$SHELL_DIR/tmuxkit-lock" acquire "$sticky/L" --run mine
+  t1=$(date +%s)
+  rc=$status out=$output
+  [ -f "$sticky/L" ]
+  left=$(ls -A "$sticky" | tr '\n' ' ')
+  rm -rf "$sticky"
+  [ "$rc" = 5 ]
+  [[ $out == *"stale lock owned by daemon (pid 99999999 not running) in a sticky directory; ask daemon or root to remove $sticky/L"* ]]
+  [ $((t1 - t0)) -le 3 ]
+  [ "$left" = "L " ]
+}

@@ -64,3 +64,54 @@ load test_helper
   run -2 bash "$SHELL_DIR/check_training_status.sh" --bogus
   run -2 bash "$SHELL_DIR/check_training_status.sh" --stale-after soon
 }
+
+@test "2000 lock files (owners dead) are reported in at most 2 seconds: the process table is read once" {
+  local i n=2000 limit=2 mode
+  mkdir -p results
+  (cd results && mkdir r{1..2000})
+  for ((i = 1; i <= n; i++)); do
+    lock_file_for $((90000000 + i)) "t:1" "r$i" >"results/r$i/.tmuxkit.lock"
+  done
+  # bash 3.2 reads a file byte by byte under read -n, and the BSD shims are scripts: twice the time there.
+  if [ -n "${TMUXKIT_BSD_SHIMS:-}" ] || [ "$(bash -c 'echo ${BASH_VERSINFO[0]}')" -lt 4 ]; then limit=4; fi
+  # The limit is on the CPU time the report takes (user + sys, its children included), which other
+  # work on a shared machine does not inflate; the wall time may be at most 5 times the limit (it was
+  # 34-57 s before the process table was read once).
+  TIMEFORMAT='%R %U %S'
+  for mode in --json --text; do
+    { time bash "$SHELL_DIR/check_training_status.sh" ${mode%--text} >"$WORK/out$mode"; } 2>"$WORK/time"
+    echo "$mode: $(awk '{ printf "wall %ss, cpu %.3fs", $1, $2 + $3 }' "$WORK/time") (limit ${limit}s)" >&3
+    run awk -v l="$limit" '{ exit !($2 + $3 <= l && $1 <= 5 * l) }' "$WORK/time"
+    assert_success
+  done
+  run python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d["locks"]), {l["state"] for l in d["locks"]})' "$WORK/out--json"
+  assert_output "2000 {'stale'}"
+  run grep -c '^  STALE ' "$WORK/out--text"
+  assert_output 2000
+}
+
+@test "a lock under a directory whose name holds a newline is found and named whole" {
+  mkdir -p "results/a
+b" results/c
+  lock_file_for 99999998 "t:1" nl >"results/a
+b/.tmuxkit.lock"
+  echo 99999997 >"results/c/training.lock"
+  run bash "$SHELL_DIR/check_training_status.sh" --json
+  assert_success
+  run python3 -c 'import json,sys; d=json.load(sys.stdin); print(sorted((l["path"], l["state"], l["run"]) for l in d["locks"]))' <<<"$output"
+  assert_output "[('./results/a\nb/.tmuxkit.lock', 'stale', 'nl'), ('./results/c/training.lock', 'stale', '')]"
+  run bash "$SHELL_DIR/check_training_status.sh"
+  assert_line --partial "-> owner is gone; remove with: rm './results/a"
+  assert_line "b/.tmuxkit.lock'  (or: tmuxkit cleanup)"
+}
+
+@test "a live owner's tmuxkit lock is ALIVE in the report: the one reading of the process table agrees with ps" {
+  mkdir -p results/live results/reused
+  live_pid
+  bash "$SHELL_DIR/tmuxkit-lock" acquire results/live/.tmuxkit.lock --run live --pid "$LIVE_PID"
+  lock_file_for "$LIVE_PID" "t:1" reused >results/reused/.tmuxkit.lock # the pid lives, but started at another time
+  run bash "$SHELL_DIR/check_training_status.sh"
+  assert_line --partial "ALIVE   ./results/live/.tmuxkit.lock  pid $LIVE_PID (run live"
+  assert_line --partial "STALE   ./results/reused/.tmuxkit.lock  pid $LIVE_PID (run reused"
+  kill "$LIVE_PID"
+}

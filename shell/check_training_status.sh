@@ -47,6 +47,7 @@ EX_LOCKED=3
 EX_NOT_FOUND=4
 EX_BAD_LOCK=5
 EX_UNREACHABLE=6
+EX_PARTIAL=7
 EX_NO_TOOL=127
 
 # run states
@@ -249,13 +250,23 @@ tk_bounded() {
   done
   wait "$pid"
 }
+
+# tk_one_line_path WHAT PATH: exit 2 (bad input) when PATH holds a newline or a carriage return.
+# Paths go into the run's key=value files and the scripts' one-line answers, which such a
+# character would break or inject lines into.
+tk_one_line_path() {
+  case $2 in *[$'\n\r']*)
+    tk_die "$EX_USAGE" "the $1 path contains a line break; tmuxkit refuses such paths (they would inject lines into the run's meta file): $(printf '%s' "$2" | tr '\n\r' '??')"
+    ;;
+  esac
+}
 # --- lib/proc.bash ---
 # Processes and files, portably (GNU and BSD tools probed, never guessed from the OS).
 # Sourced: defines functions only; no options set, nothing created, nothing run.
 
 # --- portability wrappers (GNU vs BSD), each probed once -----------------------
 
-# tk_stat mtime|size FILE
+# tk_stat mtime|size|owner|uid FILE (owner: the user name; not followed when FILE is a symlink)
 tk_stat() {
   if [ -z "${_TK_STAT:-}" ]; then
     if stat -c %Y / >/dev/null 2>&1; then _TK_STAT=gnu; else _TK_STAT=bsd; fi
@@ -263,8 +274,12 @@ tk_stat() {
   case $_TK_STAT:$1 in
   gnu:mtime) stat -c %Y "$2" ;;
   gnu:size) stat -c %s "$2" ;;
+  gnu:owner) stat -c %U "$2" ;;
+  gnu:uid) stat -c %u "$2" ;;
   bsd:mtime) stat -f %m "$2" ;;
   bsd:size) stat -f %z "$2" ;;
+  bsd:owner) stat -f %Su "$2" ;;
+  bsd:uid) stat -f %u "$2" ;;
   esac
 }
 
@@ -339,6 +354,7 @@ tk_pinfo_v() {
   TK_PI=''
   case $pid in '' | *[!0-9]*) return 1 ;; esac
   if [ -n "${TK_PS_SNAP:-}" ]; then
+    tk_snap_pid "$pid" || return 1
     s=${TK_PSA[pid]:-}
     [ -n "$s" ] || return 1
     set -f
@@ -381,15 +397,17 @@ TK_NL='
 # tk_snap_take: one process table for the calls that follow ("stat etime lstart" by pid, lstart
 # in UTC and the C locale), for tk_pinfo_v and tk_uptime_v. tk_snap_drop forgets it.
 tk_snap_take() {
-  local pid rest
-  TK_PSA=()
+  local pid rest n=0
+  TK_PSA=() TK_PS_SNAP=''
   while read -r pid rest; do
-    case $pid in '' | *[!0-9]*) continue ;; esac
+    case $pid in '' | 0* | *[!0-9]*) continue ;; esac
     TK_PSA[pid]=$rest
+    n=$((n + 1))
   done <<EOF
 $(LC_ALL=C TZ=UTC0 ps -A -o pid=,stat=,etime=,lstart= 2>/dev/null)
 EOF
-  TK_PS_SNAP=1
+  # A ps that cannot list the table so (it lists this shell at least): ask pid by pid, as before.
+  [ "$n" -eq 0 ] || TK_PS_SNAP=1
 }
 
 tk_snap_drop() {
@@ -414,6 +432,25 @@ tk_pstart_v() {
   tk_pinfo_v "$1" || return 1
   case $TK_PI in Z*) return 1 ;; esac
   TK_PS=${TK_PI#* }
+}
+
+# tk_ps_snapshot: tk_snap_take for a report that judges many lock owners; _TK_SNAP=1 when the
+# table could be read (else tk_owner_alive and the report ask pid by pid, as before).
+tk_ps_snapshot() {
+  tk_snap_take
+  _TK_SNAP=${TK_PS_SNAP:-}
+}
+
+# tk_snap_pid PID: a pid the snapshot can be asked about: 1-10 digits, no leading zero (an
+# array index is arithmetic: "08" would be an error, "1+1" something else).
+tk_snap_pid() {
+  case $1 in '' | 0* | *[!0-9]*) return 1 ;; esac
+  [ "${#1}" -le 10 ]
+}
+
+# tk_snap_has PID: PID is in the snapshot's process table (a zombie included, as ps -p has it).
+tk_snap_has() {
+  tk_snap_pid "$1" && [ -n "${TK_PSA[$1]:-}" ]
 }
 
 # True when PID is alive and was started at START (so a reused PID is not the owner).
@@ -458,6 +495,7 @@ tk_uptime_v() {
   local e
   case $1 in '' | *[!0-9]*) return 1 ;; esac
   if [ -n "${TK_PS_SNAP:-}" ]; then
+    tk_snap_pid "$1" || return 1
     e=${TK_PSA[$1]:-}
     set -f
     # shellcheck disable=SC2086
@@ -499,33 +537,38 @@ tk_run_pids() {
 # --- JSON --------------------------------------------------------------------
 
 tk_json_str() {
-  tk_json_str_v "$1"
-  printf '%s' "$TK_J"
+  tk_json_str_v _TK_JSON "$1"
+  printf '%s' "$_TK_JSON"
 }
 
-# tk_json_str_v STRING: the JSON string into TK_J, without a subshell.
+# tk_json_str_v VAR STRING: VAR=STRING as a JSON string, with no subshell (reports with many rows).
 tk_json_str_v() {
-  local s=$1
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\t'/\\t}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  case $s in *[$'\001'-$'\037']*) s=$(printf '%s' "$s" | LC_ALL=C tr -d '\000-\037') ;; esac
-  TK_J="\"$s\""
+  local _tk_s=$2
+  case $_tk_s in *[\"\\$'\001'-$'\037']*) # else nothing to escape (the common case)
+    _tk_s=${_tk_s//\\/\\\\}
+    _tk_s=${_tk_s//\"/\\\"}
+    _tk_s=${_tk_s//$'\t'/\\t}
+    _tk_s=${_tk_s//$'\n'/\\n}
+    _tk_s=${_tk_s//$'\r'/\\r}
+    case $_tk_s in *[$'\001'-$'\037']*) _tk_s=$(printf '%s' "$_tk_s" | LC_ALL=C tr -d '\000-\037') ;; esac
+    ;;
+  esac
+  _tk_s="\"$_tk_s\""
+  eval "$1=\$_tk_s"
 }
 
 # A JSON value: a number as-is, empty as null, anything else a string.
 tk_json_val() {
-  tk_json_val_v "$1"
-  printf '%s' "$TK_J"
+  tk_json_val_v _TK_JSON "$1"
+  printf '%s' "$_TK_JSON"
 }
 
+# tk_json_val_v VAR VALUE: VAR=VALUE as a JSON value, with no subshell.
 tk_json_val_v() {
-  case $1 in
-  '') TK_J=null ;;
-  *[!0-9-]* | -) tk_json_str_v "$1" ;;
-  *) TK_J=$1 ;;
+  case $2 in
+  '') eval "$1=null" ;;
+  *[!0-9-]* | -) tk_json_str_v "$1" "$2" ;;
+  *) eval "$1=\$2" ;;
   esac
 }
 
@@ -552,15 +595,20 @@ tk_kv_get() {
 # --- locks -----------------------------------------------------------------------
 # A lock is a file of key=value lines: pid, start (the owner's process start
 # time), host, run, session, run_id, created. It is created whole and at once:
-# written to a private temp file (noclobber), then hard-linked into place, which
-# fails if anything exists there, a symlink included.
+# written to a temp file in a private directory, then hard-linked into place,
+# which fails if anything exists there, a symlink included (see tk_lock_acquire).
 
-# tk_lock_read FILE: sets LK_PID LK_START LK_HOST LK_RUN LK_SESSION LK_RUN_ID; 1 if garbage
+# tk_lock_read FILE: sets LK_PID LK_START LK_HOST LK_RUN LK_SESSION LK_RUN_ID; 1 if garbage.
+# One read of at most 4 KiB, taken apart in the shell: no process started (a report reads thousands).
 tk_lock_read() {
-  local line n=0
+  local c='' line IFS=$'\n'
   LK_PID='' LK_START='' LK_HOST='' LK_RUN='' LK_SESSION='' LK_RUN_ID=''
-  while IFS= read -r line && [ "$n" -lt 32 ]; do
-    n=$((n + 1))
+  { IFS= read -r -d '' -n 4096 c <"$1" || true; } 2>/dev/null
+  set -f
+  # shellcheck disable=SC2086  # split into lines (IFS is a newline here), no globbing
+  set -- $c
+  set +f
+  for line in "$@"; do
     case $line in
     pid=*) LK_PID=${line#pid=} ;;
     start=*) LK_START=${line#start=} ;;
@@ -569,7 +617,7 @@ tk_lock_read() {
     session=*) LK_SESSION=${line#session=} ;;
     run_id=*) LK_RUN_ID=${line#run_id=} ;;
     esac
-  done <"$1" 2>/dev/null || true
+  done
   case $LK_PID in '' | *[!0-9]*) return 1 ;; esac
   [ -n "$LK_START" ]
 }
@@ -594,9 +642,13 @@ tk_lock_state() {
 }
 
 # Remove a stale lock, guarded by a mkdir mutex so two reclaimers never remove
-# a lock that a third party has freshly taken.
+# a lock that a third party has freshly taken. 0 removed; 1 busy (another reclaimer);
+# 2 it cannot be removed by this user (TK_ERR says why).
 tk_lock_reclaim() {
-  local lock=$1 m="$1.reclaim" pid=$2 start=$3 age
+  local lock=$1 m="$1.reclaim" pid=$2 start=$3 age rc=0
+  if tk_lock_unremovable "$lock"; then
+    return 2
+  fi
   if ! mkdir "$m" 2>/dev/null; then
     age=$(($(date +%s) - $(tk_stat mtime "$m" 2>/dev/null || date +%s)))
     [ "$age" -gt 10 ] && rmdir "$m" 2>/dev/null
@@ -604,59 +656,114 @@ tk_lock_reclaim() {
   fi
   tk_lock_state "$lock"
   if [ "$LK_STATE" = stale ] && [ "$LK_PID" = "$pid" ] && [ "$LK_START" = "$start" ]; then
-    rm -f "$lock"
+    if ! rm -f "$lock" 2>/dev/null && { [ -e "$lock" ] || [ -L "$lock" ]; }; then
+      TK_ERR="stale lock of dead $(tk_lock_describe) cannot be removed by $(id -un 2>/dev/null || echo you); remove it by hand: $lock"
+      rc=2
+    fi
   fi
   rmdir "$m"
+  return "$rc"
+}
+
+# tk_lock_unremovable LOCK: true (and TK_ERR says so) when LOCK (stale, LK_* loaded) sits in a
+# sticky directory (like /tmp) and belongs to another user: only its owner or root may remove it,
+# so waiting for it is pointless.
+tk_lock_unremovable() {
+  local dir owner who
+  case $1 in */*) dir=${1%/*} ;; *) dir=. ;; esac
+  [ -n "$dir" ] || dir=/
+  [ "${EUID:-$(id -u)}" != 0 ] && [ -k "$dir" ] && [ ! -O "$1" ] || return 1
+  owner=$(tk_stat owner "$1" 2>/dev/null) || owner="uid $(tk_stat uid "$1" 2>/dev/null || echo '?')"
+  who="$owner or root"
+  if [ "$owner" = root ]; then who=root; fi
+  TK_ERR="stale lock owned by $owner (pid $LK_PID not running) in a sticky directory; ask $who to remove $1"
 }
 
 tk_lock_describe() {
   printf 'PID %s (run %s, started %s)' "$LK_PID" "${LK_RUN:-?}" "$LK_START"
 }
 
+# tk_lock_ours LOCK TMP: LOCK itself (not followed) is a regular file and the same inode as TMP.
+tk_lock_ours() {
+  [ ! -L "$1" ] && [ -f "$1" ] && [ "$1" -ef "$2" ] && [ ! -L "$1" ]
+}
+
 # tk_lock_acquire LOCK PID START RUN SESSION RUN_ID
 # 0 on success (TK_NOTE says if a stale lock was reclaimed); else an exit code and TK_ERR.
+# The lock is written whole in a private directory (mktemp -d: 0700, ours, so nothing can be
+# planted at the temp path), then hard-linked into place: link(2) never follows a symlink at the
+# lock path and fails if anything is there. A directory at the lock path (or a symlink to one,
+# with an ln that has no -n) would take the link INSIDE it: so success counts only when the lock
+# path itself is a regular file with the temp file's inode; anything else is refused, and a link
+# that landed inside a directory is taken out again.
 tk_lock_acquire() {
-  local lock=$1 pid=$2 start=$3 run=$4 session=$5 run_id=$6 tmp tries=0
+  local lock=$1 pid=$2 start=$3 run=$4 session=$5 run_id=$6 dir tdir tmp tries=0 rc ln_n=''
   TK_ERR='' TK_NOTE=''
-  tmp="$lock.new.$$"
-  rm -f "$tmp"
-  if ! (set -C && printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s\ncreated=%s\n' \
-    "$pid" "$start" "$(hostname 2>/dev/null || echo unknown)" "$run" "$session" "$run_id" "$(date +%s)" >"$tmp") 2>/dev/null; then
+  case $lock in */*) dir=${lock%/*} ;; *) dir=. ;; esac
+  [ -n "$dir" ] || dir=/
+  if ! tdir=$(mktemp -d "$dir/.tmuxkit-lock.XXXXXX" 2>/dev/null) || [ -z "$tdir" ]; then
     TK_ERR="cannot write lock file next to $lock"
     return "$EX_FAIL"
   fi
+  tmp="$tdir/${tdir##*/}"
+  if ! printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s\ncreated=%s\n' \
+    "$pid" "$start" "$(hostname 2>/dev/null || echo unknown)" "$run" "$session" "$run_id" "$(date +%s)" >"$tmp" 2>/dev/null; then
+    rm -rf "$tdir"
+    TK_ERR="cannot write lock file next to $lock"
+    return "$EX_FAIL"
+  fi
+  # ln -n (GNU, BSD, busybox): a symlink to a directory at the destination is not followed.
+  ln -n "$tmp" "$tdir/probe" 2>/dev/null && ln_n=-n
+  rm -f "$tdir/probe"
   while :; do
-    if ln "$tmp" "$lock" 2>/dev/null; then
-      rm -f "$tmp"
-      return 0
+    if ln $ln_n "$tmp" "$lock" 2>/dev/null; then
+      if tk_lock_ours "$lock" "$tmp"; then
+        rm -rf "$tdir"
+        return 0
+      fi
+      # The link went inside whatever is at the lock path: take it out again, and refuse.
+      if [ -e "$lock/${tmp##*/}" ] && [ ! -L "$lock/${tmp##*/}" ] && [ "$lock/${tmp##*/}" -ef "$tmp" ]; then
+        rm -f "$lock/${tmp##*/}"
+      fi
     fi
     tk_lock_state "$lock"
     case $LK_STATE in
     free) ;;
     alive)
-      rm -f "$tmp"
+      rm -rf "$tdir"
       TK_ERR="locked by $(tk_lock_describe): $lock"
       return "$EX_LOCKED"
       ;;
     stale)
-      if tk_lock_reclaim "$lock" "$LK_PID" "$LK_START"; then
-        TK_NOTE="reclaimed stale lock of dead $(tk_lock_describe): $lock"
-      fi
+      rc=0
+      tk_lock_reclaim "$lock" "$LK_PID" "$LK_START" || rc=$?
+      case $rc in
+      0) TK_NOTE="reclaimed stale lock of dead $(tk_lock_describe): $lock" ;;
+      2)
+        rm -rf "$tdir"
+        return "$EX_BAD_LOCK"
+        ;;
+      esac
       ;;
     symlink)
-      rm -f "$tmp"
+      rm -rf "$tdir"
       TK_ERR="lock path is a symlink; refusing to follow it: $lock"
       return "$EX_BAD_LOCK"
       ;;
+    notfile)
+      rm -rf "$tdir"
+      TK_ERR="lock path is not a regular file (a directory?); refusing it: $lock"
+      return "$EX_BAD_LOCK"
+      ;;
     *)
-      rm -f "$tmp"
+      rm -rf "$tdir"
       TK_ERR="lock file is not a valid tmuxkit lock (garbage); inspect and remove it by hand: $lock"
       return "$EX_BAD_LOCK"
       ;;
     esac
     tries=$((tries + 1))
     if [ "$tries" -ge 200 ]; then
-      rm -f "$tmp"
+      rm -rf "$tdir"
       TK_ERR="could not take lock (contended): $lock"
       return "$EX_LOCKED"
     fi
@@ -758,7 +865,17 @@ tk_pipe_log() {
 
 # Single-quote a word for sh, bash, dash and zsh alike.
 tk_sq() {
-  printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+  tk_sq_v _TK_SQ "$1"
+  printf '%s' "$_TK_SQ"
+}
+
+# tk_sq_v VAR WORD: VAR=WORD single-quoted, with no subshell.
+tk_sq_v() {
+  local _tk_s=$2 _tk_q
+  printf -v _tk_q '%s\\%s%s' "'" "'" "'" # the four characters '\''
+  _tk_s=${_tk_s//"'"/$_tk_q}
+  _tk_s="'$_tk_s'"
+  eval "$1=\$_tk_s"
 }
 
 # tk_last_line LOG: the program's last line (tmuxkit's own "[tmuxkit] ..." lines skipped), read
@@ -949,50 +1066,50 @@ tk_run_json_v() {
   tk_lock_state "$R_LOCK"
   lock_state=$LK_STATE
   tk_run_extras
-  tk_json_str_v "$R_RUN"
+  tk_json_str_v TK_J "$R_RUN"
   j="{\"run\":$TK_J,\"session\":$TK_J"
-  tk_json_str_v "$S_STATE"
+  tk_json_str_v TK_J "$S_STATE"
   j="$j,\"state\":$TK_J"
-  tk_json_val_v "$R_PID"
+  tk_json_val_v TK_J "$R_PID"
   j="$j,\"pid\":$TK_J"
-  tk_json_val_v "$R_RUNNER_PID"
+  tk_json_val_v TK_J "$R_RUNNER_PID"
   j="$j,\"runner_pid\":$TK_J"
-  tk_json_val_v "$R_STARTED"
+  tk_json_val_v TK_J "$R_STARTED"
   j="$j,\"started_at\":$TK_J"
-  tk_json_val_v "$R_ENDED"
+  tk_json_val_v TK_J "$R_ENDED"
   j="$j,\"ended_at\":$TK_J"
-  tk_json_val_v "$S_UPTIME"
+  tk_json_val_v TK_J "$S_UPTIME"
   j="$j,\"uptime_s\":$TK_J"
-  tk_json_str_v "$R_LOG"
+  tk_json_str_v TK_J "$R_LOG"
   j="$j,\"log_path\":$TK_J"
-  tk_json_val_v "$S_LOG_AGE"
+  tk_json_val_v TK_J "$S_LOG_AGE"
   j="$j,\"log_age_s\":$TK_J"
-  tk_json_str_v "$S_LAST"
+  tk_json_str_v TK_J "$S_LAST"
   j="$j,\"last_line\":$TK_J"
-  tk_json_val_v "$R_EXIT"
+  tk_json_val_v TK_J "$R_EXIT"
   j="$j,\"exit_code\":$TK_J"
-  tk_json_val_v "${R_STOP_RUNG#requested}"
+  tk_json_val_v TK_J "${R_STOP_RUNG#requested}"
   j="$j,\"stop_rung\":$TK_J"
-  tk_json_str_v "$R_LOCK"
+  tk_json_str_v TK_J "$R_LOCK"
   j="$j,\"lock_path\":$TK_J"
-  tk_json_str_v "$lock_state"
+  tk_json_str_v TK_J "$lock_state"
   j="$j,\"lock_state\":$TK_J"
-  tk_json_str_v "$R_RESULTS"
+  tk_json_str_v TK_J "$R_RESULTS"
   j="$j,\"results\":$TK_J"
-  tk_json_str_v "$R_CWD"
+  tk_json_str_v TK_J "$R_CWD"
   j="$j,\"cwd\":$TK_J"
-  tk_json_str_v "$writer"
+  tk_json_str_v TK_J "$writer"
   j="$j,\"writer\":$TK_J"
-  tk_json_val_v "$R_STUCK_AFTER"
+  tk_json_val_v TK_J "$R_STUCK_AFTER"
   j="$j,\"stuck_after\":$TK_J"
-  tk_json_str_v "$R_SOCKET"
+  tk_json_str_v TK_J "$R_SOCKET"
   j="$j,\"socket\":$TK_J"
-  tk_json_val_v "$S_EVENT"
+  tk_json_val_v TK_J "$S_EVENT"
   j="$j,\"last_event\":$TK_J,\"restarts\":${S_RESTARTS:-0}"
   if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
-  tk_json_val_v "$S_PROGRESS"
+  tk_json_val_v TK_J "$S_PROGRESS"
   j="$j,\"progress\":$TK_J"
-  tk_json_val_v "$S_LOSSES"
+  tk_json_val_v TK_J "$S_LOSSES"
   TK_RUN_JSON="$j,\"losses\":$TK_J}"
 }
 
@@ -1257,31 +1374,56 @@ _cs_processes() {
     }'
 }
 
+# Lock paths, one a line, each encoded so that a newline in a directory name survives the line
+# tools ("%" as %25, a newline as %0A; _cs_dec undoes it): find -print0, read -d ''.
 _cs_lock_files() {
-  local home=$1 root name
+  local home=$1 root name f
   shift
   {
     for name in $(tk_run_names "$home"); do
-      tk_kv_get "$home/runs/$name/meta" lock || true
+      f=$(tk_kv_get "$home/runs/$name/meta" lock) || continue
+      _cs_enc "$f"
     done
     for root in "$@"; do
       [ -d "$root" ] || continue
-      find "$root" -maxdepth 4 \( -name training.lock -o -name "$TK_LOCK_NAME" \) 2>/dev/null || true
+      find "$root" -maxdepth 4 \( -name training.lock -o -name "$TK_LOCK_NAME" \) -print0 2>/dev/null |
+        while IFS= read -r -d '' f; do _cs_enc "$f"; done
     done
   } | awk '!seen[$0]++'
 }
 
+_cs_enc() {
+  local f=$1 nl=$'\n'
+  f=${f//"%"/%25}
+  printf '%s\n' "${f//$nl/%0A}"
+}
+
+# _cs_dec VAR ENCODED
+_cs_dec() {
+  local _cs_f=$2 nl=$'\n'
+  case $_cs_f in *%*)
+    _cs_f=${_cs_f//%0A/$nl}
+    _cs_f=${_cs_f//%25/%}
+    ;;
+  esac
+  printf -v "$1" '%s' "$_cs_f"
+}
+
+# One lock's line. No process is started here (a box may hold thousands of locks): the process
+# table was read once (tk_ps_snapshot), files are read by the shell, strings quoted in place.
 _cs_lock_line() {
-  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' line
+  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' re='[0-9]+' q item
+  local jf jk js jr jst jh
   case $f in */training.lock) kind=training.lock ;; esac
   [ -e "$f" ] || [ -L "$f" ] || return 0
   if [ "$kind" = training.lock ] && [ ! -L "$f" ]; then
     # A foreign lock: its first number is taken as the owner's PID.
-    line=$(LC_ALL=C tr -c '0-9' ' ' <"$f" 2>/dev/null | awk '{ print $1; exit }')
-    pid=$line
+    [ -f "$f" ] && { IFS= read -r -d '' -n 4096 content <"$f" || true; } 2>/dev/null
+    if [[ $content =~ $re ]]; then pid=${BASH_REMATCH[0]}; fi
     if [ -z "$pid" ]; then
       st=garbage
-    elif ps -p "$pid" >/dev/null 2>&1; then
+    elif { [ "${_TK_SNAP:-}" = 1 ] && tk_snap_has "$pid"; } ||
+      { [ "${_TK_SNAP:-}" != 1 ] && ps -p "$pid" >/dev/null 2>&1; }; then
       st=alive
     else
       st=stale
@@ -1290,17 +1432,37 @@ _cs_lock_line() {
     tk_lock_state "$f"
     st=$LK_STATE pid=$LK_PID run=$LK_RUN start=$LK_START
   fi
+  tk_sq_v q "$f"
   case $st in
-  stale) hint="owner is gone; remove with: rm $(tk_sq "$f")  (or: tmuxkit cleanup)" ;;
-  garbage) hint="not a lock this tool understands; inspect it, then: rm $(tk_sq "$f")" ;;
-  symlink) hint="a symlink at a lock path is refused; inspect it: ls -l $(tk_sq "$f")" ;;
+  stale) hint="owner is gone; remove with: rm $q  (or: tmuxkit cleanup)" ;;
+  garbage) hint="not a lock this tool understands; inspect it, then: rm $q" ;;
+  symlink) hint="a symlink at a lock path is refused; inspect it: ls -l $q" ;;
+  notfile) hint="not a regular file; inspect it: ls -ld $q" ;;
   esac
   if [ "$JSON" = 1 ]; then
-    _cs_add J_LOCKS "$(printf '{"path":%s,"kind":%s,"state":%s,"pid":%s,"run":%s,"started":%s,"hint":%s}' \
-      "$(tk_json_str "$f")" "$(tk_json_str "$kind")" "$(tk_json_str "$st")" "$(tk_json_val "$pid")" \
-      "$(tk_json_str "$run")" "$(tk_json_str "$start")" "$(tk_json_str "$hint")")"
+    case $f$run$start$hint in
+    *[\"\\$'\001'-$'\037']*)
+      tk_json_str_v jf "$f"
+      tk_json_str_v jr "$run"
+      tk_json_str_v jst "$start"
+      tk_json_str_v jh "$hint"
+      ;;
+    *) jf="\"$f\"" jr="\"$run\"" jst="\"$start\"" jh="\"$hint\"" ;; # nothing to escape: no calls
+    esac
+    jk="\"$kind\"" js="\"$st\""
+    case $pid in
+    '') pid=null ;;
+    *[!0-9]*) tk_json_str_v pid "$pid" ;;
+    esac
+    printf -v item '{"path":%s,"kind":%s,"state":%s,"pid":%s,"run":%s,"started":%s,"hint":%s}' \
+      "$jf" "$jk" "$js" "$pid" "$jr" "$jst" "$jh"
+    J_LOCKS_A[${#J_LOCKS_A[@]}]=$item # an array: appending to one long string is quadratic
   else
-    printf '  %-7s %s  pid %s%s\n' "$(echo "$st" | tr '[:lower:]' '[:upper:]')" "$f" "${pid:-?}" "${run:+ (run $run, started $start)}"
+    case $st in
+    alive) st=ALIVE ;; stale) st=STALE ;; garbage) st=GARBAGE ;; symlink) st=SYMLINK ;; notfile) st=NOTFILE ;;
+    free) st=FREE ;;
+    esac
+    printf '  %-7s %s  pid %s%s\n' "$st" "$f" "${pid:-?}" "${run:+ (run $run, started $start)}"
     [ -z "$hint" ] || printf '          -> %s\n' "$hint"
   fi
 }
@@ -1414,6 +1576,7 @@ tk_status_main() {
   host=$(hostname 2>/dev/null || echo unknown)
   [ ${#roots[@]} -gt 0 ] || roots=("$home" "./results")
   J_RUNS='' J_LOCKS='' J_LOGS='' J_PROCS='' J_SESSIONS='' J_TMUX='null'
+  J_LOCKS_A=()
 
   if [ "$runs_only" = 1 ]; then
     CS_UNKNOWN=0 J_UNKNOWN='' CS_SINCE=''
@@ -1448,13 +1611,18 @@ EOF
 
   [ "$JSON" = 1 ] || printf '\n[2] Lock files\n'
   any=0
+  tk_ps_snapshot
   while IFS= read -r f; do
     [ -n "$f" ] || continue
     any=1
+    _cs_dec f "$f"
     _cs_lock_line "$f"
   done <<EOF
 $(_cs_lock_files "$home" "${roots[@]}")
 EOF
+  if [ ${#J_LOCKS_A[@]} -gt 0 ]; then
+    J_LOCKS=$(IFS=, && printf '%s' "${J_LOCKS_A[*]}")
+  fi
   [ "$JSON" = 1 ] || [ "$any" = 1 ] || echo "  (none)"
 
   [ "$JSON" = 1 ] || printf '\n[3] Recent log activity\n'

@@ -78,7 +78,10 @@ def keygen(path: Path) -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tmuxkit-test", "-f", str(path)], check=True)
 
 
-def start_sshd(base: Path, *, password_only: bool = False, path_env: str | None = None) -> Sshd:
+def start_sshd(base: Path, *, password_only: bool = False, path_env: str | None = None,
+               set_env: dict[str, str] | None = None) -> Sshd:
+    """An sshd on 127.0.0.1. SET_ENV: variables sshd sets for every session (HOME=... gives the
+    remote user a home of the test's own, where a test may write shell startup files)."""
     base.mkdir(parents=True, exist_ok=True)
     host_key, user_key = base / "host_key", base / "user_key"
     if not host_key.exists():
@@ -109,8 +112,11 @@ def start_sshd(base: Path, *, password_only: bool = False, path_env: str | None 
         conf += ["PubkeyAuthentication no", "PasswordAuthentication yes"]
     else:
         conf += ["PubkeyAuthentication yes", "PasswordAuthentication no"]
+    env = dict(set_env or {})
     if path_env:
-        conf.append(f"SetEnv PATH={path_env}")
+        env["PATH"] = path_env
+    if env:
+        conf.append("SetEnv " + " ".join(f"{k}={v}" for k, v in env.items()))
     (base / "sshd_config").write_text("\n".join(conf) + "\n")
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import Env, wait_until
+from conftest import Env, Remote, wait_until
+
+from tmuxkit.contract import ExitCode
 
 
 def _start(tk: Env, *args: str, umask: str | None = None, env: dict[str, str] | None = None,
@@ -74,3 +79,195 @@ def test_the_log_gets_the_starting_users_umask(tk: Env, umask: str, mode: int) -
     log = tk.log(name)
     wait_until(lambda: log.exists() and "hi" in log.read_text(), what="the log")
     assert stat.S_IMODE(log.stat().st_mode) == mode
+
+
+@pytest.mark.parametrize("where", ["results", "cwd", "config results"])
+def test_a_newline_in_the_results_path_or_cwd_is_refused_with_nothing_half_created(tk: Env, where: str) -> None:
+    """A newline in a path would inject lines into the run's meta file (key=value lines)."""
+    odd = tk.work / "odd\nlock=x"
+    odd.mkdir()
+    if where == "results":
+        r = _start(tk, "nlpath", "--results", "res\nlock=/tmp/x", "--", "echo", "hi")
+    elif where == "cwd":
+        r = _start(tk, "nlpath", "--cwd", str(odd), "--", "echo", "hi")
+    else:
+        tk.add_run("nlpath", "echo hi", 'results = "res\\nstarted_at=0"')
+        r = _start(tk, "nlpath")
+    assert r.returncode == 2, r.stderr
+    assert "path contains a line break" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert tk.sessions() == []
+    assert not (tk.home / "runs" / "nlpath").exists()
+    assert sorted(p.name for p in tk.work.iterdir() if p.name != "tmuxkit.toml") == [odd.name]  # no results dir
+    assert list(odd.iterdir()) == []
+
+
+def _closed_host(tk: Env, sshd: Any, tmp_path: Path) -> str:
+    """A [hosts.closed] table for a port where nothing listens (connection refused)."""
+    from testkit.sshd import free_port
+
+    cfg = sshd.client_config(tmp_path / "closed_config", "closedbox")
+    cfg.write_text(cfg.read_text().replace(f"Port {sshd.port}", f"Port {free_port()}"))
+    return f'\n[hosts.closed]\nssh = "closedbox"\nssh_config = "{cfg}"\n'
+
+
+def test_status_with_one_host_unreachable_prints_every_row_names_the_host_and_exits_partial(
+        tk: Env, remote: Remote, sshd: Any, tmp_path: Path) -> None:
+    with remote.config.open("a") as f:
+        f.write(_closed_host(tk, sshd, tmp_path))
+    remote.add_run("rshown", "sleep 60")
+    tk.cli("start", "rshown")
+    tk.cli("start", "lshown", "--", "sleep", "60")
+    r = tk.cli("status", check=None)
+    assert r.returncode == ExitCode.PARTIAL, r.stderr
+    assert "rshown" in r.stdout and "lshown" in r.stdout and "unreachable (" in r.stdout
+    assert "host closed is unreachable" in r.stderr and "connection refused" in r.stderr
+    r = tk.cli("status", "--json", check=None)
+    assert r.returncode == ExitCode.PARTIAL
+    rows = {(x["host"], x.get("run")) for x in json.loads(r.stdout)}
+    assert {("box", "rshown"), ("local", "lshown"), ("closed", None)} <= rows
+    # Only the unreachable host asked: nothing answered at all.
+    with remote.config.open("a") as f:
+        f.write('\n[runs.ronly]\nhost = "closed"\ncommand = "true"\n')
+    r = tk.cli("status", "ronly", check=None)
+    assert r.returncode == ExitCode.UNREACHABLE and "host closed is unreachable" in r.stderr
+
+
+def test_cleanup_stops_at_an_unreachable_host_and_leaves_the_later_ones_alone(
+        tk: Env, remote: Remote, sshd: Any, tmp_path: Path) -> None:
+    box = remote.config.read_text()
+    remote.config.write_text(_closed_host(tk, sshd, tmp_path) + box)  # closed comes before box
+    remote.add_run("rended", "true")
+    tk.cli("start", "rended")
+    wait_until(lambda: tk.status("rended")["state"] == "exited", what="the run to end")
+    r = tk.cli("cleanup", check=None)
+    assert r.returncode == ExitCode.UNREACHABLE, r.stdout + r.stderr
+    assert "connection refused" in r.stderr and "cleanup stopped at host closed, not touching box" in r.stderr
+    assert "rended" not in r.stdout
+    assert "rended" in tk.sessions()  # box's dead session is still there: cleanup never went on to box
+    r = tk.cli("cleanup", "--dry-run", check=None)
+    assert r.returncode == ExitCode.UNREACHABLE and "not touching box" in r.stderr
+
+
+# --- a chatty login shell on the host (issue 11.10) ---------------------------------------------------
+BANNER = ('echo "Welcome to box! Last login: yesterday"\n'
+          'echo "conda: PATH=/opt/conda/bin:$PATH"\n'
+          'echo \'{"not": "the reply"}\'\n'
+          'printf "a banner line with no newline "\n')
+
+
+@pytest.fixture
+def chatty(tk: Env, tmp_path: Path) -> Iterator[Remote]:
+    """Host 'chatty': its own sshd, whose user has a HOME of this test's with a .bashrc and .zshenv
+    that print (as login banners and conda init do). The real ~ is never touched."""
+    from testkit.sshd import start_sshd
+
+    home = tmp_path / "chatty-user-home"
+    home.mkdir()
+    for rc in (".bashrc", ".zshenv"):
+        (home / rc).write_text(BANNER)
+    srv = start_sshd(tmp_path / "chatty-sshd", set_env={"HOME": str(home)})
+    rhome = tmp_path / "chatty-tkhome"
+    cfg = srv.client_config(tmp_path / "chatty_ssh_config", "chattybox", {"TMUXKIT_HOME": str(rhome)})
+    conf = tk.work / "tmuxkit.toml"
+    conf.write_text(f'[hosts.chatty]\nssh = "chattybox"\nssh_config = "{cfg}"\n')
+    try:
+        # The banner really reaches an ssh command's stdout on this host.
+        out = subprocess.run(["ssh", "-F", str(cfg), "chattybox", "echo hi"], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, timeout=20).stdout
+        if not out.startswith("Welcome to box!"):
+            pytest.skip("this host's bash does not read ~/.bashrc for an ssh command (no SSH_SOURCE_BASHRC)")
+        assert out.endswith("hi\n"), out
+        yield Remote(alias="chattybox", config=conf, ssh_config=cfg, home=rhome)
+    finally:
+        srv.stop()
+
+
+def test_a_login_banner_on_the_host_breaks_no_reply(tk: Env, chatty: Remote) -> None:
+    results = f"tmuxkit-test-results/chatty-{os.getpid()}"
+    with chatty.config.open("a") as f:
+        f.write(f'\n[runs.rchat]\nhost = "chatty"\ncommand = "echo run-output; sleep 60"\ncwd = "/tmp"\n'
+                f'results = "{results}"\n')
+    try:
+        r = tk.cli("start", "rchat")
+        assert "started rchat on chatty" in r.stdout
+        wait_until(lambda: "run-output" in tk.cli("logs", "rchat", "-n", "5").stdout, what="the run's output")
+        logs = tk.cli("logs", "rchat", "-n", "5").stdout
+        assert "Welcome" not in logs and "no newline" not in logs
+        (row,) = json.loads(tk.cli("status", "rchat", "--json").stdout)
+        assert row["host"] == "chatty" and row["state"] == "running"
+        r = tk.cli("sync", "rchat", "--once", "--to", str(tk.work / "pulled"))
+        assert "run-output" in (tk.work / "pulled" / "tmuxkit" / "rchat.log").read_text()
+        assert "stopped rchat on chatty" in tk.cli("stop", "rchat", "--grace", "5").stdout
+        assert "Welcome" not in tk.cli("cleanup", "--dry-run").stdout
+    finally:
+        shutil.rmtree(f"/tmp/{results}", ignore_errors=True)
+
+
+def test_one_hosts_garbage_never_blanks_the_other_hosts_rows(tk: Env, remote: Remote, tmp_path: Path) -> None:
+    remote.add_run("rgood", "sleep 60")
+    tk.cli("start", "rgood")
+    tk.cli("start", "lgood", "--", "sleep", "60")
+    # Host 'junk': an sshd of its own (a ControlMaster is per user@host:port), its own TMUXKIT_HOME,
+    # where status answers garbage.
+    from testkit.sshd import start_sshd
+
+    srv = start_sshd(tmp_path / "junk-sshd")
+    jhome = tmp_path / "junk-tkhome"
+    cfg = srv.client_config(tmp_path / "junk_config", "tkjunk", {"TMUXKIT_HOME": str(jhome)})
+    with remote.config.open("a") as f:
+        f.write(f'\n[hosts.junk]\nssh = "tkjunk"\nssh_config = "{cfg}"\n')
+    try:
+        tk.cli("install", "junk")
+        (jhome / "bin" / "check_training_status.sh").write_text("echo 'this is not JSON'\n")
+        r = tk.cli("status", "--json", check=None)
+    finally:
+        srv.stop()
+    assert r.returncode == ExitCode.PARTIAL, r.stdout + r.stderr
+    rows = json.loads(r.stdout)
+    assert {(x["host"], x.get("run")) for x in rows} == {("local", "lgood"), ("box", "rgood"), ("junk", None)}
+    (junk,) = (x for x in rows if x["host"] == "junk")
+    assert junk["state"] == "unreachable" and "not JSON" in junk["error"]
+    assert "host junk is unreachable" in r.stderr
+
+
+# --- argv byte for byte, newlines included (issue 11.9) ---------------------------------------------------
+ARGV_CODE = "import json, sys\njson.dump(sys.argv[2:], open(sys.argv[1], 'w'))\n"
+ODD_ARGS = ["two\nlines", "", " spaced ", "tab\there", "'single'", '"double"', "$HOME `id` $(id)", "back\\slash",
+            "trailing newline\n", "é ünïcode", "--", "*", "a;b&&c|d"]
+
+
+def test_argv_with_newlines_reaches_the_command_byte_for_byte_locally(tk: Env, tmp_path: Path) -> None:
+    out = tmp_path / "argv.json"
+    r = _start(tk, "nlargv", "--", "python3", "-c", ARGV_CODE, str(out), *ODD_ARGS)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: out.exists() and out.read_text().endswith("]"), what="the command's argv")
+    assert json.loads(out.read_text()) == ODD_ARGS
+
+
+def test_argv_with_newlines_reaches_the_command_byte_for_byte_over_ssh(tk: Env, remote: Remote,
+                                                                       tmp_path: Path) -> None:
+    out = tmp_path / "argv-remote.json"
+    r = tk.cli("start", "nlssh", "--host", "box", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-nlssh",
+               "--", "python3", "-c", ARGV_CODE, str(out), *ODD_ARGS)
+    assert "on box" in r.stdout
+    try:
+        wait_until(lambda: out.exists() and out.read_text().endswith("]"), what="the command's argv")
+        assert json.loads(out.read_text()) == ODD_ARGS
+    finally:
+        shutil.rmtree(f"/tmp/tk-res-{os.getpid()}-nlssh", ignore_errors=True)
+
+
+def test_a_multi_line_command_in_the_config_runs_whole(tk: Env) -> None:
+    tk.add_run("multiline", "echo first-line\necho second-line")
+    assert _start(tk, "multiline").returncode == 0
+    wait_until(lambda: "second-line" in tk.log_text("multiline"), what="both lines")
+    assert "first-line" in tk.log_text("multiline")
+
+
+def test_a_resume_template_with_a_line_break_is_refused_at_load(tk: Env) -> None:
+    tk.add_run("badresume", "sleep 60", 'resume = "--resume {checkpoint}\\nrm -rf ~"')
+    r = _start(tk, "badresume")
+    assert r.returncode == 2 and "runs.badresume.resume: expected a one-line template" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and tk.sessions() == []
+    r = tk.script("tmuxkit-watch", "badresume", "--resume", "a\nb")
+    assert r.returncode == 2 and "must be one line" in r.stderr

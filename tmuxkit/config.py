@@ -163,9 +163,9 @@ def _port(v: object) -> int:
 
 
 def _command(v: object) -> str | tuple[str, ...]:
+    """A shell command (bash runs it; it may span lines) or an argv list (passed byte for byte,
+    newlines included: ["python", "-c", "import os\\nprint(1)"])."""
     if isinstance(v, str) and v.strip():
-        if "\n" in v:
-            raise ValueError("expected a one-line command")
         return v
     if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
         return tuple(v)
@@ -178,7 +178,8 @@ def _resume(v: object) -> str:
     if not isinstance(v, str) or not v.strip():
         raise ValueError("expected a template string such as \"--resume {checkpoint}\"")
     if "\n" in v or "\r" in v:
-        raise ValueError("expected a one-line template")
+        raise ValueError("expected a one-line template (it is appended to the command; a line break would run "
+                         "the rest as a command of its own)")
     if "{checkpoint}" not in v:
         raise ValueError(f"the template {v!r} lacks {{checkpoint}}, where the checkpoint's path goes "
                          "(e.g. \"--resume {checkpoint}\")")

@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 4  # no such run
     BAD_LOCK = 5  # a symlink or garbage at the lock path
     UNREACHABLE = 6  # the host did not answer
+    PARTIAL = 7  # some hosts answered and some did not (status): every answer shown, the silent hosts named
     NO_TOOL = 127  # tmux (or another needed tool) is missing
 
 

@@ -236,6 +236,8 @@ def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STAT
             if e.code in (ExitCode.NOT_FOUND, ExitCode.USAGE):
                 raise
             return HostStatus(host=h.name, error=user_message(e))
+        except TmuxkitError as e:  # an answer that is not one (garbage): this host's row only
+            return HostStatus(host=h.name, error=e.message)
 
     if len(asks) == 1:
         got = [one(asks[0])]

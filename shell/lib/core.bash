@@ -104,3 +104,13 @@ tk_bounded() {
   done
   wait "$pid"
 }
+
+# tk_one_line_path WHAT PATH: exit 2 (bad input) when PATH holds a newline or a carriage return.
+# Paths go into the run's key=value files and the scripts' one-line answers, which such a
+# character would break or inject lines into.
+tk_one_line_path() {
+  case $2 in *[$'\n\r']*)
+    tk_die "$EX_USAGE" "the $1 path contains a line break; tmuxkit refuses such paths (they would inject lines into the run's meta file): $(printf '%s' "$2" | tr '\n\r' '??')"
+    ;;
+  esac
+}

@@ -5,33 +5,38 @@
 # --- JSON --------------------------------------------------------------------
 
 tk_json_str() {
-  tk_json_str_v "$1"
-  printf '%s' "$TK_J"
+  tk_json_str_v _TK_JSON "$1"
+  printf '%s' "$_TK_JSON"
 }
 
-# tk_json_str_v STRING: the JSON string into TK_J, without a subshell.
+# tk_json_str_v VAR STRING: VAR=STRING as a JSON string, with no subshell (reports with many rows).
 tk_json_str_v() {
-  local s=$1
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\t'/\\t}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  case $s in *[$'\001'-$'\037']*) s=$(printf '%s' "$s" | LC_ALL=C tr -d '\000-\037') ;; esac
-  TK_J="\"$s\""
+  local _tk_s=$2
+  case $_tk_s in *[\"\\$'\001'-$'\037']*) # else nothing to escape (the common case)
+    _tk_s=${_tk_s//\\/\\\\}
+    _tk_s=${_tk_s//\"/\\\"}
+    _tk_s=${_tk_s//$'\t'/\\t}
+    _tk_s=${_tk_s//$'\n'/\\n}
+    _tk_s=${_tk_s//$'\r'/\\r}
+    case $_tk_s in *[$'\001'-$'\037']*) _tk_s=$(printf '%s' "$_tk_s" | LC_ALL=C tr -d '\000-\037') ;; esac
+    ;;
+  esac
+  _tk_s="\"$_tk_s\""
+  eval "$1=\$_tk_s"
 }
 
 # A JSON value: a number as-is, empty as null, anything else a string.
 tk_json_val() {
-  tk_json_val_v "$1"
-  printf '%s' "$TK_J"
+  tk_json_val_v _TK_JSON "$1"
+  printf '%s' "$_TK_JSON"
 }
 
+# tk_json_val_v VAR VALUE: VAR=VALUE as a JSON value, with no subshell.
 tk_json_val_v() {
-  case $1 in
-  '') TK_J=null ;;
-  *[!0-9-]* | -) tk_json_str_v "$1" ;;
-  *) TK_J=$1 ;;
+  case $2 in
+  '') eval "$1=null" ;;
+  *[!0-9-]* | -) tk_json_str_v "$1" "$2" ;;
+  *) eval "$1=\$2" ;;
   esac
 }
 

@@ -6,15 +6,20 @@
 # --- locks -----------------------------------------------------------------------
 # A lock is a file of key=value lines: pid, start (the owner's process start
 # time), host, run, session, run_id, created. It is created whole and at once:
-# written to a private temp file (noclobber), then hard-linked into place, which
-# fails if anything exists there, a symlink included.
+# written to a temp file in a private directory, then hard-linked into place,
+# which fails if anything exists there, a symlink included (see tk_lock_acquire).
 
-# tk_lock_read FILE: sets LK_PID LK_START LK_HOST LK_RUN LK_SESSION LK_RUN_ID; 1 if garbage
+# tk_lock_read FILE: sets LK_PID LK_START LK_HOST LK_RUN LK_SESSION LK_RUN_ID; 1 if garbage.
+# One read of at most 4 KiB, taken apart in the shell: no process started (a report reads thousands).
 tk_lock_read() {
-  local line n=0
+  local c='' line IFS=$'\n'
   LK_PID='' LK_START='' LK_HOST='' LK_RUN='' LK_SESSION='' LK_RUN_ID=''
-  while IFS= read -r line && [ "$n" -lt 32 ]; do
-    n=$((n + 1))
+  { IFS= read -r -d '' -n 4096 c <"$1" || true; } 2>/dev/null
+  set -f
+  # shellcheck disable=SC2086  # split into lines (IFS is a newline here), no globbing
+  set -- $c
+  set +f
+  for line in "$@"; do
     case $line in
     pid=*) LK_PID=${line#pid=} ;;
     start=*) LK_START=${line#start=} ;;
@@ -23,7 +28,7 @@ tk_lock_read() {
     session=*) LK_SESSION=${line#session=} ;;
     run_id=*) LK_RUN_ID=${line#run_id=} ;;
     esac
-  done <"$1" 2>/dev/null || true
+  done
   case $LK_PID in '' | *[!0-9]*) return 1 ;; esac
   [ -n "$LK_START" ]
 }
@@ -48,9 +53,13 @@ tk_lock_state() {
 }
 
 # Remove a stale lock, guarded by a mkdir mutex so two reclaimers never remove
-# a lock that a third party has freshly taken.
+# a lock that a third party has freshly taken. 0 removed; 1 busy (another reclaimer);
+# 2 it cannot be removed by this user (TK_ERR says why).
 tk_lock_reclaim() {
-  local lock=$1 m="$1.reclaim" pid=$2 start=$3 age
+  local lock=$1 m="$1.reclaim" pid=$2 start=$3 age rc=0
+  if tk_lock_unremovable "$lock"; then
+    return 2
+  fi
   if ! mkdir "$m" 2>/dev/null; then
     age=$(($(date +%s) - $(tk_stat mtime "$m" 2>/dev/null || date +%s)))
     [ "$age" -gt 10 ] && rmdir "$m" 2>/dev/null
@@ -58,59 +67,114 @@ tk_lock_reclaim() {
   fi
   tk_lock_state "$lock"
   if [ "$LK_STATE" = stale ] && [ "$LK_PID" = "$pid" ] && [ "$LK_START" = "$start" ]; then
-    rm -f "$lock"
+    if ! rm -f "$lock" 2>/dev/null && { [ -e "$lock" ] || [ -L "$lock" ]; }; then
+      TK_ERR="stale lock of dead $(tk_lock_describe) cannot be removed by $(id -un 2>/dev/null || echo you); remove it by hand: $lock"
+      rc=2
+    fi
   fi
   rmdir "$m"
+  return "$rc"
+}
+
+# tk_lock_unremovable LOCK: true (and TK_ERR says so) when LOCK (stale, LK_* loaded) sits in a
+# sticky directory (like /tmp) and belongs to another user: only its owner or root may remove it,
+# so waiting for it is pointless.
+tk_lock_unremovable() {
+  local dir owner who
+  case $1 in */*) dir=${1%/*} ;; *) dir=. ;; esac
+  [ -n "$dir" ] || dir=/
+  [ "${EUID:-$(id -u)}" != 0 ] && [ -k "$dir" ] && [ ! -O "$1" ] || return 1
+  owner=$(tk_stat owner "$1" 2>/dev/null) || owner="uid $(tk_stat uid "$1" 2>/dev/null || echo '?')"
+  who="$owner or root"
+  if [ "$owner" = root ]; then who=root; fi
+  TK_ERR="stale lock owned by $owner (pid $LK_PID not running) in a sticky directory; ask $who to remove $1"
 }
 
 tk_lock_describe() {
   printf 'PID %s (run %s, started %s)' "$LK_PID" "${LK_RUN:-?}" "$LK_START"
 }
 
+# tk_lock_ours LOCK TMP: LOCK itself (not followed) is a regular file and the same inode as TMP.
+tk_lock_ours() {
+  [ ! -L "$1" ] && [ -f "$1" ] && [ "$1" -ef "$2" ] && [ ! -L "$1" ]
+}
+
 # tk_lock_acquire LOCK PID START RUN SESSION RUN_ID
 # 0 on success (TK_NOTE says if a stale lock was reclaimed); else an exit code and TK_ERR.
+# The lock is written whole in a private directory (mktemp -d: 0700, ours, so nothing can be
+# planted at the temp path), then hard-linked into place: link(2) never follows a symlink at the
+# lock path and fails if anything is there. A directory at the lock path (or a symlink to one,
+# with an ln that has no -n) would take the link INSIDE it: so success counts only when the lock
+# path itself is a regular file with the temp file's inode; anything else is refused, and a link
+# that landed inside a directory is taken out again.
 tk_lock_acquire() {
-  local lock=$1 pid=$2 start=$3 run=$4 session=$5 run_id=$6 tmp tries=0
+  local lock=$1 pid=$2 start=$3 run=$4 session=$5 run_id=$6 dir tdir tmp tries=0 rc ln_n=''
   TK_ERR='' TK_NOTE=''
-  tmp="$lock.new.$$"
-  rm -f "$tmp"
-  if ! (set -C && printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s\ncreated=%s\n' \
-    "$pid" "$start" "$(hostname 2>/dev/null || echo unknown)" "$run" "$session" "$run_id" "$(date +%s)" >"$tmp") 2>/dev/null; then
+  case $lock in */*) dir=${lock%/*} ;; *) dir=. ;; esac
+  [ -n "$dir" ] || dir=/
+  if ! tdir=$(mktemp -d "$dir/.tmuxkit-lock.XXXXXX" 2>/dev/null) || [ -z "$tdir" ]; then
     TK_ERR="cannot write lock file next to $lock"
     return "$EX_FAIL"
   fi
+  tmp="$tdir/${tdir##*/}"
+  if ! printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s\ncreated=%s\n' \
+    "$pid" "$start" "$(hostname 2>/dev/null || echo unknown)" "$run" "$session" "$run_id" "$(date +%s)" >"$tmp" 2>/dev/null; then
+    rm -rf "$tdir"
+    TK_ERR="cannot write lock file next to $lock"
+    return "$EX_FAIL"
+  fi
+  # ln -n (GNU, BSD, busybox): a symlink to a directory at the destination is not followed.
+  ln -n "$tmp" "$tdir/probe" 2>/dev/null && ln_n=-n
+  rm -f "$tdir/probe"
   while :; do
-    if ln "$tmp" "$lock" 2>/dev/null; then
-      rm -f "$tmp"
-      return 0
+    if ln $ln_n "$tmp" "$lock" 2>/dev/null; then
+      if tk_lock_ours "$lock" "$tmp"; then
+        rm -rf "$tdir"
+        return 0
+      fi
+      # The link went inside whatever is at the lock path: take it out again, and refuse.
+      if [ -e "$lock/${tmp##*/}" ] && [ ! -L "$lock/${tmp##*/}" ] && [ "$lock/${tmp##*/}" -ef "$tmp" ]; then
+        rm -f "$lock/${tmp##*/}"
+      fi
     fi
     tk_lock_state "$lock"
     case $LK_STATE in
     free) ;;
     alive)
-      rm -f "$tmp"
+      rm -rf "$tdir"
       TK_ERR="locked by $(tk_lock_describe): $lock"
       return "$EX_LOCKED"
       ;;
     stale)
-      if tk_lock_reclaim "$lock" "$LK_PID" "$LK_START"; then
-        TK_NOTE="reclaimed stale lock of dead $(tk_lock_describe): $lock"
-      fi
+      rc=0
+      tk_lock_reclaim "$lock" "$LK_PID" "$LK_START" || rc=$?
+      case $rc in
+      0) TK_NOTE="reclaimed stale lock of dead $(tk_lock_describe): $lock" ;;
+      2)
+        rm -rf "$tdir"
+        return "$EX_BAD_LOCK"
+        ;;
+      esac
       ;;
     symlink)
-      rm -f "$tmp"
+      rm -rf "$tdir"
       TK_ERR="lock path is a symlink; refusing to follow it: $lock"
       return "$EX_BAD_LOCK"
       ;;
+    notfile)
+      rm -rf "$tdir"
+      TK_ERR="lock path is not a regular file (a directory?); refusing it: $lock"
+      return "$EX_BAD_LOCK"
+      ;;
     *)
-      rm -f "$tmp"
+      rm -rf "$tdir"
       TK_ERR="lock file is not a valid tmuxkit lock (garbage); inspect and remove it by hand: $lock"
       return "$EX_BAD_LOCK"
       ;;
     esac
     tries=$((tries + 1))
     if [ "$tries" -ge 200 ]; then
-      rm -f "$tmp"
+      rm -rf "$tdir"
       TK_ERR="could not take lock (contended): $lock"
       return "$EX_LOCKED"
     fi

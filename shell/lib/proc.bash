@@ -4,7 +4,7 @@
 
 # --- portability wrappers (GNU vs BSD), each probed once -----------------------
 
-# tk_stat mtime|size FILE
+# tk_stat mtime|size|owner|uid FILE (owner: the user name; not followed when FILE is a symlink)
 tk_stat() {
   if [ -z "${_TK_STAT:-}" ]; then
     if stat -c %Y / >/dev/null 2>&1; then _TK_STAT=gnu; else _TK_STAT=bsd; fi
@@ -12,8 +12,12 @@ tk_stat() {
   case $_TK_STAT:$1 in
   gnu:mtime) stat -c %Y "$2" ;;
   gnu:size) stat -c %s "$2" ;;
+  gnu:owner) stat -c %U "$2" ;;
+  gnu:uid) stat -c %u "$2" ;;
   bsd:mtime) stat -f %m "$2" ;;
   bsd:size) stat -f %z "$2" ;;
+  bsd:owner) stat -f %Su "$2" ;;
+  bsd:uid) stat -f %u "$2" ;;
   esac
 }
 
@@ -88,6 +92,7 @@ tk_pinfo_v() {
   TK_PI=''
   case $pid in '' | *[!0-9]*) return 1 ;; esac
   if [ -n "${TK_PS_SNAP:-}" ]; then
+    tk_snap_pid "$pid" || return 1
     s=${TK_PSA[pid]:-}
     [ -n "$s" ] || return 1
     set -f
@@ -130,15 +135,17 @@ TK_NL='
 # tk_snap_take: one process table for the calls that follow ("stat etime lstart" by pid, lstart
 # in UTC and the C locale), for tk_pinfo_v and tk_uptime_v. tk_snap_drop forgets it.
 tk_snap_take() {
-  local pid rest
-  TK_PSA=()
+  local pid rest n=0
+  TK_PSA=() TK_PS_SNAP=''
   while read -r pid rest; do
-    case $pid in '' | *[!0-9]*) continue ;; esac
+    case $pid in '' | 0* | *[!0-9]*) continue ;; esac
     TK_PSA[pid]=$rest
+    n=$((n + 1))
   done <<EOF
 $(LC_ALL=C TZ=UTC0 ps -A -o pid=,stat=,etime=,lstart= 2>/dev/null)
 EOF
-  TK_PS_SNAP=1
+  # A ps that cannot list the table so (it lists this shell at least): ask pid by pid, as before.
+  [ "$n" -eq 0 ] || TK_PS_SNAP=1
 }
 
 tk_snap_drop() {
@@ -163,6 +170,25 @@ tk_pstart_v() {
   tk_pinfo_v "$1" || return 1
   case $TK_PI in Z*) return 1 ;; esac
   TK_PS=${TK_PI#* }
+}
+
+# tk_ps_snapshot: tk_snap_take for a report that judges many lock owners; _TK_SNAP=1 when the
+# table could be read (else tk_owner_alive and the report ask pid by pid, as before).
+tk_ps_snapshot() {
+  tk_snap_take
+  _TK_SNAP=${TK_PS_SNAP:-}
+}
+
+# tk_snap_pid PID: a pid the snapshot can be asked about: 1-10 digits, no leading zero (an
+# array index is arithmetic: "08" would be an error, "1+1" something else).
+tk_snap_pid() {
+  case $1 in '' | 0* | *[!0-9]*) return 1 ;; esac
+  [ "${#1}" -le 10 ]
+}
+
+# tk_snap_has PID: PID is in the snapshot's process table (a zombie included, as ps -p has it).
+tk_snap_has() {
+  tk_snap_pid "$1" && [ -n "${TK_PSA[$1]:-}" ]
 }
 
 # True when PID is alive and was started at START (so a reused PID is not the owner).
@@ -207,6 +233,7 @@ tk_uptime_v() {
   local e
   case $1 in '' | *[!0-9]*) return 1 ;; esac
   if [ -n "${TK_PS_SNAP:-}" ]; then
+    tk_snap_pid "$1" || return 1
     e=${TK_PSA[$1]:-}
     set -f
     # shellcheck disable=SC2086

@@ -71,7 +71,17 @@ tk_pipe_log() {
 
 # Single-quote a word for sh, bash, dash and zsh alike.
 tk_sq() {
-  printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+  tk_sq_v _TK_SQ "$1"
+  printf '%s' "$_TK_SQ"
+}
+
+# tk_sq_v VAR WORD: VAR=WORD single-quoted, with no subshell.
+tk_sq_v() {
+  local _tk_s=$2 _tk_q
+  printf -v _tk_q '%s\\%s%s' "'" "'" "'" # the four characters '\''
+  _tk_s=${_tk_s//"'"/$_tk_q}
+  _tk_s="'$_tk_s'"
+  eval "$1=\$_tk_s"
 }
 
 # tk_last_line LOG: the program's last line (tmuxkit's own "[tmuxkit] ..." lines skipped), read
@@ -262,50 +272,50 @@ tk_run_json_v() {
   tk_lock_state "$R_LOCK"
   lock_state=$LK_STATE
   tk_run_extras
-  tk_json_str_v "$R_RUN"
+  tk_json_str_v TK_J "$R_RUN"
   j="{\"run\":$TK_J,\"session\":$TK_J"
-  tk_json_str_v "$S_STATE"
+  tk_json_str_v TK_J "$S_STATE"
   j="$j,\"state\":$TK_J"
-  tk_json_val_v "$R_PID"
+  tk_json_val_v TK_J "$R_PID"
   j="$j,\"pid\":$TK_J"
-  tk_json_val_v "$R_RUNNER_PID"
+  tk_json_val_v TK_J "$R_RUNNER_PID"
   j="$j,\"runner_pid\":$TK_J"
-  tk_json_val_v "$R_STARTED"
+  tk_json_val_v TK_J "$R_STARTED"
   j="$j,\"started_at\":$TK_J"
-  tk_json_val_v "$R_ENDED"
+  tk_json_val_v TK_J "$R_ENDED"
   j="$j,\"ended_at\":$TK_J"
-  tk_json_val_v "$S_UPTIME"
+  tk_json_val_v TK_J "$S_UPTIME"
   j="$j,\"uptime_s\":$TK_J"
-  tk_json_str_v "$R_LOG"
+  tk_json_str_v TK_J "$R_LOG"
   j="$j,\"log_path\":$TK_J"
-  tk_json_val_v "$S_LOG_AGE"
+  tk_json_val_v TK_J "$S_LOG_AGE"
   j="$j,\"log_age_s\":$TK_J"
-  tk_json_str_v "$S_LAST"
+  tk_json_str_v TK_J "$S_LAST"
   j="$j,\"last_line\":$TK_J"
-  tk_json_val_v "$R_EXIT"
+  tk_json_val_v TK_J "$R_EXIT"
   j="$j,\"exit_code\":$TK_J"
-  tk_json_val_v "${R_STOP_RUNG#requested}"
+  tk_json_val_v TK_J "${R_STOP_RUNG#requested}"
   j="$j,\"stop_rung\":$TK_J"
-  tk_json_str_v "$R_LOCK"
+  tk_json_str_v TK_J "$R_LOCK"
   j="$j,\"lock_path\":$TK_J"
-  tk_json_str_v "$lock_state"
+  tk_json_str_v TK_J "$lock_state"
   j="$j,\"lock_state\":$TK_J"
-  tk_json_str_v "$R_RESULTS"
+  tk_json_str_v TK_J "$R_RESULTS"
   j="$j,\"results\":$TK_J"
-  tk_json_str_v "$R_CWD"
+  tk_json_str_v TK_J "$R_CWD"
   j="$j,\"cwd\":$TK_J"
-  tk_json_str_v "$writer"
+  tk_json_str_v TK_J "$writer"
   j="$j,\"writer\":$TK_J"
-  tk_json_val_v "$R_STUCK_AFTER"
+  tk_json_val_v TK_J "$R_STUCK_AFTER"
   j="$j,\"stuck_after\":$TK_J"
-  tk_json_str_v "$R_SOCKET"
+  tk_json_str_v TK_J "$R_SOCKET"
   j="$j,\"socket\":$TK_J"
-  tk_json_val_v "$S_EVENT"
+  tk_json_val_v TK_J "$S_EVENT"
   j="$j,\"last_event\":$TK_J,\"restarts\":${S_RESTARTS:-0}"
   if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
-  tk_json_val_v "$S_PROGRESS"
+  tk_json_val_v TK_J "$S_PROGRESS"
   j="$j,\"progress\":$TK_J"
-  tk_json_val_v "$S_LOSSES"
+  tk_json_val_v TK_J "$S_LOSSES"
   TK_RUN_JSON="$j,\"losses\":$TK_J}"
 }
 

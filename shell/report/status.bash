@@ -251,31 +251,56 @@ _cs_processes() {
     }'
 }
 
+# Lock paths, one a line, each encoded so that a newline in a directory name survives the line
+# tools ("%" as %25, a newline as %0A; _cs_dec undoes it): find -print0, read -d ''.
 _cs_lock_files() {
-  local home=$1 root name
+  local home=$1 root name f
   shift
   {
     for name in $(tk_run_names "$home"); do
-      tk_kv_get "$home/runs/$name/meta" lock || true
+      f=$(tk_kv_get "$home/runs/$name/meta" lock) || continue
+      _cs_enc "$f"
     done
     for root in "$@"; do
       [ -d "$root" ] || continue
-      find "$root" -maxdepth 4 \( -name training.lock -o -name "$TK_LOCK_NAME" \) 2>/dev/null || true
+      find "$root" -maxdepth 4 \( -name training.lock -o -name "$TK_LOCK_NAME" \) -print0 2>/dev/null |
+        while IFS= read -r -d '' f; do _cs_enc "$f"; done
     done
   } | awk '!seen[$0]++'
 }
 
+_cs_enc() {
+  local f=$1 nl=$'\n'
+  f=${f//"%"/%25}
+  printf '%s\n' "${f//$nl/%0A}"
+}
+
+# _cs_dec VAR ENCODED
+_cs_dec() {
+  local _cs_f=$2 nl=$'\n'
+  case $_cs_f in *%*)
+    _cs_f=${_cs_f//%0A/$nl}
+    _cs_f=${_cs_f//%25/%}
+    ;;
+  esac
+  printf -v "$1" '%s' "$_cs_f"
+}
+
+# One lock's line. No process is started here (a box may hold thousands of locks): the process
+# table was read once (tk_ps_snapshot), files are read by the shell, strings quoted in place.
 _cs_lock_line() {
-  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' line
+  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' re='[0-9]+' q item
+  local jf jk js jr jst jh
   case $f in */training.lock) kind=training.lock ;; esac
   [ -e "$f" ] || [ -L "$f" ] || return 0
   if [ "$kind" = training.lock ] && [ ! -L "$f" ]; then
     # A foreign lock: its first number is taken as the owner's PID.
-    line=$(LC_ALL=C tr -c '0-9' ' ' <"$f" 2>/dev/null | awk '{ print $1; exit }')
-    pid=$line
+    [ -f "$f" ] && { IFS= read -r -d '' -n 4096 content <"$f" || true; } 2>/dev/null
+    if [[ $content =~ $re ]]; then pid=${BASH_REMATCH[0]}; fi
     if [ -z "$pid" ]; then
       st=garbage
-    elif ps -p "$pid" >/dev/null 2>&1; then
+    elif { [ "${_TK_SNAP:-}" = 1 ] && tk_snap_has "$pid"; } ||
+      { [ "${_TK_SNAP:-}" != 1 ] && ps -p "$pid" >/dev/null 2>&1; }; then
       st=alive
     else
       st=stale
@@ -284,17 +309,37 @@ _cs_lock_line() {
     tk_lock_state "$f"
     st=$LK_STATE pid=$LK_PID run=$LK_RUN start=$LK_START
   fi
+  tk_sq_v q "$f"
   case $st in
-  stale) hint="owner is gone; remove with: rm $(tk_sq "$f")  (or: tmuxkit cleanup)" ;;
-  garbage) hint="not a lock this tool understands; inspect it, then: rm $(tk_sq "$f")" ;;
-  symlink) hint="a symlink at a lock path is refused; inspect it: ls -l $(tk_sq "$f")" ;;
+  stale) hint="owner is gone; remove with: rm $q  (or: tmuxkit cleanup)" ;;
+  garbage) hint="not a lock this tool understands; inspect it, then: rm $q" ;;
+  symlink) hint="a symlink at a lock path is refused; inspect it: ls -l $q" ;;
+  notfile) hint="not a regular file; inspect it: ls -ld $q" ;;
   esac
   if [ "$JSON" = 1 ]; then
-    _cs_add J_LOCKS "$(printf '{"path":%s,"kind":%s,"state":%s,"pid":%s,"run":%s,"started":%s,"hint":%s}' \
-      "$(tk_json_str "$f")" "$(tk_json_str "$kind")" "$(tk_json_str "$st")" "$(tk_json_val "$pid")" \
-      "$(tk_json_str "$run")" "$(tk_json_str "$start")" "$(tk_json_str "$hint")")"
+    case $f$run$start$hint in
+    *[\"\\$'\001'-$'\037']*)
+      tk_json_str_v jf "$f"
+      tk_json_str_v jr "$run"
+      tk_json_str_v jst "$start"
+      tk_json_str_v jh "$hint"
+      ;;
+    *) jf="\"$f\"" jr="\"$run\"" jst="\"$start\"" jh="\"$hint\"" ;; # nothing to escape: no calls
+    esac
+    jk="\"$kind\"" js="\"$st\""
+    case $pid in
+    '') pid=null ;;
+    *[!0-9]*) tk_json_str_v pid "$pid" ;;
+    esac
+    printf -v item '{"path":%s,"kind":%s,"state":%s,"pid":%s,"run":%s,"started":%s,"hint":%s}' \
+      "$jf" "$jk" "$js" "$pid" "$jr" "$jst" "$jh"
+    J_LOCKS_A[${#J_LOCKS_A[@]}]=$item # an array: appending to one long string is quadratic
   else
-    printf '  %-7s %s  pid %s%s\n' "$(echo "$st" | tr '[:lower:]' '[:upper:]')" "$f" "${pid:-?}" "${run:+ (run $run, started $start)}"
+    case $st in
+    alive) st=ALIVE ;; stale) st=STALE ;; garbage) st=GARBAGE ;; symlink) st=SYMLINK ;; notfile) st=NOTFILE ;;
+    free) st=FREE ;;
+    esac
+    printf '  %-7s %s  pid %s%s\n' "$st" "$f" "${pid:-?}" "${run:+ (run $run, started $start)}"
     [ -z "$hint" ] || printf '          -> %s\n' "$hint"
   fi
 }
@@ -408,6 +453,7 @@ tk_status_main() {
   host=$(hostname 2>/dev/null || echo unknown)
   [ ${#roots[@]} -gt 0 ] || roots=("$home" "./results")
   J_RUNS='' J_LOCKS='' J_LOGS='' J_PROCS='' J_SESSIONS='' J_TMUX='null'
+  J_LOCKS_A=()
 
   if [ "$runs_only" = 1 ]; then
     CS_UNKNOWN=0 J_UNKNOWN='' CS_SINCE=''
@@ -442,13 +488,18 @@ EOF
 
   [ "$JSON" = 1 ] || printf '\n[2] Lock files\n'
   any=0
+  tk_ps_snapshot
   while IFS= read -r f; do
     [ -n "$f" ] || continue
     any=1
+    _cs_dec f "$f"
     _cs_lock_line "$f"
   done <<EOF
 $(_cs_lock_files "$home" "${roots[@]}")
 EOF
+  if [ ${#J_LOCKS_A[@]} -gt 0 ]; then
+    J_LOCKS=$(IFS=, && printf '%s' "${J_LOCKS_A[*]}")
+  fi
   [ "$JSON" = 1 ] || [ "$any" = 1 ] || echo "  (none)"
 
   [ "$JSON" = 1 ] || printf '\n[3] Recent log activity\n'

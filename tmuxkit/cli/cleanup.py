@@ -30,12 +30,23 @@ def run(a: Args) -> int:
 
     from tmuxkit import config as cfg
     from tmuxkit import runs
+    from tmuxkit.errors import UnreachableError, user_message
     from tmuxkit.hosts import connect
 
     conf = cfg.load(a.config)
     found = 0
-    for spec in conf.all_hosts():
-        for r in runs.cleanup(connect(spec), a.dry_run):
+    hosts = conf.all_hosts()
+    for i, spec in enumerate(hosts):
+        try:
+            rows = runs.cleanup(connect(spec), a.dry_run)
+        except UnreachableError as e:
+            # Stop here: what was found on the hosts before is above; the later ones are not touched.
+            later = ", ".join(h.name for h in hosts[i + 1 :])
+            e.message = f"{user_message(e)}; cleanup stopped at host {spec.name}" + (
+                f", not touching {later}" if later else "")
+            e.host = ""
+            raise
+        for r in rows:
             found += 1
             action = "would fix" if a.dry_run and r["action"] == "reported" and r["kind"] not in ("stuck", "headless") else r["action"]
             say(f"{r['host']}: {r['kind']:<12} {r['run']}: {r['detail']} -> {action}")

@@ -150,17 +150,20 @@ def run(a: Args) -> int:
         runs.dedupe_slurm(conf, results)
     if not stream:
         sync.add_health(conf, results)
-    # A partial answer: the runs found are shown, and each name that has none is said (exit 4).
+    # A partial answer: the runs found are shown, each host that did not answer is named (exit 7,
+    # or 6 when none did), and each name that has no run is said (exit 4).
     unknown = [(s.host, n) for s in results for n in s.unknown]
-    rc = int(ExitCode.NOT_FOUND) if unknown else 0
+    rc = exit_code(results) or (int(ExitCode.NOT_FOUND) if unknown else 0)
     if a.json:
         out = [r.to_json() for s in results for r in s.runs]
         out += [{"host": s.host, "state": "unreachable", "error": s.error} for s in results if s.error]
         print(json.dumps(out, indent=2))
+        _name_unreachable(results)
         _say_unknown(unknown)
         return rc
     if not (shown if stream else _print_rows("tmuxkit runs", results)) and not unknown:
         say("no runs")
+    _name_unreachable(results)
     _say_unknown(unknown)
     return rc
 
@@ -186,3 +189,18 @@ def _print_rows(title: str, results: Sequence[HostStatus]) -> bool:
 def _say_unknown(unknown: Sequence[tuple[str, str]]) -> None:
     for host, name in unknown:
         err(f"no run named '{name}' on {host}")
+
+
+def exit_code(results: Sequence[HostStatus]) -> int:
+    """0 when every host answered; PARTIAL (7) when some did and some did not (every answer is
+    still printed); UNREACHABLE (6) when none did."""
+    failed = sum(1 for s in results if s.error)
+    if not failed:
+        return int(ExitCode.OK)
+    return int(ExitCode.UNREACHABLE if failed == len(results) else ExitCode.PARTIAL)
+
+
+def _name_unreachable(results: Sequence[HostStatus]) -> None:
+    for s in results:
+        if s.error:
+            err(f"host {s.host} is unreachable; its runs are not shown: {s.error}")

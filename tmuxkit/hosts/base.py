@@ -110,9 +110,13 @@ class Host:
         except BaseException:
             _end_group(p)
             raise
-        res = Result(p.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+        res = Result(p.returncode, self._unframe(out.decode(errors="replace")), err.decode(errors="replace"))
         self._check_transport(res, full)
         return res
+
+    def _unframe(self, out: str) -> str:
+        """The command's own stdout, without what the transport's login shell printed around it. Local: all of it."""
+        return out
 
     def _check_transport(self, res: Result, argv: Sequence[str]) -> None:
         """Raise if the transport (not the command) failed. Local: never."""

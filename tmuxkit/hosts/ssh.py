@@ -17,7 +17,10 @@ import functools
 import hashlib
 import io
 import os
+import secrets
 import shlex
+import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -29,6 +32,19 @@ from tmuxkit.hosts.base import SCRIPT_TIMEOUT, Host, InstallInfo, Result, shell_
 
 NOT_INSTALLED = 86  # the bootstrap's answer when $TMUXKIT_HOME/bin is missing or stale
 CONTROL_PERSIST = "30s"
+
+# Every remote command begins with `echo MARK`: whatever the user's login shell prints before it
+# (a banner in .bashrc or .zshenv, conda init) is dropped on this side, so a reply is read from the
+# marker on. A fresh random mark per process: no banner can contain it.
+MARK = f"tmuxkit-begin-{secrets.token_hex(8)}"
+FRAME = Path(__file__).with_name("frame.py")
+
+
+def unframe(text: str) -> str:
+    """What the remote command printed: everything after the first MARK line ("" when the command
+    never ran, e.g. ssh could not connect)."""
+    i = text.find(MARK + "\n")
+    return text[i + len(MARK) + 1 :] if i >= 0 else ""
 
 # Runs on the host under /bin/sh: the installed scripts, if their hash matches.
 _BOOTSTRAP = (
@@ -116,12 +132,18 @@ class SshHost(Host):
         ]
         return opts
 
-    def _remote_line(self, argv: Sequence[str]) -> str:
+    def _remote_line(self, argv: Sequence[str], *, framed: bool = True) -> str:
         env = [f"TMUXKIT_SOCKET={_q(os.environ['TMUXKIT_SOCKET'])}"] if os.environ.get("TMUXKIT_SOCKET") else []
-        return " ".join(["exec", "env", *env, *(_q(a) for a in argv)])
+        line = " ".join(["exec", "env", *env, *(_q(a) for a in argv)])
+        return f"echo {MARK}; {line}" if framed else line
 
     def _argv_for(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
-        return ["ssh", *self.ssh_options(), "-t" if tty else "-T", "--", self.spec.ssh, self._remote_line(argv)]
+        """ssh running ARGV on the host; its reply framed (MARK first), except on a terminal (attach)."""
+        return ["ssh", *self.ssh_options(), "-t" if tty else "-T", "--", self.spec.ssh,
+                self._remote_line(argv, framed=not tty)]
+
+    def _unframe(self, out: str) -> str:
+        return unframe(out)
 
     def script_argv(self, script: str, args: Sequence[str]) -> list[str]:
         version, _ = scripts_bundle()
@@ -172,12 +194,35 @@ class SshHost(Host):
             self.install()
 
     def stream(self, script: str, *args: str) -> int:
+        """The script's stdout to ours as it comes, from the marker on (the login shell's noise dropped)."""
         self._ensure_installed()
-        return super().stream(script, *args)
+        full = self._argv_for(self.script_argv(script, args))
+        out = sys.stdout.buffer
+        try:
+            with subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE) as p:
+                assert p.stdout is not None
+                buf, found = b"", False
+                while chunk := os.read(p.stdout.fileno(), 65536):
+                    if not found:
+                        buf += chunk
+                        i = buf.find(MARK.encode() + b"\n")
+                        if i < 0:
+                            continue
+                        chunk, found = buf[i + len(MARK) + 1 :], True
+                    out.write(chunk)
+                    out.flush()
+            return p.returncode
+        except KeyboardInterrupt:
+            return 130
 
     def lines(self, script: str, *args: str) -> Iterator[str]:
         self._ensure_installed()
-        return super().lines(script, *args)
+        found = False
+        for line in super().lines(script, *args):
+            if not found:
+                found = line.endswith(MARK)  # a banner without a newline shares the marker's line
+                continue
+            yield line
 
     def rsync_path(self, path: str) -> str:
         return f"{self.spec.ssh}:{path}"
@@ -188,7 +233,11 @@ class SshHost(Host):
         rsync_path = "$(command -v ionice >/dev/null 2>&1 && echo ionice -c3) nice -n 19 rsync"
         if pre_shell:
             rsync_path = f"{{ {pre_shell}; }} 2>/dev/null; {rsync_path}"
-        return ["-e", shlex.join(["ssh", *self.ssh_options()]), f"--rsync-path={rsync_path}"]
+        # The login shell may print before rsync starts, which would break rsync's protocol: the
+        # remote side echoes the marker first, and frame.py drops everything up to it.
+        rsync_path = f"echo {MARK}; {rsync_path}"
+        ssh = [sys.executable, "-I", str(FRAME), MARK, "ssh", *self.ssh_options()]
+        return ["-e", shlex.join(ssh), f"--rsync-path={rsync_path}"]
 
     def close(self) -> None:
         pass

@@ -1,0 +1,124 @@
+"""A small, bounded fuzz of tmuxkit's inputs (issue 11): run names, argv, env values, config values.
+
+Every case runs the real CLI in a subprocess against a private tmux server. The properties: no
+traceback, an exit code from the table, and for refused input nothing executed and nothing
+half-created (no session, no run directory, no results, no lock); argv arrives byte for byte.
+Few examples, no deadline per example (subprocesses), no example database: the suite stays well
+under a minute and writes nothing into the checkout.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+from conftest import Env, wait_until
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tmuxkit.contract import ExitCode, valid_run_name
+
+CODES = {int(c) for c in ExitCode}
+FUZZ = settings(max_examples=8, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+_n = itertools.count()
+
+# Text that can be an argument of a process: no NUL (the OS refuses it before tmuxkit sees it).
+arg_text = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=20)
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}{next(_n)}"
+
+
+def _nothing_created(tk: Env, run: str, marker: Path) -> None:
+    assert not marker.exists(), "the command ran"
+    assert run not in tk.sessions()
+    assert not (tk.home / "runs" / run).exists()
+    assert not (tk.work / "results" / run).exists()
+
+
+def _one_clean_line(err: str, code: int) -> None:
+    assert code in CODES, (code, err)
+    assert "Traceback" not in err, err
+    if code:
+        assert len(err.strip().splitlines()) == 1, err
+
+
+@FUZZ
+@given(name=arg_text)
+def test_fuzz_run_names(tk: Env, name: str) -> None:
+    marker = tk.work / _unique("ran")
+    r = tk.cli("start", name, "--", "touch", str(marker), check=None, timeout=30)
+    _one_clean_line(r.stderr, r.returncode)
+    if not valid_run_name(name):
+        assert r.returncode == ExitCode.USAGE, r.stderr
+        assert not marker.exists(), "a refused start ran its command"
+        assert name not in tk.sessions()
+        if name and "/" not in name and name not in (".", ".."):
+            assert not (tk.home / "runs" / name).exists()
+
+
+@FUZZ
+@given(args=st.lists(arg_text, max_size=5))
+def test_fuzz_argv_arrives_byte_for_byte(tk: Env, args: list[str]) -> None:
+    run = _unique("argv")
+    out = tk.work / f"{run}.json"
+    code = "import json, sys\njson.dump(sys.argv[2:], open(sys.argv[1], 'w'))\n"
+    r = tk.cli("start", run, "--", "python3", "-c", code, str(out), *args, check=None, timeout=30)
+    _one_clean_line(r.stderr, r.returncode)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: out.exists() and out.read_text().endswith("]"), what="the command's argv")
+    assert json.loads(out.read_text()) == args
+
+
+@FUZZ
+@given(value=st.text(st.characters(blacklist_categories=["Cs"]), max_size=20))
+def test_fuzz_env_values(tk: Env, value: str) -> None:
+    run = _unique("env")
+    marker = tk.work / f"{run}.ran"
+    out = tk.work / f"{run}.env"
+    cmd = f'touch {marker}; printf "%s" "$FUZZ_VALUE" > {out}'
+    (tk.work / f"{run}.toml").write_text(
+        f"[runs.{run}]\ncommand = {json.dumps(cmd)}\nenv = {{ FUZZ_VALUE = {json.dumps(value, ensure_ascii=False)} }}\n")
+    r = tk.cli("--config", f"{run}.toml", "start", run, check=None, timeout=30)
+    _one_clean_line(r.stderr, r.returncode)
+    if "\n" in value or "\x00" in value or "\x7f" in value:
+        assert r.returncode == ExitCode.USAGE, r.stderr
+        _nothing_created(tk, run, marker)
+    elif r.returncode == 0:
+        wait_until(lambda: out.exists() and marker.exists(), what="the command")
+        assert out.read_bytes() == value.encode()
+    else:  # another control character TOML itself refuses
+        assert r.returncode == ExitCode.USAGE, r.stderr
+        _nothing_created(tk, run, marker)
+
+
+toml_values = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(lambda f: repr(f).lower()),
+    st.booleans().map(lambda b: "true" if b else "false"),
+    st.text(max_size=12).map(lambda t: json.dumps(t, ensure_ascii=False)),
+    st.lists(st.text(max_size=5), max_size=3).map(lambda t: json.dumps(t, ensure_ascii=False)),
+)
+run_keys = st.sampled_from(["stuck_after", "log_keep", "log_max_bytes", "results", "cwd", "host", "resume",
+                            "checkpoints", "metrics", "env", "command", "nonsense"])
+
+
+@FUZZ
+@given(key=run_keys, value=toml_values)
+def test_fuzz_config_values(tk: Env, key: str, value: str) -> None:
+    run = _unique("cfg")
+    marker = tk.work / f"{run}.ran"
+    body = f"[runs.{run}]\n"
+    if key != "command":
+        body += f"command = {json.dumps(f'touch {marker}; sleep 30')}\n"
+    body += f"{key} = {value}\n"
+    (tk.work / f"{run}.toml").write_text(body)
+    r = tk.cli("--config", f"{run}.toml", "start", run, check=None, timeout=30)
+    _one_clean_line(r.stderr, r.returncode)
+    if r.returncode:
+        assert not marker.exists(), "a refused start ran its command"
+        assert run not in tk.sessions()
+        assert not (tk.home / "runs" / run / "meta").exists()
