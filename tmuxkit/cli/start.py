@@ -100,11 +100,7 @@ def run(a: Args) -> int:
     say(f"  results  {i.results}")
     say(f"  lock     {i.lock}")
     say(f"attach:  tmuxkit attach {a.run}    (or: {attach_hint(i.socket, i.session, conf.host(started.host))})")
-    say(f"status:  tmuxkit status {a.run}    logs: tmuxkit logs {a.run} -f    stop: tmuxkit stop {a.run}")
-    if a.watch:
-        from tmuxkit.cli import watch
-
-        watch.run(watch.Args(config=a.config, run=a.run, auto_resume=True))
+    _next_steps(a)
     if a.sync:
         from tmuxkit import sync
 
@@ -129,9 +125,14 @@ def submit(a: Args, h: SlurmHost, spec: RunSpec) -> int:
     say(f"  job      {sub.job}")
     say(f"  log      {sub.log}")
     say(f"  results  {sub.results}")
+    _next_steps(a)
+    return 0
+
+
+def _next_steps(a: Args) -> None:
+    """What to type next; and the watchdog, when asked for (--watch)."""
     say(f"status:  tmuxkit status {a.run}    logs: tmuxkit logs {a.run} -f    stop: tmuxkit stop {a.run}")
     if a.watch:
         from tmuxkit.cli import watch
 
         watch.run(watch.Args(config=a.config, run=a.run, auto_resume=True))
-    return 0
