@@ -56,6 +56,17 @@ def test_a_broken_config_here_does_not_stop_an_ad_hoc_run(tk: Env) -> None:
     assert "not valid TOML" in r.stderr and "warning" not in r.stderr
 
 
+def test_a_command_or_env_too_large_to_pass_is_one_line_and_nothing_starts(tk: Env) -> None:
+    """Issue 11.7: a 140 kB command or env value is refused before anything is created."""
+    tk.add_run("bigcmd", "echo " + "a" * 140_000)
+    tk.add_run("bigenv", "true", 'env = { X = "' + "b" * 140_000 + '" }')
+    r = tk.cli("start", "bigcmd", check=2)
+    assert "the command is 140005 bytes" in r.stderr and len(r.stderr.splitlines()) == 1
+    r = tk.cli("start", "bigenv", check=2)
+    assert "its env is 140003 bytes" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert tk.sessions() == [] and not (tk.home / "runs").exists() or list((tk.home / "runs").iterdir()) == []
+
+
 def test_config_path_from_flag_and_env(tk: Env) -> None:
     other = tk.work / "other.toml"
     other.write_text('[runs.viaflag]\ncommand = "echo from-flag"\n')
@@ -125,6 +136,7 @@ def test_bad_durations(value: object) -> None:
     (["init", ""], "the path is empty"),
     (["init", "nodir/x.toml"], "cannot write nodir/x.toml"),
     (["--config", "/dev/zero", "status"], "larger than"),
+    (["stop", "x", "--grace", "1e20"], "--grace: expected a whole number"),
 ])
 def test_bad_input_is_one_line_and_exit_2_not_a_traceback(tk: Env, args: list[str], needle: str) -> None:
     r = tk.cli(*args, check=2, timeout=20)

@@ -151,3 +151,14 @@ def test_notify_urls_translate_for_the_host() -> None:
                      "slack https://hooks.slack.com/services/T1/B2/C3", "discord https://discord.com/api/webhooks/123/tok",
                      "json https://example.org/hook/", "slack https://hooks.slack.com/services/T/B/C"]
     assert other == ["tgram://bot/chat"]
+
+
+def test_damaged_event_lines_are_skipped_or_shown_never_a_traceback(tk: Env) -> None:
+    """Issue 11.7: a line that is not an object, a "ts" that is not a number, a number too large."""
+    tk.cli("start", "damaged", "--", "sleep", "60")
+    with (tk.run_dir("damaged") / "events.jsonl").open("a") as f:
+        f.write('5\n{"ts":"abc","event":"odd","id":"a1"}\n{"ts":1e400,"event":"huge","id":"a2"}\nnot json\n')
+    r = tk.cli("events", "damaged")
+    assert "odd" in r.stdout and "huge" in r.stdout and "Traceback" not in r.stderr
+    rows = [json.loads(ln) for ln in tk.cli("events", "damaged", "--json").stdout.splitlines()]
+    assert [e["event"] for e in rows][-2:] == ["odd", "huge"] and rows[-1]["ts"] is None

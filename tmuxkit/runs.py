@@ -68,7 +68,26 @@ def resolve(config: Config, name: str, command: Sequence[str] = (), **overrides:
         raise UsageError(f"run {name!r} is not configured{where}; give its command: tmuxkit start {name} -- CMD ...")
     if command:
         spec = spec.with_overrides(command=tuple(command))
-    return spec.with_overrides(**overrides)
+    spec = spec.with_overrides(**overrides)
+    _check_sizes(spec)
+    return spec
+
+
+# What one run may pass to its host: the command line crosses as one argument (Linux caps one at
+# 128 KiB) and the env as the env(1) line the runner starts the command with.
+MAX_COMMAND_BYTES = 100_000
+MAX_ENV_BYTES = 100_000
+
+
+def _check_sizes(spec: RunSpec) -> None:
+    n = len(spec.command_line().encode())
+    if n > MAX_COMMAND_BYTES:
+        raise UsageError(f"run {spec.name!r}: the command is {n} bytes, more than the {MAX_COMMAND_BYTES} a command "
+                         "line can carry: put it in a script and run that")
+    n = sum(len(k.encode()) + len(v.encode()) + 2 for k, v in spec.env.items())
+    if n > MAX_ENV_BYTES:
+        raise UsageError(f"run {spec.name!r}: its env is {n} bytes, more than the {MAX_ENV_BYTES} a process "
+                         "can be started with: pass large values in a file")
 
 
 @dataclass

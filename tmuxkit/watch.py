@@ -9,6 +9,7 @@ the host scripts. This module builds its arguments, reads events, and notifies t
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,7 +107,9 @@ def events(host: Host, run: str, follow: bool = False) -> Iterator[dict[str, obj
         if not line.strip():
             continue
         try:
-            ev = json.loads(line)
+            # 1e400 or NaN in a damaged line becomes null: what is printed again is valid JSON.
+            ev = json.loads(line, parse_constant=lambda _: None,
+                            parse_float=lambda x: float(x) if math.isfinite(float(x)) else None)
         except ValueError:
             continue
         if isinstance(ev, dict):
@@ -126,8 +129,11 @@ def describe(ev: dict[str, object]) -> str:
     import time
 
     extra = ", ".join(f"{k}={v}" for k, v in ev.items() if k not in ("ts", "run", "event", "id") and v not in (None, ""))
-    ts = ev.get("ts", 0)
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(ts) if isinstance(ts, (int, float, str)) else 0))
+    ts = ev.get("ts")
+    try:  # a damaged line ("ts":"abc", 1e400) is shown, not a traceback
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(ts)))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError, OSError):
+        when = "(no time)          "
     return f"{when} {ev.get('run')} {ev.get('event')}" + (f" ({extra})" if extra else "")
 
 

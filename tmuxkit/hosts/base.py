@@ -102,6 +102,9 @@ class Host:
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         except FileNotFoundError as e:
             raise HostError(f"{e.filename}: command not found", host=self.name, argv=full, code=ExitCode.NO_TOOL) from None
+        except OSError as e:  # E2BIG: an argument list too long to start
+            raise HostError(f"cannot run {full[0]}: {e.strerror}", host=self.name, argv=full[:1],
+                            code=ExitCode.USAGE) from None
         try:
             out, err = p.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
