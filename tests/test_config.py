@@ -64,7 +64,7 @@ def test_a_command_or_env_too_large_to_pass_is_one_line_and_nothing_starts(tk: E
     assert "the command is 140005 bytes" in r.stderr and len(r.stderr.splitlines()) == 1
     r = tk.cli("start", "bigenv", check=2)
     assert "its env is 140003 bytes" in r.stderr and len(r.stderr.splitlines()) == 1
-    assert tk.sessions() == [] and not (tk.home / "runs").exists() or list((tk.home / "runs").iterdir()) == []
+    assert (tk.sessions() == [] and not (tk.home / "runs").exists()) or list((tk.home / "runs").iterdir()) == []
 
 
 def test_config_path_from_flag_and_env(tk: Env) -> None:
