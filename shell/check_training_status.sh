@@ -156,6 +156,23 @@ tk_die() {
   exit "$code"
 }
 
+# tk_write FILE TEXT: FILE holds TEXT, written whole (a temp file beside it, then renamed): never
+# through a link planted at FILE, and a reader never sees half of it.
+tk_write() {
+  local tmp="$1.tmp.$$"
+  rm -f "$tmp"
+  { printf '%s' "$2" >"$tmp" && mv -f "$tmp" "$1"; } 2>/dev/null || {
+    rm -f "$tmp"
+    return 1
+  }
+}
+
+# tk_append FILE TEXT: TEXT added at FILE's end; refused when FILE is a symlink (not followed).
+tk_append() {
+  [ ! -L "$1" ] || return 1
+  printf '%s' "$2" >>"$1"
+}
+
 tk_warn() {
   printf 'tmuxkit: %s\n' "$*" >&2
 }
