@@ -970,17 +970,25 @@ tk_run_state() {
 # and call): TK_PANE_ACT (#{window_activity}) and TK_PANE_PIPE (1: its log pipe is attached).
 # Fails when the run has no session.
 tk_pane_v() {
-  local row
+  local row line
   TK_PANE_ACT='' TK_PANE_PIPE=''
   if [ "${TK_TMUX_SNAP_SOCK-unset}" != "$R_SOCKET" ]; then
     TK_TMUX_SNAP_SOCK=$R_SOCKET
     TK_TMUX_SNAP=$TK_NL$(tk_run_tmux list-panes -a -F '#{session_name}	#{window_activity}	#{pane_pipe}' 2>/dev/null || true)$TK_NL
   fi
   case $TK_TMUX_SNAP in *"$TK_NL$R_RUN	"*) ;; *) return 1 ;; esac
-  row=${TK_TMUX_SNAP#*"$TK_NL$R_RUN	"}
-  row=${row%%"$TK_NL"*}
-  TK_PANE_ACT=${row%%	*}
-  TK_PANE_PIPE=${row#*	}
+  # The session's panes (a user may have split its window): the one with the log pipe, else the first.
+  while IFS= read -r line; do
+    case $line in "$R_RUN	"*) ;; *) continue ;; esac
+    row=${line#*	}
+    if [ -z "$TK_PANE_ACT" ] || [ "${row#*	}" = 1 ]; then
+      TK_PANE_ACT=${row%%	*}
+      TK_PANE_PIPE=${row#*	}
+    fi
+  done <<EOF
+$TK_TMUX_SNAP
+EOF
+  [ -n "$TK_PANE_ACT$TK_PANE_PIPE" ]
 }
 
 # True when the loaded run's tmux session exists and carries its run id (set by tmuxkit-start).
