@@ -47,13 +47,13 @@ class Sshd:
     host_pub: str
 
     def client_config(self, path: Path, alias: str, set_env: dict[str, str] | None = None,
-                      user_key: Path | None = None) -> Path:
+                      user_key: Path | None = None, user: str | None = None) -> Path:
         known = self.dir / "known_hosts"
         lines = [
             f"Host {alias}",
             "  HostName 127.0.0.1",
             f"  Port {self.port}",
-            f"  User {getpass.getuser()}",
+            f"  User {user or getpass.getuser()}",
             f"  IdentityFile {user_key or self.user_key}",
             "  IdentitiesOnly yes",
             f"  UserKnownHostsFile {known}",

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from conftest import Env, wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -122,3 +125,68 @@ def test_fuzz_config_values(tk: Env, key: str, value: str) -> None:
         assert not marker.exists(), "a refused start ran its command"
         assert run not in tk.sessions()
         assert not (tk.home / "runs" / run / "meta").exists()
+
+
+# --- over ssh, with bash, dash and zsh as the login shell (issue 11.9) -------------------------------
+@pytest.fixture(params=["bash", "dash", "zsh"])
+def login_shell_host(request: pytest.FixtureRequest, tk: Env, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A user of this machine whose login shell is SHELL, reached over the loopback sshd as host
+    'shellbox'; yields (host, a directory that user writes). The user is removed at the end, with
+    every process it has."""
+    import pwd
+    import shutil
+    import subprocess
+    import tempfile
+
+    from testkit.sshd import start_sshd
+
+    shell = shutil.which(request.param)
+    if os.geteuid() != 0 or not shutil.which("useradd") or not shell:
+        pytest.skip(f"needs root, useradd and {request.param}")
+    user = f"tkfz{request.param}{os.getpid() % 100000}"
+    # Everything the user touches lives in a directory it can reach (pytest's tmp is root's, 0700).
+    base = Path(tempfile.mkdtemp(prefix="tkfz-"))
+    base.chmod(0o755)
+    home = base / "login-home"
+    # "*": no password, but not a locked account (sshd without PAM refuses a locked one).
+    subprocess.run(["useradd", "-M", "-d", str(home), "-s", shell, "-p", "*", user], check=True, capture_output=True)
+    # An sshd of its own whose authorized_keys that user can read (sshd reads it as the user).
+    sshd = None
+    try:
+        sshd = start_sshd(base / "d")
+        (base / "d").chmod(0o755)
+        (base / "d" / "authorized_keys").chmod(0o644)
+        pw = pwd.getpwnam(user)
+        home.mkdir()
+        work = base / "work"
+        work.mkdir()
+        for d in (home, work):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        cfg = sshd.client_config(tmp_path / "ssh_config", "shellbox", {"TMUXKIT_HOME": str(home / "tk")}, user=user)
+        tk.write_config(f'[hosts.shellbox]\nssh = "shellbox"\nssh_config = "{cfg}"\n')
+        yield "shellbox", work
+    finally:
+        if sshd is not None:
+            sshd.stop()
+        shutil.rmtree(base, ignore_errors=True)
+        subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+        wait_until(lambda: subprocess.run(["pgrep", "-u", user], capture_output=True).returncode != 0,
+                   what=f"{user}'s processes to end")
+        subprocess.run(["userdel", user], capture_output=True)
+
+
+@settings(max_examples=4, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(args=st.lists(arg_text, max_size=4))
+def test_fuzz_argv_over_ssh_arrives_byte_for_byte_whatever_the_login_shell(
+        tk: Env, login_shell_host: tuple[str, Path], args: list[str]) -> None:
+    host, work = login_shell_host
+    run = _unique("sharg")
+    out = work / f"{run}.json"
+    code = "import json, sys\njson.dump(sys.argv[2:], open(sys.argv[1], 'w'))\n"
+    r = tk.cli("start", run, "--host", host, "--cwd", str(work), "--results", str(work / run), "--",
+               "python3", "-c", code, str(out), *args, check=None, timeout=60)
+    _one_clean_line(r.stderr, r.returncode)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: out.exists() and out.read_text().endswith("]"), what="the command's argv")
+    assert json.loads(out.read_text()) == args
