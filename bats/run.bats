@@ -128,7 +128,7 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
   wait_for 10 test -f "$TMUXKIT_HOME/runs/r9/exit"
   wait_for 10 grep -q LAST9 "$WORK/results/r9/tmuxkit/r9.log"
   echo "2 $(($(date +%s) - 100))" >"$TMUXKIT_HOME/runs/r9/exit"
-  touch -t 202001010000 "$TMUXKIT_HOME/runs/r9/meta" # started long before (a cache is newer than the start)
+  touch -t 202001010000 "$TMUXKIT_HOME/runs/r9/meta" "$TMUXKIT_HOME/runs/r9/runner" # started long before
   run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json --cache
   assert_output --partial '"last_line":"LAST9"'
   [ -f "$TMUXKIT_HOME/runs/r9/status.cache" ]

@@ -17,7 +17,8 @@ def _end_long_ago(tk: Env, run: str, days: int = 10) -> None:
     code = exit_file.read_text().split()[0]
     then = int(time.time()) - days * 86400
     exit_file.write_text(f"{code} {then}\n")
-    os.utime(tk.run_dir(run) / "meta", (then - 60, then - 60))  # and it started before that
+    for started in ("meta", "runner"):  # and it started before that
+        os.utime(tk.run_dir(run) / started, (then - 60, then - 60))
 
 
 def _names(tk: Env, *args: str) -> list[str]:
@@ -53,8 +54,12 @@ def test_an_ended_runs_kept_answer_is_used_and_never_outlives_a_change(tk: Env) 
     assert tk.status("again")["last_line"] == "from the cache"
     tk.script("tmuxkit-events", "again", "--add", "synced", "bytes=1")
     wait_until(lambda: tk.status("again")["last_event"] == "synced", what="a new event to be seen")
+    _end_long_ago(tk, "again", days=10)  # out of the window: left out without its state being read
+    assert "again" not in _names(tk)
     tk.cli("start", "again", "--", "sleep", "60")
     assert tk.status("again")["state"] == "running"
+    rows = {r["run"]: r for r in json.loads(tk.cli("status", "--json").stdout)}
+    assert rows["again"]["state"] == "running"  # the restart is seen without naming the run
     tk.cli("stop", "again", "--grace", "5")
     assert tk.status("again")["state"] == "stopped"
 

@@ -92,9 +92,18 @@ def test_host_flag_on_every_verb_and_start_notes_the_host_before_the_exchange(tk
     assert "stopped rhost on box" in tk.cli("stop", "rhost", "--host", "box", "--grace", "5").stdout
     r = tk.cli("status", "rhost", "--host", "nowhere", check=2)
     assert "unknown host 'nowhere'" in r.stderr
-    # A start the host refuses leaves no note behind.
+    # A start the host refuses leaves no note behind; one whose command dies at once keeps it (the
+    # run is there, with its log).
     tk.cli("start", "rbad", "--host", "box", "--cwd", "/nonexistent/dir", "--", "true", check=None)
     assert not (tk.home / "where" / "rbad").exists()
+    tk.cli("start", "rdies", "--host", "box", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-rdies", "--",
+           "bash", "-c", "echo oops-rdies; exit 3", check=1)
+    assert (tk.home / "where" / "rdies").read_text().strip() == "box"
+    assert "oops-rdies" in tk.cli("logs", "rdies").stdout
+    # With tmuxkit.toml broken, a run on a remote host is not looked for here: the error is said.
+    remote.config.write_text("[hosts.box\n")
+    r = tk.cli("status", "rdies", check=2)
+    assert "not valid TOML" in r.stderr and "warning" not in r.stderr
 
 
 def _status_on(tk: Env, run: str, host: str) -> dict[str, Any]:

@@ -180,6 +180,9 @@ def submit(host: SlurmHost, spec: RunSpec) -> Submitted:
     return sub
 
 
+_REFUSED = frozenset({ExitCode.USAGE, ExitCode.LOCKED, ExitCode.BAD_LOCK, ExitCode.NO_TOOL})
+
+
 def start(host: Host, spec: RunSpec) -> Started:
     """Start SPEC on HOST. Where it runs is noted on this machine before the exchange, so a start
     cut off mid-way (a dropped link) still leaves a run that `status RUN` finds; a start the host
@@ -189,9 +192,11 @@ def start(host: Host, spec: RunSpec) -> Started:
     remember_host(spec.name, host.name)
     try:
         res = host.script_ok("tmuxkit-start", *sa.argv(), input=sa.stdin())
-    except UnreachableError:
-        raise
-    except TmuxkitError:
+    except TmuxkitError as e:
+        # A refusal before anything was made puts the earlier note back; a link cut off mid-way,
+        # or a command that died at once (the run exists there, with its log), keeps this one.
+        if isinstance(e, UnreachableError) or e.code not in _REFUSED:
+            raise
         if before is None:
             forget_host(spec.name)
         else:
@@ -288,7 +293,11 @@ def same_box(specs: Sequence[HostSpec]) -> tuple[list[HostSpec], dict[str, str]]
         except (OSError, subprocess.SubprocessError, TmuxkitError):
             return None
         g = dict(ln.split(" ", 1) for ln in p.stdout.splitlines() if " " in ln)
-        return (g["user"], g["hostname"].lower(), g["port"]) if p.returncode == 0 and "hostname" in g else None
+        if p.returncode != 0 or "hostname" not in g:
+            return None
+        # The same user@host:port reached through another jump host is another machine.
+        return (g["user"], g["hostname"].lower(), g["port"], g.get("proxyjump", ""), g.get("proxycommand", ""),
+                g.get("hostkeyalias", ""))
 
     ssh_specs = [s for s in specs if not s.is_local and not s.is_slurm]
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -49,13 +49,18 @@ END {
 # gave up on the answer leaves nothing running here. Disarmed when the script exits.
 tk_deadline() {
   # shellcheck disable=SC2016  # the sh script expands its own arguments
+  # Its stdio is not the script's: a leftover sleep never holds the caller's pipe (an ssh channel) open.
   sh -c '
-    trap "kill \$s 2>/dev/null; exit 0" TERM
+    s=""
+    trap "[ -z \"\$s\" ] || kill \$s 2>/dev/null; exit 0" TERM
     sleep "$1" &
     s=$!
     wait "$s" || exit 0
-    kill -KILL $(ps -A -o pid=,ppid= | awk -v root="$2" -v self="$$" "$3") "$2" 2>/dev/null
-  ' tmuxkit-deadline "$1" "$$" "$TK_DESC_AWK" &
+    t=$(ps -A -o pid=,ppid=)
+    # Only while $2 is still this watcher'"'"'s parent, the script (a pid reused since is left alone).
+    printf "%s\n" "$t" | awk -v self="$$" -v root="$2" "\$1 == self && \$2 == root { ok = 1 } END { exit !ok }" || exit 0
+    kill -KILL $(printf "%s\n" "$t" | awk -v root="$2" -v self="$$" "$3") "$2" 2>/dev/null
+  ' tmuxkit-deadline "$1" "$$" "$TK_DESC_AWK" </dev/null >/dev/null 2>&1 &
   TK_DEADLINE_PID=$!
   trap tk_deadline_off EXIT
 }

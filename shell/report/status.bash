@@ -94,10 +94,10 @@ _cs_cached() {
   shift 3
   {
     if [ "$named" = 1 ]; then
-      for n in "$@"; do printf '%s\n' "$runs/$n/meta" "$runs/$n/status.cache" "$runs/$n/events.jsonl"; done
+      for n in "$@"; do printf '%s\n' "$runs/$n/meta" "$runs/$n/runner" "$runs/$n/status.cache" "$runs/$n/events.jsonl"; done
     else
       # Every run there is, from globs: no loop over the runs in bash.
-      printf '%s\n' "$runs"/*/meta "$runs"/*/status.cache "$runs"/*/events.jsonl
+      printf '%s\n' "$runs"/*/meta "$runs"/*/runner "$runs"/*/status.cache "$runs"/*/events.jsonl
     fi | tk_stat_many 2>/dev/null | sed 's/^/M /'
     for n in "$@"; do printf 'N %s\n' "$n"; done
   } | awk -v runs="$runs" -v now="$now" -v since="${CS_SINCE:-}" -v named="$named" '
@@ -114,8 +114,8 @@ _cs_cached() {
       for (o = 1; o <= count; o++) judge(order[o])
       if (all != "") print "J\t" all
     }
-    function judge(name,    d, cache, ev, meta, got, key, times, logpath, json, tm, cur, files, i, f, l) {
-      d = runs "/" name; cache = d "/status.cache"; ev = d "/events.jsonl"; meta = d "/meta"
+    function judge(name,    d, cache, ev, meta, runner, got, key, times, logpath, json, tm, cur, files, i, f, l) {
+      d = runs "/" name; cache = d "/status.cache"; ev = d "/events.jsonl"; meta = d "/meta"; runner = d "/runner"
       if (!(cache in size) || !(meta in size)) { print "C\t" name; return }
       got = 0
       if ((getline key < cache) > 0) got++
@@ -125,8 +125,12 @@ _cs_cached() {
       close(cache)
       if (got < 4) { print "C\t" name; return }
       split(times, tm, " ")
-      # A start since (it rewrites meta; the cache is written 10 s or more after an end) or a new event.
-      if (mt[meta] + 0 >= mt[cache] + 0 || (ev in size ? size[ev] : 0) != tm[3] + 0) { print "C\t" name; return }
+      # A start since (it rewrites runner and touches meta; the cache is written 10 s or more after
+      # an end) or a new event.
+      if (mt[meta] + 0 >= mt[cache] + 0 || mt[runner] + 0 >= mt[cache] + 0 || (ev in size ? size[ev] : 0) != tm[3] + 0) {
+        print "C\t" name
+        return
+      }
       # Ended before the window and not named: left out, without reading its state files.
       if (!named && since != "" && tm[2] + 0 < since + 0) return
       cur = ""
@@ -156,7 +160,11 @@ _cs_keep() {
   CS_ENDED=$ended
   [ "$CS_CACHE" = 1 ] && [ -O "$d" ] && [ ! -L "$d" ] || return 0
   [ "$ended" -le $(($2 - 10)) ] || return 0
+  # Only what is still true: the state files as they were read, and no runner that started after
+  # the process table was taken (asked afresh, not from the snapshot).
   _cs_key "$d"
+  [ "$CS_KEY" = "$CS_LOADED_KEY" ] || return 0
+  _cs_fresh_runner "$d" || return 0
   case $R_LOG in *$'\n'*) return 0 ;; esac
   evsize=0
   [ ! -f "$d/events.jsonl" ] || evsize=$(tk_stat size "$d/events.jsonl" 2>/dev/null || echo -1)
@@ -165,6 +173,16 @@ _cs_keep() {
     if [ -n "$S_LOG_AGE" ]; then printf '%s\n' "${3/\"log_age_s\":$S_LOG_AGE,/\"log_age_s\":@TK_AGE@,}"; else printf '%s\n' "$3"; fi
   } >"$d/status.cache.$$" 2>/dev/null && mv -f "$d/status.cache.$$" "$d/status.cache" 2>/dev/null ||
     rm -f "$d/status.cache.$$" 2>/dev/null || true
+}
+
+# _cs_fresh_runner RUNDIR: no live runner for the run, asked of ps now (not of the call's snapshot).
+_cs_fresh_runner() {
+  local pid='' start='' snap=${TK_PS_SNAP:-}
+  [ -f "$1/runner" ] || return 0
+  { IFS= read -r pid && IFS= read -r start; } <"$1/runner" 2>/dev/null || true
+  TK_PS_SNAP=''
+  if tk_owner_alive "$pid" "$start"; then TK_PS_SNAP=$snap; return 1; fi
+  TK_PS_SNAP=$snap
 }
 
 _cs_runs() {
@@ -204,6 +222,8 @@ _cs_runs() {
       if [ "$JSON" = 1 ]; then _cs_add J_UNKNOWN "$(tk_json_str "$name")"; else tk_warn "no run named '$name' on $(tk_here)"; fi
       continue
     fi
+    _cs_key "$d" # what the state files say as they are read: a cache never outlives a change after this
+    CS_LOADED_KEY=$CS_KEY
     tk_run_load "$d"
     tk_run_state "$now"
     if [ "$JSON" = 1 ]; then

@@ -107,8 +107,9 @@ _warned: set[str] = set()
 
 def load_config(path: str | None, runs: Sequence[str] = (), ad_hoc: bool = False) -> Config:
     """The config, or, when ./tmuxkit.toml (found, not named) is broken and the command names only
-    runs started ad hoc (remembered by this machine, or `start RUN -- CMD`), no config and one warning:
-    a broken file of someone else's project does not stop a run that never used it."""
+    runs started ad hoc on this machine (remembered as local, or `start RUN -- CMD` with no --host),
+    no config and one warning: a broken file of someone else's project does not stop a run that
+    never used it."""
     import os
 
     from tmuxkit import config as cfg
@@ -118,7 +119,8 @@ def load_config(path: str | None, runs: Sequence[str] = (), ad_hoc: bool = False
         return cfg.load(path)
     except ConfigError as e:
         named = path or os.environ.get("TMUXKIT_CONFIG")
-        if named or not (ad_hoc or (runs and all(remembered_host(r) for r in runs))):
+        # Only runs on this machine: a remote host's options are in the file that cannot be read.
+        if named or not (ad_hoc or (runs and all(remembered_host(r) == cfg.LOCAL for r in runs))):
             raise
         if str(e) not in _warned:
             _warned.add(str(e))

@@ -70,7 +70,7 @@ def run(a: Args) -> int:
     from tmuxkit import runs
     from tmuxkit.hosts import connect
 
-    conf = load_config(a.config, [a.run], ad_hoc=bool(a.command))
+    conf = load_config(a.config, [a.run], ad_hoc=bool(a.command) and a.host in (None, "local"))
     env_over = None
     if a.env:
         base = dict(conf.runs[a.run].env) if a.run in conf.runs else {}
