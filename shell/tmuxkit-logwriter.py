@@ -10,9 +10,12 @@ Beyond the awk writer it keeps the run's liveness honest while a line is still
 unfinished (a tqdm bar redrawing with \\r and no newline):
 - activity: any byte that reaches the pane moves the log's mtime (at most once a
   second), so a long epoch is not silence;
-- the live line: the unfinished line as the screen shows it (folded, capped to
-  LIVE_MAX bytes) in RUN.live beside the log, replaced atomically, empty once
-  the line is complete, so status shows the bar, not the last finished line;
+- the live line: what status shows as the run's last line, in RUN.live beside
+  the log, replaced atomically: the unfinished line as the screen shows it
+  (folded, its last LIVE_MAX bytes), so status shows the bar, not the last
+  finished line; else the program's last finished line (folded, its first
+  LIVE_MAX bytes; tmuxkit's own "[tmuxkit] " lines and blank lines skipped), so
+  status reads one small file instead of the log's tail;
 - bounded cost: an unfinished line is cut every SPLIT bytes (each piece folded
   and logged as its own line), so a 40 MB line costs linear time and
   constant memory;
@@ -102,28 +105,50 @@ def open_log(path):
 
 
 class Live:
-    """RUN.live: the unfinished line, for status; written at most once a TICK, atomically."""
+    """RUN.live: the line status shows (see above); worked out and written at most once a TICK,
+    atomically, so a burst of output costs nothing here."""
 
     def __init__(self, log_path):
         base = log_path[:-4] if log_path.endswith(".log") else log_path
         self.path = base + ".live"
         self.tmp = os.path.join(os.path.dirname(self.path), "." + os.path.basename(self.path) + ".tmp")
         self.shown = None
-        self.want = b""
+        self.pending = b""
+        self.done = b""  # the newest finished line that is the program's (raw, unfolded)
         self.due = 0.0
 
-    def set(self, raw):
-        self.want = fold(raw[-(LIVE_MAX * 8):])[:-1][-LIVE_MAX:] if raw else b""
+    def set(self, raw, body=b""):
+        """RAW: the unfinished line; BODY: the finished lines of this batch, each ending in \\n."""
+        self.pending = raw
+        end = len(body) - 1
+        for _ in range(64):  # the batch's last program line; a batch of tmuxkit's own lines keeps the old one
+            if end <= 0:
+                break
+            start = body.rfind(b"\n", 0, end) + 1
+            line = body[start:end]
+            if line.strip() and not line.startswith(b"[tmuxkit] "):
+                self.done = line
+                break
+            end = start - 1
+
+    def want(self):
+        if self.pending:
+            return fold(self.pending[-(LIVE_MAX * 8):])[:-1][-LIVE_MAX:]
+        line = fold(self.done)[:-1]
+        return line[:LIVE_MAX] if line.strip() else b""
 
     def write(self, now):
-        if self.want == self.shown or now < self.due:
+        if now < self.due:
+            return
+        want = self.want()
+        if want == self.shown:
             return
         try:
             fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
             with os.fdopen(fd, "wb") as f:
-                f.write(self.want + (b"\n" if self.want else b""))
+                f.write(want + (b"\n" if want else b""))
             os.replace(self.tmp, self.path)
-            self.shown = self.want
+            self.shown = want
         except OSError:
             pass
         self.due = now + TICK
@@ -277,14 +302,14 @@ def main(argv):
             except (OSError, NotImplementedError):
                 os.utime(log.path)
             touched = now
-        live.set(pending)
+        live.set(pending, body)
         live.write(now)
         prog.note(body, pending)
         prog.write(now)
     if pending:
         log.add(fold(pending))
     log.flush()
-    live.set(b"")
+    live.set(b"", pending + b"\n" if pending else b"")
     live.due = 0.0
     live.write(time.monotonic())
     prog.note(b"", pending)

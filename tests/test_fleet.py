@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from conftest import Env, Remote, wait_until
 
@@ -62,6 +63,36 @@ def test_an_ended_runs_kept_answer_is_used_and_never_outlives_a_change(tk: Env) 
     assert rows["again"]["state"] == "running"  # the restart is seen without naming the run
     tk.cli("stop", "again", "--grace", "5")
     assert tk.status("again")["state"] == "stopped"
+
+
+def test_many_live_runs_each_get_their_own_progress_events_and_last_line(tk: Env) -> None:
+    """Live runs' events and progress are read by one awk for all of them: each row still gets
+    its own, a run that printed nothing gets none (null, not a neighbour's or a shifted field),
+    and the ended runs listed among them keep their places."""
+    for i in range(4):
+        tk.cli("start", f"l{i}", "--", "bash", "-c", f"echo 'epoch {i + 1}/9 loss=0.{i + 1}'; sleep 60")
+    tk.cli("start", "quiet", "--", "sleep", "60")
+    tk.cli("start", "ended", "--", "echo", "bye")
+    tk.script("tmuxkit-events", "l2", "--add", "stuck", "x=1")
+    wait_until(lambda: tk.status("ended")["state"] == "exited", what="the short run to end")
+
+    def rows() -> dict[str, dict[str, Any]]:
+        return {r["run"]: r for r in json.loads(tk.cli("status", "--json").stdout) if "run" in r}
+
+    wait_until(lambda: all((rows()[f"l{i}"]["progress"] or {}).get("epoch") == i + 1 for i in range(4)),
+               what="each run's progress")
+    got = rows()
+    assert sorted(got) == ["ended", "l0", "l1", "l2", "l3", "quiet"]
+    for i in range(4):
+        row = got[f"l{i}"]
+        assert row["state"] == "running" and row["last_line"] == f"epoch {i + 1}/9 loss=0.{i + 1}"
+        assert row["losses"] == [float(f"0.{i + 1}")]
+        assert row["last_event"] == ("stuck" if i == 2 else "")
+    # As the host says it: nothing, not a neighbour's fields or a shifted one.
+    host = {r["run"]: r for r in json.loads(tk.script("check_training_status.sh", "--runs-only", "--json").stdout)["runs"]}
+    assert host["quiet"]["progress"] is None and host["quiet"]["losses"] is None
+    assert host["quiet"]["restarts"] == 0 and host["quiet"]["last_line"] == "" and host["quiet"]["last_event"] is None
+    assert got["ended"]["state"] == "exited" and got["ended"]["last_line"] == "bye"
 
 
 def test_forget_removes_state_never_results_and_refuses_a_live_run(tk: Env) -> None:

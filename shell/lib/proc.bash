@@ -97,6 +97,11 @@ tk_pinfo_v() {
   TK_PI=''
   case $pid in '' | *[!0-9]*) return 1 ;; esac
   if [ -n "${TK_PS_SNAP:-}" ]; then
+    # The same pid again (a run's runner is also its lock's owner): the answer already worked out.
+    if [ "$pid" = "${TK_PI_MEMO_PID:-}" ]; then
+      TK_PI=$TK_PI_MEMO
+      return 0
+    fi
     tk_snap_pid "$pid" || return 1
     s=${TK_PSA[pid]:-}
     [ -n "$s" ] || return 1
@@ -127,10 +132,12 @@ tk_pinfo_v() {
     set +f
     if [ $# -ge 20 ]; then
       TK_PI="$st t:${20}"
+      [ -z "${TK_PS_SNAP:-}" ] || TK_PI_MEMO_PID=$pid TK_PI_MEMO=$TK_PI
       return 0
     fi
   fi
   TK_PI="$st u:$s"
+  [ -z "${TK_PS_SNAP:-}" ] || TK_PI_MEMO_PID=$pid TK_PI_MEMO=$TK_PI
 }
 
 # shellcheck disable=SC2034  # used by run.bash
@@ -141,7 +148,7 @@ TK_NL='
 # in UTC and the C locale), for tk_pinfo_v and tk_uptime_v. tk_snap_drop forgets it.
 tk_snap_take() {
   local pid rest n=0
-  TK_PSA=() TK_PS_SNAP=''
+  TK_PSA=() TK_PS_SNAP='' TK_PI_MEMO_PID=''
   while read -r pid rest; do
     case $pid in '' | 0* | *[!0-9]*) continue ;; esac
     TK_PSA[pid]=$rest
@@ -154,7 +161,7 @@ EOF
 }
 
 tk_snap_drop() {
-  TK_PS_SNAP='' TK_PSA=()
+  TK_PS_SNAP='' TK_PSA=() TK_PI_MEMO_PID=
 }
 
 # The start time as locks written before identities had a kind recorded it: lstart in the

@@ -16,10 +16,17 @@ tk_run_load_or_die() {
 
 # tk_run_load RUNDIR: sets R_* from meta and the state files.
 tk_run_load() {
-  local d=$1 line
+  local d=$1 line m='' IFS=$TK_NL
   R_DIR=$d R_RUN='' R_CWD='' R_RESULTS='' R_LOCK='' R_LOG='' R_STARTED='' R_RUN_ID=''
   R_SOCKET='' R_UMASK='' R_METRICS='' R_STUCK_AFTER=$TK_DEF_STUCK_AFTER R_LOG_MAX=$TK_DEF_LOG_MAX_BYTES R_LOG_KEEP=$TK_DEF_LOG_KEEP
-  while IFS= read -r line || [ -n "$line" ]; do
+  # The whole file in one read, split into lines (a status call loads many runs).
+  { read -r -d '' m <"$d/meta" || true; } 2>/dev/null
+  set -f
+  # shellcheck disable=SC2086  # split into lines (IFS is a newline here), no globbing
+  set -- $m
+  set +f
+  IFS=$' \t\n'
+  for line in "$@"; do
     case $line in
     run=*) R_RUN=${line#run=} ;;
     cwd=*) R_CWD=${line#cwd=} ;;
@@ -35,7 +42,7 @@ tk_run_load() {
     log_keep=*) R_LOG_KEEP=${line#log_keep=} ;;
     umask=*) R_UMASK=${line#umask=} ;;
     esac
-  done <"$d/meta"
+  done
   R_RUNNER_PID='' R_RUNNER_START='' R_PID='' R_EXIT='' R_ENDED='' R_STOP_RUNG='' R_STOP_REQ=''
   if [ -f "$d/runner" ]; then
     { IFS= read -r R_RUNNER_PID && IFS= read -r R_RUNNER_START; } <"$d/runner" || true
@@ -159,24 +166,25 @@ tk_run_state() {
 # and call): TK_PANE_ACT (#{window_activity}) and TK_PANE_PIPE (1: its log pipe is attached).
 # Fails when the run has no session.
 tk_pane_v() {
-  local row line
+  local rest row
   TK_PANE_ACT='' TK_PANE_PIPE=''
   if [ "${TK_TMUX_SNAP_SOCK-unset}" != "$R_SOCKET" ]; then
     TK_TMUX_SNAP_SOCK=$R_SOCKET
     TK_TMUX_SNAP=$TK_NL$(tk_run_tmux list-panes -a -F '#{session_name}	#{window_activity}	#{pane_pipe}' 2>/dev/null || true)$TK_NL
   fi
-  case $TK_TMUX_SNAP in *"$TK_NL$R_RUN	"*) ;; *) return 1 ;; esac
-  # The session's panes (a user may have split its window): the one with the log pipe, else the first.
-  while IFS= read -r line; do
-    case $line in "$R_RUN	"*) ;; *) continue ;; esac
-    row=${line#*	}
+  # The session's panes (a user may have split its window): the one with the log pipe, else the
+  # first. Only this session's rows are looked at, so many runs cost no more than one each.
+  rest=$TK_TMUX_SNAP
+  while :; do
+    case $rest in *"$TK_NL$R_RUN	"*) ;; *) break ;; esac
+    rest=${rest#*"$TK_NL$R_RUN	"}
+    row=${rest%%"$TK_NL"*}
     if [ -z "$TK_PANE_ACT" ] || [ "${row#*	}" = 1 ]; then
       TK_PANE_ACT=${row%%	*}
       TK_PANE_PIPE=${row#*	}
     fi
-  done <<EOF
-$TK_TMUX_SNAP
-EOF
+    rest=$TK_NL${rest#*"$TK_NL"}
+  done
   [ -n "$TK_PANE_ACT$TK_PANE_PIPE" ]
 }
 
@@ -206,62 +214,110 @@ tk_follow() {
   kill "$TK_TAILPID" 2>/dev/null || true
 }
 
-# tk_run_extras: S_EVENT, S_RESTARTS, S_PROGRESS (the newest line of the run's RUN.progress, the
-# JSON object the log writer keeps) and S_LOSSES (its last 30 losses, "0.9,0.7,...", oldest first)
-# from events.jsonl and RUN.progress, and S_LAST when it is still empty (as tk_last_line: the log's
-# last line that is not tmuxkit's own, from its last 16 KiB), all in one awk. Progress and losses
-# go out as JSON strings, for the laptop to parse: a damaged file never breaks the host's answer.
-tk_run_extras() {
-  local pf=${R_LOG%"$TK_LOG_SUFFIX"}.progress ev="$R_DIR/events.jsonl" out need=0 prog
-  S_EVENT='' S_RESTARTS=0 S_PROGRESS='' S_LOSSES=''
-  [ -f "$pf" ] && [ ! -L "$pf" ] || pf=''
-  [ -f "$ev" ] || ev=''
-  [ -n "$S_LAST" ] || [ ! -f "$R_LOG" ] || need=1
-  [ -n "$pf$ev" ] || [ "$need" = 1 ] || return 0
-  # shellcheck disable=SC2016  # an awk program
-  prog='BEGIN {
-    if (ev != "") {
-      while ((getline line < ev) > 0) {
-        last = line
-        if (index(line, "\"event\":\"resumed\"") || index(line, "\"event\":\"restarted\"")) n++
-      }
-      close(ev)
-      if (match(last, /"event":"[a-z_]*"/)) e = substr(last, RSTART + 9, RLENGTH - 10)
+# The awk function behind tk_run_extras and tk_run_extras_all: extras(ev, pf) reads a run's
+# events.jsonl and RUN.progress ("" for none) and sets e (the last event), n (restarts), p (the
+# newest progress line) and losses (its last 30 losses, "0.9,0.7,...", oldest first).
+# shellcheck disable=SC2016  # an awk program
+TK_EXTRAS_AWK='function extras(ev, pf,    line, k, i, l, v, ring) {
+  e = ""; n = 0; p = ""; losses = ""
+  if (ev != "") {
+    last = ""
+    while ((getline line < ev) > 0) {
+      last = line
+      if (index(line, "\"event\":\"resumed\"") || index(line, "\"event\":\"restarted\"")) n++
     }
-    if (pf != "") {
-      while ((getline line < pf) > 0) { k++; ring[k % 30] = line; p = line }
-      close(pf)
-      for (i = (k > 30 ? k - 29 : 1); i <= k; i++) {
-        l = ring[i % 30]
-        if (match(l, /[{,]"loss":[-+0-9.eE]+[,}]/)) {
-          v = substr(l, RSTART + 8, RLENGTH - 9)
-          losses = losses (losses == "" ? "" : ",") v
-        }
-      }
-    }
-    if (!need) finish()
+    close(ev)
+    if (match(last, /"event":"[a-z_]*"/)) e = substr(last, RSTART + 9, RLENGTH - 10)
   }
-  index($0, "[tmuxkit] ") != 1 { ll = $0 }
-  END { if (need) finish() }
-  function finish() {
-    printf "%s\n%d\n%s\n%s\n%s\n", e, n, substr(p, 1, 2000), substr(losses, 1, 2000), substr(ll, 1, max)
-    exit
-  }'
-  if [ "$need" = 1 ]; then
-    out=$(tail -c 16384 "$R_LOG" 2>/dev/null | awk -v ev="$ev" -v pf="$pf" -v need=1 -v max="$TK_LAST_LINE_MAX" "$prog" 2>/dev/null) || return 0
-  else
-    out=$(awk -v ev="$ev" -v pf="$pf" -v need=0 -v max="$TK_LAST_LINE_MAX" "$prog" </dev/null 2>/dev/null) || return 0
-  fi
-  S_EVENT=${out%%"$TK_NL"*}
-  out=${out#*"$TK_NL"}
-  S_RESTARTS=${out%%"$TK_NL"*}
-  out=${out#*"$TK_NL"}
-  S_PROGRESS=${out%%"$TK_NL"*}
-  out=${out#*"$TK_NL"}
-  S_LOSSES=${out%%"$TK_NL"*}
-  case $out in *"$TK_NL"*) out=${out#*"$TK_NL"} ;; *) out='' ;; esac
-  [ "$need" = 0 ] || S_LAST=$out
+  if (pf != "") {
+    k = 0
+    while ((getline line < pf) > 0) { k++; ring[k % 30] = line; p = line }
+    close(pf)
+    for (i = (k > 30 ? k - 29 : 1); i <= k; i++) {
+      l = ring[i % 30]
+      if (match(l, /[{,]"loss":[-+0-9.eE]+[,}]/)) {
+        v = substr(l, RSTART + 8, RLENGTH - 9)
+        losses = losses (losses == "" ? "" : ",") v
+      }
+    }
+  }
+}
+function put() { printf "%s\n%d\n%s\n%s\n", e, n, substr(p, 1, 2000), substr(losses, 1, 2000) }
+'
+
+# tk_run_extras_paths: TK_XEV and TK_XPF, the loaded run's events.jsonl and RUN.progress ("" for
+# none, and for a RUN.progress that is a symlink: it is never followed).
+tk_run_extras_paths() {
+  TK_XPF=${R_LOG%"$TK_LOG_SUFFIX"}.progress TK_XEV="$R_DIR/events.jsonl"
+  [ -f "$TK_XPF" ] && [ ! -L "$TK_XPF" ] || TK_XPF=''
+  [ -f "$TK_XEV" ] || TK_XEV=''
+}
+
+# tk_run_extras_split OUT: S_EVENT, S_RESTARTS, S_PROGRESS and S_LOSSES from the four lines put()
+# printed; what follows them is left in TK_XREST.
+tk_run_extras_split() {
+  # A command substitution drops trailing empty lines: a field that is missing is empty.
+  TK_XREST=$1
+  tk_run_extras_field
+  S_EVENT=$TK_XF
+  tk_run_extras_field
+  S_RESTARTS=$TK_XF
+  tk_run_extras_field
+  S_PROGRESS=$TK_XF
+  tk_run_extras_field
+  S_LOSSES=$TK_XF
   case $S_RESTARTS in '' | *[!0-9]*) S_RESTARTS=0 ;; esac
+}
+
+# tk_run_extras_field: TK_XF, the first line of TK_XREST (all of it when it has no newline), cut off it.
+tk_run_extras_field() {
+  case $TK_XREST in
+  *"$TK_NL"*)
+    TK_XF=${TK_XREST%%"$TK_NL"*}
+    TK_XREST=${TK_XREST#*"$TK_NL"}
+    ;;
+  *) TK_XF=$TK_XREST TK_XREST='' ;;
+  esac
+}
+
+# tk_run_extras: S_EVENT, S_RESTARTS, S_PROGRESS (the newest line of the run's RUN.progress, the
+# JSON object the log writer keeps) and S_LOSSES from events.jsonl and RUN.progress, and S_LAST
+# when it is still empty (as tk_last_line: the log's last line that is not tmuxkit's own, from its
+# last 16 KiB), all in one awk. Progress and losses go out as JSON strings, for the laptop to
+# parse: a damaged file never breaks the host's answer.
+tk_run_extras() {
+  local out need=0
+  S_EVENT='' S_RESTARTS=0 S_PROGRESS='' S_LOSSES=''
+  tk_run_extras_paths
+  [ -n "$S_LAST" ] || [ ! -f "$R_LOG" ] || need=1
+  [ -n "$TK_XPF$TK_XEV" ] || [ "$need" = 1 ] || return 0
+  if [ "$need" = 1 ]; then
+    # shellcheck disable=SC2016  # an awk program
+    out=$(tail -c 16384 "$R_LOG" 2>/dev/null | awk -v ev="$TK_XEV" -v pf="$TK_XPF" -v max="$TK_LAST_LINE_MAX" "$TK_EXTRAS_AWK"'
+      index($0, "[tmuxkit] ") != 1 { ll = $0 }
+      END { extras(ev, pf); put(); print substr(ll, 1, max) }' 2>/dev/null) || return 0
+  else
+    out=$(awk -v ev="$TK_XEV" -v pf="$TK_XPF" "$TK_EXTRAS_AWK"'BEGIN { extras(ev, pf); put() }' </dev/null 2>/dev/null) || return 0
+  fi
+  tk_run_extras_split "$out"
+  [ "$need" = 0 ] || S_LAST=$TK_XREST
+}
+
+# tk_run_extras_all: the extras of many runs with one awk (a status call with many live runs).
+# Reads TK_XLIST (two lines a run: its events.jsonl and RUN.progress, "" for none) and sets
+# TK_XOUT to put()'s four lines a run, in the same order; tk_run_extras_next takes them one run
+# at a time into S_EVENT, S_RESTARTS, S_PROGRESS and S_LOSSES.
+tk_run_extras_all() {
+  TK_XOUT=''
+  [ -n "${TK_XLIST:-}" ] || return 0
+  # shellcheck disable=SC2016  # an awk program
+  TK_XOUT=$(printf '%s' "$TK_XLIST" | awk "$TK_EXTRAS_AWK"'NR % 2 == 1 { ev = $0; next } { extras(ev, $0); put() }' 2>/dev/null) || true
+  TK_XOUT=$TK_XOUT$TK_NL
+}
+
+tk_run_extras_next() {
+  tk_run_extras_split "$TK_XOUT"
+  TK_XOUT=$TK_XREST
 }
 
 # One run as a JSON object (after tk_run_load and tk_run_state).
@@ -279,7 +335,36 @@ tk_run_json_v() {
   fi
   tk_lock_state "$R_LOCK"
   lock_state=$LK_STATE
-  tk_run_extras
+  TK_RUN_DEFERRED=''
+  if [ -n "${TK_XDEFER:-}" ] && [ -n "$S_LAST" ] && { [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; }; then
+    # Many runs in one call: their events and progress are read by one awk for all of them
+    # (tk_run_extras_all), and tk_run_json_tail ends each object after it.
+    tk_run_extras_paths
+    case $TK_XEV$TK_XPF in *"$TK_NL"*) tk_run_extras ;; *)
+      TK_XLIST="${TK_XLIST:-}$TK_XEV$TK_NL$TK_XPF$TK_NL"
+      TK_RUN_DEFERRED=1
+      ;;
+    esac
+  else
+    tk_run_extras
+  fi
+  case $R_PID$R_RUNNER_PID$R_STARTED$R_ENDED$S_UPTIME$S_LOG_AGE$R_EXIT$R_STUCK_AFTER in *[!0-9]*) ;; *)
+    case $R_RUN$S_STATE$R_LOG$S_LAST$R_LOCK$lock_state$R_RESULTS$R_CWD$writer$R_SOCKET in *[\"\\$'\001'-$'\037']*) ;; *)
+      # Nothing to escape and every number plain digits (the common case): one assignment.
+      tk_json_val_v TK_J "${R_STOP_RUNG#requested}"
+      j="{\"run\":\"$R_RUN\",\"session\":\"$R_RUN\",\"state\":\"$S_STATE\",\"pid\":${R_PID:-null},\"runner_pid\":${R_RUNNER_PID:-null}"
+      j="$j,\"started_at\":${R_STARTED:-null},\"ended_at\":${R_ENDED:-null},\"uptime_s\":${S_UPTIME:-null}"
+      j="$j,\"log_path\":\"$R_LOG\",\"log_age_s\":${S_LOG_AGE:-null},\"last_line\":\"$S_LAST\",\"exit_code\":${R_EXIT:-null}"
+      j="$j,\"stop_rung\":$TK_J,\"lock_path\":\"$R_LOCK\",\"lock_state\":\"$lock_state\",\"results\":\"$R_RESULTS\""
+      j="$j,\"cwd\":\"$R_CWD\",\"writer\":\"$writer\",\"stuck_after\":${R_STUCK_AFTER:-null},\"socket\":\"$R_SOCKET\""
+      if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
+      TK_RUN_JSON=$j
+      [ -n "$TK_RUN_DEFERRED" ] || tk_run_json_tail
+      return 0
+      ;;
+    esac
+    ;;
+  esac
   tk_json_str_v TK_J "$R_RUN"
   j="{\"run\":$TK_J,\"session\":$TK_J"
   tk_json_str_v TK_J "$S_STATE"
@@ -318,9 +403,16 @@ tk_run_json_v() {
   j="$j,\"stuck_after\":$TK_J"
   tk_json_str_v TK_J "$R_SOCKET"
   j="$j,\"socket\":$TK_J"
+  if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
+  TK_RUN_JSON=$j
+  [ -n "$TK_RUN_DEFERRED" ] || tk_run_json_tail
+}
+
+# tk_run_json_tail: end TK_RUN_JSON with the fields from the extras (S_EVENT ... S_LOSSES).
+tk_run_json_tail() {
+  local j=$TK_RUN_JSON
   tk_json_val_v TK_J "$S_EVENT"
   j="$j,\"last_event\":$TK_J,\"restarts\":${S_RESTARTS:-0}"
-  if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
   tk_json_val_v TK_J "$S_PROGRESS"
   j="$j,\"progress\":$TK_J"
   tk_json_val_v TK_J "$S_LOSSES"

@@ -186,7 +186,10 @@ _cs_fresh_runner() {
 }
 
 _cs_runs() {
-  local home=$1 now=$2 name shown=0 named=1 d json kind item cached=''
+  local home=$1 now=$2 name shown=0 named=1 d json kind item cached='' i n=0 all
+  # Live runs whose events and progress one awk reads for all (tk_run_extras_all): each one's
+  # object so far (CS_HEAD) and the runs listed before it (CS_SEG), put together at the end.
+  local -a CS_SEG CS_HEAD
   shift 2
   if [ $# -eq 0 ]; then
     named=0
@@ -202,6 +205,7 @@ _cs_runs() {
   if [ "$JSON" = 1 ]; then
     # What the runs to compute need, taken once for all of them: the process table, and their logs' mtimes.
     tk_snap_take
+    TK_XDEFER=1 TK_XLIST=''
     TK_STAT_SNAP=$TK_NL$(printf '%s\n' "$cached" | awk -v runs="$home/$TK_RUNS_DIR" -F '\t' '
       $1 == "C" { f = runs "/" $2 "/meta"; while ((getline l < f) > 0) if (l ~ /^log=/) print substr(l, 5); close(f) }' |
       tk_stat_many)$TK_NL
@@ -229,6 +233,11 @@ _cs_runs() {
     if [ "$JSON" = 1 ]; then
       tk_run_json_v
       json=$TK_RUN_JSON
+      if [ -n "$TK_RUN_DEFERRED" ]; then
+        CS_SEG[n]=$J_RUNS CS_HEAD[n]=$json J_RUNS=''
+        n=$((n + 1))
+        continue
+      fi
       case $S_STATE in
       "$ST_RUNNING" | "$ST_STUCK") ;;
       *)
@@ -248,6 +257,20 @@ _cs_runs() {
   done <<EOF
 $cached
 EOF
+  TK_XDEFER=''
+  if [ "$n" -gt 0 ]; then
+    tk_run_extras_all
+    all='' i=0
+    while [ "$i" -lt "$n" ]; do
+      tk_run_extras_next
+      TK_RUN_JSON=${CS_HEAD[i]}
+      tk_run_json_tail
+      all="$all${all:+${CS_SEG[i]:+,}}${CS_SEG[i]}"
+      all="$all${all:+,}$TK_RUN_JSON"
+      i=$((i + 1))
+    done
+    J_RUNS="$all${J_RUNS:+,}$J_RUNS"
+  fi
   if [ "$JSON" != 1 ] && [ "$shown" = 0 ]; then echo "  (no tmuxkit runs)"; fi
   return 0
 }
