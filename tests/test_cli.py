@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,6 +86,59 @@ def test_zsh_and_fish_scripts(tk: Env, shell: str) -> None:
         assert r.returncode == 0, r.stderr
     r = tk.cli("completion", "tcsh", check=2)
     assert "invalid choice" in r.stderr
+
+
+@pytest.mark.skipif(not shutil.which("zsh"), reason="zsh is not installed (.ci/setup installs it)")
+def test_zsh_completion_of_verbs_runs_and_hosts(tk: Env, tmp_path: Path) -> None:
+    """The zsh script, loaded in a real zsh, asked as its completion system would ask it (BUFFER,
+    CURSOR, words; _describe and compdef stand in for the completion system's own functions)."""
+    tk.write_config('[hosts.studio]\nssh = "studio"\n')
+    tk.add_run("kssm_v3", "python train.py")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "tmuxkit").write_text(f'#!/bin/sh\nexec {sys.executable} -m tmuxkit "$@"\n')
+    (bindir / "tmuxkit").chmod(0o755)
+    script = tmp_path / "tmuxkit.zsh"
+    script.write_text(tk.cli("completion", "zsh").stdout)
+    env = {**tk.env, "PATH": f"{bindir}{os.pathsep}{tk.env['PATH']}"}
+
+    def complete(line: str) -> list[str]:
+        prog = ("compdef() { :; }\n_describe() { print -rl -- \"${(@P)2}\"; }\n"
+                f"source {script}\nBUFFER={line!r}\nCURSOR=${{#BUFFER}}\nwords=(${{=BUFFER}})\n"
+                "_python_argcomplete\n")
+        r = subprocess.run(["zsh", "-f", "-c", prog], capture_output=True, text=True, env=env, cwd=tk.work,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        # zsh's "value:description" entries (a ":" in a value comes escaped)
+        return sorted(re.split(r"(?<!\\):", w, maxsplit=1)[0] for w in r.stdout.splitlines() if w.strip())
+
+    assert complete("tmuxkit st") == ["start", "status", "stop"]
+    assert complete("tmuxkit logs ks") == ["kssm_v3"]
+    assert "studio" in complete("tmuxkit start kssm_v3 --host ")
+
+
+def test_fish_completion_protocol_gives_verbs_runs_and_hosts(tk: Env) -> None:
+    """What the fish script asks of tmuxkit (its function sets these variables and reads fd 8),
+    asked the same way; fish itself need not be installed."""
+    tk.write_config('[hosts.studio]\nssh = "studio"\n')
+    tk.add_run("kssm_v3", "python train.py")
+
+    def complete(line: str) -> list[str]:
+        rfd, wfd = os.pipe()
+        env = {**tk.env, "_ARGCOMPLETE": "1", "_ARGCOMPLETE_DFS": "\t", "_ARGCOMPLETE_IFS": "\n",
+               "_ARGCOMPLETE_SUPPRESS_SPACE": "1", "_ARGCOMPLETE_SHELL": "fish", "COMP_LINE": line,
+               "COMP_POINT": str(len(line)), "COMP_TYPE": ""}
+        p = subprocess.Popen(["bash", "-c", f'exec "$0" -m tmuxkit 8>&{wfd}', sys.executable], env=env,
+                             cwd=tk.work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(wfd,))
+        os.close(wfd)
+        with os.fdopen(rfd) as f:
+            out = f.read()
+        p.wait(timeout=60)
+        return sorted(w.split("\t", 1)[0] for w in out.split("\n") if w.strip())
+
+    assert complete("tmuxkit st") == ["start", "status", "stop"]
+    assert complete("tmuxkit logs ks") == ["kssm_v3"]
+    assert "studio" in complete("tmuxkit start kssm_v3 --host ")
 
 
 def test_doctor_here_checks_each_tool_and_says_json(tk: Env) -> None:

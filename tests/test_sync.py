@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Env, Remote, kill_ssh_links, wait_until
 
 
@@ -324,3 +325,41 @@ def test_a_wedged_control_master_never_holds_a_pass_past_the_io_timeout(tk: Env,
             os.kill(pid, 18)  # SIGCONT
     assert r.returncode != 0 and "box" in r.stderr, r.stderr
     assert took < 3 + 10 + 5, took  # the I/O timeout, the margin, and this process starting
+
+
+def test_a_wedged_control_master_never_holds_the_rsync_stage_past_the_io_timeout(tk: Env, remote: Remote,
+                                                                                monkeypatch: Any) -> None:
+    """The loop's later passes go straight to rsync (the results path is known): with the master
+    stopped, rsync's own I/O timeout ends it, and the ssh client it leaves stuck on the master is
+    not allowed to hold the pass open until the pass's deadline."""
+    from conftest import ssh_link_pids
+
+    from tmuxkit import config, runs, sync
+    from tmuxkit.errors import TmuxkitError
+    from tmuxkit.hosts import connect
+
+    remote.add_run("wedge2", "echo hi; sleep 60")
+    tk.cli("start", "wedge2")
+    tk.cli("sync", "wedge2", "--once")  # the master is up, the results path known
+    for k, v in tk.env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("TMUXKIT_SYNC_IO_TIMEOUT", "2")
+    monkeypatch.chdir(tk.work)
+    conf = config.load()
+    spec = runs.resolve(conf, "wedge2")
+    host = connect(conf.host(spec.host))
+    results = runs.status_on(host, ["wedge2"], timeout=30).runs[0].results
+    masters = ssh_link_pids(tk)
+    assert masters
+    for pid in masters:
+        os.kill(pid, 19)  # SIGSTOP
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(TmuxkitError) as failed:
+            sync.pull(host, spec, results, tk.work / "pulled", ("*.txt",), 0, deadline=time.time() + 120)
+        took = time.monotonic() - t0
+    finally:
+        for pid in masters:
+            os.kill(pid, 18)  # SIGCONT
+    assert "box" in str(failed.value)
+    assert took < 2 + 10, took  # rsync's I/O timeout and a margin, not the 120 s deadline

@@ -21,6 +21,7 @@ import random
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -201,33 +202,58 @@ def _cause(stderr: str, rc: int) -> str:
 
 def _run_rsync(argv: list[str], stdin: str | None, timeout: float,
                progress: Callable[[int], None] | None) -> subprocess.CompletedProcess[str]:
-    if progress is None:
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout)
+    """Run rsync in a process group of its own. Once rsync has ended (its I/O --timeout gave up on a
+    wedged ControlMaster, say), whatever it left in its group (an ssh client stuck on that master) is
+    killed, so its pipes close and the pass ends with rsync, not at the pass's deadline; past the
+    deadline, the whole group goes."""
     import threading
 
     p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    killer = threading.Timer(timeout, p.kill)
-    killer.start()
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    timed_out = threading.Event()
+    done = threading.Event()
+
+    def reaper() -> None:
+        try:
+            p.wait(timeout)
+            done.wait(1.0)  # what is left gets a moment to say why on stderr
+        except subprocess.TimeoutExpired:
+            timed_out.set()
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    watch = threading.Thread(target=reaper, daemon=True)
+    watch.start()
     try:
-        if stdin and p.stdin:
-            p.stdin.write(stdin)
-            p.stdin.close()
-        assert p.stdout is not None and p.stderr is not None
-        out, buf = [], ""
-        while chunk := p.stdout.read(256):
-            out.append(chunk)
-            buf = (buf + chunk)[-512:]
-            m = _PERCENT.findall(buf)
-            if m:
-                progress(int(m[-1]))
-        err = p.stderr.read()
-        p.wait()
+        if progress is None:
+            out, err = p.communicate(stdin)
+        else:
+            if stdin and p.stdin:
+                p.stdin.write(stdin)
+                p.stdin.close()
+            assert p.stdout is not None and p.stderr is not None
+            chunks, buf = [], ""
+            while chunk := p.stdout.read(256):
+                chunks.append(chunk)
+                buf = (buf + chunk)[-512:]
+                m = _PERCENT.findall(buf)
+                if m:
+                    progress(int(m[-1]))
+            out, err = "".join(chunks), p.stderr.read()
+            p.wait()
+    except BaseException:  # Ctrl-C here: rsync has a session of its own, so the terminal's SIGINT missed it
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        raise
     finally:
-        killer.cancel()
-    if p.returncode == -9:
+        done.set()
+    if timed_out.is_set():
         raise subprocess.TimeoutExpired(argv, timeout)
-    return subprocess.CompletedProcess(argv, p.returncode, "".join(out), err)
+    return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
 
 _PERCENT = re.compile(r"\s(\d{1,3})%\s")
