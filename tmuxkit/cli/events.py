@@ -52,13 +52,14 @@ def run(a: Args) -> int:
     seen: set[str] = set()
     delay = 1.0
     while True:
+        began = time.monotonic()
         try:
             for i, ev in enumerate(watch.events(host, a.run, a.follow)):
+                delay = 1.0  # the link answers again (a replayed event says so too)
                 key = watch.event_key(ev, i)
                 if key in seen:
                     continue
                 seen.add(key)
-                delay = 1.0
                 say(json.dumps(ev) if a.json else watch.describe(ev))
                 if notify is not None:
                     notify(ev, key)
@@ -66,6 +67,8 @@ def run(a: Args) -> int:
         except (UnreachableError, HostError) as e:
             if not a.follow or e.code in (ExitCode.USAGE, ExitCode.NOT_FOUND):  # retrying cannot fix these
                 raise
+            if time.monotonic() - began > 60:  # it held a while (a quiet night): not a link that keeps failing
+                delay = 1.0
             err(f"{a.run}: {user_message(e)}; reconnecting in {delay:.0f}s")
             time.sleep(delay)
             delay = min(delay * 2, 60.0)
