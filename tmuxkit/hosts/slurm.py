@@ -142,9 +142,7 @@ class SlurmHost(Host):
     def statuses(self, names: Sequence[str] = (), timeout: float | None = SCRIPT_TIMEOUT) -> list[RunStatus]:
         """Each named run's newest job (none named: every job tmuxkit submitted here), from one
         scontrol call on the host. A named run Slurm does not know is an error (exit 4)."""
-        res = self.script_ok(SCRIPT, "list", *names, timeout=timeout)
-        out = [self._status(kv_line(line)) for line in res.out.splitlines() if "=" in line]
-        missing = [n for n in names if n not in {r.run for r in out}]
+        out, missing = self.statuses_partial(names, timeout)
         if missing:
             raise HostError(
                 f"no Slurm job named '{missing[0]}' on {self.name}, and none submitted from there",
@@ -152,6 +150,16 @@ class SlurmHost(Host):
                 code=ExitCode.NOT_FOUND,
             )
         return out
+
+    def statuses_partial(
+        self, names: Sequence[str] = (), timeout: float | None = SCRIPT_TIMEOUT
+    ) -> tuple[list[RunStatus], list[str]]:
+        """As statuses, but a named run Slurm does not know is returned by name, not raised:
+        (the runs found, the names not found), as the tmux hosts answer a partial status."""
+        res = self.script_ok(SCRIPT, "list", *names, timeout=timeout)
+        out = [self._status(kv_line(line)) for line in res.out.splitlines() if "=" in line]
+        found = {r.run for r in out}
+        return out, [n for n in names if n not in found]
 
     def _status(self, r: dict[str, str]) -> RunStatus:
         if "run" not in r or "state" not in r:
