@@ -277,6 +277,19 @@ def test_cli_stop_reports_the_rung(stk: Env) -> None:
     assert "nothing to stop" in stk.cli("stop", "cterm").stdout
 
 
+def test_cli_start_of_a_queued_run_is_refused(stk: Env, cluster: slurm_mod.Slurm) -> None:
+    # A second start would queue a duplicate behind --dependency=singleton, and status and stop
+    # would then act on it: refused (exit 3) with the live job's id, and still one job.
+    stk.write_config(slurm_conf(["--hold"]))
+    stk.add_run("dup", "true", 'host = "cluster"')
+    job = stk.cli("start", "dup").stdout.split("Slurm job ")[1].split()[0]
+    r = stk.cli("start", "dup", check=3)
+    assert f"already pending as Slurm job {job}" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    jobs = cluster.run("squeue", "-h", "-n", "dup", "-o", "%i").stdout.split()
+    assert jobs == [job], jobs
+    assert js(stk, "dup")["job"] == job
+
+
 def test_cli_one_run_per_results_dir(stk: Env) -> None:
     stk.add_run("own1", trainer_cmd("--steps", "1000", "--delay", "0.2"), 'host = "cluster"\nresults = "shared"')
     stk.add_run("own2", "echo should-not-run", 'host = "cluster"\nresults = "shared"')
