@@ -106,6 +106,26 @@ def test_stop_ladder_sigint_saves(cluster: slurm_mod.Slurm, tmp_path: Path) -> N
     assert (tmp_path / "results" / "tmuxkit" / "stopint.exit").read_text().split()[0] == "0"
 
 
+def test_trainer_env_and_int_before_the_time_limit(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
+    # The wrapper's markers reach the trainer, as on tmux hosts; and --signal=B:INT@GRACE is real:
+    # with --time=1 (60 s) and a grace of 58 s, Slurm sends INT to the batch shell (the wrapper)
+    # long before the limit, the wrapper forwards it, and the trainer saves and exits 0.
+    env = "echo env run=$TMUXKIT_RUN id=$TMUXKIT_RUN_ID results=$TMUXKIT_RESULTS unbuffered=$PYTHONUNBUFFERED"
+    cmd = f"{env}; exec {trainer_cmd('--steps', '100000', '--delay', '0.2')}"
+    info = submit(cluster, tmp_path, "tenv", cmd, "--grace", "58", "--", "--time=1")
+    log = Path(info["log"])
+    try:
+        wait_until(lambda: log.exists() and "step 1" in log.read_text(), timeout=30, interval=0.2, what="step 1")
+        results = tmp_path / "results"
+        assert f"env run=tenv id={info['job']} results={results} unbuffered=1\n" in log.read_text()
+        wait_until(lambda: "interrupted" in log.read_text(), timeout=90, interval=0.5,
+                   what="the trainer's INT handler (--signal=B:INT@58 with --time=1)")
+        st = until_state(cluster, "tenv", "exited", 30)  # COMPLETED, not TIMEOUT: it saved and ended in time
+        assert st["exit"] == "0:0", st
+    finally:
+        cluster.run("scancel", "--signal=KILL", "--full", info["job"], check=False)
+
+
 def test_stop_ladder_escalates_when_int_is_ignored(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
     cmd = "trap '' INT; echo ready; while :; do sleep 0.2; done"
     info = submit(cluster, tmp_path, "stopterm", cmd)
@@ -287,6 +307,8 @@ def test_cli_start_of_a_queued_run_is_refused(stk: Env, cluster: slurm_mod.Slurm
     assert f"already pending as Slurm job {job}" in r.stderr and r.stderr.count("\n") == 1, r.stderr
     jobs = cluster.run("squeue", "-h", "-n", "dup", "-o", "%i").stdout.split()
     assert jobs == [job], jobs
+    shown = cluster.run("scontrol", "show", "job", job).stdout
+    assert "Requeue=1" in shown and "Dependency=singleton" in shown, shown  # sbatch --requeue --dependency=singleton
     assert js(stk, "dup")["job"] == job
 
 
