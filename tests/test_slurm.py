@@ -154,6 +154,37 @@ def test_requeue_resumes_from_newest_checkpoint_and_keeps_log(cluster: slurm_mod
     assert "step 8" in text
 
 
+def test_wrapper_resumes_by_the_watchdogs_checkpoint_rules(tmp_path: Path) -> None:
+    # The wrapper as Slurm runs it on a restart (SLURM_RESTART_COUNT set; no daemons needed):
+    # the newest complete checkpoint by step, not by mtime; an HF directory without
+    # trainer_state.json (written last) and a temp name are skipped; the run's checkpoint_check
+    # rules one out. A "&" in the path is passed on as it is.
+    results = tmp_path / "results"
+    ck = results / "ck&pt"
+    ck.mkdir(parents=True)
+    high, low = ck / "step_000005.pt", ck / "step_000002.pt"
+    high.write_bytes(b"x" * 10)
+    os.utime(high, (time.time() - 600, time.time() - 600))
+    low.write_bytes(b"x" * 10)  # a lower step, touched last
+    hf = ck / "checkpoint-9"
+    hf.mkdir()
+    (hf / "model.safetensors").write_bytes(b"x" * 10)  # no trainer_state.json yet: incomplete
+    (ck / "step_000007.pt.tmp").write_bytes(b"x" * 10)
+
+    def resume(*extra: str) -> str:
+        r = subprocess.run(
+            [str(SHELL / "tmuxkit-sbatch-run"), "--run", "ckrules", "--results", str(results), "--cmd", "echo resume-with",
+             "--resume", "--from {checkpoint}", "--glob", "results/ck&pt/*", *extra],
+            env={**os.environ, "SLURM_RESTART_COUNT": "1", "SLURM_JOB_ID": "77"},
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    assert resume() == f"resume-with --from {high}"
+    assert resume("--check", "sh -c 'case $0 in *step_000005*) exit 1 ;; esac'") == f"resume-with --from {low}"
+
+
 def test_one_run_per_results_dir(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
     # The batch job holds the results lock on the compute node; a second run on the same results
     # dir (the wrapper, as a second job would run it) is refused with EX_LOCKED and a clear line.

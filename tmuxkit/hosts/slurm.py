@@ -126,6 +126,8 @@ class SlurmHost(Host):
             args += ["--resume", spec.resume]
         if spec.checkpoints:
             args += ["--glob", spec.checkpoints]
+        if spec.checkpoint_check:
+            args += ["--check", spec.checkpoint_check]
         stdin = None
         if spec.env:
             args.append("--env-stdin")
