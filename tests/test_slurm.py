@@ -101,7 +101,7 @@ def test_stop_ladder_sigint_saves(cluster: slurm_mod.Slurm, tmp_path: Path) -> N
     log = Path(info["log"])
     wait_until(lambda: log.exists() and "step 2" in log.read_text(), timeout=30, interval=0.2, what="step 2")
     r = kv(tk(cluster, "stop", "stopint", "--grace", "20").stdout)
-    assert r["rung"] == "sigint"
+    assert r["rung"] == "sigint" and r["exit"] == "0", r  # the trainer's own code, as the wrapper recorded it
     assert "interrupted" in log.read_text()  # the trainer's INT handler ran
     assert (tmp_path / "results" / "tmuxkit" / "stopint.exit").read_text().split()[0] == "0"
 
@@ -319,11 +319,12 @@ def test_cli_stop_reports_the_rung(stk: Env) -> None:
     wait_until(lambda: log.exists() and "step 2" in log.read_text(), timeout=30, interval=0.2, what="step 2")
     r = stk.cli("stop", "cint", "--grace", "20")
     assert "at rung sigint" in r.stdout and "Slurm job" in r.stdout, r.stdout
+    assert "it exited cleanly (0)" in r.stdout, r.stdout  # the exit code it ended with, as on tmux hosts
     assert "interrupted" in log.read_text()  # the trainer's Ctrl-C handler ran (it saves there)
     tlog = stk.work / "results" / "cterm" / "tmuxkit" / "cterm.log"
     wait_until(lambda: tlog.exists() and "ready" in tlog.read_text(), timeout=30, interval=0.2, what="ready")
     r = stk.cli("stop", "cterm", "--grace", "2")
-    assert "at rung sigterm" in r.stdout, r.stdout
+    assert "at rung sigterm" in r.stdout and "it ended on signal 15 (143)" in r.stdout, r.stdout
     assert js(stk, "cterm")["state"] == "stopped"
     assert "nothing to stop" in stk.cli("stop", "cterm").stdout
 
@@ -341,6 +342,8 @@ def test_cli_start_of_a_queued_run_is_refused(stk: Env, cluster: slurm_mod.Slurm
     shown = cluster.run("scontrol", "show", "job", job).stdout
     assert "Requeue=1" in shown and "Dependency=singleton" in shown, shown  # sbatch --requeue --dependency=singleton
     assert js(stk, "dup")["job"] == job
+    r = stk.cli("stop", "dup")
+    assert "at rung sigterm" in r.stdout and "cancelled while pending" in r.stdout and "it never started" in r.stdout, r.stdout
 
 
 def test_cli_one_run_per_results_dir(stk: Env) -> None:

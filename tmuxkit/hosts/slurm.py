@@ -200,8 +200,10 @@ class SlurmHost(Host):
             state="stopped" if rung else "not_running",
             run=name,
             rung=rung,
-            detail=f"Slurm job {kv.get('job', '?')}" + ("" if rung else " had ended"),
+            detail=f"Slurm job {kv.get('job', '?')}" + ("" if rung else " had ended")
+            + (", cancelled while pending" if kv.get("was") == "pending" else ""),
             watchdog=kv.get("watchdog", "none"),
+            exit_code=int(kv["exit"]) if kv.get("exit", "").lstrip("-").isdigit() else None,
         )
 
     def log_args(self, name: str) -> tuple[str, ...]:
