@@ -439,6 +439,12 @@ def test_cli_over_ssh_with_this_machine_as_login_node(tk: Env, sshd: object, clu
         r = tk.cli("stop", "rslurm", "--grace", "20")
         assert "at rung sigint" in r.stdout, r.stdout
         assert "interrupted" in log.read_text()
+        # doctor reaches a Slurm host through its login node's ssh, and checks its Slurm there.
+        r = tk.cli("doctor", "cluster", check=None)
+        assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+        for ok in ("✓ laptop ssh config", "✓ laptop reach", "✓ host   login banner", "✓ host   host scripts",
+                   "✓ host   sbatch", "✓ host   squeue", "✓ host   slurm controller"):
+            assert ok in r.stdout, (ok, r.stdout)
     finally:
         cluster.run("scancel", "--user=root", "--full", "--signal=KILL", check=False)
         wait_until(lambda: squeue_empty(cluster), timeout=30, interval=0.2, what="every job gone")
