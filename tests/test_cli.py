@@ -178,6 +178,24 @@ def test_doctor_over_ssh_names_a_missing_tool_and_the_fix(tk: Env, tmp_path: Pat
         srv.stop()
 
 
+def test_doctor_of_a_slurm_host_checks_the_slurm_tools(tk: Env, tmp_path: Path) -> None:
+    """A kind = "slurm" host is reached through its transport (here: this machine), not as an ssh
+    host; its Slurm client tools are checked, each missing one a ✗ with the fix."""
+    tk.write_config('[hosts.cluster]\nkind = "slurm"\n')
+    tk.env["PATH"] = path_with_only(tmp_path / "noslurm-bin", [
+        "bash", "sh", "env", "cat", "mkdir", "awk", "sed", "date", "dirname", "rm", "mktemp", "stat", "tr", "sleep",
+        "head", "grep", "python3", "id", "tmux", "df", "rsync"])
+    r = tk.cli("doctor", "cluster", check=None)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, (r.returncode, r.stdout, r.stderr)
+    for tool in ("sbatch", "scontrol", "scancel", "squeue"):
+        assert f"✗ host   {tool}" in r.stdout and "not found on this host's PATH" in r.stdout, r.stdout
+    assert "apt-get install slurm-client" in r.stdout
+    assert "✓ host   tmux" in r.stdout and "ssh config" not in r.stdout
+    data = json.loads(tk.cli("doctor", "cluster", "--json", check=1).stdout)
+    assert data["reachable"] is True
+    assert {c["check"] for c in data["checks"] if not c["ok"]} == {"sbatch", "scontrol", "scancel", "squeue"}
+
+
 def test_doctor_of_an_unreachable_host_exits_6(tk: Env, tmp_path: Path) -> None:
     cfg = tmp_path / "ssh_config"
     cfg.write_text("Host nowhere\n  HostName 127.0.0.1\n  Port 1\n  UserKnownHostsFile /dev/null\n")

@@ -203,6 +203,20 @@ def test_a_login_banner_on_the_host_breaks_no_reply(tk: Env, chatty: Remote) -> 
         shutil.rmtree(f"/tmp/{results}", ignore_errors=True)
 
 
+def test_doctor_sees_the_login_banner(tk: Env, chatty: Remote) -> None:
+    """Issue 15.2: doctor counts what a login shell prints before the command's own output
+    (the framing that keeps replies clean must not hide it from doctor)."""
+    r = tk.cli("doctor", "chatty", check=None)
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+    line = next((ln for ln in r.stdout.splitlines() if "login banner" in ln), "")
+    assert line.lstrip().startswith("✗ host"), r.stdout
+    assert "Welcome to box!" in line and "bytes on stdout" in line, line
+    assert "remove the echo from ~/.bashrc" in r.stdout and "[ -t 1 ]" in r.stdout, r.stdout
+    data = json.loads(tk.cli("doctor", "chatty", "--json", check=None).stdout)
+    (banner,) = [c for c in data["checks"] if c["check"] == "login banner"]
+    assert banner["ok"] is False
+
+
 def test_one_hosts_garbage_never_blanks_the_other_hosts_rows(tk: Env, remote: Remote, tmp_path: Path) -> None:
     remote.add_run("rgood", "sleep 60")
     tk.cli("start", "rgood")

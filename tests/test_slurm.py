@@ -101,9 +101,29 @@ def test_stop_ladder_sigint_saves(cluster: slurm_mod.Slurm, tmp_path: Path) -> N
     log = Path(info["log"])
     wait_until(lambda: log.exists() and "step 2" in log.read_text(), timeout=30, interval=0.2, what="step 2")
     r = kv(tk(cluster, "stop", "stopint", "--grace", "20").stdout)
-    assert r["rung"] == "sigint"
+    assert r["rung"] == "sigint" and r["exit"] == "0", r  # the trainer's own code, as the wrapper recorded it
     assert "interrupted" in log.read_text()  # the trainer's INT handler ran
     assert (tmp_path / "results" / "tmuxkit" / "stopint.exit").read_text().split()[0] == "0"
+
+
+def test_trainer_env_and_int_before_the_time_limit(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
+    # The wrapper's markers reach the trainer, as on tmux hosts; and --signal=B:INT@GRACE is real:
+    # with --time=1 (60 s) and a grace of 58 s, Slurm sends INT to the batch shell (the wrapper)
+    # long before the limit, the wrapper forwards it, and the trainer saves and exits 0.
+    env = "echo env run=$TMUXKIT_RUN id=$TMUXKIT_RUN_ID results=$TMUXKIT_RESULTS unbuffered=$PYTHONUNBUFFERED"
+    cmd = f"{env}; exec {trainer_cmd('--steps', '100000', '--delay', '0.2')}"
+    info = submit(cluster, tmp_path, "tenv", cmd, "--grace", "58", "--", "--time=1")
+    log = Path(info["log"])
+    try:
+        wait_until(lambda: log.exists() and "step 1" in log.read_text(), timeout=30, interval=0.2, what="step 1")
+        results = tmp_path / "results"
+        assert f"env run=tenv id={info['job']} results={results} unbuffered=1\n" in log.read_text()
+        wait_until(lambda: "interrupted" in log.read_text(), timeout=90, interval=0.5,
+                   what="the trainer's INT handler (--signal=B:INT@58 with --time=1)")
+        st = until_state(cluster, "tenv", "exited", 30)  # COMPLETED, not TIMEOUT: it saved and ended in time
+        assert st["exit"] == "0:0", st
+    finally:
+        cluster.run("scancel", "--signal=KILL", "--full", info["job"], check=False)
 
 
 def test_stop_ladder_escalates_when_int_is_ignored(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
@@ -132,6 +152,37 @@ def test_requeue_resumes_from_newest_checkpoint_and_keeps_log(cluster: slurm_mod
     first = text.index("resumed from")
     assert "step 1\n" not in text[first:]  # it went on from a checkpoint, not from scratch
     assert "step 8" in text
+
+
+def test_wrapper_resumes_by_the_watchdogs_checkpoint_rules(tmp_path: Path) -> None:
+    # The wrapper as Slurm runs it on a restart (SLURM_RESTART_COUNT set; no daemons needed):
+    # the newest complete checkpoint by step, not by mtime; an HF directory without
+    # trainer_state.json (written last) and a temp name are skipped; the run's checkpoint_check
+    # rules one out. A "&" in the path is passed on as it is.
+    results = tmp_path / "results"
+    ck = results / "ck&pt"
+    ck.mkdir(parents=True)
+    high, low = ck / "step_000005.pt", ck / "step_000002.pt"
+    high.write_bytes(b"x" * 10)
+    os.utime(high, (time.time() - 600, time.time() - 600))
+    low.write_bytes(b"x" * 10)  # a lower step, touched last
+    hf = ck / "checkpoint-9"
+    hf.mkdir()
+    (hf / "model.safetensors").write_bytes(b"x" * 10)  # no trainer_state.json yet: incomplete
+    (ck / "step_000007.pt.tmp").write_bytes(b"x" * 10)
+
+    def resume(*extra: str) -> str:
+        r = subprocess.run(
+            [str(SHELL / "tmuxkit-sbatch-run"), "--run", "ckrules", "--results", str(results), "--cmd", "echo resume-with",
+             "--resume", "--from {checkpoint}", "--glob", "results/ck&pt/*", *extra],
+            env={**os.environ, "SLURM_RESTART_COUNT": "1", "SLURM_JOB_ID": "77"},
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    assert resume() == f"resume-with --from {high}"
+    assert resume("--check", "sh -c 'case $0 in *step_000005*) exit 1 ;; esac'") == f"resume-with --from {low}"
 
 
 def test_one_run_per_results_dir(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
@@ -268,13 +319,31 @@ def test_cli_stop_reports_the_rung(stk: Env) -> None:
     wait_until(lambda: log.exists() and "step 2" in log.read_text(), timeout=30, interval=0.2, what="step 2")
     r = stk.cli("stop", "cint", "--grace", "20")
     assert "at rung sigint" in r.stdout and "Slurm job" in r.stdout, r.stdout
+    assert "it exited cleanly (0)" in r.stdout, r.stdout  # the exit code it ended with, as on tmux hosts
     assert "interrupted" in log.read_text()  # the trainer's Ctrl-C handler ran (it saves there)
     tlog = stk.work / "results" / "cterm" / "tmuxkit" / "cterm.log"
     wait_until(lambda: tlog.exists() and "ready" in tlog.read_text(), timeout=30, interval=0.2, what="ready")
     r = stk.cli("stop", "cterm", "--grace", "2")
-    assert "at rung sigterm" in r.stdout, r.stdout
+    assert "at rung sigterm" in r.stdout and "it ended on signal 15 (143)" in r.stdout, r.stdout
     assert js(stk, "cterm")["state"] == "stopped"
     assert "nothing to stop" in stk.cli("stop", "cterm").stdout
+
+
+def test_cli_start_of_a_queued_run_is_refused(stk: Env, cluster: slurm_mod.Slurm) -> None:
+    # A second start would queue a duplicate behind --dependency=singleton, and status and stop
+    # would then act on it: refused (exit 3) with the live job's id, and still one job.
+    stk.write_config(slurm_conf(["--hold"]))
+    stk.add_run("dup", "true", 'host = "cluster"')
+    job = stk.cli("start", "dup").stdout.split("Slurm job ")[1].split()[0]
+    r = stk.cli("start", "dup", check=3)
+    assert f"already pending as Slurm job {job}" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    jobs = cluster.run("squeue", "-h", "-n", "dup", "-o", "%i").stdout.split()
+    assert jobs == [job], jobs
+    shown = cluster.run("scontrol", "show", "job", job).stdout
+    assert "Requeue=1" in shown and "Dependency=singleton" in shown, shown  # sbatch --requeue --dependency=singleton
+    assert js(stk, "dup")["job"] == job
+    r = stk.cli("stop", "dup")
+    assert "at rung sigterm" in r.stdout and "cancelled while pending" in r.stdout and "it never started" in r.stdout, r.stdout
 
 
 def test_cli_one_run_per_results_dir(stk: Env) -> None:
@@ -370,6 +439,12 @@ def test_cli_over_ssh_with_this_machine_as_login_node(tk: Env, sshd: object, clu
         r = tk.cli("stop", "rslurm", "--grace", "20")
         assert "at rung sigint" in r.stdout, r.stdout
         assert "interrupted" in log.read_text()
+        # doctor reaches a Slurm host through its login node's ssh, and checks its Slurm there.
+        r = tk.cli("doctor", "cluster", check=None)
+        assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+        for ok in ("✓ laptop ssh config", "✓ laptop reach", "✓ host   login banner", "✓ host   host scripts",
+                   "✓ host   sbatch", "✓ host   squeue", "✓ host   slurm controller"):
+            assert ok in r.stdout, (ok, r.stdout)
     finally:
         cluster.run("scancel", "--user=root", "--full", "--signal=KILL", check=False)
         wait_until(lambda: squeue_empty(cluster), timeout=30, interval=0.2, what="every job gone")
@@ -407,7 +482,13 @@ def test_list_reports_a_run_slurm_has_forgotten_from_its_exit_file(stk: Env, tmp
     assert any(r["run"] == "ghost" for r in json.loads(stk.cli("status", "--json").stdout))
     stk.add_run("nosuchrun", "true", 'host = "cluster"')  # configured, never submitted
     r = stk.cli("status", "nosuchrun", check=4)
-    assert "no Slurm job named 'nosuchrun' on cluster" in r.stderr and r.stderr.count("\n") == 1
+    assert "no run named 'nosuchrun' on cluster" in r.stderr and r.stderr.count("\n") == 1
+    # A partial answer, as on a tmux host: the known run's row, the unknown one named, exit 4.
+    r = stk.cli("status", "ghost", "nosuchrun", check=4)
+    assert "ghost" in r.stdout and "dead" in r.stdout, r.stdout
+    assert "no run named 'nosuchrun' on cluster" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    r = stk.cli("status", "ghost", "nosuchrun", "--json", check=4)
+    assert [row["run"] for row in json.loads(r.stdout)] == ["ghost"], r.stdout
 
 
 def test_two_slurm_hosts_on_one_cluster_list_each_run_once(stk: Env) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 from tmuxkit.config import LOCAL, Config
 from tmuxkit.hosts import Host, connect
 from tmuxkit.hosts.base import Result
+from tmuxkit.hosts.slurm import SlurmHost
+from tmuxkit.hosts.ssh import SshHost
 
 LAPTOP, HOST = "laptop", "host"
 SKEW_LIMIT = 5.0  # seconds: ages and "stuck" are measured on the host, but sync and events compare clocks
@@ -62,11 +64,10 @@ def _tool(name: str, argv: list[str], why: str) -> Check:
     return Check(LAPTOP, name, True, first[0] if first else name)
 
 
-def _ssh_config(host: Host) -> list[Check]:
+def _ssh_config(host: SshHost) -> list[Check]:
     """The options tmuxkit's ssh will run with, resolved by ssh itself (ssh -G)."""
-    from tmuxkit.hosts.ssh import SshHost, control_dir
+    from tmuxkit.hosts.ssh import control_dir
 
-    assert isinstance(host, SshHost)
     try:
         cdir = control_dir()
     except Exception as e:
@@ -91,27 +92,37 @@ def _ssh_config(host: Host) -> list[Check]:
     return checks
 
 
-def _reach(host: Host, alias: str) -> tuple[Check, Result | None]:
-    """A bare command through the login shell: reachability, and any banner it prints."""
+def _reach(host: SshHost, alias: str) -> tuple[Check, Check | None]:
+    """One unframed exchange through the login shell, with tmuxkit's own ssh options (its
+    ControlMaster, BatchMode): reachability, and the bytes a login shell prints on stdout before
+    the command's own output (a banner: host.run() cuts it off, so it is counted here)."""
     from tmuxkit.errors import HostError
+    from tmuxkit.hosts.ssh import MARK
 
+    argv = ["ssh", *host.ssh_options(), "-T", "--", host.spec.ssh, f"printf %s {MARK}"]
     try:
-        res = host.run(["/bin/sh", "-c", "exit 0"], timeout=20)
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=20, start_new_session=True)
+        res = Result(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
+        host._check_transport(res, argv)
+    except subprocess.TimeoutExpired:
+        return Check(LAPTOP, "reach", False, f"{host.name}: no answer within 20s", "ssh -v HOST shows more"), None
+    except OSError as e:
+        return Check(LAPTOP, "reach", False, f"ssh: {e.strerror}", INSTALL.format("openssh-client")), None
     except HostError as e:
         return Check(LAPTOP, "reach", False, str(e), "see the reason above; ssh -v HOST shows more"), None
-    if res.rc != 0:
+    if res.rc != 0 or MARK not in res.out:
         return Check(LAPTOP, "reach", False, res.error_line() or f"exit {res.rc}", "ssh -v HOST shows more"), None
-    return Check(LAPTOP, "reach", True, f"ssh {alias} answers"), res
+    return Check(LAPTOP, "reach", True, f"ssh {alias} answers"), _banner(res.out[: res.out.index(MARK)])
 
 
-def _banner(res: Result) -> Check:
-    noise = (res.out + res.err).strip()
+def _banner(noise: str) -> Check:
     if not noise:
         return Check(HOST, "login banner", True, "a login shell prints nothing")
-    shown = noise.splitlines()[0][:60]
-    return Check(HOST, "login banner", False, f"a non-interactive login shell prints {len(noise)} bytes: {shown!r}",
-                 "print only in interactive shells, e.g. wrap it in: case $- in *i*) ... ;; esac "
-                 "(rsync's protocol breaks on it)")
+    shown = noise.strip().splitlines()[0][:60] if noise.strip() else noise[:60]
+    return Check(HOST, "login banner", False,
+                 f"a non-interactive login shell prints {len(noise.encode())} bytes on stdout: {shown!r}",
+                 "remove the echo from ~/.bashrc (or ~/.zshenv, ~/.profile), or guard it with [ -t 1 ] or "
+                 "case $- in *i*) ... ;; esac (rsync's protocol breaks on it)")
 
 
 def _installed(host: Host) -> Check:
@@ -141,9 +152,10 @@ def _dirs(conf: Config, host_name: str) -> list[str]:
     return [os.path.expanduser(d) if host_name == LOCAL else d for d in sorted(set(out))]
 
 
-def _host_checks(host: Host, dirs: list[str]) -> tuple[list[Check], float | None]:
-    """The host script's checks, and the host's clock less this machine's (seconds) at the call's midpoint."""
-    args = [a for d in dirs for a in ("--dir", d)]
+def _host_checks(host: Host, dirs: list[str], slurm: bool = False) -> tuple[list[Check], float | None]:
+    """The host script's checks (with --slurm: the Slurm client tools too), and the host's clock
+    less this machine's (seconds) at the call's midpoint."""
+    args = [a for d in dirs for a in ("--dir", d)] + (["--slurm"] if slurm else [])
     t0 = time.time()
     res = host.script("tmuxkit-doctor", *args, timeout=60)
     mid = (t0 + time.time()) / 2
@@ -167,24 +179,27 @@ def _host_checks(host: Host, dirs: list[str]) -> tuple[list[Check], float | None
 def diagnose(conf: Config, host_name: str) -> Report:
     spec = conf.host(host_name)
     host = connect(spec)
+    # A Slurm host is reached through its transport: this machine, or its login node over ssh.
+    transport = host.transport if isinstance(host, SlurmHost) else host
+    remote = isinstance(transport, SshHost)
     checks: list[Check] = []
     try:
-        if not spec.is_local:
+        if remote:
             checks.append(_tool("ssh", ["ssh", "-V"], "tmuxkit reaches hosts with it"))
         checks.append(_tool("rsync", ["rsync", "--version"], "tmuxkit sync pulls results with it"))
-        if spec.is_local:
+        if not isinstance(transport, SshHost):
             checks.append(Check(HOST, "host scripts", True, f"this tmuxkit's own ({Path(__file__).parent})"))
         else:
-            checks += _ssh_config(host)
-            reach, res = _reach(host, spec.ssh)
+            checks += _ssh_config(transport)
+            reach, banner = _reach(transport, spec.ssh)
             checks.append(reach)
-            if res is None:
+            if banner is None:
                 return Report(host_name, False, checks)
-            checks.append(_banner(res))
-            checks.append(_installed(host))
-        host_checks, skew = _host_checks(host, _dirs(conf, host_name))
+            checks.append(banner)
+            checks.append(_installed(transport))
+        host_checks, skew = _host_checks(host, _dirs(conf, host_name), slurm=spec.is_slurm)
         checks += host_checks
-        if skew is not None and not spec.is_local:
+        if skew is not None and remote:
             ok = abs(skew) <= SKEW_LIMIT
             checks.append(Check(HOST, "clock skew", ok, f"{skew:+.1f} s from this machine",
                                 "" if ok else "turn on NTP on both (timedatectl set-ntp true; on a Mac: "

@@ -224,7 +224,10 @@ def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIM
     it has had. A named run that is not there raises (exit 4), unless PARTIAL: then the answer
     lists it in .unknown."""
     if isinstance(host, SlurmHost):
-        return HostStatus(host=host.name, runs=host.statuses(names, timeout))
+        if not partial:
+            return HostStatus(host=host.name, runs=host.statuses(names, timeout))
+        found, missing = host.statuses_partial(names, timeout)
+        return HostStatus(host=host.name, runs=found, unknown=missing)
     window = ["--ended-within", str(ended_within)] if ended_within is not None and not names else []
     # The host ends its own work when this side stops waiting: nothing is left running there.
     deadline = ["--deadline", str(max(1, math.ceil(timeout)))] if timeout else []

@@ -61,7 +61,9 @@ def run(a: Args) -> int:
     from tmuxkit.hosts.slurm import SlurmHost
 
     if isinstance(h, SlurmHost):
-        say(f"stopped {a.run} on {h.name} ({r.detail}) at rung {r.rung} ({SLURM_RUNG_TEXT.get(r.rung, '')}){wd}")
+        ended = "it never started" if r.detail.endswith("while pending") else ended_text(r.exit_code)
+        say(f"stopped {a.run} on {h.name} ({r.detail}) at rung {r.rung} ({SLURM_RUNG_TEXT.get(r.rung, '')}): "
+            f"{ended}{wd}")
         return 0
     say(f"stopped {a.run} on {h.name} at rung {r.rung} ({RUNG_TEXT.get(r.rung, r.rung)}): {ended_text(r.exit_code)}; "
         f"lock released{wd}")

@@ -126,6 +126,8 @@ class SlurmHost(Host):
             args += ["--resume", spec.resume]
         if spec.checkpoints:
             args += ["--glob", spec.checkpoints]
+        if spec.checkpoint_check:
+            args += ["--check", spec.checkpoint_check]
         stdin = None
         if spec.env:
             args.append("--env-stdin")
@@ -142,9 +144,7 @@ class SlurmHost(Host):
     def statuses(self, names: Sequence[str] = (), timeout: float | None = SCRIPT_TIMEOUT) -> list[RunStatus]:
         """Each named run's newest job (none named: every job tmuxkit submitted here), from one
         scontrol call on the host. A named run Slurm does not know is an error (exit 4)."""
-        res = self.script_ok(SCRIPT, "list", *names, timeout=timeout)
-        out = [self._status(kv_line(line)) for line in res.out.splitlines() if "=" in line]
-        missing = [n for n in names if n not in {r.run for r in out}]
+        out, missing = self.statuses_partial(names, timeout)
         if missing:
             raise HostError(
                 f"no Slurm job named '{missing[0]}' on {self.name}, and none submitted from there",
@@ -152,6 +152,16 @@ class SlurmHost(Host):
                 code=ExitCode.NOT_FOUND,
             )
         return out
+
+    def statuses_partial(
+        self, names: Sequence[str] = (), timeout: float | None = SCRIPT_TIMEOUT
+    ) -> tuple[list[RunStatus], list[str]]:
+        """As statuses, but a named run Slurm does not know is returned by name, not raised:
+        (the runs found, the names not found), as the tmux hosts answer a partial status."""
+        res = self.script_ok(SCRIPT, "list", *names, timeout=timeout)
+        out = [self._status(kv_line(line)) for line in res.out.splitlines() if "=" in line]
+        found = {r.run for r in out}
+        return out, [n for n in names if n not in found]
 
     def _status(self, r: dict[str, str]) -> RunStatus:
         if "run" not in r or "state" not in r:
@@ -190,8 +200,10 @@ class SlurmHost(Host):
             state="stopped" if rung else "not_running",
             run=name,
             rung=rung,
-            detail=f"Slurm job {kv.get('job', '?')}" + ("" if rung else " had ended"),
+            detail=f"Slurm job {kv.get('job', '?')}" + ("" if rung else " had ended")
+            + (", cancelled while pending" if kv.get("was") == "pending" else ""),
             watchdog=kv.get("watchdog", "none"),
+            exit_code=int(kv["exit"]) if kv.get("exit", "").lstrip("-").isdigit() else None,
         )
 
     def log_args(self, name: str) -> tuple[str, ...]:
