@@ -123,3 +123,22 @@ def test_each_key_keeps_its_last_occurrence_across_batches_and_bursts(tmp_path: 
     p.write(20.0)
     assert p.now["step"] == 61 and p.now["epoch"] == 3 and p.now["loss"] == 0.1 and p.now["val_loss"] == 0.7
     assert len((tmp_path / "r.progress").read_text().splitlines()) == 2
+
+
+def test_a_fresh_start_of_a_used_name_begins_a_fresh_series_and_a_restart_keeps_it(tk: Env) -> None:
+    tk.cli("start", "old", "--", "sh", "-c", "echo 'epoch 9/10 loss=0.5'; sleep 1")
+    wait_until(lambda: (tk.status("old")["progress"] or {}).get("epoch") == 9, timeout=20, what="the first run's epoch")
+    wait_until(lambda: tk.status("old")["state"] == "exited", timeout=20, what="the first run to end")
+    series = tk.work / "results" / "old" / "tmuxkit" / "old.progress"
+    first = series.read_text()
+    tk.cli("start", "old", "--", "sleep", "60")  # the name again: a new run
+    row = tk.status("old")
+    assert row["state"] == "running" and row["progress"] is None and row["losses"] == []
+    assert not series.exists() and (series.parent / "old.progress.prev").read_text() == first
+    tk.cli("stop", "old")
+    wait_until(lambda: tk.status("old")["state"] != "running", timeout=30, what="the stop")
+    series.write_text(first)  # a series of this run, then the watchdog's kind of start: --again keeps it
+    r = tk.script("tmuxkit-start", "old", "--again", "--cmd", "sleep 60")
+    assert r.returncode == 0, r.stderr
+    assert series.read_text() == first and (tk.status("old")["progress"] or {}).get("epoch") == 9
+    tk.cli("stop", "old")
