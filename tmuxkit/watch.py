@@ -57,8 +57,9 @@ def start(host: Host, spec: RunSpec, *, auto_resume: bool, every: int, stuck_aft
 def host_targets(urls: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """The notify URLs the host's watchdog can send to with curl or python3 alone, as "KIND URL"
     lines (KIND: ntfy, slack, discord, json), and the apprise URLs it cannot (sent from the laptop).
-    ntfy://TOPIC, ntfys://HOST/TOPIC, slack://T/B/C, discord://ID/TOKEN, json(s)://HOST/PATH, and
-    plain https:// webhook URLs of ntfy, Slack and Discord."""
+    ntfy://TOPIC, ntfys://HOST/TOPIC, slack://T/B/C, discord://ID/TOKEN, json(s)://HOST[:PORT]/PATH[?QUERY]
+    (http(s)://, path and query kept as given), and plain http(s):// webhook URLs of ntfy, Slack and
+    Discord (other http(s):// URLs get the generic JSON POST)."""
     from urllib.parse import urlsplit
 
     lines, other = [], []
@@ -66,8 +67,9 @@ def host_targets(urls: tuple[str, ...]) -> tuple[list[str], list[str]]:
         p = urlsplit(u)
         rest = (p.netloc + p.path).strip("/")
         kind, url = "", ""
-        if p.scheme in ("json", "jsons"):
-            kind, url = "json", f"{'https' if p.scheme == 'jsons' else 'http'}://{rest}/"
+        if p.scheme in ("json", "jsons") and p.netloc:  # path and query as given
+            kind = "json"
+            url = f"{'https' if p.scheme == 'jsons' else 'http'}://{p.netloc}{p.path or '/'}" + (f"?{p.query}" if p.query else "")
         elif p.scheme == "ntfy" and rest:
             kind, url = "ntfy", f"https://ntfy.sh/{rest}" if "/" not in rest else f"http://{rest}"
         elif p.scheme == "ntfys" and "/" in rest:
