@@ -240,3 +240,21 @@ def test_damaged_event_lines_are_skipped_or_shown_never_a_traceback(tk: Env) -> 
     assert "odd" in r.stdout and "huge" in r.stdout and "Traceback" not in r.stderr
     rows = [json.loads(ln) for ln in tk.cli("events", "damaged", "--json").stdout.splitlines()]
     assert [e["event"] for e in rows][-2:] == ["odd", "huge"] and rows[-1]["ts"] is None
+
+
+def test_a_failed_laptop_send_is_tried_again_on_a_later_pass_and_then_never_again(tk: Env) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Scripted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Scripted.codes, _Scripted.got = [500, 500], []
+    try:
+        tk.add_run("retry", "true", f'notify = ["json://127.0.0.1:{server.server_address[1]}/hook"]\nnotify_from = "laptop"')
+        tk.cli("start", "retry")
+        wait_until(lambda: tk.status("retry")["state"] == "exited", what="the run to end")
+        assert tk.script("tmuxkit-events", "retry", "--add", "crashed").returncode == 0
+        tk.cli("events", "retry", "-f")  # the send fails (and its retry in this pass too)
+        assert [c for *_, c in _Scripted.got] == [500, 500]
+        tk.cli("events", "retry", "-f")  # a later pass: sent
+        tk.cli("events", "retry", "-f")  # and never again
+    finally:
+        server.shutdown()
+    assert [(m, p, c) for _, m, p, c in _Scripted.got] == [("POST", "/hook", 500)] * 2 + [("POST", "/hook", 200)]

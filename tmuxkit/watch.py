@@ -141,30 +141,60 @@ def describe(ev: dict[str, object]) -> str:
 
 class Notifier:
     """Sends each notifiable event once, never raising. "Once" holds across processes: an event is
-    claimed by creating $TMUXKIT_HOME/notified/RUN/INDEX-EVENT exclusively before it is sent."""
+    claimed by creating $TMUXKIT_HOME/notified/RUN/KEY-EVENT exclusively before it is sent. A send
+    that fails gives the claim back (KEY-EVENT.tries counts the failures), so a later pass (retry(),
+    another follower, a reconnect) tries again, at most MAX_SENDS times in all."""
+
+    MAX_SENDS = 5
 
     def __init__(self, run: str, urls: tuple[str, ...]) -> None:
         self.run, self.urls = run, urls
         home = Path(os.environ.get("TMUXKIT_HOME") or Path.home() / ".tmuxkit")
         self.dir = home / "notified" / run
+        self.pending: dict[str, dict[str, object]] = {}  # failed sends that may be tried again
 
     def __call__(self, ev: dict[str, object], key: str) -> bool:
         """Send the event whose id is KEY (see event_key) unless it was sent already."""
         if not self.urls or ev.get("event") not in NOTIFY_EVENTS:
             return False
+        claim: Path | None = self.dir / f"{key}-{ev.get('event')}"
         try:
             self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(self.dir / f"{key}-{ev.get('event')}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # type: ignore[arg-type]
         except FileExistsError:
-            return False  # already sent, here or by another follower
+            return False  # already sent (or being sent), here or by another follower
         except OSError:
-            pass
+            claim = None  # cannot record it: send anyway
+        self.pending.pop(key, None)
         try:
             import apprise
 
             ap = apprise.Apprise()
             for u in self.urls:
                 ap.add(u)
-            return bool(ap.notify(title=f"tmuxkit: {self.run} {ev.get('event')}", body=describe(ev)))
+            sent = bool(ap.notify(title=f"tmuxkit: {self.run} {ev.get('event')}", body=describe(ev)))
         except Exception:  # a failed notification must never break the watch
-            return False
+            sent = False
+        if not sent and claim is not None:
+            self._give_back(claim, ev, key)
+        return sent
+
+    def _give_back(self, claim: Path, ev: dict[str, object], key: str) -> None:
+        tries_file = claim.with_name(claim.name + ".tries")
+        try:
+            tries = int(tries_file.read_text() or 0) if tries_file.exists() else 0
+        except (OSError, ValueError):
+            tries = 0
+        if tries + 1 >= self.MAX_SENDS:
+            return  # given up: the claim stays
+        try:
+            tries_file.write_text(f"{tries + 1}\n")
+            claim.unlink()
+            self.pending[key] = ev
+        except OSError:
+            pass
+
+    def retry(self) -> None:
+        """Try the failed sends of this process again (each at most MAX_SENDS times in all)."""
+        for key, ev in list(self.pending.items()):
+            self(ev, key)
