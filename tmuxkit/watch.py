@@ -166,16 +166,33 @@ class Notifier:
         except OSError:
             claim = None  # cannot record it: send anyway
         self.pending.pop(key, None)
+        # Each URL on its own, and those that got it are remembered: a retry never repeats them.
+        done_file = self.dir / f"{key}-{ev.get('event')}.done"
         try:
-            import apprise
+            done = set(done_file.read_text().split()) if done_file.exists() else set()
+        except OSError:
+            done = set()
+        import hashlib
 
-            ap = apprise.Apprise()
-            for u in self.urls:
+        for u in self.urls:
+            h = hashlib.sha256(u.encode()).hexdigest()[:16]  # not the URL: it may hold a secret
+            if h in done:
+                continue
+            try:
+                import apprise
+
+                ap = apprise.Apprise()
                 ap.add(u)
-            sent = bool(ap.notify(title=f"tmuxkit: {self.run} {ev.get('event')}", body=describe(ev)))
-        except Exception:  # a failed notification must never break the watch
-            sent = False
+                if ap.notify(title=f"tmuxkit: {self.run} {ev.get('event')}", body=describe(ev)):
+                    done.add(h)
+            except Exception:  # a failed notification must never break the watch
+                pass
+        sent = all(hashlib.sha256(u.encode()).hexdigest()[:16] in done for u in self.urls)
         if not sent and claim is not None:
+            try:
+                done_file.write_text("".join(f"{h}\n" for h in sorted(done)))
+            except OSError:
+                pass
             self._give_back(claim, ev, key)
         return sent
 
