@@ -21,9 +21,12 @@ unfinished (a tqdm bar redrawing with \\r and no newline):
   constant memory;
 - progress: a tqdm bar (`151/200 [00:31<00:10, 4.8it/s]`), `epoch 3/10`,
   `step 1200/50000` and `key=value` / `key: value` metrics (TMUXKIT_METRICS,
-  default loss,val_loss,acc,lr) are read from the newest output (the last
-  TAIL bytes and the live line) once a TICK, however much was printed, and a
-  JSON line goes to RUN.progress beside the log when they changed; past PROGRESS_MAX bytes the file is halved (every other line kept)
+  default loss,val_loss,acc,lr) are read from the output, each on its own: the
+  last occurrence of each (found with rfind, not a regex over every line) in
+  every TAIL bytes of finished lines (of a larger batch, its last TAIL bytes),
+  so a val_loss printed once between many loss lines is kept, and then the
+  live line; a JSON line goes to RUN.progress beside the log once a TICK when
+  they changed; past PROGRESS_MAX bytes the file is halved (every other line kept)
   and written half as often, so it stays bounded and evenly spaced.
 Usage: python3 tmuxkit-logwriter.py LOG MAX_BYTES KEEP [gap]
 """
@@ -48,6 +51,8 @@ TQDM = re.compile(rb"(\d+)/(\d+) \[([\d:]+)<([\d:?]+)(?:, *([\d.]+|\?)\s*(it/s|s
 EPOCH = re.compile(rb"\bepoch[\s:=]*(\d+)\s*/\s*(\d+)", re.I)
 STEP = re.compile(rb"\b(?:step|iter(?:ation)?)[\s:=]*(\d+)\s*/\s*(\d+)", re.I)
 NUM = rb"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+EPOCH_WORDS = (b"epoch", b"Epoch", b"EPOCH")
+STEP_WORDS = (b"step", b"Step", b"STEP", b"iter", b"Iter", b"ITER")
 
 
 def fold(line):
@@ -165,10 +170,37 @@ def _secs(hms):
         return None
 
 
-def _last(rx, text):
-    """The last match of RX in TEXT, or None."""
-    found = deque(rx.finditer(text), maxlen=1)
+def _last(rx, text, start=0, stop=None):
+    """The last match of RX in TEXT[START:STOP] (a lookbehind still sees before START), or None."""
+    found = deque(rx.finditer(text, start, len(text) if stop is None else stop), maxlen=1)
     return found[0] if found else None
+
+
+def _find(text, words, rx, back, tries=8, rest=False):
+    """The last match of RX in TEXT that holds one of WORDS, found from the back by rfind (RX
+    matched from BACK bytes before the word, within its line): a few C calls, not a regex pass
+    over every line. After TRIES words that are not a match (val_loss= for loss, "loss is"):
+    with REST (an RX that starts with its word, so re finds it by its literal prefix), RX's last
+    match in the rest of TEXT; else None."""
+    end = len(text)
+    for _ in range(tries):
+        pos = -1
+        for w in words:
+            p = text.rfind(w, pos + 1, end)
+            if p > pos:
+                pos = p
+        if pos < 0:
+            return None
+        stop = text.find(b"\n", pos, pos + 256)
+        stop = stop if stop >= 0 else pos + 256
+        if back:
+            found = _last(rx, text, max(text.rfind(b"\n", 0, pos) + 1, pos - back), stop)
+        else:
+            found = rx.match(text, pos, stop)
+        if found is not None:
+            return found
+        end = pos
+    return _last(rx, text, 0, end) if rest else None
 
 
 class Progress:
@@ -179,33 +211,71 @@ class Progress:
         self.path = base + ".progress"
         self.off = os.environ.get("TMUXKIT_PROGRESS") == "off"  # the benchmark's baseline
         names = os.environ.get("TMUXKIT_METRICS") or "loss,val_loss,acc,lr"
-        keys = [re.escape(n.strip().encode()) for n in names.split(",") if n.strip()]
+        names = [n.strip().encode() for n in names.split(",") if n.strip()]
+        keys = [re.escape(n) for n in names]
         self.metric = re.compile(rb"(?<![A-Za-z0-9_])(" + b"|".join(keys) + rb")\s*[=:]\s*" + NUM) if keys else None
+        # Each metric alone, matched where its name starts (found by rfind): NAME=, not xNAME= or NAME_x=.
+        self.one = [(n, re.compile(re.escape(n) + rb"(?<![A-Za-z0-9_]" + re.escape(n) + rb")\s*[=:]\s*" + NUM))
+                    for n in names]
         self.now = {}
         self.shown = {}
         self.due = 0.0
         self.period = TICK  # doubles each time the series is thinned, so it stays evenly spaced
-        self.body_tail, self.live_tail, self.dirty = b"", b"", False
+        self.parts, self.held = [], 0  # finished output not yet scanned (at most about TAIL bytes)
+        self.live_tail, self.dirty = b"", False
 
     def note(self, body, live):
-        """The newest output (a batch's last lines, the live line): read only when a write is due,
-        so a burst costs one regex pass a TICK, not one a batch."""
-        if body:
-            self.body_tail = body[-TAIL:]
+        """A batch's finished lines and the live line. The lines are scanned every TAIL bytes (of a
+        larger batch, its last TAIL bytes) and at each write, so each key's last occurrence is kept
+        however many other lines follow it, and a burst costs a few rfinds per TAIL bytes."""
+        if body and not self.off:
+            part = body[-TAIL:]
+            self.parts.append(part)
+            self.held += len(part)
+            if self.held >= TAIL:
+                self.scan()
         self.live_tail = live[-TAIL:]
         self.dirty = True
+
+    def scan(self):
+        text = b"".join(self.parts)
+        self.parts, self.held = [], 0
+        t = _find(text, (b"<",), TQDM, 48)
+        s = _find(text, STEP_WORDS, STEP, 0)
+        if t is not None and (s is None or t.start() > s.start()):
+            self._tqdm(t)
+        elif s is not None:
+            self.now["step"], self.now["total"] = int(s.group(1)), int(s.group(2))
+        m = _find(text, EPOCH_WORDS, EPOCH, 0)
+        if m is not None:
+            self.now["epoch"], self.now["epochs"] = int(m.group(1)), int(m.group(2))
+        for name, rx in self.one:
+            m = _find(text, (name,), rx, 0, rest=True)
+            if m is not None:
+                self._metric(name.decode(), m.group(1))
+
+    def _tqdm(self, m):
+        self.now["step"], self.now["total"] = int(m.group(1)), int(m.group(2))
+        self.now["eta_s"] = _secs(m.group(4))
+        rate, unit = m.group(5), m.group(6)
+        if rate and rate != b"?":
+            r = float(rate)
+            self.now["rate"] = r if unit == b"it/s" else (1.0 / r if r else None)
+
+    def _metric(self, name, raw):
+        try:
+            v = float(raw)
+        except ValueError:
+            return
+        if v == v and v not in (float("inf"), float("-inf")):
+            self.now[name] = v
 
     def feed(self, text):
         if not text or self.off:
             return
         m = _last(TQDM, text)
         if m:
-            self.now["step"], self.now["total"] = int(m.group(1)), int(m.group(2))
-            self.now["eta_s"] = _secs(m.group(4))
-            rate, unit = m.group(5), m.group(6)
-            if rate and rate != b"?":
-                r = float(rate)
-                self.now["rate"] = r if unit == b"it/s" else (1.0 / r if r else None)
+            self._tqdm(m)
         else:
             m = _last(STEP, text)
             if m:
@@ -215,18 +285,15 @@ class Progress:
             self.now["epoch"], self.now["epochs"] = int(m.group(1)), int(m.group(2))
         if self.metric is not None:
             for m in self.metric.finditer(text):
-                try:
-                    v = float(m.group(2))
-                except ValueError:
-                    continue
-                if v == v and v not in (float("inf"), float("-inf")):
-                    self.now[m.group(1).decode()] = v
+                self._metric(m.group(1).decode(), m.group(2))
 
     def write(self, now):
         if now < self.due:
             return
+        if self.parts:
+            self.scan()
         if self.dirty:
-            self.feed(self.body_tail + b"\n" + self.live_tail)
+            self.feed(self.live_tail)  # the newest output of all: it has the last word
             self.dirty = False
         if self.now == self.shown:
             return

@@ -5,6 +5,7 @@ survives dropped links, delivering what it missed once."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
 from conftest import Env, Remote, Sink, kill_ssh_links, wait_until
 
 
@@ -149,8 +151,84 @@ def test_notify_urls_translate_for_the_host() -> None:
                                  "https://hooks.slack.com/services/T/B/C"))
     assert lines == ["ntfy https://ntfy.sh/my-topic", "ntfy https://ntfy.example.org/t",
                      "slack https://hooks.slack.com/services/T1/B2/C3", "discord https://discord.com/api/webhooks/123/tok",
-                     "json https://example.org/hook/", "slack https://hooks.slack.com/services/T/B/C"]
+                     "json https://example.org/hook", "slack https://hooks.slack.com/services/T/B/C"]
     assert other == ["tgram://bot/chat"]
+    lines, _ = host_targets(("json://h/api/notify?token=abc", "json://127.0.0.1:8080/hook", "json://h",
+                             "jsons://h:8443/a/b/?x=1&y=2"))
+    assert lines == ["json http://h/api/notify?token=abc", "json http://127.0.0.1:8080/hook", "json http://h/",
+                     "json https://h:8443/a/b/?x=1&y=2"]  # path and query as given
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    """Answers each POST with the next of CODES (then 200); a 3xx points at /landed."""
+
+    codes: ClassVar[list[int]] = []
+    got: ClassVar[list[tuple[float, str, str, int]]] = []
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        code = _Scripted.codes.pop(0) if _Scripted.codes and self.command == "POST" else 200
+        _Scripted.got.append((time.monotonic(), self.command, self.path, code))
+        self.send_response(code)
+        if 300 <= code < 400:
+            self.send_header("Location", "/landed")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_GET = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _path_without(tk: Env, tool: str, d: Path) -> str:
+    """A PATH with everything of tk's PATH but TOOL (symlinks in one folder)."""
+    d.mkdir()
+    for folder in tk.env["PATH"].split(os.pathsep):
+        if not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            src = Path(folder) / name
+            if name != tool and not os.path.lexists(d / name) and os.access(src, os.X_OK) and not src.is_dir():
+                (d / name).symlink_to(src)
+    return str(d)
+
+
+def _host_sends(tk: Env, run: str, codes: list[int], env: dict[str, str] | None = None) -> list[str]:
+    """Run RUN (it crashes) under a watchdog that sends to a _Scripted endpoint; its notify.log lines."""
+    server = HTTPServer(("127.0.0.1", 0), _Scripted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Scripted.codes, _Scripted.got = list(codes), []
+    log = tk.home / "runs" / run / "notify.log"
+    try:
+        tk.cli("start", run, "--", "sh", "-c", "sleep 1; exit 4")
+        r = subprocess.run(["bash", str(Path(__file__).parent.parent / "shell" / "tmuxkit-watch"), run, "--every", "1",
+                            "--notify-stdin"], input=f"json http://127.0.0.1:{server.server_address[1]}/hook?k=v\n",
+                           capture_output=True, text=True, env={**tk.env, **(env or {})}, cwd=tk.work, timeout=60)
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: log.exists() and " crashed " in log.read_text(), timeout=30, what="the send logged")
+    finally:
+        server.shutdown()
+    return log.read_text().splitlines()
+
+
+def test_the_host_notifier_retries_with_backoff_and_delivers_once(tk: Env) -> None:
+    log = _host_sends(tk, "flaky", [500, 500], {"TMUXKIT_NOTIFY_BACKOFF": "1"})
+    assert [(m, p, c) for _, m, p, c in _Scripted.got] == [("POST", "/hook?k=v", 500), ("POST", "/hook?k=v", 500),
+                                                           ("POST", "/hook?k=v", 200)]
+    t = [g[0] for g in _Scripted.got]
+    assert t[1] - t[0] >= 0.9 and t[2] - t[1] >= 1.9  # backoff: 1 s, then 2 s
+    assert [ln.split()[1:] for ln in log] == [["crashed", "json", "sent"]]
+
+
+@pytest.mark.parametrize("client", ["curl", "python3"])
+def test_a_redirect_is_a_failed_send_not_a_delivery(tk: Env, tmp_path: Path, client: str) -> None:
+    env = {"TMUXKIT_NOTIFY_BACKOFF": "0"}
+    if client == "python3":
+        env["PATH"] = _path_without(tk, "curl", tmp_path / "bin")
+    log = _host_sends(tk, f"moved-{client}", [302, 307, 301], env)
+    assert [(m, c) for _, m, _, c in _Scripted.got] == [("POST", 302), ("POST", 307), ("POST", 301)]  # none followed
+    assert [ln.split()[1:] for ln in log] == [["crashed", "json", "failed"]]
 
 
 def test_damaged_event_lines_are_skipped_or_shown_never_a_traceback(tk: Env) -> None:
@@ -162,3 +240,21 @@ def test_damaged_event_lines_are_skipped_or_shown_never_a_traceback(tk: Env) -> 
     assert "odd" in r.stdout and "huge" in r.stdout and "Traceback" not in r.stderr
     rows = [json.loads(ln) for ln in tk.cli("events", "damaged", "--json").stdout.splitlines()]
     assert [e["event"] for e in rows][-2:] == ["odd", "huge"] and rows[-1]["ts"] is None
+
+
+def test_a_failed_laptop_send_is_tried_again_on_a_later_pass_and_then_never_again(tk: Env) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Scripted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Scripted.codes, _Scripted.got = [500, 500], []
+    try:
+        tk.add_run("retry", "true", f'notify = ["json://127.0.0.1:{server.server_address[1]}/hook"]\nnotify_from = "laptop"')
+        tk.cli("start", "retry")
+        wait_until(lambda: tk.status("retry")["state"] == "exited", what="the run to end")
+        assert tk.script("tmuxkit-events", "retry", "--add", "crashed").returncode == 0
+        tk.cli("events", "retry", "-f")  # the send fails (and its retry in this pass too)
+        assert [c for *_, c in _Scripted.got] == [500, 500]
+        tk.cli("events", "retry", "-f")  # a later pass: sent
+        tk.cli("events", "retry", "-f")  # and never again
+    finally:
+        server.shutdown()
+    assert [(m, p, c) for _, m, p, c in _Scripted.got] == [("POST", "/hook", 500)] * 2 + [("POST", "/hook", 200)]

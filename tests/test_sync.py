@@ -363,3 +363,39 @@ def test_a_wedged_control_master_never_holds_the_rsync_stage_past_the_io_timeout
             os.kill(pid, 18)  # SIGCONT
     assert "box" in str(failed.value)
     assert took < 2 + 10, took  # rsync's I/O timeout and a margin, not the 120 s deadline
+
+
+def test_status_txt_names_the_loop_and_its_next_pass_and_says_when_it_died(tk: Env) -> None:
+    tk.add_run("txt", "echo hi; sleep 60", "sync_every = 1")
+    tk.cli("start", "txt")
+    tk.cli("sync", "txt", "--detach")
+    d = tk.work / "runs" / "txt"
+    wait_until(lambda: (d / "STATUS.json").exists() and json.loads((d / "STATUS.json").read_text()).get("passes", 0) >= 1,
+               timeout=20, what="a pass")
+    pid = json.loads((d / "STATUS.json").read_text())["pid"]
+    assert re.search(rf"; sync loop pid {pid}, next pass \d\d:\d\d:\d\d$", (d / "STATUS.txt").read_text().strip())
+    os.kill(pid, 9)
+    wait_until(lambda: tk.status("txt")["sync"]["loop"] == "dead", timeout=10, what="the dead loop flagged")
+    text = (d / "STATUS.txt").read_text()
+    assert f"sync loop not running (pid {pid} is gone)" in text and "next pass" not in text and text.startswith("txt on local")
+
+
+def test_loop_health_flags_a_live_loop_whose_pass_is_long_overdue(tmp_path: Path) -> None:
+    from tmuxkit.sync import CALL_MARGIN, SyncStatus, io_timeout
+
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "tmuxkit", "sync", "x"])
+    try:
+        wait_until(lambda: "tmuxkit sync" in subprocess.run(["ps", "-o", "args=", "-p", str(p.pid)], capture_output=True,
+                                                           text=True).stdout, timeout=10, what="the stand-in loop")
+        now = time.time()
+        st = SyncStatus(run="x", host="local", state="running", pid=p.pid, every=60, next_pass=now - 5)
+        assert st.loop_health(now) == "ok"
+        st.next_pass = now - 2 * (io_timeout() + CALL_MARGIN) - 61
+        assert st.loop_health(now) == "wedged"
+        st.save(tmp_path)
+        st.save_text_health(tmp_path, "wedged")
+        assert (tmp_path / "STATUS.txt").read_text().rstrip().endswith("(WEDGED: overdue)")
+    finally:
+        p.kill()
+        p.wait()
+    assert st.loop_health(now) == "dead"

@@ -104,7 +104,27 @@ class SyncStatus:
             state += f" ({self.exit_code})"
         err = f"; last error: {self.last_error}" if self.last_error else ""
         _atomic_write(d / "STATUS.txt", f"{self.run} on {self.host}: {state}; last line: {self.last_line or '-'}; "
-                                        f"{ago}{err}\n")
+                                        f"{ago}{err}; {self.loop_words()}\n")
+
+    def loop_words(self, health: str | None = None) -> str:
+        """The loop's line in STATUS.txt: "sync loop pid N, next pass HH:MM:SS" (a time long past
+        means a dead or wedged loop), or what status found (HEALTH: dead, wedged)."""
+        if not isinstance(self.pid, int):
+            return "no sync loop (one pass)"
+        if health == "dead":
+            return f"sync loop not running (pid {self.pid} is gone); restart it: tmuxkit sync {self.run} --detach"
+        nxt = time.strftime("%H:%M:%S", time.localtime(self.next_pass)) \
+            if isinstance(self.next_pass, (int, float)) else "none (the run ended: final pass done)"
+        return f"sync loop pid {self.pid}, next pass {nxt}" + (" (WEDGED: overdue)" if health == "wedged" else "")
+
+    def save_text_health(self, d: Path, health: str | None) -> None:
+        """Rewrite STATUS.txt's loop part with what status found, the loop itself being unable to."""
+        try:
+            text = (d / "STATUS.txt").read_text()
+            head = text.rstrip("\n").rsplit("; sync loop ", 1)[0]
+            _atomic_write(d / "STATUS.txt", f"{head}; {self.loop_words(health)}\n")
+        except OSError:
+            pass
 
 
     def loop_health(self, now: float | None = None) -> str | None:
@@ -141,9 +161,12 @@ def add_health(config: Config, statuses: Iterable[HostStatus]) -> None:
             if (d / "STATUS.json").exists():
                 st = SyncStatus.load(d, spec.name, s.host)
                 st.state = r.state  # judge the loop by the run's state now, not at its last pass
+                health = st.loop_health()
+                if health in ("dead", "wedged"):  # STATUS.txt, the human view, says so too
+                    st.save_text_health(d, health)
                 r.sync = {"dir": str(d), "last_success": st.last_success, "last_error": st.last_error,
                           "bytes_pulled": st.bytes_pulled, "pid": st.pid, "last_attempt": st.last_attempt,
-                          "next_pass": st.next_pass, "loop": st.loop_health()}
+                          "next_pass": st.next_pass, "loop": health}
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -57,8 +57,9 @@ def start(host: Host, spec: RunSpec, *, auto_resume: bool, every: int, stuck_aft
 def host_targets(urls: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """The notify URLs the host's watchdog can send to with curl or python3 alone, as "KIND URL"
     lines (KIND: ntfy, slack, discord, json), and the apprise URLs it cannot (sent from the laptop).
-    ntfy://TOPIC, ntfys://HOST/TOPIC, slack://T/B/C, discord://ID/TOKEN, json(s)://HOST/PATH, and
-    plain https:// webhook URLs of ntfy, Slack and Discord."""
+    ntfy://TOPIC, ntfys://HOST/TOPIC, slack://T/B/C, discord://ID/TOKEN, json(s)://HOST[:PORT]/PATH[?QUERY]
+    (http(s)://, path and query kept as given), and plain http(s):// webhook URLs of ntfy, Slack and
+    Discord (other http(s):// URLs get the generic JSON POST)."""
     from urllib.parse import urlsplit
 
     lines, other = [], []
@@ -66,8 +67,9 @@ def host_targets(urls: tuple[str, ...]) -> tuple[list[str], list[str]]:
         p = urlsplit(u)
         rest = (p.netloc + p.path).strip("/")
         kind, url = "", ""
-        if p.scheme in ("json", "jsons"):
-            kind, url = "json", f"{'https' if p.scheme == 'jsons' else 'http'}://{rest}/"
+        if p.scheme in ("json", "jsons") and p.netloc:  # path and query as given
+            kind = "json"
+            url = f"{'https' if p.scheme == 'jsons' else 'http'}://{p.netloc}{p.path or '/'}" + (f"?{p.query}" if p.query else "")
         elif p.scheme == "ntfy" and rest:
             kind, url = "ntfy", f"https://ntfy.sh/{rest}" if "/" not in rest else f"http://{rest}"
         elif p.scheme == "ntfys" and "/" in rest:
@@ -139,30 +141,77 @@ def describe(ev: dict[str, object]) -> str:
 
 class Notifier:
     """Sends each notifiable event once, never raising. "Once" holds across processes: an event is
-    claimed by creating $TMUXKIT_HOME/notified/RUN/INDEX-EVENT exclusively before it is sent."""
+    claimed by creating $TMUXKIT_HOME/notified/RUN/KEY-EVENT exclusively before it is sent. A send
+    that fails gives the claim back (KEY-EVENT.tries counts the failures), so a later pass (retry(),
+    another follower, a reconnect) tries again, at most MAX_SENDS times in all."""
+
+    MAX_SENDS = 5
 
     def __init__(self, run: str, urls: tuple[str, ...]) -> None:
         self.run, self.urls = run, urls
         home = Path(os.environ.get("TMUXKIT_HOME") or Path.home() / ".tmuxkit")
         self.dir = home / "notified" / run
+        self.pending: dict[str, dict[str, object]] = {}  # failed sends that may be tried again
 
     def __call__(self, ev: dict[str, object], key: str) -> bool:
         """Send the event whose id is KEY (see event_key) unless it was sent already."""
         if not self.urls or ev.get("event") not in NOTIFY_EVENTS:
             return False
+        claim: Path | None = self.dir / f"{key}-{ev.get('event')}"
         try:
             self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(self.dir / f"{key}-{ev.get('event')}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # type: ignore[arg-type]
         except FileExistsError:
-            return False  # already sent, here or by another follower
+            return False  # already sent (or being sent), here or by another follower
+        except OSError:
+            claim = None  # cannot record it: send anyway
+        self.pending.pop(key, None)
+        # Each URL on its own, and those that got it are remembered: a retry never repeats them.
+        done_file = self.dir / f"{key}-{ev.get('event')}.done"
+        try:
+            done = set(done_file.read_text().split()) if done_file.exists() else set()
+        except OSError:
+            done = set()
+        import hashlib
+
+        for u in self.urls:
+            h = hashlib.sha256(u.encode()).hexdigest()[:16]  # not the URL: it may hold a secret
+            if h in done:
+                continue
+            try:
+                import apprise
+
+                ap = apprise.Apprise()
+                ap.add(u)
+                if ap.notify(title=f"tmuxkit: {self.run} {ev.get('event')}", body=describe(ev)):
+                    done.add(h)
+            except Exception:  # a failed notification must never break the watch
+                pass
+        sent = all(hashlib.sha256(u.encode()).hexdigest()[:16] in done for u in self.urls)
+        if not sent and claim is not None:
+            try:
+                done_file.write_text("".join(f"{h}\n" for h in sorted(done)))
+            except OSError:
+                pass
+            self._give_back(claim, ev, key)
+        return sent
+
+    def _give_back(self, claim: Path, ev: dict[str, object], key: str) -> None:
+        tries_file = claim.with_name(claim.name + ".tries")
+        try:
+            tries = int(tries_file.read_text() or 0) if tries_file.exists() else 0
+        except (OSError, ValueError):
+            tries = 0
+        if tries + 1 >= self.MAX_SENDS:
+            return  # given up: the claim stays
+        try:
+            tries_file.write_text(f"{tries + 1}\n")
+            claim.unlink()
+            self.pending[key] = ev
         except OSError:
             pass
-        try:
-            import apprise
 
-            ap = apprise.Apprise()
-            for u in self.urls:
-                ap.add(u)
-            return bool(ap.notify(title=f"tmuxkit: {self.run} {ev.get('event')}", body=describe(ev)))
-        except Exception:  # a failed notification must never break the watch
-            return False
+    def retry(self) -> None:
+        """Try the failed sends of this process again (each at most MAX_SENDS times in all)."""
+        for key, ev in list(self.pending.items()):
+            self(ev, key)

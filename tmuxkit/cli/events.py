@@ -62,13 +62,18 @@ def run(a: Args) -> int:
                 seen.add(key)
                 say(json.dumps(ev) if a.json else watch.describe(ev))
                 if notify is not None:
+                    notify.retry()  # an earlier send that failed: its turn again
                     notify(ev, key)
+            if notify is not None:
+                notify.retry()
             return 0
         except (UnreachableError, HostError) as e:
             if not a.follow or e.code in (ExitCode.USAGE, ExitCode.NOT_FOUND):  # retrying cannot fix these
                 raise
             if time.monotonic() - began > 60:  # it held a while (a quiet night): not a link that keeps failing
                 delay = 1.0
+            if notify is not None:
+                notify.retry()
             err(f"{a.run}: {user_message(e)}; reconnecting in {delay:.0f}s")
             time.sleep(delay)
             delay = min(delay * 2, 60.0)
