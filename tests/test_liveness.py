@@ -98,3 +98,21 @@ def test_status_reads_only_a_few_hundred_bytes_of_a_huge_last_line(tk: Env) -> N
     assert time.monotonic() - t < 3
     assert 0 < len(row["last_line"]) <= 300
 
+
+
+def test_a_pool_trainer_mid_epoch_is_running_not_stuck(tk: Env, tmp_path: Path) -> None:
+    """A multiprocessing.Pool does the work; the main process only redraws its tqdm bar (no
+    newline) for longer than stuck_after: the run is running, and LAST LINE shows the bar."""
+    pool = f"{sys.executable} {FAKES / 'pool_trainer.py'} {tmp_path / 'pool'}"
+    tk.add_run("pool", f"{pool} --workers 2 --steps 150 --step-time 0.05", "stuck_after = 3")
+    tk.cli("start", "pool")
+    wait_until(lambda: "%|" in (tk.status("pool")["last_line"] or ""), timeout=15, what="the bar in LAST LINE")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 5:  # well past stuck_after, mid-epoch, no newline printed
+        row = tk.status("pool")
+        assert row["state"] == "running", row
+        time.sleep(0.5)
+    assert "epoch 1/1" in row["last_line"] and "loss=" in row["last_line"], row["last_line"]
+    assert "epoch 1 done" not in tk.log_text("pool")
+    wait_until(lambda: tk.status("pool")["state"] == "exited", timeout=30, what="the trainer to finish")
+    assert tk.status("pool")["last_line"] == "epoch 1 done"
