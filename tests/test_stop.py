@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -157,3 +158,35 @@ def test_a_pool_trainer_that_exits_leaving_its_workers_has_them_reaped(tk: Env, 
     assert row["exit_code"] == 0 and row["lock_state"] == "free"
     assert "[tmuxkit] ended 2 process(es) the command left running" in tk.log_text("leaver")
     assert tk.marked_pids("leaver") == []
+
+
+def test_headless_stop_never_signals_a_pid_it_has_not_verified(tk: Env, tmp_path: Path) -> None:
+    """Issue 9.7: the pane is gone, and runs/RUN/pid names another process (a reused PID): stop
+    must not send it anything, and still ends the run."""
+    got = tmp_path / "bystander.signals"
+    bystander_py = ("import signal, sys, time\n"
+                    "def rec(n, _):\n"
+                    f"    open({str(got)!r}, 'a').write(f'{{n}}\\n')\n"
+                    "for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):\n"
+                    "    signal.signal(s, rec)\n"
+                    "print('ready', flush=True)\n"
+                    "while True:\n"
+                    "    time.sleep(0.1)\n")
+    bystander = subprocess.Popen([sys.executable, "-c", bystander_py], stdout=subprocess.PIPE, text=True,
+                                 start_new_session=True)
+    try:
+        assert bystander.stdout is not None and bystander.stdout.readline().strip() == "ready"
+        tk.cli("start", "hl", "--", "bash", "-c", "trap '' HUP; echo up; while :; do sleep 0.2; done")
+        wait_until(lambda: "up" in tk.log_text("hl"), what="output")
+        pid = tk.status("hl")["pid"]
+        tk.tmux("kill-session", "-t", "=hl")
+        assert tk.status("hl")["headless"] is True
+        (tk.run_dir("hl") / "pid").write_text(f"{bystander.pid}\n")
+        r = tk.cli("stop", "hl", "--grace", "1")
+        assert "stopped hl" in r.stdout, r.stdout
+        wait_until(lambda: not pid_alive(pid), what="the run's command to be gone")
+        assert tk.marked_pids("hl") == [] and tk.status("hl")["lock_state"] == "free"
+        assert bystander.poll() is None and not got.exists(), got.read_text() if got.exists() else ""
+    finally:
+        bystander.kill()
+        bystander.wait()
