@@ -1686,7 +1686,9 @@ _cs_logs() {
     age=$((now - mt))
     stale=false
     [ "$age" -gt "$stale_after" ] && stale=true
-    last=$(tail -n 3 "$f" 2>/dev/null || true)
+    # Capped: the last 16 KiB, its last 3 lines, 300 bytes of each (a log whose last line is a
+    # 10 MB tqdm bar or a dumped tensor would otherwise be read and printed whole).
+    last=$(tail -c 16384 "$f" 2>/dev/null | tail -n 3 | cut -b 1-300 || true)
     n=$((n + 1))
     if [ "$JSON" = 1 ]; then
       _cs_add J_LOGS "$(printf '{"path":%s,"age_s":%s,"stale":%s,"last_lines":%s}' \
