@@ -227,3 +227,26 @@ def test_the_runs_env_applies_to_the_command_only(tk: Env) -> None:
     row = wait_until(lambda: (s := tk.status("envleak"))["state"] == "exited" and s, what="exit")
     assert row["exit_code"] == 5 and row["lock_state"] == "free"
     wait_until(lambda: "ran-with bar" in tk.log_text("envleak"), what="the command's line")
+
+
+def test_the_report_hints_cleanup_only_for_a_training_lock_cleanup_removes(tk: Env) -> None:
+    """Issue 9.13: the status report finds a training.lock anywhere under its roots, but cleanup
+    acts only on those in known runs' results dirs: the report says "(or: tmuxkit cleanup)" there
+    only, and cleanup does remove every lock the report points it to."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    tk.cli("start", "ran", "--", "true")
+    wait_until(lambda: tk.status("ran")["state"] == "exited", what="exit")
+    ours = tk.work / "results" / "ran" / "training.lock"
+    stray = tk.work / "results" / "by-hand" / "training.lock"
+    stray.parent.mkdir(parents=True)
+    for f in (ours, stray):
+        f.write_text(f"{gone.pid}\n")
+    for args in ((), ("--root", str(tk.work / "results"))):  # the default roots (./results) and one given
+        report = tk.script("check_training_status.sh", *args).stdout
+        (mine,) = [ln for ln in report.splitlines() if "ran/training.lock" in ln and "rm " in ln]
+        (other,) = [ln for ln in report.splitlines() if "by-hand/training.lock" in ln and "rm " in ln]
+        assert "tmuxkit cleanup" in mine, report
+        assert "tmuxkit cleanup" not in other, report
+    tk.cli("cleanup")
+    assert not ours.exists() and stray.exists()  # the one cleanup was said to handle, and only it
