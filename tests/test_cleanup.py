@@ -132,3 +132,21 @@ def test_cleanup_racing_a_restart_never_kills_the_new_session(tk: Env, tmp_path:
     assert (tk.work / "stop-racing.err").read_text() == ""
     assert tk.status("again")["state"] == "running"
     tk.cli("stop", "again", "--grace", "1")
+
+
+def test_cleanup_survives_a_start_staging_dir_that_vanishes_under_it(tk: Env, tmp_path: Path) -> None:
+    """A start's .start.* staging dir may go (its start finished) between cleanup's glob and its
+    stat: cleanup goes on, instead of dying of `1796182979 - : syntax error`. The vanishing is
+    made certain here by a stat that finds no such dir, as it would after the rename."""
+    staging = tk.home / "runs" / ".start.gone.abc123"
+    staging.mkdir(parents=True)
+    shim = tmp_path / "vanishing"
+    shim.mkdir()
+    real = shutil.which("stat")
+    (shim / "stat").write_text(f'#!/bin/sh\ncase "$*" in *.start.*) echo "stat: No such file" >&2; exit 1 ;; esac\n'
+                               f'exec {real} "$@"\n')
+    (shim / "stat").chmod(0o755)
+    env = dict(tk.env, PATH=f"{shim}{os.pathsep}{tk.env['PATH']}")
+    r = subprocess.run(["bash", str(SHELL / "tmuxkit-zombies"), "--fix"], capture_output=True, text=True, env=env,
+                       cwd=tk.work, timeout=60)
+    assert r.returncode == 0 and "syntax error" not in r.stderr, r.stderr
