@@ -207,8 +207,12 @@ tk_session_ours() {
 # session goes, the tmux server exits, and a new server numbers its sessions from $0 again.)
 # Values are run ids and helper marks: no commas, braces or quotes.
 tk_session_kill_if_ours() {
-  [ -n "$TK_SESSION_ID" ] || return 1
-  tk_run_tmux if-shell -F -t "$TK_SESSION_ID" "#{==:#{$1},$2}" "kill-session -t '$TK_SESSION_ID'" 2>/dev/null
+  local id=$TK_SESSION_ID
+  [ -n "$id" ] || return 1
+  tk_run_tmux if-shell -F -t "$id" "#{==:#{$1},$2}" "kill-session -t '$id'" 2>/dev/null || return 1
+  # Done when that session is gone or no longer carries the mark; still there and marked, the
+  # kill did not happen (say so, never "killed").
+  [ "$(tk_run_tmux display-message -p -t "$id" "#{$1}" 2>/dev/null)" != "$2" ]
 }
 
 # True when the loaded run's tmux session exists and carries its run id (set by tmuxkit-start);
