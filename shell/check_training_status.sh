@@ -141,6 +141,7 @@ OPT_STUCK_AFTER=--stuck-after
 OPT_METRICS=--metrics
 OPT_ENV_STDIN=--env-stdin
 OPT_AGAIN=--again
+OPT_EARLY_WAIT=--early-wait
 
 # events worth a notification
 TK_NOTIFY_EVENTS='budget_spent crashed finished requeued restarted resumed stuck'
@@ -1011,10 +1012,42 @@ tk_pane_v() {
   [ -n "$TK_PANE_ACT$TK_PANE_PIPE" ]
 }
 
-# True when the loaded run's tmux session exists and carries its run id (set by tmuxkit-start).
+# tk_session_ours NAME OPTION VALUE: true when tmux session NAME exists and its user option
+# OPTION is VALUE; TK_SESSION_ID is then that session's tmux id ($N), read in the same query.
+# Kill by that id, never by name: a session started under the same name after this check (a
+# restart racing cleanup) has another id and is never the one killed.
+tk_session_ours() {
+  local v
+  TK_SESSION_ID=''
+  [ -n "$3" ] || return 1
+  v=$(tk_run_tmux display-message -p -t "=$1:" "#{session_id} #{$2}" 2>/dev/null) || return 1
+  [ "${v#* }" = "$3" ] || return 1
+  case ${v%% *} in \$[0-9]*) TK_SESSION_ID=${v%% *} ;; *) return 1 ;; esac
+}
+
+# tk_session_kill_if_ours OPTION VALUE: kill session TK_SESSION_ID (from tk_session_ours) only if
+# it still carries OPTION=VALUE, checked and killed in one tmux command: the server evaluates the
+# condition and runs the kill with nothing in between. (A $id alone is not enough: when the last
+# session goes, the tmux server exits, and a new server numbers its sessions from $0 again.)
+# Values are run ids and helper marks: no commas, braces or quotes.
+tk_session_kill_if_ours() {
+  local id=$TK_SESSION_ID
+  [ -n "$id" ] || return 1
+  tk_run_tmux if-shell -F -t "$id" "#{==:#{$1},$2}" "kill-session -t '$id'" 2>/dev/null || return 1
+  # Done when that session is gone or no longer carries the mark; still there and marked, the
+  # kill did not happen (say so, never "killed").
+  [ "$(tk_run_tmux display-message -p -t "$id" "#{$1}" 2>/dev/null)" != "$2" ]
+}
+
+# True when the loaded run's tmux session exists and carries its run id (set by tmuxkit-start);
+# TK_SESSION_ID is then its tmux id. Kill it with tk_run_session_kill, never by name.
 tk_run_session_is_ours() {
-  [ -n "$R_RUN_ID" ] &&
-    [ "$(tk_run_tmux show-options -v -t "=$R_RUN:" @tmuxkit_run_id 2>/dev/null)" = "$R_RUN_ID" ]
+  tk_session_ours "$R_RUN" @tmuxkit_run_id "$R_RUN_ID"
+}
+
+# tk_run_session_kill: kill the session tk_run_session_is_ours found, if it is still the run's.
+tk_run_session_kill() {
+  tk_session_kill_if_ours @tmuxkit_run_id "$R_RUN_ID"
 }
 
 # "1" when the run's pane has its log pipe, "0" when not, "" when there is no pane.
@@ -1278,8 +1311,8 @@ tk_watchdog_end() {
     ended=0
   fi
   rm -f "$R_DIR/watchdog"
-  if [ "${1:-1}" != 0 ] && [ "$(tk_run_tmux show-options -v -t "=$name:" @tmuxkit_helper 2>/dev/null)" = "watch:$R_RUN" ]; then
-    tk_run_tmux kill-session -t "=$name" 2>/dev/null || true
+  if [ "${1:-1}" != 0 ] && tk_session_ours "$name" @tmuxkit_helper "watch:$R_RUN"; then
+    tk_session_kill_if_ours @tmuxkit_helper "watch:$R_RUN" || true
   fi
   return "$ended"
 }
@@ -1564,6 +1597,20 @@ _cs_lock_files() {
   } | awk '!seen[$0]++'
 }
 
+# _cs_cleanable HOME: the lock paths `tmuxkit cleanup` (tmuxkit-zombies) acts on, one per line
+# with a newline before the first: each known run's lock and the training.lock in its results
+# directory. Only these get the "(or: tmuxkit cleanup)" hint; a lock elsewhere under a root is
+# for rm alone.
+_cs_cleanable() {
+  local name meta lock res
+  printf '\n'
+  for name in $(tk_run_names "$1"); do
+    meta="$1/runs/$name/meta"
+    if lock=$(tk_kv_get "$meta" lock); then printf '%s\n' "$lock"; fi
+    if res=$(tk_kv_get "$meta" results); then printf '%s\n' "$res/$TK_FOREIGN_LOCK_NAME"; fi
+  done
+}
+
 _cs_enc() {
   local f=$1 nl=$'\n'
   f=${f//"%"/%25}
@@ -1584,7 +1631,7 @@ _cs_dec() {
 # One lock's line. No process is started here (a box may hold thousands of locks): the process
 # table was read once (tk_ps_snapshot), files are read by the shell, strings quoted in place.
 _cs_lock_line() {
-  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' re='[0-9]+' q item
+  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' re='[0-9]+' q item abs
   local jf jk js jr jst jh
   case $f in */training.lock) kind=training.lock ;; esac
   [ -e "$f" ] || [ -L "$f" ] || return 0
@@ -1606,7 +1653,12 @@ _cs_lock_line() {
   fi
   tk_sq_v q "$f"
   case $st in
-  stale) hint="owner is gone; remove with: rm $q  (or: tmuxkit cleanup)" ;;
+  stale)
+    hint="owner is gone; remove with: rm $q"
+    # Stale locks are few: resolving each one's directory (runs keep physical paths) costs little.
+    abs=$(cd "${f%/*}" 2>/dev/null && pwd -P) && abs="$abs/${f##*/}" || abs=$f
+    case ${CS_CLEANABLE:-} in *"$TK_NL$abs$TK_NL"*) hint="$hint  (or: tmuxkit cleanup)" ;; esac
+    ;;
   garbage) hint="not a lock this tool understands; inspect it, then: rm $q" ;;
   symlink) hint="a symlink at a lock path is refused; inspect it: ls -l $q" ;;
   notfile) hint="not a regular file; inspect it: ls -ld $q" ;;
@@ -1658,7 +1710,9 @@ _cs_logs() {
     age=$((now - mt))
     stale=false
     [ "$age" -gt "$stale_after" ] && stale=true
-    last=$(tail -n 3 "$f" 2>/dev/null || true)
+    # Capped: the last 16 KiB, its last 3 lines, 300 bytes of each (a log whose last line is a
+    # 10 MB tqdm bar or a dumped tensor would otherwise be read and printed whole).
+    last=$(tail -c 16384 "$f" 2>/dev/null | tail -n 3 | cut -b 1-300 || true)
     n=$((n + 1))
     if [ "$JSON" = 1 ]; then
       _cs_add J_LOGS "$(printf '{"path":%s,"age_s":%s,"stale":%s,"last_lines":%s}' \
@@ -1784,6 +1838,7 @@ EOF
   [ "$JSON" = 1 ] || printf '\n[2] Lock files\n'
   any=0
   tk_ps_snapshot
+  CS_CLEANABLE=$(_cs_cleanable "$home")$TK_NL
   while IFS= read -r f; do
     [ -n "$f" ] || continue
     any=1

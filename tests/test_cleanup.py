@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import subprocess
+import time
+from pathlib import Path
 
-from conftest import Env, pid_alive, wait_until
+from conftest import SHELL, Env, pid_alive, wait_until
 
 
 def _orphan_setup(tk: Env) -> tuple[int, int]:
@@ -86,3 +90,63 @@ def test_cleanup_never_kills_a_users_session_that_took_a_finished_runs_name(tk: 
     tk.tmux("new-session", "-d", "-s", "mine", "sleep 300")  # the user's own session, same name
     out = tk.cli("cleanup").stdout
     assert "dead_session" not in out and "mine" in tk.sessions()
+
+
+def test_cleanup_racing_a_restart_never_kills_the_new_session(tk: Env, tmp_path: Path) -> None:
+    """Issue 9.5a: cleanup (tmuxkit-zombies --fix, in a loop) races `start --again` of an exited
+    run, 20 rounds: it may read the old meta and check the old session, but it only ever kills
+    the session it checked (by its tmux $id), so every new session survives. The racer's tmux
+    takes a moment before each kill-session (a loaded host), which widens the window between
+    the check and the kill that a kill by name would lose."""
+    shim = tmp_path / "slowkill"
+    shim.mkdir()
+    real = shutil.which("tmux")
+    (shim / "tmux").write_text(f'#!/bin/sh\ncase " $* " in *" kill-session "*) sleep 0.3 ;; esac\nexec {real} "$@"\n')
+    (shim / "tmux").chmod(0o755)
+    racer_env = dict(tk.env, PATH=f"{shim}{os.pathsep}{tk.env['PATH']}")
+    tk.cli("start", "again", "--", "sleep", "60")
+    pidfile = tk.run_dir("again") / "pid"
+    flag = tk.work / "stop-racing"
+    t0 = time.monotonic()
+    for i in range(20):
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        # Its dead pane is kept: a dead_session for cleanup, and one that start replaces.
+        wait_until(lambda: tk.tmux("display-message", "-p", "-t", "=again:", "#{pane_dead}").stdout.strip() == "1",
+                   what=f"round {i}: the runner to end")
+        racer = subprocess.Popen(
+            ["bash", "-c", 'while [ ! -e "$1" ]; do bash "$2" --fix again >/dev/null 2>>"$1.err"; done',
+             "racer", str(flag), str(SHELL / "tmuxkit-zombies")], env=racer_env)
+        try:
+            time.sleep(0.1 * (i % 4))  # start at different points of the racer's pass
+            r = tk.script("tmuxkit-start", "again", "--again")
+            assert r.returncode == 0, f"round {i}: {r.stderr}"
+            time.sleep(0.4)  # a kill the racer was about to make lands now
+        finally:
+            flag.touch()
+            racer.wait(timeout=30)
+            flag.unlink()
+        assert "again" in tk.sessions(), f"round {i}: cleanup killed the new session"
+        assert pid_alive(int(pidfile.read_text())), f"round {i}: the new run is gone"
+    assert time.monotonic() - t0 < 90
+    # A start's staging directory may vanish between cleanup's glob and its stat: never a crash.
+    assert (tk.work / "stop-racing.err").read_text() == ""
+    assert tk.status("again")["state"] == "running"
+    tk.cli("stop", "again", "--grace", "1")
+
+
+def test_cleanup_survives_a_start_staging_dir_that_vanishes_under_it(tk: Env, tmp_path: Path) -> None:
+    """A start's .start.* staging dir may go (its start finished) between cleanup's glob and its
+    stat: cleanup goes on, instead of dying of `1796182979 - : syntax error`. The vanishing is
+    made certain here by a stat that finds no such dir, as it would after the rename."""
+    staging = tk.home / "runs" / ".start.gone.abc123"
+    staging.mkdir(parents=True)
+    shim = tmp_path / "vanishing"
+    shim.mkdir()
+    real = shutil.which("stat")
+    (shim / "stat").write_text(f'#!/bin/sh\ncase "$*" in *.start.*) echo "stat: No such file" >&2; exit 1 ;; esac\n'
+                               f'exec {real} "$@"\n')
+    (shim / "stat").chmod(0o755)
+    env = dict(tk.env, PATH=f"{shim}{os.pathsep}{tk.env['PATH']}")
+    r = subprocess.run(["bash", str(SHELL / "tmuxkit-zombies"), "--fix"], capture_output=True, text=True, env=env,
+                       cwd=tk.work, timeout=60)
+    assert r.returncode == 0 and "syntax error" not in r.stderr, r.stderr

@@ -3,6 +3,7 @@ and the log writer stays linear on a line that never ends."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -98,3 +99,43 @@ def test_status_reads_only_a_few_hundred_bytes_of_a_huge_last_line(tk: Env) -> N
     assert time.monotonic() - t < 3
     assert 0 < len(row["last_line"]) <= 300
 
+
+
+def test_a_pool_trainer_mid_epoch_is_running_not_stuck(tk: Env, tmp_path: Path) -> None:
+    """A multiprocessing.Pool does the work; the main process only redraws its tqdm bar (no
+    newline) for longer than stuck_after: the run is running, and LAST LINE shows the bar."""
+    pool = f"{sys.executable} {FAKES / 'pool_trainer.py'} {tmp_path / 'pool'}"
+    tk.add_run("pool", f"{pool} --workers 2 --steps 150 --step-time 0.05", "stuck_after = 3")
+    tk.cli("start", "pool")
+    wait_until(lambda: "%|" in (tk.status("pool")["last_line"] or ""), timeout=15, what="the bar in LAST LINE")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 5:  # well past stuck_after, mid-epoch, no newline printed
+        row = tk.status("pool")
+        assert row["state"] == "running", row
+        time.sleep(0.5)
+    assert "epoch 1/1" in row["last_line"] and "loss=" in row["last_line"], row["last_line"]
+    assert "epoch 1 done" not in tk.log_text("pool")
+    wait_until(lambda: tk.status("pool")["state"] == "exited", timeout=30, what="the trainer to finish")
+    assert tk.status("pool")["last_line"] == "epoch 1 done"
+
+
+def test_the_standalone_reports_log_section_caps_a_10_mb_line(tk: Env, tmp_path: Path) -> None:
+    """Issue 9.3: check_training_status.sh's [3] Recent log activity reads the end of each log
+    with a cap: a log whose last line is 10 MB gives a small --json, fast."""
+    root = tmp_path / "results"
+    (root / "big").mkdir(parents=True)
+    (root / "big" / "train.log").write_bytes(b"epoch 1 done\n" + b"y" * 10_000_000 + b"\n")
+    t = time.monotonic()
+    r = subprocess.run(["bash", str(SHELL / "check_training_status.sh"), "--root", str(root), "--json"],
+                       capture_output=True, text=True, env=tk.env, cwd=tk.work, timeout=60)
+    elapsed = time.monotonic() - t
+    assert r.returncode == 0, r.stderr
+    logs = json.loads(r.stdout)["logs"]
+    assert len(json.dumps(logs)) < 5_000, len(r.stdout)
+    (entry,) = [lg for lg in logs if lg["path"].endswith("big/train.log")]
+    assert entry["last_lines"].endswith("y" * 100) and len(entry["last_lines"]) <= 3 * 301
+    assert elapsed < 3, elapsed
+    text = subprocess.run(["bash", str(SHELL / "check_training_status.sh"), "--root", str(root)],
+                          capture_output=True, text=True, env=tk.env, cwd=tk.work, timeout=60).stdout
+    section = text[text.index("[3] Recent log activity"):text.index("[4] tmux sessions")]
+    assert "big/train.log" in section and len(section) < 5_000, len(section)

@@ -61,6 +61,14 @@ def test_lifecycle_start_status_logs_stop_cleanup(tk: Env, remote: Remote) -> No
     assert tk.cli("stop", "rlife").stdout.startswith("rlife is not running on box")
 
 
+def test_early_exit_wait_reaches_the_host_over_ssh(tk: Env, remote: Remote) -> None:
+    """Issue 9.11: the run's early_exit_wait travels as tmuxkit-start's argument, not as this
+    machine's environment (which ssh does not carry), and the last lines come back."""
+    remote.add_run("rearly", "echo one; echo two; exit 7", 'early_exit_wait = "3s"\n')
+    r = tk.cli("start", "rearly", check=1)
+    assert "run 'rearly' exited within 3s with code 7; its last lines:\n  | one\n  | two" in r.stderr, r.stderr
+
+
 def test_start_host_flag_and_ad_hoc_command(tk: Env, remote: Remote) -> None:
     r = tk.cli("start", "radhoc", "--host", "box", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-adhoc",
                "--", "echo", "hello from", "$HOME")

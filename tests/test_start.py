@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import Env, path_with_only, pid_alive, wait_until
+from conftest import SHELL, Env, path_with_only, pid_alive, wait_until
 
 
 def test_start_runs_command_in_session_with_marker_env_and_cwd(tk: Env) -> None:
@@ -192,6 +193,31 @@ def test_a_command_that_dies_at_once_is_not_started(tk: Env) -> None:
     assert ok.returncode == 0 and "started fine" in ok.stdout
 
 
+def test_early_exit_wait_is_a_config_key_and_a_flag_passed_to_the_host_with_the_last_lines(tk: Env) -> None:
+    """Issue 9.11: the wait is the run's early_exit_wait (or start --early-wait), given to the host
+    script as an argument (so it holds over ssh, where this machine's environment does not reach),
+    and the error shows the program's last 3 lines. $TMUXKIT_EARLY_WAIT is 0 here (conftest)."""
+    script = ("import sys; print('loading config'); print('building model'); "
+              "print('Traceback (most recent call last):'); sys.exit('ModuleNotFoundError: no module named x')")
+    tk.add_run("cfgwait", f"{sys.executable} -c {shlex.quote(script)}", 'early_exit_wait = "3s"')
+    r = tk.cli("start", "cfgwait", check=1)
+    lines = r.stderr.strip().splitlines()
+    assert "exited within 3s with code 1; its last lines:" in lines[0], r.stderr
+    assert lines[1:] == ["  | building model", "  | Traceback (most recent call last):",
+                         "  | ModuleNotFoundError: no module named x"], r.stderr
+    assert tk.status("cfgwait")["lock_state"] == "free"
+    # The flag, for an ad hoc run; and 0 turns the watch off (the config's 3 s then does not apply).
+    r = tk.cli("start", "flag", "--early-wait", "2", "--", "bash", "-c", "echo bye; exit 4", check=1)
+    assert "exited within 2s with code 4; its last lines:\n  | bye" in r.stderr, r.stderr
+    assert "started cfgwait" in tk.cli("start", "cfgwait", "--early-wait", "0").stdout
+    assert "expected a duration" in tk.cli("start", "x", "--early-wait", "soon", "--", "true", check=2).stderr
+    # The host script takes it as an argument, whatever its environment says.
+    env = dict(tk.env, TMUXKIT_EARLY_WAIT="0")
+    r = subprocess.run(["bash", str(SHELL / "tmuxkit-start"), "direct", "--cmd", "echo a; echo b; exit 5",
+                        "--early-wait", "2"], capture_output=True, text=True, env=env, cwd=tk.work)
+    assert r.returncode == 1 and r.stderr.endswith("its last lines:\n  | a\n  | b\n"), r.stderr
+
+
 def test_status_last_line_is_the_programs_not_tmuxkits(tk: Env) -> None:
     tk.cli("start", "crash", "--", "bash", "-c", "echo 'Traceback: boom'; exit 3")
     wait_until(lambda: tk.status("crash")["state"] == "exited", what="exit")
@@ -227,3 +253,26 @@ def test_the_runs_env_applies_to_the_command_only(tk: Env) -> None:
     row = wait_until(lambda: (s := tk.status("envleak"))["state"] == "exited" and s, what="exit")
     assert row["exit_code"] == 5 and row["lock_state"] == "free"
     wait_until(lambda: "ran-with bar" in tk.log_text("envleak"), what="the command's line")
+
+
+def test_the_report_hints_cleanup_only_for_a_training_lock_cleanup_removes(tk: Env) -> None:
+    """Issue 9.13: the status report finds a training.lock anywhere under its roots, but cleanup
+    acts only on those in known runs' results dirs: the report says "(or: tmuxkit cleanup)" there
+    only, and cleanup does remove every lock the report points it to."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    tk.cli("start", "ran", "--", "true")
+    wait_until(lambda: tk.status("ran")["state"] == "exited", what="exit")
+    ours = tk.work / "results" / "ran" / "training.lock"
+    stray = tk.work / "results" / "by-hand" / "training.lock"
+    stray.parent.mkdir(parents=True)
+    for f in (ours, stray):
+        f.write_text(f"{gone.pid}\n")
+    for args in ((), ("--root", str(tk.work / "results"))):  # the default roots (./results) and one given
+        report = tk.script("check_training_status.sh", *args).stdout
+        (mine,) = [ln for ln in report.splitlines() if "ran/training.lock" in ln and "rm " in ln]
+        (other,) = [ln for ln in report.splitlines() if "by-hand/training.lock" in ln and "rm " in ln]
+        assert "tmuxkit cleanup" in mine, report
+        assert "tmuxkit cleanup" not in other, report
+    tk.cli("cleanup")
+    assert not ours.exists() and stray.exists()  # the one cleanup was said to handle, and only it

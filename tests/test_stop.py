@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -115,3 +117,76 @@ def test_a_command_that_exits_leaving_a_daemon_behind_takes_it_along(tk: Env) ->
     row = tk.status("leaver")
     assert row["exit_code"] == 0 and row["lock_state"] == "free"
     assert "[tmuxkit] ended 1 process(es) the command left running" in tk.log_text("leaver")
+
+
+# --- A multiprocessing-pool trainer (tests/fakes/pool_trainer.py): workers ignore SIGINT, the
+# main process saves on it. -------------------------------------------------------------------
+POOL = [sys.executable, str(FAKES / "pool_trainer.py")]
+
+
+def _pool_pids(piddir: Path) -> list[int]:
+    return [int(p.read_text()) for p in piddir.glob("worker.*")]
+
+
+def test_stop_of_a_pool_trainer_saves_at_ctrl_c_and_leaves_no_worker(tk: Env, tmp_path: Path) -> None:
+    piddir = tmp_path / "pool"
+    _start(tk, "pool", *POOL, str(piddir), "--workers", "3", "--steps", "100000")
+    workers = _pool_pids(piddir)
+    main_pid = int((piddir / "main").read_text())
+    assert len(workers) == 3 and all(pid_alive(p) for p in [*workers, main_pid])
+    r = tk.cli("stop", "pool", "--grace", "20")
+    assert "at rung sigint (Ctrl-C): it exited cleanly (0)" in r.stdout and "lock released" in r.stdout, r.stdout
+    assert (tk.work / "results" / "pool" / "interrupted.ckpt").read_text().startswith("step ")
+    assert "checkpoint saved" in tk.log_text("pool")
+    assert [p for p in [*workers, main_pid] if pid_alive(p)] == []
+    assert tk.marked_pids("pool") == []
+    row = tk.status("pool")
+    assert (row["state"], row["stop_rung"], row["lock_state"]) == ("stopped", "sigint", "free")
+    assert not (tk.work / "results" / "pool" / ".tmuxkit.lock").exists()
+
+
+def test_a_pool_trainer_that_exits_leaving_its_workers_has_them_reaped(tk: Env, tmp_path: Path) -> None:
+    """The command returns without pool.terminate(): its workers (which ignore SIGINT and block on
+    the task queue forever) are ended by the runner's subreaper, and the lock is freed."""
+    piddir = tmp_path / "pool"
+    tk.cli("start", "leaver", "--", *POOL, str(piddir), "--workers", "2", "--leave-at", "5")
+    wait_until(lambda: len(_pool_pids(piddir)) == 2, timeout=20, what="the pool's workers")
+    workers = _pool_pids(piddir)
+    wait_until(lambda: tk.status("leaver")["state"] == "exited", timeout=30, what="the run to end")
+    assert [p for p in workers if pid_alive(p)] == []
+    row = tk.status("leaver")
+    assert row["exit_code"] == 0 and row["lock_state"] == "free"
+    assert "[tmuxkit] ended 2 process(es) the command left running" in tk.log_text("leaver")
+    assert tk.marked_pids("leaver") == []
+
+
+def test_headless_stop_never_signals_a_pid_it_has_not_verified(tk: Env, tmp_path: Path) -> None:
+    """Issue 9.7: the pane is gone, and runs/RUN/pid names another process (a reused PID): stop
+    must not send it anything, and still ends the run."""
+    got = tmp_path / "bystander.signals"
+    bystander_py = ("import signal, sys, time\n"
+                    "def rec(n, _):\n"
+                    f"    open({str(got)!r}, 'a').write(f'{{n}}\\n')\n"
+                    "for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):\n"
+                    "    signal.signal(s, rec)\n"
+                    "print('ready', flush=True)\n"
+                    "while True:\n"
+                    "    time.sleep(0.1)\n")
+    bystander = subprocess.Popen([sys.executable, "-c", bystander_py], stdout=subprocess.PIPE, text=True,
+                                 start_new_session=True)
+    try:
+        assert bystander.stdout is not None and bystander.stdout.readline().strip() == "ready"
+        tk.cli("start", "hl", "--", "bash", "-c", "trap '' HUP; echo up; while :; do sleep 0.2; done")
+        wait_until(lambda: "up" in tk.log_text("hl"), what="output")
+        pid = tk.status("hl")["pid"]
+        tk.tmux("kill-session", "-t", "=hl")
+        assert tk.status("hl")["headless"] is True
+        (tk.run_dir("hl") / "pid").write_text(f"{bystander.pid}\n")
+        r = tk.cli("stop", "hl", "--grace", "1")
+        assert "stopped hl" in r.stdout, r.stdout
+        wait_until(lambda: not pid_alive(pid), what="the run's command to be gone")
+        assert tk.marked_pids("hl") == [] and tk.status("hl")["lock_state"] == "free"
+        assert bystander.poll() is None and not got.exists(), got.read_text() if got.exists() else ""
+    finally:
+        bystander.kill()
+        bystander.wait()

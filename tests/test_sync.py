@@ -399,3 +399,30 @@ def test_loop_health_flags_a_live_loop_whose_pass_is_long_overdue(tmp_path: Path
         p.kill()
         p.wait()
     assert st.loop_health(now) == "dead"
+
+
+def test_start_sync_is_never_confused_with_a_run_named_run_sync(tk: Env) -> None:
+    """Issue 9.5c: helper sessions (RUN+sync) live in a namespace run names cannot enter ('+' is
+    not allowed in a run name), so `start x --sync` starts its own loop beside a user's run x-sync,
+    which it neither counts as its loop nor touches."""
+    (tk.work / "tmuxkit.toml").write_text(
+        '[runs.x]\ncommand = "echo hi > results/x/a.txt; sleep 30"\nsync_every = 1\n'
+        '[runs.x-sync]\ncommand = "sleep 60"\n')
+    tk.cli("start", "x-sync")
+    before = tk.status("x-sync")
+    r = tk.cli("start", "x", "--sync")
+    assert "local tmux session x+sync" in r.stdout, r.stdout
+    assert {"x", "x-sync", "x+sync"} <= set(tk.sessions())
+    st = tk.work / "runs" / "x" / "STATUS.json"
+    wait_until(lambda: st.exists() and json.loads(st.read_text())["state"] == "running", timeout=30,
+               what="the sync loop's first pass")
+    assert (tk.work / "runs" / "x" / "a.txt").read_text() == "hi\n"
+    after = tk.status("x-sync")
+    assert after["state"] == "running" and after["pid"] == before["pid"], after
+    assert tk.tmux("show-options", "-v", "-t", "=x+sync:", "@tmuxkit_helper").stdout.strip() == "sync:x"
+    assert tk.tmux("show-options", "-v", "-t", "=x-sync:", "@tmuxkit_helper").stdout.strip() == ""
+    assert not (tk.work / "runs" / "x-sync").exists()  # nothing synced for the user's run
+    # A run cannot take a helper's name.
+    assert tk.cli("start", "x+sync", "--", "true", check=2).returncode == 2
+    tk.cli("stop", "x", "--grace", "1")
+    tk.cli("stop", "x-sync", "--grace", "1")

@@ -82,6 +82,7 @@ class RunSpec:
     log_max_bytes: int = 50_000_000
     log_keep: int = 5
     stuck_after: int = 300
+    early_exit_wait: int | None = None  # seconds; None: $TMUXKIT_EARLY_WAIT on this machine, else 2
     checkpoints: str | None = None  # glob relative to cwd
     sync_to: str | None = None  # default ./runs/RUN
     sync_include: tuple[str, ...] = ()
@@ -125,6 +126,18 @@ def _int_nonneg(v: object) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
         raise ValueError(f"expected a whole number >= 0, got {v!r}")
     return v
+
+
+def parse_wait(value: object) -> int:
+    """A duration that may be 0 (off): 0, "0s", 2, "2s", "1m" -> seconds."""
+    if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+        return 0
+    if isinstance(value, str) and value.strip() in ("0", "0s", "0m", "0h"):
+        return 0
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ValueError(f"expected a duration like 2 or \"2s\" (0: off), got {value!r}") from None
 
 
 def _percent(v: object) -> int:
@@ -230,6 +243,7 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "log_max_bytes": _int_pos,
     "log_keep": _int_pos,
     "stuck_after": parse_duration,
+    "early_exit_wait": parse_wait,
     "checkpoints": _str,
     "sync_to": _str,
     "sync_include": _str_list,
@@ -416,6 +430,7 @@ results = "results/kssm_v3"      # relative to cwd; one run per results director
 # log_max_bytes = 50000000       # pane log rotation size
 # log_keep = 5                   # rotated log files kept
 # stuck_after = "5m"             # no output (a tqdm redraw counts) for this long -> state "stuck"
+# early_exit_wait = "2s"         # start waits this long: a command that fails in it is an error, not "started"; 0: off
 # metrics = ["loss", "val_loss", "acc", "lr"]   # what the log writer reads as metrics
 
 # Sync: tmuxkit sync kssm_v3 (or start --sync) pulls results, logs and checkpoints to this machine.

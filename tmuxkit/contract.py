@@ -169,7 +169,7 @@ class Defaults:
     SETTLE = 5  # a checkpoint unchanged this long is settled
     GPU_IDLE_FOR = 300
     SYNC_EVERY = 60
-    EARLY_EXIT_WAIT = 2  # start watches this long for a command that dies at once ($TMUXKIT_EARLY_WAIT)
+    EARLY_EXIT_WAIT = 2  # start watches this long for a command that dies at once (early_exit_wait)
 
 
 # --- tmuxkit-start's options ----------------------------------------------------------
@@ -187,6 +187,7 @@ class StartOpt(_Word):
     METRICS = "--metrics"  # the metric names the log writer reads (comma-separated)
     ENV_STDIN = "--env-stdin"  # the run's env as NAME=VALUE lines on stdin: secrets never on a command line
     AGAIN = "--again"  # start RUN again as it was last started (its stored cwd, results, env, sizes)
+    EARLY_WAIT = "--early-wait"  # seconds start watches for a command that dies at once; 0: not at all
 
 
 # --- typed readers of the scripts' machine-readable output ----------------------------------

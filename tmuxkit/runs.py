@@ -110,6 +110,7 @@ class StartArgs:
     log_keep: int = Defaults.LOG_KEEP
     stuck_after: int = Defaults.STUCK_AFTER
     metrics: tuple[str, ...] = ()
+    early_wait: int | None = None  # None: the host's own default
 
     @classmethod
     def for_spec(cls, host: Host, spec: RunSpec) -> StartArgs:
@@ -118,7 +119,7 @@ class StartArgs:
             cwd = str(Path(cwd).expanduser().resolve())
         return cls(run=spec.name, command=spec.command_line(), cwd=cwd, results=spec.results or None,
                    env=tuple(spec.env.items()), log_max_bytes=spec.log_max_bytes, log_keep=spec.log_keep,
-                   stuck_after=spec.stuck_after, metrics=spec.metrics)
+                   stuck_after=spec.stuck_after, metrics=spec.metrics, early_wait=early_wait(spec))
 
     def argv(self) -> list[str]:
         """The arguments. The env is not among them: it goes on stdin (stdin()), out of sight of ps."""
@@ -133,10 +134,22 @@ class StartArgs:
                 StartOpt.STUCK_AFTER.value, str(self.stuck_after)]
         if self.metrics:
             out += [StartOpt.METRICS.value, ",".join(self.metrics)]
+        if self.early_wait is not None:
+            out += [StartOpt.EARLY_WAIT.value, str(self.early_wait)]
         return out
 
     def stdin(self) -> bytes | None:
         return "".join(f"{k}={v}\n" for k, v in self.env).encode() if self.env else None
+
+
+def early_wait(spec: RunSpec) -> int | None:
+    """How long start watches for a command that dies at once: the run's early_exit_wait (or
+    start --early-wait), else $TMUXKIT_EARLY_WAIT on this machine (passed to the host, over ssh
+    too), else None: the host's default (Defaults.EARLY_EXIT_WAIT)."""
+    if spec.early_exit_wait is not None:
+        return spec.early_exit_wait
+    v = os.environ.get("TMUXKIT_EARLY_WAIT", "")
+    return int(v) if v.isdigit() else None
 
 
 def _where_dir() -> Path:

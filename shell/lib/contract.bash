@@ -105,6 +105,7 @@ OPT_STUCK_AFTER=--stuck-after
 OPT_METRICS=--metrics
 OPT_ENV_STDIN=--env-stdin
 OPT_AGAIN=--again
+OPT_EARLY_WAIT=--early-wait
 
 # events worth a notification
 TK_NOTIFY_EVENTS='budget_spent crashed finished requeued restarted resumed stuck'

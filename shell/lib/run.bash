@@ -188,10 +188,42 @@ tk_pane_v() {
   [ -n "$TK_PANE_ACT$TK_PANE_PIPE" ]
 }
 
-# True when the loaded run's tmux session exists and carries its run id (set by tmuxkit-start).
+# tk_session_ours NAME OPTION VALUE: true when tmux session NAME exists and its user option
+# OPTION is VALUE; TK_SESSION_ID is then that session's tmux id ($N), read in the same query.
+# Kill by that id, never by name: a session started under the same name after this check (a
+# restart racing cleanup) has another id and is never the one killed.
+tk_session_ours() {
+  local v
+  TK_SESSION_ID=''
+  [ -n "$3" ] || return 1
+  v=$(tk_run_tmux display-message -p -t "=$1:" "#{session_id} #{$2}" 2>/dev/null) || return 1
+  [ "${v#* }" = "$3" ] || return 1
+  case ${v%% *} in \$[0-9]*) TK_SESSION_ID=${v%% *} ;; *) return 1 ;; esac
+}
+
+# tk_session_kill_if_ours OPTION VALUE: kill session TK_SESSION_ID (from tk_session_ours) only if
+# it still carries OPTION=VALUE, checked and killed in one tmux command: the server evaluates the
+# condition and runs the kill with nothing in between. (A $id alone is not enough: when the last
+# session goes, the tmux server exits, and a new server numbers its sessions from $0 again.)
+# Values are run ids and helper marks: no commas, braces or quotes.
+tk_session_kill_if_ours() {
+  local id=$TK_SESSION_ID
+  [ -n "$id" ] || return 1
+  tk_run_tmux if-shell -F -t "$id" "#{==:#{$1},$2}" "kill-session -t '$id'" 2>/dev/null || return 1
+  # Done when that session is gone or no longer carries the mark; still there and marked, the
+  # kill did not happen (say so, never "killed").
+  [ "$(tk_run_tmux display-message -p -t "$id" "#{$1}" 2>/dev/null)" != "$2" ]
+}
+
+# True when the loaded run's tmux session exists and carries its run id (set by tmuxkit-start);
+# TK_SESSION_ID is then its tmux id. Kill it with tk_run_session_kill, never by name.
 tk_run_session_is_ours() {
-  [ -n "$R_RUN_ID" ] &&
-    [ "$(tk_run_tmux show-options -v -t "=$R_RUN:" @tmuxkit_run_id 2>/dev/null)" = "$R_RUN_ID" ]
+  tk_session_ours "$R_RUN" @tmuxkit_run_id "$R_RUN_ID"
+}
+
+# tk_run_session_kill: kill the session tk_run_session_is_ours found, if it is still the run's.
+tk_run_session_kill() {
+  tk_session_kill_if_ours @tmuxkit_run_id "$R_RUN_ID"
 }
 
 # "1" when the run's pane has its log pipe, "0" when not, "" when there is no pane.
@@ -455,8 +487,8 @@ tk_watchdog_end() {
     ended=0
   fi
   rm -f "$R_DIR/watchdog"
-  if [ "${1:-1}" != 0 ] && [ "$(tk_run_tmux show-options -v -t "=$name:" @tmuxkit_helper 2>/dev/null)" = "watch:$R_RUN" ]; then
-    tk_run_tmux kill-session -t "=$name" 2>/dev/null || true
+  if [ "${1:-1}" != 0 ] && tk_session_ours "$name" @tmuxkit_helper "watch:$R_RUN"; then
+    tk_session_kill_if_ours @tmuxkit_helper "watch:$R_RUN" || true
   fi
   return "$ended"
 }

@@ -312,6 +312,20 @@ _cs_lock_files() {
   } | awk '!seen[$0]++'
 }
 
+# _cs_cleanable HOME: the lock paths `tmuxkit cleanup` (tmuxkit-zombies) acts on, one per line
+# with a newline before the first: each known run's lock and the training.lock in its results
+# directory. Only these get the "(or: tmuxkit cleanup)" hint; a lock elsewhere under a root is
+# for rm alone.
+_cs_cleanable() {
+  local name meta lock res
+  printf '\n'
+  for name in $(tk_run_names "$1"); do
+    meta="$1/runs/$name/meta"
+    if lock=$(tk_kv_get "$meta" lock); then printf '%s\n' "$lock"; fi
+    if res=$(tk_kv_get "$meta" results); then printf '%s\n' "$res/$TK_FOREIGN_LOCK_NAME"; fi
+  done
+}
+
 _cs_enc() {
   local f=$1 nl=$'\n'
   f=${f//"%"/%25}
@@ -332,7 +346,7 @@ _cs_dec() {
 # One lock's line. No process is started here (a box may hold thousands of locks): the process
 # table was read once (tk_ps_snapshot), files are read by the shell, strings quoted in place.
 _cs_lock_line() {
-  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' re='[0-9]+' q item
+  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' re='[0-9]+' q item abs
   local jf jk js jr jst jh
   case $f in */training.lock) kind=training.lock ;; esac
   [ -e "$f" ] || [ -L "$f" ] || return 0
@@ -354,7 +368,12 @@ _cs_lock_line() {
   fi
   tk_sq_v q "$f"
   case $st in
-  stale) hint="owner is gone; remove with: rm $q  (or: tmuxkit cleanup)" ;;
+  stale)
+    hint="owner is gone; remove with: rm $q"
+    # Stale locks are few: resolving each one's directory (runs keep physical paths) costs little.
+    abs=$(cd "${f%/*}" 2>/dev/null && pwd -P) && abs="$abs/${f##*/}" || abs=$f
+    case ${CS_CLEANABLE:-} in *"$TK_NL$abs$TK_NL"*) hint="$hint  (or: tmuxkit cleanup)" ;; esac
+    ;;
   garbage) hint="not a lock this tool understands; inspect it, then: rm $q" ;;
   symlink) hint="a symlink at a lock path is refused; inspect it: ls -l $q" ;;
   notfile) hint="not a regular file; inspect it: ls -ld $q" ;;
@@ -406,7 +425,9 @@ _cs_logs() {
     age=$((now - mt))
     stale=false
     [ "$age" -gt "$stale_after" ] && stale=true
-    last=$(tail -n 3 "$f" 2>/dev/null || true)
+    # Capped: the last 16 KiB, its last 3 lines, 300 bytes of each (a log whose last line is a
+    # 10 MB tqdm bar or a dumped tensor would otherwise be read and printed whole).
+    last=$(tail -c 16384 "$f" 2>/dev/null | tail -n 3 | cut -b 1-300 || true)
     n=$((n + 1))
     if [ "$JSON" = 1 ]; then
       _cs_add J_LOGS "$(printf '{"path":%s,"age_s":%s,"stale":%s,"last_lines":%s}' \
@@ -532,6 +553,7 @@ EOF
   [ "$JSON" = 1 ] || printf '\n[2] Lock files\n'
   any=0
   tk_ps_snapshot
+  CS_CLEANABLE=$(_cs_cleanable "$home")$TK_NL
   while IFS= read -r f; do
     [ -n "$f" ] || continue
     any=1

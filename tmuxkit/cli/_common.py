@@ -94,6 +94,16 @@ def duration(v: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def wait(v: str) -> int:
+    """A duration that may be 0 (off)."""
+    from tmuxkit.config import parse_wait
+
+    try:
+        return parse_wait(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog.split()[-1]}: {message}")

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tmuxkit.cli._common import load_config, say
+from tmuxkit.cli._common import load_config, say, wait
 from tmuxkit.errors import UsageError
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from tmuxkit.hosts.slurm import SlurmHost
 
 HELP = "start a run in a detached tmux session"
-FLAGS = frozenset({"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync", "--watch"})
+FLAGS = frozenset({"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync", "--watch", "--early-wait"})
 
 
 @dataclass(frozen=True)
@@ -31,17 +31,21 @@ class Args:
     command: list[str] = field(default_factory=list)
     sync: bool = False
     watch: bool = False
+    early_wait: int | None = None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("start", help=HELP,
-                       usage="tmuxkit start RUN [--host H] [--cwd DIR] [--results DIR] [--env K=V]... [-- CMD ARG...]")
+                       usage="tmuxkit start RUN [--host H] [--cwd DIR] [--results DIR] [--env K=V]... [--early-wait S] [-- CMD ARG...]")
     s.add_argument("run", help="the run: a [runs.NAME] of the config, or a new name with -- CMD")
     s.add_argument("--host", metavar="HOST", help="where to run it (default: the run's host, else local)")
     s.add_argument("--cwd", metavar="DIR", help="working directory (default: the run's cwd, else here)")
     s.add_argument("--results", metavar="DIR", help="results dir, one run at a time (default: the run's results, else CWD/results/RUN)")
     s.add_argument("--env", action="append", default=[], metavar="K=V", help="set an environment variable, repeatable; never shown in ps (default: the run's env)")
     s.add_argument("--sync", action="store_true", help="also start the result sync loop, in a local tmux session RUN+sync (default: off)")
+    s.add_argument("--early-wait", type=wait, metavar="SECONDS",
+                   help="how long to watch for a command that dies at once: it is then an error with its last "
+                        "lines, not \"started\"; 0: off (default: the run's early_exit_wait, else 2s)")
     s.add_argument("--watch", action="store_true", help="also start its watchdog with auto-resume, RUN+watch on the host (default: off)")
 
 
@@ -80,7 +84,8 @@ def run(a: Args) -> int:
                 raise UsageError(f"bad --env {kv!r}: want NAME=VALUE")
             base[k] = v
         env_over = base
-    spec = runs.resolve(conf, a.run, a.command, host=a.host, cwd=a.cwd, results=a.results, env=env_over)
+    spec = runs.resolve(conf, a.run, a.command, host=a.host, cwd=a.cwd, results=a.results, env=env_over,
+                        early_exit_wait=a.early_wait)
     h = connect(conf.host(spec.host))
     from tmuxkit.hosts.slurm import SlurmHost
 

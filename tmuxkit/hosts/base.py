@@ -55,11 +55,17 @@ class Result:
         return [kv_line(line) for line in self.out.splitlines() if "=" in line]
 
     def error_line(self) -> str:
-        """The script's own 'tmuxkit: ...' message, or the last stderr line."""
+        """The script's own 'tmuxkit: ...' message (with the "  | " lines that follow it, such as
+        an early exit's last lines), or the last stderr line."""
         lines = [ln for ln in self.err.splitlines() if ln.strip()]
-        for ln in reversed(lines):
-            if ln.startswith("tmuxkit: "):
-                return ln[len("tmuxkit: ") :]
+        for i in range(len(lines) - 1, -1, -1):
+            if lines[i].startswith("tmuxkit: "):
+                more = []
+                for ln in lines[i + 1 :]:
+                    if not ln.startswith("  | "):
+                        break
+                    more.append(ln)
+                return "\n".join([lines[i][len("tmuxkit: ") :], *more])
         return lines[-1] if lines else f"failed with exit code {self.rc}"
 
 
