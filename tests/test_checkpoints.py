@@ -198,3 +198,20 @@ def test_a_resume_that_only_loads_the_model_then_dies_made_no_progress(tk: Env) 
     weights = [w.split(":")[1] for w in (tk.run_dir("shards") / "restarts").read_text().split()]
     assert weights == ["2", "1"]  # the resume that made no progress counts double
     assert tk.kinds("shards")[-1] == "finished"
+
+
+def test_a_resume_that_dies_at_once_is_a_crash_to_the_watchdog_not_a_failed_start(tk: Env) -> None:
+    """A start watches its command for TMUXKIT_EARLY_WAIT (2 s) and fails when it dies: the
+    watchdog's own restarts must not, or a resume from a torn checkpoint ends the watchdog
+    (resume_failed) instead of being rejected. Here the watchdog runs with the default wait."""
+    tk.add_run("early", f"{CKPT} --steps 6 --every 2 --crash-after-save-at 2 --crash-resuming-from 2 --delay 0.05",
+               'resume = "--resume {checkpoint}"\nmax_restarts = 3')
+    tk.env["TMUXKIT_WATCH_OPTS"] = FAST
+    tk.cli("start", "early")
+    tk.tmux("set-environment", "-g", "TMUXKIT_EARLY_WAIT", "2")  # the watchdog's session gets the default
+    tk.cli("watch", "early", "--auto-resume", "--every", "1")
+    wait_until(lambda: {"finished", "budget_spent", "resume_failed"} & set(tk.kinds("early")), timeout=90,
+               what="the end")
+    kinds = tk.kinds("early")
+    assert "resume_failed" not in kinds, tk.events("early")
+    assert _first(tk, "early", "checkpoint_rejected")["checkpoint"].endswith("step_000002.pt")
