@@ -81,9 +81,20 @@ def test_a_torn_checkpoint_from_a_hung_writer_is_rejected_and_an_older_one_used(
     assert rejected["checkpoint"].endswith("step_000010.pt")
     resumes = [e["checkpoint"] for e in tk.events("torn") if e["event"] == "resumed"]
     assert resumes[-1].endswith("step_000005.pt"), resumes
+    # The rejection holds the torn file as it was (mtime, size, path): the resumed trainer went on
+    # to write step 10 again, whole, and that rewrite of the same path is complete, not rejected.
+    (line,) = (tk.run_dir("torn") / "rejected_checkpoints").read_text().splitlines()
+    mtime, size, path = line.split("\t")
+    assert path == rejected["checkpoint"]
     units = json.loads(tk.cli("checkpoints", "torn", "--json").stdout)
-    torn = next(u for u in units if u["path"].endswith("step_000010.pt"))
-    assert not torn["complete"] and torn["reason"].startswith("rejected")
+    whole = next(u for u in units if u["path"] == path)
+    assert whole["complete"] and whole["reason"] is None, whole
+    assert (whole["mtime"], whole["size"]) != (int(mtime), int(size))
+    # A fresh start begins a new life: the rejections and the last attempt are forgotten.
+    tk.cli("start", "torn")
+    assert not (tk.run_dir("torn") / "rejected_checkpoints").exists()
+    assert not (tk.run_dir("torn") / "attempt").exists()
+    tk.cli("stop", "torn")
 
 
 def test_a_half_written_hf_checkpoint_is_never_picked(tk: Env) -> None:
@@ -135,3 +146,72 @@ def test_checkpoint_check_keeps_a_torn_file_from_ever_being_picked(tk: Env) -> N
     # Without the check the torn step 10 would be tried first, and rejected only after its resume died.
     assert "checkpoint_rejected" not in tk.kinds("checked")
     assert [e["event"] for e in tk.events("checked")].count("resumed") == 1
+
+
+def test_a_name_with_a_tab_or_cr_is_never_complete_so_never_resumed_from(tk: Env) -> None:
+    """Audit: a TAB or CR in a name was listed complete with its path changed ('?' for the TAB), so
+    a resume would have used a path that does not exist. Any control character is like a newline."""
+    tk.add_run("ctl", f"{CKPT} --steps 4 --every 2 --delay 0.02")
+    tk.cli("start", "ctl")
+    wait_until(lambda: tk.status("ctl")["state"] == "exited", timeout=20, what="the trainer to finish")
+    res = tk.work / "results" / "ctl"
+    for name in ("tab\tx_step_3000.pt", "cr\rx_step_3001.pt", "esc\x1bx_step_3002.pt", "del\x7fx_step_3003.pt"):
+        (res / name).write_bytes(b"w")
+        os.utime(res / name, (1, 1))  # long settled
+    newest = json.loads(tk.script("tmuxkit-checkpoints", "ctl", "--newest", "1", "--json").stdout)
+    assert [u["path"] for u in newest] == [str(res / "step_000004.pt")]
+    assert Path(newest[0]["path"]).exists()
+    units = {Path(u["path"]).name: u for u in json.loads(tk.cli("checkpoints", "ctl", "--json").stdout)}
+    for shown in ("tab?x_step_3000.pt", "cr?x_step_3001.pt", "esc?x_step_3002.pt", "del?x_step_3003.pt"):
+        assert not units[shown]["complete"] and "control character" in units[shown]["reason"], units[shown]
+
+
+def test_a_name_with_a_newline_or_tab_is_skipped_with_an_event_and_not_used(tk: Env) -> None:
+    """Issue 10.7: such a name is never passed on; the watchdog says so (checkpoint_skipped)."""
+    _watch(tk, "nlskip", f'{CKPT} --steps 6 --every 1 --hang-at 3 --delay 0.02\n'
+                         'stuck_after = 3\nresume = "--resume {checkpoint}"')
+    res = tk.work / "results" / "nlskip"
+    wait_until(lambda: (res / "step_000003.pt").exists(), timeout=20, what="step 3 saved")
+    for name in ("nl\nstep_999.pt", "tab\tstep_998.pt"):
+        (res / name).write_bytes(b"TORCH step 999\nEND\n")
+        os.utime(res / name, (1, 1))
+    wait_until(lambda: "finished" in tk.kinds("nlskip"), timeout=60, what="finished after resume")
+    skipped = {e["checkpoint"]: e["why"] for e in tk.events("nlskip") if e["event"] == "checkpoint_skipped"}
+    assert skipped == {str(res / "nl?step_999.pt"): "a newline in its name",
+                       str(res / "tab?step_998.pt"): "a control character (tab, CR, ...) in its name, shown as ?"}
+    assert _first(tk, "nlskip", "resumed")["checkpoint"] == str(res / "step_000003.pt")
+    assert f"resumed from {res / 'step_000003.pt'} at step 3" in tk.log_text("nlskip")
+
+
+def test_a_resume_that_only_loads_the_model_then_dies_made_no_progress(tk: Env) -> None:
+    """Issue 10.10 / audit: a "Loading checkpoint shards 1/3 ... 3/3" bar before the crash is no
+    step advance. The resume from step 4 made no progress: step 4 is rejected, that restart counts
+    double, and the next resume falls back to step 2 (and, from there, goes on to the end)."""
+    _watch(tk, "shards", f'{CKPT} --steps 8 --every 2 --crash-after-save-at 4 --crash-resuming-from 4 --delay 0.05\n'
+                         'resume = "--resume {checkpoint}"\nmax_restarts = 3')
+    wait_until(lambda: {"finished", "budget_spent"} & set(tk.kinds("shards")), timeout=90, what="the end")
+    assert "Loading checkpoint shards: 100%" in tk.log_text("shards")
+    rejected = _first(tk, "shards", "checkpoint_rejected")
+    assert rejected["checkpoint"].endswith("step_000004.pt"), rejected
+    resumes = [e["checkpoint"] for e in tk.events("shards") if e["event"] == "resumed"]
+    assert [Path(r).name for r in resumes] == ["step_000004.pt", "step_000002.pt"], resumes
+    weights = [w.split(":")[1] for w in (tk.run_dir("shards") / "restarts").read_text().split()]
+    assert weights == ["2", "1"]  # the resume that made no progress counts double
+    assert tk.kinds("shards")[-1] == "finished"
+
+
+def test_a_resume_that_dies_at_once_is_a_crash_to_the_watchdog_not_a_failed_start(tk: Env) -> None:
+    """A start watches its command for TMUXKIT_EARLY_WAIT (2 s) and fails when it dies: the
+    watchdog's own restarts must not, or a resume from a torn checkpoint ends the watchdog
+    (resume_failed) instead of being rejected. Here the watchdog runs with the default wait."""
+    tk.add_run("early", f"{CKPT} --steps 6 --every 2 --crash-after-save-at 2 --crash-resuming-from 2 --delay 0.05",
+               'resume = "--resume {checkpoint}"\nmax_restarts = 3')
+    tk.env["TMUXKIT_WATCH_OPTS"] = FAST
+    tk.cli("start", "early")
+    tk.tmux("set-environment", "-g", "TMUXKIT_EARLY_WAIT", "2")  # the watchdog's session gets the default
+    tk.cli("watch", "early", "--auto-resume", "--every", "1")
+    wait_until(lambda: {"finished", "budget_spent", "resume_failed"} & set(tk.kinds("early")), timeout=90,
+               what="the end")
+    kinds = tk.kinds("early")
+    assert "resume_failed" not in kinds, tk.events("early")
+    assert _first(tk, "early", "checkpoint_rejected")["checkpoint"].endswith("step_000002.pt")

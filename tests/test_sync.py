@@ -87,6 +87,22 @@ def test_checkpoints_2_keeps_exactly_the_newest_two(tk: Env) -> None:
     assert sorted(p.name for p in local.iterdir()) == ["step_6.pt", "step_7.pt"]
 
 
+def test_keep_n_asks_the_runs_checkpoint_check_so_a_torn_unit_is_not_counted(tk: Env) -> None:
+    """Audit: keep-2 counted a torn step_3.pt (settled, but no END marker: torch.load would fail) as
+    one of the two and left out the older good step_1.pt; the run's checkpoint_check now judges."""
+    check = f"{sys.executable} -c \\\"import sys; sys.exit(not open(sys.argv[1], 'rb').read().endswith(b'END'))\\\""
+    tk.add_run("ckc", "sleep 60", f'checkpoint_check = "{check}"\nsync_checkpoints = 2')
+    ck = tk.work / "results" / "ckc" / "ckpt"
+    tk.cli("start", "ckc")
+    ck.mkdir(parents=True)
+    old = time.time() - 100
+    for i, body in ((1, "w1 END"), (2, "w2 END"), (3, "w3 torn")):
+        (ck / f"step_{i}.pt").write_text(body)
+        os.utime(ck / f"step_{i}.pt", (old + i, old + i))
+    tk.cli("sync", "ckc", "--once")
+    assert sorted(p.name for p in (tk.work / "runs" / "ckc" / "ckpt").iterdir()) == ["step_1.pt", "step_2.pt"]
+
+
 def test_loop_does_a_final_sync_when_the_run_ends_and_exits(tk: Env) -> None:
     tk.cli("start", "fin", "--", "bash", "-c", "sleep 2; echo bye > results/fin/final.txt; exit 3")
     p = _sync_proc(tk, "fin", "--every", "1")
@@ -239,19 +255,31 @@ def _units(d: Path) -> list[str]:
 def test_sync_over_ssh_keeps_n_whole_checkpoint_directories_and_the_final_one(tk: Env, remote: Remote) -> None:
     """Issue 10.1/10.2: HF checkpoint-N/ directories travel whole, keep-2 keeps two units (pruning
     older ones here), the final checkpoint (saved just before the exit) arrives, no partials stay."""
-    remote.add_run("hfsync", f"{CKPT_TRAINER} --layout hf --steps 8 --every 2 --delay 0.5", "sync_checkpoints = 2\n")
+    # About 16 s of training, a checkpoint every second: units settle (5 s) and are pulled while it
+    # runs, and newer ones replace them.
+    remote.add_run("hfsync", f"{CKPT_TRAINER} --layout hf --steps 32 --every 2 --delay 0.5", "sync_checkpoints = 2\n")
     tk.cli("start", "hfsync")
     dest = tk.work / "runs" / "hfsync"
     (dest / "old" / ".tmuxkit-partial").mkdir(parents=True)  # a leftover of an interrupted transfer
     (dest / "old" / ".tmuxkit-partial" / "optimizer.pt").write_bytes(b"x" * 1000)
     p = _sync_proc(tk, "hfsync", "--every", "1")
-    out, _ = p.communicate(timeout=90)
+    seen: set[str] = set()
+    deadline = time.monotonic() + 90
+    try:
+        while p.poll() is None and time.monotonic() < deadline:
+            seen.update(_units(dest))  # what the laptop held while the run lived
+            time.sleep(0.2)
+    finally:
+        out, _ = p.communicate(timeout=30)
     assert p.returncode == 0 and "final sync done" in out, out
-    assert _units(dest) == ["checkpoint-6", "checkpoint-8"], out  # the final one, and no older ones
-    for unit in ("checkpoint-6", "checkpoint-8"):
+    assert _units(dest) == ["checkpoint-30", "checkpoint-32"], out  # the final one, and no older ones
+    pruned = seen - {"checkpoint-30", "checkpoint-32"}
+    assert pruned, seen  # older units were pulled during the run ...
+    assert not any((dest / u).exists() for u in pruned)  # ... and pruned here by the end
+    for unit in ("checkpoint-30", "checkpoint-32"):
         assert sorted(f.name for f in (dest / unit).iterdir()) == [
             "model.safetensors", "optimizer.pt", "rng_state.pth", "scheduler.pt", "trainer_state.json"]
-    assert json.loads((dest / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
+    assert json.loads((dest / "checkpoint-32" / "trainer_state.json").read_text())["global_step"] == 32
     assert not [q for q in dest.rglob(".tmuxkit-partial")]
 
 

@@ -347,10 +347,17 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
     """Pull the newest N complete checkpoints (each a file or a whole directory) and keep exactly
     those here: older units this sync brought are removed, directories whole. Once the run's
     processes are gone the host lists a checkpoint without waiting for it to settle, so the final
-    pass brings the final checkpoint."""
+    pass brings the final checkpoint. The run's checkpoint_check, when it has one, judges each."""
     args = [spec.name] + (["--glob", spec.checkpoints] if spec.checkpoints else [])
-    paths = newest_units(host.script_ok("tmuxkit-checkpoints", *args, timeout=io_timeout() + CALL_MARGIN)
-                         .out.splitlines(), n)
+    timeout = float(io_timeout() + CALL_MARGIN)
+    if spec.checkpoint_check:
+        # The run's own check judges each candidate as the watchdog's does, so a torn unit is never
+        # counted among the N (and an older good one pruned for it). It runs newest first only until
+        # enough complete ones are found: 2N units, as a kohya step is two (its *-state/ and its
+        # weights). A check (a torch.load) may take a while: up to what is left of the pass.
+        args += ["--check", spec.checkpoint_check, "--newest", str(2 * n)]
+        timeout = max(timeout, deadline - time.time())
+    paths = newest_units(host.script_ok("tmuxkit-checkpoints", *args, timeout=timeout).out.splitlines(), n)
     rel = [p[len(results) + 1:] for p in paths if p.startswith(results + "/")]
     got = 0
     if rel:

@@ -91,9 +91,14 @@ tk_ckpt_measure() {
 # name and contents alone; empty when nothing is against it.
 tk_ckpt_static_reason() {
   local p=$1 kind=$2 tmp=$3 size=$4 files=$5 b=${1##*/} f rs=
-  case $p in *"
+  case $p in
+  *"
 "*)
     echo "a newline in its name: tmuxkit does not pass such a name on"
+    return
+    ;;
+  *[[:cntrl:]]*)
+    echo "a control character (tab, CR, ...) in its name, shown as ?: tmuxkit does not pass such a name on"
     return
     ;;
   esac

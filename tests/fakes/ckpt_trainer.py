@@ -1,7 +1,8 @@
 """A fake trainer that saves checkpoints the way real tools lay them out, in the order they write them.
 
     ckpt_trainer.py [--layout torch|hf|kohya] [--steps N] [--every K] [--delay S]
-                    [--hang-at S] [--hang-save-at S] [--crash-after-save-at S] [--resume PATH]
+                    [--hang-at S] [--hang-save-at S] [--crash-after-save-at S]
+                    [--crash-resuming-from S] [--resume PATH]
 
 Layouts, under $TMUXKIT_RESULTS (written in place, file by file, each file in a few chunks):
 - torch: step_000130.pt (torch.save-style single file: a header, chunks, then an END marker);
@@ -14,7 +15,9 @@ Prints "step N" each step. --hang-at S: goes silent after step S (alive, saving 
 --hang-save-at S: hangs half-way through writing step S's checkpoint, silent and deaf to SIGINT.
 --crash-after-save-at S: saves step S, then dies with exit 1 at once. SIGINT saves the current
 step and exits 0. --resume PATH: loads PATH (a torn or foreign checkpoint makes it crash with a
-traceback, as torch.load would) and goes on from its step.
+traceback, as torch.load would) and goes on from its step; first it loads the model, with
+tqdm's "Loading checkpoint shards" bar. --crash-resuming-from S: a resume from step S's
+checkpoint dies with a traceback (exit 1) once the model is loaded, as one that cannot use it.
 """
 
 import argparse
@@ -33,6 +36,7 @@ ap.add_argument("--delay", type=float, default=0.1)
 ap.add_argument("--hang-at", type=int, default=0)
 ap.add_argument("--hang-save-at", type=int, default=0)
 ap.add_argument("--crash-after-save-at", type=int, default=0)
+ap.add_argument("--crash-resuming-from", type=int, default=-1)
 ap.add_argument("--resume")
 a = ap.parse_args()
 RESULTS = os.environ.get("TMUXKIT_RESULTS", "results")
@@ -99,7 +103,16 @@ def on_sigint(*_: object) -> None:
 signal.signal(signal.SIGINT, on_sigint)
 print("loading data", flush=True)
 if a.resume:
+    for i in range(1, 4):  # tqdm redraws its bar in place, with CRs
+        sys.stderr.write(f"\rLoading checkpoint shards: {i * 100 // 3:3d}%|{'#' * i * 3:<9}| {i}/3 [00:0{i}<00:00]")
+        sys.stderr.flush()
+        time.sleep(0.05)
+    sys.stderr.write("\n")
     step = load(a.resume)
+    if step == a.crash_resuming_from:
+        print("Traceback (most recent call last):\n  File \"train.py\", line 1, in <module>\n"
+              f"RuntimeError: size mismatch for lm_head.weight in {a.resume}", flush=True)
+        sys.exit(1)
     print(f"resumed from {a.resume} at step {step}", flush=True)
 while step < a.steps:
     time.sleep(a.delay)
