@@ -97,6 +97,10 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
       printf 'line %s\r\n' "$i"
       [ $((i % 100)) = 0 ] && printf 'bar 10%%\rbar 60%%\rbar 100%%\r\n\033[1;32mok\033[0m %s\r\n\033]0;title\007t\r\r\n' "$i"
     done
+    # Lines that outgrow 64 KiB (cut where a read leaves 64 KiB of a line unfinished, by either writer):
+    # a tqdm-like redraw with no newline for 200 KB, and a plain 70000-byte line.
+    awk 'BEGIN { for (i = 1; i <= 2000; i++) printf "\r  step %5d/2000 %s", i, sprintf("%90s", "#"); printf "\n" }'
+    awk 'BEGIN { for (i = 0; i < 7000; i++) printf "xxxxxxxxxx"; printf "\n" }'
     printf 'unterminated'
   }
   gen >"$WORK/in"
@@ -104,12 +108,23 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
     mkdir "$WORK/$w"
     TMUXKIT_LOG_WRITER=$w bash "$SHELL_DIR/tmuxkit-logwriter" "$WORK/$w/l.log" 2000 100 <"$WORK/in"
   done
-  run diff -r -x '*.live' "$WORK/awk" "$WORK/python3" # the live line is the python3 writer's alone
+  run diff -r -x '*.live' -x '*.progress' "$WORK/awk" "$WORK/python3" # live line and progress: python3's alone
   assert_success
   run bash -c "ls '$WORK/awk' | wc -l"
-  assert_output --regexp '^ *[2-9]$'  # it rotated
+  assert_output --regexp '^ *([2-9]|[1-9][0-9])$'  # it rotated
   run tail -n 1 "$WORK/awk/l.log"
   assert_output unterminated
+}
+
+@test "the awk writer cuts a never-ending line every 64 KiB: 8 MB of redraws in bounded time" {
+  awk 'BEGIN { for (i = 1; i <= 20000; i++) printf "\r  step %6d/20000 %s", i, sprintf("%400s", "#") }' >"$WORK/in"
+  SECONDS=0
+  TMUXKIT_LOG_WRITER=awk bash "$SHELL_DIR/tmuxkit-logwriter" "$WORK/l.log" 50000000 3 <"$WORK/in"
+  [ "$SECONDS" -lt 30 ] # whole, it took mawk minutes (quadratic)
+  run awk 'length($0) > 65536 { n++ } END { print n + 0, NR }' "$WORK/l.log"
+  assert_output --regexp '^0 1[0-9][0-9]$' # ~129 pieces, none longer than 64 KiB
+  run tail -n 1 "$WORK/l.log"
+  assert_output --regexp '^  step  20000/20000 +#$'
 }
 
 @test "a run logs through the awk writer when python3 is not used" {
