@@ -102,7 +102,7 @@ b/.tmuxkit.lock"
   assert_output "[('./results/a\nb/.tmuxkit.lock', 'stale', 'nl'), ('./results/c/training.lock', 'stale', '')]"
   run bash "$SHELL_DIR/check_training_status.sh"
   assert_line --partial "-> owner is gone; remove with: rm './results/a"
-  assert_line "b/.tmuxkit.lock'  (or: tmuxkit cleanup)"
+  assert_line "b/.tmuxkit.lock'" # named whole (a lock of no run known here: rm, not cleanup)
 }
 
 @test "a live owner's tmuxkit lock is ALIVE in the report: the one reading of the process table agrees with ps" {

@@ -104,7 +104,7 @@ def test_host_flag_on_every_verb_and_start_notes_the_host_before_the_exchange(tk
     # run is there, with its log).
     tk.cli("start", "rbad", "--host", "box", "--cwd", "/nonexistent/dir", "--", "true", check=None)
     assert not (tk.home / "where" / "rbad").exists()
-    tk.cli("start", "rdies", "--host", "box", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-rdies", "--",
+    tk.cli("start", "rdies", "--host", "box", "--early-wait", "2", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-rdies", "--",
            "bash", "-c", "echo oops-rdies; exit 3", check=1)
     assert (tk.home / "where" / "rdies").read_text().strip() == "box"
     assert "oops-rdies" in tk.cli("logs", "rdies").stdout

@@ -346,7 +346,7 @@ _cs_dec() {
 # One lock's line. No process is started here (a box may hold thousands of locks): the process
 # table was read once (tk_ps_snapshot), files are read by the shell, strings quoted in place.
 _cs_lock_line() {
-  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' re='[0-9]+' q item abs
+  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' re='[0-9]+' q item abs i
   local jf jk js jr jst jh
   case $f in */training.lock) kind=training.lock ;; esac
   [ -e "$f" ] || [ -L "$f" ] || return 0
@@ -370,8 +370,18 @@ _cs_lock_line() {
   case $st in
   stale)
     hint="owner is gone; remove with: rm $q"
-    # Stale locks are few: resolving each one's directory (runs keep physical paths) costs little.
-    abs=$(cd "${f%/*}" 2>/dev/null && pwd -P) && abs="$abs/${f##*/}" || abs=$f
+    # Runs keep physical paths; a lock found under a root is its root's physical path (resolved
+    # once per root, not per lock: a box may hold thousands of stale locks) plus the rest, which
+    # find reached without following a symlink.
+    abs=$f i=0
+    while [ "$i" -lt "${#CS_RROOT[@]}" ]; do
+      case $f in "${CS_RROOT[i]}"/*)
+        abs=${CS_RPHYS[i]}/${f#"${CS_RROOT[i]}"/}
+        break
+        ;;
+      esac
+      i=$((i + 1))
+    done
     case ${CS_CLEANABLE:-} in *"$TK_NL$abs$TK_NL"*) hint="$hint  (or: tmuxkit cleanup)" ;; esac
     ;;
   garbage) hint="not a lock this tool understands; inspect it, then: rm $q" ;;
@@ -468,7 +478,7 @@ EOF
 }
 
 tk_status_main() {
-  local pattern=train stale_after=300 runs_only=0 ended_within='' home now host f
+  local pattern=train stale_after=300 runs_only=0 ended_within='' home now host f rq
   CS_CACHE=0
   local -a roots runs
   roots=() runs=()
@@ -553,7 +563,13 @@ EOF
   [ "$JSON" = 1 ] || printf '\n[2] Lock files\n'
   any=0
   tk_ps_snapshot
-  CS_CLEANABLE=$(_cs_cleanable "$home")$TK_NL
+  CS_CLEANABLE=$(_cs_cleanable "$home")$TK_NL CS_RROOT=() CS_RPHYS=()
+  for f in "${roots[@]}"; do
+    f=${f%/}
+    CS_RROOT[${#CS_RROOT[@]}]=$f
+    rq=$(CDPATH="" cd -P -- "$f" 2>/dev/null && pwd) || rq=$f
+    CS_RPHYS[${#CS_RPHYS[@]}]=$rq
+  done
   while IFS= read -r f; do
     [ -n "$f" ] || continue
     any=1
