@@ -62,6 +62,17 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
   assert_output ""
 }
 
+@test "logs -f: no line lost or shown twice between the first lines and the follow, however fast the run prints" {
+  start_run r7 'sleep 0.5; i=0; while [ $i -lt 20000 ]; do i=$((i + 1)); echo "tick $i"; done; sleep 1'
+  wait_for 10 grep -q 'tick 1$' "$WORK/results/r7/tmuxkit/r7.log"
+  # Started while lines pour in; it ends by itself once the run has ended.
+  run bash "$SHELL_DIR/tmuxkit-logs" r7 -n 5 -f
+  assert_success
+  run awk '/^tick / { n = substr($0, 6) + 0; if (prev && n != prev + 1) { print "gap after " prev ": " n; bad = 1 } prev = n }
+    END { if (prev != 20000) print "ended at " prev; exit bad || prev != 20000 }' <<<"$output"
+  assert_success
+}
+
 @test "logs: the last lines, across a rotation" {
   run bash "$SHELL_DIR/tmuxkit-start" r5 --cmd 'seq 1 400' --log-max-bytes 600 --log-keep 50
   assert_success

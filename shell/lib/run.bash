@@ -234,11 +234,15 @@ tk_run_writer() {
 }
 
 # tk_follow FILE START CHECK: print FILE as it grows (tail -F, which follows
-# rotations; START is tail's -n: 0 for new lines only, +1 for all) for as long
-# as the command CHECK succeeds, then one second more for the last lines.
+# rotations; START is tail's -n: 0 for new lines only, +1 for all; or cBYTE: from
+# byte BYTE on, 1 the first) for as long as the command CHECK succeeds, then one
+# second more for the last lines.
 tk_follow() {
   [ -f "$1" ] || : >>"$1"
-  tail -n "$2" -F "$1" 2>/dev/null &
+  case $2 in
+  c*) tail -c "+${2#c}" -F "$1" 2>/dev/null & ;;
+  *) tail -n "$2" -F "$1" 2>/dev/null & ;;
+  esac
   TK_TAILPID=$!
   trap 'kill "$TK_TAILPID" 2>/dev/null' EXIT
   while "$3"; do sleep 0.5; done
