@@ -174,3 +174,16 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
   [ ! -e "$TMUXKIT_HOME/runs/r9" ]
   [ -f "$WORK/results/r9/tmuxkit/r9.log" ]
 }
+
+@test "state: a runner that recorded its exit and went between load and judgement is exited, not dead" {
+  local d="$TMUXKIT_HOME/runs/gone"
+  mkdir -p "$d"
+  printf 'run=gone\nlog=%s/gone.log\nlock=%s/lock\n' "$WORK" "$WORK" >"$d/meta"
+  sleep 0 &
+  local dead=$!
+  wait "$dead"
+  printf '%s\nt:1\n' "$dead" >"$d/runner"
+  run bash -c '. "$1/lib/tmuxkit.bash" && tk_run_load "$2" && printf "3 1700000000\n" >"$2/exit" && tk_run_state && echo "$S_STATE $R_EXIT"' _ "$SHELL_DIR" "$d"
+  assert_success
+  assert_output "exited 3"
+}

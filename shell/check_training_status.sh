@@ -972,6 +972,13 @@ tk_run_state() {
     fi
   else
     [ -z "$mt" ] || S_LOG_AGE=$((now - mt))
+    # The runner may have recorded its end and gone between tk_run_load and now: read it again
+    # before calling the run dead with no recorded exit.
+    if [ -z "$R_EXIT" ] && [ -f "$R_DIR/exit" ]; then read -r R_EXIT R_ENDED <"$R_DIR/exit" || true; fi
+    if [ -z "$R_STOP_REQ" ] && [ -f "$R_DIR/stopped" ]; then
+      R_STOP_REQ=1
+      read -r R_STOP_RUNG _ <"$R_DIR/stopped" || true
+    fi
     if [ -f "$R_DIR/failed" ]; then
       S_STATE=$ST_FAILED
     elif [ -n "$R_STOP_REQ" ]; then
