@@ -413,7 +413,7 @@ def test_loop_health_flags_a_live_loop_whose_pass_is_long_overdue(tmp_path: Path
 
     p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "tmuxkit", "sync", "x"])
     try:
-        wait_until(lambda: "tmuxkit sync" in subprocess.run(["ps", "-o", "args=", "-p", str(p.pid)], capture_output=True,
+        wait_until(lambda: "tmuxkit sync" in subprocess.run(["ps", "-ww", "-o", "args=", "-p", str(p.pid)], capture_output=True,
                                                            text=True).stdout, timeout=10, what="the stand-in loop")
         now = time.time()
         st = SyncStatus(run="x", host="local", state="running", pid=p.pid, every=60, next_pass=now - 5)

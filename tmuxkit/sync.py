@@ -145,7 +145,7 @@ class SyncStatus:
 def _is_sync_loop(pid: int) -> bool:
     """PID is alive and is a tmuxkit sync (not a reused PID)."""
     try:
-        out = subprocess.run(["ps", "-o", "stat=,args=", "-p", str(pid)], capture_output=True, text=True, timeout=5).stdout
+        out = subprocess.run(["ps", "-ww", "-o", "stat=,args=", "-p", str(pid)], capture_output=True, text=True, timeout=5).stdout
     except (OSError, subprocess.TimeoutExpired):
         return True  # cannot tell: do not cry wolf
     line = out.strip()
