@@ -219,8 +219,17 @@ def _cause(stderr: str, rc: int) -> str:
     """The real cause of a failed rsync ("ssh: connect to host x port 22: Connection refused"), not
     rsync's own summary ("rsync error: unexplained error (code 255) at io.c(231)")."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    real = [ln for ln in lines if not ln.startswith(("rsync error:", "rsync: connection unexpectedly closed"))]
-    return real[-1] if real else (lines[-1] if lines else f"exit {rc}")
+    real = [ln for ln in lines if not _consequence(ln)]
+    # The transport's own word first: when ssh failed, rsync's complaints follow from it.
+    ssh = [ln for ln in real if ln.startswith("ssh:")]
+    return (ssh or real or lines)[-1] if lines else f"exit {rc}"
+
+
+def _consequence(line: str) -> bool:
+    """A line rsync prints because its link went away, not why it went."""
+    if line.startswith(("rsync error:", "rsync: connection unexpectedly closed")):
+        return True
+    return line.startswith("rsync:") and any(w in line for w in ("Broken pipe", "safe_write failed", "safe_read failed"))
 
 
 def _run_rsync(argv: list[str], stdin: str | None, timeout: float,
