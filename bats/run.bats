@@ -7,7 +7,6 @@ start_run() { # RUN CMD
   assert_success
 }
 
-runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
 
 @test "start: session, first line logged, lock held, exit recorded and lock freed" {
   start_run r1 'echo FIRST; sleep 1; exit 4'

@@ -115,3 +115,69 @@ b/.tmuxkit.lock"
   assert_line --partial "STALE   ./results/reused/.tmuxkit.lock  pid $LIVE_PID (run reused"
   kill "$LIVE_PID"
 }
+
+# The status call's JSON for runs, with the fields that move with the clock taken out.
+runs_json() {
+  bash "$SHELL_DIR/check_training_status.sh" --runs-only --json "$@" |
+    sed -e 's/"uptime_s":[0-9]*,//g' -e 's/"log_age_s":[0-9]*,//g' -e 's/"generated_at":[0-9]*,//'
+}
+
+# clone_run FROM TO LINE...: a second state directory for FROM's live runner, its meta's last lines
+# replaced or added (the last of a key wins), so one real run gives many shapes.
+clone_run() {
+  local from="$TMUXKIT_HOME/runs/$1" to="$TMUXKIT_HOME/runs/$2"
+  shift 2
+  cp -R "$from" "$to"
+  rm -f "$to/status.cache"
+  printf 'run=%s\n' "${to##*/}" >>"$to/meta"
+  for line in "$@"; do printf '%s\n' "$line" >>"$to/meta"; done
+}
+
+@test "status: the one awk that judges many live runs answers as the bash path does, shape by shape" {
+  local i big=''
+  bash "$SHELL_DIR/tmuxkit-start" p1 --cmd 'echo up; sleep 300' >/dev/null
+  bash "$SHELL_DIR/tmuxkit-start" p2 --cmd 'echo first; sleep 300' --stuck-after 1 >/dev/null
+  bash "$SHELL_DIR/tmuxkit-start" p3 --cmd 'echo bye; exit 3' >/dev/null
+  wait_for 10 test -s "$WORK/results/p1/tmuxkit/p1.live"
+  wait_for 10 test -s "$WORK/results/p2/tmuxkit/p2.live"
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/p3/exit"
+  # A redraw with everything JSON must escape, and progress and events to read.
+  printf 'a"b\\c\td\re\001f 76%%|###   |\n' >"$WORK/results/p2/tmuxkit/p2.live"
+  printf '{"step":1,"loss":0.9}\n{"step":2,"loss":0.7,"note":"a\\"b"}\n' >"$WORK/results/p1/tmuxkit/p1.progress"
+  printf '{"event":"started"}\n{"event":"resumed"}\n' >"$TMUXKIT_HOME/runs/p1/events.jsonl"
+  mkdir -p "$WORK/locks/dir"
+  lock_file_for 999999 t:1 x >"$WORK/locks/stale"
+  printf 'not a lock\n' >"$WORK/locks/garbage"
+  ln -s "$WORK/locks/stale" "$WORK/locks/link"
+  lock_file_for "$(runner_pid p1)" "Mon Jan  1 00:00:00 2001" x >"$WORK/locks/legacy"
+  for i in $(seq 1 300); do big="${big}pad=$i$i$i$i$i$i"$'\n'; done
+  { lock_file_for 999999 t:1 x; printf '%s' "$big"; } >"$WORK/locks/big"
+  clone_run p1 headless                                   # no session of that name: headless
+  clone_run p1 lstale "lock=$WORK/locks/stale"
+  clone_run p1 lgarbage "lock=$WORK/locks/garbage"
+  clone_run p1 llink "lock=$WORK/locks/link"
+  clone_run p1 ldir "lock=$WORK/locks/dir"
+  clone_run p1 lnone "lock=$WORK/locks/none"
+  clone_run p1 llegacy "lock=$WORK/locks/legacy"
+  clone_run p1 lbig "lock=$WORK/locks/big"
+  clone_run p1 sockbad 'socket=no@such'                   # a socket the awk is not given: bash path
+  clone_run p1 sockidle "socket=$TMUXKIT_SOCKET-idle"     # a socket with no server: headless
+  clone_run p1 stuckodd 'stuck_after=soon'
+  clone_run p1 stopping && echo "requested $(date +%s)" >"$TMUXKIT_HOME/runs/stopping/stopped"
+  clone_run p1 wrongstart && printf '%s\nt:1\n' "$(runner_pid p1)" >"$TMUXKIT_HOME/runs/wrongstart/runner"
+  clone_run p1 nolive "log=$WORK/results/p1/tmuxkit/elsewhere.log"
+  wait_for 10 bash -c 'bash "$1" --runs-only --json p2 | grep -q "\"state\":\"stuck\""' _ "$SHELL_DIR/check_training_status.sh"
+
+  fast=$(runs_json)
+  slow=$(TMUXKIT_STATUS_JUDGE=bash runs_json)
+  [ "$fast" = "$slow" ] || { diff <(tr '{' '\n' <<<"$slow") <(tr '{' '\n' <<<"$fast") >&2; false; }
+  # Every shape is there, and the awk did answer the plain ones (the bash path never loaded them).
+  run python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(sorted(r["run"] + ":" + r["state"] for r in d["runs"])))' <<<"$fast"
+  assert_output "headless:running lbig:running ldir:running lgarbage:running llegacy:running llink:running lnone:running lstale:running nolive:running p1:running p2:stuck p3:exited sockbad:running sockidle:running stopping:running stuckodd:running wrongstart:dead"
+  assert [ "$(grep -o '"lock_state":"[a-z]*"' <<<"$fast" | sort | uniq -c | wc -l)" -eq 6 ]
+  grep -qF '"last_line":"a\"b\\c\td\re' <<<"$fast"
+  grep -qF '"progress":"{\"step\":2,\"loss\":0.7,\"note\":\"a\\\"b\"}","losses":"0.9,0.7"' <<<"$fast"
+  grep -qF '"last_event":"resumed","restarts":1' <<<"$fast"
+  run bash -c 'TMUXKIT_DEBUG=1 bash "$1" --runs-only --json 2>&1 >/dev/null | grep -o "tk_run_load [^ ]*/runs/[a-z0-9]*$" | sed "s|.*/||" | LC_ALL=C sort | tr "\n" " "' _ "$SHELL_DIR/check_training_status.sh"
+  assert_output "lbig llegacy nolive p3 sockbad stopping stuckodd wrongstart "
+}

@@ -78,6 +78,8 @@ lock_file_for() { # pid start run
   printf 'pid=%s\nstart=%s\nhost=h\nrun=%s\nsession=%s\nrun_id=%s.1.1\ncreated=1\n' "$1" "$2" "$3" "$3" "$3"
 }
 
+runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
+
 pstart() { (. "$SHELL_DIR/lib/tmuxkit.bash" && tk_pstart "$1"); }
 
 log_of() { cat "$WORK/results/$1/tmuxkit/$1.log" 2>/dev/null; }

@@ -311,6 +311,18 @@ tk_stat_many() {
   fi
 }
 
+# tk_stat_many_t: "MTIME SIZE TYPE<TAB>PATH" for each path read from stdin that exists, in one
+# call, not following a symlink. TYPE is stat's own words (GNU "regular file", "symbolic link";
+# BSD "Regular File", "Symbolic Link"): its first two letters, lowercased, tell them apart.
+tk_stat_many_t() {
+  tk_stat mtime / >/dev/null 2>&1 || true
+  if [ "$_TK_STAT" = gnu ]; then
+    tr '\n' '\0' | xargs -0 stat -c "%Y %s %F	%n" 2>/dev/null || true
+  else
+    tr '\n' '\0' | xargs -0 stat -f "%m %z %HT	%N" 2>/dev/null || true
+  fi
+}
+
 # The descendants of root (not self's), from "pid ppid" lines: an awk program.
 # shellcheck disable=SC2016
 TK_DESC_AWK='{ kids[$2] = kids[$2] " " $1 }
@@ -383,6 +395,7 @@ tk_pinfo_v() {
       return 0
     fi
     tk_snap_pid "$pid" || return 1
+    tk_snap_need
     s=${TK_PSA[pid]:-}
     [ -n "$s" ] || return 1
     set -f
@@ -424,24 +437,32 @@ tk_pinfo_v() {
 TK_NL='
 '
 
-# tk_snap_take: one process table for the calls that follow ("stat etime lstart" by pid, lstart
-# in UTC and the C locale), for tk_pinfo_v and tk_uptime_v. tk_snap_drop forgets it.
+# tk_snap_take: one process table for the calls that follow ("pid stat etime lstart" lines in
+# TK_PS_RAW, lstart in UTC and the C locale), for tk_pinfo_v and tk_uptime_v, and for the status
+# awk that judges many live runs at once. The bash table (TK_PSA, by pid) is built on first use
+# (tk_snap_need): a status call whose runs awk judges never builds it. tk_snap_drop forgets it.
 tk_snap_take() {
-  local pid rest n=0
-  TK_PSA=() TK_PS_SNAP='' TK_PI_MEMO_PID=''
+  TK_PSA=() TK_PSA_BUILT='' TK_PS_SNAP='' TK_PI_MEMO_PID=''
+  TK_PS_RAW=$(LC_ALL=C TZ=UTC0 ps -A -o pid=,stat=,etime=,lstart= 2>/dev/null) || TK_PS_RAW=''
+  # A ps that cannot list the table so (it lists this shell at least): ask pid by pid, as before.
+  case $TK_PS_RAW in *[0-9]*) TK_PS_SNAP=1 ;; esac
+}
+
+# tk_snap_need: TK_PSA from TK_PS_RAW, once per snapshot.
+tk_snap_need() {
+  local pid rest
+  [ -z "${TK_PSA_BUILT:-}" ] || return 0
+  TK_PSA_BUILT=1
   while read -r pid rest; do
     case $pid in '' | 0* | *[!0-9]*) continue ;; esac
     TK_PSA[pid]=$rest
-    n=$((n + 1))
   done <<EOF
-$(LC_ALL=C TZ=UTC0 ps -A -o pid=,stat=,etime=,lstart= 2>/dev/null)
+$TK_PS_RAW
 EOF
-  # A ps that cannot list the table so (it lists this shell at least): ask pid by pid, as before.
-  [ "$n" -eq 0 ] || TK_PS_SNAP=1
 }
 
 tk_snap_drop() {
-  TK_PS_SNAP='' TK_PSA=() TK_PI_MEMO_PID=
+  TK_PS_SNAP='' TK_PSA=() TK_PSA_BUILT='' TK_PS_RAW='' TK_PI_MEMO_PID=
 }
 
 # The start time as locks written before identities had a kind recorded it: lstart in the
@@ -480,7 +501,9 @@ tk_snap_pid() {
 
 # tk_snap_has PID: PID is in the snapshot's process table (a zombie included, as ps -p has it).
 tk_snap_has() {
-  tk_snap_pid "$1" && [ -n "${TK_PSA[$1]:-}" ]
+  tk_snap_pid "$1" || return 1
+  tk_snap_need
+  [ -n "${TK_PSA[$1]:-}" ]
 }
 
 # True when PID is alive and was started at START (so a reused PID is not the owner).
@@ -526,6 +549,7 @@ tk_uptime_v() {
   case $1 in '' | *[!0-9]*) return 1 ;; esac
   if [ -n "${TK_PS_SNAP:-}" ]; then
     tk_snap_pid "$1" || return 1
+    tk_snap_need
     e=${TK_PSA[$1]:-}
     set -f
     # shellcheck disable=SC2086
@@ -932,8 +956,8 @@ tk_run_state() {
   local now=${1:-$(date +%s)} mt='' act='' live
   S_LOG_AGE='' S_LAST='' S_UPTIME='' S_HEADLESS='' S_PIPE=''
   if [ -n "${TK_STAT_SNAP:-}" ]; then
-    case $TK_STAT_SNAP in *" $R_LOG$TK_NL"*)
-      mt=${TK_STAT_SNAP%%" $R_LOG$TK_NL"*}
+    case $TK_STAT_SNAP in *"	$R_LOG$TK_NL"*)
+      mt=${TK_STAT_SNAP%%"	$R_LOG$TK_NL"*}
       mt=${mt##*"$TK_NL"}
       mt=${mt%% *}
       ;;
@@ -965,11 +989,12 @@ tk_run_state() {
       S_LAST=$(tk_run_tmux capture-pane -p -t "=$R_RUN:" 2>/dev/null | grep -v '^\[tmuxkit\] ' |
         grep -v '^[[:space:]]*$' | tail -n 1 | cut -b "1-$TK_LAST_LINE_MAX" || true)
     fi
-    if [ -n "$S_LOG_AGE" ] && [ "$S_LOG_AGE" -gt "$R_STUCK_AFTER" ]; then
-      S_STATE=$ST_STUCK
-    else
-      S_STATE=$ST_RUNNING
-    fi
+    # Stuck: no output for longer than stuck_after (a stuck_after that is not a number never is).
+    S_STATE=$ST_RUNNING
+    case $S_LOG_AGE:$R_STUCK_AFTER in *[!0-9:]* | :* | *:) ;; *)
+      [ "$S_LOG_AGE" -le "$R_STUCK_AFTER" ] || S_STATE=$ST_STUCK
+      ;;
+    esac
   else
     [ -z "$mt" ] || S_LOG_AGE=$((now - mt))
     # The runner may have recorded its end and gone between tk_run_load and now: read it again
@@ -1286,6 +1311,241 @@ tk_run_json_tail() {
   TK_RUN_JSON="$j,\"losses\":$TK_J}"
 }
 
+# --- many live runs at once (a status call) ---------------------------------------
+# tk_run_state and tk_run_json_v judge one run in bash, a few hundred commands each. A status
+# call with many live runs has them judged by one awk instead (tk_runs_fast): the same rules, on
+# the same snapshots (the process table, each socket's panes, one stat of their files). It answers
+# only for the plain case: a live runner (its identity t: or u:, as tk_owner_alive), no exit or
+# stop recorded, a last line in RUN.live, a regular lock of at most 4 KiB, numbers that are
+# numbers. Every other run it hands back to the bash path, which stays the one definition; a bats
+# test holds the two to the same answers.
+
+# tk_runs_fast_paths RUNSDIR CLINES: for the runs of CLINES ("C<TAB>NAME" lines), TK_FAST_SOCKS
+# (their tmux sockets, one a line, each once) and TK_FAST_PATHS (their log, RUN.live, RUN.progress
+# and lock paths, for one stat).
+tk_runs_fast_paths() {
+  local p1
+  # shellcheck disable=SC2016  # an awk program
+  p1=$(printf '%s\n' "$2" | awk -v runs="$1" -v logsuf="$TK_LOG_SUFFIX" -v livesuf="$TK_LIVE_SUFFIX" -F '\t' '
+    $1 == "C" {
+      f = runs "/" $2 "/meta"; lg = ""; lk = ""; sk = ""
+      while ((getline l < f) > 0) {
+        if (l ~ /^log=/) { lg = substr(l, 5); paths = paths lg "\n" }
+        else if (l ~ /^lock=/) lk = substr(l, 6)
+        else if (l ~ /^socket=/) sk = substr(l, 8)
+      }
+      close(f)
+      if (lg != "") {
+        b = lg
+        if (length(b) >= length(logsuf) && substr(b, length(b) - length(logsuf) + 1) == logsuf) b = substr(b, 1, length(b) - length(logsuf))
+        paths = paths b livesuf "\n" b ".progress\n"
+      }
+      if (lk != "") paths = paths lk "\n"
+      if (sk ~ /^[A-Za-z0-9_.-]*$/ && !(sk in seen)) { seen[sk] = 1; socks = socks sk "\n" }
+    }
+    END { printf "%s@@\n%s", socks, paths }')
+  TK_FAST_SOCKS=${p1%%"@@$TK_NL"*}
+  TK_FAST_PATHS=${p1#*"@@$TK_NL"}
+}
+
+# tk_runs_fast_snap RUNSDIR CLINES: the snapshots the runs of CLINES ("C<TAB>NAME" lines) are
+# judged on, taken once for all of them: TK_STAT_SNAP (one stat of their log, RUN.live,
+# RUN.progress and lock: "MTIME SIZE TYPE<TAB>PATH" lines) and TK_FAST_PANES (each of their
+# sockets' panes; the last socket's also kept for tk_pane_v). After tk_snap_take.
+tk_runs_fast_snap() {
+  local sock all
+  tk_runs_fast_paths "$1" "$2"
+  TK_STAT_SNAP=$TK_NL$(printf '%s' "$TK_FAST_PATHS" | tk_stat_many_t)$TK_NL
+  TK_FAST_PANES=''
+  while IFS= read -r sock; do
+    all=$TK_NL$(TMUXKIT_SOCKET=$sock tk_tmux list-panes -a -F '#{session_name}	#{window_activity}	#{pane_pipe}' 2>/dev/null || true)$TK_NL
+    TK_TMUX_SNAP_SOCK=$sock TK_TMUX_SNAP=$all
+    TK_FAST_PANES="$TK_FAST_PANES@@T	$sock$all"
+  done <<EOF
+$TK_FAST_SOCKS
+EOF
+}
+
+# tk_runs_fast RUNSDIR NOW CLINES: after tk_runs_fast_snap, the runs of CLINES judged by one awk.
+# TK_FAST is "A<TAB>" and every object, comma-separated, when all were answered; else one line a
+# run, in order: "F<TAB>OBJECT" (answered) or "C<TAB>NAME" (for the bash path).
+tk_runs_fast() {
+  # shellcheck disable=SC2016  # an awk program
+  TK_FAST=$(printf '@@P\n%s\n%s@@S%s@@R\n%s\n' "$TK_PS_RAW" "$TK_FAST_PANES" "$TK_STAT_SNAP" "$3" |
+    awk -v runs="$1" -v now="$2" -v max="$TK_LAST_LINE_MAX" -v logsuf="$TK_LOG_SUFFIX" -v livesuf="$TK_LIVE_SUFFIX" \
+      -v def_stuck="$TK_DEF_STUCK_AFTER" -v st_run="$ST_RUNNING" -v st_stuck="$ST_STUCK" "$TK_EXTRAS_AWK$TK_FAST_AWK" 2>/dev/null) ||
+    TK_FAST=$3
+}
+
+# shellcheck disable=SC2016  # an awk program
+TK_FAST_AWK='
+BEGIN { ctl = sprintf("[\"\\\\%c-%c]", 1, 31) }
+$0 == "@@P" { sec = "P"; next }
+$0 == "@@S" { sec = "S"; next }
+$0 == "@@R" { sec = "R"; next }
+substr($0, 1, 4) == "@@T\t" { sec = "T"; sock = substr($0, 5); listed[sock] = 1; next }
+sec == "P" {
+  # "pid stat etime lstart...": as tk_snap_need and tk_pinfo_v take it.
+  k = split($0, w, " ")
+  if (k < 4 || w[1] !~ /^[1-9][0-9]*$/ || length(w[1]) > 10) next
+  pst[w[1]] = w[2]; pet[w[1]] = w[3]; l = w[4]
+  for (i = 5; i <= k; i++) l = l " " w[i]
+  pls[w[1]] = l
+  next
+}
+sec == "T" {
+  # As tk_pane_v: the session pane with the log pipe, else the first.
+  if (split($0, w, "\t") < 3) next
+  k = sock SUBSEP w[1]
+  if (!(k in pact) || pact[k] == "" || w[3] == "1") { pact[k] = w[2]; ppipe[k] = w[3] }
+  next
+}
+sec == "S" {
+  i = index($0, "\t")
+  if (i == 0) next
+  p = substr($0, i + 1); split(substr($0, 1, i - 1), w, " ")
+  smt[p] = w[1]; ssz[p] = w[2]; sty[p] = tolower(substr(w[3], 1, 2))
+  next
+}
+sec == "R" && substr($0, 1, 2) == "C\t" {
+  name = substr($0, 3)
+  j = judge(name)
+  if (j == "") { out = out "C\t" name "\n"; deferred = 1 } else { out = out "F\t" j "\n"; objs = objs (objs == "" ? "" : ",") j }
+}
+END { if (deferred) printf "%s", out; else printf "A\t%s\n", objs }
+
+function first(f,    l, r) {
+  # The first line of f; FIRST_OK = 1 when f could be read (an empty file included).
+  l = ""; r = (getline l < f); close(f)
+  FIRST_OK = (r >= 0)
+  return r > 0 ? l : ""
+}
+function ident(pid,    l, w, f) {
+  # As tk_pinfo_v: "t:TICKS" from /proc, else "u:LSTART" from the snapshot; "" for no live process.
+  if (!(pid in pst) || substr(pst[pid], 1, 1) == "Z") return ""
+  if (pid in idm) return idm[pid]
+  f = "/proc/" pid "/stat"; l = ""
+  if ((getline l < f) > 0 && l != "") {
+    close(f); sub(/.*\) /, "", l)
+    if (split(l, w, " ") >= 20) return idm[pid] = "t:" w[20]
+  } else close(f)
+  return idm[pid] = "u:" pls[pid]
+}
+function alive(pid, start,    id) {
+  # As tk_owner_alive; -1 for an identity of the old kind (the bash path asks ps for it).
+  if (start == "" || pid !~ /^[0-9]+$/) return 0
+  if (start !~ /^[tu]:/) return -1
+  id = ident(pid)
+  return id != "" && id == start
+}
+function etime(e,    d, n, p, i) {
+  # As tk_etime_v: [[dd-]hh:]mm:ss in seconds.
+  d = 0; i = index(e, "-")
+  if (i) { d = substr(e, 1, i - 1); e = substr(e, i + 1) }
+  n = split(e, p, ":")
+  if (n >= 3) return d * 86400 + p[1] * 3600 + p[2] * 60 + p[3]
+  if (n == 2) return d * 86400 + p[1] * 60 + p[2]
+  return d * 86400 + p[1] * 60 + p[1]
+}
+function js(s,    o, c) {
+  # As tk_json_str_v.
+  if (s !~ ctl) return "\"" s "\""
+  o = ""
+  while (match(s, ctl)) {
+    c = substr(s, RSTART, 1); o = o substr(s, 1, RSTART - 1)
+    if (c == "\"") o = o "\\\""
+    else if (c == "\\") o = o "\\\\"
+    else if (c == "\t") o = o "\\t"
+    else if (c == "\r") o = o "\\r"
+    s = substr(s, RSTART + 1)
+  }
+  return "\"" o s "\""
+}
+function jv(v) {
+  # As tk_json_val_v.
+  if (v == "") return "null"
+  if (v ~ /^[0-9-]+$/ && v != "-") return v
+  return js(v)
+}
+function judge(name,    headless, d, f, l, run, cwd, res, lk, lg, started, sk, stuck, rpid, rstart, pid, a, up, mt, act, age, k, b, live, last, state, writer, ls, lpid, lstart, pf, j) {
+  d = runs "/" name
+  run = ""; cwd = ""; res = ""; lk = ""; lg = ""; started = ""; sk = ""; stuck = def_stuck
+  f = d "/meta"; a = 0
+  while ((getline l < f) > 0) {
+    a = 1
+    if (l ~ /^run=/) run = substr(l, 5)
+    else if (l ~ /^cwd=/) cwd = substr(l, 5)
+    else if (l ~ /^results=/) res = substr(l, 9)
+    else if (l ~ /^lock=/) lk = substr(l, 6)
+    else if (l ~ /^log=/) lg = substr(l, 5)
+    else if (l ~ /^started_at=/) started = substr(l, 12)
+    else if (l ~ /^socket=/) sk = substr(l, 8)
+    else if (l ~ /^stuck_after=/) stuck = substr(l, 13)
+  }
+  close(f)
+  if (!a || !(sk in listed) || stuck !~ /^[0-9]+$/ || started !~ /^[0-9]*$/) return ""
+  # No end or stop recorded (the bash path reads those), and a live runner.
+  first(d "/exit"); if (FIRST_OK) return ""
+  first(d "/stopped"); if (FIRST_OK) return ""
+  f = d "/runner"; rpid = ""; rstart = ""
+  if ((getline rpid < f) > 0) getline rstart < f
+  close(f)
+  if (alive(rpid, rstart) != 1) return ""
+  pid = first(d "/pid")
+  if (pid !~ /^[0-9]*$/) return ""
+  up = etime(pet[rpid])
+  # Activity: the newer of the log mtime and the pane window activity.
+  mt = (lg in smt) ? smt[lg] : ""
+  k = sk SUBSEP run
+  act = (k in pact) ? pact[k] : ""
+  headless = !(k in pact) || pact[k] ppipe[k] == ""
+  if (act !~ /^[0-9]+$/) act = ""
+  if (act != "" && mt != "" && act + 0 > mt + 0) mt = act
+  if (mt == "") mt = act
+  age = ""
+  if (mt != "") { age = now - mt; if (age < 0) age = 0 }
+  b = lg
+  if (length(b) >= length(logsuf) && substr(b, length(b) - length(logsuf) + 1) == logsuf) b = substr(b, 1, length(b) - length(logsuf))
+  live = b livesuf
+  if (sty[live] != "re") return ""
+  last = first(live)
+  if (last == "" || length(last) > max) return ""
+  state = (age != "" && age > stuck + 0) ? st_stuck : st_run
+  writer = "none"
+  if (!headless) { if (ppipe[k] == "1") writer = "alive"; else if (ppipe[k] == "0") writer = "dead" }
+  # The lock, as tk_lock_state.
+  if (lk == "" || !(lk in sty)) ls = "free"
+  else if (sty[lk] == "sy") ls = "symlink"
+  else if (sty[lk] != "re") ls = "notfile"
+  else if (ssz[lk] + 0 > 4096) return ""
+  else {
+    lpid = ""; lstart = ""
+    while ((getline l < lk) > 0) {
+      if (l ~ /^pid=/) lpid = substr(l, 5)
+      else if (l ~ /^start=/) lstart = substr(l, 7)
+    }
+    close(lk)
+    if (lpid !~ /^[0-9]+$/ || lstart == "") ls = "garbage"
+    else {
+      a = alive(lpid, lstart)
+      if (a < 0) return ""
+      ls = a ? "alive" : "stale"
+    }
+  }
+  pf = b ".progress"
+  if (sty[pf] != "re") pf = ""
+  extras(d "/events.jsonl", pf)
+  j = "{\"run\":" js(run) ",\"session\":" js(run) ",\"state\":" js(state) ",\"pid\":" jv(pid) ",\"runner_pid\":" jv(rpid)
+  j = j ",\"started_at\":" jv(started) ",\"ended_at\":null,\"uptime_s\":" jv(up)
+  j = j ",\"log_path\":" js(lg) ",\"log_age_s\":" jv(age) ",\"last_line\":" js(last) ",\"exit_code\":null"
+  j = j ",\"stop_rung\":null,\"lock_path\":" js(lk) ",\"lock_state\":" js(ls) ",\"results\":" js(res)
+  j = j ",\"cwd\":" js(cwd) ",\"writer\":" js(writer) ",\"stuck_after\":" jv(stuck) ",\"socket\":" js(sk)
+  j = j ",\"headless\":" (headless ? "true" : "false")
+  j = j ",\"last_event\":" jv(e) ",\"restarts\":" n ",\"progress\":" jv(substr(p, 1, 2000)) ",\"losses\":" jv(substr(losses, 1, 2000)) "}"
+  return j
+}
+'
+
 # Names of all runs known on this host.
 tk_run_names() {
   local d
@@ -1482,7 +1742,7 @@ _cs_fresh_runner() {
 }
 
 _cs_runs() {
-  local home=$1 now=$2 name shown=0 named=1 d json kind item cached='' i n=0 all
+  local home=$1 now=$2 name shown=0 named=1 d json kind item cached='' i n=0 all todo jkept=''
   # Live runs whose events and progress one awk reads for all (tk_run_extras_all): each one's
   # object so far (CS_HEAD) and the runs listed before it (CS_SEG), put together at the end.
   local -a CS_SEG CS_HEAD
@@ -1498,17 +1758,35 @@ _cs_runs() {
   else
     for name in "$@"; do cached="$cached${cached:+$'\n'}C	$name"; done
   fi
+  todo=$cached
   if [ "$JSON" = 1 ]; then
-    # What the runs to compute need, taken once for all of them: the process table, and their logs' mtimes.
-    tk_snap_take
+    # The ended runs' kept answers (the "J" line, last) are added after the rest, as they come.
+    todo=${cached%%J	*}
+    jkept=${cached#"$todo"}
+    jkept=${jkept#J	}
+    # What the runs to compute need, taken once for all of them: the process table, their files'
+    # stat and their panes; then one awk judges every plain live run (tk_runs_fast), and the loop
+    # below, the bash path, the rest. TMUXKIT_STATUS_JUDGE=bash sends every run the bash way (the
+    # tests compare the two).
     TK_XDEFER=1 TK_XLIST=''
-    TK_STAT_SNAP=$TK_NL$(printf '%s\n' "$cached" | awk -v runs="$home/$TK_RUNS_DIR" -F '\t' '
-      $1 == "C" { f = runs "/" $2 "/meta"; while ((getline l < f) > 0) if (l ~ /^log=/) print substr(l, 5); close(f) }' |
-      tk_stat_many)$TK_NL
+    case $todo in *"C	"*)
+      tk_snap_take
+      tk_runs_fast_snap "$home/$TK_RUNS_DIR" "$todo"
+      if [ -n "$TK_PS_SNAP" ] && [ "${TMUXKIT_STATUS_JUDGE:-}" != bash ]; then
+        tk_runs_fast "$home/$TK_RUNS_DIR" "$now" "$todo"
+        todo=$TK_FAST
+      fi
+      ;;
+    esac
+    case $todo in "A	"*)
+      J_RUNS=${todo#A	}
+      todo=''
+      ;;
+    esac
   fi
   while IFS='	' read -r kind item; do
     case $kind in
-    J)
+    F)
       J_RUNS="${J_RUNS:+$J_RUNS,}$item"
       continue
       ;;
@@ -1551,8 +1829,9 @@ _cs_runs() {
         "$(_cs_human_age "$S_UPTIME")" "$(_cs_human_age "$S_LOG_AGE")" "${R_EXIT:--}" "$S_LAST"
     fi
   done <<EOF
-$cached
+$todo
 EOF
+  [ -z "$jkept" ] || J_RUNS="${J_RUNS:+$J_RUNS,}$jkept"
   TK_XDEFER=''
   if [ "$n" -gt 0 ]; then
     tk_run_extras_all

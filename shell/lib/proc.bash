@@ -31,6 +31,18 @@ tk_stat_many() {
   fi
 }
 
+# tk_stat_many_t: "MTIME SIZE TYPE<TAB>PATH" for each path read from stdin that exists, in one
+# call, not following a symlink. TYPE is stat's own words (GNU "regular file", "symbolic link";
+# BSD "Regular File", "Symbolic Link"): its first two letters, lowercased, tell them apart.
+tk_stat_many_t() {
+  tk_stat mtime / >/dev/null 2>&1 || true
+  if [ "$_TK_STAT" = gnu ]; then
+    tr '\n' '\0' | xargs -0 stat -c "%Y %s %F	%n" 2>/dev/null || true
+  else
+    tr '\n' '\0' | xargs -0 stat -f "%m %z %HT	%N" 2>/dev/null || true
+  fi
+}
+
 # The descendants of root (not self's), from "pid ppid" lines: an awk program.
 # shellcheck disable=SC2016
 TK_DESC_AWK='{ kids[$2] = kids[$2] " " $1 }
@@ -103,6 +115,7 @@ tk_pinfo_v() {
       return 0
     fi
     tk_snap_pid "$pid" || return 1
+    tk_snap_need
     s=${TK_PSA[pid]:-}
     [ -n "$s" ] || return 1
     set -f
@@ -144,24 +157,32 @@ tk_pinfo_v() {
 TK_NL='
 '
 
-# tk_snap_take: one process table for the calls that follow ("stat etime lstart" by pid, lstart
-# in UTC and the C locale), for tk_pinfo_v and tk_uptime_v. tk_snap_drop forgets it.
+# tk_snap_take: one process table for the calls that follow ("pid stat etime lstart" lines in
+# TK_PS_RAW, lstart in UTC and the C locale), for tk_pinfo_v and tk_uptime_v, and for the status
+# awk that judges many live runs at once. The bash table (TK_PSA, by pid) is built on first use
+# (tk_snap_need): a status call whose runs awk judges never builds it. tk_snap_drop forgets it.
 tk_snap_take() {
-  local pid rest n=0
-  TK_PSA=() TK_PS_SNAP='' TK_PI_MEMO_PID=''
+  TK_PSA=() TK_PSA_BUILT='' TK_PS_SNAP='' TK_PI_MEMO_PID=''
+  TK_PS_RAW=$(LC_ALL=C TZ=UTC0 ps -A -o pid=,stat=,etime=,lstart= 2>/dev/null) || TK_PS_RAW=''
+  # A ps that cannot list the table so (it lists this shell at least): ask pid by pid, as before.
+  case $TK_PS_RAW in *[0-9]*) TK_PS_SNAP=1 ;; esac
+}
+
+# tk_snap_need: TK_PSA from TK_PS_RAW, once per snapshot.
+tk_snap_need() {
+  local pid rest
+  [ -z "${TK_PSA_BUILT:-}" ] || return 0
+  TK_PSA_BUILT=1
   while read -r pid rest; do
     case $pid in '' | 0* | *[!0-9]*) continue ;; esac
     TK_PSA[pid]=$rest
-    n=$((n + 1))
   done <<EOF
-$(LC_ALL=C TZ=UTC0 ps -A -o pid=,stat=,etime=,lstart= 2>/dev/null)
+$TK_PS_RAW
 EOF
-  # A ps that cannot list the table so (it lists this shell at least): ask pid by pid, as before.
-  [ "$n" -eq 0 ] || TK_PS_SNAP=1
 }
 
 tk_snap_drop() {
-  TK_PS_SNAP='' TK_PSA=() TK_PI_MEMO_PID=
+  TK_PS_SNAP='' TK_PSA=() TK_PSA_BUILT='' TK_PS_RAW='' TK_PI_MEMO_PID=
 }
 
 # The start time as locks written before identities had a kind recorded it: lstart in the
@@ -200,7 +221,9 @@ tk_snap_pid() {
 
 # tk_snap_has PID: PID is in the snapshot's process table (a zombie included, as ps -p has it).
 tk_snap_has() {
-  tk_snap_pid "$1" && [ -n "${TK_PSA[$1]:-}" ]
+  tk_snap_pid "$1" || return 1
+  tk_snap_need
+  [ -n "${TK_PSA[$1]:-}" ]
 }
 
 # True when PID is alive and was started at START (so a reused PID is not the owner).
@@ -246,6 +269,7 @@ tk_uptime_v() {
   case $1 in '' | *[!0-9]*) return 1 ;; esac
   if [ -n "${TK_PS_SNAP:-}" ]; then
     tk_snap_pid "$1" || return 1
+    tk_snap_need
     e=${TK_PSA[$1]:-}
     set -f
     # shellcheck disable=SC2086

@@ -108,8 +108,8 @@ tk_run_state() {
   local now=${1:-$(date +%s)} mt='' act='' live
   S_LOG_AGE='' S_LAST='' S_UPTIME='' S_HEADLESS='' S_PIPE=''
   if [ -n "${TK_STAT_SNAP:-}" ]; then
-    case $TK_STAT_SNAP in *" $R_LOG$TK_NL"*)
-      mt=${TK_STAT_SNAP%%" $R_LOG$TK_NL"*}
+    case $TK_STAT_SNAP in *"	$R_LOG$TK_NL"*)
+      mt=${TK_STAT_SNAP%%"	$R_LOG$TK_NL"*}
       mt=${mt##*"$TK_NL"}
       mt=${mt%% *}
       ;;
@@ -141,11 +141,12 @@ tk_run_state() {
       S_LAST=$(tk_run_tmux capture-pane -p -t "=$R_RUN:" 2>/dev/null | grep -v '^\[tmuxkit\] ' |
         grep -v '^[[:space:]]*$' | tail -n 1 | cut -b "1-$TK_LAST_LINE_MAX" || true)
     fi
-    if [ -n "$S_LOG_AGE" ] && [ "$S_LOG_AGE" -gt "$R_STUCK_AFTER" ]; then
-      S_STATE=$ST_STUCK
-    else
-      S_STATE=$ST_RUNNING
-    fi
+    # Stuck: no output for longer than stuck_after (a stuck_after that is not a number never is).
+    S_STATE=$ST_RUNNING
+    case $S_LOG_AGE:$R_STUCK_AFTER in *[!0-9:]* | :* | *:) ;; *)
+      [ "$S_LOG_AGE" -le "$R_STUCK_AFTER" ] || S_STATE=$ST_STUCK
+      ;;
+    esac
   else
     [ -z "$mt" ] || S_LOG_AGE=$((now - mt))
     # The runner may have recorded its end and gone between tk_run_load and now: read it again
@@ -461,6 +462,241 @@ tk_run_json_tail() {
   tk_json_val_v TK_J "$S_LOSSES"
   TK_RUN_JSON="$j,\"losses\":$TK_J}"
 }
+
+# --- many live runs at once (a status call) ---------------------------------------
+# tk_run_state and tk_run_json_v judge one run in bash, a few hundred commands each. A status
+# call with many live runs has them judged by one awk instead (tk_runs_fast): the same rules, on
+# the same snapshots (the process table, each socket's panes, one stat of their files). It answers
+# only for the plain case: a live runner (its identity t: or u:, as tk_owner_alive), no exit or
+# stop recorded, a last line in RUN.live, a regular lock of at most 4 KiB, numbers that are
+# numbers. Every other run it hands back to the bash path, which stays the one definition; a bats
+# test holds the two to the same answers.
+
+# tk_runs_fast_paths RUNSDIR CLINES: for the runs of CLINES ("C<TAB>NAME" lines), TK_FAST_SOCKS
+# (their tmux sockets, one a line, each once) and TK_FAST_PATHS (their log, RUN.live, RUN.progress
+# and lock paths, for one stat).
+tk_runs_fast_paths() {
+  local p1
+  # shellcheck disable=SC2016  # an awk program
+  p1=$(printf '%s\n' "$2" | awk -v runs="$1" -v logsuf="$TK_LOG_SUFFIX" -v livesuf="$TK_LIVE_SUFFIX" -F '\t' '
+    $1 == "C" {
+      f = runs "/" $2 "/meta"; lg = ""; lk = ""; sk = ""
+      while ((getline l < f) > 0) {
+        if (l ~ /^log=/) { lg = substr(l, 5); paths = paths lg "\n" }
+        else if (l ~ /^lock=/) lk = substr(l, 6)
+        else if (l ~ /^socket=/) sk = substr(l, 8)
+      }
+      close(f)
+      if (lg != "") {
+        b = lg
+        if (length(b) >= length(logsuf) && substr(b, length(b) - length(logsuf) + 1) == logsuf) b = substr(b, 1, length(b) - length(logsuf))
+        paths = paths b livesuf "\n" b ".progress\n"
+      }
+      if (lk != "") paths = paths lk "\n"
+      if (sk ~ /^[A-Za-z0-9_.-]*$/ && !(sk in seen)) { seen[sk] = 1; socks = socks sk "\n" }
+    }
+    END { printf "%s@@\n%s", socks, paths }')
+  TK_FAST_SOCKS=${p1%%"@@$TK_NL"*}
+  TK_FAST_PATHS=${p1#*"@@$TK_NL"}
+}
+
+# tk_runs_fast_snap RUNSDIR CLINES: the snapshots the runs of CLINES ("C<TAB>NAME" lines) are
+# judged on, taken once for all of them: TK_STAT_SNAP (one stat of their log, RUN.live,
+# RUN.progress and lock: "MTIME SIZE TYPE<TAB>PATH" lines) and TK_FAST_PANES (each of their
+# sockets' panes; the last socket's also kept for tk_pane_v). After tk_snap_take.
+tk_runs_fast_snap() {
+  local sock all
+  tk_runs_fast_paths "$1" "$2"
+  TK_STAT_SNAP=$TK_NL$(printf '%s' "$TK_FAST_PATHS" | tk_stat_many_t)$TK_NL
+  TK_FAST_PANES=''
+  while IFS= read -r sock; do
+    all=$TK_NL$(TMUXKIT_SOCKET=$sock tk_tmux list-panes -a -F '#{session_name}	#{window_activity}	#{pane_pipe}' 2>/dev/null || true)$TK_NL
+    TK_TMUX_SNAP_SOCK=$sock TK_TMUX_SNAP=$all
+    TK_FAST_PANES="$TK_FAST_PANES@@T	$sock$all"
+  done <<EOF
+$TK_FAST_SOCKS
+EOF
+}
+
+# tk_runs_fast RUNSDIR NOW CLINES: after tk_runs_fast_snap, the runs of CLINES judged by one awk.
+# TK_FAST is "A<TAB>" and every object, comma-separated, when all were answered; else one line a
+# run, in order: "F<TAB>OBJECT" (answered) or "C<TAB>NAME" (for the bash path).
+tk_runs_fast() {
+  # shellcheck disable=SC2016  # an awk program
+  TK_FAST=$(printf '@@P\n%s\n%s@@S%s@@R\n%s\n' "$TK_PS_RAW" "$TK_FAST_PANES" "$TK_STAT_SNAP" "$3" |
+    awk -v runs="$1" -v now="$2" -v max="$TK_LAST_LINE_MAX" -v logsuf="$TK_LOG_SUFFIX" -v livesuf="$TK_LIVE_SUFFIX" \
+      -v def_stuck="$TK_DEF_STUCK_AFTER" -v st_run="$ST_RUNNING" -v st_stuck="$ST_STUCK" "$TK_EXTRAS_AWK$TK_FAST_AWK" 2>/dev/null) ||
+    TK_FAST=$3
+}
+
+# shellcheck disable=SC2016  # an awk program
+TK_FAST_AWK='
+BEGIN { ctl = sprintf("[\"\\\\%c-%c]", 1, 31) }
+$0 == "@@P" { sec = "P"; next }
+$0 == "@@S" { sec = "S"; next }
+$0 == "@@R" { sec = "R"; next }
+substr($0, 1, 4) == "@@T\t" { sec = "T"; sock = substr($0, 5); listed[sock] = 1; next }
+sec == "P" {
+  # "pid stat etime lstart...": as tk_snap_need and tk_pinfo_v take it.
+  k = split($0, w, " ")
+  if (k < 4 || w[1] !~ /^[1-9][0-9]*$/ || length(w[1]) > 10) next
+  pst[w[1]] = w[2]; pet[w[1]] = w[3]; l = w[4]
+  for (i = 5; i <= k; i++) l = l " " w[i]
+  pls[w[1]] = l
+  next
+}
+sec == "T" {
+  # As tk_pane_v: the session pane with the log pipe, else the first.
+  if (split($0, w, "\t") < 3) next
+  k = sock SUBSEP w[1]
+  if (!(k in pact) || pact[k] == "" || w[3] == "1") { pact[k] = w[2]; ppipe[k] = w[3] }
+  next
+}
+sec == "S" {
+  i = index($0, "\t")
+  if (i == 0) next
+  p = substr($0, i + 1); split(substr($0, 1, i - 1), w, " ")
+  smt[p] = w[1]; ssz[p] = w[2]; sty[p] = tolower(substr(w[3], 1, 2))
+  next
+}
+sec == "R" && substr($0, 1, 2) == "C\t" {
+  name = substr($0, 3)
+  j = judge(name)
+  if (j == "") { out = out "C\t" name "\n"; deferred = 1 } else { out = out "F\t" j "\n"; objs = objs (objs == "" ? "" : ",") j }
+}
+END { if (deferred) printf "%s", out; else printf "A\t%s\n", objs }
+
+function first(f,    l, r) {
+  # The first line of f; FIRST_OK = 1 when f could be read (an empty file included).
+  l = ""; r = (getline l < f); close(f)
+  FIRST_OK = (r >= 0)
+  return r > 0 ? l : ""
+}
+function ident(pid,    l, w, f) {
+  # As tk_pinfo_v: "t:TICKS" from /proc, else "u:LSTART" from the snapshot; "" for no live process.
+  if (!(pid in pst) || substr(pst[pid], 1, 1) == "Z") return ""
+  if (pid in idm) return idm[pid]
+  f = "/proc/" pid "/stat"; l = ""
+  if ((getline l < f) > 0 && l != "") {
+    close(f); sub(/.*\) /, "", l)
+    if (split(l, w, " ") >= 20) return idm[pid] = "t:" w[20]
+  } else close(f)
+  return idm[pid] = "u:" pls[pid]
+}
+function alive(pid, start,    id) {
+  # As tk_owner_alive; -1 for an identity of the old kind (the bash path asks ps for it).
+  if (start == "" || pid !~ /^[0-9]+$/) return 0
+  if (start !~ /^[tu]:/) return -1
+  id = ident(pid)
+  return id != "" && id == start
+}
+function etime(e,    d, n, p, i) {
+  # As tk_etime_v: [[dd-]hh:]mm:ss in seconds.
+  d = 0; i = index(e, "-")
+  if (i) { d = substr(e, 1, i - 1); e = substr(e, i + 1) }
+  n = split(e, p, ":")
+  if (n >= 3) return d * 86400 + p[1] * 3600 + p[2] * 60 + p[3]
+  if (n == 2) return d * 86400 + p[1] * 60 + p[2]
+  return d * 86400 + p[1] * 60 + p[1]
+}
+function js(s,    o, c) {
+  # As tk_json_str_v.
+  if (s !~ ctl) return "\"" s "\""
+  o = ""
+  while (match(s, ctl)) {
+    c = substr(s, RSTART, 1); o = o substr(s, 1, RSTART - 1)
+    if (c == "\"") o = o "\\\""
+    else if (c == "\\") o = o "\\\\"
+    else if (c == "\t") o = o "\\t"
+    else if (c == "\r") o = o "\\r"
+    s = substr(s, RSTART + 1)
+  }
+  return "\"" o s "\""
+}
+function jv(v) {
+  # As tk_json_val_v.
+  if (v == "") return "null"
+  if (v ~ /^[0-9-]+$/ && v != "-") return v
+  return js(v)
+}
+function judge(name,    headless, d, f, l, run, cwd, res, lk, lg, started, sk, stuck, rpid, rstart, pid, a, up, mt, act, age, k, b, live, last, state, writer, ls, lpid, lstart, pf, j) {
+  d = runs "/" name
+  run = ""; cwd = ""; res = ""; lk = ""; lg = ""; started = ""; sk = ""; stuck = def_stuck
+  f = d "/meta"; a = 0
+  while ((getline l < f) > 0) {
+    a = 1
+    if (l ~ /^run=/) run = substr(l, 5)
+    else if (l ~ /^cwd=/) cwd = substr(l, 5)
+    else if (l ~ /^results=/) res = substr(l, 9)
+    else if (l ~ /^lock=/) lk = substr(l, 6)
+    else if (l ~ /^log=/) lg = substr(l, 5)
+    else if (l ~ /^started_at=/) started = substr(l, 12)
+    else if (l ~ /^socket=/) sk = substr(l, 8)
+    else if (l ~ /^stuck_after=/) stuck = substr(l, 13)
+  }
+  close(f)
+  if (!a || !(sk in listed) || stuck !~ /^[0-9]+$/ || started !~ /^[0-9]*$/) return ""
+  # No end or stop recorded (the bash path reads those), and a live runner.
+  first(d "/exit"); if (FIRST_OK) return ""
+  first(d "/stopped"); if (FIRST_OK) return ""
+  f = d "/runner"; rpid = ""; rstart = ""
+  if ((getline rpid < f) > 0) getline rstart < f
+  close(f)
+  if (alive(rpid, rstart) != 1) return ""
+  pid = first(d "/pid")
+  if (pid !~ /^[0-9]*$/) return ""
+  up = etime(pet[rpid])
+  # Activity: the newer of the log mtime and the pane window activity.
+  mt = (lg in smt) ? smt[lg] : ""
+  k = sk SUBSEP run
+  act = (k in pact) ? pact[k] : ""
+  headless = !(k in pact) || pact[k] ppipe[k] == ""
+  if (act !~ /^[0-9]+$/) act = ""
+  if (act != "" && mt != "" && act + 0 > mt + 0) mt = act
+  if (mt == "") mt = act
+  age = ""
+  if (mt != "") { age = now - mt; if (age < 0) age = 0 }
+  b = lg
+  if (length(b) >= length(logsuf) && substr(b, length(b) - length(logsuf) + 1) == logsuf) b = substr(b, 1, length(b) - length(logsuf))
+  live = b livesuf
+  if (sty[live] != "re") return ""
+  last = first(live)
+  if (last == "" || length(last) > max) return ""
+  state = (age != "" && age > stuck + 0) ? st_stuck : st_run
+  writer = "none"
+  if (!headless) { if (ppipe[k] == "1") writer = "alive"; else if (ppipe[k] == "0") writer = "dead" }
+  # The lock, as tk_lock_state.
+  if (lk == "" || !(lk in sty)) ls = "free"
+  else if (sty[lk] == "sy") ls = "symlink"
+  else if (sty[lk] != "re") ls = "notfile"
+  else if (ssz[lk] + 0 > 4096) return ""
+  else {
+    lpid = ""; lstart = ""
+    while ((getline l < lk) > 0) {
+      if (l ~ /^pid=/) lpid = substr(l, 5)
+      else if (l ~ /^start=/) lstart = substr(l, 7)
+    }
+    close(lk)
+    if (lpid !~ /^[0-9]+$/ || lstart == "") ls = "garbage"
+    else {
+      a = alive(lpid, lstart)
+      if (a < 0) return ""
+      ls = a ? "alive" : "stale"
+    }
+  }
+  pf = b ".progress"
+  if (sty[pf] != "re") pf = ""
+  extras(d "/events.jsonl", pf)
+  j = "{\"run\":" js(run) ",\"session\":" js(run) ",\"state\":" js(state) ",\"pid\":" jv(pid) ",\"runner_pid\":" jv(rpid)
+  j = j ",\"started_at\":" jv(started) ",\"ended_at\":null,\"uptime_s\":" jv(up)
+  j = j ",\"log_path\":" js(lg) ",\"log_age_s\":" jv(age) ",\"last_line\":" js(last) ",\"exit_code\":null"
+  j = j ",\"stop_rung\":null,\"lock_path\":" js(lk) ",\"lock_state\":" js(ls) ",\"results\":" js(res)
+  j = j ",\"cwd\":" js(cwd) ",\"writer\":" js(writer) ",\"stuck_after\":" jv(stuck) ",\"socket\":" js(sk)
+  j = j ",\"headless\":" (headless ? "true" : "false")
+  j = j ",\"last_event\":" jv(e) ",\"restarts\":" n ",\"progress\":" jv(substr(p, 1, 2000)) ",\"losses\":" jv(substr(losses, 1, 2000)) "}"
+  return j
+}
+'
 
 # Names of all runs known on this host.
 tk_run_names() {

@@ -186,7 +186,7 @@ _cs_fresh_runner() {
 }
 
 _cs_runs() {
-  local home=$1 now=$2 name shown=0 named=1 d json kind item cached='' i n=0 all
+  local home=$1 now=$2 name shown=0 named=1 d json kind item cached='' i n=0 all todo jkept=''
   # Live runs whose events and progress one awk reads for all (tk_run_extras_all): each one's
   # object so far (CS_HEAD) and the runs listed before it (CS_SEG), put together at the end.
   local -a CS_SEG CS_HEAD
@@ -202,17 +202,35 @@ _cs_runs() {
   else
     for name in "$@"; do cached="$cached${cached:+$'\n'}C	$name"; done
   fi
+  todo=$cached
   if [ "$JSON" = 1 ]; then
-    # What the runs to compute need, taken once for all of them: the process table, and their logs' mtimes.
-    tk_snap_take
+    # The ended runs' kept answers (the "J" line, last) are added after the rest, as they come.
+    todo=${cached%%J	*}
+    jkept=${cached#"$todo"}
+    jkept=${jkept#J	}
+    # What the runs to compute need, taken once for all of them: the process table, their files'
+    # stat and their panes; then one awk judges every plain live run (tk_runs_fast), and the loop
+    # below, the bash path, the rest. TMUXKIT_STATUS_JUDGE=bash sends every run the bash way (the
+    # tests compare the two).
     TK_XDEFER=1 TK_XLIST=''
-    TK_STAT_SNAP=$TK_NL$(printf '%s\n' "$cached" | awk -v runs="$home/$TK_RUNS_DIR" -F '\t' '
-      $1 == "C" { f = runs "/" $2 "/meta"; while ((getline l < f) > 0) if (l ~ /^log=/) print substr(l, 5); close(f) }' |
-      tk_stat_many)$TK_NL
+    case $todo in *"C	"*)
+      tk_snap_take
+      tk_runs_fast_snap "$home/$TK_RUNS_DIR" "$todo"
+      if [ -n "$TK_PS_SNAP" ] && [ "${TMUXKIT_STATUS_JUDGE:-}" != bash ]; then
+        tk_runs_fast "$home/$TK_RUNS_DIR" "$now" "$todo"
+        todo=$TK_FAST
+      fi
+      ;;
+    esac
+    case $todo in "A	"*)
+      J_RUNS=${todo#A	}
+      todo=''
+      ;;
+    esac
   fi
   while IFS='	' read -r kind item; do
     case $kind in
-    J)
+    F)
       J_RUNS="${J_RUNS:+$J_RUNS,}$item"
       continue
       ;;
@@ -255,8 +273,9 @@ _cs_runs() {
         "$(_cs_human_age "$S_UPTIME")" "$(_cs_human_age "$S_LOG_AGE")" "${R_EXIT:--}" "$S_LAST"
     fi
   done <<EOF
-$cached
+$todo
 EOF
+  [ -z "$jkept" ] || J_RUNS="${J_RUNS:+$J_RUNS,}$jkept"
   TK_XDEFER=''
   if [ "$n" -gt 0 ]; then
     tk_run_extras_all
