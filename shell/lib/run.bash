@@ -473,7 +473,7 @@ tk_run_json_tail() {
 # test holds the two to the same answers.
 
 # tk_runs_fast_paths RUNSDIR CLINES: for the runs of CLINES ("C<TAB>NAME" lines), TK_FAST_SOCKS
-# (their tmux sockets, one a line, each once) and TK_FAST_PATHS (their log, RUN.live, RUN.progress
+# (their tmux sockets, each once, as "K<SOCKET>" lines: "K" alone is tmux's default server) and TK_FAST_PATHS (their log, RUN.live, RUN.progress
 # and lock paths, for one stat).
 tk_runs_fast_paths() {
   local p1
@@ -493,7 +493,7 @@ tk_runs_fast_paths() {
         paths = paths b livesuf "\n" b ".progress\n"
       }
       if (lk != "") paths = paths lk "\n"
-      if (sk ~ /^[A-Za-z0-9_.-]*$/ && !(sk in seen)) { seen[sk] = 1; socks = socks sk "\n" }
+      if (sk ~ /^[A-Za-z0-9_.-]*$/ && !(sk in seen)) { seen[sk] = 1; socks = socks "K" sk "\n" }
     }
     END { printf "%s@@\n%s", socks, paths }')
   TK_FAST_SOCKS=${p1%%"@@$TK_NL"*}
@@ -510,6 +510,7 @@ tk_runs_fast_snap() {
   TK_STAT_SNAP=$TK_NL$(printf '%s' "$TK_FAST_PATHS" | tk_stat_many_t)$TK_NL
   TK_FAST_PANES=''
   while IFS= read -r sock; do
+    case $sock in K*) sock=${sock#K} ;; *) continue ;; esac
     all=$TK_NL$(TMUXKIT_SOCKET=$sock tk_tmux list-panes -a -F '#{session_name}	#{window_activity}	#{pane_pipe}' 2>/dev/null || true)$TK_NL
     TK_TMUX_SNAP_SOCK=$sock TK_TMUX_SNAP=$all
     TK_FAST_PANES="$TK_FAST_PANES@@T	$sock$all"
