@@ -136,6 +136,16 @@ def _slow_ps(bindir: Path) -> Path:
     return bindir
 
 
+def _a_run_to_judge(home: Path) -> None:
+    """A run the host must judge, so that its status takes the process table (a host with no run to
+    judge answers without ps): one that ended with nothing recorded, never kept in a cache."""
+    d = home / "runs" / "ghost"
+    d.mkdir(parents=True, exist_ok=True)
+    for p in (home, home / "runs", d):
+        p.chmod(0o700)
+    (d / "meta").write_text("run=ghost\n")
+
+
 def _left_behind(tk: Env) -> list[str]:
     out = []
     for pid in tk.socket_pids():
@@ -150,6 +160,7 @@ def _left_behind(tk: Env) -> list[str]:
 
 def test_a_status_that_runs_out_of_time_leaves_nothing_running_here(tk: Env, tmp_path: Path) -> None:
     """Issue 13.3: the time limit ends the host-side work it started, on this machine too."""
+    _a_run_to_judge(tk.home)
     tk.env["PATH"] = f"{_slow_ps(tmp_path / 'slow')}{os.pathsep}{tk.env['PATH']}"
     t0 = time.monotonic()
     r = tk.cli("status", "--timeout", "2", check=None)
@@ -167,6 +178,7 @@ def test_a_status_that_runs_out_of_time_leaves_nothing_running_on_the_host(tk: E
         cfg = srv.client_config(tmp_path / "ssh_config", "slowbox", {"TMUXKIT_HOME": str(tmp_path / "rh")})
         tk.write_config(f'[hosts.slow]\nssh = "slowbox"\nssh_config = "{cfg}"\n')
         tk.cli("install", "slow")
+        _a_run_to_judge(tmp_path / "rh")
         t0 = time.monotonic()
         r = tk.cli("status", "--host", "slow", "--timeout", "3", check=None)
         assert time.monotonic() - t0 < 10  # an ssh ControlMaster holding the pipes does not hold the answer
@@ -205,6 +217,7 @@ def test_on_a_terminal_each_hosts_rows_come_as_they_arrive(tk: Env, tmp_path: Pa
         cfg = srv.client_config(tmp_path / "ssh_config", "slowbox", {"TMUXKIT_HOME": str(tmp_path / "rh")})
         tk.write_config(f'[hosts.slow]\nssh = "slowbox"\nssh_config = "{cfg}"\n')
         tk.cli("install", "slow")
+        _a_run_to_judge(tmp_path / "rh")
         leader, follower = pty.openpty()
         t0 = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "tmuxkit", "status", "--timeout", "6"], env=tk.env,
