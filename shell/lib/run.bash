@@ -577,7 +577,7 @@ function ident(pid,    l, w, f) {
   # As tk_pinfo_v: "t:TICKS" from /proc, else "u:LSTART" from the snapshot; "" for no live process.
   if (!(pid in pst) || substr(pst[pid], 1, 1) == "Z") return ""
   if (pid in idm) return idm[pid]
-  f = "/proc/" pid "/stat"; l = ""
+  f = "/proc/" pid "/stat"; l = "" # probe: where there is no /proc, getline fails and lstart is used
   if ((getline l < f) > 0 && l != "") {
     close(f); sub(/.*\) /, "", l)
     if (split(l, w, " ") >= 20) return idm[pid] = "t:" w[20]
