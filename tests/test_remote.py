@@ -375,3 +375,32 @@ def test_an_ad_hoc_remote_run_is_found_by_later_commands(tk: Env, remote: Remote
     assert _status(tk, "rfound")["host"] == "box"
     wait_until(lambda: "here" in tk.cli("logs", "rfound").stdout, what="logs from the right host")
     assert "stopped rfound on box" in tk.cli("stop", "rfound", "--grace", "2").stdout
+
+
+def test_attach_and_sync_reach_a_run_by_the_host_flag_alone(tk: Env, remote: Remote) -> None:
+    """Issue 13.4: with this machine's note of the run's host gone (and no config entry), attach
+    --host and sync --host still reach it; without the flag it is not found."""
+    import uuid
+
+    tk.cli("start", "rfind", "--host", "box", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-rfind", "--",
+           "bash", "-c", 'echo kept > "$TMUXKIT_RESULTS/found.txt"; while :; do echo FIND-MARKER; sleep 0.3; done')
+    wait_until(lambda: "FIND-MARKER" in _remote_log(remote, "rfind"), what="remote output")
+    (tk.home / "where" / "rfind").unlink()
+    tk.cli("sync", "rfind", "--once", check=4)
+    tk.cli("attach", "rfind", check=4)
+    tk.cli("sync", "rfind", "--host", "box", "--once")
+    assert (tk.work / "runs" / "rfind" / "found.txt").read_text() == "kept\n"
+    outer = f"tkt-outer-{uuid.uuid4().hex[:8]}"
+    try:
+        # attach needs a terminal: the outer tmux pane is one.
+        subprocess.run(["tmux", "-L", outer, "new-session", "-d", "-x", "120", "-y", "30",
+                        f"cd {tk.work} && {sys.executable} -m tmuxkit attach rfind --host box; sleep 30"],
+                       env=tk.env, check=True)
+
+        def screen() -> str:
+            return subprocess.run(["tmux", "-L", outer, "capture-pane", "-p"], capture_output=True, text=True).stdout
+
+        wait_until(lambda: "FIND-MARKER" in screen(), timeout=20, what="the remote run in the outer pane")
+    finally:
+        subprocess.run(["tmux", "-L", outer, "kill-server"], capture_output=True)
+    assert "stopped rfind on box" in tk.cli("stop", "rfind", "--host", "box", "--grace", "5").stdout
