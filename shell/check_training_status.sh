@@ -212,12 +212,19 @@ tk_home() {
 # Refuses a home or runs/ that is a symlink or that someone else owns: state written there could be
 # redirected through links planted by its owner.
 tk_home_init() {
-  local h d
+  local h d m
   h=$(tk_home)
   for d in "$h" "$h/$TK_RUNS_DIR"; do
     if [ -L "$d" ] || { [ -e "$d" ] && [ ! -O "$d" ]; }; then
       tk_die "$EX_USAGE" "refusing state directory $d: not a directory owned by you (uid $(id -u))"
     fi
+    # One that others can write may hold what they planted there: refused, not just chmod'ed.
+    [ -d "$d" ] || continue
+    m=$(ls -ld "$d" 2>/dev/null) || m=''
+    case $m in ?????w* | ????????w*)
+      tk_die "$EX_USAGE" "refusing state directory $d: others can write to it (${m%% *})"
+      ;;
+    esac
   done
   if [ ! -d "$h/$TK_RUNS_DIR" ]; then
     (umask 077 && mkdir -p "$h/$TK_RUNS_DIR")

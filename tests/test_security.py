@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Env, Remote, wait_until
+from conftest import SHELL, Env, Remote, wait_until
 
 from tmuxkit.contract import ExitCode
 
@@ -60,11 +60,56 @@ def test_env_secrets_never_reach_a_command_line_and_the_env_file_is_0600(tk: Env
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a home owned by another user")
 def test_a_tmuxkit_home_owned_by_someone_else_is_refused(tk: Env) -> None:
-    tk.home.mkdir()
-    os.chown(tk.home, 65534, 65534)
+    """Issue 11.4: nothing is written in it, not even this machine's note of where the run went
+    (a symlink planted there by its owner would have made root write through it)."""
+    victim = tk.work / "victim"
+    victim.write_text("  root's own\n")
+    os.utime(victim, ns=(1_000_000_000, 1_000_000_000))
+    (tk.home / "where").mkdir(parents=True)
+    (tk.home / "where" / "theirs").symlink_to(victim)
+    for d in (tk.home, tk.home / "where"):
+        os.chown(d, 65534, 65534)
     r = _start(tk, "theirs", "--", "true")
-    assert r.returncode == 2 and "not a directory owned by you" in r.stderr
+    assert r.returncode == 2 and "not a directory owned by you" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tk.home / "runs").exists()
+    assert victim.read_text() == "  root's own\n" and victim.stat().st_mtime_ns == 1_000_000_000  # never opened to write
+    assert os.readlink(tk.home / "where" / "theirs") == str(victim)
+
+
+@pytest.mark.parametrize("which", ["home", "runs"])
+def test_a_state_directory_others_can_write_is_refused_not_chmoded(tk: Env, which: str) -> None:
+    """Issue 11.4: one's own home (or runs/) left writable by others may hold what they planted:
+    refused with one line, by the laptop side and by the host scripts alike."""
+    d = tk.home if which == "home" else tk.home / "runs"
+    d.mkdir(parents=True)
+    tk.home.chmod(0o700)
+    d.chmod(0o777)
+    r = _start(tk, "open", "--", "true")
+    assert r.returncode == 2 and "others can write to it" in r.stderr and str(d) in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = subprocess.run(["bash", str(SHELL / "tmuxkit-start"), "open", "--cmd", "true"], env=tk.env, cwd=tk.work,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "others can write to it" in r.stderr, r.stderr
+    assert stat.S_IMODE(d.stat().st_mode) == 0o777  # refused, not quietly chmod'ed
+    assert not (tk.home / "runs" / "open").exists() and tk.tmux("has-session", "-t", "=open").returncode != 0
+
+
+def test_the_note_of_a_runs_host_replaces_a_planted_symlink_and_never_writes_through_it(tk: Env) -> None:
+    """Issue 11.4: state files are written whole (temp file, rename): a symlink at the note's path
+    is replaced, and its target is untouched."""
+    victim = tk.work / "victim"
+    victim.write_text("keep me\n")
+    (tk.home / "where").mkdir(parents=True)
+    for d in (tk.home, tk.home / "where"):
+        d.chmod(0o700)
+    (tk.home / "where" / "noted").symlink_to(victim)
+    r = _start(tk, "noted", "--", "sleep", "30")
+    assert r.returncode == 0, r.stderr
+    note = tk.home / "where" / "noted"
+    assert not note.is_symlink() and note.read_text() == "local\n"
+    assert victim.read_text() == "keep me\n"
+    assert stat.S_IMODE((tk.home / "where").stat().st_mode) == 0o700
 
 
 @pytest.mark.parametrize("umask,mode", [("077", 0o600), ("022", 0o644)])

@@ -7,10 +7,13 @@ kill ladder and zombie detection live in shell/ only.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -157,11 +160,40 @@ def _where_dir() -> Path:
     return home / "where"
 
 
+def _own_state_dir(d: Path) -> None:
+    """D is a directory of this user's that no one else can write, created 0700 when missing: the
+    same rule as the host scripts' tk_home_init. Anything else is refused, as a symlink is."""
+    try:
+        d.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise UsageError(f"cannot create state directory {d}: {e.strerror}") from None
+    st = d.lstat()
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise UsageError(f"refusing state directory {d}: not a directory owned by you (uid {os.geteuid()})")
+    if st.st_mode & 0o022:
+        raise UsageError(f"refusing state directory {d}: others can write to it (mode {stat.S_IMODE(st.st_mode):04o})")
+
+
 def remember_host(run: str, host: str) -> None:
-    """Note on this machine where RUN was started, so later commands find an ad hoc remote run."""
+    """Note on this machine where RUN was started, so later commands find an ad hoc remote run.
+    The home and its where/ must be this user's own (checked before anything is written), and the
+    note is written whole, to a temporary file renamed into place: a symlink planted at the note's
+    path is replaced, never followed."""
     d = _where_dir()
-    d.mkdir(mode=0o700, parents=True, exist_ok=True)
-    (d / run).write_text(host + "\n")
+    d.parent.parent.mkdir(parents=True, exist_ok=True)
+    _own_state_dir(d.parent)
+    _own_state_dir(d)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{run}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(host + "\n")
+        os.replace(tmp, d / run)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def forget_host(run: str) -> None:
@@ -181,7 +213,9 @@ def remembered_runs() -> list[str]:
 
 def remembered_host(run: str) -> str | None:
     try:
-        return (_where_dir() / run).read_text().strip() or None
+        fd = os.open(_where_dir() / run, os.O_RDONLY | os.O_NOFOLLOW)  # a note, never a planted link
+        with os.fdopen(fd) as f:
+            return f.read(4096).strip() or None
     except OSError:
         return None
 
