@@ -39,12 +39,14 @@ def test_a_symlink_planted_at_the_log_path_is_refused_not_followed(tk: Env, tmp_
 
 
 def test_env_secrets_never_reach_a_command_line_and_the_env_file_is_0600(tk: Env, tmp_path: Path) -> None:
-    """A bash on PATH that records every argv it is given: tmuxkit-start, the runner, the writer."""
+    """A bash and an env(1) on PATH that record every argv they are given: tmuxkit-start, the
+    runner, the writer, and whatever the runner passes the run's env through."""
     spy = tmp_path / "spy"
     spy.mkdir()
     real = shutil.which("bash")
-    (spy / "bash").write_text(f'#!{real}\nprintf "%s\\n" "$*" >> {tmp_path / "argv.log"}\nexec {real} "$@"\n')
-    (spy / "bash").chmod(0o755)
+    for tool in ("bash", "env"):
+        (spy / tool).write_text(f'#!{real}\nprintf "%s\\n" "$*" >> {tmp_path / "argv.log"}\nexec {shutil.which(tool)} "$@"\n')
+        (spy / tool).chmod(0o755)
     env = dict(tk.env, PATH=f"{spy}:{tk.env['PATH']}")
     tk.add_run("secret", 'echo "key has ${#WANDB_API_KEY} chars"; sleep 30',
                'env = { WANDB_API_KEY = "s3cr3t-value-123" }')
