@@ -137,6 +137,8 @@ def test_bad_durations(value: object) -> None:
     (["init", "nodir/x.toml"], "cannot write nodir/x.toml"),
     (["--config", "/dev/zero", "status"], "larger than"),
     (["stop", "x", "--grace", "1e20"], "--grace: expected a whole number"),
+    (["stop", "x", "--grace", "100000000000000000000"], "--grace: expected a number <= 1000000000"),
+    (["logs", "x", "-n", "99999999999999999999999"], "expected a number <= 1000000000"),
 ])
 def test_bad_input_is_one_line_and_exit_2_not_a_traceback(tk: Env, args: list[str], needle: str) -> None:
     r = tk.cli(*args, check=2, timeout=20)

@@ -332,3 +332,15 @@ def test_a_resume_template_with_a_line_break_is_refused_at_load(tk: Env) -> None
     assert len(r.stderr.strip().splitlines()) == 1 and tk.sessions() == []
     r = tk.script("tmuxkit-watch", "badresume", "--resume", "a\nb")
     assert r.returncode == 2 and "must be one line" in r.stderr
+
+
+def test_a_results_path_that_cannot_be_made_is_one_line_exit_2_and_leaves_nothing(tk: Env) -> None:
+    """Issue 11.7: a 5000-character results path (and one under a file) is refused as bad input:
+    one line, exit 2, no run state, no note of the run's host, no session."""
+    (tk.work / "afile").write_text("x")
+    for results in ("/" + "d" * 5000, str(tk.work / "afile" / "sub")):
+        r = _start(tk, "longpath", "--results", results, "--", "true")
+        assert r.returncode == 2, (r.returncode, r.stderr[:300])
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr[:300]
+        assert not (tk.home / "runs" / "longpath").exists() and not (tk.home / "where" / "longpath").exists()
+        assert tk.tmux("has-session", "-t", "=longpath").returncode != 0

@@ -71,7 +71,12 @@ def positive(v: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
     if n < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v!r}")
+    if n > POSITIVE_MAX:  # past this, a timer or a sleep overflows: one line, not a traceback
+        raise argparse.ArgumentTypeError(f"expected a number <= {POSITIVE_MAX}, got {v!r}")
     return n
+
+
+POSITIVE_MAX = 10**9
 
 
 def seconds(v: str) -> float:
