@@ -182,7 +182,10 @@ def remember_host(run: str, host: str) -> None:
     note is written whole, to a temporary file renamed into place: a symlink planted at the note's
     path is replaced, never followed."""
     d = _where_dir()
-    d.parent.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        d.parent.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create state directory {d.parent}: {e.strerror}") from None
     _own_state_dir(d.parent)
     _own_state_dir(d)
     fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{run}.")
@@ -206,7 +209,7 @@ def forget_host(run: str) -> None:
 def remembered_runs() -> list[str]:
     """The runs this machine started, by name (for completion)."""
     try:
-        return sorted(p.name for p in _where_dir().iterdir())
+        return sorted(p.name for p in _where_dir().iterdir() if not p.name.startswith("."))  # not a note being written
     except OSError:
         return []
 
