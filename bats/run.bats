@@ -72,6 +72,15 @@ start_run() { # RUN CMD
   assert_success
 }
 
+@test "a follow that ends exits 0, even when its tail was reaped before the exit trap (events -f had exited 1)" {
+  printf 'one\n' >"$WORK/f.txt"
+  # The tail is killed and reaped (wait) before the script exits: the exit trap's kill then finds no
+  # such process. Under set -e (as every script runs) its failure must not become the exit status.
+  run bash -c 'set -euo pipefail; . "$1/lib/tmuxkit.bash"; done_() { false; }; tk_follow "$2" +1 done_; wait' _ "$SHELL_DIR" "$WORK/f.txt"
+  assert_success
+  assert_output one
+}
+
 @test "logs: the last lines, across a rotation" {
   run bash "$SHELL_DIR/tmuxkit-start" r5 --cmd 'seq 1 400' --log-max-bytes 600 --log-keep 50
   assert_success

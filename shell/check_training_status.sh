@@ -1107,7 +1107,7 @@ tk_follow() {
   *) tail -n "$2" -F "$1" 2>/dev/null & ;;
   esac
   TK_TAILPID=$!
-  trap 'kill "$TK_TAILPID" 2>/dev/null' EXIT
+  trap 'kill "$TK_TAILPID" 2>/dev/null || true' EXIT
   while "$3"; do sleep 0.5; done
   sleep 1
   kill "$TK_TAILPID" 2>/dev/null || true
