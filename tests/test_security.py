@@ -38,6 +38,71 @@ def test_a_symlink_planted_at_the_log_path_is_refused_not_followed(tk: Env, tmp_
     assert not (tk.work / "results" / "planted" / ".tmuxkit.lock").exists()  # nothing half-created
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a folder owned by another user")
+def test_a_log_folder_owned_by_someone_else_is_refused_with_nothing_half_created(tk: Env) -> None:
+    """Issue 11.1: its owner could plant a link in it at any time, after any check."""
+    logdir = tk.work / "results" / "theirs" / "tmuxkit"
+    logdir.mkdir(parents=True)
+    os.chown(logdir, 65534, 65534)
+    r = _start(tk, "theirs", "--", "echo", "OUTPUT")
+    assert r.returncode == 5 and "not a directory owned by you" in r.stderr and str(logdir) in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert list(logdir.iterdir()) == [] and not (logdir.parent / ".tmuxkit.lock").exists()
+    assert tk.tmux("has-session", "-t", "=theirs").returncode != 0
+
+
+def test_a_log_folder_others_could_write_is_made_ours_alone_and_a_link_planted_before_is_refused(
+        tk: Env, tmp_path: Path) -> None:
+    """Issue 11.1: the folder is go-w before the log is opened, so no link can be planted after the
+    check; one planted before it, at any of the run's names (a rotation, RUN.live), is refused."""
+    logdir = tk.work / "results" / "open" / "tmuxkit"
+    logdir.mkdir(parents=True)
+    logdir.chmod(0o777)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (logdir / "open.log.2").symlink_to(victim)
+    r = _start(tk, "open", "--", "echo", "OUTPUT")
+    assert r.returncode == 5 and "log path is a symlink" in r.stderr and "open.log.2" in r.stderr, r.stderr
+    assert stat.S_IMODE(logdir.stat().st_mode) == 0o755  # made go-w: it is ours
+    (logdir / "open.log.2").unlink()
+    logdir.chmod(0o777)
+    r = _start(tk, "open", "--", "echo", "OUTPUT")
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: "OUTPUT" in tk.log("open").read_text() if tk.log("open").exists() else False, what="the log")
+    assert stat.S_IMODE(logdir.stat().st_mode) == 0o755 and victim.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("writer", ["python3", "awk"])
+def test_a_log_folder_swapped_under_a_live_run_never_redirects_its_log(tk: Env, tmp_path: Path, writer: str) -> None:
+    """Issue 11.1, in a results dir others can write: they rename the run's log folder away and put
+    a folder of their own in its place, with RUN.log a link to a victim file. The writer works from
+    inside the folder it was started in: the log goes on there, through rotations, and the victim is
+    never opened."""
+    tk.env["TMUXKIT_LOG_WRITER"] = writer
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    os.utime(victim, ns=(1_000_000_000, 1_000_000_000))
+    go = tmp_path / "go"
+    tk.add_run("swap", f"echo before; while [ ! -e {go} ]; do sleep 0.05; done; "
+                       "i=0; while [ $i -lt 800 ]; do i=$((i + 1)); echo line $i; done; echo after; sleep 30",
+               "log_max_bytes = 1000\nlog_keep = 50")
+    tk.cli("start", "swap")
+    results = tk.work / "results" / "swap"
+    wait_until(lambda: (results / "tmuxkit" / "swap.log").exists()
+               and "before" in (results / "tmuxkit" / "swap.log").read_text(), what="the first line logged")
+    (results / "tmuxkit").rename(results / "moved")
+    (results / "tmuxkit").mkdir()
+    (results / "tmuxkit" / "swap.log").symlink_to(victim)
+    go.touch()
+    moved = results / "moved"
+    wait_until(lambda: "after" in (moved / "swap.log").read_text() if (moved / "swap.log").exists() else False,
+               what="the last line, in the folder the run started in")
+    assert victim.read_text() == "precious\n" and victim.stat().st_mtime_ns == 1_000_000_000
+    assert len(list(moved.glob("swap.log.*"))) >= 3  # it rotated, by names inside its own folder
+    assert [p.name for p in (results / "tmuxkit").iterdir()] == ["swap.log"]  # nothing written in theirs
+    tk.cli("stop", "swap")
+
+
 def test_env_secrets_never_reach_a_command_line_and_the_env_file_is_0600(tk: Env, tmp_path: Path) -> None:
     """A bash and an env(1) on PATH that record every argv they are given: tmuxkit-start, the
     runner, the writer, and whatever the runner passes the run's env through."""

@@ -73,17 +73,52 @@ tk_home_init() {
     fi
     # One that others can write may hold what they planted there: refused, not just chmod'ed.
     [ -d "$d" ] || continue
-    m=$(ls -ld "$d" 2>/dev/null) || m=''
-    case $m in ?????w* | ????????w*)
+    if tk_others_write "$d"; then
+      m=$(ls -ld "$d" 2>/dev/null) || m=''
       tk_die "$EX_USAGE" "refusing state directory $d: others can write to it (${m%% *})"
-      ;;
-    esac
+    fi
   done
   if [ ! -d "$h/$TK_RUNS_DIR" ]; then
     (umask 077 && mkdir -p "$h/$TK_RUNS_DIR")
   fi
   chmod 700 "$h" "$h/$TK_RUNS_DIR" 2>/dev/null || true
   printf '%s\n' "$h"
+}
+
+# tk_others_write DIR: whether someone other than its owner may write to DIR (group or other
+# write bit; ls, as BSD and GNU both print it).
+tk_others_write() {
+  local m
+  m=$(ls -ld "$1" 2>/dev/null) || return 1
+  case $m in ?????w* | ????????w*) return 0 ;; esac
+  return 1
+}
+
+# tk_private_dir DIR [RUN]: DIR (made with mkdir -p) as a directory that only this user can write,
+# so that no one else can plant a link in it between a check and a use: a run's log folder, in a
+# results directory others may share. A symlink, or a directory someone else owns, is refused (1,
+# TK_ERR says why); one of ours that others could write is made go-w first. With RUN, a symlink at
+# any of the run's names in it (RUN.log and its rotations, RUN.live, RUN.progress...) is refused
+# too: it may have been planted before the go-w.
+tk_private_dir() {
+  local f
+  mkdir -p "$1" 2>/dev/null || true
+  if [ -L "$1" ] || [ ! -d "$1" ] || [ ! -O "$1" ]; then
+    TK_ERR="refusing log folder $1: not a directory owned by you (uid $(id -u)); a link planted in it could redirect the log"
+    return 1
+  fi
+  if tk_others_write "$1"; then chmod go-w "$1" 2>/dev/null || true; fi
+  if tk_others_write "$1"; then
+    TK_ERR="refusing log folder $1: others can write to it, and it cannot be made go-w"
+    return 1
+  fi
+  [ -n "${2:-}" ] || return 0
+  for f in "$1/$2".*; do
+    if [ -L "$f" ]; then
+      TK_ERR="log path is a symlink; refusing to follow it: $f"
+      return 1
+    fi
+  done
 }
 
 tk_here() {

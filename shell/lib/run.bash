@@ -72,6 +72,7 @@ tk_pipe_log() {
   # tmux runs this with its server's umask; the log gets the umask of the user who started the run.
   case $R_UMASK in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) R_UMASK=077 ;; esac
   case $R_METRICS in *[!A-Za-z0-9_.,]*) R_METRICS='' ;; esac
+  tk_private_dir "${R_LOG%/*}" "$R_RUN" || return 1
   w="umask $R_UMASK; ${R_METRICS:+TMUXKIT_METRICS=$R_METRICS }exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
   tk_run_tmux pipe-pane -t "=$R_RUN:" "$w"
 }
