@@ -88,11 +88,17 @@ def kill_ssh_links(tk: Env, clients: bool = False) -> list[int]:
 
 
 def writer_pid(log: Path) -> int | None:
-    """The pane log writer of LOG: python3 names the log in its argv; awk has it in its environment."""
+    """The pane log writer of LOG. It works from inside the log's folder, by the log's name: python3
+    has the name in its argv, awk in its environment; its cwd is the folder."""
     out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
     for line in out.splitlines():
-        if f"tmuxkit-logwriter.py {log} " in line or (f"TK_LOG={log} " in line + " " and "awk" in line):
-            return int(line.split()[0])
+        if f"tmuxkit-logwriter.py {log.name} " in line or (f"TK_LOG={log.name} " in line + " " and "awk" in line):
+            pid = int(line.split()[0])
+            try:
+                if os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(log.parent):
+                    return pid
+            except OSError:
+                continue
     return None
 
 
