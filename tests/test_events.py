@@ -258,3 +258,28 @@ def test_a_failed_laptop_send_is_tried_again_on_a_later_pass_and_then_never_agai
     finally:
         server.shutdown()
     assert [(m, p, c) for _, m, p, c in _Scripted.got] == [("POST", "/hook", 500)] * 2 + [("POST", "/hook", 200)]
+
+
+def test_a_laptop_send_that_keeps_failing_is_tried_five_times_in_all_then_given_up(tk: Env,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cap holds across passes and across followers (a new process, a reconnect): five sends in
+    all, then the claim stays and the event is never sent again, even once the endpoint answers."""
+    from tmuxkit.watch import Notifier
+
+    server = HTTPServer(("127.0.0.1", 0), _Scripted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Scripted.codes, _Scripted.got = [500] * 5, []
+    monkeypatch.setenv("TMUXKIT_HOME", str(tk.home))
+    url = f"json://127.0.0.1:{server.server_address[1]}/hook"
+    ev: dict[str, object] = {"ts": 1, "run": "capped", "event": "crashed", "id": "e1"}
+    try:
+        first = Notifier("capped", (url,))
+        sent = [first(ev, "e1")]
+        for _ in range(2):
+            first.retry()  # later passes of the same follower
+        sent += [Notifier("capped", (url,))(ev, "e1") for _ in range(4)]  # new followers, after the cap too
+    finally:
+        server.shutdown()
+    assert [c for *_, c in _Scripted.got] == [500] * 5  # the sixth and seventh tries never went out
+    assert sent == [False] * 5
+    assert (tk.home / "notified" / "capped" / "e1-crashed").exists()  # the claim stays: given up
