@@ -109,6 +109,19 @@ start_run() { # RUN CMD
   assert_failure
 }
 
+@test "start: a cwd or results of ~ or ~/... is this host's home, as a shell would make it; ~user and a later ~ are kept" {
+  mkdir -p "$HOME/proj" "$WORK/~nobody-such"
+  run bash "$SHELL_DIR/tmuxkit-start" t1 --cwd '~/proj' --results '~/res/t1' --cmd 'pwd -P > "$TMUXKIT_RESULTS/cwd"'
+  assert_success
+  wait_for 10 test -s "$HOME/res/t1/cwd"
+  run cat "$HOME/res/t1/cwd"
+  assert_output "$(cd "$HOME/proj" && pwd -P)"
+  wait_for 10 grep -q "exited with code 0" "$HOME/res/t1/tmuxkit/t1.log"
+  run bash "$SHELL_DIR/tmuxkit-start" t2 --cwd "$WORK" --results '~nobody-such/a~' --cmd true
+  assert_success
+  [ -d "$WORK/~nobody-such/a~/tmuxkit" ]
+}
+
 @test "both log writers (python3 and awk) write the same bytes, rotations included" {
   gen() {
     local i

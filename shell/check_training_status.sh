@@ -268,6 +268,22 @@ tk_private_dir() {
   done
 }
 
+# tk_tilde_v VAR: a leading "~" or "~/" in VAR's value made this host's $HOME, as a shell would
+# have done had the path been typed unquoted (a config file's cwd = "~/proj"). "~user" and a "~"
+# anywhere else are left as they are, and so is everything when HOME is unset.
+tk_tilde_v() {
+  local _tk_p
+  eval "_tk_p=\${$1}"
+  [ -n "${HOME:-}" ] || return 0
+  # shellcheck disable=SC2088  # a literal "~" and "~/": that is what is matched and replaced
+  case $_tk_p in
+  "~") _tk_p=$HOME ;;
+  "~/"*) _tk_p="${HOME%/}/${_tk_p#"~/"}" ;;
+  *) return 0 ;;
+  esac
+  eval "$1=\$_tk_p"
+}
+
 tk_here() {
   hostname 2>/dev/null || echo this host
 }

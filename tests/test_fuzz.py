@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Env, wait_until
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tmuxkit.contract import ExitCode, valid_run_name
@@ -190,3 +190,73 @@ def test_fuzz_argv_over_ssh_arrives_byte_for_byte_whatever_the_login_shell(
     assert r.returncode == 0, r.stderr
     wait_until(lambda: out.exists() and out.read_text().endswith("]"), what="the command's argv")
     assert json.loads(out.read_text()) == args
+
+
+# --- hostile --results and --cwd paths (issue 11.7; the audit found them unfuzzed) ------------------
+# Path segments: shell metacharacters, quotes, spaces, a tab, a leading dash, non-ASCII, and a newline
+# (which the meta file's key=value lines cannot hold: refused). Never "." or ".." alone: the path
+# must stay inside the test's work dir.
+_path_chars = st.sampled_from(list(" '\"$`;\\*?[]{}~!&|<>()#%^=,+@:\t\n-é日a0."))
+path_segment = st.text(_path_chars, min_size=1, max_size=8).filter(lambda s: s.strip(".") != "")
+hostile_path = st.lists(path_segment, min_size=1, max_size=3).map("/".join)
+
+
+def _where(tk: Env, rel: str) -> Path:
+    """Where REL, relative to the work dir, is meant: a leading "~" or "~/" is the (test's) home."""
+    if rel == "~" or rel.startswith("~/"):
+        return Path(tk.env["HOME"]) / rel[2:]
+    return tk.work / rel
+
+
+@FUZZ
+@given(rel=hostile_path)
+# What it found once: tmux read a cwd ending in ";" as the end of its command; "~0" was a traceback.
+@example(rel="x;")
+@example(rel="~0")
+@example(rel="~/in home")
+@example(rel="$(touch pwned)/`id`")
+@example(rel="a\nb")
+def test_fuzz_results_paths(tk: Env, rel: str) -> None:
+    """A results path is used as given (relative to the run's cwd), whatever it holds: the command
+    sees it whole in TMUXKIT_RESULTS and the log lands under it; or it is refused with one line and
+    nothing half-created."""
+    run = _unique("res")
+    marker = tk.work / f"{run}.ran"
+    want = _where(tk, rel)
+    r = tk.cli("start", run, f"--results={rel}", "--", "sh", "-c", f'printf %s "$TMUXKIT_RESULTS" > "{marker}"',
+               check=None, timeout=30)
+    _one_clean_line(r.stderr, r.returncode)
+    if "\n" in rel:
+        assert r.returncode == ExitCode.USAGE and "line break" in r.stderr, r.stderr
+        assert not marker.exists() and run not in tk.sessions() and not (tk.home / "runs" / run).exists()
+        return
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: marker.exists() and tk.status(run)["state"] == "exited", what="the run")
+    assert marker.read_text() == os.path.realpath(want)
+    assert (want / "tmuxkit" / f"{run}.log").is_file() and not (want / ".tmuxkit.lock").exists()
+
+
+@FUZZ
+@given(rel=hostile_path)
+# What it found once: tmux read a cwd ending in ";" as the end of its command; "~0" was a traceback.
+@example(rel="x;")
+@example(rel="~0")
+@example(rel="~/in home")
+@example(rel="$(touch pwned)/`id`")
+@example(rel="a\nb")
+def test_fuzz_cwd_paths(tk: Env, rel: str) -> None:
+    """The run's cwd is the directory given, whatever its name holds; or a refusal in one line."""
+    run = _unique("cwd")
+    marker = tk.work / f"{run}.ran"
+    want = _where(tk, rel)
+    want.mkdir(parents=True, exist_ok=True)
+    r = tk.cli("start", run, f"--cwd={rel}", "--results", str(tk.work / "r" / run), "--",
+               "sh", "-c", f'pwd -P > "{marker}"', check=None, timeout=30)
+    _one_clean_line(r.stderr, r.returncode)
+    if "\n" in rel:
+        assert r.returncode == ExitCode.USAGE and "line break" in r.stderr, r.stderr
+        assert not marker.exists() and run not in tk.sessions() and not (tk.home / "runs" / run).exists()
+        return
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: marker.exists() and marker.read_text().endswith("\n"), what="the run's pwd")
+    assert marker.read_text() == os.path.realpath(want) + "\n"

@@ -32,6 +32,13 @@ _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*\Z")
 _UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
+def expand_home(path: str) -> str:
+    """A leading "~" or "~/" made this machine's home, as the host scripts do with theirs
+    (tk_tilde_v); "~user" and any other "~" stay as they are (os.path.expanduser would look a
+    user up, and Path.expanduser raise, for "~0")."""
+    return os.path.expanduser(path) if path == "~" or path.startswith("~/") else path
+
+
 def check_run_name(name: str) -> str:
     if not isinstance(name, str) or not _RUN_NAME.match(name):
         raise UsageError(f"invalid run name {name!r}: use 1-64 of A-Z a-z 0-9 _ - (not starting with -)")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tmuxkit.config import LOCAL, Config, HostSpec, RunSpec, check_run_name
+from tmuxkit.config import LOCAL, Config, HostSpec, RunSpec, check_run_name, expand_home
 from tmuxkit.contract import (
     HELPER_SEP,
     ContractError,
@@ -119,7 +119,7 @@ class StartArgs:
     def for_spec(cls, host: Host, spec: RunSpec) -> StartArgs:
         cwd = spec.cwd
         if cwd is not None and host.name == LOCAL:
-            cwd = str(Path(cwd).expanduser().resolve())
+            cwd = str(Path(expand_home(cwd)).resolve())
         return cls(run=spec.name, command=spec.command_line(), cwd=cwd, results=spec.results or None,
                    env=tuple(spec.env.items()), log_max_bytes=spec.log_max_bytes, log_keep=spec.log_keep,
                    stuck_after=spec.stuck_after, metrics=spec.metrics, early_wait=early_wait(spec))
@@ -524,7 +524,9 @@ def start_helper_session(name: str, argv: Sequence[str], cwd: str) -> str:
         if pane is not None and pane.pane_dead != "1":
             return name
         existing.kill()
-    server.new_session(session_name=name, window_command=shlex.join(cmd), start_directory=cwd, attach=False)
+    # A trailing "/": tmux reads an argument that ends in ";" as the end of a command (a cwd "x;").
+    server.new_session(session_name=name, window_command=shlex.join(cmd), start_directory=os.path.join(cwd, ""),
+                       attach=False)
     server.cmd("set-option", "-t", f"={name}:", "@tmuxkit_helper", mark)
     server.cmd("set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on")
     return name

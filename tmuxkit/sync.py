@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from tmuxkit.config import Config, RunSpec
+from tmuxkit.config import Config, RunSpec, expand_home
 from tmuxkit.contract import ALIVE_STATES, PARTIAL_DIR, ExitCode, RunStatus, State, parse_status_report
 from tmuxkit.errors import HostError, TmuxkitError, UnreachableError, user_message
 from tmuxkit.hosts import Host
@@ -58,7 +58,7 @@ FIRST_RETRY = 2.0  # seconds; retries double from here, never slower than the sy
 def sync_dir(config: Config, spec: RunSpec, override: str | None = None) -> Path:
     """--to, else sync_to, else ./runs/RUN beside the config file (or the current directory)."""
     raw = override or spec.sync_to or f"runs/{spec.name}"
-    p = Path(raw).expanduser()
+    p = Path(expand_home(raw))
     return p if p.is_absolute() else (Path.cwd() if override else config.base_dir) / p
 
 

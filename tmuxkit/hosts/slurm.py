@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from tmuxkit.config import HostSpec, RunSpec
+from tmuxkit.config import HostSpec, RunSpec, expand_home
 from tmuxkit.contract import ContractError, Defaults, ExitCode, RunStatus, State, StopResult, kv_line
 from tmuxkit.errors import HostError, TmuxkitError
 from tmuxkit.hosts.base import SCRIPT_TIMEOUT, Host, InstallInfo, Result
@@ -117,7 +117,7 @@ class SlurmHost(Host):
         """sbatch the run (tmuxkit-slurm submit): its env goes on stdin, never on a command line."""
         cwd = spec.cwd
         if cwd is not None and self.local:
-            cwd = str(Path(cwd).expanduser().resolve())
+            cwd = str(Path(expand_home(cwd)).resolve())
         results = spec.results or f"results/{spec.name}"
         args = [spec.name, "--results", results, "--cmd", spec.command_line(), "--grace", str(Defaults.GRACE)]
         if cwd is not None:
