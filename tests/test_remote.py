@@ -61,6 +61,21 @@ def test_lifecycle_start_status_logs_stop_cleanup(tk: Env, remote: Remote) -> No
     assert tk.cli("stop", "rlife").stdout.startswith("rlife is not running on box")
 
 
+def test_a_cwd_of_tilde_in_the_config_is_the_hosts_home(tk: Env, remote: Remote, tmp_path: Path) -> None:
+    """README's own example, cwd = "~/src/kssm" "on the host": the host's home, not this machine's
+    (and not a folder named "~": the host scripts used to refuse it as not existing). The run only
+    changes directory there; what it writes goes to its results, in the test's own temp dir."""
+    out = tmp_path / "res"
+    with remote.config.open("a") as f:
+        f.write(f'\n[runs.rtilde]\nhost = "box"\ncommand = "pwd -P > $TMUXKIT_RESULTS/cwd"\ncwd = "~"\n'
+                f'results = "{out}"\n')
+    tk.cli("start", "rtilde")
+    wait_until(lambda: (out / "cwd").exists() and (out / "cwd").read_text().endswith("\n"), what="the run's cwd")
+    import pwd
+
+    assert (out / "cwd").read_text() == os.path.realpath(pwd.getpwuid(os.getuid()).pw_dir) + "\n"
+
+
 def test_early_exit_wait_reaches_the_host_over_ssh(tk: Env, remote: Remote) -> None:
     """Issue 9.11: the run's early_exit_wait travels as tmuxkit-start's argument, not as this
     machine's environment (which ssh does not carry), and the last lines come back."""
