@@ -130,6 +130,40 @@ def test_start_sync_runs_the_loop_in_a_local_tmux_session(tk: Env) -> None:
 
 
 # --- over ssh --------------------------------------------------------------------------------------
+def test_the_rsync_frame_waits_out_a_full_non_blocking_pipe() -> None:
+    """rsync makes its end of the -e pipe non-blocking, and the flag belongs to the pipe, frame.py's
+    stdout included. A laptop slower than the link (a slow disk, --bwlimit) filled the pipe, and
+    frame.py died of BlockingIOError: every pass of a big file failed until luck let one through."""
+    import fcntl
+    import termios
+
+    from tmuxkit.hosts import frame
+
+    r, w = os.pipe()
+    os.set_blocking(w, False)  # as rsync leaves it
+    size = 3_000_000
+    p = subprocess.Popen([sys.executable, "-I", frame.__file__, "MARK", "sh", "-c",
+                          f"echo banner; echo MARK; head -c {size} /dev/zero"], stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+
+    def queued() -> int:
+        buf = bytearray(4)
+        fcntl.ioctl(r, termios.FIONREAD, buf)
+        return int.from_bytes(buf, sys.byteorder)
+
+    try:
+        # Nothing is read until the pipe is full (or the frame has died): the slow laptop.
+        wait_until(lambda: p.poll() is not None or queued() >= 65536, timeout=20, what="a full pipe")
+        got = 0
+        while chunk := os.read(r, 1 << 16):
+            got += len(chunk)
+    finally:
+        os.close(r)
+    err = p.communicate(timeout=20)[1].decode()
+    assert p.returncode == 0 and "Error" not in err, err
+    assert got == size
+
+
 def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env, remote: Remote) -> None:
     src_root = remote.home.parent / "conv-results"
     with remote.config.open("a") as f:
@@ -178,7 +212,8 @@ def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env
             time.sleep(rng.uniform(0.3, 1.2))
             kill_ssh_links(tk, clients=True)
             kills += 1
-        wait_until(lambda: _tree(dest) == source if dest.exists() else False, timeout=120, interval=0.5,
+        # 30 MB at 6 MB/s is 5 s once the kills stop; it took 50 s while frame.py died of a full pipe.
+        wait_until(lambda: _tree(dest) == source if dest.exists() else False, timeout=60, interval=0.5,
                    what="the tree to converge")
     finally:
         stop.set()
@@ -188,6 +223,7 @@ def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env
     assert kills >= 10
     assert torn == [], torn
     assert "retry" in out  # the kills were felt, and recovered from
+    assert not re.search(r"\w+Error:", out), out  # a link kill is rsync's error, never a crash of ours
 
 
 def test_host_down_at_start_backs_off_then_syncs_within_one_interval(tk: Env, tmp_path: Path, sshd: Any) -> None:

@@ -11,6 +11,7 @@ before it is dropped), then passes the rest on byte for byte. Exits with ssh's e
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -49,11 +50,21 @@ def main(argv: list[str]) -> int:
                 continue
             buf = b""
         try:
-            while chunk:
-                chunk = chunk[os.write(1, chunk) :]
+            write_all(1, chunk)
         except BrokenPipeError:
             break
     return p.wait()
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of DATA to FD, which may be non-blocking: rsync makes its end of the pipe so, and the
+    flag belongs to the pipe, ours included. A full pipe (a slow disk or --bwlimit on the laptop)
+    is waited out, not an error: it was BlockingIOError, and every pass of a big file failed."""
+    while data:
+        try:
+            data = data[os.write(fd, data) :]
+        except BlockingIOError:
+            select.select([], [fd], [])
 
 
 if __name__ == "__main__":
