@@ -94,7 +94,7 @@ def test_a_torn_checkpoint_from_a_hung_writer_is_rejected_and_an_older_one_used(
     tk.cli("start", "torn")
     assert not (tk.run_dir("torn") / "rejected_checkpoints").exists()
     assert not (tk.run_dir("torn") / "attempt").exists()
-    tk.cli("stop", "torn")
+    tk.cli("stop", "torn", "--grace", "1")  # the trainer is deaf to Ctrl-C at step 10: no 30 s wait
 
 
 def test_a_half_written_hf_checkpoint_is_never_picked(tk: Env) -> None:
