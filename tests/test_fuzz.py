@@ -201,6 +201,12 @@ path_segment = st.text(_path_chars, min_size=1, max_size=8).filter(lambda s: s.s
 hostile_path = st.lists(path_segment, min_size=1, max_size=3).map("/".join)
 
 
+def _nothing_ran(tk: Env) -> None:
+    """No "#(touch pwned)" in a path was run by tmux (its jobs run in the client's cwd: the work dir)."""
+    for d in (tk.work, Path(tk.env["HOME"])):
+        assert not [p for p in d.rglob("pwned") if p.is_file()], d
+
+
 def _where(tk: Env, rel: str) -> Path:
     """Where REL, relative to the work dir, is meant: a leading "~" or "~/" is the (test's) home."""
     if rel == "~" or rel.startswith("~/"):
@@ -216,6 +222,8 @@ def _where(tk: Env, rel: str) -> Path:
 @example(rel="~/in home")
 @example(rel="$(touch pwned)/`id`")
 @example(rel="a\nb")
+@example(rel="#(touch pwned)")  # tmux expands formats in pipe-pane's command and in -c
+@example(rel="a##b#{session_name}")
 def test_fuzz_results_paths(tk: Env, rel: str) -> None:
     """A results path is used as given (relative to the run's cwd), whatever it holds: the command
     sees it whole in TMUXKIT_RESULTS and the log lands under it; or it is refused with one line and
@@ -234,6 +242,7 @@ def test_fuzz_results_paths(tk: Env, rel: str) -> None:
     wait_until(lambda: marker.exists() and tk.status(run)["state"] == "exited", what="the run")
     assert marker.read_text() == os.path.realpath(want)
     assert (want / "tmuxkit" / f"{run}.log").is_file() and not (want / ".tmuxkit.lock").exists()
+    _nothing_ran(tk)
 
 
 @FUZZ
@@ -244,6 +253,8 @@ def test_fuzz_results_paths(tk: Env, rel: str) -> None:
 @example(rel="~/in home")
 @example(rel="$(touch pwned)/`id`")
 @example(rel="a\nb")
+@example(rel="#(touch pwned)")
+@example(rel="a##b#{session_name}")
 def test_fuzz_cwd_paths(tk: Env, rel: str) -> None:
     """The run's cwd is the directory given, whatever its name holds; or a refusal in one line."""
     run = _unique("cwd")
@@ -260,3 +271,4 @@ def test_fuzz_cwd_paths(tk: Env, rel: str) -> None:
     assert r.returncode == 0, r.stderr
     wait_until(lambda: marker.exists() and marker.read_text().endswith("\n"), what="the run's pwd")
     assert marker.read_text() == os.path.realpath(want) + "\n"
+    _nothing_ran(tk)

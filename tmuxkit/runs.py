@@ -524,9 +524,10 @@ def start_helper_session(name: str, argv: Sequence[str], cwd: str) -> str:
         if pane is not None and pane.pane_dead != "1":
             return name
         existing.kill()
-    # A trailing "/": tmux reads an argument that ends in ";" as the end of a command (a cwd "x;").
-    server.new_session(session_name=name, window_command=shlex.join(cmd), start_directory=os.path.join(cwd, ""),
-                       attach=False)
+    # tmux expands formats in the start directory ("#" doubled: "#(cmd)" in a folder's name would run
+    # cmd), and reads an argument that ends in ";" as the end of a command (a trailing "/").
+    server.new_session(session_name=name, window_command=shlex.join(cmd),
+                       start_directory=os.path.join(cwd, "").replace("#", "##"), attach=False)
     server.cmd("set-option", "-t", f"={name}:", "@tmuxkit_helper", mark)
     server.cmd("set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on")
     return name
