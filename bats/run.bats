@@ -76,7 +76,7 @@ start_run() { # RUN CMD
   printf 'one\n' >"$WORK/f.txt"
   # The tail is killed and reaped (wait) before the script exits: the exit trap's kill then finds no
   # such process. Under set -e (as every script runs) its failure must not become the exit status.
-  run bash -c 'set -euo pipefail; . "$1/lib/tmuxkit.bash"; done_() { false; }; tk_follow "$2" +1 done_; wait' _ "$SHELL_DIR" "$WORK/f.txt"
+  run bash -c 'set -euo pipefail; . "$1/lib/tmuxkit.bash"; done_() { false; }; tk_follow "$2" +1 done_; wait 2>/dev/null' _ "$SHELL_DIR" "$WORK/f.txt"
   assert_success
   assert_output one
 }
@@ -120,6 +120,19 @@ start_run() { # RUN CMD
   run bash "$SHELL_DIR/tmuxkit-start" t2 --cwd "$WORK" --results '~nobody-such/a~' --cmd true
   assert_success
   [ -d "$WORK/~nobody-such/a~/tmuxkit" ]
+}
+
+@test "the log writer refuses a log folder swapped for a link since it was checked, with either writer" {
+  mkdir -p "$WORK/res/tmuxkit" "$WORK/elsewhere"
+  rmdir "$WORK/res/tmuxkit"
+  ln -s "$WORK/elsewhere" "$WORK/res/tmuxkit" # a folder of ours, but not the one checked
+  for w in python3 awk; do
+    run bash -c 'echo line | TMUXKIT_LOG_WRITER=$1 bash "$2/tmuxkit-logwriter" "$3/res/tmuxkit/r.log" 1000 2' _ "$w" "$SHELL_DIR" "$WORK"
+    assert_failure
+    assert_output --partial "refusing to write r.log"
+  done
+  run ls -A "$WORK/elsewhere"
+  assert_output ""
 }
 
 @test "both log writers (python3 and awk) write the same bytes, rotations included" {

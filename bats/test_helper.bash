@@ -15,8 +15,10 @@ common_setup() {
   export TMUXKIT_EARLY_WAIT=0 # start does not watch for an early exit (tests that want it set it back)
   unset TMUX TMUXKIT_DEBUG
   mkdir -p "$HOME"
-  WORK="$BATS_TEST_TMPDIR/work"
-  mkdir -p "$WORK"
+  mkdir -p "$BATS_TEST_TMPDIR/work"
+  # As the scripts see it, with no symlink in it (macOS's /var is one): the log writer refuses a
+  # log folder whose path is not its real one.
+  WORK=$(cd -P "$BATS_TEST_TMPDIR/work" && pwd)
   cd "$WORK" || return 1
   if [ -n "${TMUXKIT_BSD_SHIMS:-}" ]; then
     export PATH="$ROOT/bats/shims:$PATH"

@@ -409,3 +409,33 @@ def test_a_results_path_that_cannot_be_made_is_one_line_exit_2_and_leaves_nothin
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr[:300]
         assert not (tk.home / "runs" / "longpath").exists() and not (tk.home / "where" / "longpath").exists()
         assert tk.tmux("has-session", "-t", "=longpath").returncode != 0
+
+
+@pytest.mark.parametrize("plant", ["fifo", "folder", "hard link", "not ours"])
+def test_whatever_was_planted_at_the_runs_names_before_the_folder_was_made_ours_is_refused(
+        tk: Env, tmp_path: Path, plant: str) -> None:
+    """Issue 11.1: the log folder was open to others before this start made it go-w. A FIFO at a
+    rotation's name could take the log, a folder there would swallow it at the rotation (mv), a hard
+    link would write it into another file too, and someone else's file there could be read by them."""
+    logdir = tk.work / "results" / "pl" / "tmuxkit"
+    logdir.mkdir(parents=True)
+    logdir.chmod(0o777)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    at = logdir / "pl.log.3"
+    if plant == "fifo":
+        os.mkfifo(at)
+    elif plant == "folder":
+        at.mkdir()
+    elif plant == "hard link":
+        os.link(victim, at)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("needs root to make a file owned by another user")
+        at.write_text("")
+        os.chown(at, 65534, 65534)
+    r = _start(tk, "pl", "--", "echo", "OUTPUT")
+    assert r.returncode == 5 and ("pl.log.3" in r.stderr or "hard link" in r.stderr), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert victim.read_text() == "precious\n" and not (logdir.parent / ".tmuxkit.lock").exists()
+    assert tk.tmux("has-session", "-t", "=pl").returncode != 0

@@ -94,23 +94,24 @@ tk_others_write() {
   return 1
 }
 
-# tk_private_dir DIR [RUN]: DIR (made with mkdir -p) as a directory that only this user can write,
-# so that no one else can plant a link in it between a check and a use: a run's log folder, in a
-# results directory others may share. A symlink, or a directory someone else owns, is refused (1,
-# TK_ERR says why); one of ours that others could write is made go-w first. With RUN, a symlink at
-# any of the run's names in it (RUN.log and its rotations, RUN.live, RUN.progress...) is refused
-# too: it may have been planted before the go-w.
+# tk_private_dir DIR [RUN]: DIR (made with mkdir -p; DIR as pwd -P gives it) as a directory that
+# only this user can write, so that no one else can plant a link in it between a check and a use:
+# a run's log folder, in a results directory others may share. A symlink, or a directory someone
+# else owns, is refused (1, TK_ERR says why). One of ours that others can write is made go-w, from
+# inside it (never through a link swapped in meanwhile); where the filesystem ignores that (FAT,
+# some network mounts), a warning says so. With RUN, what may have been planted before the go-w is
+# refused: at any of the run's names (RUN.log and its rotations, RUN.live, RUN.progress...), a
+# symlink, anything but a regular file of ours, or a file with another hard link.
 tk_private_dir() {
-  local f
+  local f any=0 n
   mkdir -p "$1" 2>/dev/null || true
   if [ -L "$1" ] || [ ! -d "$1" ] || [ ! -O "$1" ]; then
-    TK_ERR="refusing log folder $1: not a directory owned by you (uid $(id -u)); a link planted in it could redirect the log"
+    TK_ERR="refusing log folder $1: not a directory owned by you (uid $(id -u)), so a link planted in it could redirect the run's log; give the run a results directory of its own"
     return 1
   fi
-  if tk_others_write "$1"; then chmod go-w "$1" 2>/dev/null || true; fi
   if tk_others_write "$1"; then
-    TK_ERR="refusing log folder $1: others can write to it, and it cannot be made go-w"
-    return 1
+    (cd -P "$1" 2>/dev/null && [ "$(pwd -P)" = "$1" ] && chmod go-w .) 2>/dev/null || true
+    if tk_others_write "$1"; then tk_warn "log folder $1 stays writable by others (chmod has no effect there)"; fi
   fi
   [ -n "${2:-}" ] || return 0
   for f in "$1/$2".*; do
@@ -118,7 +119,19 @@ tk_private_dir() {
       TK_ERR="log path is a symlink; refusing to follow it: $f"
       return 1
     fi
+    [ -e "$f" ] || continue
+    if [ ! -f "$f" ] || [ ! -O "$f" ]; then
+      TK_ERR="refusing $f: not a regular file of yours (someone else's, a folder or a FIFO could take or lose the run's log)"
+      return 1
+    fi
+    any=1
   done
+  [ "$any" = 1 ] || return 0
+  n=$(find "$1" -maxdepth 1 -name "$2.*" -links +1 2>/dev/null | head -n 1)
+  if [ -n "$n" ]; then
+    TK_ERR="refusing the run's files in $1: one has another hard link, so the log would be written into another file too"
+    return 1
+  fi
 }
 
 # tk_tilde_v VAR: a leading "~" or "~/" in VAR's value made this host's $HOME, as a shell would
