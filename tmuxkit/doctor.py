@@ -8,14 +8,13 @@ prints a banner, the clock skew, and whether the host's installed scripts are th
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tmuxkit.config import LOCAL, Config
+from tmuxkit.config import LOCAL, Config, expand_home
 from tmuxkit.hosts import Host, connect
 from tmuxkit.hosts.base import Result
 from tmuxkit.hosts.slurm import SlurmHost
@@ -143,13 +142,19 @@ def _dirs(conf: Config, host_name: str) -> list[str]:
     for spec in conf.runs.values():
         if spec.host != host_name or not spec.results:
             continue
-        if spec.results.startswith(("/", "~")):
+        if _rooted(spec.results):
             out.append(spec.results)
-        elif spec.cwd and spec.cwd.startswith(("/", "~")):
+        elif spec.cwd and _rooted(spec.cwd):
             out.append(f"{spec.cwd.rstrip('/')}/{spec.results}")
         elif host_name == LOCAL:
             out.append(str(conf.base_dir / (spec.cwd or "") / spec.results))
-    return [os.path.expanduser(d) if host_name == LOCAL else d for d in sorted(set(out))]
+    # "~" and "~/": the host's home; tmuxkit-doctor makes it so there, as tmuxkit-start does.
+    return [expand_home(d) if host_name == LOCAL else d for d in sorted(set(out))]
+
+
+def _rooted(path: str) -> bool:
+    """Absolute, or under the home: what start, too, does not read relative to the cwd."""
+    return path.startswith("/") or path == "~" or path.startswith("~/")
 
 
 def _host_checks(host: Host, dirs: list[str], slurm: bool = False) -> tuple[list[Check], float | None]:
