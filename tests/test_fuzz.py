@@ -224,6 +224,7 @@ def _where(tk: Env, rel: str) -> Path:
 @example(rel="a\nb")
 @example(rel="#(touch pwned)")  # tmux expands formats in pipe-pane's command and in -c
 @example(rel="a##b#{session_name}")
+@example(rel="%a%%")  # and then strftime, in pipe-pane's command
 def test_fuzz_results_paths(tk: Env, rel: str) -> None:
     """A results path is used as given (relative to the run's cwd), whatever it holds: the command
     sees it whole in TMUXKIT_RESULTS and the log lands under it; or it is refused with one line and
