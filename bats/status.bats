@@ -58,6 +58,22 @@ load test_helper
   assert_output "['generated_at', 'host', 'locks', 'logs', 'processes', 'runs', 'sessions', 'tmux']"
 }
 
+@test "--json, full report and runs only, with a live run and an ended one: valid JSON, exit 0" {
+  run bash "$SHELL_DIR/tmuxkit-start" ended --cmd true
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-start" live --cmd 'sleep 30'
+  assert_success
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/ended/exit"
+  for mode in --json "--json --runs-only"; do
+    # shellcheck disable=SC2086  # two words on purpose
+    run bash "$SHELL_DIR/check_training_status.sh" $mode
+    assert_success
+    run python3 -c 'import json,sys; d=json.load(sys.stdin); print(sorted((r["run"], r["state"]) for r in d["runs"]))' <<<"$output"
+    assert_output "[('ended', 'exited'), ('live', 'running')]"
+  done
+  bash "$SHELL_DIR/tmuxkit-kill" live --grace 1 >/dev/null
+}
+
 @test "unknown run exits 4, bad option exits 2" {
   run -4 bash "$SHELL_DIR/check_training_status.sh" --runs-only nosuch
   assert_output --partial "no run named 'nosuch'"

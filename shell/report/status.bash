@@ -547,10 +547,11 @@ tk_status_main() {
   [ ${#roots[@]} -gt 0 ] || roots=("$home" "./results")
   J_RUNS='' J_LOCKS='' J_LOGS='' J_PROCS='' J_SESSIONS='' J_TMUX='null'
   J_LOCKS_A=()
+  # Both reports read these (the full one lists the runs too): set for both, as set -u asks.
+  CS_UNKNOWN=0 J_UNKNOWN='' CS_SINCE=''
+  [ -z "$ended_within" ] || CS_SINCE=$((now - ended_within))
 
   if [ "$runs_only" = 1 ]; then
-    CS_UNKNOWN=0 J_UNKNOWN='' CS_SINCE=''
-    [ -z "$ended_within" ] || CS_SINCE=$((now - ended_within))
     _cs_runs "$home" "$now" ${runs[@]+"${runs[@]}"}
     if [ "$JSON" = 1 ]; then
       # Names asked for that have no run here are listed in "unknown" (a complete answer: exit 0).
