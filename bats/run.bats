@@ -81,6 +81,19 @@ start_run() { # RUN CMD
   assert_output one
 }
 
+@test "logs -n 0: no lines and exit 0, with -f too (it died of SIGPIPE, 141)" {
+  start_run r8 'echo old; while [ ! -e go ]; do sleep 0.05; done; echo new'
+  wait_for 10 grep -q '^old$' "$WORK/results/r8/tmuxkit/r8.log"
+  run bash "$SHELL_DIR/tmuxkit-logs" r8 -n 0
+  assert_success
+  assert_output ""
+  touch go
+  wait_for 10 grep -q 'exited with code 0' "$WORK/results/r8/tmuxkit/r8.log"
+  run bash "$SHELL_DIR/tmuxkit-logs" r8 -n 0 -f # the run has ended: nothing new comes, and it ends
+  assert_success
+  assert_output ""
+}
+
 @test "logs: the last lines, across a rotation" {
   run bash "$SHELL_DIR/tmuxkit-start" r5 --cmd 'seq 1 400' --log-max-bytes 600 --log-keep 50
   assert_success
