@@ -124,7 +124,7 @@ def test_durations(value: object, seconds: int) -> None:
     assert config.parse_duration(value) == seconds
 
 
-@pytest.mark.parametrize("value", [0, -1, "", "5x", True, [5]])
+@pytest.mark.parametrize("value", [0, -1, "", "5x", True, [5], 10**9 + 1, "99999999999999999999999", "40000d"])
 def test_bad_durations(value: object) -> None:
     with pytest.raises(ValueError):
         config.parse_duration(value)
@@ -139,6 +139,11 @@ def test_bad_durations(value: object) -> None:
     (["stop", "x", "--grace", "1e20"], "--grace: expected a whole number"),
     (["stop", "x", "--grace", "100000000000000000000"], "--grace: expected a number <= 1000000000"),
     (["logs", "x", "-n", "99999999999999999999999"], "expected a number <= 1000000000"),
+    # Before: reported "started", with the early-exit check silently off (an overflow on the host).
+    (["start", "ew", "--early-wait", "99999999999999999999", "--", "false"], "--early-wait: expected a duration of at most"),
+    # Before: started, and the host saw two variables, A=x and B=injected.
+    (["start", "nl", "--env", "A=x\nB=injected", "--", "true"], "bad --env: A: expected a one-line string"),
+    (["start", "nm", "--env", "1A=x", "--", "true"], "bad --env: bad variable name '1A'"),
 ])
 def test_bad_input_is_one_line_and_exit_2_not_a_traceback(tk: Env, args: list[str], needle: str) -> None:
     r = tk.cli(*args, check=2, timeout=20)

@@ -45,17 +45,26 @@ def check_run_name(name: str) -> str:
     return name
 
 
+MAX_SECONDS = 10**9  # about 31 years: past it, the host's arithmetic and sleep would overflow
+MAX_COUNT = 10**15  # bytes, counts: far inside a 64-bit shell integer
+
+
 def parse_duration(value: object) -> int:
-    """300, "300", "90s", "5m", "1h" -> seconds."""
+    """300, "300", "90s", "5m", "1h" -> seconds (at most MAX_SECONDS)."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like 300 or \"5m\", got {value!r}")
+    secs = None
     if isinstance(value, int) and value > 0:
-        return value
-    if isinstance(value, str):
+        secs = value
+    elif isinstance(value, str):
         m = _DURATION.match(value)
         if m and float(m.group(1)) > 0:
-            return max(1, round(float(m.group(1)) * _UNITS[m.group(2)]))
-    raise ValueError(f"expected a duration like 300 or \"5m\", got {value!r}")
+            secs = max(1, round(float(m.group(1)) * _UNITS[m.group(2)]))
+    if secs is None:
+        raise ValueError(f"expected a duration like 300 or \"5m\", got {value!r}")
+    if secs > MAX_SECONDS:
+        raise ValueError(f"expected a duration of at most {MAX_SECONDS} seconds, got {value!r}")
+    return secs
 
 
 @dataclass(frozen=True)
@@ -124,14 +133,14 @@ def _str(v: object) -> str:
 
 
 def _int_pos(v: object) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-        raise ValueError(f"expected a positive integer, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0 or v > MAX_COUNT:
+        raise ValueError(f"expected a positive integer up to {MAX_COUNT}, got {v!r}")
     return v
 
 
 def _int_nonneg(v: object) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise ValueError(f"expected a whole number >= 0, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > MAX_COUNT:
+        raise ValueError(f"expected a whole number from 0 to {MAX_COUNT}, got {v!r}")
     return v
 
 
@@ -143,7 +152,9 @@ def parse_wait(value: object) -> int:
         return 0
     try:
         return parse_duration(value)
-    except ValueError:
+    except ValueError as e:
+        if "at most" in str(e):
+            raise
         raise ValueError(f"expected a duration like 2 or \"2s\" (0: off), got {value!r}") from None
 
 
@@ -206,7 +217,8 @@ def _resume(v: object) -> str:
     return v
 
 
-def _env(v: object) -> dict[str, str]:
+def check_env(v: object) -> dict[str, str]:
+    """An env table: NAME = "one-line value" (a newline would split it into two on the host)."""
     if not isinstance(v, dict):
         raise ValueError(f"expected a table of NAME = \"value\", got {type(v).__name__}")
     out = {}
@@ -246,7 +258,7 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "cwd": _str,
     "command": _command,
     "results": _str,
-    "env": _env,
+    "env": check_env,
     "log_max_bytes": _int_pos,
     "log_keep": _int_pos,
     "stuck_after": parse_duration,

@@ -71,6 +71,7 @@ def attach_hint(socket: str, session: str, spec: HostSpec) -> str:
 
 
 def run(a: Args) -> int:
+    from tmuxkit import config as cfg
     from tmuxkit import runs
     from tmuxkit.hosts import connect
 
@@ -83,7 +84,10 @@ def run(a: Args) -> int:
             if not sep or not k:
                 raise UsageError(f"bad --env {kv!r}: want NAME=VALUE")
             base[k] = v
-        env_over = base
+        try:  # the rules of the config's env table: a name, and a one-line value
+            env_over = cfg.check_env(base)
+        except ValueError as e:
+            raise UsageError(f"bad --env: {e}") from None
     spec = runs.resolve(conf, a.run, a.command, host=a.host, cwd=a.cwd, results=a.results, env=env_over,
                         early_exit_wait=a.early_wait)
     h = connect(conf.host(spec.host))
