@@ -26,6 +26,25 @@ def test_plot_writes_a_png(tk: Env) -> None:
     assert data[:8] == PNG and len(data) > 5000
 
 
+def test_plot_into_a_place_it_cannot_write_is_one_line_and_leaves_nothing(tk: Env) -> None:
+    """It was a FileNotFoundError / IsADirectoryError traceback, and left a hidden temp PNG behind."""
+    _finished(tk, "badout")
+    (tk.work / "afile").write_text("")
+    (tk.work / "adir").mkdir()
+    for out, why in (("nodir/p.png", "No such file or directory"), ("adir", "is a directory"),
+                     ("afile/p.png", "Not a directory")):
+        r = tk.cli("plot", "badout", "-o", out, check=2)
+        assert f"cannot write {out}: {why}" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert sorted(p.name for p in tk.work.iterdir() if "png" in p.name) == []
+    assert list((tk.work / "adir").iterdir()) == []
+
+
+def test_plot_of_a_run_that_is_not_there_says_so_as_every_verb_does(tk: Env) -> None:
+    r = tk.cli("plot", "nosuch", "-o", "x.png", check=4)
+    assert "no run named 'nosuch'" in r.stderr, r.stderr
+
+
 def test_plot_draws_in_a_terminal_and_needs_one_without_o(tk: Env, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     _finished(tk, "term")
     r = tk.cli("plot", "term", check=2)  # (no terminal here)

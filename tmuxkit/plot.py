@@ -56,9 +56,19 @@ def png(xs: list[float], ys: list[float], xlabel: str, metric: str, title: str, 
     ax.grid(alpha=0.3)
     fig.tight_layout()
     tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        if out.is_dir():
+            raise IsADirectoryError(21, "is a directory")
+        fig.savefig(tmp, format="png")
+        tmp.replace(out)
+    except OSError as e:  # a missing folder, a folder as the target, a file as a parent: one line
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # its folder is not one
+            pass
+        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
 
 
 def terminal(xs: list[float], ys: list[float], xlabel: str, metric: str, title: str) -> None:

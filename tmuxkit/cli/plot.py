@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tmuxkit.cli._common import load_config, say
+from tmuxkit.contract import ExitCode
 
 HELP = "plot a run's loss (or another metric): a PNG with -o, else in the terminal"
 
@@ -34,11 +35,12 @@ def run(a: Args) -> int:
     from tmuxkit import plot, runs, sync
     from tmuxkit.errors import TmuxkitError, UsageError
 
-    if a.output is None and not sys.stdout.isatty():
-        raise UsageError("no terminal to draw on: give -o FILE.png")
     conf = load_config(a.config, [a.run])
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
+    if a.output is None and not sys.stdout.isatty():
+        raise UsageError("no terminal to draw on: give -o FILE.png")
     text, where = "", ""
+    missing: TmuxkitError | None = None
     try:  # the host's series, else the synced copy
         h = runs.host_for_run(conf, a.run, a.host)
         row = runs.status_on(h, [a.run]).runs[0]
@@ -46,12 +48,14 @@ def run(a: Args) -> int:
         res = h.run(["tail", "-n", "20000", series]) if series else None
         if res is not None and res.rc == 0:
             text, where = res.out, h.name
-    except TmuxkitError:
-        pass
+    except TmuxkitError as e:
+        missing = e
     if not text:
         synced = sync.sync_dir(conf, spec) / "tmuxkit" / f"{a.run}.progress"
         if synced.exists():
             text, where = synced.read_text(errors="replace"), "the synced copy"
+        elif missing is not None and missing.code == ExitCode.NOT_FOUND:
+            raise missing  # no such run here, nor a synced copy of one: as every other verb says
     xs, ys, xlabel = plot.points(text.splitlines(), a.metric)
     if len(xs) < 2:
         raise TmuxkitError(f"{a.run}: no '{a.metric}' series yet (the run prints no '{a.metric}=' values, or too few)")
