@@ -502,3 +502,10 @@ def test_start_sync_is_never_confused_with_a_run_named_run_sync(tk: Env) -> None
     assert tk.cli("start", "x+sync", "--", "true", check=2).returncode == 2
     tk.cli("stop", "x", "--grace", "1")
     tk.cli("stop", "x-sync", "--grace", "1")
+
+
+def test_sync_of_a_run_that_is_not_there_is_one_line_and_writes_nothing(tk: Env) -> None:
+    """It said "no run named" and exit 4, but left runs/RUN/STATUS.json and STATUS.txt behind."""
+    r = tk.cli("sync", "nosuch", "--once", check=4)
+    assert "no run named 'nosuch'" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tk.work / "runs").exists()

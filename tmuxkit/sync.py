@@ -460,6 +460,8 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
                 return 0
             delay = float(every)
         except TmuxkitError as e:
+            if e.code == ExitCode.NOT_FOUND and st.passes == 0:
+                raise  # no such run, and never a pass of it here: nothing of it is written
             failures += 1
             st.last_error = user_message(e)
             delay = min(float(every), FIRST_RETRY * 2 ** (failures - 1)) * random.uniform(0.8, 1.0)
