@@ -35,6 +35,21 @@ start_run() { # RUN CMD
   assert_output --partial "state=not_running"
 }
 
+@test "kill: after an unhandled Ctrl-C, or a line left without its newline, tmuxkit's own line is a line of its own" {
+  start_run r9 'echo ready; sleep 60'
+  start_run r10 'printf "half a line"; sleep 0.3'
+  wait_for 10 grep -q ready "$WORK/results/r9/tmuxkit/r9.log"
+  run bash "$SHELL_DIR/tmuxkit-kill" r9 --grace 10
+  assert_success
+  for r in r9 r10; do
+    wait_for 10 grep -q 'exited with code' "$WORK/results/$r/tmuxkit/$r.log"
+    run tail -n 1 "$WORK/results/$r/tmuxkit/$r.log"
+    assert_output --regexp "^\[tmuxkit\] run $r exited with code [0-9]+ at "
+  done
+  run grep -c '^half a line$' "$WORK/results/r10/tmuxkit/r10.log"
+  assert_output 1
+}
+
 @test "kill: SIGKILL for what ignores INT and TERM; no survivors, lock released" {
   start_run r3 "trap '' INT TERM; echo ready; while :; do sleep 0.1; done"
   wait_for 10 grep -q ready "$WORK/results/r3/tmuxkit/r3.log"
