@@ -20,7 +20,7 @@ load test_helper
   live_pid
   lock_file_for "$LIVE_PID" "$(pstart "$LIVE_PID")" holder >"$WORK/L"
   run -3 bash "$SHELL_DIR/tmuxkit-lock" acquire "$WORK/L" --run other --pid $$
-  assert_output --regexp "locked by PID $LIVE_PID \(run holder, started .*\): $WORK/L"
+  assert_output --regexp "locked by PID $LIVE_PID \(run holder, started [0-9dhms]+ ago\): $WORK/L"
   kill "$LIVE_PID"
 }
 

@@ -144,6 +144,7 @@ def test_bad_durations(value: object) -> None:
     # Before: started, and the host saw two variables, A=x and B=injected.
     (["start", "nl", "--env", "A=x\nB=injected", "--", "true"], "bad --env: A: expected a one-line string"),
     (["start", "nm", "--env", "1A=x", "--", "true"], "bad --env: bad variable name '1A'"),
+    (["start", "cf", "--cwd", "/etc/passwd", "--", "true"], "cwd is not a directory: /etc/passwd"),  # not "does not exist"
 ])
 def test_bad_input_is_one_line_and_exit_2_not_a_traceback(tk: Env, args: list[str], needle: str) -> None:
     r = tk.cli(*args, check=2, timeout=20)
@@ -158,3 +159,21 @@ def test_a_config_with_nul_or_not_utf8_is_named(tk: Env, content: bytes, needle:
     (tk.work / "bad.toml").write_bytes(content)
     r = tk.cli("--config", "bad.toml", "start", "a", check=2)
     assert needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_broken_config_is_the_error_for_a_start_that_needs_it_even_for_a_run_remembered_here(tk: Env) -> None:
+    """It said "warning: ignoring ..." and then "run 'r' is not configured (no tmuxkit.toml here)"."""
+    tk.cli("start", "r", "--", "true")  # remembered as a run of this machine
+    wait_until(lambda: tk.status("r")["state"] == "exited", what="the ad hoc run to end")
+    (tk.work / "tmuxkit.toml").write_text('[runs.r]\ncommand = "sleep 1"\nstuck_after = "5 minutes"\n')
+    r = tk.cli("start", "r", check=2)
+    assert "runs.r.stuck_after" in r.stderr and "not configured" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert tk.cli("status", "r").returncode == 0  # what needs no config still answers, with a warning
+
+
+def test_every_verbs_usage_line_names_tmuxkit_and_the_verb_once(tk: Env) -> None:
+    for verb in ("stop", "logs", "status", "events", "checkpoints"):
+        first = tk.cli(verb, "--help").stdout.splitlines()[0]
+        assert first.startswith(f"usage: tmuxkit [--config PATH] {verb} "), first
+        assert "COMMAND" not in first, first

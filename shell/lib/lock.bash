@@ -13,7 +13,7 @@
 # One read of at most 4 KiB, taken apart in the shell: no process started (a report reads thousands).
 tk_lock_read() {
   local c='' line IFS=$'\n'
-  LK_PID='' LK_START='' LK_HOST='' LK_RUN='' LK_SESSION='' LK_RUN_ID=''
+  LK_PID='' LK_START='' LK_HOST='' LK_RUN='' LK_SESSION='' LK_RUN_ID='' LK_CREATED=''
   { IFS= read -r -d '' -n 4096 c <"$1" || true; } 2>/dev/null
   set -f
   # shellcheck disable=SC2086  # split into lines (IFS is a newline here), no globbing
@@ -27,6 +27,7 @@ tk_lock_read() {
     run=*) LK_RUN=${line#run=} ;;
     session=*) LK_SESSION=${line#session=} ;;
     run_id=*) LK_RUN_ID=${line#run_id=} ;;
+    created=*) LK_CREATED=${line#created=} ;;
     esac
   done
   case $LK_PID in '' | *[!0-9]*) return 1 ;; esac
@@ -36,7 +37,7 @@ tk_lock_read() {
 # tk_lock_state FILE: sets LK_STATE to free | symlink | notfile | garbage | alive
 # | stale, and LK_* to the owner. (Not for $(...): the fields would be lost.)
 tk_lock_state() {
-  LK_PID='' LK_START='' LK_HOST='' LK_RUN='' LK_SESSION='' LK_RUN_ID=''
+  LK_PID='' LK_START='' LK_HOST='' LK_RUN='' LK_SESSION='' LK_RUN_ID='' LK_CREATED=''
   if [ -L "$1" ]; then
     LK_STATE=symlink
   elif [ ! -e "$1" ]; then
@@ -90,8 +91,20 @@ tk_lock_unremovable() {
   TK_ERR="stale lock owned by $owner (pid $LK_PID not running) in a sticky directory; ask $who to remove $1"
 }
 
+# "PID 123 (run x, started 2h05m ago)": when, from the lock's wall-clock "created" (its "start"
+# is the owner's identity, clock ticks since boot, which say nothing to a reader).
 tk_lock_describe() {
-  printf 'PID %s (run %s, started %s)' "$LK_PID" "${LK_RUN:-?}" "$LK_START"
+  local when=$LK_START s
+  case $LK_CREATED in '' | *[!0-9]*) ;; *)
+    s=$(($(date +%s) - LK_CREATED))
+    [ "$s" -ge 0 ] || s=0
+    if [ "$s" -lt 60 ]; then when="${s}s ago"
+    elif [ "$s" -lt 3600 ]; then when="$((s / 60))m ago"
+    elif [ "$s" -lt 86400 ]; then when="$((s / 3600))h$(printf '%02d' $((s % 3600 / 60)))m ago"
+    else when="$((s / 86400))d$((s % 86400 / 3600))h ago"; fi
+    ;;
+  esac
+  printf 'PID %s (run %s, started %s)' "$LK_PID" "${LK_RUN:-?}" "$when"
 }
 
 # tk_lock_ours LOCK TMP: LOCK itself (not followed) is a regular file and the same inode as TMP.

@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="PATH", help="config file (default: $TMUXKIT_CONFIG, else ./tmuxkit.toml)")
     sub: argparse._SubParsersAction[argparse.ArgumentParser] = p.add_subparsers(dest="cmd", metavar="COMMAND",
                                                                                 parser_class=Parser,
+                                                                                prog="tmuxkit [--config PATH]",
                                                                                 help=argparse.SUPPRESS)
     sub.required = True
     for verb in VERBS.values():

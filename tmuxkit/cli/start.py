@@ -75,7 +75,9 @@ def run(a: Args) -> int:
     from tmuxkit import runs
     from tmuxkit.hosts import connect
 
-    conf = load_config(a.config, [a.run], ad_hoc=bool(a.command) and a.host in (None, "local"))
+    # A start that takes its command from the config needs the config: a broken one is the error
+    # (not "run is not configured"), even for a run remembered as local.
+    conf = load_config(a.config, [a.run] if a.command else [], ad_hoc=bool(a.command) and a.host in (None, "local"))
     env_over = None
     if a.env:
         base = dict(conf.runs[a.run].env) if a.run in conf.runs else {}
