@@ -66,3 +66,19 @@ def test_status_of_a_known_and_an_unknown_run_is_a_partial_answer(tk: Env) -> No
 def test_status_with_no_runs_says_so(tk: Env) -> None:
     assert tk.cli("status").stdout.strip() == "no runs"
     assert json.loads(tk.cli("status", "--json").stdout) == []
+
+
+def test_a_new_start_that_printed_nothing_yet_has_no_last_line_not_the_previous_runs(tk: Env) -> None:
+    """The log goes on across starts of one name: its last line was the previous run's ("tick")."""
+    tk.cli("start", "again", "--", "sh", "-c", "echo tick")
+    wait_until(lambda: tk.status("again")["state"] == "exited", what="the first run to end")
+    assert tk.status("again")["last_line"] == "tick"
+    go = tk.work / "go"
+    tk.cli("start", "again", "--", "sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done; echo tock; sleep 30")
+    wait_until(lambda: "started" in tk.log_text("again").rsplit("tick", 1)[-1], what="the second start logged")
+    row = tk.status("again")
+    assert row["state"] == "running" and not row["last_line"], row
+    go.touch()
+    wait_until(lambda: tk.status("again")["last_line"] == "tock", what="the new run's own line")
+    tk.cli("stop", "again", "--grace", "1")
+    assert tk.status("again")["last_line"] == "tock"

@@ -95,11 +95,20 @@ tk_sq_v() {
   eval "$1=\$_tk_s"
 }
 
-# tk_last_line LOG: the program's last line (tmuxkit's own "[tmuxkit] ..." lines skipped), read
-# from the log's last 16 KiB only and cut to $TK_LAST_LINE_MAX bytes, however long the line is.
+# The awk rule both readers of a log's last line share: tmuxkit's own "[tmuxkit] ..." lines are
+# skipped, and so is a bare "^C" (the tty's echo of a stop's Ctrl-C, not the program's); a run's
+# "[tmuxkit] run X started at" line begins it afresh: a new start that has printed nothing yet has
+# no last line, not the previous run's.
+# shellcheck disable=SC2016  # an awk program
+TK_LAST_AWK='index($0, "[tmuxkit] ") == 1 { if (index($0, "[tmuxkit] run ") == 1 && index($0, " started at ")) ll = ""; next }
+  $0 != "^C" { ll = $0 }'
+
+# tk_last_line LOG: the program's last line (see TK_LAST_AWK), read from the log's last 16 KiB only
+# and cut to $TK_LAST_LINE_MAX bytes, however long the line is.
 tk_last_line() {
   [ -f "$1" ] || return 0
-  tail -c 16384 "$1" 2>/dev/null | grep -v '^\[tmuxkit\] ' | tail -n 1 | cut -b "1-$TK_LAST_LINE_MAX" || true
+  tail -c 16384 "$1" 2>/dev/null | LC_ALL=C awk -v max="$TK_LAST_LINE_MAX" "$TK_LAST_AWK"'
+    END { print substr(ll, 1, max) }' 2>/dev/null || true
 }
 
 # tk_run_state: the loaded run's state, from its files, processes and session. Sets S_STATE,
@@ -341,8 +350,7 @@ tk_run_extras() {
   [ -n "$TK_XPF$TK_XEV" ] || [ "$need" = 1 ] || return 0
   if [ "$need" = 1 ]; then
     # shellcheck disable=SC2016  # an awk program
-    out=$(tail -c 16384 "$R_LOG" 2>/dev/null | awk -v ev="$TK_XEV" -v pf="$TK_XPF" -v max="$TK_LAST_LINE_MAX" "$TK_EXTRAS_AWK"'
-      index($0, "[tmuxkit] ") != 1 { ll = $0 }
+    out=$(tail -c 16384 "$R_LOG" 2>/dev/null | awk -v ev="$TK_XEV" -v pf="$TK_XPF" -v max="$TK_LAST_LINE_MAX" "$TK_EXTRAS_AWK$TK_LAST_AWK"'
       END { extras(ev, pf); put(); print substr(ll, 1, max) }' 2>/dev/null) || return 0
   else
     out=$(awk -v ev="$TK_XEV" -v pf="$TK_XPF" "$TK_EXTRAS_AWK"'BEGIN { extras(ev, pf); put() }' </dev/null 2>/dev/null) || return 0
