@@ -12,8 +12,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from conftest import Env, wait_until
@@ -201,6 +203,25 @@ path_segment = st.text(_path_chars, min_size=1, max_size=8).filter(lambda s: s.s
 hostile_path = st.lists(path_segment, min_size=1, max_size=3).map("/".join)
 
 
+# What the fuzz found once, kept as examples: tmux read a cwd ending in ";" as the end of its command,
+# "~0" was a traceback, tmux expands formats ("#") in -c and in pipe-pane's command, and then
+# strftime ("%") in pipe-pane's.
+PATH_EXAMPLES = ("x;", "~0", "~/in home", "$(touch pwned)/`id`", "a\nb", "#(touch pwned)", "a##b#{session_name}",
+                 "%a%%")
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _path_examples(f: F) -> F:
+    for rel in reversed(PATH_EXAMPLES):
+        f = example(rel=rel)(f)
+    return f
+
+
+def _refused_for_its_line_break(tk: Env, r: subprocess.CompletedProcess[str], run: str, marker: Path) -> None:
+    assert r.returncode == ExitCode.USAGE and "line break" in r.stderr, r.stderr
+    assert not marker.exists() and run not in tk.sessions() and not (tk.home / "runs" / run).exists()
+
+
 def _nothing_ran(tk: Env) -> None:
     """No "#(touch pwned)" in a path was run by tmux (its jobs run in the client's cwd: the work dir)."""
     for d in (tk.work, Path(tk.env["HOME"])):
@@ -216,15 +237,7 @@ def _where(tk: Env, rel: str) -> Path:
 
 @FUZZ
 @given(rel=hostile_path)
-# What it found once: tmux read a cwd ending in ";" as the end of its command; "~0" was a traceback.
-@example(rel="x;")
-@example(rel="~0")
-@example(rel="~/in home")
-@example(rel="$(touch pwned)/`id`")
-@example(rel="a\nb")
-@example(rel="#(touch pwned)")  # tmux expands formats in pipe-pane's command and in -c
-@example(rel="a##b#{session_name}")
-@example(rel="%a%%")  # and then strftime, in pipe-pane's command
+@_path_examples
 def test_fuzz_results_paths(tk: Env, rel: str) -> None:
     """A results path is used as given (relative to the run's cwd), whatever it holds: the command
     sees it whole in TMUXKIT_RESULTS and the log lands under it; or it is refused with one line and
@@ -236,8 +249,7 @@ def test_fuzz_results_paths(tk: Env, rel: str) -> None:
                check=None, timeout=30)
     _one_clean_line(r.stderr, r.returncode)
     if "\n" in rel:
-        assert r.returncode == ExitCode.USAGE and "line break" in r.stderr, r.stderr
-        assert not marker.exists() and run not in tk.sessions() and not (tk.home / "runs" / run).exists()
+        _refused_for_its_line_break(tk, r, run, marker)
         return
     assert r.returncode == 0, r.stderr
     wait_until(lambda: marker.exists() and tk.status(run)["state"] == "exited", what="the run")
@@ -248,14 +260,7 @@ def test_fuzz_results_paths(tk: Env, rel: str) -> None:
 
 @FUZZ
 @given(rel=hostile_path)
-# What it found once: tmux read a cwd ending in ";" as the end of its command; "~0" was a traceback.
-@example(rel="x;")
-@example(rel="~0")
-@example(rel="~/in home")
-@example(rel="$(touch pwned)/`id`")
-@example(rel="a\nb")
-@example(rel="#(touch pwned)")
-@example(rel="a##b#{session_name}")
+@_path_examples
 def test_fuzz_cwd_paths(tk: Env, rel: str) -> None:
     """The run's cwd is the directory given, whatever its name holds; or a refusal in one line."""
     run = _unique("cwd")
@@ -266,8 +271,7 @@ def test_fuzz_cwd_paths(tk: Env, rel: str) -> None:
                "sh", "-c", f'pwd -P > "{marker}"', check=None, timeout=30)
     _one_clean_line(r.stderr, r.returncode)
     if "\n" in rel:
-        assert r.returncode == ExitCode.USAGE and "line break" in r.stderr, r.stderr
-        assert not marker.exists() and run not in tk.sessions() and not (tk.home / "runs" / run).exists()
+        _refused_for_its_line_break(tk, r, run, marker)
         return
     assert r.returncode == 0, r.stderr
     wait_until(lambda: marker.exists() and marker.read_text().endswith("\n"), what="the run's pwd")
