@@ -207,7 +207,7 @@ hostile_path = st.lists(path_segment, min_size=1, max_size=3).map("/".join)
 # "~0" was a traceback, tmux expands formats ("#") in -c and in pipe-pane's command, and then
 # strftime ("%") in pipe-pane's.
 PATH_EXAMPLES = ("x;", "~0", "~/in home", "$(touch pwned)/`id`", "a\nb", "#(touch pwned)", "a##b#{session_name}",
-                 "%a%%")
+                 "%a%%", "--")  # argparse dropped --results=-- in silence
 F = TypeVar("F", bound=Callable[..., None])
 
 

@@ -110,12 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+PATH_OPTIONS = frozenset({"--results", "--cwd", "--to", "--config"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (tmuxkit completion SHELL)
         import argcomplete
 
         argcomplete.autocomplete(build_parser())
     argv = list(sys.argv[1:] if argv is None else argv)
+    # argparse drops a value that is exactly "--" (--results=-- gave the default results dir, in
+    # silence): a path of that name goes on as "./--", the same path.
+    argv = [f"{a[:-2]}./--" if a.endswith("=--") and a[:-3] in PATH_OPTIONS else a for a in argv]
     # Everything after the first "--" is the run's command, untouched by option parsing.
     command: list[str] = []
     if "--" in argv:
