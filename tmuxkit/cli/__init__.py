@@ -119,14 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         argcomplete.autocomplete(build_parser())
     argv = list(sys.argv[1:] if argv is None else argv)
-    # argparse drops a value that is exactly "--" (--results=-- gave the default results dir, in
-    # silence): a path of that name goes on as "./--", the same path.
-    argv = [f"{a[:-2]}./--" if a.endswith("=--") and a[:-3] in PATH_OPTIONS else a for a in argv]
     # Everything after the first "--" is the run's command, untouched by option parsing.
     command: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
         argv, command = argv[:cut], argv[cut + 1 :]
+    # argparse drops a value that is exactly "--" (--results=-- gave the default results dir, in
+    # silence): a path of that name goes on as "./--", the same path. (Not in the run's command.)
+    argv = [f"{a[:-2]}./--" if a.endswith("=--") and a[:-3] in PATH_OPTIONS else a for a in argv]
     try:
         if argv[:1] == ["start"] and len(argv) > 1 and argv[1].startswith("-") and argv[1] not in start.FLAGS:
             check_run_name(argv[1])  # "-x" is a bad run name, not an unknown flag
