@@ -49,6 +49,10 @@ MAX_SECONDS = 10**9  # about 31 years: past it, the host's arithmetic and sleep 
 MAX_COUNT = 10**15  # bytes, counts: far inside a 64-bit shell integer
 
 
+class DurationTooLong(ValueError):
+    """A well-formed duration past MAX_SECONDS: its own message, whatever the caller's wording."""
+
+
 def parse_duration(value: object) -> int:
     """300, "300", "90s", "5m", "1h" -> seconds (at most MAX_SECONDS)."""
     if isinstance(value, bool):
@@ -63,7 +67,7 @@ def parse_duration(value: object) -> int:
     if secs is None:
         raise ValueError(f"expected a duration like 300 or \"5m\", got {value!r}")
     if secs > MAX_SECONDS:
-        raise ValueError(f"expected a duration of at most {MAX_SECONDS} seconds, got {value!r}")
+        raise DurationTooLong(f"expected a duration of at most {MAX_SECONDS} seconds, got {value!r}")
     return secs
 
 
@@ -152,9 +156,9 @@ def parse_wait(value: object) -> int:
         return 0
     try:
         return parse_duration(value)
-    except ValueError as e:
-        if "at most" in str(e):
-            raise
+    except DurationTooLong:
+        raise
+    except ValueError:
         raise ValueError(f"expected a duration like 2 or \"2s\" (0: off), got {value!r}") from None
 
 
