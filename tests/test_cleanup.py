@@ -86,8 +86,12 @@ def test_a_run_whose_session_was_killed_is_running_headless_and_stop_ends_it(tk:
 def test_cleanup_never_kills_a_users_session_that_took_a_finished_runs_name(tk: Env) -> None:
     tk.cli("start", "mine", "--", "true")
     wait_until(lambda: tk.status("mine")["state"] == "exited", what="exit")
+    # Another session keeps the server up: killing its last one would end it, and a new-session
+    # racing that exit could land in the dying server (the CI flake this line ends).
+    tk.tmux("new-session", "-d", "-s", "keep", "sleep 300")
     tk.tmux("kill-session", "-t", "=mine")
     tk.tmux("new-session", "-d", "-s", "mine", "sleep 300")  # the user's own session, same name
+    assert "mine" in tk.sessions()
     out = tk.cli("cleanup").stdout
     assert "dead_session" not in out and "mine" in tk.sessions()
 
