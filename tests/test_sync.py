@@ -298,8 +298,8 @@ def test_sync_over_ssh_keeps_n_whole_checkpoint_directories_and_the_final_one(tk
     remote.add_run("hfsync", f"{CKPT_TRAINER} --layout hf --steps 32 --every 2 --delay 0.5", "sync_checkpoints = 2\n")
     tk.cli("start", "hfsync")
     dest = tk.work / "runs" / "hfsync"
-    (dest / "old" / ".tmuxkit-partial").mkdir(parents=True)  # a leftover of an interrupted transfer
-    (dest / "old" / ".tmuxkit-partial" / "optimizer.pt").write_bytes(b"x" * 1000)
+    (dest / "old" / ".tmuxkit-partial.hfsync").mkdir(parents=True)  # a leftover of an interrupted transfer
+    (dest / "old" / ".tmuxkit-partial.hfsync" / "optimizer.pt").write_bytes(b"x" * 1000)
     p = _sync_proc(tk, "hfsync", "--every", "1")
     seen: set[str] = set()
     deadline = time.monotonic() + 90
@@ -318,7 +318,7 @@ def test_sync_over_ssh_keeps_n_whole_checkpoint_directories_and_the_final_one(tk
         assert sorted(f.name for f in (dest / unit).iterdir()) == [
             "model.safetensors", "optimizer.pt", "rng_state.pth", "scheduler.pt", "trainer_state.json"]
     assert json.loads((dest / "checkpoint-32" / "trainer_state.json").read_text())["global_step"] == 32
-    assert not [q for q in dest.rglob(".tmuxkit-partial")]
+    assert not [q for q in dest.rglob(".tmuxkit-*") if not q.name.startswith(".tmuxkit-sync.")]
 
 
 def test_kohya_state_and_its_weights_count_as_one_checkpoint(tk: Env) -> None:
@@ -470,7 +470,8 @@ def test_loop_health_flags_a_live_loop_whose_pass_is_long_overdue(tmp_path: Path
         assert st.loop_health(now) == "wedged"
         st.save(tmp_path)
         st.save_text_health(tmp_path, "wedged")
-        assert (tmp_path / "STATUS.txt").read_text().rstrip().endswith("(WEDGED: overdue)")
+        assert (tmp_path / "STATUS.txt").read_text().rstrip().endswith(
+            f"(WEDGED: overdue; restart it: kill {p.pid}; tmuxkit sync x --detach)")
     finally:
         p.kill()
         p.wait()
@@ -555,7 +556,7 @@ def test_keep_n_prunes_only_when_newer_checkpoints_of_the_run_replace_them_here(
 def test_a_failing_checkpoint_check_prunes_nothing_here(tk: Env) -> None:
     """Issue 22.2: one failing checkpoint_check (the host lists nothing complete) deleted every copy."""
     flag = tk.work / "check-fails"
-    check = f"test ! -e {flag}"
+    check = f"{sys.executable} -c \\\"import os, sys; sys.exit(os.path.exists('{flag}'))\\\""
     tk.add_run("fc", "sleep 60", f'checkpoint_check = "{check}"\nsync_checkpoints = 1')
     tk.cli("start", "fc")
     ck = tk.work / "results" / "fc" / "checkpoints"  # Lightning's ModelCheckpoint
