@@ -760,6 +760,7 @@ def test_sync_detach_of_a_run_that_is_not_there_is_one_line_and_starts_nothing(t
 def test_sync_detach_of_an_ad_hoc_run_on_another_host_syncs(tk: Env, remote: Remote) -> None:
     """Issue 22.6: it said "syncing" and the loop died at once with "no run named" (no --host)."""
     tk.cli("start", "adhoc", "--host", "box", "--cwd", "/tmp", "--", "bash", "-c", "echo hi; sleep 60")
+    (tk.home / "where" / "adhoc").unlink()  # started from another laptop: only --host says where it is
     tk.cli("sync", "adhoc", "--host", "box", "--detach", "--every", "2")
     st = tk.work / "runs" / "adhoc" / "STATUS.json"
     wait_until(lambda: st.exists() and json.loads(st.read_text()).get("last_success"), timeout=40,
