@@ -651,6 +651,14 @@ def test_sync_to_a_folder_never_overwrites_a_file_it_did_not_bring(tk: Env) -> N
     (res / "curve.png").write_text("png 3, longer still")
     tk.cli("sync", "ow", "--once", "--to", str(mine))
     assert (mine / "curve.png").read_text() == "edited here"
+    # A folder with the user's own STATUS.txt: the sync would write its own there; it refuses, in one line.
+    theirs = tk.work / "theirs"
+    theirs.mkdir()
+    (theirs / "STATUS.txt").write_text("the user's status notes")
+    r = tk.cli("sync", "ow", "--once", "--to", str(theirs), check=2)
+    assert "STATUS.txt that tmuxkit did not write" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (theirs / "STATUS.txt").read_text() == "the user's status notes"
+    assert sorted(q.name for q in theirs.iterdir()) == ["STATUS.txt"]
 
 
 def test_a_pass_never_removes_another_runs_partial_folder_in_a_nested_destination(tk: Env) -> None:

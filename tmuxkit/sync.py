@@ -52,7 +52,7 @@ def io_timeout() -> int:
     except ValueError:
         return IO_TIMEOUT
 PARTIAL = PARTIAL_DIR
-MANIFEST = ".tmuxkit-checkpoints"
+OWN_FILES = ("STATUS.json", "STATUS.txt", "PROGRESS.png")  # what a sync writes into its folder, besides what it pulls
 FIRST_RETRY = 2.0  # seconds; retries double from here, never slower than the sync interval
 
 
@@ -164,6 +164,24 @@ def _is_sync_loop(pid: int) -> bool:
     return bool(line) and not line.startswith("Z") and "tmuxkit" in line and " sync " in f"{line} "
 
 
+def check_own_files(dest: Path) -> None:
+    """A sync writes STATUS.json, STATUS.txt and PROGRESS.png into its folder: never over a user's
+    own. They are tmuxkit's when STATUS.json is one a sync wrote (of any run: two runs may share a
+    folder)."""
+    own = False
+    try:
+        data = json.loads((dest / "STATUS.json").read_text())
+        own = isinstance(data, dict) and "passes" in data and "written_at" in data
+    except (OSError, ValueError):
+        pass
+    if own:
+        return
+    theirs = [n for n in OWN_FILES if os.path.lexists(dest / n)]
+    if theirs:
+        raise TmuxkitError(f"{dest} has a {theirs[0]} that tmuxkit did not write; sync --to another folder",
+                           ExitCode.USAGE)
+
+
 def _registry(run: str) -> Path:
     """Where this machine notes the folder a run's sync loop syncs into (--to, sync_to or the
     default), so `status` finds its health there: $TMUXKIT_HOME/sync/RUN.json."""
@@ -222,7 +240,7 @@ def add_health(config: Config, statuses: Iterable[HostStatus]) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text)
         os.replace(tmp, path)
@@ -370,17 +388,45 @@ class Brought:
 
     def __init__(self, dest: Path, run: str) -> None:
         self.path = dest / f".tmuxkit-sync.{run}.json"
-        self.files: dict[str, list[int]] = {}
-        self.units: dict[str, dict[str, object]] = {}
+        self.files, self.units = self._read()
+        self._base = (dict(self.files), dict(self.units))
+
+    def _read(self) -> tuple[dict[str, list[int]], dict[str, dict[str, object]]]:
         try:
             data = json.loads(self.path.read_text())
-            self.files = {str(k): list(v) for k, v in (data.get("files") or {}).items()}
-            self.units = {str(k): dict(v) for k, v in (data.get("units") or {}).items()}
+            return ({str(k): list(v) for k, v in (data.get("files") or {}).items()},
+                    {str(k): dict(v) for k, v in (data.get("units") or {}).items()})
         except (OSError, ValueError, TypeError, AttributeError):
-            pass
+            return {}, {}
 
     def save(self) -> None:
-        _atomic_write(self.path, json.dumps({"files": self.files, "units": self.units}, indent=1, sort_keys=True) + "\n")
+        """Write what changed since it was read onto what is there now (a --once pass beside the loop)."""
+        files, units = self._read()
+        for mine, base, disk in ((self.files, self._base[0], files), (self.units, self._base[1], units)):
+            for k, v in mine.items():
+                if base.get(k) != v:
+                    disk[k] = v  # type: ignore[assignment]
+            for k in set(base) - set(mine):
+                disk.pop(k, None)
+        _atomic_write(self.path, json.dumps({"files": files, "units": units}, indent=1, sort_keys=True) + "\n")
+        self.files, self.units = files, units
+        self._base = (dict(files), dict(units))
+
+    def foreign(self, dest: Path) -> bool:
+        """Is anything here that this sync did not bring (or that changed here since)? Only then
+        does a pass need a dry run first. tmuxkit's own files and the checkpoints it brought aside."""
+        units = set(self.units)
+        for d, subdirs, names in os.walk(dest):
+            rel_d = os.path.relpath(d, dest)
+            rel_d = "" if rel_d == "." else rel_d + "/"
+            subdirs[:] = [s for s in subdirs if not s.startswith(".tmuxkit") and rel_d + s not in units]
+            for n in names:
+                rel = rel_d + n
+                if rel_d == "" and (n.startswith(".tmuxkit") or n in OWN_FILES):
+                    continue
+                if rel not in units and not self.owns_file(dest, rel):
+                    return True
+        return False
 
     def owns_file(self, dest: Path, rel: str) -> bool:
         """REL is a file this sync brought, unchanged here since."""
@@ -520,7 +566,7 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
         src = host.rsync_path(results + "/")
         fmt = ["--out-format=%i %n"]
         skip: list[str] = []
-        if any(True for _ in _user_entries(dest)):
+        if brought.foreign(dest):
             # Which files would this pass write over? Those this sync did not bring stay as they are.
             would: list[str] = []
             _rsync(host, [*argv, "--dry-run", *fmt, *host.rsync_options(), *filters, src, str(dest) + "/"],
@@ -549,16 +595,6 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
         return row, got
     finally:
         clean_temp(dest, spec.name, mine_only=True)
-
-
-def _user_entries(dest: Path) -> Iterable[str]:
-    """Anything in DEST besides tmuxkit's own (a fresh folder needs no dry run)."""
-    try:
-        for e in os.scandir(dest):
-            if not e.name.startswith(".tmuxkit") and e.name not in ("STATUS.json", "STATUS.txt", "PROGRESS.png"):
-                yield e.name
-    except OSError:
-        return
 
 
 def newest_units(rows: Iterable[str], n: int) -> list[str]:
@@ -750,6 +786,7 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
     dest = sync_dir(config, spec, to)
     include = patterns(spec, include)
     n_ckpt = spec.sync_checkpoints if checkpoints is None else checkpoints
+    check_own_files(dest)
     st = SyncStatus.load(dest, spec.name, host.name)
     # A --once pass beside a live loop leaves the loop's own words (pid, next pass) as they are.
     keep_loop = once and isinstance(st.pid, int) and not st.final and _is_sync_loop(st.pid)
