@@ -824,3 +824,60 @@ def test_a_full_sync_destination_is_said_cleaned_and_tried_again(tk: Env) -> Non
             out = p.communicate(timeout=20)[0]
         subprocess.run(["umount", "-l", str(full)], check=False)
     assert "Traceback" not in out and "retry" in out, out
+
+
+def test_a_checkpoint_directory_of_ours_rewritten_on_the_host_is_replaced_whole(tk: Env) -> None:
+    """Lightning with DeepSpeed saves last.ckpt/ as a directory, rewritten every epoch: the copy here
+    follows it, swapped whole (never a mix of two epochs' files)."""
+    last = tk.work / "results" / "ds" / "checkpoints" / "last.ckpt"
+    (last / "checkpoint").mkdir(parents=True)
+    tk.cli("start", "ds", "--", "sleep", "60")
+
+    def save(epoch: int, age: float) -> None:
+        (last / "checkpoint" / "mp_rank_00_model_states.pt").write_text(f"model {epoch}")
+        (last / "checkpoint" / "zero_pp_rank_0_optim_states.pt").write_text(f"optim {epoch}")
+        (last / "latest").write_text("checkpoint")
+        for f in (*last.rglob("*"), last):
+            _settled(f, age)
+
+    save(1, 100)
+    tk.cli("sync", "ds", "--once", "--checkpoints", "1")
+    here = tk.work / "runs" / "ds" / "checkpoints" / "last.ckpt"
+    assert (here / "checkpoint" / "mp_rank_00_model_states.pt").read_text() == "model 1"
+    save(2, 50)
+    tk.cli("sync", "ds", "--once", "--checkpoints", "1")
+    assert (here / "checkpoint" / "mp_rank_00_model_states.pt").read_text() == "model 2"
+    assert (here / "checkpoint" / "zero_pp_rank_0_optim_states.pt").read_text() == "optim 2"
+    assert not [q for q in (tk.work / "runs" / "ds").iterdir() if q.name.startswith((".tmuxkit-old", ".tmuxkit-staging"))]
+
+
+def test_a_link_cut_mid_transfer_leaves_no_checkpoint_directory_at_its_final_path(tk: Env, remote: Remote) -> None:
+    """Issue 22.3 over ssh: a slow link cut while an HF checkpoint-N/ is in transfer left it, empty or
+    half-filled, at its final path; the next pass brings it whole."""
+    remote.add_run("slow", "sleep 120", "sync_checkpoints = 1\n")
+    tk.cli("start", "slow")
+    res = Path(tk.status("slow")["results"])
+    unit = _hf_unit(res, 7, size=8 * 1024 * 1024)
+    dest = tk.work / "runs" / "slow"
+    final = dest / "checkpoint-7"
+    env = dict(tk.env, TMUXKIT_RSYNC_OPTS="--bwlimit=1500")
+    p = _sync_proc(tk, "slow", "--once", env=env)
+    early: list[bool] = []
+
+    def moving() -> bool:
+        early.append(final.exists())
+        return any(f.stat().st_size > 256 * 1024 for f in _files(dest)) if dest.exists() else False
+
+    try:
+        wait_until(moving, timeout=60, what="the transfer under way")
+        kill_ssh_links(tk, clients=True)  # the link is cut
+        out = p.communicate(timeout=60)[0]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode != 0, out
+    assert not any(early) and not final.exists()
+    assert not [f for f in _files(dest) if re.fullmatch(r"\..+\.[A-Za-z0-9]{6}", f.name)]
+    tk.cli("sync", "slow", "--once")
+    assert {f.name: _sha(f) for f in final.iterdir()} == {f.name: _sha(f) for f in unit.iterdir()}

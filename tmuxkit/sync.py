@@ -658,14 +658,22 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
                 best[g] = max(best.get(g, k), k)
         return sum(1 for g, k in best.items() if g != group and k > key)
 
+    legacy = _legacy_manifest(dest)
     fetch, update, skipped = [], [], []
     for r in rel:
         key, group = info[r]
-        if r in brought.units and os.path.lexists(dest / r):
-            if (dest / r).is_file() and not (dest / r).is_symlink():
-                update.append(r)  # a file of ours the trainer rewrites (Lightning's last.ckpt)
+        final = dest / r
+        here = os.path.lexists(final)
+        if here and r not in brought.units and r in legacy and not final.is_symlink():
+            # An earlier tmuxkit brought it (its one manifest for the folder) and this run lists it: ours.
             brought.units[r] = {"key": key, "group": group}
-        elif os.path.lexists(dest / r):
+        if here and r in brought.units and not final.is_symlink():
+            if final.is_file():
+                update.append(r)  # a file of ours the trainer rewrites (Lightning's last.ckpt)
+                brought.units[r] = {"key": key, "group": group}
+            elif brought.units[r].get("key") != key:
+                fetch.append(r)  # a directory of ours rewritten on the host (DeepSpeed's last.ckpt/): anew, whole
+        elif here:
             skipped.append(r)  # not brought by this sync: never overwritten
         elif newer_here(key, group) < n:
             fetch.append(r)  # (one older than N checkpoints already here would only be pruned again)
@@ -673,24 +681,40 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
     if update:
         got += _rsync(host, [*_argv_for(dest, spec.name), *host.rsync_options(), "--files-from=-", "-r",
                              host.rsync_path(results + "/"), str(dest) + "/"], deadline, stdin="\n".join(update) + "\n")
-        for r in update:
-            brought.units[r] = {"key": info[r][0], "group": info[r][1]}
     if fetch:
         staging = _own_dir(dest, f".tmuxkit-staging.{spec.name}")
-        got += _rsync(host, [*_argv_for(dest, spec.name), *host.rsync_options(), "--files-from=-", "-r",
-                             host.rsync_path(results + "/"), str(staging) + "/"], deadline, stdin="\n".join(fetch) + "\n")
+        # --link-dest: the files of a rewritten directory that did not change are linked, not sent again.
+        got += _rsync(host, [*_argv_for(dest, spec.name), f"--link-dest={dest.absolute()}", *host.rsync_options(),
+                             "--files-from=-", "-r", host.rsync_path(results + "/"), str(staging) + "/"], deadline,
+                      stdin="\n".join(fetch) + "\n")
         for r in fetch:  # whole: each unit moves into place in one rename
             final = dest / r
-            if os.path.lexists(final) or not os.path.lexists(staging / r):
+            if not os.path.lexists(staging / r):
                 continue
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staging / r, final)
+            if os.path.lexists(final):  # the older copy of a rewritten one of ours goes aside, then away
+                if r not in brought.units or final.is_symlink():
+                    continue
+                aside = _own_dir(dest, f".tmuxkit-old.{spec.name}")
+                os.rename(final, aside / f"{len(list(aside.iterdir()))}")
+                os.rename(staging / r, final)
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(staging / r, final)
             brought.units[r] = {"key": info[r][0], "group": info[r][1]}
         shutil.rmtree(staging, ignore_errors=True)  # what is left there is no longer wanted
     if skipped and say is not None:
         say(f"{spec.name}: left checkpoint(s) in {dest} as they are, not brought by this sync: {', '.join(skipped)}")
     _prune(dest, brought, n)
     return got
+
+
+def _legacy_manifest(dest: Path) -> set[str]:
+    """The units an earlier tmuxkit noted as brought, in one manifest for the whole folder."""
+    try:
+        return set((dest / ".tmuxkit-checkpoints").read_text().split("\n")) - {""}
+    except OSError:
+        return set()
 
 
 def _prune(dest: Path, brought: Brought, n: int) -> None:
@@ -747,9 +771,9 @@ def free_space(dest: Path, run: str) -> None:
     """A pass that failed for want of space: this run's partial and staged files go, they only
     hold the space the next pass needs (it starts those transfers over)."""
     remove_partials(dest, run)
-    staging = dest / f".tmuxkit-staging.{run}"
-    if staging.is_dir() and not staging.is_symlink():
-        shutil.rmtree(staging, ignore_errors=True)
+    for name in (f".tmuxkit-staging.{run}", f".tmuxkit-old.{run}"):
+        if (dest / name).is_dir() and not (dest / name).is_symlink():
+            shutil.rmtree(dest / name, ignore_errors=True)
     clean_temp(dest, run)
 
 
