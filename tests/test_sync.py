@@ -881,3 +881,26 @@ def test_a_link_cut_mid_transfer_leaves_no_checkpoint_directory_at_its_final_pat
     assert not [f for f in _files(dest) if re.fullmatch(r"\..+\.[A-Za-z0-9]{6}", f.name)]
     tk.cli("sync", "slow", "--once")
     assert {f.name: _sha(f) for f in final.iterdir()} == {f.name: _sha(f) for f in unit.iterdir()}
+
+
+def test_a_pass_past_its_deadline_leaves_no_temp_files(tk: Env, monkeypatch: Any) -> None:
+    """Issue 22.3: the pass deadline killed rsync mid-file and left its hidden temp file (GBs with
+    real checkpoints) beside the user's files; the unit's directory sat at its final path."""
+    from tmuxkit.config import RunSpec
+    from tmuxkit.errors import UnreachableError
+    from tmuxkit.hosts import LocalHost
+    from tmuxkit.sync import pull
+
+    res = tk.work / "results" / "dl"
+    res.mkdir(parents=True)
+    (res / "big.png").write_bytes(os.urandom(12 * 1024 * 1024))
+    tk.cli("start", "dl", "--", "sleep", "60")
+    monkeypatch.setenv("TMUXKIT_RSYNC_OPTS", "--bwlimit=1000")
+    dest = tk.work / "dest"
+    t0 = time.monotonic()
+    with pytest.raises(UnreachableError, match="deadline"):
+        pull(LocalHost(), RunSpec(name="dl"), str(res), dest, ("*.png",), 0, time.time() + 3)
+    assert time.monotonic() - t0 < 30
+    left = [str(f.relative_to(dest)) for f in _files(dest)
+            if re.fullmatch(r"\..+\.[A-Za-z0-9]{6}", f.name) or any(q.startswith(".tmuxkit-tmp") for q in f.parts)]
+    assert left == [] and not (dest / "big.png").exists(), left
