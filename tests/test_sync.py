@@ -7,6 +7,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -877,10 +878,14 @@ def test_a_link_cut_mid_transfer_leaves_no_checkpoint_directory_at_its_final_pat
             p.kill()
             p.communicate()
     assert p.returncode != 0, out
-    assert not any(early) and not final.exists()
-    assert not [f for f in _files(dest) if re.fullmatch(r"\..+\.[A-Za-z0-9]{6}", f.name)]
-    tk.cli("sync", "slow", "--once")
-    assert {f.name: _sha(f) for f in final.iterdir()} == {f.name: _sha(f) for f in unit.iterdir()}
+    try:
+        assert not any(early) and not final.exists()
+        assert not [f for f in _files(dest) if re.fullmatch(r"\..+\.[A-Za-z0-9]{6}", f.name)]
+        tk.cli("sync", "slow", "--once")
+        assert {f.name: _sha(f) for f in final.iterdir()} == {f.name: _sha(f) for f in unit.iterdir()}
+    finally:
+        tk.cli("stop", "slow", "--grace", "1", check=None)
+        shutil.rmtree(res, ignore_errors=True)
 
 
 def test_a_pass_past_its_deadline_leaves_no_temp_files(tk: Env, monkeypatch: Any) -> None:
