@@ -909,3 +909,15 @@ def test_a_pass_past_its_deadline_leaves_no_temp_files(tk: Env, monkeypatch: Any
     left = [str(f.relative_to(dest)) for f in _files(dest)
             if re.fullmatch(r"\..+\.[A-Za-z0-9]{6}", f.name) or any(q.startswith(".tmuxkit-tmp") for q in f.parts)]
     assert left == [] and not (dest / "big.png").exists(), left
+
+
+def test_sync_detach_for_a_host_down_for_now_starts_the_loop_that_waits_for_it(tk: Env, tmp_path: Path) -> None:
+    """The check that a run exists before --detach starts its loop must not turn a host that is down
+    for now (a reboot) into a refusal: the loop is what waits for it."""
+    cfg = tmp_path / "ssh_config_down"
+    cfg.write_text("Host gone\n  HostName 127.0.0.1\n  Port 1\n  BatchMode yes\n  ConnectTimeout 5\n")
+    tk.write_config(f'[hosts.gone]\nssh = "gone"\nssh_config = "{cfg}"\n'
+                    f'[runs.far]\nhost = "gone"\ncommand = "sleep 60"\ncwd = "/tmp"\n')
+    r = tk.cli("sync", "far", "--detach", "--every", "5")
+    assert "far+sync" in tk.sessions() and "keeps trying" in r.stdout, r.stdout + r.stderr
+    tk.tmux("kill-session", "-t", "=far+sync")

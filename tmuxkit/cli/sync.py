@@ -6,7 +6,8 @@ import argparse
 from dataclasses import dataclass, field
 
 from tmuxkit.cli._common import duration, load_config, positive, say
-from tmuxkit.contract import Defaults
+from tmuxkit.contract import Defaults, ExitCode
+from tmuxkit.errors import TmuxkitError, user_message
 
 HELP = "pull a run's results, logs and checkpoints; repeat until it ends"
 
@@ -47,7 +48,12 @@ def run(a: Args) -> int:
     if a.detach:
         # The loop is this command without --detach: the same --to, --every, --checkpoints,
         # --include and --host. A run that is not there is said here, in one line, and no session starts.
-        runs.status_on(h, [spec.name], timeout=sync.io_timeout() + sync.CALL_MARGIN)
+        try:
+            runs.status_on(h, [spec.name], timeout=sync.io_timeout() + sync.CALL_MARGIN)
+        except TmuxkitError as e:
+            if e.code in (ExitCode.NOT_FOUND, ExitCode.USAGE):
+                raise
+            say(f"note: {user_message(e)}; the loop keeps trying")  # a host down for now: the loop waits for it
         options = sync.loop_options(a.to, a.every, a.include, a.checkpoints, a.host)
         name = sync.start_loop_session(str(conf.path) if conf.path else None, a.run, str(conf.base_dir), options)
         say(f"syncing {a.run} into {sync.sync_dir(conf, spec, a.to)} in local tmux session {name}")
