@@ -921,3 +921,23 @@ def test_sync_detach_for_a_host_down_for_now_starts_the_loop_that_waits_for_it(t
     r = tk.cli("sync", "far", "--detach", "--every", "5")
     assert "far+sync" in tk.sessions() and "keeps trying" in r.stdout, r.stdout + r.stderr
     tk.tmux("kill-session", "-t", "=far+sync")
+
+
+def test_a_loop_killed_during_an_earlier_start_is_no_dead_loop_of_the_run_started_again(tk: Env) -> None:
+    """Issue 22.5: the loop of the run's earlier start was killed; the run, stopped and started again
+    without --sync, showed SYNC LOOP DEAD (it never had a loop)."""
+    tk.add_run("re", "echo hi; sleep 60", "sync_every = 60")
+    tk.cli("start", "re")
+    tk.cli("sync", "re", "--detach")
+    d = tk.work / "runs" / "re"
+    wait_until(lambda: (d / "STATUS.json").exists() and json.loads((d / "STATUS.json").read_text()).get("passes", 0) >= 1,
+               timeout=20, what="the loop's first pass")
+    pid = json.loads((d / "STATUS.json").read_text())["pid"]
+    os.kill(pid, 9)
+    wait_until(lambda: not pid_alive(pid), timeout=10, what="the loop gone")
+    assert tk.status("re")["sync"]["loop"] == "dead"  # the same start: a dead loop, said
+    tk.cli("stop", "re", "--grace", "1")
+    wait_until(lambda: tk.status("re")["state"] not in ("running", "stopping"), timeout=20, what="the run stopped")
+    tk.cli("start", "re")
+    assert tk.status("re")["sync"]["loop"] is None
+    assert "SYNC LOOP" not in tk.cli("status", "re").stdout

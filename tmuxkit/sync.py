@@ -734,7 +734,9 @@ def _prune(dest: Path, brought: Brought, n: int) -> None:
         if str(rec.get("group")) in keep or not _inside(dest, u):
             continue
         target = dest / u
-        if target.is_dir() and not target.is_symlink():
+        if target.is_symlink():
+            pass  # a link put there since: not what this sync brought, never removed
+        elif target.is_dir():
             shutil.rmtree(target, ignore_errors=True)
         else:
             target.unlink(missing_ok=True)
