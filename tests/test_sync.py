@@ -941,3 +941,18 @@ def test_a_loop_killed_during_an_earlier_start_is_no_dead_loop_of_the_run_starte
     tk.cli("start", "re")
     assert tk.status("re")["sync"]["loop"] is None
     assert "SYNC LOOP" not in tk.cli("status", "re").stdout
+
+
+def test_a_link_planted_at_a_status_temp_name_is_never_written_through(tk: Env) -> None:
+    """STATUS.json was written through a fixed temp name (.STATUS.json.tmp): a link planted there
+    sent the write to wherever it pointed."""
+    tk.cli("start", "pl", "--", "sleep", "60")
+    d = tk.work / "runs" / "pl"
+    d.mkdir(parents=True)
+    victim = tk.work / "victim.txt"
+    victim.write_text("the user's file")
+    for name in (".STATUS.json.tmp", ".STATUS.txt.tmp", ".tmuxkit-sync.pl.json.tmp"):
+        (d / name).symlink_to(victim)
+    tk.cli("sync", "pl", "--once")
+    assert victim.read_text() == "the user's file"
+    assert json.loads((d / "STATUS.json").read_text())["state"] == "running"

@@ -14,6 +14,7 @@ last log line, last success, last error, bytes pulled, and when it was written.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import json
@@ -240,12 +241,19 @@ def add_health(config: Config, statuses: Iterable[HostStatus]) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """PATH whole or not at all: a temp file of a fresh name (created exclusively, so a link planted
+    there is never written through) renamed over it; a full disk leaves no temp file behind."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        tmp.write_text(text)
+        os.fchmod(fd, 0o644)  # as a plain write would leave it (mkstemp makes 0600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
         os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no temp file behind
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
 
 
