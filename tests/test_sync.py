@@ -7,6 +7,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -730,30 +731,34 @@ def test_sync_detach_carries_its_options_to_the_loop_and_status_finds_it_there(t
     res = tk.work / "results" / "dt"
     res.mkdir(parents=True)
     (res / "emb.npz").write_text("npz")
+    (res / "-odd-1.csv").write_text("odd")
+    (res / "metrics.json").write_text("{}")
     (res / "ckpt").mkdir()
     (res / "ckpt" / "last.ckpt").write_bytes(os.urandom(500))
     _settled(res / "ckpt" / "last.ckpt")
     tk.cli("start", "dt", "--", "sleep", "60")
-    r = tk.cli("sync", "dt", "--detach", "--to", "elsewhere", "--every", "2", "--checkpoints", "1",
-               "--include", "*.npz")
+    r = tk.cli("sync", "dt", "--detach", "--to", "elsewhere", "--every", "600", "--checkpoints", "1",
+               "--include", "*.npz", "--include=-odd-*.csv")  # a pattern that starts with "-" too
     d = tk.work / "elsewhere"
     assert str(d) in r.stdout, r.stdout
     wait_until(lambda: (d / "STATUS.json").exists() and json.loads((d / "STATUS.json").read_text()).get("passes", 0) >= 1,
                timeout=30, what="the loop's first pass")
     st = json.loads((d / "STATUS.json").read_text())
-    assert st["every"] == 2 and (d / "emb.npz").exists() and (d / "ckpt" / "last.ckpt").exists()
+    assert st["every"] == 600 and (d / "emb.npz").exists() and (d / "ckpt" / "last.ckpt").exists()
+    assert (d / "-odd-1.csv").exists() and (d / "metrics.json").exists()
     assert not (tk.work / "runs" / "dt").exists()
     row = tk.status("dt")
     assert row["sync"]["dir"] == str(d) and row["sync"]["loop"] == "ok"
-    # The loop wedges (a pass long overdue): the hint status gives brings a live loop back.
+    # The loop wedges (a pass long overdue; every 600 s, it writes nothing meanwhile): the hint status
+    # gives brings a live loop back.
     st["next_pass"] = time.time() - 3600
     (d / "STATUS.json").write_text(json.dumps(st))
     text = tk.cli("status", "dt").stdout
     m = re.search(r"SYNC LOOP WEDGED \(restart: kill (\d+); (tmuxkit sync .*--detach)\)", text.replace("\n", " "))
     assert m and int(m.group(1)) == st["pid"], text
     os.kill(st["pid"], 15)
-    args = m.group(2).split()[1:]
-    assert args[:2] == ["sync", "dt"] and "--to" in args and "--checkpoints" in args
+    args = shlex.split(m.group(2))[1:]
+    assert args[:2] == ["sync", "dt"] and f"--to={d}" in args and "--checkpoints=1" in args, args
     tk.cli(*args)
     wait_until(lambda: json.loads((d / "STATUS.json").read_text()).get("pid") not in (None, st["pid"]), timeout=30,
                what="the loop back")

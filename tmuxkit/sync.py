@@ -795,17 +795,16 @@ def patterns(spec: RunSpec, include: Iterable[str] = ()) -> tuple[str, ...]:
 def loop_options(to: str | None, every: int | None, include: Iterable[str], checkpoints: int | None,
                  host: str | None) -> list[str]:
     """The sync options that make a loop what it is, as `tmuxkit sync` takes them (--to absolute)."""
-    out: list[str] = []
+    out: list[str] = []  # --opt=VALUE: a pattern that starts with "-" stays a value
     if host:
-        out += ["--host", host]
+        out.append(f"--host={host}")
     if to:
-        out += ["--to", str(Path(expand_home(to)).absolute())]
+        out.append(f"--to={Path(expand_home(to)).absolute()}")
     if every:
-        out += ["--every", str(every)]
+        out.append(f"--every={every}")
     if checkpoints is not None:
-        out += ["--checkpoints", str(checkpoints)]
-    for g in include:
-        out += ["--include", g]
+        out.append(f"--checkpoints={checkpoints}")
+    out += [f"--include={g}" for g in include]
     return out
 
 
