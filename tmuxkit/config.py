@@ -458,9 +458,9 @@ results = "results/kssm_v3"      # relative to cwd; one run per results director
 
 # Sync: tmuxkit sync kssm_v3 (or start --sync) pulls results, logs and checkpoints to this machine.
 # sync_to = "runs/kssm_v3"       # default runs/RUN, beside this file
-# sync_include = ["*.json", "plots/**"]   # default: none besides the pane logs and status
+# sync_include = ["*.npz", "plots/**"]   # added to the default *.json *.png *.csv *.txt and the pane logs
 # sync_every = "60s"             # between passes
-# sync_checkpoints = 0           # keep the newest N complete checkpoints here; 0: none
+# sync_checkpoints = 0           # bring the newest N complete checkpoints here (a backup: pruned only for newer ones); 0: none
 
 # Watchdog: tmuxkit watch kssm_v3 --auto-resume (or start --watch).
 # checkpoints = "results/kssm_v3/ckpt/step_*.pt"   # glob relative to cwd; default: checkpoint-N/, *-state/,

@@ -502,6 +502,9 @@ def alive_runs(statuses: Iterable[HostStatus]) -> list[RunStatus]:
     return [r for s in statuses for r in s.runs if r.alive]
 
 
+RUN_MARKERS = ("TMUXKIT_RUN", "TMUXKIT_RUN_ID", "TMUXKIT_RESULTS")  # what tmuxkit-runner exports to a run
+
+
 def start_helper_session(name: str, argv: Sequence[str], cwd: str) -> str:
     """Run a tmuxkit loop (sync, event follower) in a local tmux session NAME, so it outlives the
     terminal. A live one is kept; a dead one is replaced. TMUXKIT_* settings go along explicitly,
@@ -511,8 +514,10 @@ def start_helper_session(name: str, argv: Sequence[str], cwd: str) -> str:
     import libtmux
 
     server = libtmux.Server(socket_name=os.environ.get("TMUXKIT_SOCKET") or None)
-    env = [f"{k}={v}" for k, v in os.environ.items() if k.startswith("TMUXKIT_")]
-    cmd = ["env", *env, sys.executable, "-m", "tmuxkit", *argv]
+    # A run's own markers stay with the run: a helper started from inside a run (a run that starts
+    # another run with --sync) is no process of that run, so `stop` of it never kills the helper.
+    env = [f"{k}={v}" for k, v in os.environ.items() if k.startswith("TMUXKIT_") and k not in RUN_MARKERS]
+    cmd = ["env", *(a for k in RUN_MARKERS for a in ("-u", k)), *env, sys.executable, "-m", "tmuxkit", *argv]
     run, _, kind = name.rpartition(HELPER_SEP)
     mark = f"{kind}:{run}"
     existing = server.sessions.get(session_name=name, default=None)

@@ -14,6 +14,8 @@ last log line, last success, last error, bytes pulled, and when it was written.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import json
 import os
@@ -51,7 +53,7 @@ def io_timeout() -> int:
     except ValueError:
         return IO_TIMEOUT
 PARTIAL = PARTIAL_DIR
-MANIFEST = ".tmuxkit-checkpoints"
+OWN_FILES = ("STATUS.json", "STATUS.txt", "PROGRESS.png")  # what a sync writes into its folder, besides what it pulls
 FIRST_RETRY = 2.0  # seconds; retries double from here, never slower than the sync interval
 
 
@@ -78,6 +80,10 @@ class SyncStatus:
     every: int | None = None  # the loop's interval
     last_attempt: float | None = None
     next_pass: float | None = None
+    started_at: int | None = None  # the run (its start) the last pass synced: a loop of an earlier run is no loop of this one
+    final: bool = False  # the loop did the run's final pass and exited
+    not_overwritten: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)  # the loop's sync options (--to, --every, ...), to restart it alike  # files here tmuxkit did not bring, left as they are
     extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -88,7 +94,9 @@ class SyncStatus:
                        last_line=data.get("last_line"), last_success=data.get("last_success"),
                        last_error=data.get("last_error"), bytes_pulled=int(data.get("bytes_pulled") or 0),
                        passes=int(data.get("passes") or 0), pid=data.get("pid"), every=data.get("every"),
-                       last_attempt=data.get("last_attempt"), next_pass=data.get("next_pass"))
+                       last_attempt=data.get("last_attempt"), next_pass=data.get("next_pass"),
+                       started_at=data.get("started_at"), final=bool(data.get("final")),
+                       options=[str(o) for o in data.get("options") or []])
         except (OSError, ValueError):
             return cls(run=run, host=host)
 
@@ -110,12 +118,17 @@ class SyncStatus:
         """The loop's line in STATUS.txt: "sync loop pid N, next pass HH:MM:SS" (a time long past
         means a dead or wedged loop), or what status found (HEALTH: dead, wedged)."""
         if not isinstance(self.pid, int):
-            return "no sync loop (one pass)"
+            return "sync loop done (the run ended: final pass done)" if self.final else "no sync loop (one pass)"
         if health == "dead":
-            return f"sync loop not running (pid {self.pid} is gone); restart it: tmuxkit sync {self.run} --detach"
+            return f"sync loop not running (pid {self.pid} is gone); restart it: {self.restart_command()}"
         nxt = time.strftime("%H:%M:%S", time.localtime(self.next_pass)) \
             if isinstance(self.next_pass, (int, float)) else "none (the run ended: final pass done)"
-        return f"sync loop pid {self.pid}, next pass {nxt}" + (" (WEDGED: overdue)" if health == "wedged" else "")
+        return f"sync loop pid {self.pid}, next pass {nxt}" + (
+            f" (WEDGED: overdue; restart it: kill {self.pid}; {self.restart_command()})" if health == "wedged" else "")
+
+    def restart_command(self) -> str:
+        """The command that starts this loop again, with the options it ran with."""
+        return shlex.join(["tmuxkit", "sync", self.run, *self.options, "--detach"])
 
     def save_text_health(self, d: Path, health: str | None) -> None:
         """Rewrite STATUS.txt's loop part with what status found, the loop itself being unable to."""
@@ -131,7 +144,7 @@ class SyncStatus:
         """For a loop (not --once) of a run that is still alive: "dead" when its process is gone,
         "wedged" when a pass is overdue by far (a pass is bounded by rsync's I/O timeout plus a
         margin), else "ok". None when there is no loop to judge."""
-        if not isinstance(self.pid, int) or self.state not in ALIVE_STATES:
+        if not isinstance(self.pid, int) or self.final or self.state not in ALIVE_STATES:
             return None
         if not _is_sync_loop(self.pid):
             return "dead"
@@ -152,27 +165,96 @@ def _is_sync_loop(pid: int) -> bool:
     return bool(line) and not line.startswith("Z") and "tmuxkit" in line and " sync " in f"{line} "
 
 
+def check_own_files(dest: Path) -> None:
+    """A sync writes STATUS.json, STATUS.txt and PROGRESS.png into its folder: never over a user's
+    own. They are tmuxkit's when STATUS.json is one a sync wrote (of any run: two runs may share a
+    folder)."""
+    own = False
+    try:
+        data = json.loads((dest / "STATUS.json").read_text())
+        own = isinstance(data, dict) and "passes" in data and "written_at" in data
+    except (OSError, ValueError):
+        pass
+    if own:
+        return
+    theirs = [n for n in OWN_FILES if os.path.lexists(dest / n)]
+    if theirs:
+        raise TmuxkitError(f"{dest} has a {theirs[0]} that tmuxkit did not write; sync --to another folder",
+                           ExitCode.USAGE)
+
+
+def _registry(run: str) -> Path:
+    """Where this machine notes the folder a run's sync loop syncs into (--to, sync_to or the
+    default), so `status` finds its health there: $TMUXKIT_HOME/sync/RUN.json."""
+    home = Path(os.environ.get("TMUXKIT_HOME") or Path.home() / ".tmuxkit")
+    return home / "sync" / f"{run}.json"
+
+
+def note_sync_dir(run: str, host: str, dest: Path) -> None:
+    """Remember DEST as where RUN (on HOST) syncs; never fails a pass."""
+    try:
+        reg = _registry(run)
+        reg.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if reg.parent.is_symlink():
+            return
+        _atomic_write(reg, json.dumps({"dir": str(dest.absolute()), "host": host}) + "\n")
+    except OSError:
+        pass
+
+
+def sync_dirs(config: Config, spec: RunSpec, host: str) -> list[Path]:
+    """The folders RUN's sync may write STATUS.json into: where its loop last said it syncs, then the default."""
+    out: list[Path] = []
+    try:
+        data = json.loads(_registry(spec.name).read_text())
+        if isinstance(data, dict) and isinstance(data.get("dir"), str) and data.get("host") in (None, host):
+            out.append(Path(data["dir"]))
+    except (OSError, ValueError):
+        pass
+    default = sync_dir(config, spec)
+    return out + ([default] if default not in out else [])
+
+
 def add_health(config: Config, statuses: Iterable[HostStatus]) -> None:
-    """Attach each run's local sync health (from its STATUS.json, when a sync has run) to its status row."""
+    """Attach each run's local sync health (from its STATUS.json, when a sync has run) to its status row.
+    The folder is the one its loop syncs into (--to included), else the default one; a loop recorded
+    for an earlier start of the run (a run started again without --sync) is no loop of this one."""
     for s in statuses:
         for r in s.runs:
             spec = config.runs.get(r.run) or RunSpec(name=r.run)
-            d = sync_dir(config, spec)
-            if (d / "STATUS.json").exists():
-                st = SyncStatus.load(d, spec.name, s.host)
-                st.state = r.state  # judge the loop by the run's state now, not at its last pass
-                health = st.loop_health()
-                if health in ("dead", "wedged"):  # STATUS.txt, the human view, says so too
-                    st.save_text_health(d, health)
-                r.sync = {"dir": str(d), "last_success": st.last_success, "last_error": st.last_error,
-                          "bytes_pulled": st.bytes_pulled, "pid": st.pid, "last_attempt": st.last_attempt,
-                          "next_pass": st.next_pass, "loop": health}
+            for d in sync_dirs(config, spec, s.host):
+                if (d / "STATUS.json").exists():
+                    break
+            else:
+                continue
+            st = SyncStatus.load(d, spec.name, s.host)
+            earlier = (isinstance(st.started_at, int) and isinstance(r.started_at, int) and st.started_at != r.started_at)
+            st.state = r.state  # judge the loop by the run's state now, not at its last pass
+            health = st.loop_health()
+            if earlier and health != "ok":
+                health = None  # that loop synced the run's earlier start, and is gone with it
+            if health in ("dead", "wedged"):  # STATUS.txt, the human view, says so too
+                st.save_text_health(d, health)
+            r.sync = {"dir": str(d), "last_success": st.last_success, "last_error": st.last_error,
+                      "bytes_pulled": st.bytes_pulled, "pid": st.pid, "last_attempt": st.last_attempt,
+                      "next_pass": st.next_pass, "loop": health, "restart": st.restart_command()}
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """PATH whole or not at all: a temp file of a fresh name (created exclusively, so a link planted
+    there is never written through) renamed over it; a full disk leaves no temp file behind."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # as a plain write would leave it (mkstemp makes 0600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _rsync_argv() -> list[str]:
@@ -190,9 +272,10 @@ _MOVED = (re.compile(r"Literal data:\s*([\d,.]+)"), re.compile(r"Total transferr
 
 
 def _rsync(host: Host, argv: list[str], deadline: float, stdin: str | None = None,
-           progress: Callable[[int], None] | None = None) -> int:
+           progress: Callable[[int], None] | None = None, on_out: Callable[[str], None] | None = None) -> int:
     """Run one rsync; the bytes of file data it transferred. Raises on failure, naming the host.
-    With progress, rsync reports overall percent (--info=progress2) and progress(percent) is called."""
+    With progress, rsync reports overall percent (--info=progress2) and progress(percent) is called.
+    With on_out, its output is handed over once it has ended, failed or not (what it did place)."""
     if progress is not None and _has_progress2():
         argv = [*argv, "--info=progress2", "--no-inc-recursive"]
     else:
@@ -203,6 +286,8 @@ def _rsync(host: Host, argv: list[str], deadline: float, stdin: str | None = Non
         raise UnreachableError(f"{host.name}: rsync passed its deadline", host=host.name, argv=argv) from None
     except FileNotFoundError:
         raise HostError("rsync: command not found on this machine", host="local", code=127) from None
+    if on_out is not None:
+        on_out(p.stdout)
     if p.returncode not in (0, 24):  # 24: a source file vanished mid-transfer (a rotated log): fine
         why = _cause(p.stderr, p.returncode)
         cls = UnreachableError if p.returncode in (10, 12, 30, 35, 255) else HostError
@@ -302,11 +387,173 @@ def _has_progress2() -> bool:
     return m is not None and (int(m.group(1)), int(m.group(2))) >= (3, 1) and "openrsync" not in out
 
 
+class Brought:
+    """What this sync brought into its folder for one run, so it overwrites and deletes only that:
+    .tmuxkit-sync.RUN.json beside STATUS.json. files: each file the results pass brought, with its
+    size and mtime as left here (a file changed here since is the user's again); units: each
+    checkpoint unit brought, with its host mtime and step (its age) and its checkpoint (a kohya
+    *-state/ and its weights are one)."""
+
+    def __init__(self, dest: Path, run: str) -> None:
+        self.path = dest / f".tmuxkit-sync.{run}.json"
+        self.files, self.units = self._read()
+        self._base = (dict(self.files), dict(self.units))
+
+    def _read(self) -> tuple[dict[str, list[int]], dict[str, dict[str, object]]]:
+        try:
+            data = json.loads(self.path.read_text())
+            return ({str(k): list(v) for k, v in (data.get("files") or {}).items()},
+                    {str(k): dict(v) for k, v in (data.get("units") or {}).items()})
+        except (OSError, ValueError, TypeError, AttributeError):
+            return {}, {}
+
+    def save(self) -> None:
+        """Write what changed since it was read onto what is there now (a --once pass beside the loop)."""
+        files, units = self._read()
+        for mine, base, disk in ((self.files, self._base[0], files), (self.units, self._base[1], units)):
+            for k, v in mine.items():
+                if base.get(k) != v:
+                    disk[k] = v  # type: ignore[assignment]
+            for k in set(base) - set(mine):
+                disk.pop(k, None)
+        _atomic_write(self.path, json.dumps({"files": files, "units": units}, indent=1, sort_keys=True) + "\n")
+        self.files, self.units = files, units
+        self._base = (dict(files), dict(units))
+
+    def foreign(self, dest: Path) -> bool:
+        """Is anything here that this sync did not bring (or that changed here since)? Only then
+        does a pass need a dry run first. tmuxkit's own files and the checkpoints it brought aside."""
+        units = set(self.units)
+        for d, subdirs, names in os.walk(dest):
+            rel_d = os.path.relpath(d, dest)
+            rel_d = "" if rel_d == "." else rel_d + "/"
+            subdirs[:] = [s for s in subdirs if not s.startswith(".tmuxkit") and rel_d + s not in units]
+            for n in names:
+                rel = rel_d + n
+                if rel_d == "" and (n.startswith(".tmuxkit") or n in OWN_FILES):
+                    continue
+                if rel not in units and not self.owns_file(dest, rel):
+                    return True
+        return False
+
+    def owns_file(self, dest: Path, rel: str) -> bool:
+        """REL is a file this sync brought, unchanged here since."""
+        rec = self.files.get(rel)
+        try:
+            st = (dest / rel).lstat()
+        except OSError:
+            return True  # nothing there: nothing of anybody's to overwrite
+        return rec is not None and _stamp(st) == rec
+
+    def note_file(self, dest: Path, rel: str) -> None:
+        try:
+            st = (dest / rel).lstat()
+        except OSError:
+            return
+        self.files[rel] = _stamp(st)
+
+
+def _stamp(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _inside(dest: Path, rel: str) -> bool:
+    """REL names a path inside DEST, through no symlinked folder."""
+    if not rel or rel.startswith("/") or ".." in Path(rel).parts:
+        return False
+    parent = (dest / rel).parent
+    try:
+        return parent.resolve().is_relative_to(dest.resolve()) and (parent == dest or not any(
+            (dest / q).is_symlink() for q in _prefixes(Path(rel).parent)))
+    except OSError:
+        return False
+
+
+def _prefixes(rel: Path) -> list[Path]:
+    parts = rel.parts
+    return [Path(*parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _own_dir(dest: Path, name: str) -> Path:
+    """A folder of tmuxkit's own in DEST (never a symlink), created 0700."""
+    d = dest / name
+    if d.is_symlink():
+        raise TmuxkitError(f"{d} is a symlink; tmuxkit keeps its temp files there and will not follow it", ExitCode.FAIL)
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return d
+
+
+def _tmp_name(run: str) -> str:
+    return f".tmuxkit-tmp.{run}.{os.getpid()}"
+
+
+def clean_temp(dest: Path, run: str, mine_only: bool = False) -> None:
+    """Remove rsync's temp files of this run's passes (--temp-dir .tmuxkit-tmp.RUN.PID): this
+    process's, and (unless MINE_ONLY) those of its passes that were killed (their process gone)."""
+    try:
+        entries = list(dest.iterdir())
+    except OSError:
+        return
+    prefix = f".tmuxkit-tmp.{run}."
+    for e in entries:
+        if not e.name.startswith(prefix) or e.is_symlink() or not e.is_dir():
+            continue
+        pid = e.name[len(prefix):]
+        if not pid.isdigit():
+            continue
+        if int(pid) == os.getpid() or (not mine_only and not _alive(int(pid))):
+            shutil.rmtree(e, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _partial_name(run: str) -> str:
+    """rsync's --partial-dir for this run: its own name, so no pass of another run syncing into
+    (or under) the same folder ever removes it."""
+    return f"{PARTIAL}.{run}"
+
+
+def _argv_for(dest: Path, run: str) -> list[str]:
+    """rsync's options for a pass of RUN into DEST: a partial dir of the run's own, and its temp
+    files in a folder of tmuxkit's (a killed rsync leaves them there, never beside the user's files)."""
+    tmp = _own_dir(dest, _tmp_name(run))
+    return [a if not a.startswith("--partial-dir=") else f"--partial-dir={_partial_name(run)}" for a in _rsync_argv()] \
+        + [f"--temp-dir={tmp}"]
+
+
+def _itemized(out: str) -> list[str]:
+    """The files (and symlinks) an rsync (--out-format='%i %n') wrote or would write: '>f... NAME'."""
+    names = []
+    for ln in re.split(r"[\r\n]", out):
+        m = re.match(r"^[>ch.][fL]\S{8,10} (.+)$", ln)
+        if m:
+            names.append(m.group(1))
+    return names
+
+
+def _escape(rel: str) -> str:
+    """An rsync filter pattern that matches exactly REL from the transfer's root."""
+    if any(c in rel for c in "*?["):
+        rel = re.sub(r"([\\*?\[])", r"\\\1", rel)
+    return "/" + rel
+
+
 def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str, ...], checkpoints: int,
-         deadline: float, progress: Callable[[int], None] | None = None) -> tuple[RunStatus | None, int]:
+         deadline: float, progress: Callable[[int], None] | None = None,
+         say: Callable[[str], None] | None = None) -> tuple[RunStatus | None, int]:
     """One pass, one rsync: the results directory (filtered), with the pane logs in its tmuxkit/
     folder and the run's status, computed on the host just before the transfer. Then the newest
-    checkpoints, when asked for. Returns (the run's status row, bytes received)."""
+    checkpoints, when asked for. Returns (the run's status row, bytes received).
+    A file already here that this sync did not bring (or that changed here since) is never
+    overwritten: a dry run finds them first, and the pass leaves them out (and says so)."""
     results = results.rstrip("/")
     status_file = f"{results}/tmuxkit/{spec.name}.status.json"
     status_argv = host.script_argv("check_training_status.sh", ["--runs-only", "--json", spec.name])
@@ -318,18 +565,44 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
     unit_dirs = [f"--exclude={d}" for d in ("checkpoint-[0-9]*/", "*-state/", "ckpt/", "checkpoints/", "tmp-checkpoint-*/")]
     filters = ["--include=/tmuxkit/", f"--include=/tmuxkit/{spec.name}.*", "--exclude=/tmuxkit/*", *unit_dirs,
                "--include=*/",
-               *(f"--include={g}" for g in include), f"--exclude={PARTIAL}", "--exclude=*", "-m"]
+               *(f"--include={g}" for g in include), f"--exclude={PARTIAL}*", "--exclude=/.tmuxkit-*", "--exclude=*", "-m"]
     dest.mkdir(parents=True, exist_ok=True)
-    got = _rsync(host, [*_rsync_argv(), *host.rsync_options(prelude), *filters,
-                        host.rsync_path(results + "/"), str(dest) + "/"], deadline, progress=progress)
-    row = None
+    brought = Brought(dest, spec.name)
+    clean_temp(dest, spec.name)
     try:
-        row = RunStatus.parse(parse_status_report((dest / "tmuxkit" / f"{spec.name}.status.json").read_text()).runs[0])
-    except (OSError, ValueError, IndexError):
-        pass
-    if checkpoints > 0:
-        got += _pull_checkpoints(host, spec, results, dest, checkpoints, deadline)
-    return row, got
+        argv = _argv_for(dest, spec.name)
+        src = host.rsync_path(results + "/")
+        fmt = ["--out-format=%i %n"]
+        skip: list[str] = []
+        if brought.foreign(dest):
+            # Which files would this pass write over? Those this sync did not bring stay as they are.
+            would: list[str] = []
+            _rsync(host, [*argv, "--dry-run", *fmt, *host.rsync_options(), *filters, src, str(dest) + "/"],
+                   deadline, on_out=lambda o: would.extend(_itemized(o)))
+            skip = sorted(r for r in would if not brought.owns_file(dest, r))
+        keep_out = [f"--exclude={_escape(r)}" for r in skip]
+
+        def note(o: str) -> None:
+            for r in _itemized(o):
+                brought.note_file(dest, r)
+            brought.save()
+
+        got = _rsync(host, [*argv, *fmt, *host.rsync_options(prelude), *keep_out, *filters, src, str(dest) + "/"],
+                     deadline, progress=progress, on_out=note)
+        row = None
+        try:
+            row = RunStatus.parse(parse_status_report((dest / "tmuxkit" / f"{spec.name}.status.json").read_text()).runs[0])
+        except (OSError, ValueError, IndexError):
+            pass
+        if skip and say is not None:
+            shown = ", ".join(skip[:5]) + (f" and {len(skip) - 5} more" if len(skip) > 5 else "")
+            say(f"{spec.name}: left {len(skip)} file(s) in {dest} as they are, not brought by this sync: {shown}")
+        if checkpoints > 0:
+            got += _pull_checkpoints(host, spec, results, dest, checkpoints, deadline, brought, say)
+        brought.save()
+        return row, got
+    finally:
+        clean_temp(dest, spec.name, mine_only=True)
 
 
 def newest_units(rows: Iterable[str], n: int) -> list[str]:
@@ -352,11 +625,15 @@ def newest_units(rows: Iterable[str], n: int) -> list[str]:
     return out
 
 
-def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: int, deadline: float) -> int:
-    """Pull the newest N complete checkpoints (each a file or a whole directory) and keep exactly
-    those here: older units this sync brought are removed, directories whole. Once the run's
-    processes are gone the host lists a checkpoint without waiting for it to settle, so the final
-    pass brings the final checkpoint. The run's checkpoint_check, when it has one, judges each."""
+def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: int, deadline: float,
+                      brought: Brought, say: Callable[[str], None] | None = None) -> int:
+    """Pull the newest N complete checkpoints (each a file or a whole directory). A unit arrives
+    whole or not at all: it is received into .tmuxkit-staging.RUN/ and renamed into place once
+    complete (a cut pass resumes there). A checkpoint here is a backup: one this sync brought is
+    removed only when N newer checkpoints of the same run are here, never because the host stopped
+    listing it (deleted there, a renamed folder, a failing check). Once the run's processes are gone
+    the host lists a checkpoint without waiting for it to settle, so the final pass brings the final
+    checkpoint. The run's checkpoint_check, when it has one, judges each."""
     args = [spec.name] + (["--glob", spec.checkpoints] if spec.checkpoints else [])
     timeout = float(io_timeout() + CALL_MARGIN)
     if spec.checkpoint_check:
@@ -366,25 +643,112 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
         # weights). A check (a torch.load) may take a while: up to what is left of the pass.
         args += ["--check", spec.checkpoint_check, "--newest", str(2 * n)]
         timeout = max(timeout, deadline - time.time())
-    paths = newest_units(host.script_ok("tmuxkit-checkpoints", *args, timeout=timeout).out.splitlines(), n)
+    rows = host.script_ok("tmuxkit-checkpoints", *args, timeout=timeout).out.splitlines()
+    paths = newest_units(rows, n)
+    info: dict[str, tuple[list[int], str]] = {}
+    for ln in rows:
+        parts = ln.split("\t", 5)
+        if len(parts) == 6 and parts[5].startswith(results + "/"):
+            rel_ = parts[5][len(results) + 1:]
+            step = int(parts[0]) if parts[0].lstrip("-").isdigit() else -1
+            mtime = int(parts[1]) if parts[1].isdigit() else 0
+            info[rel_] = ([mtime, step], parts[0] if step != -1 else rel_)
     rel = [p[len(results) + 1:] for p in paths if p.startswith(results + "/")]
+    rel = [r for r in rel if r in info and _inside(dest, r)]
+
+    def newer_here(key: list[int], group: str) -> int:
+        """How many checkpoints of this run, here and newer than KEY, this sync brought."""
+        best: dict[str, list[int]] = {}
+        for u, rec in brought.units.items():
+            k = rec.get("key")
+            if isinstance(k, list) and os.path.lexists(dest / u):
+                g = str(rec.get("group"))
+                best[g] = max(best.get(g, k), k)
+        return sum(1 for g, k in best.items() if g != group and k > key)
+
+    legacy = _legacy_manifest(dest)
+    fetch, update, skipped = [], [], []
+    for r in rel:
+        key, group = info[r]
+        final = dest / r
+        here = os.path.lexists(final)
+        if here and r not in brought.units and r in legacy and not final.is_symlink():
+            # An earlier tmuxkit brought it (its one manifest for the folder) and this run lists it: ours.
+            brought.units[r] = {"key": key, "group": group}
+        if here and r in brought.units and not final.is_symlink():
+            if final.is_file():
+                update.append(r)  # a file of ours the trainer rewrites (Lightning's last.ckpt)
+                brought.units[r] = {"key": key, "group": group}
+            elif brought.units[r].get("key") != key:
+                fetch.append(r)  # a directory of ours rewritten on the host (DeepSpeed's last.ckpt/): anew, whole
+        elif here:
+            skipped.append(r)  # not brought by this sync: never overwritten
+        elif newer_here(key, group) < n:
+            fetch.append(r)  # (one older than N checkpoints already here would only be pruned again)
     got = 0
-    if rel:
-        got = _rsync(host, [*_rsync_argv(), *host.rsync_options(), "--files-from=-", "-r",
-                            host.rsync_path(results + "/"), str(dest) + "/"], deadline, stdin="\n".join(rel) + "\n")
-    manifest = dest / MANIFEST
-    before = set(manifest.read_text().split("\n")) - {""} if manifest.exists() else set()
-    root = dest.resolve()
-    for old in before - set(rel):
-        target = dest / old
-        if ".." in Path(old).parts or not target.resolve().is_relative_to(root):
-            continue  # never outside the sync directory
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target, ignore_errors=True)
-        elif target.is_file() or target.is_symlink():
-            target.unlink()
-    _atomic_write(manifest, "\n".join(sorted(rel)) + "\n")
+    if update:
+        got += _rsync(host, [*_argv_for(dest, spec.name), *host.rsync_options(), "--files-from=-", "-r",
+                             host.rsync_path(results + "/"), str(dest) + "/"], deadline, stdin="\n".join(update) + "\n")
+    if fetch:
+        staging = _own_dir(dest, f".tmuxkit-staging.{spec.name}")
+        # --link-dest: the files of a rewritten directory that did not change are linked, not sent again.
+        got += _rsync(host, [*_argv_for(dest, spec.name), f"--link-dest={dest.absolute()}", *host.rsync_options(),
+                             "--files-from=-", "-r", host.rsync_path(results + "/"), str(staging) + "/"], deadline,
+                      stdin="\n".join(fetch) + "\n")
+        for r in fetch:  # whole: each unit moves into place in one rename
+            final = dest / r
+            if not os.path.lexists(staging / r):
+                continue
+            if os.path.lexists(final):  # the older copy of a rewritten one of ours goes aside, then away
+                if r not in brought.units or final.is_symlink():
+                    continue
+                aside = _own_dir(dest, f".tmuxkit-old.{spec.name}")
+                os.rename(final, aside / f"{len(list(aside.iterdir()))}")
+                os.rename(staging / r, final)
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(staging / r, final)
+            brought.units[r] = {"key": info[r][0], "group": info[r][1]}
+        shutil.rmtree(staging, ignore_errors=True)  # what is left there is no longer wanted
+    if skipped and say is not None:
+        say(f"{spec.name}: left checkpoint(s) in {dest} as they are, not brought by this sync: {', '.join(skipped)}")
+    _prune(dest, brought, n)
     return got
+
+
+def _legacy_manifest(dest: Path) -> set[str]:
+    """The units an earlier tmuxkit noted as brought, in one manifest for the whole folder."""
+    try:
+        return set((dest / ".tmuxkit-checkpoints").read_text().split("\n")) - {""}
+    except OSError:
+        return set()
+
+
+def _prune(dest: Path, brought: Brought, n: int) -> None:
+    """Remove a checkpoint this sync brought only when N newer checkpoints of the same run are here
+    (a unit is here whole or not at all). Forget units that are gone from here (the user's doing)."""
+    here = {u: rec for u, rec in brought.units.items() if os.path.lexists(dest / u) and isinstance(rec.get("key"), list)}
+    for u in set(brought.units) - set(here):
+        del brought.units[u]
+    best: dict[str, list[int]] = {}
+    for rec in here.values():
+        g, k = str(rec.get("group")), rec["key"]
+        assert isinstance(k, list)
+        best[g] = max(best.get(g, k), k)
+    ranked = sorted(best, key=lambda g: best[g], reverse=True)
+    keep = set(ranked[:n])
+    for u, rec in here.items():
+        if str(rec.get("group")) in keep or not _inside(dest, u):
+            continue
+        target = dest / u
+        if target.is_symlink():
+            pass  # a link put there since: not what this sync brought, never removed
+        elif target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+        del brought.units[u]
 
 
 def _progress_png(dest: Path, run: str) -> None:
@@ -397,31 +761,72 @@ def _progress_png(dest: Path, run: str) -> None:
         pass
 
 
-def remove_partials(dest: Path) -> int:
-    """After a pass that finished, no rsync partial folder (.tmuxkit-partial) is left anywhere here:
-    what it held belonged to transfers that have since completed, or to files no longer wanted."""
+def remove_partials(dest: Path, run: str) -> int:
+    """After a pass that finished, no partial folder of this run (.tmuxkit-partial.RUN) is left
+    anywhere here: what it held belonged to transfers that have since completed, or to files no
+    longer wanted. Another run's, syncing into a folder inside this one, is never touched."""
     n = 0
+    mine = _partial_name(run)
     for d, subdirs, _ in os.walk(dest):
         for s in list(subdirs):
-            if s == PARTIAL:
+            if s == mine and not (Path(d) / s).is_symlink():
                 shutil.rmtree(Path(d) / s, ignore_errors=True)
-                subdirs.remove(s)
                 n += 1
+            if s.startswith(".tmuxkit-"):
+                subdirs.remove(s)
     return n
+
+
+def free_space(dest: Path, run: str) -> None:
+    """A pass that failed for want of space: this run's partial and staged files go, they only
+    hold the space the next pass needs (it starts those transfers over)."""
+    remove_partials(dest, run)
+    for name in (f".tmuxkit-staging.{run}", f".tmuxkit-old.{run}"):
+        if (dest / name).is_dir() and not (dest / name).is_symlink():
+            shutil.rmtree(dest / name, ignore_errors=True)
+    clean_temp(dest, run)
+
+
+def patterns(spec: RunSpec, include: Iterable[str] = ()) -> tuple[str, ...]:
+    """What the results pass pulls: the default patterns, plus the run's sync_include, plus --include."""
+    return tuple(dict.fromkeys([*DEFAULT_INCLUDE, *spec.sync_include, *include]))
+
+
+def loop_options(to: str | None, every: int | None, include: Iterable[str], checkpoints: int | None,
+                 host: str | None) -> list[str]:
+    """The sync options that make a loop what it is, as `tmuxkit sync` takes them (--to absolute)."""
+    out: list[str] = []  # --opt=VALUE: a pattern that starts with "-" stays a value
+    if host:
+        out.append(f"--host={host}")
+    if to:
+        out.append(f"--to={Path(expand_home(to)).absolute()}")
+    if every:
+        out.append(f"--every={every}")
+    if checkpoints is not None:
+        out.append(f"--checkpoints={checkpoints}")
+    out += [f"--include={g}" for g in include]
+    return out
 
 
 def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, every: int | None = None,
              to: str | None = None, include: tuple[str, ...] = (), checkpoints: int | None = None,
-             say: Callable[[str], None] = print) -> int:
+             say: Callable[[str], None] = print, host_option: str | None = None) -> int:
     """Sync, then sleep; back off on failure (never slower than the interval); stop after the run ends."""
     from tmuxkit import runs
 
+    options = loop_options(to, every, include, checkpoints, host_option)
     every = every or spec.sync_every
     dest = sync_dir(config, spec, to)
-    include = include or spec.sync_include or DEFAULT_INCLUDE
+    include = patterns(spec, include)
     n_ckpt = spec.sync_checkpoints if checkpoints is None else checkpoints
+    check_own_files(dest)
     st = SyncStatus.load(dest, spec.name, host.name)
-    st.pid, st.every = (None, None) if once else (os.getpid(), every)
+    # A --once pass beside a live loop leaves the loop's own words (pid, next pass) as they are.
+    keep_loop = once and isinstance(st.pid, int) and not st.final and _is_sync_loop(st.pid)
+    if not keep_loop:
+        st.pid, st.every = (None, None) if once else (os.getpid(), every)
+        st.final = False
+        st.options = [] if once else options
     failures = 0
     first = st.passes == 0
     results: str | None = None
@@ -433,7 +838,7 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
                 results = runs.status_on(host, [spec.name], timeout=io_timeout() + CALL_MARGIN).runs[0].results
 
             def one_pass(progress: Callable[[int], None] | None = None) -> tuple[RunStatus | None, int]:
-                return pull(host, spec, results, dest, include, n_ckpt, began + _deadline(every), progress)
+                return pull(host, spec, results, dest, include, n_ckpt, began + _deadline(every), progress, say)
 
             row, got = _with_progress(one_pass) if first and sys.stdout.isatty() else one_pass()
             if row is None:
@@ -441,14 +846,20 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             first = False
             failures = 0
             st.state, st.exit_code, st.last_line = row.state, row.exit_code, row.last_line
+            st.started_at = row.started_at
             st.last_success, st.last_error = time.time(), None
             st.bytes_pulled += got
             st.passes += 1
-            remove_partials(dest)
-            st.next_pass = None if once else began + every
-            st.save(dest)
-            _progress_png(dest, spec.name)
+            remove_partials(dest, spec.name)
             ended = st.state not in ALIVE_STATES
+            if not keep_loop:
+                st.next_pass = None if once or ended else began + every
+                if ended and not once:  # the loop's final pass: it names no pid, no next pass
+                    st.pid, st.final = None, True
+            st.save(dest)
+            if not once:
+                note_sync_dir(spec.name, host.name, dest)
+            _progress_png(dest, spec.name)
             if st.passes == 1 or ended:  # the run's event log hears of the first and the final pass
                 host.script("tmuxkit-events", spec.name, "--add", "synced", f"bytes={got}", f"passes={st.passes}",
                             timeout=io_timeout() + CALL_MARGIN)
@@ -459,17 +870,28 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
                 say(f"{spec.name} is {st.state}: final sync done")
                 return 0
             delay = float(every)
-        except TmuxkitError as e:
-            if e.code == ExitCode.NOT_FOUND and st.passes == 0:
+        except (TmuxkitError, OSError) as e:
+            if isinstance(e, TmuxkitError) and e.code == ExitCode.NOT_FOUND and st.passes == 0:
                 raise  # no such run, and never a pass of it here: nothing of it is written
             failures += 1
-            st.last_error = user_message(e)
+            why = user_message(e) if isinstance(e, TmuxkitError) else f"cannot write into {dest}: {e.strerror or e}"
+            full = "No space left" in why or (isinstance(e, OSError) and e.errno == errno.ENOSPC)
+            if full:
+                free_space(dest, spec.name)
+                why = f"{dest} is full ({why}); this run's partial files there were removed, the next pass tries again"
+            st.last_error = why
             delay = min(float(every), FIRST_RETRY * 2 ** (failures - 1)) * random.uniform(0.8, 1.0)
-            st.next_pass = None if once else time.time() + delay
-            st.save(dest)
-            if once or e.code in (ExitCode.USAGE, ExitCode.NOT_FOUND):  # retrying cannot fix these
-                raise
-            say(f"{time.strftime('%H:%M:%S')} {spec.name}: {user_message(e)}; retry {failures} in {delay:.0f}s")
+            if not keep_loop:
+                st.next_pass = None if once else time.time() + delay
+            try:
+                st.save(dest)
+            except OSError:
+                pass  # a full disk: the message below says it
+            if once and isinstance(e, OSError):
+                raise TmuxkitError(why, ExitCode.FAIL) from None
+            if once or (isinstance(e, TmuxkitError) and e.code in (ExitCode.USAGE, ExitCode.NOT_FOUND)):
+                raise  # retrying cannot fix these
+            say(f"{time.strftime('%H:%M:%S')} {spec.name}: {why}; retry {failures} in {delay:.0f}s")
         _sleep_until(began + delay if not failures else time.time() + delay)
 
 
@@ -496,9 +918,10 @@ def _with_progress(fn: Callable[[Callable[[int], None]], T]) -> T:
         return fn(lambda pct: bar.update(task, completed=pct))
 
 
-def start_loop_session(config_path: str | None, run: str, cwd: str) -> str:
-    """`tmuxkit sync RUN` in a local tmux session RUN+sync."""
+def start_loop_session(config_path: str | None, run: str, cwd: str, options: Iterable[str] = ()) -> str:
+    """`tmuxkit sync RUN [OPTIONS]` in a local tmux session RUN+sync."""
     from tmuxkit.contract import helper_session
     from tmuxkit.runs import start_helper_session
 
-    return start_helper_session(helper_session(run, "sync"), [*(["--config", config_path] if config_path else []), "sync", run], cwd)
+    return start_helper_session(helper_session(run, "sync"),
+                                [*(["--config", config_path] if config_path else []), "sync", run, *options], cwd)

@@ -80,8 +80,11 @@ def state_text(r: RunStatus) -> str:
         state += f" sync:{ago(int(time.time() - last)) + ' ago' if isinstance(last, (int, float)) else 'never'}"
         if r.sync.get("last_error"):
             state += " (failing)"
-        if r.sync.get("loop") in ("dead", "wedged"):
-            state += f" SYNC LOOP {str(r.sync['loop']).upper()} (restart: tmuxkit sync {r.run} --detach)"
+        restart = r.sync.get("restart") or f"tmuxkit sync {r.run} --detach"
+        if r.sync.get("loop") == "dead":
+            state += f" SYNC LOOP DEAD (restart: {restart})"
+        elif r.sync.get("loop") == "wedged":  # alive: --detach keeps a live loop, so it goes first
+            state += f" SYNC LOOP WEDGED (restart: kill {r.sync.get('pid')}; {restart})"
     return state
 
 

@@ -6,7 +6,8 @@ import argparse
 from dataclasses import dataclass, field
 
 from tmuxkit.cli._common import duration, load_config, positive, say
-from tmuxkit.contract import Defaults
+from tmuxkit.contract import Defaults, ExitCode
+from tmuxkit.errors import TmuxkitError, user_message
 
 HELP = "pull a run's results, logs and checkpoints; repeat until it ends"
 
@@ -31,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sy.add_argument("--once", action="store_true", help="one pass, then exit (default: repeat until the run ends)")
     sy.add_argument("--every", type=duration, metavar="DUR", help=f"seconds (or 30s, 5m) between passes (default: the run's sync_every, else {Defaults.SYNC_EVERY})")
     sy.add_argument("--to", metavar="DIR", help="where on this machine (default: the run's sync_to, else runs/RUN beside the config)")
-    sy.add_argument("--include", action="append", default=[], metavar="PATTERN", help="also pull these paths of the results dir, repeatable (default: the run's sync_include)")
+    sy.add_argument("--include", action="append", default=[], metavar="PATTERN", help="also pull these paths of the results dir, repeatable; added to *.json *.png *.csv *.txt and the run's sync_include")
     sy.add_argument("--checkpoints", type=positive, metavar="N", help="keep the newest N checkpoints here (default: the run's sync_checkpoints, else none)")
     sy.add_argument("--detach", action="store_true",
                     help="run the loop in a local tmux session RUN+sync and return; starts it again if it died (default: run here)")
@@ -45,8 +46,17 @@ def run(a: Args) -> int:
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     h = runs.host_for_run(conf, a.run, a.host)
     if a.detach:
-        name = sync.start_loop_session(str(conf.path) if conf.path else None, a.run, str(conf.base_dir))
-        say(f"syncing {a.run} in local tmux session {name}")
+        # The loop is this command without --detach: the same --to, --every, --checkpoints,
+        # --include and --host. A run that is not there is said here, in one line, and no session starts.
+        try:
+            runs.status_on(h, [spec.name], timeout=sync.io_timeout() + sync.CALL_MARGIN)
+        except TmuxkitError as e:
+            if e.code in (ExitCode.NOT_FOUND, ExitCode.USAGE):
+                raise
+            say(f"note: {user_message(e)}; the loop keeps trying")  # a host down for now: the loop waits for it
+        options = sync.loop_options(a.to, a.every, a.include, a.checkpoints, a.host)
+        name = sync.start_loop_session(str(conf.path) if conf.path else None, a.run, str(conf.base_dir), options)
+        say(f"syncing {a.run} into {sync.sync_dir(conf, spec, a.to)} in local tmux session {name}")
         return 0
     return sync.run_loop(conf, spec, h, once=a.once, every=a.every, to=a.to, include=tuple(a.include),
-                         checkpoints=a.checkpoints, say=say)
+                         checkpoints=a.checkpoints, say=say, host_option=a.host)
