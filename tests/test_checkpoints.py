@@ -26,7 +26,7 @@ def _watch(tk: Env, run: str, config: str) -> None:
     tk.cli("watch", run, "--auto-resume", "--every", "1")
 
 
-def test_listing_orders_by_step_and_says_why_each_is_incomplete(tk: Env) -> None:
+def test_listing_orders_by_completion_and_says_why_each_is_incomplete(tk: Env) -> None:
     tk.add_run("lay", f"{CKPT} --layout hf --steps 12 --every 3 --delay 0.02")
     tk.cli("start", "lay")
     wait_until(lambda: tk.status("lay")["state"] == "exited", timeout=20, what="the trainer to finish")
@@ -43,7 +43,8 @@ def test_listing_orders_by_step_and_says_why_each_is_incomplete(tk: Env) -> None
     units = json.loads(tk.cli("checkpoints", "lay", "--json").stdout)
     by_name = {Path(u["path"]).name: u for u in units}
     complete = [Path(u["path"]).name for u in units if u["complete"]]
-    assert complete == ["checkpoint-12", "checkpoint-9", "a&b_step_7.pt", "checkpoint-6", "checkpoint-3"]  # by step
+    # Newest first is the one completed last: a&b_step_7.pt was written after the run had ended.
+    assert complete == ["a&b_step_7.pt", "checkpoint-12", "checkpoint-9", "checkpoint-6", "checkpoint-3"]
     assert "trainer_state.json" in by_name["checkpoint-99"]["reason"]
     assert "random_states" in by_name["x-step00000050-state"]["reason"]
     assert by_name["checkpoint-12"]["kind"] == "hf" and by_name["checkpoint-12"]["step"] == 12
