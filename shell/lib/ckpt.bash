@@ -242,7 +242,7 @@ _tk_find_any() {
 # tk_ckpt_candidates GLOB: every checkpoint unit of the loaded run, NUL-terminated, absolute.
 # With GLOB (relative to the run's cwd), its matches; else, under the results directory (at most
 # TK_CKPT_DEPTH deep, links not followed): each entry of a ckpt/ or checkpoints/ folder (but its
-# notes: TK_CKPT_NOT), each checkpoint-N/ and *-state/ directory, and each file outside those
+# notes: TK_CKPT_NOT), each checkpoint-N/, *-state/ and DeepSpeed global_stepN/ directory, and each file outside those
 # whose name says it is a checkpoint (TK_CKPT_EXTS and TK_CKPT_WORDS). tmuxkit's own folders are
 # never looked into.
 tk_ckpt_candidates() {
@@ -272,7 +272,7 @@ tk_ckpt_candidates() {
     \( -name "$TK_PARTIAL_DIR" -o -path "$R_RESULTS/$TK_LOG_DIR" \) -prune -o \
     \( -path '*/ckpt/*' -o -path '*/checkpoints/*' \) \( -type d -o ! "${nots[@]}" \) -print0 -prune -o \
     \( -path '*/ckpt/*' -o -path '*/checkpoints/*' \) -prune -o \
-    -type d \( -name 'checkpoint-[0-9]*' -o -name '*-state' \) -print0 -prune -o \
+    -type d \( -name 'checkpoint-[0-9]*' -o -name '*-state' -o -name 'global_step[0-9]*' \) -print0 -prune -o \
     -type f "${exts[@]}" "${words[@]}" -print0 2>/dev/null || true
 }
 
