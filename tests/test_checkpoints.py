@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from conftest import FAKES, Env, wait_until
 
@@ -216,3 +219,50 @@ def test_a_resume_that_dies_at_once_is_a_crash_to_the_watchdog_not_a_failed_star
     kinds = tk.kinds("early")
     assert "resume_failed" not in kinds, tk.events("early")
     assert _first(tk, "early", "checkpoint_rejected")["checkpoint"].endswith("step_000002.pt")
+
+
+def test_lightning_best_plus_last_resumes_from_last_ckpt(tk: Env) -> None:
+    """Issue 27: save_top_k=1 + save_last=True: last.ckpt (completed after every stepped one) is the
+    newest, not the stale best epoch=0-step=3.ckpt."""
+    _watch(tk, "lbest", f'{CKPT} --layout lightning --steps 12 --every 3 --hang-at 10 --delay 0.05\n'
+                        'stuck_after = 3\nresume = "--resume {checkpoint}"')
+    wait_until(lambda: "finished" in tk.kinds("lbest"), timeout=60, what="finished after resume")
+    resumed = _first(tk, "lbest", "resumed")
+    assert resumed["checkpoint"].endswith("checkpoints/last.ckpt"), resumed
+    assert "at step 10" in tk.log_text("lbest")
+
+
+@pytest.mark.parametrize("layout", ["torch", "hf", "lightning", "detectron"])
+def test_sync_keeps_the_final_model_whose_name_has_no_step(tk: Env, layout: str) -> None:
+    """Issue 22.1: with --checkpoints 1 the final model (completed last, no step in its name) reaches
+    the laptop, not the newest stepped checkpoint."""
+    tk.add_run("fin", "sleep 60")
+    tk.cli("start", "fin")
+    res = tk.work / "results" / "fin"
+    t = time.time() - 600
+    units: list[Path] = []
+    if layout == "torch":
+        units = [res / "ckpt" / "step_000100.pt", res / "ckpt" / "step_000200.pt", res / "ckpt" / "final.pt"]
+    elif layout == "hf":
+        for s in (100, 200):
+            (res / f"checkpoint-{s}").mkdir(parents=True)
+            (res / f"checkpoint-{s}" / "trainer_state.json").write_text(json.dumps({"global_step": s}))
+            units.append(res / f"checkpoint-{s}")
+        units.append(res / "model.safetensors")
+    elif layout == "lightning":
+        units = [res / "checkpoints" / "epoch=0-step=40.ckpt", res / "checkpoints" / "epoch=3-step=200.ckpt",
+                 res / "checkpoints" / "last.ckpt"]
+    else:
+        units = [res / "model_0000099.pth", res / "model_0000199.pth", res / "model_final.pth"]
+    for i, u in enumerate(units):
+        if not u.is_dir():
+            u.parent.mkdir(parents=True, exist_ok=True)
+            u.write_bytes(b"weights %d" % i)
+        for f in [u, *u.iterdir()] if u.is_dir() else [u]:
+            os.utime(f, (t + 60 * i, t + 60 * i))
+    tk.cli("sync", "fin", "--once", "--checkpoints", "1")
+    dest = tk.work / "runs" / "fin"
+    final = dest / units[-1].relative_to(res)
+    assert final.is_file(), sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
+    assert not (dest / units[-2].relative_to(res)).exists()
+    tk.cli("stop", "fin", "--grace", "1")
