@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import FAKES, Env, wait_until
 
 CKPT = f"{sys.executable} {FAKES / 'ckpt_trainer.py'}"
@@ -266,3 +265,29 @@ def test_sync_keeps_the_final_model_whose_name_has_no_step(tk: Env, layout: str)
     assert final.is_file(), sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
     assert not (dest / units[-2].relative_to(res)).exists()
     tk.cli("stop", "fin", "--grace", "1")
+
+
+def test_start_resume_resumes_from_the_newest_complete_checkpoint_and_a_plain_start_says_they_are_there(tk: Env) -> None:
+    """Issue 27.6: `start RUN --resume` resumes with the run's resume template; a plain start on a
+    results folder that holds checkpoints says so in one line, and starts from step 0."""
+    tk.add_run("rs", f"{CKPT} --steps 6 --every 2 --delay 0.02", 'resume = "--resume {checkpoint}"')
+    first = tk.cli("start", "rs")
+    assert "holds checkpoints" not in first.stdout + first.stderr  # nothing there yet
+    wait_until(lambda: tk.status("rs")["state"] == "exited", timeout=20, what="the trainer to finish")
+    res = (tk.work / "results" / "rs").resolve()
+    plain = tk.cli("start", "rs")
+    (hint,) = [ln for ln in (plain.stdout + plain.stderr).splitlines() if "holds checkpoints" in ln]
+    assert f"newest {res}/step_000006.pt (step 6)" in hint and "tmuxkit start rs --resume" in hint, hint
+    wait_until(lambda: tk.status("rs")["state"] == "exited", timeout=20, what="the plain start to finish")
+    assert "resumed from" not in tk.log_text("rs")
+    (res / "step_000008.pt.tmp").write_bytes(b"torn")  # not a checkpoint's name: never chosen
+    r = tk.cli("start", "rs", "--resume")
+    assert f"resuming from {res}/step_000006.pt (step 6)" in r.stdout, r.stdout
+    wait_until(lambda: f"resumed from {res}/step_000006.pt at step 6" in tk.log_text("rs"), timeout=20,
+               what="the trainer to resume from step 6")
+    wait_until(lambda: tk.status("rs")["state"] == "exited", timeout=20, what="the resumed run to finish")
+    # No template: one clear line, exit 2, nothing started.
+    tk.add_run("nt", f"{CKPT} --steps 2", "")
+    bad = tk.cli("start", "nt", "--resume", check=2)
+    assert "no resume template" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert "nt" not in tk.sessions()
