@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -291,3 +292,30 @@ def test_start_resume_resumes_from_the_newest_complete_checkpoint_and_a_plain_st
     bad = tk.cli("start", "nt", "--resume", check=2)
     assert "no resume template" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert "nt" not in tk.sessions()
+
+
+def test_a_zip_torn_by_kill_9_is_never_the_newest_to_sync(tk: Env) -> None:
+    """Issue 27.4: torch.save writes straight to the final name; killed with -9 half-way, the file has
+    no end-of-central-directory record: not complete, so the sync keeps the older whole one."""
+    tk.add_run("tz", "sleep 60")
+    tk.cli("start", "tz")
+    ck = tk.work / "results" / "tz" / "ckpt"
+    ck.mkdir(parents=True)
+    writer = [sys.executable, str(FAKES / "ckpt_writer.py"), "zip"]
+    subprocess.run([*writer, str(ck / "step_000100.pt")], check=True, capture_output=True, timeout=60)
+    p = subprocess.Popen([*writer, str(ck / "final.pt"), "--hang"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "half"
+    finally:
+        p.kill()  # SIGKILL, mid-file
+        p.wait(timeout=10)
+    t = time.time() - 600
+    os.utime(ck / "step_000100.pt", (t, t))
+    os.utime(ck / "final.pt", (t + 60, t + 60))
+    units = {Path(u["path"]).name: u for u in json.loads(tk.cli("checkpoints", "tz", "--json").stdout)}
+    assert not units["final.pt"]["complete"] and "end-of-central-directory" in units["final.pt"]["reason"]
+    assert units["step_000100.pt"]["complete"]
+    tk.cli("sync", "tz", "--once", "--checkpoints", "1")
+    dest = tk.work / "runs" / "tz" / "ckpt"
+    assert sorted(f.name for f in dest.iterdir()) == ["step_000100.pt"]
+    tk.cli("stop", "tz", "--grace", "1")
