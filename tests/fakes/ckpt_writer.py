@@ -67,9 +67,9 @@ elif kind in ("safetensors", "h5"):
     try:
         import numpy as np
         if kind == "safetensors":
-            from safetensors.numpy import save
+            from safetensors.numpy import save  # type: ignore[import-not-found,unused-ignore]
         else:
-            import h5py
+            import h5py  # type: ignore[import-not-found,unused-ignore]
     except ImportError as e:
         print(f"missing: {e.name}", flush=True)
         sys.exit(3)
