@@ -191,6 +191,17 @@ le64() {
   old results/ckpt/step_300
   list
   assert_line --regexp "^300	.*	no	x.index.json lists extra.bin, which is not there yet	$WORK/results/ckpt/step_300$"
+  # The HF Trainer with DeepSpeed: checkpoint-N/ holds global_stepN/ and "latest"; trainer_state.json alone is not enough.
+  mkdir -p results/hf/checkpoint-100/global_step100
+  echo '{"global_step": 100}' >results/hf/checkpoint-100/trainer_state.json
+  echo w >results/hf/checkpoint-100/global_step100/mp_rank_00_model_states.pt
+  old results/hf/checkpoint-100
+  list
+  assert_line --regexp "^100	.*	no	DeepSpeed's latest file is not written yet.*	$WORK/results/hf/checkpoint-100$"
+  echo global_step100 >results/hf/checkpoint-100/latest
+  old results/hf/checkpoint-100
+  list
+  assert_line --regexp "^100	.*	yes		$WORK/results/hf/checkpoint-100$"
 }
 
 @test "ckpt: outside ckpt/ and checkpoints/ a file counts only when its name says checkpoint; Keras's model-06.weights.h5 is step 6" {

@@ -398,10 +398,16 @@ EOF2
   esac
 }
 
+_tk_any_file() { # PATH...: one of them is a regular file
+  local f
+  for f in "$@"; do [ ! -f "$f" ] || return 0; done
+  return 1
+}
+
 # tk_ckpt_static_reason PATH KIND TEMPFILE SIZE FILES: why the unit cannot be complete, from its
 # name and contents alone; empty when nothing is against it.
 tk_ckpt_static_reason() {
-  local p=$1 kind=$2 tmp=$3 size=$4 files=$5 b=${1##*/} f rs=
+  local p=$1 kind=$2 tmp=$3 size=$4 files=$5 b=${1##*/}
   case $p in
   *"
 "*)
@@ -428,9 +434,8 @@ tk_ckpt_static_reason() {
     echo "empty"
   elif [ "$kind" = hf ] && [ ! -f "$p/trainer_state.json" ]; then
     echo "no trainer_state.json yet (the HF Trainer writes it last)"
-  elif [ "$kind" = state ]; then
-    for f in "$p"/random_states_*.pkl; do [ ! -f "$f" ] || rs=1; done
-    if [ -n "$rs" ]; then tk_ckpt_dir_reason "$p"; else echo "no random_states_*.pkl yet (accelerate writes it last)"; fi
+  elif [ "$kind" = state ] && ! _tk_any_file "$p"/random_states_*.pkl; then
+    echo "no random_states_*.pkl yet (accelerate writes it last)"
   elif [ "$kind" = file ]; then
     tk_ckpt_file_reason "$p" "$size"
   else
