@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import FAKES, Env, wait_until
 
 CKPT = f"{sys.executable} {FAKES / 'ckpt_trainer.py'}"
@@ -26,7 +29,7 @@ def _watch(tk: Env, run: str, config: str) -> None:
     tk.cli("watch", run, "--auto-resume", "--every", "1")
 
 
-def test_listing_orders_by_step_and_says_why_each_is_incomplete(tk: Env) -> None:
+def test_listing_orders_by_completion_and_says_why_each_is_incomplete(tk: Env) -> None:
     tk.add_run("lay", f"{CKPT} --layout hf --steps 12 --every 3 --delay 0.02")
     tk.cli("start", "lay")
     wait_until(lambda: tk.status("lay")["state"] == "exited", timeout=20, what="the trainer to finish")
@@ -43,7 +46,8 @@ def test_listing_orders_by_step_and_says_why_each_is_incomplete(tk: Env) -> None
     units = json.loads(tk.cli("checkpoints", "lay", "--json").stdout)
     by_name = {Path(u["path"]).name: u for u in units}
     complete = [Path(u["path"]).name for u in units if u["complete"]]
-    assert complete == ["checkpoint-12", "checkpoint-9", "a&b_step_7.pt", "checkpoint-6", "checkpoint-3"]  # by step
+    # Newest first is the one completed last: a&b_step_7.pt was written after the run had ended.
+    assert complete == ["a&b_step_7.pt", "checkpoint-12", "checkpoint-9", "checkpoint-6", "checkpoint-3"]
     assert "trainer_state.json" in by_name["checkpoint-99"]["reason"]
     assert "random_states" in by_name["x-step00000050-state"]["reason"]
     assert by_name["checkpoint-12"]["kind"] == "hf" and by_name["checkpoint-12"]["step"] == 12
@@ -215,3 +219,103 @@ def test_a_resume_that_dies_at_once_is_a_crash_to_the_watchdog_not_a_failed_star
     kinds = tk.kinds("early")
     assert "resume_failed" not in kinds, tk.events("early")
     assert _first(tk, "early", "checkpoint_rejected")["checkpoint"].endswith("step_000002.pt")
+
+
+def test_lightning_best_plus_last_resumes_from_last_ckpt(tk: Env) -> None:
+    """Issue 27: save_top_k=1 + save_last=True: last.ckpt (completed after every stepped one) is the
+    newest, not the stale best epoch=0-step=3.ckpt."""
+    _watch(tk, "lbest", f'{CKPT} --layout lightning --steps 12 --every 3 --hang-at 10 --delay 0.05\n'
+                        'stuck_after = 3\nresume = "--resume {checkpoint}"')
+    wait_until(lambda: "finished" in tk.kinds("lbest"), timeout=60, what="finished after resume")
+    resumed = _first(tk, "lbest", "resumed")
+    assert resumed["checkpoint"].endswith("checkpoints/last.ckpt"), resumed
+    assert "at step 10" in tk.log_text("lbest")
+
+
+@pytest.mark.parametrize("layout", ["torch", "hf", "lightning", "detectron"])
+def test_sync_keeps_the_final_model_whose_name_has_no_step(tk: Env, layout: str) -> None:
+    """Issue 22.1: with --checkpoints 1 the final model (completed last, no step in its name) reaches
+    the laptop, not the newest stepped checkpoint."""
+    tk.add_run("fin", "sleep 60")
+    tk.cli("start", "fin")
+    res = tk.work / "results" / "fin"
+    t = time.time() - 600
+    units: list[Path] = []
+    if layout == "torch":
+        units = [res / "ckpt" / "step_000100.pt", res / "ckpt" / "step_000200.pt", res / "ckpt" / "final.pt"]
+    elif layout == "hf":
+        for s in (100, 200):
+            (res / f"checkpoint-{s}").mkdir(parents=True)
+            (res / f"checkpoint-{s}" / "trainer_state.json").write_text(json.dumps({"global_step": s}))
+            units.append(res / f"checkpoint-{s}")
+        units.append(res / "model.safetensors")
+    elif layout == "lightning":
+        units = [res / "checkpoints" / "epoch=0-step=40.ckpt", res / "checkpoints" / "epoch=3-step=200.ckpt",
+                 res / "checkpoints" / "last.ckpt"]
+    else:
+        units = [res / "model_0000099.pth", res / "model_0000199.pth", res / "model_final.pth"]
+    for i, u in enumerate(units):
+        if not u.is_dir():
+            u.parent.mkdir(parents=True, exist_ok=True)
+            u.write_bytes(b"weights %d" % i)
+        for f in [u, *u.iterdir()] if u.is_dir() else [u]:
+            os.utime(f, (t + 60 * i, t + 60 * i))
+    tk.cli("sync", "fin", "--once", "--checkpoints", "1")
+    dest = tk.work / "runs" / "fin"
+    final = dest / units[-1].relative_to(res)
+    assert final.is_file(), sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
+    assert not (dest / units[-2].relative_to(res)).exists()
+    tk.cli("stop", "fin", "--grace", "1")
+
+
+def test_start_resume_resumes_from_the_newest_complete_checkpoint_and_a_plain_start_says_they_are_there(tk: Env) -> None:
+    """Issue 27.6: `start RUN --resume` resumes with the run's resume template; a plain start on a
+    results folder that holds checkpoints says so in one line, and starts from step 0."""
+    tk.add_run("rs", f"{CKPT} --steps 6 --every 2 --delay 0.02", 'resume = "--resume {checkpoint}"')
+    first = tk.cli("start", "rs")
+    assert "holds checkpoints" not in first.stdout + first.stderr  # nothing there yet
+    wait_until(lambda: tk.status("rs")["state"] == "exited", timeout=20, what="the trainer to finish")
+    res = (tk.work / "results" / "rs").resolve()
+    plain = tk.cli("start", "rs")
+    (hint,) = [ln for ln in (plain.stdout + plain.stderr).splitlines() if "holds checkpoints" in ln]
+    assert f"newest {res}/step_000006.pt (step 6)" in hint and "tmuxkit start rs --resume" in hint, hint
+    wait_until(lambda: tk.status("rs")["state"] == "exited", timeout=20, what="the plain start to finish")
+    assert "resumed from" not in tk.log_text("rs")
+    (res / "step_000008.pt.tmp").write_bytes(b"torn")  # not a checkpoint's name: never chosen
+    r = tk.cli("start", "rs", "--resume")
+    assert f"resuming from {res}/step_000006.pt (step 6)" in r.stdout, r.stdout
+    wait_until(lambda: f"resumed from {res}/step_000006.pt at step 6" in tk.log_text("rs"), timeout=20,
+               what="the trainer to resume from step 6")
+    wait_until(lambda: tk.status("rs")["state"] == "exited", timeout=20, what="the resumed run to finish")
+    # No template: one clear line, exit 2, nothing started.
+    tk.add_run("nt", f"{CKPT} --steps 2", "")
+    bad = tk.cli("start", "nt", "--resume", check=2)
+    assert "no resume template" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert "nt" not in tk.sessions()
+
+
+def test_a_zip_torn_by_kill_9_is_never_the_newest_to_sync(tk: Env) -> None:
+    """Issue 27.4: torch.save writes straight to the final name; killed with -9 half-way, the file has
+    no end-of-central-directory record: not complete, so the sync keeps the older whole one."""
+    tk.add_run("tz", "sleep 60")
+    tk.cli("start", "tz")
+    ck = tk.work / "results" / "tz" / "ckpt"
+    ck.mkdir(parents=True)
+    writer = [sys.executable, str(FAKES / "ckpt_writer.py"), "zip"]
+    subprocess.run([*writer, str(ck / "step_000100.pt")], check=True, capture_output=True, timeout=60)
+    p = subprocess.Popen([*writer, str(ck / "final.pt"), "--hang"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "half"
+    finally:
+        p.kill()  # SIGKILL, mid-file
+        p.wait(timeout=10)
+    t = time.time() - 600
+    os.utime(ck / "step_000100.pt", (t, t))
+    os.utime(ck / "final.pt", (t + 60, t + 60))
+    units = {Path(u["path"]).name: u for u in json.loads(tk.cli("checkpoints", "tz", "--json").stdout)}
+    assert not units["final.pt"]["complete"] and "end-of-central-directory" in units["final.pt"]["reason"]
+    assert units["step_000100.pt"]["complete"]
+    tk.cli("sync", "tz", "--once", "--checkpoints", "1")
+    dest = tk.work / "runs" / "tz" / "ckpt"
+    assert sorted(f.name for f in dest.iterdir()) == ["step_000100.pt"]
+    tk.cli("stop", "tz", "--grace", "1")

@@ -156,7 +156,7 @@ def test_requeue_resumes_from_newest_checkpoint_and_keeps_log(cluster: slurm_mod
 
 def test_wrapper_resumes_by_the_watchdogs_checkpoint_rules(tmp_path: Path) -> None:
     # The wrapper as Slurm runs it on a restart (SLURM_RESTART_COUNT set; no daemons needed):
-    # the newest complete checkpoint by step, not by mtime; an HF directory without
+    # the newest complete checkpoint, the one completed last (by mtime), not the highest step; an HF directory without
     # trainer_state.json (written last) and a temp name are skipped; the run's checkpoint_check
     # rules one out. A "&" in the path is passed on as it is.
     results = tmp_path / "results"
@@ -165,7 +165,7 @@ def test_wrapper_resumes_by_the_watchdogs_checkpoint_rules(tmp_path: Path) -> No
     high, low = ck / "step_000005.pt", ck / "step_000002.pt"
     high.write_bytes(b"x" * 10)
     os.utime(high, (time.time() - 600, time.time() - 600))
-    low.write_bytes(b"x" * 10)  # a lower step, touched last
+    low.write_bytes(b"x" * 10)  # a lower step, completed last: the newest
     hf = ck / "checkpoint-9"
     hf.mkdir()
     (hf / "model.safetensors").write_bytes(b"x" * 10)  # no trainer_state.json yet: incomplete
@@ -181,8 +181,8 @@ def test_wrapper_resumes_by_the_watchdogs_checkpoint_rules(tmp_path: Path) -> No
         assert r.returncode == 0, r.stderr
         return r.stdout.strip()
 
-    assert resume() == f"resume-with --from {high}"
-    assert resume("--check", "sh -c 'case $0 in *step_000005*) exit 1 ;; esac'") == f"resume-with --from {low}"
+    assert resume() == f"resume-with --from {low}"
+    assert resume("--check", "sh -c 'case $0 in *step_000002*) exit 1 ;; esac'") == f"resume-with --from {high}"
 
 
 def test_one_run_per_results_dir(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:

@@ -464,7 +464,7 @@ results = "results/kssm_v3"      # relative to cwd; one run per results director
 
 # Watchdog: tmuxkit watch kssm_v3 --auto-resume (or start --watch).
 # checkpoints = "results/kssm_v3/ckpt/step_*.pt"   # glob relative to cwd; default: checkpoint-N/, *-state/,
-#                                # ckpt/ and checkpoints/ entries and *.pt *.pth *.ckpt *.safetensors *.bin in results
+#                                # ckpt/ and checkpoints/ entries, and files named as checkpoints in results (README)
 # resume = "--resume {checkpoint}"   # appended to command on resume; default: none (restart from scratch)
 # checkpoint_check = "python -c 'import torch,sys; torch.load(sys.argv[1])'"   # exit 0 = usable; default: none
 # max_restarts = 3               # the restart budget ...

@@ -606,16 +606,26 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
 
 
 def newest_units(rows: Iterable[str], n: int) -> list[str]:
-    """The paths of the newest N checkpoints among tmuxkit-checkpoints' lines (newest first). A
-    checkpoint is a unit, file or directory; units that carry the same step (kohya's *-state/ and
-    its weights file) count as one checkpoint."""
-    steps: list[str] = []
-    out: list[str] = []
+    """The paths of the newest N complete checkpoints among tmuxkit-checkpoints' lines. Newest is
+    the one completed last (its newest file's mtime; the host's order breaks ties, to the fraction
+    of a second, then by step), so a stepless final model (ckpt/final.pt, model.safetensors,
+    last.ckpt, model_final.pth) written after every stepped one is always kept. A checkpoint is a
+    unit, file or directory; units that carry the same step (kohya's *-state/ and its weights file)
+    count as one checkpoint."""
+    done: list[tuple[int, str, str]] = []
     for ln in rows:
         parts = ln.split("\t", 5)
         if len(parts) < 6 or parts[3] != "yes":
             continue
-        step, path = parts[0], parts[5]
+        try:
+            mtime = int(parts[1])
+        except ValueError:
+            continue
+        done.append((mtime, parts[0], parts[5]))
+    done.sort(key=lambda r: -r[0])  # stable: ties keep the host's order
+    steps: list[str] = []
+    out: list[str] = []
+    for _, step, path in done:
         key = step if step != "-1" else path
         if key not in steps:
             if len(steps) == n:

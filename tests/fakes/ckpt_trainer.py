@@ -1,6 +1,6 @@
 """A fake trainer that saves checkpoints the way real tools lay them out, in the order they write them.
 
-    ckpt_trainer.py [--layout torch|hf|kohya] [--steps N] [--every K] [--delay S]
+    ckpt_trainer.py [--layout torch|hf|kohya|lightning] [--steps N] [--every K] [--delay S]
                     [--hang-at S] [--hang-save-at S] [--crash-after-save-at S]
                     [--crash-resuming-from S] [--resume PATH]
 
@@ -10,7 +10,9 @@ Layouts, under $TMUXKIT_RESULTS (written in place, file by file, each file in a 
   trainer_state.json last (as the HF Trainer does);
 - kohya: lora-step00000130.safetensors, then lora-step00000130-state/ with train_state.json (the
   save hook), model.safetensors, optimizer.bin, scheduler.bin, and random_states_0.pkl last (as
-  accelerate's save_state does).
+  accelerate's save_state does);
+- lightning: checkpoints/epoch=0-step=S.ckpt once (save_top_k=1 on a metric that never improves
+  again: the best stays the first) and checkpoints/last.ckpt at every save (save_last=True).
 Prints "step N" each step. --hang-at S: goes silent after step S (alive, saving nothing).
 --hang-save-at S: hangs half-way through writing step S's checkpoint, silent and deaf to SIGINT.
 --crash-after-save-at S: saves step S, then dies with exit 1 at once. SIGINT saves the current
@@ -29,7 +31,7 @@ import time
 from typing import Any
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--layout", default="torch", choices=["torch", "hf", "kohya"])
+ap.add_argument("--layout", default="torch", choices=["torch", "hf", "kohya", "lightning"])
 ap.add_argument("--steps", type=int, default=6)
 ap.add_argument("--every", type=int, default=1)
 ap.add_argument("--delay", type=float, default=0.1)
@@ -65,6 +67,14 @@ def save(step: int, hang: bool = False) -> str:
         for name in ("model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"):
             write(os.path.join(path, name), BLOB, hang and name == "optimizer.pt")
         write(os.path.join(path, "trainer_state.json"), json.dumps({"global_step": step}).encode())
+    elif a.layout == "lightning":
+        d = os.path.join(RESULTS, "checkpoints")
+        os.makedirs(d, exist_ok=True)
+        body = b"TORCH step %d\n" % step + BLOB + b"END\n"
+        if not any(f.startswith("epoch=") for f in os.listdir(d)):
+            write(os.path.join(d, f"epoch=0-step={step}.ckpt"), body)
+        path = os.path.join(d, "last.ckpt")
+        write(path, body, hang)
     else:
         write(os.path.join(RESULTS, f"lora-step{step:08d}.safetensors"), BLOB)
         path = os.path.join(RESULTS, f"lora-step{step:08d}-state")

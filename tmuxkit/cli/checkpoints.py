@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     c = sub.add_parser("checkpoints", help=HELP)
     c.add_argument("run", help="the run whose checkpoints to list")
     c.add_argument("--host", metavar="HOST", help="the run's host (default: where it was started: its config, else this machine's note)")
-    c.add_argument("--json", action="store_true", help="one JSON array: path, step, mtime, size, kind, complete, reason (default: a table)")
+    c.add_argument("--json", action="store_true", help="one JSON array: path, step, step_from, mtime, size, kind, complete, reason (default: a table)")
     c.add_argument("--complete", action="store_true", help="only the complete ones, those a resume may use (default: all)")
 
 
@@ -53,6 +53,6 @@ def run(a: Args) -> int:
         return 0
     now = int(time.time())
     table(f"checkpoints of {a.run} on {h.name}", ["STEP", "SIZE", "AGE", "COMPLETE", "PATH"],
-          [[str(u["step"]) if u["step"] is not None else "-", _size(int(u["size"])), ago(now - int(u["mtime"])),
+          [[("-" if u["step"] is None else f"save #{u['step']}" if u.get("step_from") == "index" else str(u["step"])), _size(int(u["size"])), ago(now - int(u["mtime"])),
             "yes" if u["complete"] else f"no: {u['reason']}", str(u["path"])] for u in units])
     return 0

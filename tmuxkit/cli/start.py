@@ -14,10 +14,12 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:
     from tmuxkit.config import RunSpec
+    from tmuxkit.hosts import Host
     from tmuxkit.hosts.slurm import SlurmHost
 
 HELP = "start a run in a detached tmux session"
-FLAGS = frozenset({"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync", "--watch", "--early-wait"})
+FLAGS = frozenset({"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync", "--watch", "--early-wait",
+                   "--resume"})
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,12 @@ class Args:
     sync: bool = False
     watch: bool = False
     early_wait: int | None = None
+    resume: bool = False
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("start", help=HELP,
-                       usage="tmuxkit start RUN [--host H] [--cwd DIR] [--results DIR] [--env K=V]... [--early-wait S] [-- CMD ARG...]")
+                       usage="tmuxkit start RUN [--host H] [--cwd DIR] [--results DIR] [--env K=V]... [--early-wait S] [--resume] [-- CMD ARG...]")
     s.add_argument("run", help="the run: a [runs.NAME] of the config, or a new name with -- CMD")
     s.add_argument("--host", metavar="HOST", help="where to run it (default: the run's host, else local)")
     s.add_argument("--cwd", metavar="DIR", help="working directory (default: the run's cwd, else here)")
@@ -47,6 +50,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="how long to watch for a command that dies at once: it is then an error with its last "
                         "lines, not \"started\"; 0: off (default: the run's early_exit_wait, else 2s)")
     s.add_argument("--watch", action="store_true", help="also start its watchdog with auto-resume, RUN+watch on the host (default: off)")
+    s.add_argument("--resume", action="store_true",
+                   help="resume from the newest complete checkpoint in its results, with the run's resume template "
+                        "(default: off: start from scratch, with a note when checkpoints are there)")
 
 
 def attach_hint(socket: str, session: str, spec: HostSpec) -> str:
@@ -96,8 +102,12 @@ def run(a: Args) -> int:
     from tmuxkit.hosts.slurm import SlurmHost
 
     if isinstance(h, SlurmHost):
+        if a.resume:
+            raise UsageError(f"--resume is not available for a run on Slurm host {h.name!r}: its batch job "
+                             "resumes from the newest checkpoint by itself when requeued")
         return submit(a, h, spec)
     try:
+        spec = _resume_or_hint(a, h, spec)
         started = runs.start(h, spec)
     finally:
         h.close()
@@ -119,6 +129,36 @@ def run(a: Args) -> int:
         name = sync.start_loop_session(cfg_path, a.run, str(conf.base_dir))
         say(f"sync:    every {spec.sync_every}s into {sync.sync_dir(conf, spec)} (local tmux session {name})")
     return 0
+
+
+def _resume_or_hint(a: Args, h: Host, spec: RunSpec) -> RunSpec:
+    """With --resume: the spec whose command resumes from the newest complete checkpoint in its
+    results (as the watchdog resumes). Without: the spec as it is, and one line when its results
+    already hold a complete checkpoint (the start begins from step 0). The hint never fails a start."""
+    from tmuxkit import checkpoints, runs
+    from tmuxkit.errors import TmuxkitError
+
+    cwd = runs.StartArgs.for_spec(h, spec).cwd
+    where = spec.results or f"results/{spec.name}"
+    if a.resume:
+        if not spec.resume:
+            raise UsageError(f"run {spec.name!r} has no resume template: set resume = \"--resume {{checkpoint}}\" "
+                             "(how its command takes a checkpoint) in its config")
+        unit = checkpoints.newest_in_results(h, spec, cwd)
+        if unit is None:
+            raise UsageError(f"nothing to resume {spec.name} from: no complete checkpoint in {where} "
+                             f"(tmuxkit checkpoints {spec.name} says why); start it without --resume to begin from step 0")
+        say(f"resuming from {checkpoints.describe(unit)}")
+        return spec.with_overrides(command=checkpoints.resume_command(spec, str(unit["path"])))
+    try:
+        unit = checkpoints.newest_in_results(h, spec, cwd, timeout=30)
+    except TmuxkitError:
+        return spec
+    if unit is not None:
+        how = (f"tmuxkit start {spec.name} --resume resumes from it" if spec.resume else
+               "set the run's resume template (resume = \"--resume {checkpoint}\") to resume from it")
+        say(f"note: {where} holds checkpoints (newest {checkpoints.describe(unit)}); this start begins from step 0: {how}")
+    return spec
 
 
 def submit(a: Args, h: SlurmHost, spec: RunSpec) -> int:
