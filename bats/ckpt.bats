@@ -4,11 +4,11 @@
 # which unit is newest, bounded listings. The watchdog and the sync list through the same script.
 load test_helper
 
-# A Python for the writers of real formats: TMUXKIT_CKPT_WRITERS_PY (a venv with safetensors,
-# numpy and h5py, outside the project's .venv), else python3 (zip kinds only).
+# A Python for the writers of real formats: TMUXKIT_CKPT_WRITERS_PY, else the project's .venv (its
+# test extra has safetensors, numpy and h5py), else python3 (zip kinds only).
 writers_py() {
   local p=${TMUXKIT_CKPT_WRITERS_PY:-}
-  if [ -z "$p" ] && [ -x /root/.cache/tmuxkit-ckpt-writers/bin/python ]; then p=/root/.cache/tmuxkit-ckpt-writers/bin/python; fi
+  if [ -z "$p" ] && [ -x "$ROOT/.venv/bin/python" ]; then p=$ROOT/.venv/bin/python; fi
   [ -n "$p" ] || p=$(command -v python3 || true)
   printf '%s' "$p"
 }
