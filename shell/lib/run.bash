@@ -690,7 +690,7 @@ function judge(name,    headless, d, f, l, run, cwd, res, lk, lg, started, sk, s
   last = first(live)
   if (last == "" || length(last) > max) return ""
   state = (age != "" && age > stuck + 0) ? st_stuck : st_run
-  if (state == st_stuck) return "" # silent: the bash path, which asks whether it is quiet (tk_run_quiet)
+  if (state == st_stuck) { first(d "/quiet"); if (FIRST_OK) return "" } # a watchdog says quiet: the bash path (tk_run_quiet)
   writer = "none"
   if (!headless) { if (ppipe[k] == "1") writer = "alive"; else if (ppipe[k] == "0") writer = "dead" }
   # The lock, as tk_lock_state.
