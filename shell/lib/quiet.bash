@@ -25,16 +25,17 @@ TK_QUIET_WINDOW=${TK_QUIET_WINDOW:-1}
 
 # tk_quiet_cpu_v PID...: TK_CPU, the CPU time the PIDs used (user + system, and on Linux that of
 # their children already waited for), in hundredths of a second; "" when none could be read.
+# TK_QUIET_PROC (tests): another place than /proc, so a missing one takes the ps path.
 tk_quiet_cpu_v() {
-  local p l hz sum=0 any='' out
+  local p l hz sum=0 any='' out proc=${TK_QUIET_PROC:-/proc}
   local -a f
   TK_CPU=''
   [ $# -gt 0 ] || return 0
-  if [ -r "/proc/$$/stat" ]; then
+  if [ -r "$proc/$$/stat" ]; then
     hz=$(getconf CLK_TCK 2>/dev/null) || hz=100
     case $hz in '' | *[!0-9]* | 0) hz=100 ;; esac
     for p in "$@"; do
-      { IFS= read -r l <"/proc/$p/stat"; } 2>/dev/null || continue
+      { IFS= read -r l <"$proc/$p/stat"; } 2>/dev/null || continue
       l=${l##*) } # the fields after "pid (comm) ": state is f[0], utime f[11] ... cstime f[14]
       read -r -a f <<<"$l"
       case ${f[11]:-}${f[12]:-}${f[13]:-}${f[14]:-} in '' | *[!0-9]*) continue ;; esac
