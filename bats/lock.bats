@@ -129,16 +129,20 @@ load test_helper
   # A /tmp-like directory that nobody can reach (the bats temp dir may be private).
   sticky=$(mktemp -d /tmp/tmuxkit-sticky.XXXXXX)
   chmod 1777 "$sticky"
+  # The scripts as nobody can read them, wherever the checkout lives (a 0700 home hides it).
+  scripts=$(mktemp -d /tmp/tmuxkit-scripts.XXXXXX)
+  cp -R "$SHELL_DIR/." "$scripts/"
+  chmod -R a+rX "$scripts"
   lock_file_for 99999999 "t:1" ghost >"$sticky/L" # a dead owner: stale
   chown daemon "$sticky/L" # a third user: neither the acquirer (nobody) nor root
   chmod 644 "$sticky/L"
   t0=$(date +%s)
-  run setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/ bash "$SHELL_DIR/tmuxkit-lock" acquire "$sticky/L" --run mine
+  run setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/ bash "$scripts/tmuxkit-lock" acquire "$sticky/L" --run mine
   t1=$(date +%s)
   rc=$status out=$output
   [ -f "$sticky/L" ]
   left=$(ls -A "$sticky" | tr '\n' ' ')
-  rm -rf "$sticky"
+  rm -rf "$sticky" "$scripts"
   [ "$rc" = 5 ]
   [[ $out == *"stale lock owned by daemon (pid 99999999 not running) in a sticky directory; ask daemon or root to remove $sticky/L"* ]]
   [ $((t1 - t0)) -le 3 ]

@@ -309,6 +309,15 @@ def test_cli_start_pending_running_exited_logs_and_attach(stk: Env, cluster: slu
     assert (stk.home / "where" / "clife").read_text().strip() == "cluster"  # remembered here
 
 
+def _stop_diag(tk: Env, out: str, log: Path) -> str:
+    """What a wrong stop answer needs to be explained: the wrapper's RUN.exit, Slurm's own record
+    of the job (ExitCode, State) and the log's tail."""
+    ex = log.with_suffix(".exit")
+    jobs = subprocess.run(["scontrol", "-o", "show", "job"], env=tk.env, capture_output=True, text=True).stdout
+    return (f"{out}\n--- {ex.name}: {ex.read_text() if ex.exists() else '(none)'}"
+            f"\n--- scontrol:\n{jobs}\n--- log tail:\n{log.read_text(errors='replace')[-2000:]}")
+
+
 def test_cli_stop_reports_the_rung(stk: Env) -> None:
     stk.add_run("cint", trainer_cmd("--steps", "1000", "--delay", "0.2"), 'host = "cluster"')
     stk.add_run("cterm", "trap '' INT; echo ready; while :; do sleep 0.2; done",
@@ -318,13 +327,13 @@ def test_cli_stop_reports_the_rung(stk: Env) -> None:
     log = stk.work / "results" / "cint" / "tmuxkit" / "cint.log"
     wait_until(lambda: log.exists() and "step 2" in log.read_text(), timeout=30, interval=0.2, what="step 2")
     r = stk.cli("stop", "cint", "--grace", "20")
-    assert "at rung sigint" in r.stdout and "Slurm job" in r.stdout, r.stdout
-    assert "it exited cleanly (0)" in r.stdout, r.stdout  # the exit code it ended with, as on tmux hosts
+    assert "at rung sigint" in r.stdout and "Slurm job" in r.stdout, _stop_diag(stk, r.stdout, log)
+    assert "it exited cleanly (0)" in r.stdout, _stop_diag(stk, r.stdout, log)  # the exit code, as on tmux hosts
     assert "interrupted" in log.read_text()  # the trainer's Ctrl-C handler ran (it saves there)
     tlog = stk.work / "results" / "cterm" / "tmuxkit" / "cterm.log"
     wait_until(lambda: tlog.exists() and "ready" in tlog.read_text(), timeout=30, interval=0.2, what="ready")
     r = stk.cli("stop", "cterm", "--grace", "2")
-    assert "at rung sigterm" in r.stdout and "it ended on signal 15 (143)" in r.stdout, r.stdout
+    assert "at rung sigterm" in r.stdout and "it ended on signal 15 (143)" in r.stdout, _stop_diag(stk, r.stdout, tlog)
     assert js(stk, "cterm")["state"] == "stopped"
     assert "nothing to stop" in stk.cli("stop", "cterm").stdout
 

@@ -17,8 +17,10 @@ FAST = "--backoff 1 --grace 3 --settle 2"
 
 
 def test_silent_trainer_is_stopped_and_resumed_from_newest_complete_checkpoint(tk: Env) -> None:
+    # The hung trainer still appends to its next checkpoint, which is work (it would be quiet, see
+    # test_quiet.py): quiet_max = stuck_after makes silence stuck at once.
     tk.add_run("wt", f"{TRAINER} --hang-after 3",
-            'stuck_after = 6\ncheckpoints = "results/wt/ckpt/step_*.pt"\nresume = "--resume {checkpoint}"')
+            'stuck_after = 6\nquiet_max = 6\ncheckpoints = "results/wt/ckpt/step_*.pt"\nresume = "--resume {checkpoint}"')
     tk.env["TMUXKIT_WATCH_OPTS"] = FAST
     tk.cli("start", "wt")
     r = tk.cli("watch", "wt", "--auto-resume", "--every", "1")

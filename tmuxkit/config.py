@@ -102,6 +102,7 @@ class RunSpec:
     log_max_bytes: int = 50_000_000
     log_keep: int = 5
     stuck_after: int = 300
+    quiet_max: int | None = None  # seconds; None: 4 times stuck_after (silent but working is quiet until then)
     early_exit_wait: int | None = None  # seconds; None: $TMUXKIT_EARLY_WAIT on this machine, else 2
     checkpoints: str | None = None  # glob relative to cwd
     sync_to: str | None = None  # default ./runs/RUN
@@ -266,6 +267,7 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "log_max_bytes": _int_pos,
     "log_keep": _int_pos,
     "stuck_after": parse_duration,
+    "quiet_max": parse_duration,
     "early_exit_wait": parse_wait,
     "checkpoints": _str,
     "sync_to": _str,
@@ -453,6 +455,7 @@ results = "results/kssm_v3"      # relative to cwd; one run per results director
 # log_max_bytes = 50000000       # pane log rotation size
 # log_keep = 5                   # rotated log files kept
 # stuck_after = "5m"             # no output (a tqdm redraw counts) for this long -> state "stuck"
+# quiet_max = "20m"              # ... unless the run works (CPU, GPU, writes): then "quiet" up to this long (default 4x stuck_after)
 # early_exit_wait = "2s"         # start waits this long: a command that fails in it is an error, not "started"; 0: off
 # metrics = ["loss", "val_loss", "acc", "lr"]   # what the log writer reads as metrics
 

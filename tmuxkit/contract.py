@@ -103,6 +103,7 @@ class Event(_Word):
     RESTARTED = "restarted"  # started again from scratch: no resume template or no usable checkpoint
     CHECKPOINT_REJECTED = "checkpoint_rejected"  # a resume from it died before making progress
     CHECKPOINT_SKIPPED = "checkpoint_skipped"  # a name tmuxkit cannot pass on safely (a newline)
+    QUIET = "quiet"  # silent past stuck_after, but working (CPU, GPU or writes): not stuck until quiet_max
     REQUEUED = "requeued"  # a Slurm job requeued: by its watchdog (stuck) or by Slurm (preemption, node failure)
 
 
@@ -158,6 +159,7 @@ class Defaults:
     """Defaults both sides use when nothing is configured."""
 
     STUCK_AFTER = 300  # seconds of no output -> stuck
+    QUIET_MAX_FACTOR = 4  # quiet_max, unset: this many times stuck_after (silent but working -> stuck after it)
     LOG_MAX_BYTES = 50_000_000
     LOG_KEEP = 5
     GRACE = 60  # seconds after Ctrl-C before SIGTERM
@@ -290,6 +292,7 @@ class RunStatus:
     last_event: str = ""
     restarts: int = 0
     headless: bool = False  # alive with no tmux session (tmux was killed; the run was not)
+    quiet: bool = False  # silent past stuck_after, but its watchdog saw it working (see shell/lib/quiet.bash)
     sync: dict[str, Any] | None = None  # added on the laptop from the sync loop's STATUS.json
     # The log writer's latest reading of the output: step, total, eta_s, rate, epoch, epochs and the
     # metrics (loss, ...); and the last losses, oldest first (for a sparkline).
@@ -309,14 +312,14 @@ class RunStatus:
         if not isinstance(run, str) or not isinstance(state, str):
             raise ContractError(f"a run's status lacks run or state: {dict(data)!r:.120}")
         known = set(cls._INTS) | set(cls._STRS) | {"run", "state", "restarts", "sync", "headless", "progress",
-                                                   "losses"}
+                                                   "losses", "quiet"}
         kw: dict[str, Any] = {k: _opt_int(data.get(k)) for k in cls._INTS}
         kw.update({k: _opt_str(data.get(k)) for k in cls._STRS})
         if host:
             kw["host"] = host
         sync = data.get("sync")
         return cls(run=run, state=state, restarts=_opt_int(data.get("restarts")) or 0,
-                   headless=data.get("headless") is True,
+                   headless=data.get("headless") is True, quiet=data.get("quiet") is True,
                    sync=dict(sync) if isinstance(sync, Mapping) else None,
                    progress=_progress(data.get("progress")), losses=_losses(data.get("losses")),
                    extra={k: v for k, v in data.items() if k not in known}, **kw)
@@ -331,6 +334,7 @@ class RunStatus:
             out[k] = getattr(self, k)
         out["restarts"] = self.restarts
         out["headless"] = self.headless
+        out["quiet"] = self.quiet
         if self.sync is not None:
             out["sync"] = self.sync
         out["progress"] = self.progress

@@ -22,6 +22,8 @@ from tmuxkit.hosts import Host
 def watch_args(spec: RunSpec, *, auto_resume: bool, every: int, stuck_after: int | None = None,
                gpu_idle_below: int | None = None, gpu_idle_for: int | None = None) -> list[str]:
     args = [spec.name, "--detach", "--every", str(every), "--stuck-after", str(stuck_after or spec.stuck_after)]
+    if spec.quiet_max is not None:
+        args += ["--quiet-max", str(spec.quiet_max)]
     below = gpu_idle_below if gpu_idle_below is not None else spec.gpu_idle_below
     if below is not None:
         args += ["--gpu-idle-below", str(below), "--gpu-idle-for", str(gpu_idle_for or spec.gpu_idle_for)]

@@ -111,6 +111,17 @@ tk_last_line() {
     END { print substr(ll, 1, max) }' 2>/dev/null || true
 }
 
+# tk_run_quiet NOW: the run's watchdog saw it working (runs/RUN/quiet, "EPOCH EVERY WHY", see
+# lib/quiet.bash) at its last look, which is at most two of its ticks (and 10 s) old: a silent run
+# that works is quiet (S_QUIET), not stuck.
+tk_run_quiet() {
+  local f=$R_DIR/quiet at every _
+  [ -f "$f" ] && [ ! -L "$f" ] || return 1
+  { read -r at every _ <"$f"; } 2>/dev/null || return 1
+  case $at:$every in *[!0-9:]* | :* | *:) return 1 ;; esac
+  [ $(($1 - at)) -le $((2 * every + 10)) ]
+}
+
 # tk_run_state: the loaded run's state, from its files, processes and session. Sets S_STATE,
 # S_HEADLESS (1: alive with no tmux session, e.g. after tmux kill-server), S_LOG_AGE (seconds since
 # any output reached the pane: the newer of the log's mtime, which the python3 log writer moves on
@@ -119,7 +130,7 @@ tk_last_line() {
 # line) and S_UPTIME.
 tk_run_state() {
   local now=${1:-$(date +%s)} mt='' act='' live
-  S_LOG_AGE='' S_LAST='' S_UPTIME='' S_HEADLESS='' S_PIPE=''
+  S_LOG_AGE='' S_LAST='' S_UPTIME='' S_HEADLESS='' S_PIPE='' S_QUIET=''
   if [ -n "${TK_STAT_SNAP:-}" ]; then
     case $TK_STAT_SNAP in *"	$R_LOG$TK_NL"*)
       mt=${TK_STAT_SNAP%%"	$R_LOG$TK_NL"*}
@@ -160,6 +171,7 @@ tk_run_state() {
       [ "$S_LOG_AGE" -le "$R_STUCK_AFTER" ] || S_STATE=$ST_STUCK
       ;;
     esac
+    [ "$S_STATE" != "$ST_STUCK" ] || ! tk_run_quiet "$now" || S_STATE=$ST_RUNNING S_QUIET=$S_LOG_AGE
   else
     [ -z "$mt" ] || S_LOG_AGE=$((now - mt))
     # The runner may have recorded its end and gone between tk_run_load and now: read it again
@@ -414,6 +426,7 @@ tk_run_json_v() {
       j="$j,\"stop_rung\":$TK_J,\"lock_path\":\"$R_LOCK\",\"lock_state\":\"$lock_state\",\"results\":\"$R_RESULTS\""
       j="$j,\"cwd\":\"$R_CWD\",\"writer\":\"$writer\",\"stuck_after\":${R_STUCK_AFTER:-null},\"socket\":\"$R_SOCKET\""
       if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
+      [ -z "${S_QUIET:-}" ] || j="$j,\"quiet\":true"
       TK_RUN_JSON=$j
       [ -n "$TK_RUN_DEFERRED" ] || tk_run_json_tail
       return 0
@@ -460,6 +473,7 @@ tk_run_json_v() {
   tk_json_str_v TK_J "$R_SOCKET"
   j="$j,\"socket\":$TK_J"
   if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
+  [ -z "${S_QUIET:-}" ] || j="$j,\"quiet\":true"
   TK_RUN_JSON=$j
   [ -n "$TK_RUN_DEFERRED" ] || tk_run_json_tail
 }
@@ -676,6 +690,7 @@ function judge(name,    headless, d, f, l, run, cwd, res, lk, lg, started, sk, s
   last = first(live)
   if (last == "" || length(last) > max) return ""
   state = (age != "" && age > stuck + 0) ? st_stuck : st_run
+  if (state == st_stuck) { first(d "/quiet"); if (FIRST_OK) return "" } # a watchdog says quiet: the bash path (tk_run_quiet)
   writer = "none"
   if (!headless) { if (ppipe[k] == "1") writer = "alive"; else if (ppipe[k] == "0") writer = "dead" }
   # The lock, as tk_lock_state.

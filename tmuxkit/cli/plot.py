@@ -39,30 +39,36 @@ def run(a: Args) -> int:
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     if a.output is None and not sys.stdout.isatty():
         raise UsageError("no terminal to draw on: give -o FILE.png")
-    text, where = "", ""
+    series: plot.Series | None = None
+    where = ""
     missing: TmuxkitError | None = None
     try:  # the host's series, else the synced copy
         h = runs.host_for_run(conf, a.run, a.host)
         row = runs.status_on(h, [a.run]).runs[0]
-        series = row.log_path[:-4] + ".progress" if row.log_path.endswith(".log") else ""
-        res = h.run(["tail", "-n", "20000", series]) if series else None
-        if res is not None and res.rc == 0:
-            text, where = res.out, h.name
+        path = row.log_path[:-4] + ".progress" if row.log_path.endswith(".log") else ""
+        res = h.run(["tail", "-n", "20000", path]) if path else None
+        if res is not None and res.rc == 0 and res.out:
+            series, where = plot.read(res.out.splitlines(), a.metric), h.name
     except TmuxkitError as e:
         missing = e
-    if not text:
+    if series is None:
         synced = sync.sync_dir(conf, spec) / "tmuxkit" / f"{a.run}.progress"
         if synced.exists():
-            text, where = synced.read_text(errors="replace"), "the synced copy"
+            try:  # read as a stream: a synced series of any length costs bounded memory
+                series, where = plot.read_file(synced, a.metric), "the synced copy"
+            except OSError as e:
+                raise TmuxkitError(f"cannot read {synced}: {e.strerror or e}") from None
         elif missing is not None and missing.code == ExitCode.NOT_FOUND:
             raise missing  # no such run here, nor a synced copy of one: as every other verb says
-    xs, ys, xlabel = plot.points(text.splitlines(), a.metric)
-    if len(xs) < 2:
+    if series is None or len(series) < 2:
         raise TmuxkitError(f"{a.run}: no '{a.metric}' series yet (the run prints no '{a.metric}=' values, or too few)")
+    curves, xlabel = series.curves()
     title = f"{a.run}: {a.metric} ({where})"
     if a.output:
-        plot.png(xs, ys, xlabel, a.metric, title, Path(a.output))
-        say(f"wrote {a.output} ({len(xs)} points)")
+        plot.png(curves, xlabel, a.metric, title, Path(a.output))
+        n = sum(len(c[0]) for c in curves)
+        thinned = f", thinned from {series.seen}" if series.stride > 1 else ""
+        say(f"wrote {a.output} ({n} points{thinned})")
     else:
-        plot.terminal(xs, ys, xlabel, a.metric, title)
+        plot.terminal(curves, xlabel, a.metric, title)
     return 0

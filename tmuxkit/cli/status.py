@@ -63,6 +63,8 @@ def state_text(r: RunStatus) -> str:
     if r.extra.get("kind") == "slurm":
         return slurm_text(r)
     state = r.state
+    if r.quiet:  # silent past stuck_after, but working (its watchdog saw CPU, GPU or writes)
+        state = f"quiet {ago(r.log_age_s)}" if r.log_age_s is not None else "quiet"
     if r.headless:
         state += " (headless)"
     if state in (State.EXITED, State.STOPPED) and r.exit_code is not None:
