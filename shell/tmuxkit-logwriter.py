@@ -41,18 +41,12 @@ from collections import deque
 
 SUBS = [re.compile(p) for p in (rb"\x1b\[[0-9;?<=>]*[ -/]*[@-~]", rb"\x1b\][^\x07\x1b]*(\x07|\x1b\\)?",
                                 rb"\x1b[()][0-9A-Za-z]", rb"\x1b.")]
-SPECIAL = re.compile(rb"[\r\x1b\x07]")
+SPECIAL = re.compile(rb"[\r\x1b\x07\x08]")
 SPLIT = 1 << 16  # an unfinished line longer than this is logged in pieces of this size
 LIVE_MAX = 512  # bytes of the live line kept for status
 TICK = 1.0  # at most one mtime touch and one live-line write a second
 PROGRESS_MAX = 256 * 1024  # bytes of RUN.progress before it is thinned
 TAIL = 4096  # bytes of each batch read for progress
-TQDM = re.compile(rb"(\d+)/(\d+) \[([\d:]+)<([\d:?]+)(?:, *([\d.]+|\?)\s*(it/s|s/it))?")
-EPOCH = re.compile(rb"\bepoch[\s:=]*(\d+)\s*/\s*(\d+)", re.I)
-STEP = re.compile(rb"\b(?:step|iter(?:ation)?)[\s:=]*(\d+)\s*/\s*(\d+)", re.I)
-NUM = rb"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
-EPOCH_WORDS = (b"epoch", b"Epoch", b"EPOCH")
-STEP_WORDS = (b"step", b"Step", b"STEP", b"iter", b"Iter", b"ITER")
 
 
 def fold(line):
@@ -67,7 +61,7 @@ def fold(line):
     if b"\x1b" in line:
         for rx in SUBS:
             line = rx.sub(b"", line)
-    return line.replace(b"\x07", b"") + b"\n"
+    return line.replace(b"\x07", b"").replace(b"\x08", b"") + b"\n"
 
 
 class Log:
@@ -160,10 +154,10 @@ class Live:
 
 
 def _secs(hms):
-    """tqdm's [MM:SS] or [H:MM:SS] -> seconds; None for '?'."""
+    """tqdm's [MM:SS] or [H:MM:SS], Rich's H:MM:SS, Keras's 28s or 1:57 -> seconds; None for '?'."""
     try:
         n = 0
-        for part in hms.decode().split(":"):
+        for part in hms.decode().rstrip("s").split(":"):
             n = n * 60 + int(part)
         return n
     except ValueError:
@@ -192,6 +186,8 @@ def _find(text, words, rx, back, tries=8, rest=False):
         if pos < 0:
             return None
         stop = text.find(b"\n", pos, pos + 256)
+        if stop >= 0 and text[pos:stop].rstrip().endswith(b":"):  # a value wrapped to the next row (Rich)
+            stop = text.find(b"\n", stop + 1, pos + 256)
         stop = stop if stop >= 0 else pos + 256
         if back:
             found = _last(rx, text, max(text.rfind(b"\n", 0, pos) + 1, pos - back), stop)
@@ -203,6 +199,83 @@ def _find(text, words, rx, back, tries=8, rest=False):
     return _last(rx, text, 0, end) if rest else None
 
 
+# --- progress bars: which one is the run's --------------------------------------------------
+# A bar is (position, label, step, total, eta_s, rate). Three shapes are read, on text whose
+# escapes are dropped:
+#   tqdm (HF, Lightning's default, accelerate, kohya): `Epoch 2:  86%|####  | 86/100 [00:05<00:01, 17.2it/s, ...]`
+#   Keras 3: ` 83/100 ━━━━━━━━━━━━━━━━━━━━ 0s 31ms/step - loss: 0.0247`
+#   Rich (Lightning's RichProgressBar): `Epoch 1/4 ━━━╺━━ 97/125 0:00:05 • 0:00:02 18.00it/s loss: 0.031`
+# The label is the text before the bar on its line (tqdm's desc). The MAIN bar is the run's
+# progress: a bar whose label names a side task (SUB: validation, evaluation, sanity checking,
+# loading, downloading, datasets' Map, writing or saving shards, tokenizing...) never is; of the
+# others, the one with the largest total seen so far is, and so is a later bar with the same
+# label up to its numbers (Lightning's `Epoch 3` after `Epoch 2`, a loop's `epoch 2/3` after
+# `epoch 1/3`). A smaller unlabelled bar (HF's evaluation bar) is a sub-bar. A main bar whose
+# label says `Epoch N` counts the steps of one epoch: the record says so (per_epoch) and
+# carries the epoch.
+TQDM = re.compile(rb"(\d+)/(\d+) \[([\d:]+)<([\d:?]+)(?:, *([\d.]+|\?)\s*(it/s|s/it))?")
+KERAS = re.compile(b"(\\d+)/(\\d+) [\xe2\x94\x81\xe2\x95\xb8\xe2\x95\xba\xe2\x94\x80 ]*\xe2\x94\x81[^\\S\n]*"
+                   rb"(\d[\d:]*s?) +(?:[\d.]+(?:ms|us|\xc2\xb5s|s)/step)")
+RICH = re.compile(rb"(\d+)/(\d+) +(\d+:\d\d:\d\d) \xe2\x80\xa2 (-:--:--|\d+:\d\d:\d\d)(?: +([\d.]+)it/s)?")
+SUB = re.compile(rb"valid|eval|test|predict|sanity|load|download|map\b|writ|sav|shard|token|fetch|extract|"
+                 rb"upload|copy|verif|resolv|checkpoint", re.I)
+LABEL_EPOCH = re.compile(rb"\bepoch\s*(\d+)(?:\s*/\s*(\d+))?", re.I)
+BAR_JUNK = b" :|\t\xe2\x94\x81\xe2\x95\xb8\xe2\x95\xba\xe2\x94\x80"
+EPOCH = re.compile(rb"\bepoch[\s:=]*(\d+)\s*/\s*(\d+)", re.I)
+HF_EPOCH = re.compile(rb"""['"]epoch['"]: *['"]?([\d.]+(?:[eE][-+]?\d+)?)""")
+STEP = re.compile(rb"\b(?:step|iter(?:ation)?)[\s:=]*(\d+)\s*/\s*(\d+)", re.I)
+STEP_ONLY = re.compile(rb"\b(?:step|iter(?:ation)?)[ :=]*(\d+)\b(?!\s*/)", re.I)  # nanoGPT's `iter 100:`
+NUM = rb"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity)\b)"
+EPOCH_WORDS = (b"epoch", b"Epoch", b"EPOCH")
+STEP_WORDS = (b"step", b"Step", b"STEP", b"iter", b"Iter", b"ITER")
+CLEAN = re.compile(rb"\x1b\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[()][0-9A-Za-z]|\x1b.|[\x07\x08]")
+DIGITS = re.compile(rb"\d+")
+# What a metric name in the output may stand for: Lightning's train_loss and kohya's avr_loss are the loss.
+ALIASES = {b"loss": (b"train_loss", b"avr_loss")}
+DEFAULT_METRICS = "loss,val_loss,eval_loss,acc,lr,learning_rate,grad_norm,train_runtime"
+
+
+def bars(text):
+    """Every bar in TEXT (escapes already dropped), in order: (pos, label, step, total, eta, rate,
+    keras). A Keras bar counts one epoch's steps (its epoch is on the `Epoch k/N` line before it)."""
+    out = []
+    for rx in (TQDM, KERAS, RICH):
+        for m in rx.finditer(text):
+            pos = m.start()
+            line = max(text.rfind(b"\n", 0, pos), text.rfind(b"\r", 0, pos)) + 1
+            label = text[max(line, pos - 160):pos]
+            cut = label.find(b"%|")
+            if cut >= 0:  # tqdm: the desc is what stands before the percent
+                label = label[:cut].rstrip(b"0123456789 ")
+            label = label.strip(BAR_JUNK)
+            rate = None
+            if rx is not KERAS and m.group(5) and m.group(5) != b"?":
+                r = float(m.group(5))
+                rate = r if rx is RICH or m.group(6) == b"it/s" else (1.0 / r if r else None)
+            eta = _secs(m.group(4) if rx is not KERAS else m.group(3))
+            out.append((pos, label, int(m.group(1)), int(m.group(2)), eta, rate, rx is KERAS))
+    out.sort(key=lambda b: b[0])
+    return out
+
+
+def clean(text):
+    """TEXT as a line shows it for reading progress: escapes and backspaces dropped (cheap when none)."""
+    return CLEAN.sub(b"", text) if b"\x1b" in text or b"\x08" in text or b"\x07" in text else text
+
+
+def _value(raw):
+    """A metric's value: a float, or "nan"/"inf"/"-inf" (kept as said, so a NaN loss shows as nan)."""
+    try:
+        v = float(raw)
+    except ValueError:
+        return None
+    if v != v:
+        return "nan"
+    if v in (float("inf"), float("-inf")):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
 class Progress:
     """The run's latest progress and metrics, appended to RUN.progress (JSON lines) when they change."""
 
@@ -210,19 +283,26 @@ class Progress:
         base = log_path[:-4] if log_path.endswith(".log") else log_path
         self.path = base + ".progress"
         self.off = os.environ.get("TMUXKIT_PROGRESS") == "off"  # the benchmark's baseline
-        names = os.environ.get("TMUXKIT_METRICS") or "loss,val_loss,acc,lr"
+        names = os.environ.get("TMUXKIT_METRICS") or DEFAULT_METRICS
         names = [n.strip().encode() for n in names.split(",") if n.strip()]
-        keys = [re.escape(n) for n in names]
-        self.metric = re.compile(rb"(?<![A-Za-z0-9_])(" + b"|".join(keys) + rb")\s*[=:]\s*" + NUM) if keys else None
-        # Each metric alone, matched where its name starts (found by rfind): NAME=, not xNAME= or NAME_x=.
-        self.one = [(n, re.compile(re.escape(n) + rb"(?<![A-Za-z0-9_]" + re.escape(n) + rb")\s*[=:]\s*" + NUM))
-                    for n in names]
+        # Each name alone, matched where it starts (found by rfind): NAME=, NAME: , 'NAME': '4.1'
+        # (HF's dicts, quoted or not), and NAME 2.34 (nanoGPT's `loss 2.34`, not after a word:
+        # "val loss 2.3" is no loss); never xNAME= or NAME_x=. An alias reads into its name.
+        self.one = []
+        for n in names:
+            for src in (n,) + ALIASES.get(n, ()):
+                e = re.escape(src)
+                rx = re.compile(e + rb"(?<![A-Za-z0-9_]" + e + rb")(?:['\"]?\s*[=:]\s*['\"]?|(?<![A-Za-z] " + e
+                                + rb")[ \t]+)" + NUM)
+                self.one.append((n.decode(), src, rx))
         self.now = {}
         self.shown = {}
         self.due = 0.0
         self.period = TICK  # doubles each time the series is thinned, so it stays evenly spaced
         self.parts, self.held = [], 0  # finished output not yet scanned (at most about TAIL bytes)
         self.live_tail, self.dirty = b"", False
+        self.main_total, self.main_key = 0, None  # the main bar (see above)
+        self.label_epoch = False  # the main bar's label says its epoch
 
     def note(self, body, live):
         """A batch's finished lines and the live line. The lines are scanned every TAIL bytes (of a
@@ -237,55 +317,102 @@ class Progress:
         self.live_tail = live[-TAIL:]
         self.dirty = True
 
+    def _main(self, found):
+        """The last main bar of FOUND (see above), or None; remembers the main bar's total and label."""
+        best = None
+        for b in found:
+            label, total = b[1], b[3]
+            if label and SUB.search(label):
+                continue
+            key = DIGITS.sub(b"#", label)
+            if total >= self.main_total or (key == self.main_key and b"#" in key):
+                self.main_total, self.main_key = max(self.main_total, total), key
+                best = b
+        return best
+
+    def _bar(self, b):
+        self.now["step"], self.now["total"] = b[2], b[3]
+        self.now["eta_s"] = b[4]
+        if b[5] is not None:
+            self.now["rate"] = b[5]
+        m = LABEL_EPOCH.search(b[1])
+        self.label_epoch = m is not None
+        if m:  # the bar counts one epoch's steps, and says which epoch
+            self.now["epoch"] = int(m.group(1))
+            if m.group(2):
+                self.now["epochs"] = int(m.group(2))
+            else:
+                self.now.pop("epochs", None)
+        if m or b[6]:
+            self.now["per_epoch"] = 1
+        else:
+            self.now.pop("per_epoch", None)
+
+    def read(self, text, whole):
+        """Progress in TEXT: the last main bar, the last step or epoch line, HF's epoch; the newest
+        of them has the last word. WHOLE: TEXT is small (the live line), read with one regex pass
+        for the metrics; else each metric's last occurrence is found from the back by rfind."""
+        text = clean(text)
+        seen = []  # (pos, kind, match)
+        b = self._main(bars(text))
+        if b is not None:
+            seen.append((b[0], "bar", b))
+        s = _last(STEP, text) if whole else _find(text, STEP_WORDS, STEP, 0)
+        if s is not None:
+            seen.append((s.start(), "step", s))
+        elif not self.main_total:  # a step with no total, where no bar says more
+            s = _last(STEP_ONLY, text) if whole else _find(text, STEP_WORDS, STEP_ONLY, 0)
+            if s is not None:
+                seen.append((s.start(), "step1", s))
+        m = _last(EPOCH, text) if whole else _find(text, EPOCH_WORDS, EPOCH, 0)
+        if m is not None:
+            seen.append((m.start(), "epoch", m))
+        m = _last(HF_EPOCH, text) if whole else _find(text, (b"epoch'", b'epoch"'), HF_EPOCH, 1)
+        if m is not None:
+            seen.append((m.start(), "hf_epoch", m))
+        seen.sort(key=lambda x: x[0])
+        for _, kind, m in seen:
+            if kind == "bar":
+                self._bar(m)
+            elif kind == "step":
+                if not self.main_total or int(m.group(2)) >= self.main_total:
+                    self.now["step"], self.now["total"] = int(m.group(1)), int(m.group(2))
+                    self.now.pop("per_epoch", None)
+            elif kind == "step1":
+                self.now["step"] = int(m.group(1))
+                self.now.pop("total", None)
+            elif kind == "epoch":
+                if not self.label_epoch:  # a bar's own `Epoch N` label has the word on its epoch
+                    self.now["epoch"], self.now["epochs"] = int(m.group(1)), int(m.group(2))
+            else:  # HF's fractional epoch: of a run whose number of epochs is not printed
+                v = _value(m.group(1))
+                if isinstance(v, float):
+                    self.now["epoch"] = v
+                    self.now.pop("epochs", None)
+        pos = {}
+        for name, src, rx in self.one:
+            m = _last(rx, text) if whole else _find(text, (src,), rx, 0, rest=True)
+            if m is not None and m.start() >= pos.get(name, -1):
+                v = _value(m.group(1))
+                if v is not None:
+                    pos[name] = m.start()
+                    self.now[name] = v
+
     def scan(self):
         text = b"".join(self.parts)
         self.parts, self.held = [], 0
-        t = _find(text, (b"<",), TQDM, 48)
-        s = _find(text, STEP_WORDS, STEP, 0)
-        if t is not None and (s is None or t.start() > s.start()):
-            self._tqdm(t)
-        elif s is not None:
-            self.now["step"], self.now["total"] = int(s.group(1)), int(s.group(2))
-        m = _find(text, EPOCH_WORDS, EPOCH, 0)
-        if m is not None:
-            self.now["epoch"], self.now["epochs"] = int(m.group(1)), int(m.group(2))
-        for name, rx in self.one:
-            m = _find(text, (name,), rx, 0, rest=True)
-            if m is not None:
-                self._metric(name.decode(), m.group(1))
-
-    def _tqdm(self, m):
-        self.now["step"], self.now["total"] = int(m.group(1)), int(m.group(2))
-        self.now["eta_s"] = _secs(m.group(4))
-        rate, unit = m.group(5), m.group(6)
-        if rate and rate != b"?":
-            r = float(rate)
-            self.now["rate"] = r if unit == b"it/s" else (1.0 / r if r else None)
-
-    def _metric(self, name, raw):
-        try:
-            v = float(raw)
-        except ValueError:
-            return
-        if v == v and v not in (float("inf"), float("-inf")):
-            self.now[name] = v
+        self.read(text, False)
 
     def feed(self, text):
         if not text or self.off:
             return
-        m = _last(TQDM, text)
-        if m:
-            self._tqdm(m)
-        else:
-            m = _last(STEP, text)
-            if m:
-                self.now["step"], self.now["total"] = int(m.group(1)), int(m.group(2))
-        m = _last(EPOCH, text)
-        if m:
-            self.now["epoch"], self.now["epochs"] = int(m.group(1)), int(m.group(2))
-        if self.metric is not None:
-            for m in self.metric.finditer(text):
-                self._metric(m.group(1).decode(), m.group(2))
+        # The live line as the screen shows it: its last redraw (what follows the last \r that has
+        # something after it); rows the renderer holds (joined by \n) are read whole.
+        if b"\n" not in text:
+            end = len(text.rstrip(b"\r"))
+            cut = text.rfind(b"\r", 0, end)
+            text = text[cut + 1:end]
+        self.read(text, True)
 
     def write(self, now):
         if now < self.due:
@@ -328,6 +455,134 @@ class Progress:
         os.replace(tmp, self.path)
 
 
+# --- output drawn with cursor moves ---------------------------------------------------------
+CURSOR_UP = re.compile(rb"\x1b\[\d*[AF]")
+TOKEN = re.compile(rb"\x1b\[([0-9;?<=>]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[()][0-9A-Za-z]|"
+                   rb"\x1b[^\[\]()]|[\r\n\x07\x08]")
+ROW_EPOCH = re.compile(rb"^\s*epoch\s*(\d+)", re.I)
+BAR_STARTED = re.compile(rb"\b[1-9]\d*/\d")
+HOLD = 64  # rows the renderer keeps within reach of a cursor-up
+
+
+class Screen:
+    """A small line-oriented terminal for output drawn with cursor moves (Rich's live display,
+    tqdm's nested bars): once the pane has shown a cursor-up (ESC[nA), its output goes through
+    this instead of the \\r fold, so the log has what the screen showed, not every redraw of a
+    multi-line display. It keeps the last rows the cursor can still reach (as far up as the
+    farthest cursor-up seen, at most HOLD), each as text: \\r then text replaces the row (as the
+    fold does), ESC[2K erases it, ESC[nA/ESC[nF/ESC[nB move, \\n goes down (a new row at the
+    bottom); other escapes, BEL and backspaces are dropped. A row out of reach is final and goes to
+    the log; one overwritten by a bar of another epoch (`Epoch 1` over `Epoch 0`) is logged first,
+    so the log keeps each epoch's last bar. Linear: each byte is looked at once, a row is cut at
+    SPLIT bytes. The awk writer has no renderer (it folds as before)."""
+
+    def __init__(self):
+        self.rows = [b""]
+        self.cur = 0
+        self.reach = 1  # the farthest cursor-up seen
+        self.fresh = False  # a \r or an erase was the last thing: the next text replaces the row
+        self.was = None  # the row's text before that \r or erase
+        self.rest = b""  # an escape cut by the end of a read
+        self.best = None  # the last `Epoch N` bar row with a step done
+
+    def _text(self, out, text):
+        row = self.rows[self.cur]
+        if self.fresh:
+            old = self.was if self.was is not None else row
+            a = ROW_EPOCH.match(old)
+            if a:
+                b = ROW_EPOCH.match(text)
+                if b and a.group(1) != b.group(1):  # a new epoch's bar over the last one's: keep that
+                    best = self.best if self.best and ROW_EPOCH.match(self.best).group(1) == a.group(1) else old
+                    out.extend(r + b"\n" for r in self.rows[:self.cur])  # the rows above it came first
+                    del self.rows[:self.cur]
+                    self.cur = 0
+                    out.append(best + b"\n")
+            row = text
+            self.fresh, self.was = False, None
+        else:
+            row += text
+        if ROW_EPOCH.match(row) and BAR_STARTED.search(row):
+            self.best = row  # the epoch's bar as it stands (Lightning resets it to 0 before the next epoch)
+        if len(row) >= SPLIT:
+            out.append(row[:SPLIT] + b"\n")
+            row = row[SPLIT:]
+        self.rows[self.cur] = row
+
+    def feed(self, data):
+        """DATA's bytes; returns the finished lines (each ending in \\n) to log."""
+        data = self.rest + data
+        self.rest = b""
+        cut = data.rfind(b"\x1b", max(0, len(data) - 64))
+        if cut >= 0 and TOKEN.match(data, cut) is None:  # an escape not finished yet
+            data, self.rest = data[:cut], data[cut:]
+        out = []
+        pos = 0
+        for m in TOKEN.finditer(data):
+            if m.start() > pos:
+                self._text(out, data[pos:m.start()])
+            pos = m.end()
+            t = data[m.start():m.start() + 1]
+            if t == b"\r":
+                if self.was is None:
+                    self.was = self.rows[self.cur]
+                self.fresh = True
+            elif t == b"\n":
+                self.cur += 1
+                if self.cur == len(self.rows):
+                    self.rows.append(b"")
+                self.fresh = False
+                self.was = None
+            elif t == b"\x1b" and m.group(2):
+                kind, arg = m.group(2), m.group(1)
+                n = int(arg) if arg.isdigit() else 1
+                if kind in (b"A", b"F"):
+                    self.reach = min(max(self.reach, n), HOLD)
+                    self.cur = max(0, self.cur - n)
+                    self.was = None  # the column stays: after \r, text still replaces the row moved to
+                    self.fresh = self.fresh or kind == b"F"
+                elif kind == b"B":
+                    self.cur = min(len(self.rows) - 1, self.cur + n)
+                elif kind == b"K" and arg == b"2":
+                    if self.was is None:
+                        self.was = self.rows[self.cur]
+                    self.rows[self.cur] = b""
+                    self.fresh = True
+        if pos < len(data):
+            self._text(out, data[pos:])
+        # Rows above the cursor's reach are final.
+        final = min(self.cur, len(self.rows) - 1) - self.reach
+        if final > 0 or len(self.rows) > HOLD:
+            k = max(final, len(self.rows) - HOLD)
+            out.extend(r + b"\n" for r in self.rows[:k])
+            del self.rows[:k]
+            self.cur -= k
+        return b"".join(out)
+
+    def held(self):
+        """The rows still in reach, joined by \\n (for the live line and progress)."""
+        return b"\n".join(self.rows)
+
+    def shown(self):
+        """The row status shows as the run's last line: the first held row with a bar on it, else
+        the last non-blank one."""
+        last = b""
+        for r in self.rows:
+            if re.search(rb"\d/\d", r):
+                return r
+            if r.strip():
+                last = r
+        return last
+
+    def close(self):
+        """The held rows, at the end: they are final."""
+        rows = self.rows
+        while rows and not rows[-1].strip():
+            rows = rows[:-1]
+        self.rows = [b""]
+        return b"".join(r + b"\n" for r in rows)
+
+
 def main(argv):
     log = Log(argv[1], int(argv[2]), int(argv[3]))
     live = Live(argv[1])
@@ -337,6 +592,7 @@ def main(argv):
         log.add(f"[tmuxkit] log writer re-attached at {now}; pane output before this line may be missing\n".encode())
     log.flush()
     pending = b""
+    screen = None
     touched = 0.0
     while True:
         if not select.select([0], [], [], TICK)[0]:
@@ -346,15 +602,22 @@ def main(argv):
         chunk = os.read(0, 1 << 16)
         if not chunk:
             break
-        data = pending + chunk  # pending < SPLIT, so this stays linear
-        cut = data.rfind(b"\n") + 1
-        body, pending = data[:cut].replace(b"\r\n", b"\n"), data[cut:]
-        while len(pending) >= SPLIT:  # an unfinished line too long to hold: log it in pieces
-            body += pending[:SPLIT] + b"\n"
-            pending = pending[SPLIT:]
+        if screen is None and b"\x1b[" in pending[-16:] + chunk and CURSOR_UP.search(pending[-16:] + chunk):
+            screen = Screen()  # output drawn with cursor moves: rendered from now on (see Screen)
+            chunk, pending = pending + chunk, b""
+        if screen is not None:
+            body = screen.feed(chunk)  # finished rows, already as the screen shows them
+            pending = screen.held()
+        else:
+            data = pending + chunk  # pending < SPLIT, so this stays linear
+            cut = data.rfind(b"\n") + 1
+            body, pending = data[:cut].replace(b"\r\n", b"\n"), data[cut:]
+            while len(pending) >= SPLIT:  # an unfinished line too long to hold: log it in pieces
+                body += pending[:SPLIT] + b"\n"
+                pending = pending[SPLIT:]
         now = time.monotonic()
         if body:
-            if log.size + len(body) <= log.max and not SPECIAL.search(body):
+            if log.size + len(body) <= log.max and (screen is not None or not SPECIAL.search(body)):
                 # Fast path: plain lines, no rotation due: the batch goes out as is.
                 log.buf.append(body)
                 log.size += len(body)
@@ -369,14 +632,22 @@ def main(argv):
             except (OSError, NotImplementedError):
                 os.utime(log.path)
             touched = now
-        live.set(pending, body)
+        live.set(pending if screen is None else screen.shown(), body)
         live.write(now)
         prog.note(body, pending)
         prog.write(now)
-    if pending:
+    if screen is not None:
+        last = screen.close()
+        for line in last.splitlines(keepends=True):
+            log.add(line)
+        pending = b""
+        live.set(b"", last)
+        prog.note(last, b"")
+    elif pending:
         log.add(fold(pending))
     log.flush()
-    live.set(b"", pending + b"\n" if pending else b"")
+    if screen is None:
+        live.set(b"", pending + b"\n" if pending else b"")
     live.due = 0.0
     live.write(time.monotonic())
     prog.note(b"", pending)
