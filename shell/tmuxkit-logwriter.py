@@ -303,6 +303,7 @@ class Progress:
         self.live_tail, self.dirty = b"", False
         self.main_total, self.main_key = 0, None  # the main bar (see above)
         self.label_epoch = False  # the main bar's label says its epoch
+        self.carry = b""  # the last line scanned
 
     def note(self, body, live):
         """A batch's finished lines and the live line. The lines are scanned every TAIL bytes (of a
@@ -360,7 +361,7 @@ class Progress:
         s = _last(STEP, text) if whole else _find(text, STEP_WORDS, STEP, 0)
         if s is not None:
             seen.append((s.start(), "step", s))
-        elif not self.main_total:  # a step with no total, where no bar says more
+        elif not self.main_total and "total" not in self.now:  # a step with no total, where nothing says more
             s = _last(STEP_ONLY, text) if whole else _find(text, STEP_WORDS, STEP_ONLY, 0)
             if s is not None:
                 seen.append((s.start(), "step1", s))
@@ -399,8 +400,11 @@ class Progress:
                     self.now[name] = v
 
     def scan(self):
-        text = b"".join(self.parts)
+        # The last line of the scan before is read again with these: a metric whose value a
+        # renderer wrapped onto the next row (Rich's `train_loss:` / `1.081`) is read whole.
+        text = self.carry + b"".join(self.parts)
         self.parts, self.held = [], 0
+        self.carry = text[text.rfind(b"\n", 0, len(text) - 1) + 1:][-512:]
         self.read(text, False)
 
     def feed(self, text):
@@ -460,7 +464,7 @@ CURSOR_UP = re.compile(rb"\x1b\[\d*[AF]")
 TOKEN = re.compile(rb"\x1b\[([0-9;?<=>]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[()][0-9A-Za-z]|"
                    rb"\x1b[^\[\]()]|[\r\n\x07\x08]")
 ROW_EPOCH = re.compile(rb"^\s*epoch\s*(\d+)", re.I)
-BAR_STARTED = re.compile(rb"\b[1-9]\d*/\d")
+BAR_STARTED = re.compile(rb"(?<!poch )(?<![\d.])[1-9]\d*/\d")  # 100/100, not Rich's `Epoch 1/3`
 HOLD = 64  # rows the renderer keeps within reach of a cursor-up
 
 
@@ -479,35 +483,45 @@ class Screen:
     def __init__(self):
         self.rows = [b""]
         self.cur = 0
-        self.reach = 1  # the farthest cursor-up seen
+        self.reach = 1  # the farthest above the bottom row a cursor-up went
         self.fresh = False  # a \r or an erase was the last thing: the next text replaces the row
         self.was = None  # the row's text before that \r or erase
         self.rest = b""  # an escape cut by the end of a read
         self.best = None  # the last `Epoch N` bar row with a step done
+        self.replaced = None  # (text, row) of an `Epoch N` row just overwritten
 
     def _text(self, out, text):
         row = self.rows[self.cur]
         if self.fresh:
             old = self.was if self.was is not None else row
-            a = ROW_EPOCH.match(old)
-            if a:
-                b = ROW_EPOCH.match(text)
-                if b and a.group(1) != b.group(1):  # a new epoch's bar over the last one's: keep that
-                    best = self.best if self.best and ROW_EPOCH.match(self.best).group(1) == a.group(1) else old
-                    out.extend(r + b"\n" for r in self.rows[:self.cur])  # the rows above it came first
-                    del self.rows[:self.cur]
-                    self.cur = 0
-                    out.append(best + b"\n")
+            if ROW_EPOCH.match(old):  # judged once the new text is whole (at the next control byte)
+                self.replaced = (old, self.cur)
             row = text
             self.fresh, self.was = False, None
         else:
             row += text
-        if ROW_EPOCH.match(row) and BAR_STARTED.search(row):
-            self.best = row  # the epoch's bar as it stands (Lightning resets it to 0 before the next epoch)
         if len(row) >= SPLIT:
             out.append(row[:SPLIT] + b"\n")
             row = row[SPLIT:]
         self.rows[self.cur] = row
+
+    def _settle(self, out):
+        """At a control byte, the row just written is whole: a new epoch's bar over the last one's
+        logs that epoch's last bar with a step done (Lightning resets it to 0 before the next), after
+        the rows above it."""
+        if self.replaced is not None:
+            old, i = self.replaced
+            self.replaced = None
+            a, b = ROW_EPOCH.match(old), ROW_EPOCH.match(self.rows[i]) if 0 <= i < len(self.rows) else None
+            if a and b and a.group(1) != b.group(1):
+                best = self.best if self.best and ROW_EPOCH.match(self.best).group(1) == a.group(1) else old
+                out.extend(r + b"\n" for r in self.rows[:i])
+                del self.rows[:i]
+                self.cur -= i
+                out.append(best + b"\n")
+        row = self.rows[self.cur]
+        if ROW_EPOCH.match(row) and BAR_STARTED.search(row):
+            self.best = row
 
     def feed(self, data):
         """DATA's bytes; returns the finished lines (each ending in \\n) to log."""
@@ -522,6 +536,7 @@ class Screen:
             if m.start() > pos:
                 self._text(out, data[pos:m.start()])
             pos = m.end()
+            self._settle(out)
             t = data[m.start():m.start() + 1]
             if t == b"\r":
                 if self.was is None:
@@ -537,8 +552,9 @@ class Screen:
                 kind, arg = m.group(2), m.group(1)
                 n = int(arg) if arg.isdigit() else 1
                 if kind in (b"A", b"F"):
-                    self.reach = min(max(self.reach, n), HOLD)
                     self.cur = max(0, self.cur - n)
+                    # Reach: how far above the bottom row the cursor went (Rich moves up one row at a time).
+                    self.reach = min(max(self.reach, len(self.rows) - 1 - self.cur), HOLD)
                     self.was = None  # the column stays: after \r, text still replaces the row moved to
                     self.fresh = self.fresh or kind == b"F"
                 elif kind == b"B":
@@ -550,13 +566,16 @@ class Screen:
                     self.fresh = True
         if pos < len(data):
             self._text(out, data[pos:])
-        # Rows above the cursor's reach are final.
-        final = min(self.cur, len(self.rows) - 1) - self.reach
+        # Rows above the cursor's reach are final; one more is held, for a display that grows by a row
+        # (a validation bar added below Rich's): its next redraw moves up one row farther.
+        final = min(self.cur, len(self.rows) - 1) - self.reach - 1
         if final > 0 or len(self.rows) > HOLD:
             k = max(final, len(self.rows) - HOLD)
             out.extend(r + b"\n" for r in self.rows[:k])
             del self.rows[:k]
             self.cur -= k
+            if self.replaced is not None:
+                self.replaced = (self.replaced[0], self.replaced[1] - k)
         return b"".join(out)
 
     def held(self):
@@ -576,11 +595,13 @@ class Screen:
 
     def close(self):
         """The held rows, at the end: they are final."""
+        out = []
+        self._settle(out)
         rows = self.rows
         while rows and not rows[-1].strip():
             rows = rows[:-1]
         self.rows = [b""]
-        return b"".join(r + b"\n" for r in rows)
+        return b"".join(out) + b"".join(r + b"\n" for r in rows)
 
 
 def main(argv):

@@ -2,8 +2,8 @@
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
 rng = np.random.default_rng(0)
 x, y = rng.normal(size=(3200, 16)).astype("float32"), rng.normal(size=(3200, 1)).astype("float32")

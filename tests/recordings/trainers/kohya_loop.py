@@ -9,7 +9,7 @@ bar = tqdm(range(total), smoothing=0, desc="steps")
 step, losses = 0, []
 for epoch in range(epochs):
     print(f"\nepoch {epoch + 1}/{epochs}")
-    for i in range(total // epochs):
+    for _ in range(total // epochs):
         time.sleep(0.004)
         losses.append(0.12 + 0.05 * math.sin(step / 7))
         step += 1

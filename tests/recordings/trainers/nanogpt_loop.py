@@ -11,7 +11,7 @@ for it in range(301):
     if it % 100 == 0:
         print(f"step {it}: train loss {4.2 - it / 100:.4f}, val loss {4.3 - it / 100:.4f}")
         if it > 0:
-            print(f"saving checkpoint to out-rec")
+            print("saving checkpoint to out-rec")
     x = torch.randint(0, 64, (8, 16))
     loss = torch.nn.functional.cross_entropy(model(x).view(-1, 64), x.view(-1))
     opt.zero_grad()

@@ -7,7 +7,7 @@ model = torch.nn.Linear(16, 1)
 opt = torch.optim.SGD(model.parameters(), lr=0.05)
 for epoch in range(3):
     bar = tqdm(range(150), desc=f"epoch {epoch + 1}/3")
-    for i in bar:
+    for _ in bar:
         x = torch.randn(8, 16)
         loss = torch.nn.functional.mse_loss(model(x), x[:, :1])
         opt.zero_grad()
