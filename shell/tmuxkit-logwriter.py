@@ -318,18 +318,29 @@ class Progress:
         self.live_tail = live[-TAIL:]
         self.dirty = True
 
-    def _main(self, found):
-        """The last main bar of FOUND (see above), or None; remembers the main bar's total and label."""
-        best = None
-        for b in found:
-            label, total = b[1], b[3]
-            if label and SUB.search(label):
-                continue
-            key = DIGITS.sub(b"#", label)
-            if total >= self.main_total or (key == self.main_key and b"#" in key):
-                self.main_total, self.main_key = max(self.main_total, total), key
-                best = b
-        return best
+    def _is_main(self, b):
+        """Is bar B the run's main bar (see above)? Remembers the main bar's total and label."""
+        label, total = b[1], b[3]
+        if label and SUB.search(label):
+            return False
+        key = DIGITS.sub(b"#", label)
+        if total >= self.main_total or (key == self.main_key and b"#" in key):
+            self.main_total, self.main_key = max(self.main_total, total), key
+            return True
+        return False
+
+    def _main(self, text):
+        """The last main bar in TEXT, or None: its lines are read from the back, only those with a
+        "/" in them, and the first main bar found ends the search (a few C calls per line)."""
+        end = len(text)
+        while end > 0:
+            start = text.rfind(b"\n", 0, end - 1) + 1
+            if text.find(b"/", start, end) >= 0:
+                for b in reversed(bars(text[start:end])):
+                    if self._is_main(b):
+                        return (b[0] + start,) + b[1:]
+            end = start
+        return None
 
     def _bar(self, b):
         self.now["step"], self.now["total"] = b[2], b[3]
@@ -355,7 +366,7 @@ class Progress:
         for the metrics; else each metric's last occurrence is found from the back by rfind."""
         text = clean(text)
         seen = []  # (pos, kind, match)
-        b = self._main(bars(text))
+        b = self._main(text)
         if b is not None:
             seen.append((b[0], "bar", b))
         s = _last(STEP, text) if whole else _find(text, STEP_WORDS, STEP, 0)
@@ -462,7 +473,7 @@ class Progress:
 # --- output drawn with cursor moves ---------------------------------------------------------
 CURSOR_UP = re.compile(rb"\x1b\[\d*[AF]")
 TOKEN = re.compile(rb"\x1b\[([0-9;?<=>]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[()][0-9A-Za-z]|"
-                   rb"\x1b[^\[\]()]|[\r\n\x07\x08]")
+                   rb"\x1b[^\[\]()]|[\n\x07\x08]")  # \r: see _plain
 ROW_EPOCH = re.compile(rb"^\s*epoch\s*(\d+)", re.I)
 BAR_STARTED = re.compile(rb"(?<!poch )(?<![\d.])[1-9]\d*/\d")  # 100/100, not Rich's `Epoch 1/3`
 HOLD = 64  # rows the renderer keeps within reach of a cursor-up
@@ -523,6 +534,39 @@ class Screen:
         if ROW_EPOCH.match(row) and BAR_STARTED.search(row):
             self.best = row
 
+    def _cr(self, out):
+        """A carriage return: the row is whole (settled); the next text replaces it."""
+        self._settle(out)
+        if self.was is None:
+            self.was = self.rows[self.cur]
+        self.fresh = True
+
+    def _plain(self, out, seg):
+        """SEG: text and carriage returns only. A run of \r redraws costs a few calls, not one per
+        redraw: the row becomes the last non-empty one (as the fold does), unless an `epoch` is in
+        them (each redraw is then looked at, for the epoch's last bar)."""
+        i = seg.find(b"\r")
+        if i < 0:
+            self._text(out, seg)
+            return
+        if i:
+            self._text(out, seg[:i])
+        rest = seg[i + 1:]
+        self._cr(out)
+        if b"poch" in rest:
+            for k, part in enumerate(rest.split(b"\r")):
+                if k:
+                    self._cr(out)
+                if part:
+                    self._text(out, part)
+            return
+        body = rest.rstrip(b"\r")
+        if body:
+            j = body.rfind(b"\r")
+            self._text(out, body[j + 1:])
+            if len(body) < len(rest):
+                self._cr(out)
+
     def feed(self, data):
         """DATA's bytes; returns the finished lines (each ending in \\n) to log."""
         data = self.rest + data
@@ -534,15 +578,11 @@ class Screen:
         pos = 0
         for m in TOKEN.finditer(data):
             if m.start() > pos:
-                self._text(out, data[pos:m.start()])
+                self._plain(out, data[pos:m.start()])
             pos = m.end()
             self._settle(out)
             t = data[m.start():m.start() + 1]
-            if t == b"\r":
-                if self.was is None:
-                    self.was = self.rows[self.cur]
-                self.fresh = True
-            elif t == b"\n":
+            if t == b"\n":
                 self.cur += 1
                 if self.cur == len(self.rows):
                     self.rows.append(b"")
@@ -565,7 +605,7 @@ class Screen:
                     self.rows[self.cur] = b""
                     self.fresh = True
         if pos < len(data):
-            self._text(out, data[pos:])
+            self._plain(out, data[pos:])
         # Rows above the cursor's reach are final; one more is held, for a display that grows by a row
         # (a validation bar added below Rich's): its next redraw moves up one row farther.
         final = min(self.cur, len(self.rows) - 1) - self.reach - 1
