@@ -290,3 +290,11 @@ def test_the_renderer_gives_the_same_lines_however_reads_split_the_bytes() -> No
             s = mod.Screen()
             outs.append(b"".join(s.feed(data[i:i + n]) for i in range(0, len(data), n)) + s.close())
         assert outs[0] == outs[1] == outs[2], name
+
+
+def test_hf_trainer_4x_bare_numbers(tk: Env) -> None:
+    """transformers 4.57 prints bare numbers ({'loss': 4.5485, 'grad_norm': 1.0699169635772705, ...})."""
+    p, text, _ = _replayed(tk, "hf4")
+    assert (p["step"], p["total"], p["epoch"], p["learning_rate"]) == (60, 60, 0.6, 5e-05), p
+    assert p["train_runtime"] == 32.5242 and isinstance(p["eval_loss"], float) and isinstance(p["grad_norm"], float)
+    assert "100% 60/60" in text and "epoch 0.6" in text and "loss 4.5" in text, text

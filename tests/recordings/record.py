@@ -28,6 +28,7 @@ WIDTH, HEIGHT = 100, 30
 T = HERE / "trainers"
 TRAINERS: dict[str, tuple[list[str], list[str]]] = {
     "hf5": ([str(T / "hf_trainer.py")], ["transformers", "torch", "tqdm"]),
+    "hf4": ([str(T / "hf_trainer.py")], ["transformers", "torch", "tqdm"]),  # with TF4 first on the path
     "accelerate": ([str(T / "accelerate_loop.py")], ["accelerate", "torch", "tqdm"]),
     "lightning_tqdm": ([str(T / "lightning_fit.py"), "tqdm"], ["lightning", "torch", "tqdm"]),
     "lightning_rich": ([str(T / "lightning_fit.py"), "rich"], ["lightning", "torch", "rich"]),
@@ -38,9 +39,13 @@ TRAINERS: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-def versions(names: list[str]) -> dict[str, str]:
+def versions(names: list[str], path: str = "") -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
     for n in names:
+        if path and n == "transformers":
+            found = list(importlib.metadata.distributions(name=n, path=[path]))
+            out[n] = found[0].version if found else "missing"
+            continue
         try:
             out[n] = importlib.metadata.version(n)
         except importlib.metadata.PackageNotFoundError:
@@ -54,6 +59,11 @@ def record(name: str, argv: list[str], pkgs: list[str], timeout: float = 300) ->
     env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(WIDTH), LINES=str(HEIGHT), PYTHONUNBUFFERED="1",
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
                TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES="")
+    if name == "hf4":  # transformers 4.x, installed apart (record.sh): first on the path
+        env["PYTHONPATH"] = os.environ.get("TMUXKIT_TF4", "")
+        if not env["PYTHONPATH"]:
+            print("hf4: TMUXKIT_TF4 (a folder with transformers 4.x) is not set; skipped")
+            return 0
     proc = subprocess.Popen([sys.executable, *argv], stdin=slave, stdout=slave, stderr=slave, env=env,
                             start_new_session=True, cwd="/tmp")
     os.close(slave)
@@ -79,7 +89,7 @@ def record(name: str, argv: list[str], pkgs: list[str], timeout: float = 300) ->
     rc = proc.wait()
     os.close(master)
     head = {"version": 2, "width": WIDTH, "height": HEIGHT, "command": " ".join(Path(a).name for a in argv),
-            "exit_code": rc, "truncated": size > CAP, "versions": versions(pkgs)}
+            "exit_code": rc, "truncated": size > CAP, "versions": versions(pkgs, env.get("PYTHONPATH", ""))}
     with open(HERE / f"{name}.cast", "w") as f:
         f.write(json.dumps(head) + "\n")
         for t, data in events:

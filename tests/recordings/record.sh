@@ -30,4 +30,10 @@ want transformers 'transformers>=5,<6'
 want accelerate accelerate
 want lightning lightning
 want keras keras jax jaxlib
+# transformers 4.x for the hf4 recording, in a folder of its own put first on the path (its
+# huggingface_hub and tokenizers differ from 5.x's).
+tf4=$cache/tf4
+[ -d "$tf4/transformers" ] || "$py" -m pip install -q --target "$tf4" 'transformers>=4.50,<5' ||
+  echo "record.sh: could not install transformers 4.x; hf4 is skipped" >&2
+[ ! -d "$tf4/transformers" ] || export TMUXKIT_TF4=$tf4
 exec "$py" "$here/record.py" "$@"
