@@ -430,7 +430,7 @@ class Progress:
         self.read(text, True)
 
     def write(self, now):
-        if now < self.due:
+        if now < self.due and not self._done():
             return
         if self.parts:
             self.scan()
@@ -455,6 +455,16 @@ class Progress:
                 self.thin()
         except OSError:
             pass
+
+    def _done(self):
+        """Has the newest output a finished main bar or step count (N/N, N the total)? It is written
+        at once, not a TICK later: a run's last progress is in the series even if the writer is
+        stopped the moment the run ends (the finished demo reads 100%, not 37/40)."""
+        total = self.now.get("total")
+        if not total or self.shown.get("step") == total:
+            return False
+        done = b"%d/%d" % (total, total)
+        return done in self.live_tail or bool(self.parts) and done in self.parts[-1]
 
     def thin(self):
         """Keep every other line (the first and the newest always) and write half as often from now

@@ -298,3 +298,21 @@ def test_hf_trainer_4x_bare_numbers(tk: Env) -> None:
     assert (p["step"], p["total"], p["epoch"], p["learning_rate"]) == (60, 60, 0.6, 5e-05), p
     assert p["train_runtime"] == 32.5242 and isinstance(p["eval_loss"], float) and isinstance(p["grad_norm"], float)
     assert "100% 60/60" in text and "epoch 0.6" in text and "loss 4.5" in text, text
+
+
+def test_a_finished_bar_is_written_at_once_not_a_tick_later(tmp_path: Path) -> None:
+    """The run's last progress reaches the series as soon as it is printed, so a run whose writer
+    stops with it (the pane closed at the run's end) reads 100%, not the step of the write before."""
+    p = _logwriter().Progress(str(tmp_path / "r.log"))
+    p.note(b"step 37/40 loss 0.25\n", b"")
+    p.write(100.0)
+    p.note(b"step 38/40 loss 0.24\nstep 39/40 loss 0.23\nstep 40/40 loss 0.2237\ndone: 40 steps\n", b"")
+    p.write(100.3)  # within the TICK after the last write
+    last = json.loads((tmp_path / "r.progress").read_text().splitlines()[-1])
+    assert (last["step"], last["total"], last["loss"]) == (40, 40, 0.2237), last
+    q = _logwriter().Progress(str(tmp_path / "q.log"))
+    q.note(b"", b"\r 98%|######### | 59/60 [00:04<00:00, 13.28it/s]")
+    q.write(100.0)
+    q.note(b"", b"\r 98%|######### | 59/60 [00:04<00:00, 13.28it/s]\r100%|##########| 60/60 [00:04<00:00, 13.28it/s]")
+    q.write(100.5)  # a bar's last redraw, unfinished, within the TICK
+    assert json.loads((tmp_path / "q.progress").read_text().splitlines()[-1])["step"] == 60
