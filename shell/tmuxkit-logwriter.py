@@ -330,12 +330,16 @@ class Progress:
         return False
 
     def _main(self, text):
-        """The last main bar in TEXT, or None: its lines are read from the back, only those with a
-        "/" in them, and the first main bar found ends the search (a few C calls per line)."""
+        """The last main bar in TEXT, or None: its lines are read from the back, only those that may
+        hold a bar ("/" and tqdm's "<" or the bar glyph), and the first main bar found ends the
+        search (a few C calls per line)."""
+        if b"<" not in text and b"\xe2\x94\x81" not in text:  # no bar at all: two C calls
+            return None
         end = len(text)
         while end > 0:
             start = text.rfind(b"\n", 0, end - 1) + 1
-            if text.find(b"/", start, end) >= 0:
+            if text.find(b"/", start, end) >= 0 and (text.find(b"<", start, end) >= 0 or  # tqdm
+                                                     text.find(b"\xe2\x94\x81", start, end) >= 0):  # Keras, Rich
                 for b in reversed(bars(text[start:end])):
                     if self._is_main(b):
                         return (b[0] + start,) + b[1:]
