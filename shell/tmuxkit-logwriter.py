@@ -383,9 +383,10 @@ class Progress:
         m = _last(EPOCH, text) if whole else _find(text, EPOCH_WORDS, EPOCH, 0)
         if m is not None:
             seen.append((m.start(), "epoch", m))
-        m = _last(HF_EPOCH, text) if whole else _find(text, (b"epoch'", b'epoch"'), HF_EPOCH, 1)
-        if m is not None:
-            seen.append((m.start(), "hf_epoch", m))
+        if b"epoch'" in text or b'epoch"' in text:
+            m = _last(HF_EPOCH, text) if whole else _find(text, (b"epoch'", b'epoch"'), HF_EPOCH, 1)
+            if m is not None:
+                seen.append((m.start(), "hf_epoch", m))
         seen.sort(key=lambda x: x[0])
         for _, kind, m in seen:
             if kind == "bar":
@@ -407,6 +408,8 @@ class Progress:
                     self.now.pop("epochs", None)
         pos = {}
         for name, src, rx in self.one:
+            if src not in text:  # one C scan; most names are absent from most output
+                continue
             m = _last(rx, text) if whole else _find(text, (src,), rx, 0, rest=True)
             if m is not None and m.start() >= pos.get(name, -1):
                 v = _value(m.group(1))
