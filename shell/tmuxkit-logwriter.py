@@ -635,6 +635,25 @@ class Screen:
                 self.replaced = (self.replaced[0], self.replaced[1] - k)
         return b"".join(out)
 
+    def idle(self):
+        """The pane went quiet: the held rows above the first one with a bar on it (and above the
+        cursor's row) are logged now, so a trainer that crashed or hangs after a redrawn display has
+        its last lines (a traceback) in the log, not held until the pane closes. The bars stay,
+        to be redrawn."""
+        k = self.cur
+        for i in range(min(k, len(self.rows))):
+            if re.search(rb"\d/\d", self.rows[i]):
+                k = i
+                break
+        if k <= 0:
+            return b""
+        out = [r + b"\n" for r in self.rows[:k]]
+        del self.rows[:k]
+        self.cur -= k
+        if self.replaced is not None:
+            self.replaced = (self.replaced[0], self.replaced[1] - k)
+        return b"".join(out)
+
     def held(self):
         """The rows still in reach, joined by \\n (for the live line and progress)."""
         return b"\n".join(self.rows)
@@ -674,6 +693,13 @@ def main(argv):
     touched = 0.0
     while True:
         if not select.select([0], [], [], TICK)[0]:
+            if screen is not None:  # a quiet pane: the rendered rows above its bars are final
+                idle = screen.idle()
+                if idle:
+                    for line in idle.splitlines(keepends=True):
+                        log.add(line)
+                    log.flush()
+                    prog.note(idle, screen.held())
             live.write(time.monotonic())  # a quiet pane: bring the live line and progress up to date
             prog.write(time.monotonic())
             continue

@@ -316,3 +316,16 @@ def test_a_finished_bar_is_written_at_once_not_a_tick_later(tmp_path: Path) -> N
     q.note(b"", b"\r 98%|######### | 59/60 [00:04<00:00, 13.28it/s]\r100%|##########| 60/60 [00:04<00:00, 13.28it/s]")
     q.write(100.5)  # a bar's last redraw, unfinished, within the TICK
     assert json.loads((tmp_path / "q.progress").read_text().splitlines()[-1])["step"] == 60
+
+
+def test_a_crash_after_a_redrawn_display_has_its_last_lines_in_the_log(tk: Env) -> None:
+    """Once the pane has moved the cursor up (tqdm's nested bars), its output is rendered and the
+    last rows are held for redraws; when the pane goes quiet, the rows above the bars are logged:
+    a traceback printed after an evaluation bar is in the log while the pane stays open."""
+    tk.cli("start", "tb", "--", "python3", "-c",
+           "import sys, time\nsys.stdout.write('\\r 50%|#  | 5/10 [00:01<00:01, 5.0it/s]\\n\\r eval 1/2\\x1b[A')\n"
+           "sys.stdout.write('\\r100%|###| 10/10 [00:02<00:00, 5.0it/s]\\n\\n')\n"
+           "print('Traceback (most recent call last):')\nprint('ValueError: boom', flush=True)\ntime.sleep(60)")
+    wait_until(lambda: "ValueError: boom" in tk.log_text("tb"), timeout=20, what="the traceback's last line")
+    assert "Traceback (most recent call last):" in tk.log_text("tb")
+    tk.cli("stop", "tb")
