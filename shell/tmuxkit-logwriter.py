@@ -19,15 +19,21 @@ unfinished (a tqdm bar redrawing with \\r and no newline):
 - bounded cost: an unfinished line is cut every SPLIT bytes (each piece folded
   and logged as its own line), so a 40 MB line costs linear time and
   constant memory;
-- progress: a tqdm bar (`151/200 [00:31<00:10, 4.8it/s]`), `epoch 3/10`,
-  `step 1200/50000` and `key=value` / `key: value` metrics (TMUXKIT_METRICS,
-  default loss,val_loss,acc,lr) are read from the output, each on its own: the
-  last occurrence of each (found with rfind, not a regex over every line) in
-  every TAIL bytes of finished lines (of a larger batch, its last TAIL bytes),
-  so a val_loss printed once between many loss lines is kept, and then the
-  live line; a JSON line goes to RUN.progress beside the log once a TICK when
-  they changed; past PROGRESS_MAX bytes the file is halved (every other line kept)
-  and written half as often, so it stays bounded and evenly spaced.
+- progress: the run's main bar (tqdm, with its postfix; Keras 3; Rich: see "progress bars" below;
+  sub-bars such as evaluation, saving shards, loading or datasets' Map never replace it), `epoch
+  3/10`, `step 1200/50000`, nanoGPT's `iter 100:`, the transformers Trainer's dicts (quoted as 5.x
+  prints them, bare as 4.x does, with their fractional epoch) and `key=value` / `key: value` /
+  `'key': 'value'` metrics (TMUXKIT_METRICS, default DEFAULT_METRICS; NaN and inf kept as "nan",
+  "inf") are read from the output, each on its own: the last occurrence of each (found with rfind,
+  not a regex over every line) in every TAIL bytes of finished lines (of a larger batch, its last
+  TAIL bytes), so a val_loss printed once between many loss lines is kept, and then the live line;
+  a JSON line goes to RUN.progress beside the log once a TICK when they changed (at once when the
+  main bar or step count reaches its total); past PROGRESS_MAX bytes the file is halved (every
+  other line kept) and written half as often, so it stays bounded and evenly spaced. The watchdog
+  reads the same file to judge whether a resume made progress;
+- output drawn with cursor moves (Rich's live display, tqdm's nested bars) is rendered by Screen
+  once the pane shows a cursor-up, so the log has what the screen showed (the awk writer folds \r
+  redraws only: the two write the same bytes for output without cursor-up).
 Usage: python3 tmuxkit-logwriter.py LOG MAX_BYTES KEEP [gap]
 """
 
