@@ -249,7 +249,7 @@ def bars(text):
         for m in rx.finditer(text):
             pos = m.start()
             line = max(text.rfind(b"\n", 0, pos), text.rfind(b"\r", 0, pos)) + 1
-            label = text[max(line, pos - 160):pos]
+            label = text[max(line, pos - 1024):pos]  # a wide bar is 3 bytes a cell
             cut = label.find(b"%|")
             if cut >= 0:  # tqdm: the desc is what stands before the percent
                 label = label[:cut].rstrip(b"0123456789 ")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -202,6 +203,10 @@ def test_a_sub_bar_never_replaces_the_main_bar(tmp_path: Path) -> None:
     q.note(b"", b"\rEpoch 3:  10%|#  | 10/100 [00:01<00:09, 10.0it/s]")
     q.write(3.0)
     assert (q.now["step"], q.now["epoch"]) == (10, 3)
+    w = mod.Progress(str(tmp_path / "w.log"))  # a wide pane: 100 bar cells of 3 bytes before the count
+    w.note(b"", "\repoch 2/3:  50%|{}{}| 75/150 [00:01<00:01, 75.0it/s, loss=0.5]".format("█" * 50, " " * 50).encode())
+    w.write(1.0)
+    assert (w.now["step"], w.now["epoch"], w.now["epochs"], w.now["per_epoch"]) == (75, 2, 3, 1), w.now
 
 
 def test_keras_3_bars_and_epoch_lines(tk: Env) -> None:
@@ -332,3 +337,32 @@ def test_a_crash_after_a_redrawn_display_has_its_last_lines_in_the_log(tk: Env) 
     wait_until(lambda: "ValueError: boom" in tk.log_text("tb"), timeout=20, what="the traceback's last line")
     assert "Traceback (most recent call last):" in tk.log_text("tb")
     tk.cli("stop", "tb")
+
+
+# The slower tier: the real frameworks, where tests/recordings/record.sh installed them, run under
+# tmuxkit. Opt in with TMUXKIT_REAL_TRAINERS=1 (each takes 10 to 60 s of CPU).
+RECORDERS = Path(os.environ.get("TMUXKIT_RECORDERS", str(Path.home() / ".cache" / "tmuxkit-recorders")))
+REAL = {  # trainer script (and argument) -> what its last progress must hold
+    "tqdm_loop": (["tqdm_loop.py"], {"step": 150, "total": 150, "epoch": 3, "epochs": 3, "per_epoch": 1}),
+    "kohya": (["kohya_loop.py"], {"step": 600, "total": 600, "epoch": 3, "epochs": 3}),
+    "keras_jax": (["keras_fit.py"], {"step": 90, "total": 90, "epoch": 4, "epochs": 4, "per_epoch": 1}),
+    "lightning_rich": (["lightning_fit.py", "rich"], {"step": 100, "total": 100, "epoch": 3, "per_epoch": 1}),
+    "lightning_tqdm": (["lightning_fit.py", "tqdm"], {"step": 100, "total": 100, "epoch": 3, "per_epoch": 1}),
+    "hf5": (["hf_trainer.py"], {"step": 60, "total": 60, "epoch": 0.6}),
+}
+
+
+@pytest.mark.skipif(os.environ.get("TMUXKIT_REAL_TRAINERS") != "1" or not (RECORDERS / "venv" / "bin" / "python").exists(),
+                    reason="the real trainers: TMUXKIT_REAL_TRAINERS=1 and tests/recordings/record.sh's venv")
+@pytest.mark.parametrize("name", list(REAL))
+def test_real_trainers_under_tmuxkit(tk: Env, name: str) -> None:
+    argv, want = REAL[name]
+    py = RECORDERS / "venv" / "bin" / "python"
+    script = " ".join([str(RECORDINGS / "trainers" / argv[0]), *argv[1:]])
+    tk.add_run("real", f"env KERAS_BACKEND=jax JAX_PLATFORMS=cpu HF_HUB_OFFLINE=1 {py} {script}")
+    tk.cli("start", "real")
+    wait_until(lambda: tk.status("real")["state"] == "exited", timeout=300, what=f"the real {name} to end")
+    series = tk.work / "results" / "real" / "tmuxkit" / "real.progress"
+    wait_until(lambda: time.time() - series.stat().st_mtime > 2.5, timeout=30, what="the writer's last record")
+    p = tk.status("real")["progress"] or {}
+    assert {k: p.get(k) for k in want} == want and "loss" in p, p
