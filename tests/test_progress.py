@@ -342,7 +342,7 @@ def test_a_crash_after_a_redrawn_display_has_its_last_lines_in_the_log(tk: Env) 
 # The slower tier: the real frameworks, where tests/recordings/record.sh installed them, run under
 # tmuxkit. Opt in with TMUXKIT_REAL_TRAINERS=1 (each takes 10 to 60 s of CPU).
 RECORDERS = Path(os.environ.get("TMUXKIT_RECORDERS", str(Path.home() / ".cache" / "tmuxkit-recorders")))
-REAL = {  # trainer script (and argument) -> what its last progress must hold
+REAL: dict[str, tuple[list[str], dict[str, Any]]] = {  # trainer script (and argument) -> its last progress
     "tqdm_loop": (["tqdm_loop.py"], {"step": 150, "total": 150, "epoch": 3, "epochs": 3, "per_epoch": 1}),
     "kohya": (["kohya_loop.py"], {"step": 600, "total": 600, "epoch": 3, "epochs": 3}),
     "keras_jax": (["keras_fit.py"], {"step": 90, "total": 90, "epoch": 4, "epochs": 4, "per_epoch": 1}),
