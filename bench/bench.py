@@ -1,6 +1,6 @@
 """tmuxkit benchmarks: each figure is measured side by side with its baseline in one run.
 
-    .venv/bin/python -m bench.bench [local] [liveness] [remote] [sync] [slurm]     (from the repository root)
+    .venv/bin/python -m bench.bench [local] [liveness] [parse] [remote] [sync] [slurm]     (from the repository root)
 
 local:  `tmuxkit status RUN` vs `bash shell/check_training_status.sh` (target <= 3x);
         a 200k-line burst under tmuxkit vs a bare tmux pane piped with `cat >> f` (target <= 1.15x, 0 lost);
@@ -8,6 +8,8 @@ local:  `tmuxkit status RUN` vs `bash shell/check_training_status.sh` (target <=
 liveness: progress parsing in the log writer during a 300k-line burst vs none (target <= 1.1x);
         the log writer on 40 MB of \\r redraws with no newline vs the same bytes with newlines
         (target <= 1.2x, writer RSS <= 32 MiB); `status` with a 10 MB last line vs a short one (<= 1.2x).
+parse:  the log writer on 100 MB of recorded HF Trainer output with progress parsing vs without
+        (target <= 1.2x), and 100 MB vs 25 MB (linear: <= 4.8x).
 remote: see bench/remote.py (over the loopback sshd, with an added 50 ms link delay).
 slurm:  see bench/slurm.py (a real single-node Slurm: submit to the first log line, status with 20 jobs).
 
@@ -250,6 +252,40 @@ def bench_liveness() -> list[str]:
     return out
 
 
+def bench_parse(mb: int = 100) -> list[str]:
+    """Issue 27: the progress parser on MB megabytes of recorded transformers Trainer output (the
+    hf5 recording, its bytes repeated: bars, dicts, evaluation and save sub-bars, cursor moves),
+    with it vs without it (TMUXKIT_PROGRESS=off), side by side; and linear: a quarter of the bytes
+    costs about a quarter of the time."""
+    sys.path.insert(0, str(ROOT / "tests" / "recordings"))
+    import replay
+
+    work = Path(tempfile.mkdtemp(prefix="tmuxkit-bench-parse-"))
+    out = ["| measure | tmuxkit | baseline | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    try:
+        rec = b"".join(d for _, d in replay.load("hf5")[1])
+        big, small = work / "hf.in", work / "hf-quarter.in"
+        copies = mb * 1_000_000 // len(rec)  # whole recordings: each ends at step 60/60
+        big.write_bytes(rec * copies)
+        small.write_bytes(rec * (copies // 4))
+        t_on, t_off, t_small = [], [], []
+        off = dict(os.environ, TMUXKIT_PROGRESS="off")
+        for trial in range(3):
+            t_off.append(writer_cost(big, work / f"off{trial}.log", off)[0])
+            t_on.append(writer_cost(big, work / f"on{trial}.log")[0])
+            t_small.append(writer_cost(small, work / f"q{trial}.log")[0])
+            last = (work / f"on{trial}.progress").read_text().splitlines()[-1]
+            if '"step":60' not in last or '"loss"' not in last:  # the parser really ran, to the end
+                raise SystemExit(f"bench: the parser did not read the recording to its end: {last}")
+        on, base, quarter = statistics.median(t_on), statistics.median(t_off), statistics.median(t_small)
+        out.append(row(f"log writer, {mb} MB of recorded HF Trainer output, progress parsing vs without "
+                       "(median of 3)", on, base, "<= 1.2x", "s", 1))
+        out.append(row(f"the same parser, {mb} MB vs {mb // 4} MB (linear: 4.00x)", on, quarter, "<= 4.8x", "s", 1))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def bench_fleet() -> list[str]:
     """Issue 13: the host side of `status` costs the same however many runs ended before, and a
     live run adds little. Times the host script as tmuxkit calls it (--runs-only --json --cache with
@@ -328,6 +364,10 @@ def main(argv: list[str]) -> int:
     if "liveness" in which:
         print("## Liveness (issue 9)\n")
         print("\n".join(bench_liveness()))
+        print()
+    if "parse" in which:
+        print("## Reading real trainers' output (issue 27)\n")
+        print("\n".join(bench_parse()))
         print()
     if "fleet" in which:
         print("## Fleet scale (issue 13)\n")

@@ -252,3 +252,25 @@ def test_evidence_dumps_every_python_process_and_notes_a_hung_nvidia_smi(tk: Env
     (note,) = [ln for ln in text.splitlines() if ln.startswith("== unavailable:")]
     assert "nvidia-smi(timed out after 2s)" in note and "nothing" not in note, note
     tk.cli("stop", "spy")
+
+
+def test_a_resume_whose_steps_show_only_in_a_bar_made_progress(tk: Env) -> None:
+    """Issue 27.3: the watchdog judges "did the resume make progress" by the run's progress as the
+    log writer read it (a bar's unfinished redraw included), as status shows it. Resumed from step
+    100, the trainer reaches 160 in its bar (never a finished line) and hangs: step_000100.pt is not
+    rejected, and the next resume is from it again, not from scratch."""
+    tk.add_run("barres", f"{sys.executable} {FAKES / 'bar_trainer.py'} --hang-at 130,160",
+               'stuck_after = 4\ncheckpoints = "results/barres/ckpt/step_*.pt"\nresume = "--resume {checkpoint}"')
+    tk.env["TMUXKIT_WATCH_OPTS"] = FAST
+    tk.cli("start", "barres")
+    tk.cli("watch", "barres", "--auto-resume", "--every", "1")
+    wait_until(lambda: tk.kinds("barres").count("stuck") >= 2 and
+               {"resumed", "restarted", "checkpoint_rejected"} & set(tk.kinds("barres")[-3:]) and
+               tk.kinds("barres").count("resumed") + tk.kinds("barres").count("restarted") >= 2,
+               timeout=90, what="the second restart")
+    tk.cli("watch", "barres", "--off")
+    kinds = tk.kinds("barres")
+    assert "checkpoint_rejected" not in kinds and "restarted" not in kinds, kinds
+    resumed = [e["checkpoint"] for e in tk.events("barres") if e["event"] == "resumed"]
+    assert resumed[:2] == [str(tk.work / "results" / "barres" / "ckpt" / "step_000100.pt")] * 2, resumed
+    tk.cli("stop", "barres")

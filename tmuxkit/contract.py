@@ -228,9 +228,13 @@ def _opt_str(v: object) -> str:
     return "" if v is None else str(v)
 
 
+NONFINITE = ("nan", "inf", "-inf")  # how the log writer writes a metric that is not a finite number
+
+
 def _progress(v: object) -> dict[str, Any] | None:
     """The host sends the log writer's progress line as a string; a damaged one is just absent.
-    Adds percent (0-100) when step and total are known."""
+    Adds percent (0-100) when step and total are known. A metric the trainer printed as NaN or
+    infinite stays, as the string "nan", "inf" or "-inf" (the writer's spelling; JSON has no NaN)."""
     import json
     import math
 
@@ -242,7 +246,8 @@ def _progress(v: object) -> dict[str, Any] | None:
     if not isinstance(v, Mapping):
         return None
     out = {str(k): x for k, x in v.items()
-           if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)}
+           if (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x))
+           or (x in NONFINITE and k not in ("t", "step", "total", "epoch", "epochs", "eta_s", "rate"))}
     step, total = out.get("step"), out.get("total")
     if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 0:
         out["percent"] = round(100.0 * step / total, 1)

@@ -22,3 +22,5 @@ _tk_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$_tk_lib/cause.bash"
 # shellcheck source=quiet.bash
 . "$_tk_lib/quiet.bash"
+# shellcheck source=progress.bash
+. "$_tk_lib/progress.bash"

@@ -101,17 +101,37 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(SPARK[min(len(SPARK) - 1, int((v - lo) / span * len(SPARK)))] for v in values)
 
 
+def _metric(v: object) -> str:
+    """4 significant digits, or the writer's nan/inf as the trainer printed them."""
+    return f"{v:.4g}" if isinstance(v, (int, float)) else str(v)
+
+
 def progress_text(r: RunStatus, spark: bool) -> str:
-    """76% 151/200 ETA 10s, epoch 1/2, loss 0.118 (and a loss sparkline on a terminal)."""
+    """76% 151/200 ETA 10s, epoch 1/2, loss 0.118 (and a loss sparkline on a terminal). A bar that
+    counts one epoch's steps (Lightning's `Epoch 3: 86%`, Keras's) says so: epoch 3/5 · 86% of
+    epoch 86/100. HF's fractional epoch shows as epoch 0.45."""
     p = r.progress or {}
     parts = []
+    ep = ""
+    epoch, epochs = p.get("epoch"), p.get("epochs")
+    if isinstance(epoch, (int, float)):
+        ep = f"epoch {epoch:g}" if isinstance(epoch, float) and not epoch.is_integer() else f"epoch {int(epoch)}"
+        if isinstance(epochs, (int, float)):
+            ep += f"/{int(epochs)}"
     if "percent" in p:
         eta = f" ETA {ago(int(p['eta_s']))}" if isinstance(p.get("eta_s"), (int, float)) and r.alive else ""
-        parts.append(f"{p['percent']:.0f}% {int(p['step'])}/{int(p['total'])}{eta}")
-    if "epoch" in p and "epochs" in p:
-        parts.append(f"epoch {int(p['epoch'])}/{int(p['epochs'])}")
+        bar = f"{int(p['step'])}/{int(p['total'])}{eta}"
+        if p.get("per_epoch"):
+            parts.append(f"{ep + ' · ' if ep else ''}{p['percent']:.0f}% of epoch {bar}")
+            ep = ""
+        else:
+            parts.append(f"{p['percent']:.0f}% {bar}")
+    elif isinstance(p.get("step"), (int, float)):
+        parts.append(f"step {int(p['step'])}")
+    if ep:
+        parts.append(ep)
     if "loss" in p:
-        parts.append(f"loss {p['loss']:.4g}" + (f" {sparkline(r.losses)}" if spark and r.losses else ""))
+        parts.append(f"loss {_metric(p['loss'])}" + (f" {sparkline(r.losses)}" if spark and r.losses else ""))
     return ", ".join(parts)
 
 
