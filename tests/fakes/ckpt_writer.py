@@ -69,7 +69,7 @@ elif kind in ("safetensors", "h5"):
         if kind == "safetensors":
             from safetensors.numpy import save  # type: ignore[import-not-found,unused-ignore]
         else:
-            import h5py  # type: ignore[import-not-found,unused-ignore]
+            import h5py  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError as e:
         print(f"missing: {e.name}", flush=True)
         sys.exit(3)
