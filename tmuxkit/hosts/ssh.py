@@ -23,12 +23,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tmuxkit.config import HostSpec
 from tmuxkit.errors import HostError, UnreachableError
-from tmuxkit.hosts.base import SCRIPT_TIMEOUT, Host, InstallInfo, Result, shell_dir
+from tmuxkit.hosts.base import _LIVE, SCRIPT_TIMEOUT, Host, InstallInfo, Result, _end_group, shell_dir, spawn
 
 NOT_INSTALLED = 86  # the bootstrap's answer when $TMUXKIT_HOME/bin is missing or stale
 CONTROL_PERSIST = "30s"
@@ -45,6 +46,14 @@ def unframe(text: str) -> str:
     never ran, e.g. ssh could not connect)."""
     i = text.find(MARK + "\n")
     return text[i + len(MARK) + 1 :] if i >= 0 else ""
+
+
+def unframe_err(text: str) -> str:
+    """What the remote command (and ssh, after it) wrote on stderr: everything after the first MARK
+    line there, so a login shell's stderr (a .bashrc line) is never taken for the cause of a
+    failure; all of it when the command never ran (then it is ssh's own complaint)."""
+    i = text.find(MARK + "\n")
+    return text[i + len(MARK) + 1 :] if i >= 0 else text
 
 # Runs on the host under /bin/sh: the installed scripts, if their hash matches.
 _BOOTSTRAP = (
@@ -98,6 +107,23 @@ def control_dir() -> Path:
     return d
 
 
+def _pass_stderr(fd: int) -> None:
+    """FD's bytes to our stderr from the first MARK line on; all of them at the end when no mark
+    came (ssh never ran the command: its own complaint)."""
+    mark = MARK.encode() + b"\n"
+    buf, found = b"", False
+    while chunk := os.read(fd, 65536):
+        if not found:
+            buf += chunk
+            i = buf.find(mark)
+            if i < 0:
+                continue
+            chunk, found, buf = buf[i + len(mark) :], True, b""
+        os.write(2, chunk)
+    if not found and buf:
+        os.write(2, buf)
+
+
 def _q(word: str) -> str:
     return shlex.quote(word)
 
@@ -135,7 +161,7 @@ class SshHost(Host):
     def _remote_line(self, argv: Sequence[str], *, framed: bool = True) -> str:
         env = [f"TMUXKIT_SOCKET={_q(os.environ['TMUXKIT_SOCKET'])}"] if os.environ.get("TMUXKIT_SOCKET") else []
         line = " ".join(["exec", "env", *env, *(_q(a) for a in argv)])
-        return f"echo {MARK}; {line}" if framed else line
+        return f"echo {MARK}; echo {MARK} >&2; {line}" if framed else line
 
     def _argv_for(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
         """ssh running ARGV on the host; its reply framed (MARK first), except on a terminal (attach)."""
@@ -144,6 +170,9 @@ class SshHost(Host):
 
     def _unframe(self, out: str) -> str:
         return unframe(out)
+
+    def _unframe_err(self, err: str) -> str:
+        return unframe_err(err)
 
     def script_argv(self, script: str, args: Sequence[str]) -> list[str]:
         version, _ = scripts_bundle()
@@ -189,34 +218,63 @@ class SshHost(Host):
             res = super().script(script, *args, timeout=timeout, input=input)
         return res
 
-    def _ensure_installed(self) -> None:
-        if not self._installed and super().script("check_training_status.sh", "--help").rc == NOT_INSTALLED:
-            self.install()
-
     def stream(self, script: str, *args: str) -> int:
-        """The script's stdout to ours as it comes, from the marker on (the login shell's noise dropped)."""
-        self._ensure_installed()
+        """The script's stdout and stderr to ours as they come, each from its marker on (the login
+        shell's noise dropped). One exchange: the scripts are installed (and the call made again)
+        only when the host answers that they are missing."""
+        rc, wrote = self._stream_once(script, args)
+        if rc == NOT_INSTALLED and not wrote and not self._installed:
+            self.install()
+            rc, _ = self._stream_once(script, args)
+        return rc
+
+    def _stream_once(self, script: str, args: Sequence[str]) -> tuple[int, bool]:
         full = self._argv_for(self.script_argv(script, args))
         out = sys.stdout.buffer
+        p = spawn(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert p.stdout is not None and p.stderr is not None
+        errs = threading.Thread(target=_pass_stderr, args=(p.stderr.fileno(),), daemon=True)
+        errs.start()
+        wrote = False
         try:
-            with subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE) as p:
-                assert p.stdout is not None
-                buf, found = b"", False
-                while chunk := os.read(p.stdout.fileno(), 65536):
-                    if not found:
-                        buf += chunk
-                        i = buf.find(MARK.encode() + b"\n")
-                        if i < 0:
-                            continue
-                        chunk, found = buf[i + len(MARK) + 1 :], True
-                    out.write(chunk)
-                    out.flush()
-            return p.returncode
-        except KeyboardInterrupt:
-            return 130
+            buf, found = b"", False
+            while chunk := os.read(p.stdout.fileno(), 65536):
+                if not found:
+                    buf += chunk
+                    i = buf.find(MARK.encode() + b"\n")
+                    if i < 0:
+                        continue
+                    chunk, found = buf[i + len(MARK) + 1 :], True
+                wrote = wrote or bool(chunk)
+                out.write(chunk)
+                out.flush()
+            rc = p.wait()
+            errs.join(5)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP (tmuxkit.signals)
+            _end_group(p)
+            return 130, wrote
+        except BaseException:
+            _end_group(p)
+            raise
+        _LIVE.discard(p)
+        p.stdout.close()
+        p.stderr.close()
+        return rc, wrote
 
     def lines(self, script: str, *args: str) -> Iterator[str]:
-        self._ensure_installed()
+        """As Host.lines, from the marker on. One exchange, as stream()."""
+        got = False
+        try:
+            for line in self._lines_once(script, args):
+                got = True
+                yield line
+        except HostError as e:
+            if got or e.rc != NOT_INSTALLED or self._installed:
+                raise
+            self.install()
+            yield from self._lines_once(script, args)
+
+    def _lines_once(self, script: str, args: Sequence[str]) -> Iterator[str]:
         found = False
         for line in super().lines(script, *args):
             if not found:
@@ -235,7 +293,7 @@ class SshHost(Host):
             rsync_path = f"{{ {pre_shell}; }} 2>/dev/null; {rsync_path}"
         # The login shell may print before rsync starts, which would break rsync's protocol: the
         # remote side echoes the marker first, and frame.py drops everything up to it.
-        rsync_path = f"echo {MARK}; {rsync_path}"
+        rsync_path = f"echo {MARK}; echo {MARK} >&2; {rsync_path}"
         ssh = [sys.executable, "-I", str(FRAME), MARK, "ssh", *self.ssh_options()]
         return ["-e", shlex.join(ssh), f"--rsync-path={rsync_path}"]
 
