@@ -72,3 +72,76 @@ def test_a_signal_to_tmuxkit_leaves_no_host_call_running(tk: Env, sshd: Any, tmp
                 os.kill(k, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+# --- item 5: only what follows tmuxkit's marker is the host's answer, on stderr too ---------------
+NOISE_OUT, NOISE_ERR = "bashrc-says-hello-on-stdout", "bashrc-complains-on-stderr"
+
+
+@pytest.fixture
+def noisy(tk: Env, tmp_path: Path) -> Any:
+    """Host 'noisy': an sshd of its own whose user's .bashrc prints on stdout and on stderr."""
+    from testkit.sshd import start_sshd
+
+    home = tmp_path / "noisy-user-home"
+    home.mkdir()
+    (home / ".bashrc").write_text(f'echo "{NOISE_OUT}"\necho "{NOISE_ERR}" >&2\n')
+    srv = start_sshd(tmp_path / "noisy-sshd", set_env={"HOME": str(home)})
+    cfg = srv.client_config(tmp_path / "noisy_ssh_config", "noisybox", {"TMUXKIT_HOME": str(tmp_path / "nh")})
+    tk.write_config(f'[hosts.noisy]\nssh = "noisybox"\nssh_config = "{cfg}"\n')
+    try:
+        err = subprocess.run(["ssh", "-F", str(cfg), "noisybox", "true"], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, timeout=20).stderr
+        if NOISE_ERR not in err:
+            pytest.skip("this host's bash does not read ~/.bashrc for an ssh command (no SSH_SOURCE_BASHRC)")
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _noisy_host(tk: Env) -> Any:
+    from tmuxkit import config as cfg
+    from tmuxkit.hosts import connect
+
+    return connect(cfg.load(str(tk.work / "tmuxkit.toml")).host("noisy"))
+
+
+def test_a_login_shells_stderr_is_not_the_cause_of_a_failure(tk: Env, noisy: Any, tmp_path: Path) -> None:
+    h = _noisy_host(tk)
+    res = h.run(["sh", "-c", "exit 3"])
+    assert res.rc == 3 and NOISE_ERR not in res.err and res.error_line() == "failed with exit code 3", res
+    res = h.run(["sh", "-c", "echo the-real-cause >&2; exit 3"])
+    assert res.error_line() == "the-real-cause", res
+    # rsync through tmuxkit's -e: its error is rsync's own, not the .bashrc line.
+    r = subprocess.run(["rsync", "-a", *h.rsync_options(), h.rsync_path(str(tmp_path / "no-such-dir") + "/"),
+                        str(tmp_path / "dest")], capture_output=True, text=True, timeout=60, env=tk.env)
+    assert r.returncode != 0 and NOISE_ERR not in r.stderr and "no-such-dir" in r.stderr, r.stderr
+    # A whole verb over it: the host's own answer, nothing of the banner.
+    r = tk.cli("stop", "nosuch", "--host", "noisy", check=None)
+    assert r.returncode == 4 and NOISE_ERR not in r.stderr and NOISE_OUT not in r.stderr, r.stderr
+
+
+def test_doctor_notes_a_banner_it_handles(tk: Env, noisy: Any) -> None:
+    data = json.loads(tk.cli("doctor", "--host", "noisy", "--json", check=None).stdout)
+    (banner,) = [c for c in data["checks"] if c["check"] == "login banner"]
+    assert banner["ok"] is True and banner["note"] is True and NOISE_OUT in banner["value"], banner
+    r = tk.cli("doctor", "noisy", check=None)
+    line = next(ln for ln in r.stdout.splitlines() if "login banner" in ln)
+    assert line.lstrip().startswith("! host"), r.stdout
+
+
+def test_install_on_a_host_without_tmux_fails_in_one_line(tk: Env, tmp_path: Path) -> None:
+    from conftest import path_with_only
+
+    from testkit.sshd import start_sshd
+
+    path = path_with_only(tmp_path / "notmux-bin", [
+        "bash", "sh", "env", "cat", "mkdir", "chmod", "tar", "printf", "python3"])
+    srv = start_sshd(tmp_path / "notmux", path_env=path)
+    try:
+        cfg = srv.client_config(tmp_path / "ssh_config", "notmux", {"TMUXKIT_HOME": str(tmp_path / "rh")})
+        tk.write_config(f'[hosts.nt]\nssh = "notmux"\nssh_config = "{cfg}"\n')
+        r = tk.cli("install", "--host", "nt", check=127)
+        assert r.stderr.count("\n") == 1 and "tmux is missing" in r.stderr and "apt-get install tmux" in r.stderr
+    finally:
+        srv.stop()

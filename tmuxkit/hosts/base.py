@@ -42,6 +42,7 @@ def log_writer_for(python3_ok: bool) -> str:
 class InstallInfo:
     where: str  # the directory the host scripts run from
     log_writer: str  # "python3" or "awk"
+    tmux: str = "tmux"  # tmux's path there ("" when it has none)
 
 
 @dataclass

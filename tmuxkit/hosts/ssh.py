@@ -65,7 +65,8 @@ _INSTALL = (
     'h="${TMUXKIT_HOME:-$HOME/.tmuxkit}"; d="$h/bin"; umask 077; '
     'mkdir -p "$d" && chmod 700 "$h" "$d" && tar -xf - -C "$d" && '
     'chmod 755 "$d"/tmuxkit-* "$d"/*.sh && printf "%s\\n" "$0" > "$d/.version" && echo "$d" && '
-    '{ python3 -c "import sys; sys.exit(sys.version_info < (3, 6))" 2>/dev/null && echo python3 || echo awk; }'
+    '{ python3 -c "import sys; sys.exit(sys.version_info < (3, 6))" 2>/dev/null && echo python3 || echo awk; } && '
+    '{ command -v tmux || echo -; }'
 )
 
 
@@ -207,8 +208,8 @@ class SshHost(Host):
             raise HostError(f"could not install tmuxkit's scripts: {res.error_line()}", host=self.name,
                             rc=res.rc, stderr=res.err)
         self._installed = True
-        where, _, writer = res.out.strip().partition("\n")
-        return InstallInfo(where=where, log_writer=writer)
+        where, writer, tmux = [*res.out.strip().split("\n"), "", "", ""][:3]
+        return InstallInfo(where=where, log_writer=writer, tmux="" if tmux == "-" else tmux)
 
     def script(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT,
                input: bytes | None = None) -> Result:
