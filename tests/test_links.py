@@ -145,3 +145,71 @@ def test_install_on_a_host_without_tmux_fails_in_one_line(tk: Env, tmp_path: Pat
         assert r.stderr.count("\n") == 1 and "tmux is missing" in r.stderr and "apt-get install tmux" in r.stderr
     finally:
         srv.stop()
+
+
+# --- item 3: logs -f resumes by position, not by a line's text -------------------------------------
+def _follow(tk: Env, *args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """tmuxkit logs -f ARGS in a subprocess; its stdout lines gathered as they come."""
+    import threading
+
+    p = subprocess.Popen([sys.executable, "-m", "tmuxkit", "logs", *args], cwd=tk.work, env=tk.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    got: list[str] = []
+
+    def read() -> None:
+        assert p.stdout is not None
+        for ln in p.stdout:
+            got.append(ln.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return p, got
+
+
+def test_logs_f_resumes_by_position_when_the_last_line_repeats(tk: Env, remote: Any) -> None:
+    """A blank line after each step, and a log that rotates every few steps: each reconnect goes on
+    from the byte after the last line shown (33 of 88 steps were lost when it looked for the last
+    line's text, a blank one)."""
+    from conftest import kill_ssh_links
+
+    remote.add_run("blanks", "sleep 1; for i in $(seq 1 88); do echo step $i; echo; sleep 0.04; done; sleep 1",
+                   "log_max_bytes = 200\nlog_keep = 60\n")
+    tk.cli("start", "blanks")
+    p, got = _follow(tk, "blanks", "-f", "-n", "1000")
+    try:
+        kills = 0
+        for at in (10, 35, 60):
+            wait_until(lambda: sum(ln.startswith("step ") for ln in got) >= at, timeout=60, what=f"step {at}")
+            kills += len(kill_ssh_links(tk, clients=True))
+        assert p.wait(90) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    err = p.stderr.read() if p.stderr else ""
+    assert kills > 0 and "reconnecting" in err, err
+    steps = [ln for ln in got if ln.startswith("step ")]
+    assert steps == [f"step {i}" for i in range(1, 89)], got
+    assert not any("lost" in ln or "missing" in ln for ln in got), got
+    rotated = list((Path("/tmp") / f"tmuxkit-test-results/blanks-{os.getpid()}" / "tmuxkit").glob("blanks.log.*"))
+    assert len(rotated) >= 2  # the reconnects crossed rotations
+
+
+def test_logs_from_a_position_rotated_away_says_lines_were_lost(tk: Env) -> None:
+    tk.add_run("gone", "for i in $(seq 1 40); do echo row $i; done", "log_max_bytes = 100\nlog_keep = 2\n")
+    tk.cli("start", "gone")
+    wait_until(lambda: tk.status("gone")["state"] == "exited", what="the run's end")
+    log = tk.log("gone")
+    # A position in a part that was rotated away: an inode no part of the log has now.
+    inodes = {p.stat().st_ino for p in log.parent.glob("gone.log*")}
+    ghost = next(i for i in range(10**6, 10**6 + 100) if i not in inodes)
+    r = tk.script("tmuxkit-logs", "gone", "-n", "2", "-f", "--heartbeat", "--from", f"{ghost}:5")
+    lines = r.stdout.rstrip("\n").split("\n")  # (splitlines would split at 0x1E too)
+    assert r.returncode == 0 and "lines were lost" in lines[0], r.stdout + r.stderr
+    assert "row 40" in r.stdout and lines[-1].startswith("\x1e"), r.stdout
+    # A position still there (the current part, its start): exactly what follows, nothing lost.
+    st = log.stat()
+    r = tk.script("tmuxkit-logs", "gone", "-f", "--heartbeat", "--from", f"{st.st_ino}:0")
+    body = [ln for ln in r.stdout.rstrip("\n").split("\n") if not ln.startswith("\x1e")]
+    assert body == log.read_text().splitlines() and "lost" not in r.stdout, r.stdout
+    r = tk.script("tmuxkit-logs", "gone", "-f", "--heartbeat", "--from", "12x:0")
+    assert r.returncode == 2 and "--from needs INODE:OFFSET" in r.stderr
