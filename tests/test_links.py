@@ -213,3 +213,60 @@ def test_logs_from_a_position_rotated_away_says_lines_were_lost(tk: Env) -> None
     assert body == log.read_text().splitlines() and "lost" not in r.stdout, r.stdout
     r = tk.script("tmuxkit-logs", "gone", "-f", "--heartbeat", "--from", "12x:0")
     assert r.returncode == 2 and "--from needs INODE:OFFSET" in r.stderr
+
+
+# --- item 11, the laptop's parts ------------------------------------------------------------------
+def _dead_host(tk: Env, extra: str = "") -> None:
+    """Host 'dead': nothing listens on its port (connection refused, at once)."""
+    from testkit.sshd import free_port
+
+    tk.write_config(f'[hosts.dead]\nssh = "nobody@127.0.0.1"\nport = {free_port()}\n{extra}')
+
+
+def test_logs_f_against_a_host_that_never_answered_gives_up_in_one_line(tk: Env) -> None:
+    _dead_host(tk)
+    r = tk.cli("logs", "r1", "--host", "dead", "-f", check=None, timeout=60)
+    assert r.returncode == 6, r.stdout + r.stderr
+    assert r.stderr.count("\n") == 1 and "connection refused" in r.stderr and "never answered" in r.stderr, r.stderr
+
+
+def test_cleanup_takes_host(tk: Env) -> None:
+    _dead_host(tk)
+    r = tk.cli("cleanup", "--dry-run", "--host", "local")  # the dead host is not asked
+    assert "dead" not in r.stdout + r.stderr and "nothing to clean up" in r.stdout
+    r = tk.cli("cleanup", "--dry-run", "--host", "dead", check=6)
+    assert "connection refused" in r.stderr
+
+
+def test_events_with_a_lone_surrogate_print_without_a_traceback(tk: Env) -> None:
+    tk.cli("start", "ev", "--", "sleep", "30")
+    with (tk.run_dir("ev") / "events.jsonl").open("a") as f:
+        f.write('{"ts":1700000000,"id":"x1","run":"ev","event":"stuck","detail":"bad \\ud800 here"}\n')
+    r = tk.cli("events", "ev")
+    assert "Traceback" not in r.stderr and "bad \ufffd here" in r.stdout, r.stdout + r.stderr
+    r = tk.cli("events", "ev", "--json")
+    assert json.loads(r.stdout.splitlines()[-1])["detail"] == "bad \ufffd here"
+
+
+def test_sync_to_a_path_that_is_not_a_directory_is_one_line(tk: Env) -> None:
+    tk.add_run("sn", "sleep 30", 'sync_to = "/dev/null"')
+    tk.cli("start", "sn")
+    r = tk.cli("sync", "sn", "--once", check=2)
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1 and "not a directory" in r.stderr, r.stderr
+
+
+def test_logs_and_events_cost_one_ssh_exchange(tk: Env, remote: Any, tmp_path: Path) -> None:
+    remote.add_run("one", "echo hello; sleep 30")
+    tk.cli("start", "one")
+    wait_until(lambda: "hello" in tk.cli("logs", "one").stdout, what="the run's first line")
+    calls = tmp_path / "ssh-calls"
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v ssh"], capture_output=True, text=True).stdout.strip()
+    (shim / "ssh").write_text(f'#!/bin/sh\necho x >> "{calls}"\nexec {real} "$@"\n')
+    (shim / "ssh").chmod(0o755)
+    tk.env["PATH"] = f"{shim}{os.pathsep}{tk.env['PATH']}"
+    for verb in (["logs", "one", "-n", "5"], ["events", "one"]):
+        calls.write_text("")
+        tk.cli(*verb)
+        assert calls.read_text().count("x") == 1, verb
