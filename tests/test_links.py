@@ -270,3 +270,36 @@ def test_logs_and_events_cost_one_ssh_exchange(tk: Env, remote: Any, tmp_path: P
         calls.write_text("")
         tk.cli(*verb)
         assert calls.read_text().count("x") == 1, verb
+
+
+# --- item 6: a black-holed link under a live ControlMaster ----------------------------------------
+@pytest.fixture
+def holey(tk: Env, sshd: Any, tmp_path: Path) -> Any:
+    """Host 'box' reached through a Blackhole relay (its host key under the sshd's own name)."""
+    from testkit.blackhole import Blackhole
+
+    bh = Blackhole(sshd.port)
+    cfg = sshd.client_config(tmp_path / "holey_ssh_config", "holeybox", {"TMUXKIT_HOME": str(tmp_path / "rh")})
+    text = cfg.read_text().replace(f"Port {sshd.port}", f"Port {bh.port}")
+    cfg.write_text(text + f"  HostKeyAlias [127.0.0.1]:{sshd.port}\n")
+    tk.write_config(f'[hosts.box]\nssh = "holeybox"\nssh_config = "{cfg}"\n')
+    try:
+        yield bh
+    finally:
+        bh.stop()
+
+
+def test_a_black_holed_master_is_replaced_and_the_command_succeeds(tk: Env, holey: Any) -> None:
+    import time
+
+    from conftest import ssh_link_pids
+
+    tk.cli("status", "--host", "box")  # opens the ControlMaster (ControlPersist keeps it)
+    masters = ssh_link_pids(tk)
+    assert masters and holey.hole() >= 1
+    t0 = time.monotonic()
+    r = tk.cli("status", "--host", "box", check=None)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert took < 10, f"{took:.1f}s"  # it was 15-20 s, and the command failed
+    assert not set(masters) & set(ssh_link_pids(tk))  # the dead master is gone, a new one serves

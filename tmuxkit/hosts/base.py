@@ -24,6 +24,10 @@ from tmuxkit.errors import HostError, TmuxkitError, UnreachableError
 SCRIPT_TIMEOUT = 60.0
 
 
+class LinkSilent(UnreachableError):
+    """A call through a link that may be dead got no first byte in time (Host.run's first_byte)."""
+
+
 def shell_dir() -> Path:
     """shell/ inside an installed wheel (tmuxkit/shell) or beside a source checkout."""
     pkg = Path(__file__).resolve().parent.parent
@@ -123,7 +127,8 @@ class Host:
         raise NotImplementedError
 
     # --- running things ------------------------------------------------------
-    def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None) -> Result:
+    def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None,
+            first_byte: float | None = None) -> Result:
         """Run ARGV on the host. The call runs in a process group of its own: when TIMEOUT ends it
         (or Ctrl-C here), the whole group goes, so nothing it started is left behind on this
         machine; on a remote host the scripts bound themselves (check_training_status.sh --deadline)."""
@@ -137,7 +142,19 @@ class Host:
             raise HostError(f"cannot run {full[0]}: {e.strerror}", host=self.name, argv=full[:1],
                             code=ExitCode.USAGE) from None
         try:
-            out, err = p.communicate(input, timeout=timeout)
+            if first_byte is not None and (timeout is None or first_byte < timeout):
+                # A link that may be dead (a ControlMaster over a black-holed TCP): the reply must
+                # have begun by FIRST_BYTE, else the call is ended and LinkSilent raised.
+                try:
+                    out, err = p.communicate(input, timeout=first_byte)
+                except subprocess.TimeoutExpired as e:
+                    if not self._answered(e.output or b""):
+                        _end_group(p)
+                        raise LinkSilent(f"{self.name}: no reply began within {first_byte:g}s",
+                                         host=self.name, argv=full) from None
+                    out, err = p.communicate(None, timeout=None if timeout is None else timeout - first_byte)
+            else:
+                out, err = p.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
             _end_group(p)
             raise UnreachableError(f"{self.name}: no answer within {timeout:g}s", host=self.name, argv=full) from None
@@ -153,6 +170,10 @@ class Host:
     def _unframe(self, out: str) -> str:
         """The command's own stdout, without what the transport's login shell printed around it. Local: all of it."""
         return out
+
+    def _answered(self, partial_out: bytes) -> bool:
+        """Whether PARTIAL_OUT shows that the command began on the host (local: it did)."""
+        return True
 
     def _unframe_err(self, err: str) -> str:
         """The command's own stderr, without what the transport's login shell printed before it. Local: all of it."""

@@ -29,8 +29,26 @@ from pathlib import Path
 
 from tmuxkit.config import HostSpec
 from tmuxkit.errors import HostError, UnreachableError
-from tmuxkit.hosts.base import _LIVE, SCRIPT_TIMEOUT, Host, InstallInfo, Result, _end_group, shell_dir, spawn
+from tmuxkit.hosts.base import (
+    _LIVE,
+    SCRIPT_TIMEOUT,
+    Host,
+    InstallInfo,
+    LinkSilent,
+    Result,
+    _end_group,
+    shell_dir,
+    spawn,
+)
 
+# A ControlMaster left from before (a laptop that slept and woke on another network) may sit on a
+# black-holed TCP connection: `ssh -O check` still says it runs, and a command through it waited for
+# ServerAlive to give up (15 s) and then failed. So the first call of a process to a host, when a
+# master may be there, must see its reply begin within FIRST_BYTE seconds; if it does not, that
+# master is told to exit (-O exit, answered by the master itself, not over the link) and the call
+# is made once more, over a new connection. The reply's first bytes are the marker, printed before
+# the command runs, so a call ended here had not begun on the host.
+FIRST_BYTE = 4.0
 NOT_INSTALLED = 86  # the bootstrap's answer when $TMUXKIT_HOME/bin is missing or stale
 CONTROL_PERSIST = "30s"
 
@@ -134,6 +152,7 @@ class SshHost(Host):
         self.spec = spec
         self.name = spec.name
         self._installed = False
+        self._link_ok = False  # a call has answered in this process
 
     # --- ssh argv --------------------------------------------------------------
     def ssh_options(self) -> list[str]:
@@ -174,6 +193,40 @@ class SshHost(Host):
 
     def _unframe_err(self, err: str) -> str:
         return unframe_err(err)
+
+    # --- a master that may be dead ---------------------------------------------------------------
+    def _answered(self, partial_out: bytes) -> bool:
+        return (MARK + "\n").encode() in partial_out
+
+    def _maybe_master(self) -> bool:
+        """A master may serve this host (any socket in the control directory): the first call checks it."""
+        if self._link_ok:
+            return False
+        try:
+            return any(control_dir().iterdir())
+        except OSError:
+            return False
+
+    def drop_master(self) -> None:
+        """Tell this host's ControlMaster to exit (locally, over its socket: the link need not work)."""
+        try:
+            subprocess.run(["ssh", *self.ssh_options(), "-O", "exit", "--", self.spec.ssh], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=5, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+    def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None,
+            first_byte: float | None = None) -> Result:
+        if self._maybe_master():
+            try:
+                res = super().run(argv, timeout=timeout, input=input, first_byte=FIRST_BYTE)
+            except LinkSilent:
+                self.drop_master()
+                res = super().run(argv, timeout=timeout, input=input)
+        else:
+            res = super().run(argv, timeout=timeout, input=input)
+        self._link_ok = True
+        return res
 
     def script_argv(self, script: str, args: Sequence[str]) -> list[str]:
         version, _ = scripts_bundle()
