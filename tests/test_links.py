@@ -303,3 +303,46 @@ def test_a_black_holed_master_is_replaced_and_the_command_succeeds(tk: Env, hole
     assert r.returncode == 0, r.stdout + r.stderr
     assert took < 10, f"{took:.1f}s"  # it was 15-20 s, and the command failed
     assert not set(masters) & set(ssh_link_pids(tk))  # the dead master is gone, a new one serves
+
+
+# --- item 7: a cold status with many ended runs ------------------------------------------------------
+def _history(tk: Env, n: int, ended_ago: int) -> None:
+    """N ended runs without a kept answer (a cold cache, as after an upgrade): copies of a real ended
+    run's state, each ended ENDED_AGO seconds ago."""
+    import shutil
+    import time
+
+    tk.cli("start", "seed", "--", "true")
+    seed = tk.run_dir("seed")
+    wait_until(lambda: (seed / "exit").exists(), what="the seed run's end")
+    end = int(time.time()) - ended_ago
+    for i in range(n):
+        name = f"old{i:04d}"
+        d = tk.run_dir(name)
+        shutil.copytree(seed, d)
+        (d / "status.cache").unlink(missing_ok=True)
+        meta = (d / "meta").read_text().replace("run=seed\n", f"run={name}\n")
+        (d / "meta").write_text(meta.replace("started_at=", f"started_at={end - 60}\nx_was_started_at="))
+        (d / "exit").write_text(f"0 {end}\n")
+        for f in ("meta", "runner", "cmd", "env", "pid"):
+            if (d / f).exists():
+                os.utime(d / f, (end - 60, end - 60))
+        os.utime(d / "exit", (end, end))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("ended_ago", [10 * 86400, 3600], ids=["past-show-ended", "within-show-ended"])
+def test_a_cold_status_with_many_ended_runs_answers_in_time_with_the_live_ones(tk: Env, ended_ago: int) -> None:
+    import time
+
+    tk.cli("start", "live", "--", "sleep", "120")
+    _history(tk, 600, ended_ago)
+    t0 = time.monotonic()
+    r = tk.cli("status", "--json", check=None)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {row["run"]: row for row in json.loads(r.stdout)}
+    assert rows["live"]["state"] == "running", rows.get("live")
+    if ended_ago > 3 * 86400:  # past show_ended: they cost nothing and are not shown
+        assert not [n for n in rows if n.startswith("old")]
+        assert took < 8, f"{took:.1f}s"
