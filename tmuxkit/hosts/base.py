@@ -127,11 +127,15 @@ class Host:
         raise NotImplementedError
 
     # --- running things ------------------------------------------------------
-    def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None,
-            first_byte: float | None = None) -> Result:
+    def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None) -> Result:
         """Run ARGV on the host. The call runs in a process group of its own: when TIMEOUT ends it
         (or Ctrl-C here), the whole group goes, so nothing it started is left behind on this
         machine; on a remote host the scripts bound themselves (check_training_status.sh --deadline)."""
+        return self._run(argv, timeout=timeout, input=input)
+
+    def _run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None,
+             first_byte: float | None = None) -> Result:
+        """run(); with FIRST_BYTE, the reply must have begun by then (else LinkSilent)."""
         full = self._argv_for(argv)
         try:
             p = spawn(full, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,

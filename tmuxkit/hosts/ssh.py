@@ -215,11 +215,10 @@ class SshHost(Host):
         except (OSError, subprocess.TimeoutExpired):
             pass
 
-    def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None,
-            first_byte: float | None = None) -> Result:
+    def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None) -> Result:
         if self._maybe_master():
             try:
-                res = super().run(argv, timeout=timeout, input=input, first_byte=FIRST_BYTE)
+                res = self._run(argv, timeout=timeout, input=input, first_byte=FIRST_BYTE)
             except LinkSilent:
                 self.drop_master()
                 res = super().run(argv, timeout=timeout, input=input)
