@@ -153,10 +153,12 @@ class SshHost(Host):
         self.name = spec.name
         self._installed = False
         self._link_ok = False  # a call has answered in this process
+        self._no_mux = False  # this host's master did not answer: calls go past it
 
     # --- ssh argv --------------------------------------------------------------
-    def ssh_options(self) -> list[str]:
-        """Options for ssh (also rsync -e): the user's first, so they win, then ours."""
+    def ssh_options(self, mux: bool = True) -> list[str]:
+        """Options for ssh (also rsync -e): the user's first, so they win, then ours. MUX False: a
+        connection of its own, past a master that does not answer."""
         s = self.spec
         opts: list[str] = []
         if s.ssh_config:
@@ -169,9 +171,9 @@ class SshHost(Host):
         if s.identity:
             opts += ["-i", os.path.expanduser(s.identity)]
         opts += [
-            "-o", f"ControlPath={control_dir()}/%C",
-            "-o", "ControlMaster=auto",
-            "-o", f"ControlPersist={CONTROL_PERSIST}",
+            "-o", f"ControlPath={control_dir()}/%C" if mux else "ControlPath=none",
+            "-o", "ControlMaster=auto" if mux else "ControlMaster=no",
+            "-o", f"ControlPersist={CONTROL_PERSIST}" if mux else "ControlPersist=no",
             "-o", "ServerAliveInterval=5",
             "-o", "ServerAliveCountMax=3",
             "-o", "ConnectTimeout=8",
@@ -185,7 +187,7 @@ class SshHost(Host):
 
     def _argv_for(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
         """ssh running ARGV on the host; its reply framed (MARK first), except on a terminal (attach)."""
-        return ["ssh", *self.ssh_options(), "-t" if tty else "-T", "--", self.spec.ssh,
+        return ["ssh", *self.ssh_options(mux=not self._no_mux), "-t" if tty else "-T", "--", self.spec.ssh,
                 self._remote_line(argv, framed=not tty)]
 
     def _unframe(self, out: str) -> str:
@@ -208,12 +210,17 @@ class SshHost(Host):
             return False
 
     def drop_master(self) -> None:
-        """Tell this host's ControlMaster to exit (locally, over its socket: the link need not work)."""
+        """Tell this host's ControlMaster to exit (locally, over its socket: the link need not work).
+        A master that does not answer even that (stopped, wedged) is left alone, and this process's
+        later calls go past it, each over a connection of its own."""
         try:
-            subprocess.run(["ssh", *self.ssh_options(), "-O", "exit", "--", self.spec.ssh], stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=5, check=False)
+            p = subprocess.run(["ssh", *self.ssh_options(), "-O", "exit", "--", self.spec.ssh],
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=2, check=False,
+                               start_new_session=True)
+            self._no_mux = p.returncode != 0 and b"no such file" not in p.stderr.lower() \
+                and b"no master" not in p.stderr.lower() and b"connection refused" not in p.stderr.lower()
         except (OSError, subprocess.TimeoutExpired):
-            pass
+            self._no_mux = True
 
     def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None) -> Result:
         if self._maybe_master():
