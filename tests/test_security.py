@@ -321,12 +321,12 @@ def test_doctor_sees_the_login_banner(tk: Env, chatty: Remote) -> None:
     r = tk.cli("doctor", "chatty", check=None)
     assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
     line = next((ln for ln in r.stdout.splitlines() if "login banner" in ln), "")
-    assert line.lstrip().startswith("✗ host"), r.stdout
+    assert line.lstrip().startswith("! host"), r.stdout  # a note: tmuxkit reads past it (issue 23.5)
     assert "Welcome to box!" in line and "bytes on stdout" in line, line
     assert "remove the echo from ~/.bashrc" in r.stdout and "[ -t 1 ]" in r.stdout, r.stdout
     data = json.loads(tk.cli("doctor", "chatty", "--json", check=None).stdout)
     (banner,) = [c for c in data["checks"] if c["check"] == "login banner"]
-    assert banner["ok"] is False
+    assert banner["ok"] is True and banner["note"] is True
 
 
 def test_one_hosts_garbage_never_blanks_the_other_hosts_rows(tk: Env, remote: Remote, tmp_path: Path) -> None:

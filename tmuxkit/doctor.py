@@ -32,6 +32,7 @@ class Check:
     ok: bool
     value: str
     fix: str = ""
+    note: bool = False  # worth knowing, not a failure (a login banner tmuxkit reads past)
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -118,10 +119,13 @@ def _banner(noise: str) -> Check:
     if not noise:
         return Check(HOST, "login banner", True, "a login shell prints nothing")
     shown = noise.strip().splitlines()[0][:60] if noise.strip() else noise[:60]
-    return Check(HOST, "login banner", False,
-                 f"a non-interactive login shell prints {len(noise.encode())} bytes on stdout: {shown!r}",
-                 "remove the echo from ~/.bashrc (or ~/.zshenv, ~/.profile), or guard it with [ -t 1 ] or "
-                 "case $- in *i*) ... ;; esac (rsync's protocol breaks on it)")
+    # tmuxkit reads every reply from its own marker on (rsync's too), so a banner breaks nothing of
+    # tmuxkit's: a note, not a failure. Other tools over ssh (plain rsync, scp) still trip on it.
+    return Check(HOST, "login banner", True,
+                 f"a non-interactive login shell prints {len(noise.encode())} bytes on stdout: {shown!r} "
+                 "(tmuxkit reads past it)",
+                 "for other tools (plain rsync, scp): remove the echo from ~/.bashrc (or ~/.zshenv, ~/.profile), "
+                 "or guard it with [ -t 1 ] or case $- in *i*) ... ;; esac", note=True)
 
 
 def _installed(host: Host) -> Check:

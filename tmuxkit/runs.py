@@ -455,47 +455,74 @@ def logs(host: Host, name: str, lines: int = 20, follow: bool = False) -> int:
     return follow_logs(host, name, lines)
 
 
-HEARTBEAT = "\x1e"  # tmuxkit-logs --heartbeat: after the first lines, then every 2 s
+HEARTBEAT = "\x1e"  # tmuxkit-logs --heartbeat: after the first lines, then every 2 s; with a position after it
+NEVER_ANSWERED_TRIES = 3  # logs -f against a host that has not answered once: tries before giving up
 
 
 def follow_logs(host: Host, name: str, lines: int, say: Any = None) -> int:
-    """logs -f over a link that may drop: reconnect with backoff, and go on after the last line
-    printed (found among the last 500), so nothing is shown twice; a gap is said when it cannot be
-    found. Ends when the run has ended and no watchdog is left to start it again."""
+    """logs -f over a link that may drop: reconnect with backoff and go on by position. The host
+    marks where the next byte comes from (inode and offset of the log part) after each stretch of
+    lines; a stretch is printed when its mark has come, so after a drop the host is asked --from
+    the last mark, across rotations, and nothing is lost or shown twice; when that part was rotated
+    away meanwhile, the host says so in a line. (A host whose heartbeat carries no position, Slurm's
+    script: the last line printed is looked for among the last 500, and a gap said when it is not
+    there.) A host that never answered is tried NEVER_ANSWERED_TRIES times, then one line and its
+    exit code. Ends when the run has ended and no watchdog is left to start it again."""
     import time
 
     out = say or (lambda s: (sys.stdout.write(s + "\n"), sys.stdout.flush()))
-    last: str | None = None
+    pos: str | None = None  # "INODE:OFFSET" just after the last line printed
+    last: str | None = None  # the last line printed (for a host without positions)
+    answered, tries = False, 0
     n, delay = lines, 1.0
     while True:
-        backlog: list[str] | None = [] if last is not None else None
+        resume = ["--from", pos] if pos else []
+        by_text = last is not None and pos is None  # a reconnect to a host without positions
+        pending: list[str] = []
+        direct = False  # a host without positions, past its first heartbeat: lines go out at once
+        tries += 1
         try:
-            for line in host.lines(*_log_args(host, name), "-n", str(n), "-f", "--heartbeat"):
-                if line == HEARTBEAT:
-                    if backlog is not None:  # the first lines are all here: print what is new
-                        if last in backlog:
-                            new = backlog[len(backlog) - backlog[::-1].index(last):]
+            for line in host.lines(*_log_args(host, name), "-n", str(n), "-f", "--heartbeat", *resume):
+                answered = True
+                if line.startswith(HEARTBEAT):
+                    mark = line[1:]
+                    if mark:  # a position: what came before it is whole
+                        pos = mark
+                    elif by_text and not direct:
+                        if last in pending:
+                            pending = pending[len(pending) - pending[::-1].index(last):]
                         else:
-                            new = ["[tmuxkit] reconnected; some lines may be missing here", *backlog]
-                        for ln in new:
-                            out(ln)
-                            last = ln
-                        backlog = None
+                            pending = ["[tmuxkit] reconnected; some lines may be missing here", *pending]
+                    if not mark:
+                        direct = True
+                    for ln in pending:
+                        out(ln)
+                        last = ln
+                    pending = []
+                    delay = 1.0
                     continue
-                if backlog is not None:
-                    backlog.append(line)
-                    continue
-                out(line)
-                last = line
-                delay = 1.0
+                if direct:
+                    out(line)
+                    last = line
+                    delay = 1.0
+                else:
+                    pending.append(line)
+            for ln in pending:
+                out(ln)
             return 0
         except (UnreachableError, HostError) as e:
             if e.code in (ExitCode.USAGE, ExitCode.NOT_FOUND):
                 raise
-            sys.stderr.write(f"tmuxkit: {name}: {user_message(e)}; reconnecting in {delay:.0f}s\n")
+            if not answered:
+                if tries >= NEVER_ANSWERED_TRIES:
+                    e.message = f"{user_message(e)}; gave up after {tries} tries (it never answered)"
+                    e.host = ""
+                    raise
+            else:
+                sys.stderr.write(f"tmuxkit: {name}: {user_message(e)}; reconnecting in {delay:.0f}s\n")
             time.sleep(delay)
             delay = min(delay * 2, 30.0)
-            n = 500
+            n = 500 if pos is None else lines
 
 
 def alive_runs(statuses: Iterable[HostStatus]) -> list[RunStatus]:

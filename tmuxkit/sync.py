@@ -827,6 +827,11 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
     options = loop_options(to, every, include, checkpoints, host_option)
     every = every or spec.sync_every
     dest = sync_dir(config, spec, to)
+    if dest.exists() and not dest.is_dir():  # sync_to = "/dev/null", a file: one line, not a traceback
+        from tmuxkit.errors import UsageError
+
+        raise UsageError(f"{spec.name}: the sync destination {dest} is not a directory "
+                         f"({'--to' if to else 'sync_to' if spec.sync_to else 'runs/RUN'})")
     include = patterns(spec, include)
     n_ckpt = spec.sync_checkpoints if checkpoints is None else checkpoints
     check_own_files(dest)

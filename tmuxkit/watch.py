@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tmuxkit.config import RunSpec
 from tmuxkit.contract import NOTIFY_EVENTS, ContractError, last_kv_line
@@ -117,7 +118,21 @@ def events(host: Host, run: str, follow: bool = False) -> Iterator[dict[str, obj
         except ValueError:
             continue
         if isinstance(ev, dict):
-            yield ev
+            yield _no_surrogates(ev)
+
+
+def _no_surrogates(v: Any) -> Any:
+    """V with each lone surrogate in its strings ("\\ud800" in a damaged line: printing it raised
+    UnicodeEncodeError) as U+FFFD; a pair written as two escapes becomes its character."""
+    if isinstance(v, str):
+        if any("\ud800" <= c <= "\udfff" for c in v):
+            return v.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return v
+    if isinstance(v, dict):
+        return {_no_surrogates(k): _no_surrogates(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_no_surrogates(x) for x in v]
+    return v
 
 
 def event_key(ev: dict[str, object], index: int) -> str:

@@ -97,7 +97,7 @@ _cs_cached() {
       for n in "$@"; do printf '%s\n' "$runs/$n/meta" "$runs/$n/runner" "$runs/$n/status.cache" "$runs/$n/events.jsonl"; done
     else
       # Every run there is, from globs: no loop over the runs in bash.
-      printf '%s\n' "$runs"/*/meta "$runs"/*/runner "$runs"/*/status.cache "$runs"/*/events.jsonl
+      printf '%s\n' "$runs"/*/meta "$runs"/*/runner "$runs"/*/status.cache "$runs"/*/events.jsonl "$runs"/*/exit
     fi | tk_stat_many 2>/dev/null | sed 's/^/M /'
     for n in "$@"; do printf 'N %s\n' "$n"; done
   } | awk -v runs="$runs" -v now="$now" -v since="${CS_SINCE:-}" -v named="$named" '
@@ -112,23 +112,42 @@ _cs_cached() {
     $1 == "N" { order[++count] = $2 }
     END {
       for (o = 1; o <= count; o++) judge(order[o])
+      if (ended != "") printf "S\n%s", ended
       if (all != "") print "J\t" all
+    }
+    # uncached(NAME): a run to compute. Not named, and ended (its exit file is newer than its start):
+    # left out when it ended before the window, without reading more (a cold cache, as after an
+    # upgrade, made each of 1000 old runs cost 0.1 s), else listed after the rest ("E", which the
+    # caller computes while time is left).
+    function uncached(name,    d, ex, l, a, end, st) {
+      if (named) { print "C\t" name; return }
+      d = runs "/" name; ex = d "/exit"
+      if (!(ex in size) || mt[ex] + 0 < mt[d "/meta"] + 0 || mt[ex] + 0 < mt[d "/runner"] + 0) { print "C\t" name; return }
+      l = ""; if ((getline l < ex) <= 0) l = ""
+      close(ex)
+      split(l, a, " "); end = a[2]
+      st = d "/stopped"; l = ""
+      if ((getline l < st) > 0) { split(l, a, " "); if (a[2] ~ /^[0-9]+$/) end = a[2] }
+      close(st)
+      if (since != "" && end ~ /^[0-9]+$/ && end + 0 < since + 0) return
+      ended = ended "E\t" name "\n"
     }
     function judge(name,    d, cache, ev, meta, runner, got, key, times, logpath, json, tm, cur, files, i, f, l) {
       d = runs "/" name; cache = d "/status.cache"; ev = d "/events.jsonl"; meta = d "/meta"; runner = d "/runner"
-      if (!(cache in size) || !(meta in size)) { print "C\t" name; return }
+      if (!(meta in size)) { print "C\t" name; return }
+      if (!(cache in size)) { uncached(name); return }
       got = 0
       if ((getline key < cache) > 0) got++
       if ((getline times < cache) > 0) got++
       if ((getline logpath < cache) > 0) got++
       if ((getline json < cache) > 0) got++
       close(cache)
-      if (got < 4) { print "C\t" name; return }
+      if (got < 4) { uncached(name); return }
       split(times, tm, " ")
       # A start since (it rewrites runner and touches meta; the cache is written 10 s or more after
       # an end) or a new event.
       if (mt[meta] + 0 >= mt[cache] + 0 || mt[runner] + 0 >= mt[cache] + 0 || (ev in size ? size[ev] : 0) != tm[3] + 0) {
-        print "C\t" name
+        uncached(name)
         return
       }
       # Ended before the window and not named: left out, without reading its state files.
@@ -186,7 +205,7 @@ _cs_fresh_runner() {
 }
 
 _cs_runs() {
-  local home=$1 now=$2 name shown=0 named=1 d json kind item cached='' i n=0 all todo jkept=''
+  local home=$1 now=$2 name shown=0 named=1 d json kind item cached='' i n=0 all todo jkept='' etodo='' ecount=0 snapl
   # Live runs whose events and progress one awk reads for all (tk_run_extras_all): each one's
   # object so far (CS_HEAD) and the runs listed before it (CS_SEG), put together at the end.
   local -a CS_SEG CS_HEAD
@@ -208,18 +227,33 @@ _cs_runs() {
     todo=${cached%%J	*}
     jkept=${cached#"$todo"}
     jkept=${jkept#J	}
+    # Ended runs without a kept answer ("E", after an "S" line) are computed last, while the time
+    # budget lasts (7/10 of the --deadline): a cold host answers in time with its live runs, and each
+    # ended run computed is kept, so the next calls fill in the rest.
+    case $todo in
+    S"$TK_NL"* | *"$TK_NL"S"$TK_NL"*)
+      etodo=${todo#*S"$TK_NL"}
+      todo=${todo%%S"$TK_NL"*}
+      ;;
+    esac
     # What the runs to compute need, taken once for all of them: the process table, their files'
     # stat and their panes; then one awk judges every plain live run (tk_runs_fast), and the loop
     # below, the bash path, the rest. TMUXKIT_STATUS_JUDGE=bash sends every run the bash way (the
     # tests compare the two).
     TK_XDEFER=1 TK_XLIST=''
-    case $todo in *"C	"*)
+    # The snapshot covers the ended runs to compute too (the bash path reads their logs' stat from it).
+    snapl=$todo
+    [ -z "$etodo" ] || snapl="$todo$TK_NL$(printf '%s\n' "$etodo" | sed 's/^E	/C	/')"
+    case $snapl in *"C	"*)
       tk_snap_take
-      tk_runs_fast_snap "$home/$TK_RUNS_DIR" "$todo"
-      if [ -n "$TK_PS_SNAP" ] && [ "${TMUXKIT_STATUS_JUDGE:-}" != bash ]; then
-        tk_runs_fast "$home/$TK_RUNS_DIR" "$now" "$todo"
-        todo=$TK_FAST
-      fi
+      tk_runs_fast_snap "$home/$TK_RUNS_DIR" "$snapl"
+      case $todo in *"C	"*)
+        if [ -n "$TK_PS_SNAP" ] && [ "${TMUXKIT_STATUS_JUDGE:-}" != bash ]; then
+          tk_runs_fast "$home/$TK_RUNS_DIR" "$now" "$todo"
+          todo=$TK_FAST
+        fi
+        ;;
+      esac
       ;;
     esac
     case $todo in "A	"*)
@@ -227,6 +261,7 @@ _cs_runs() {
       todo=''
       ;;
     esac
+    todo="$todo${etodo:+$TK_NL}$etodo"
   fi
   while IFS='	' read -r kind item; do
     case $kind in
@@ -235,6 +270,12 @@ _cs_runs() {
       continue
       ;;
     C) name=$item ;;
+    E)
+      # The first 20 always (a small history is never cut short on a loaded box), then while time is left.
+      ecount=$((ecount + 1))
+      [ "$ecount" -le 20 ] || [ -z "$CS_BUDGET" ] || [ "$SECONDS" -lt "$CS_BUDGET" ] || continue
+      name=$item
+      ;;
     *) continue ;;
     esac
     d="$home/$TK_RUNS_DIR/$name"
@@ -498,7 +539,7 @@ EOF
 
 tk_status_main() {
   local pattern=train stale_after=300 runs_only=0 ended_within='' home now host f rq
-  CS_CACHE=0
+  CS_CACHE=0 CS_BUDGET=''
   local -a roots runs
   roots=() runs=()
   JSON=0
@@ -514,6 +555,7 @@ tk_status_main() {
     --deadline)
       case ${2:-} in '' | *[!0-9]* | 0) tk_die "$EX_USAGE" "--deadline needs a whole number of seconds" ;; esac
       tk_deadline "$2"
+      CS_BUDGET=$((SECONDS + $2 * 7 / 10))
       shift
       ;;
     --ended-within)

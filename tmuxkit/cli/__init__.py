@@ -114,6 +114,14 @@ PATH_OPTIONS = frozenset({"--results", "--cwd", "--to", "--config"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from tmuxkit import signals
+
+    # SIGTERM and SIGHUP end tmuxkit as Ctrl-C does: no host call's process group is left behind.
+    with signals.handled():
+        return signals.exit_code(_main(argv))
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (tmuxkit completion SHELL)
         import argcomplete
 

@@ -15,6 +15,7 @@ class Args:
     config: str | None
     dry_run: bool = False
     older_than: int | None = None
+    host: str | None = None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     c.add_argument("--older-than", type=duration, metavar="DUR",
                    help="also forget finished runs that ended longer ago, e.g. 14d; results and logs stay "
                         "(default: keep every run)")
+    c.add_argument("--host", metavar="HOST", help="only this host (default: every host)")
 
 
 def run(a: Args) -> int:
@@ -35,7 +37,7 @@ def run(a: Args) -> int:
 
     conf = cfg.load(a.config)
     found = 0
-    hosts = conf.all_hosts()
+    hosts = [conf.host(a.host)] if a.host else conf.all_hosts()
     for i, spec in enumerate(hosts):
         try:
             rows = runs.cleanup(connect(spec), a.dry_run)

@@ -15,13 +15,17 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from tmuxkit.config import LOCAL
 from tmuxkit.contract import ExitCode, kv_line
 from tmuxkit.errors import HostError, TmuxkitError, UnreachableError
 
 SCRIPT_TIMEOUT = 60.0
+
+
+class LinkSilent(UnreachableError):
+    """A call through a link that may be dead got no first byte in time (Host.run's first_byte)."""
 
 
 def shell_dir() -> Path:
@@ -42,6 +46,7 @@ def log_writer_for(python3_ok: bool) -> str:
 class InstallInfo:
     where: str  # the directory the host scripts run from
     log_writer: str  # "python3" or "awk"
+    tmux: str = "tmux"  # tmux's path there ("" when it has none)
 
 
 @dataclass
@@ -69,7 +74,30 @@ class Result:
         return lines[-1] if lines else f"failed with exit code {self.rc}"
 
 
-def _end_group(p: subprocess.Popen[bytes]) -> None:
+# The process groups of the host calls under way (each call runs in a session of its own), so
+# that SIGTERM or SIGHUP to tmuxkit (tmuxkit.signals) ends them as Ctrl-C does.
+_LIVE: set[subprocess.Popen[Any]] = set()
+
+
+def spawn(full: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
+    """Popen FULL in a process group (session) of its own, registered in _LIVE until reaped."""
+    p: subprocess.Popen[Any] = subprocess.Popen(full, start_new_session=True, **kw)
+    _LIVE.add(p)
+    return p
+
+
+def kill_live_groups() -> None:
+    """SIGKILL every registered host call's process group (from a signal handler: no waiting)."""
+    import signal
+
+    for p in list(_LIVE):
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _end_group(p: subprocess.Popen[Any]) -> None:
     """SIGKILL the process group P leads (P and all it started), and reap P. Its pipes are closed
     here, not read to their end: an ssh ControlMaster holds a client's stdio until the remote
     command ends (the host's own --deadline sees to that)."""
@@ -81,6 +109,7 @@ def _end_group(p: subprocess.Popen[bytes]) -> None:
         pass
     p.kill()
     p.wait()
+    _LIVE.discard(p)
     for f in (p.stdin, p.stdout, p.stderr):
         if f is not None:
             f.close()
@@ -102,30 +131,57 @@ class Host:
         """Run ARGV on the host. The call runs in a process group of its own: when TIMEOUT ends it
         (or Ctrl-C here), the whole group goes, so nothing it started is left behind on this
         machine; on a remote host the scripts bound themselves (check_training_status.sh --deadline)."""
+        return self._run(argv, timeout=timeout, input=input)
+
+    def _run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None,
+             first_byte: float | None = None) -> Result:
+        """run(); with FIRST_BYTE, the reply must have begun by then (else LinkSilent)."""
         full = self._argv_for(argv)
         try:
-            p = subprocess.Popen(full, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            p = spawn(full, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except FileNotFoundError as e:
             raise HostError(f"{e.filename}: command not found", host=self.name, argv=full, code=ExitCode.NO_TOOL) from None
         except OSError as e:  # E2BIG: an argument list too long to start
             raise HostError(f"cannot run {full[0]}: {e.strerror}", host=self.name, argv=full[:1],
                             code=ExitCode.USAGE) from None
         try:
-            out, err = p.communicate(input, timeout=timeout)
+            if first_byte is not None and (timeout is None or first_byte < timeout):
+                # A link that may be dead (a ControlMaster over a black-holed TCP): the reply must
+                # have begun by FIRST_BYTE, else the call is ended and LinkSilent raised.
+                try:
+                    out, err = p.communicate(input, timeout=first_byte)
+                except subprocess.TimeoutExpired as e:
+                    if not self._answered(e.output or b""):
+                        _end_group(p)
+                        raise LinkSilent(f"{self.name}: no reply began within {first_byte:g}s",
+                                         host=self.name, argv=full) from None
+                    out, err = p.communicate(None, timeout=None if timeout is None else timeout - first_byte)
+            else:
+                out, err = p.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
             _end_group(p)
             raise UnreachableError(f"{self.name}: no answer within {timeout:g}s", host=self.name, argv=full) from None
         except BaseException:
             _end_group(p)
             raise
-        res = Result(p.returncode, self._unframe(out.decode(errors="replace")), err.decode(errors="replace"))
+        _LIVE.discard(p)
+        res = Result(p.returncode, self._unframe(out.decode(errors="replace")),
+                     self._unframe_err(err.decode(errors="replace")))
         self._check_transport(res, full)
         return res
 
     def _unframe(self, out: str) -> str:
         """The command's own stdout, without what the transport's login shell printed around it. Local: all of it."""
         return out
+
+    def _answered(self, partial_out: bytes) -> bool:
+        """Whether PARTIAL_OUT shows that the command began on the host (local: it did)."""
+        return True
+
+    def _unframe_err(self, err: str) -> str:
+        """The command's own stderr, without what the transport's login shell printed before it. Local: all of it."""
+        return err
 
     def _check_transport(self, res: Result, argv: Sequence[str]) -> None:
         """Raise if the transport (not the command) failed. Local: never."""
@@ -144,22 +200,37 @@ class Host:
         return res
 
     def stream(self, script: str, *args: str) -> int:
-        """Run a host script with the terminal's stdout/stderr (logs -f)."""
+        """Run a host script with the terminal's stdout/stderr (logs)."""
         full = self._argv_for(self.script_argv(script, args))
+        p = spawn(full, stdin=subprocess.DEVNULL)
         try:
-            return subprocess.call(full, stdin=subprocess.DEVNULL)
-        except KeyboardInterrupt:
+            rc = p.wait()
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP (tmuxkit.signals)
+            _end_group(p)
             return 130
+        _LIVE.discard(p)
+        return rc
 
     def lines(self, script: str, *args: str) -> Iterator[str]:
-        """A host script's stdout, line by line, as it comes (events -f)."""
+        """A host script's stdout, line by line, as it comes (events -f). Its process group is
+        ended when the reader stops early (or is interrupted)."""
         full = self._argv_for(self.script_argv(script, args))
-        with subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, errors="replace") as p:
+        p = spawn(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                  text=True, errors="replace")
+        try:
             assert p.stdout is not None and p.stderr is not None
             for line in p.stdout:
                 yield line.rstrip("\n")
-            err = p.stderr.read()
+            err = self._unframe_err(p.stderr.read())
+            p.wait()
+        finally:
+            if p.returncode is None:
+                _end_group(p)
+            else:
+                _LIVE.discard(p)
+                for f in (p.stdout, p.stderr):
+                    if f is not None:
+                        f.close()
         if p.returncode:
             res = Result(p.returncode, "", err)
             self._check_transport(res, full)

@@ -2,10 +2,12 @@
 
 Usage: python3 frame.py MARK ssh [OPTION]... HOST COMMAND...
 
-Runs ssh (stdin and stderr are rsync's own), drops everything on ssh's stdout up to and including
-the first "MARK\\n" (the remote command starts with `echo MARK`, so whatever the login shell printed
-before it is dropped), then passes the rest on byte for byte. Exits with ssh's exit code. Standalone
-(no tmuxkit import): it runs once per rsync call.
+Runs ssh (stdin is rsync's own), drops everything on ssh's stdout up to and including the first
+"MARK\\n" (the remote command starts with `echo MARK; echo MARK >&2`, so whatever the login shell
+printed before it is dropped), then passes the rest on byte for byte. Its stderr likewise, to
+rsync's stderr: a .bashrc line there was taken for rsync's error ("rsync failed (255): <that
+line>"); when no mark comes there (ssh never ran the command) all of it is passed on, at the end.
+Exits with ssh's exit code. Standalone (no tmuxkit import): it runs once per rsync call.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 
 
 def unframe_bytes(data: bytes, mark: bytes) -> tuple[bytes, bool]:
@@ -30,10 +33,12 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: frame.py MARK ssh ...\n")
         return 2
     mark = argv[1].encode()
-    p = subprocess.Popen(argv[2:], stdout=subprocess.PIPE)
+    p = subprocess.Popen(argv[2:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda s, _f: p.send_signal(s))
-    assert p.stdout is not None
+    assert p.stdout is not None and p.stderr is not None
+    errs = threading.Thread(target=pass_stderr, args=(p.stderr.fileno(), mark), daemon=True)
+    errs.start()
     fd, buf, found = p.stdout.fileno(), b"", False
     while True:
         try:
@@ -53,7 +58,36 @@ def main(argv: list[str]) -> int:
             write_all(1, chunk)
         except BrokenPipeError:
             break
-    return p.wait()
+    rc = p.wait()
+    errs.join(5)
+    return rc
+
+
+def pass_stderr(fd: int, mark: bytes) -> None:
+    """FD to our stderr from the first MARK line on; all of it at the end when none came."""
+    buf, found = b"", False
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        if not found:
+            buf += chunk
+            chunk, found = unframe_bytes(buf, mark)
+            if not found:
+                continue
+            buf = b""
+        try:
+            write_all(2, chunk)
+        except OSError:
+            return
+    if not found and buf:
+        try:
+            write_all(2, buf)
+        except OSError:
+            pass
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -25,4 +25,6 @@ class LocalHost(Host):
                                 capture_output=True, timeout=10, check=False).returncode == 0
         except (OSError, subprocess.TimeoutExpired):
             ok = False
-        return InstallInfo(where=str(shell_dir()), log_writer=log_writer_for(ok))
+        import shutil
+
+        return InstallInfo(where=str(shell_dir()), log_writer=log_writer_for(ok), tmux=shutil.which("tmux") or "")

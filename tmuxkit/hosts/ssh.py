@@ -23,13 +23,32 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tmuxkit.config import HostSpec
 from tmuxkit.errors import HostError, UnreachableError
-from tmuxkit.hosts.base import SCRIPT_TIMEOUT, Host, InstallInfo, Result, shell_dir
+from tmuxkit.hosts.base import (
+    _LIVE,
+    SCRIPT_TIMEOUT,
+    Host,
+    InstallInfo,
+    LinkSilent,
+    Result,
+    _end_group,
+    shell_dir,
+    spawn,
+)
 
+# A ControlMaster left from before (a laptop that slept and woke on another network) may sit on a
+# black-holed TCP connection: `ssh -O check` still says it runs, and a command through it waited for
+# ServerAlive to give up (15 s) and then failed. So the first call of a process to a host, when a
+# master may be there, must see its reply begin within FIRST_BYTE seconds; if it does not, that
+# master is told to exit (-O exit, answered by the master itself, not over the link) and the call
+# is made once more, over a new connection. The reply's first bytes are the marker, printed before
+# the command runs, so a call ended here had not begun on the host.
+FIRST_BYTE = 4.0
 NOT_INSTALLED = 86  # the bootstrap's answer when $TMUXKIT_HOME/bin is missing or stale
 CONTROL_PERSIST = "30s"
 
@@ -46,6 +65,14 @@ def unframe(text: str) -> str:
     i = text.find(MARK + "\n")
     return text[i + len(MARK) + 1 :] if i >= 0 else ""
 
+
+def unframe_err(text: str) -> str:
+    """What the remote command (and ssh, after it) wrote on stderr: everything after the first MARK
+    line there, so a login shell's stderr (a .bashrc line) is never taken for the cause of a
+    failure; all of it when the command never ran (then it is ssh's own complaint)."""
+    i = text.find(MARK + "\n")
+    return text[i + len(MARK) + 1 :] if i >= 0 else text
+
 # Runs on the host under /bin/sh: the installed scripts, if their hash matches.
 _BOOTSTRAP = (
     'd="${TMUXKIT_HOME:-$HOME/.tmuxkit}/bin"; '
@@ -56,7 +83,8 @@ _INSTALL = (
     'h="${TMUXKIT_HOME:-$HOME/.tmuxkit}"; d="$h/bin"; umask 077; '
     'mkdir -p "$d" && chmod 700 "$h" "$d" && tar -xf - -C "$d" && '
     'chmod 755 "$d"/tmuxkit-* "$d"/*.sh && printf "%s\\n" "$0" > "$d/.version" && echo "$d" && '
-    '{ python3 -c "import sys; sys.exit(sys.version_info < (3, 6))" 2>/dev/null && echo python3 || echo awk; }'
+    '{ python3 -c "import sys; sys.exit(sys.version_info < (3, 6))" 2>/dev/null && echo python3 || echo awk; } && '
+    '{ command -v tmux || echo -; }'
 )
 
 
@@ -98,6 +126,23 @@ def control_dir() -> Path:
     return d
 
 
+def _pass_stderr(fd: int) -> None:
+    """FD's bytes to our stderr from the first MARK line on; all of them at the end when no mark
+    came (ssh never ran the command: its own complaint)."""
+    mark = MARK.encode() + b"\n"
+    buf, found = b"", False
+    while chunk := os.read(fd, 65536):
+        if not found:
+            buf += chunk
+            i = buf.find(mark)
+            if i < 0:
+                continue
+            chunk, found, buf = buf[i + len(mark) :], True, b""
+        os.write(2, chunk)
+    if not found and buf:
+        os.write(2, buf)
+
+
 def _q(word: str) -> str:
     return shlex.quote(word)
 
@@ -107,10 +152,13 @@ class SshHost(Host):
         self.spec = spec
         self.name = spec.name
         self._installed = False
+        self._link_ok = False  # a call has answered in this process
+        self._no_mux = False  # this host's master did not answer: calls go past it
 
     # --- ssh argv --------------------------------------------------------------
-    def ssh_options(self) -> list[str]:
-        """Options for ssh (also rsync -e): the user's first, so they win, then ours."""
+    def ssh_options(self, mux: bool = True) -> list[str]:
+        """Options for ssh (also rsync -e): the user's first, so they win, then ours. MUX False: a
+        connection of its own, past a master that does not answer."""
         s = self.spec
         opts: list[str] = []
         if s.ssh_config:
@@ -123,9 +171,9 @@ class SshHost(Host):
         if s.identity:
             opts += ["-i", os.path.expanduser(s.identity)]
         opts += [
-            "-o", f"ControlPath={control_dir()}/%C",
-            "-o", "ControlMaster=auto",
-            "-o", f"ControlPersist={CONTROL_PERSIST}",
+            "-o", f"ControlPath={control_dir()}/%C" if mux else "ControlPath=none",
+            "-o", "ControlMaster=auto" if mux else "ControlMaster=no",
+            "-o", f"ControlPersist={CONTROL_PERSIST}" if mux else "ControlPersist=no",
             "-o", "ServerAliveInterval=5",
             "-o", "ServerAliveCountMax=3",
             "-o", "ConnectTimeout=8",
@@ -135,15 +183,56 @@ class SshHost(Host):
     def _remote_line(self, argv: Sequence[str], *, framed: bool = True) -> str:
         env = [f"TMUXKIT_SOCKET={_q(os.environ['TMUXKIT_SOCKET'])}"] if os.environ.get("TMUXKIT_SOCKET") else []
         line = " ".join(["exec", "env", *env, *(_q(a) for a in argv)])
-        return f"echo {MARK}; {line}" if framed else line
+        return f"echo {MARK}; echo {MARK} >&2; {line}" if framed else line
 
     def _argv_for(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
         """ssh running ARGV on the host; its reply framed (MARK first), except on a terminal (attach)."""
-        return ["ssh", *self.ssh_options(), "-t" if tty else "-T", "--", self.spec.ssh,
+        return ["ssh", *self.ssh_options(mux=not self._no_mux), "-t" if tty else "-T", "--", self.spec.ssh,
                 self._remote_line(argv, framed=not tty)]
 
     def _unframe(self, out: str) -> str:
         return unframe(out)
+
+    def _unframe_err(self, err: str) -> str:
+        return unframe_err(err)
+
+    # --- a master that may be dead ---------------------------------------------------------------
+    def _answered(self, partial_out: bytes) -> bool:
+        return (MARK + "\n").encode() in partial_out
+
+    def _maybe_master(self) -> bool:
+        """A master may serve this host (any socket in the control directory): the first call checks it."""
+        if self._link_ok:
+            return False
+        try:
+            return any(control_dir().iterdir())
+        except OSError:
+            return False
+
+    def drop_master(self) -> None:
+        """Tell this host's ControlMaster to exit (locally, over its socket: the link need not work).
+        A master that does not answer even that (stopped, wedged) is left alone, and this process's
+        later calls go past it, each over a connection of its own."""
+        try:
+            p = subprocess.run(["ssh", *self.ssh_options(), "-O", "exit", "--", self.spec.ssh],
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=2, check=False,
+                               start_new_session=True)
+            self._no_mux = p.returncode != 0 and b"no such file" not in p.stderr.lower() \
+                and b"no master" not in p.stderr.lower() and b"connection refused" not in p.stderr.lower()
+        except (OSError, subprocess.TimeoutExpired):
+            self._no_mux = True
+
+    def run(self, argv: Sequence[str], *, timeout: float | None = SCRIPT_TIMEOUT, input: bytes | None = None) -> Result:
+        if self._maybe_master():
+            try:
+                res = self._run(argv, timeout=timeout, input=input, first_byte=FIRST_BYTE)
+            except LinkSilent:
+                self.drop_master()
+                res = super().run(argv, timeout=timeout, input=input)
+        else:
+            res = super().run(argv, timeout=timeout, input=input)
+        self._link_ok = True
+        return res
 
     def script_argv(self, script: str, args: Sequence[str]) -> list[str]:
         version, _ = scripts_bundle()
@@ -178,8 +267,8 @@ class SshHost(Host):
             raise HostError(f"could not install tmuxkit's scripts: {res.error_line()}", host=self.name,
                             rc=res.rc, stderr=res.err)
         self._installed = True
-        where, _, writer = res.out.strip().partition("\n")
-        return InstallInfo(where=where, log_writer=writer)
+        where, writer, tmux = [*res.out.strip().split("\n"), "", "", ""][:3]
+        return InstallInfo(where=where, log_writer=writer, tmux="" if tmux == "-" else tmux)
 
     def script(self, script: str, *args: str, timeout: float | None = SCRIPT_TIMEOUT,
                input: bytes | None = None) -> Result:
@@ -189,34 +278,63 @@ class SshHost(Host):
             res = super().script(script, *args, timeout=timeout, input=input)
         return res
 
-    def _ensure_installed(self) -> None:
-        if not self._installed and super().script("check_training_status.sh", "--help").rc == NOT_INSTALLED:
-            self.install()
-
     def stream(self, script: str, *args: str) -> int:
-        """The script's stdout to ours as it comes, from the marker on (the login shell's noise dropped)."""
-        self._ensure_installed()
+        """The script's stdout and stderr to ours as they come, each from its marker on (the login
+        shell's noise dropped). One exchange: the scripts are installed (and the call made again)
+        only when the host answers that they are missing."""
+        rc, wrote = self._stream_once(script, args)
+        if rc == NOT_INSTALLED and not wrote and not self._installed:
+            self.install()
+            rc, _ = self._stream_once(script, args)
+        return rc
+
+    def _stream_once(self, script: str, args: Sequence[str]) -> tuple[int, bool]:
         full = self._argv_for(self.script_argv(script, args))
         out = sys.stdout.buffer
+        p = spawn(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert p.stdout is not None and p.stderr is not None
+        errs = threading.Thread(target=_pass_stderr, args=(p.stderr.fileno(),), daemon=True)
+        errs.start()
+        wrote = False
         try:
-            with subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE) as p:
-                assert p.stdout is not None
-                buf, found = b"", False
-                while chunk := os.read(p.stdout.fileno(), 65536):
-                    if not found:
-                        buf += chunk
-                        i = buf.find(MARK.encode() + b"\n")
-                        if i < 0:
-                            continue
-                        chunk, found = buf[i + len(MARK) + 1 :], True
-                    out.write(chunk)
-                    out.flush()
-            return p.returncode
-        except KeyboardInterrupt:
-            return 130
+            buf, found = b"", False
+            while chunk := os.read(p.stdout.fileno(), 65536):
+                if not found:
+                    buf += chunk
+                    i = buf.find(MARK.encode() + b"\n")
+                    if i < 0:
+                        continue
+                    chunk, found = buf[i + len(MARK) + 1 :], True
+                wrote = wrote or bool(chunk)
+                out.write(chunk)
+                out.flush()
+            rc = p.wait()
+            errs.join(5)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP (tmuxkit.signals)
+            _end_group(p)
+            return 130, wrote
+        except BaseException:
+            _end_group(p)
+            raise
+        _LIVE.discard(p)
+        p.stdout.close()
+        p.stderr.close()
+        return rc, wrote
 
     def lines(self, script: str, *args: str) -> Iterator[str]:
-        self._ensure_installed()
+        """As Host.lines, from the marker on. One exchange, as stream()."""
+        got = False
+        try:
+            for line in self._lines_once(script, args):
+                got = True
+                yield line
+        except HostError as e:
+            if got or e.rc != NOT_INSTALLED or self._installed:
+                raise
+            self.install()
+            yield from self._lines_once(script, args)
+
+    def _lines_once(self, script: str, args: Sequence[str]) -> Iterator[str]:
         found = False
         for line in super().lines(script, *args):
             if not found:
@@ -235,7 +353,7 @@ class SshHost(Host):
             rsync_path = f"{{ {pre_shell}; }} 2>/dev/null; {rsync_path}"
         # The login shell may print before rsync starts, which would break rsync's protocol: the
         # remote side echoes the marker first, and frame.py drops everything up to it.
-        rsync_path = f"echo {MARK}; {rsync_path}"
+        rsync_path = f"echo {MARK}; echo {MARK} >&2; {rsync_path}"
         ssh = [sys.executable, "-I", str(FRAME), MARK, "ssh", *self.ssh_options()]
         return ["-e", shlex.join(ssh), f"--rsync-path={rsync_path}"]
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bats
+# lib/follow.bash: a rotated log read by position (tmuxkit-logs -f --heartbeat, --from).
+load test_helper
+
+lib() { # SCRIPT: run it with the libraries loaded
+  run bash -c '. "$1/lib/tmuxkit.bash" && . "$1/lib/follow.bash" && eval "$2"' _ "$SHELL_DIR" "$1"
+}
+
+@test "tk_emit: only whole lines, and the offset just past them" {
+  printf 'one\n\ntwo\nthr' >"$WORK/f"
+  lib 'tk_emit "$PWD/f" 0 13 4>&1; echo "off=$TK_OFF"; tk_emit "$PWD/f" 4 13 4>&1; echo "off=$TK_OFF"'
+  assert_success
+  assert_output "one
+
+two
+off=9
+
+two
+off=9"
+}
+
+@test "tk_log_find: a part by its inode across rotations, and the next newer part's inode" {
+  printf 'old\n' >"$WORK/r.log.2"
+  printf 'mid\n' >"$WORK/r.log.1"
+  printf 'new\n' >"$WORK/r.log"
+  ino2=$(ls -i "$WORK/r.log.2" | awk '{ print $1 }')
+  ino1=$(ls -i "$WORK/r.log.1" | awk '{ print $1 }')
+  ino0=$(ls -i "$WORK/r.log" | awk '{ print $1 }')
+  lib "tk_log_find \"\$PWD/r.log\" $ino2; echo \"\$TK_FIND_IDX \$TK_FIND_SIZE \$TK_NEXT_INO \$TK_LOG_INO \${TK_FIND_PATH##*/}\""
+  assert_output "2 4 $ino1 $ino0 r.log.2"
+  lib "tk_log_find \"\$PWD/r.log\" $ino0; echo \"\$TK_FIND_IDX [\$TK_NEXT_INO]\""
+  assert_output "0 []"
+  lib 'tk_log_find "$PWD/r.log" 1; echo "$TK_FIND_IDX"'
+  assert_output "-1"
+}
