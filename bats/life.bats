@@ -46,3 +46,41 @@ grows_past() { [ "$(log_lines "$1")" -gt "$2" ]; }
   assert_output --partial "rung=sigint"
   wait_for 10 log_has tt 'interrupted$' # after the terminal's own ^C echo
 }
+
+# writer_of LOGNAME: pids of live log writers (python3 or awk) writing LOGNAME.
+writer_of() {
+  ps -A -ww -o pid=,args= 2>/dev/null | awk -v n=" $1 " 'index($0 " ", n) && /tmuxkit-logwriter/ { print $1 }'
+}
+found_writer() { W=$(writer_of "$1") && [ -n "$W" ]; }
+gone() {
+  local p
+  for p in $1; do ! kill -0 "$p" 2>/dev/null || return 1; done
+}
+
+# writer_ends WRITER: a run logged by WRITER (python3 or awk; the tmux server's environment
+# picks it, so each test has its own) ends, and so does its log writer, with no line lost.
+writer_ends() {
+  local r="wend$1"
+  export TMUXKIT_LOG_WRITER=$1
+  run bash "$SHELL_DIR/tmuxkit-start" "$r" --cmd 'for i in 1 2 3; do echo "line $i"; done; printf "no newline"; sleep 2'
+  assert_success
+  wait_for 20 found_writer "$r.log"
+  wait_for 20 test -f "$TMUXKIT_HOME/runs/$r/exit"
+  wait_for 10 gone "$W"
+  run cat "$WORK/results/$r/tmuxkit/$r.log"
+  assert_line --index 1 "line 1"
+  assert_line --index 3 "line 3"
+  assert_line --index 4 "no newline"
+  assert_line --index 5 --regexp "^\[tmuxkit\] run $r exited with code 0 at "
+  # The pane is kept (remain-on-exit), without its pipe.
+  run tmux -L "$TMUXKIT_SOCKET" display-message -p -t "=$r:" '#{pane_dead} #{pane_pipe}'
+  assert_output "1 0"
+}
+
+@test "a run's python3 log writer ends with the run (it stayed until a cleanup), no line lost" {
+  writer_ends python3
+}
+
+@test "a run's awk log writer ends with the run, no line lost" {
+  writer_ends awk
+}

@@ -18,3 +18,5 @@ _tk_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$_tk_lib/ckpt.bash"
 # shellcheck source=budget.bash
 . "$_tk_lib/budget.bash"
+# shellcheck source=life.bash
+. "$_tk_lib/life.bash"

@@ -1,0 +1,20 @@
+# shellcheck shell=bash
+# The end of a run's life: its pane log writer ends with it.
+# Sourced: defines functions only; no options set, nothing created, nothing run.
+
+# tk_run_writer_end PANE LINE: end the loaded run's pane log writer once LINE (the runner's last
+# line, printed to PANE) is the log's last line, so no line is lost: the pane's pipe is closed and
+# the writer, at its end of file, flushes and exits (it stayed, 11 MB each, until a cleanup).
+# After 5 s without LINE, the pipe is closed all the same. Nothing to do without a pipe (headless:
+# the relay's own writer ends with the relay).
+tk_run_writer_end() {
+  local i=0 last
+  [ "$(tk_run_tmux display-message -p -t "$1" '#{pane_pipe}' 2>/dev/null)" = 1 ] || return 0
+  while [ "$i" -lt 50 ]; do
+    last=$(tail -n 1 "$R_LOG" 2>/dev/null) || last=''
+    [ "$last" != "$2" ] || break
+    sleep 0.1
+    i=$((i + 1))
+  done
+  tk_run_tmux pipe-pane -t "$1" 2>/dev/null || true
+}
