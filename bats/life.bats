@@ -3,6 +3,8 @@
 # survives a full disk, and its end is notified without a watchdog.
 load test_helper
 
+# use_writer python3|awk: the log writer of the runs this test starts (the tmux server's environment picks it).
+use_writer() { export TMUXKIT_LOG_WRITER=$1; }
 log_lines() { wc -l <"$WORK/results/$1/tmuxkit/$1.log" | tr -d ' '; }
 log_has() { grep -q -- "$2" "$WORK/results/$1/tmuxkit/$1.log"; }
 grows_past() { [ "$(log_lines "$1")" -gt "$2" ]; }
@@ -61,7 +63,7 @@ gone() {
 # picks it, so each test has its own) ends, and so does its log writer, with no line lost.
 writer_ends() {
   local r="wend$1"
-  export TMUXKIT_LOG_WRITER=$1
+  use_writer "$1"
   run bash "$SHELL_DIR/tmuxkit-start" "$r" --cmd 'for i in 1 2 3; do echo "line $i"; done; printf "no newline"; sleep 2'
   assert_success
   wait_for 20 found_writer "$r.log"
@@ -84,3 +86,70 @@ writer_ends() {
 @test "a run's awk log writer ends with the run, no line lost" {
   writer_ends awk
 }
+
+# A small disk of its own for the results (root can mount a tmpfs); skipped where it cannot.
+small_disk() {
+  DISK="$BATS_TEST_TMPDIR/disk"
+  mkdir -p "$DISK"
+  [ "$(id -u)" = 0 ] || skip "mounting a small tmpfs needs root"
+  mount -t tmpfs -o size=1m tmpfs "$DISK" 2>/dev/null || skip "cannot mount a tmpfs here"
+  DISK=$(cd -P "$DISK" && pwd)
+}
+disk_full() { [ "$(df -Pk "$DISK" | awk 'NR == 2 { print $4 }')" = 0 ]; }
+writer_attached() { [ "$(tmux -L "$TMUXKIT_SOCKET" display-message -p -t "=$1:" '#{pane_pipe}')" = 1 ]; }
+
+teardown() {
+  common_teardown
+  if [ -n "${DISK:-}" ]; then umount "$DISK" 2>/dev/null || umount -l "$DISK" 2>/dev/null || true; fi
+}
+
+@test "a full results disk: the log writer lives on, drops and counts what it cannot write, and says so on a line of its own when space returns" {
+  command -v python3 >/dev/null 2>&1 || skip "the python3 log writer"
+  small_disk
+  use_writer python3
+  # Most of the disk taken by a file of the test's, so the log fills the rest at once.
+  dd if=/dev/zero of="$DISK/filler" bs=1024 count=900 2>/dev/null
+  run bash "$SHELL_DIR/tmuxkit-start" full --results "$DISK/r" --cmd \
+    'i=0; while :; do i=$((i + 1)); printf "line %06d %0100d\n" "$i" 0; sleep 0.005; done'
+  assert_success
+  local log="$DISK/r/tmuxkit/full.log"
+  wait_for 30 disk_full
+  sleep 1 # lines are dropped meanwhile (the run never blocks: it keeps printing)
+  writer_attached full
+  rm -f "$DISK/filler"
+  wait_for 20 grep -q 'output are missing here: no space left' "$log"
+  # The marker starts a line of its own (not glued to a torn one), and the log goes on after it.
+  run grep -c '^\[tmuxkit\] log writer: [0-9][0-9]* lines ([0-9][0-9]* bytes) of output are missing here: no space left' "$log"
+  assert_output 1
+  run grep -c '.\[tmuxkit\] log writer' "$log"
+  assert_output 0
+  local n
+  n=$(wc -l <"$log")
+  wait_for 20 grows_in "$log" "$((n + 20))"
+  writer_attached full
+  run bash "$SHELL_DIR/tmuxkit-kill" full --grace 5
+  assert_success
+}
+grows_in() { [ "$(wc -l <"$1")" -gt "$2" ]; }
+
+@test "zombies --fix does not report a re-attached writer that died again at once" {
+  command -v python3 >/dev/null 2>&1 || skip "the python3 log writer"
+  use_writer python3
+  run bash "$SHELL_DIR/tmuxkit-start" wd --cmd 'while :; do echo tick; sleep 0.2; done'
+  assert_success
+  local log="$WORK/results/wd/tmuxkit/wd.log" w
+  wait_for 20 found_writer wd.log
+  w=$W
+  wait_for 20 grep -q tick "$log"
+  # A log the new writer cannot open (a folder in its place): it dies as soon as it starts.
+  mv "$log" "$log.moved"
+  mkdir "$log"
+  # shellcheck disable=SC2086  # a list of pids
+  kill $w
+  wait_for 20 writer_detached wd
+  run bash "$SHELL_DIR/tmuxkit-zombies" --fix wd
+  assert_output --partial "kind=writer_dead"
+  assert_output --partial "action=failed"
+  refute_output --partial "action=repiped"
+}
+writer_detached() { [ "$(tmux -L "$TMUXKIT_SOCKET" display-message -p -t "=$1:" '#{pane_pipe}')" = 0 ]; }

@@ -18,3 +18,14 @@ tk_run_writer_end() {
   done
   tk_run_tmux pipe-pane -t "$1" 2>/dev/null || true
 }
+
+# tk_run_writer_holds: true when the loaded run's pane keeps its log pipe for a second (checked
+# every 0.1 s): a writer re-attached that dies at once is not a repair.
+tk_run_writer_holds() {
+  local i=0
+  while [ "$i" -lt 10 ]; do
+    [ "$(tk_run_writer)" = 1 ] || return 1
+    sleep 0.1
+    i=$((i + 1))
+  done
+}

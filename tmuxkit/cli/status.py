@@ -73,8 +73,10 @@ def state_text(r: RunStatus) -> str:
         state += " (restart budget spent)"
     if r.last_event:
         state += f" [{r.last_event}, {r.restarts} restarts]"
-    if r.writer in (Writer.DEAD, Writer.REPIPED):
+    if r.writer == Writer.REPIPED:
         state += " log writer re-attached"
+    elif r.writer == Writer.DEAD:
+        state += " LOG WRITER DEAD (not re-attached: see the host's disk)"
     if r.sync is not None:
         last = r.sync.get("last_success")
         state += f" sync:{ago(int(time.time() - last)) + ' ago' if isinstance(last, (int, float)) else 'never'}"
