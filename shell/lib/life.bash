@@ -29,3 +29,19 @@ tk_run_writer_holds() {
     i=$((i + 1))
   done
 }
+
+# tk_notify_end_claim: true once for the loaded run's start (its run id): whoever notifies its
+# end (the watchdog or the runner's end hook) claims it first, so the end is sent once.
+tk_notify_end_claim() {
+  local f="$R_DIR/notified"
+  [ ! -L "$f" ] || return 1
+  ! grep -qxF -- "$R_RUN_ID" "$f" 2>/dev/null || return 1
+  # mkdir is atomic: of two at once, one claims.
+  mkdir "$R_DIR/notified.claim" 2>/dev/null || return 1
+  if grep -qxF -- "$R_RUN_ID" "$f" 2>/dev/null; then
+    rmdir "$R_DIR/notified.claim" 2>/dev/null || true
+    return 1
+  fi
+  printf '%s\n' "$R_RUN_ID" >"$f.tmp.$$" && mv -f "$f.tmp.$$" "$f"
+  rmdir "$R_DIR/notified.claim" 2>/dev/null || true
+}
