@@ -153,3 +153,30 @@ grows_in() { [ "$(wc -l <"$1")" -gt "$2" ]; }
   refute_output --partial "action=repiped"
 }
 writer_detached() { [ "$(tmux -L "$TMUXKIT_SOCKET" display-message -p -t "=$1:" '#{pane_pipe}')" = 0 ]; }
+
+watchdog_registered() { [ -s "$TMUXKIT_HOME/runs/$1/watchdog" ]; }
+
+@test "status shows a live run's watchdog killed with -9 as dead, on the bash path and the many-runs path alike" {
+  run bash "$SHELL_DIR/tmuxkit-start" wdk --cmd 'while :; do echo tick; sleep 0.2; done'
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-start" wdk2 --cmd 'while :; do echo tick; sleep 0.2; done'
+  assert_success
+  wait_for 20 grep -q tick "$WORK/results/wdk/tmuxkit/wdk.log"
+  run bash "$SHELL_DIR/tmuxkit-watch" wdk --detach --every 1
+  assert_success
+  wait_for 20 watchdog_registered wdk
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json wdk
+  refute_output --partial '"last_event":"watchdog_dead"'
+  local pid
+  read -r pid _ <"$TMUXKIT_HOME/runs/wdk/watchdog"
+  kill -9 "$pid"
+  wait_for 10 bash -c "! kill -0 $pid 2>/dev/null"
+  # The one-awk path (the default) and the bash path alike; none for the run without a watchdog.
+  local judge
+  for judge in fast bash; do
+    run env TMUXKIT_STATUS_JUDGE=$judge bash "$SHELL_DIR/check_training_status.sh" --runs-only --json wdk
+    assert_output --partial '"last_event":"watchdog_dead"'
+    run bash -c "TMUXKIT_STATUS_JUDGE=$judge bash '$SHELL_DIR/check_training_status.sh' --runs-only --json | grep -o '\"last_event\":\"[a-z_]*\"'"
+    assert_output '"last_event":"watchdog_dead"'
+  done
+}
