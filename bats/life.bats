@@ -180,3 +180,24 @@ watchdog_registered() { [ -s "$TMUXKIT_HOME/runs/$1/watchdog" ]; }
     assert_output '"last_event":"watchdog_dead"'
   done
 }
+
+@test "zombies --fix (cleanup) kills a finished run's ended watchdog session, only tmuxkit's own" {
+  run bash "$SHELL_DIR/tmuxkit-start" wfin --cmd 'echo working; sleep 1; exit 0'
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-watch" wfin --detach --every 1
+  assert_success
+  wait_for 30 grep -q '"event":"finished"' "$TMUXKIT_HOME/runs/wfin/events.jsonl"
+  wait_for 10 bash -c "[ \"\$(tmux -L '$TMUXKIT_SOCKET' display-message -p -t '=wfin+watch:' '#{pane_dead}')\" = 1 ]"
+  # A user's own session named like a watchdog's, for a run whose watchdog ended too: never touched.
+  run bash "$SHELL_DIR/tmuxkit-start" wuser --cmd 'exit 0'
+  assert_success
+  tmux -L "$TMUXKIT_SOCKET" new-session -d -s 'wuser+watch' 'sleep 300'
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/wuser/exit"
+  run bash "$SHELL_DIR/tmuxkit-zombies" --fix
+  assert_success
+  assert_output --partial "kind=dead_session	run=wfin	detail=watchdog session wfin+watch (its watchdog has ended)	action=killed"
+  refute_output --partial "wuser+watch"
+  run tmux -L "$TMUXKIT_SOCKET" has-session -t '=wfin+watch'
+  assert_failure
+  tmux -L "$TMUXKIT_SOCKET" has-session -t '=wuser+watch'
+}
