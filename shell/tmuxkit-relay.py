@@ -39,6 +39,7 @@ READONLY = {b"BASHOPTS", b"BASH_VERSINFO", b"EUID", b"PPID", b"SHELLOPTS", b"UID
 
 def child_env(envfile, run, run_id, results):
     env = dict(os.environb)
+    env.pop(b"TMUXKIT_RELAY_METRICS", None)  # the log writer's, not the command's
     try:
         with open(envfile, "rb") as f:
             lines = f.read().split(b"\n")
@@ -85,10 +86,15 @@ class Out:
         self.to_writer(data)
 
     def start_writer(self):
+        env = dict(os.environ)
+        metrics = env.pop("TMUXKIT_RELAY_METRICS", "")
+        env.pop("TMUXKIT_METRICS", None)
+        if metrics:
+            env["TMUXKIT_METRICS"] = metrics
         try:
             self.writer = subprocess.Popen(
                 ["bash", os.path.join(self.here, "tmuxkit-logwriter"), self.log, self.max, self.keep, "gap"],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         except OSError:
             self.writer = None
             return
