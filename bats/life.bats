@@ -201,3 +201,21 @@ watchdog_registered() { [ -s "$TMUXKIT_HOME/runs/$1/watchdog" ]; }
   assert_failure
   tmux -L "$TMUXKIT_SOCKET" has-session -t '=wuser+watch'
 }
+
+@test "zombies --fix on a full disk: a writer that dies again at once is no repair (awk writer, which a full disk still ends)" {
+  small_disk
+  use_writer awk
+  dd if=/dev/zero of="$DISK/filler" bs=1024 count=900 2>/dev/null
+  run bash "$SHELL_DIR/tmuxkit-start" fullawk --results "$DISK/r" --cmd \
+    'i=0; while :; do i=$((i + 1)); printf "line %06d %0100d\n" "$i" 0; sleep 0.005; done'
+  assert_success
+  wait_for 30 disk_full
+  wait_for 30 writer_detached fullawk
+  run bash "$SHELL_DIR/tmuxkit-zombies" --fix fullawk
+  assert_output --partial "kind=writer_dead"
+  assert_output --partial "action=failed"
+  refute_output --partial "action=repiped"
+  rm -f "$DISK/filler"
+  run bash "$SHELL_DIR/tmuxkit-kill" fullawk --grace 5
+  assert_success
+}
