@@ -132,26 +132,6 @@ teardown() {
 }
 grows_in() { [ "$(wc -l <"$1")" -gt "$2" ]; }
 
-@test "zombies --fix does not report a re-attached writer that died again at once" {
-  command -v python3 >/dev/null 2>&1 || skip "the python3 log writer"
-  use_writer python3
-  run bash "$SHELL_DIR/tmuxkit-start" wd --cmd 'while :; do echo tick; sleep 0.2; done'
-  assert_success
-  local log="$WORK/results/wd/tmuxkit/wd.log" w
-  wait_for 20 found_writer wd.log
-  w=$W
-  wait_for 20 grep -q tick "$log"
-  # A log the new writer cannot open (a folder in its place): it dies as soon as it starts.
-  mv "$log" "$log.moved"
-  mkdir "$log"
-  # shellcheck disable=SC2086  # a list of pids
-  kill $w
-  wait_for 20 writer_detached wd
-  run bash "$SHELL_DIR/tmuxkit-zombies" --fix wd
-  assert_output --partial "kind=writer_dead"
-  assert_output --partial "action=failed"
-  refute_output --partial "action=repiped"
-}
 writer_detached() { [ "$(tmux -L "$TMUXKIT_SOCKET" display-message -p -t "=$1:" '#{pane_pipe}')" = 0 ]; }
 
 watchdog_registered() { [ -s "$TMUXKIT_HOME/runs/$1/watchdog" ]; }
