@@ -76,6 +76,8 @@ class Log:
         self.f = open_log(path)
         self.size = self.f.tell()
         self.buf = []
+        self.lost = self.lost_lines = 0  # what a full disk kept out of the log, not yet said
+        self.lost_at, self.torn = "", False
 
     def add(self, line):
         if self.size > 0 and self.size + len(line) > self.max:
@@ -86,9 +88,40 @@ class Log:
 
     def flush(self):
         if self.buf:
-            self.f.write(b"".join(self.buf))
-            self.f.flush()
+            data = b"".join(self.buf)
             self.buf = []
+            if self.lost:  # space again, maybe: first a line saying what is missing, on a line of its own
+                note = (b"\n" if self.torn else b"") + (
+                    f"[tmuxkit] log writer: {self.lost_lines} lines ({self.lost} bytes) of output are missing here: "
+                    f"no space left on the log's disk from {self.lost_at} to {time.strftime('%H:%M:%S')}\n").encode()
+                self.size += len(note)
+                if self.write(note) < len(note):
+                    self.drop(data, 0)
+                    return
+                self.lost = self.lost_lines = 0
+                self.torn = False
+            self.write(data)
+
+    def write(self, data):
+        """Write DATA, all of it or what the disk takes: a full disk (ENOSPC, EDQUOT) never ends the
+        writer (it keeps reading, so the run never blocks); what is dropped is counted and said
+        once space returns. Returns the bytes written."""
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self.f.fileno(), data[done:])
+        except OSError:
+            self.drop(data, done)
+        return done
+
+    def drop(self, data, done):
+        if not self.lost:
+            self.lost_at = time.strftime("%H:%M:%S")
+        if done:
+            self.torn = data[done - 1:done] != b"\n"
+        self.lost += len(data) - done
+        self.lost_lines += data.count(b"\n", done)
+        self.size -= len(data) - done
 
     def rotate(self):
         self.f.close()

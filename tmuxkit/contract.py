@@ -100,6 +100,7 @@ class Event(_Word):
     SYNCED = "synced"
     WRITER_REPIPED = "writer_repiped"
     WATCHDOG_ENDED = "watchdog_ended"  # replaced by a newer one, `watch --off`, or `stop`
+    WATCHDOG_DEAD = "watchdog_dead"  # status only: a live run's registered watchdog is gone (killed with -9)
     RESTARTED = "restarted"  # started again from scratch: no resume template or no usable checkpoint
     CHECKPOINT_REJECTED = "checkpoint_rejected"  # a resume from it died before making progress
     CHECKPOINT_SKIPPED = "checkpoint_skipped"  # a name tmuxkit cannot pass on safely (a newline)

@@ -290,8 +290,11 @@ def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIM
         raise TmuxkitError(f"{host.name}: {e}") from None
     for r in runs:
         if r.writer == Writer.DEAD:  # the log writer died: re-pipe it (with a gap marker) and say so
-            host.script("tmuxkit-zombies", "--fix", r.run)
-            r.writer = Writer.REPIPED.value
+            fixed = host.script("tmuxkit-zombies", "--fix", r.run)
+            # Only a repair that held (the host checks the new writer is still attached a moment later).
+            if any(line.startswith("kind=writer_dead\t") and line.endswith("\taction=repiped")
+                   for line in fixed.out.splitlines()):
+                r.writer = Writer.REPIPED.value
     if report.unknown and not partial:
         raise HostError(f"no run named '{report.unknown[0]}' on {host.name}", host=host.name,
                         code=ExitCode.NOT_FOUND)

@@ -57,6 +57,7 @@ EV_GPU_CHECKS_OFF=gpu_checks_off
 EV_SYNCED=synced
 EV_WRITER_REPIPED=writer_repiped
 EV_WATCHDOG_ENDED=watchdog_ended
+EV_WATCHDOG_DEAD=watchdog_dead
 EV_RESTARTED=restarted
 EV_CHECKPOINT_REJECTED=checkpoint_rejected
 EV_CHECKPOINT_SKIPPED=checkpoint_skipped

@@ -404,7 +404,12 @@ tk_run_json_v() {
   tk_lock_state "$R_LOCK"
   lock_state=$LK_STATE
   TK_RUN_DEFERRED=''
-  if [ -n "${TK_XDEFER:-}" ] && [ -n "$S_LAST" ] && { [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; }; then
+  # A live run whose registered watchdog is gone (see tk_watchdog_lost) shows that as its last event.
+  local wd_lost=''
+  if [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; then
+    ! tk_watchdog_lost || wd_lost=1
+  fi
+  if [ -z "$wd_lost" ] && [ -n "${TK_XDEFER:-}" ] && [ -n "$S_LAST" ] && { [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; }; then
     # Many runs in one call: their events and progress are read by one awk for all of them
     # (tk_run_extras_all), and tk_run_json_tail ends each object after it.
     tk_run_extras_paths
@@ -415,6 +420,7 @@ tk_run_json_v() {
     esac
   else
     tk_run_extras
+    [ -z "$wd_lost" ] || S_EVENT=$EV_WATCHDOG_DEAD
   fi
   case $R_PID$R_RUNNER_PID$R_STARTED$R_ENDED$S_UPTIME$S_LOG_AGE$R_EXIT$R_STUCK_AFTER in *[!0-9]*) ;; *)
     case $R_RUN$S_STATE$R_LOG$S_LAST$R_LOCK$lock_state$R_RESULTS$R_CWD$writer$R_SOCKET in *[\"\\$'\001'-$'\037']*) ;; *)
@@ -552,7 +558,8 @@ tk_runs_fast() {
   # shellcheck disable=SC2016  # an awk program
   TK_FAST=$(printf '@@P\n%s\n%s@@S%s@@R\n%s\n' "$TK_PS_RAW" "$TK_FAST_PANES" "$TK_STAT_SNAP" "$3" |
     awk -v runs="$1" -v now="$2" -v max="$TK_LAST_LINE_MAX" -v logsuf="$TK_LOG_SUFFIX" -v livesuf="$TK_LIVE_SUFFIX" \
-      -v def_stuck="$TK_DEF_STUCK_AFTER" -v st_run="$ST_RUNNING" -v st_stuck="$ST_STUCK" "$TK_EXTRAS_AWK$TK_FAST_AWK" 2>/dev/null) ||
+      -v def_stuck="$TK_DEF_STUCK_AFTER" -v st_run="$ST_RUNNING" -v st_stuck="$ST_STUCK" -v ev_wd_dead="$EV_WATCHDOG_DEAD" \
+      "$TK_EXTRAS_AWK$TK_FAST_AWK" 2>/dev/null) ||
     TK_FAST=$3
 }
 
@@ -646,7 +653,7 @@ function jv(v) {
   if (v ~ /^[0-9-]+$/ && v != "-") return v
   return js(v)
 }
-function judge(name,    headless, d, f, l, run, cwd, res, lk, lg, started, sk, stuck, rpid, rstart, pid, a, up, mt, act, age, k, b, live, last, state, writer, ls, lpid, lstart, pf, j) {
+function judge(name,    wd, wdl, headless, d, f, l, run, cwd, res, lk, lg, started, sk, stuck, rpid, rstart, pid, a, up, mt, act, age, k, b, live, last, state, writer, ls, lpid, lstart, pf, j) {
   d = runs "/" name
   run = ""; cwd = ""; res = ""; lk = ""; lg = ""; started = ""; sk = ""; stuck = def_stuck
   f = d "/meta"; a = 0
@@ -715,6 +722,14 @@ function judge(name,    headless, d, f, l, run, cwd, res, lk, lg, started, sk, s
   pf = b ".progress"
   if (sty[pf] != "re") pf = ""
   extras(d "/events.jsonl", pf)
+  # As tk_watchdog_lost: a registered watchdog that is no longer alive.
+  wdl = first(d "/watchdog")
+  if (FIRST_OK && wdl != "") {
+    split(wdl, wd, " ")
+    a = alive(wd[1], wd[2])
+    if (a < 0) return ""
+    if (!a) e = ev_wd_dead
+  }
   j = "{\"run\":" js(run) ",\"session\":" js(run) ",\"state\":" js(state) ",\"pid\":" jv(pid) ",\"runner_pid\":" jv(rpid)
   j = j ",\"started_at\":" jv(started) ",\"ended_at\":null,\"uptime_s\":" jv(up)
   j = j ",\"log_path\":" js(lg) ",\"log_age_s\":" jv(age) ",\"last_line\":" js(last) ",\"exit_code\":null"
@@ -744,6 +759,12 @@ tk_watchdog_pid() {
   read -r pid start <"$R_DIR/watchdog" || true
   tk_owner_alive "$pid" "$start" || return 1
   printf '%s\n' "$pid"
+}
+
+# tk_watchdog_lost: true when the loaded run asked for a watchdog (runs/RUN/watchdog, which a
+# watchdog removes when it leaves) and that watchdog is no longer alive (killed with -9).
+tk_watchdog_lost() {
+  [ -f "$R_DIR/watchdog" ] && [ ! -L "$R_DIR/watchdog" ] && ! tk_watchdog_pid >/dev/null 2>&1
 }
 
 # tk_watchdog_end [SESSION_TOO]: end the loaded run's watchdog (SIGTERM, SIGKILL after 5 s) and,

@@ -109,6 +109,7 @@ def run(a: Args) -> int:
     try:
         spec = _resume_or_hint(a, h, spec)
         started = runs.start(h, spec)
+        notify_note = _host_notify(h, a, spec)
     finally:
         h.close()
     i = started.info
@@ -121,6 +122,8 @@ def run(a: Args) -> int:
     say(f"  results  {i.results}")
     say(f"  lock     {i.lock}")
     say(f"attach:  tmuxkit attach {a.run}    (or: {attach_hint(i.socket, i.session, conf.host(started.host))})")
+    if notify_note:
+        say(notify_note)
     _next_steps(a)
     if a.sync:
         from tmuxkit import sync
@@ -159,6 +162,28 @@ def _resume_or_hint(a: Args, h: Host, spec: RunSpec) -> RunSpec:
                "set the run's resume template (resume = \"--resume {checkpoint}\") to resume from it")
         say(f"note: {where} holds checkpoints (newest {checkpoints.describe(unit)}); this start begins from step 0: {how}")
     return spec
+
+
+def _host_notify(h: Host, a: Args, spec: RunSpec) -> str:
+    """With notify set and no --watch, the run's end is notified from the host (its runner's end
+    hook): the targets go there now, on stdin (a webhook URL is a secret). A run that ended before
+    they arrived is notified by this same call. Returns the line that says what will be sent."""
+    if not spec.notify or a.watch:
+        return ""
+    from tmuxkit import watch
+    from tmuxkit.errors import TmuxkitError
+
+    on_host = watch.host_targets(spec.notify)[0] if spec.notify_from in ("host", "both") else []
+    if not on_host:
+        return (f"notify: nothing is sent from the host (notify_from = {spec.notify_from!r}, or no target it can "
+                f"send to): `tmuxkit events {a.run} -f` sends them from this machine")
+    try:
+        h.script_ok("tmuxkit-watch", a.run, "--notify-stdin", "--notify-end",
+                    input="".join(t + "\n" for t in on_host).encode())
+    except TmuxkitError as e:
+        return f"notify: the run's end will not be notified: {e}"
+    return (f"notify: the run's end goes to {len(on_host)} target(s) from the host "
+            "(no watchdog: --watch adds stuck and restart alerts)")
 
 
 def submit(a: Args, h: SlurmHost, spec: RunSpec) -> int:

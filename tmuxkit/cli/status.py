@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tmuxkit.cli._common import ago, duration, err, load_config, say, seconds, table
-from tmuxkit.contract import ExitCode, RunStatus, State, Writer
+from tmuxkit.contract import Event, ExitCode, RunStatus, State, Writer
 
 if TYPE_CHECKING:
     from tmuxkit.runs import HostStatus
@@ -73,10 +73,14 @@ def state_text(r: RunStatus) -> str:
         state += f" [{r.stop_rung}]"
     if r.state == State.FAILED:
         state += " (restart budget spent)"
-    if r.last_event:
+    if r.last_event == Event.WATCHDOG_DEAD:
+        state += f" [WATCHDOG DEAD: tmuxkit watch {r.run} starts a new one]"
+    elif r.last_event:
         state += f" [{r.last_event}, {r.restarts} restarts]"
-    if r.writer in (Writer.DEAD, Writer.REPIPED):
+    if r.writer == Writer.REPIPED:
         state += " log writer re-attached"
+    elif r.writer == Writer.DEAD:
+        state += " LOG WRITER DEAD (not re-attached: see the host's disk)"
     if r.sync is not None:
         last = r.sync.get("last_success")
         state += f" sync:{ago(int(time.time() - last)) + ' ago' if isinstance(last, (int, float)) else 'never'}"
