@@ -301,12 +301,16 @@ tk_here() {
   hostname 2>/dev/null || echo this host
 }
 
-# tmux on $TMUXKIT_SOCKET (tmux -L) when set, else the user's normal server.
+# tmux on $TMUXKIT_SOCKET (tmux -L) when set, else the user's normal server. Always as a UTF-8
+# client (-u): for a client whose locale is not UTF-8 (LC_ALL=C, no LANG at all, as in docker-based
+# boxes), tmux prints a TAB or any non-ASCII byte in -F output as "_", and the scripts' fields (and
+# the paths in them) would not be found. -u changes what tmux prints to this client only, never
+# the locale a run's command sees.
 tk_tmux() {
   if [ -n "${TMUXKIT_SOCKET:-}" ]; then
-    tmux -L "$TMUXKIT_SOCKET" "$@"
+    tmux -u -L "$TMUXKIT_SOCKET" "$@"
   else
-    tmux "$@"
+    tmux -u "$@"
   fi
 }
 
