@@ -40,3 +40,79 @@ start_run() { # RUN CMD
   run env -u LC_CTYPE -u LC_ALL LANG=C.UTF-8 bash "$SHELL_DIR/tmuxkit-doctor"
   assert_line $'check=locale\tok=1\tvalue=LANG=C.UTF-8 (UTF-8)\tfix='
 }
+
+# Files that must outlive every call below: in the cwd, under it, and inside the folders whose
+# names look like find expressions.
+plant_sentinels() {
+  mkdir -p ./-delete ./-exec sub
+  touch keep1 sub/keep2.log training.lock ./-delete/keep3.log ./-exec/keep4 ./-delete/training.lock
+  find . | LC_ALL=C sort >"$BATS_TEST_TMPDIR/sentinels"
+}
+
+sentinels_kept() {
+  local f
+  while IFS= read -r f; do
+    [ -e "$f" ] || fail "deleted: $f"
+  done <"$BATS_TEST_TMPDIR/sentinels"
+}
+
+@test "paths that look like options: the report with --root -delete / -exec deletes nothing and reads them as folders" {
+  plant_sentinels
+  run bash "$SHELL_DIR/check_training_status.sh" --root -delete
+  assert_success
+  assert_output --partial "./-delete/training.lock"
+  assert_output --partial "./-delete/keep3.log"
+  sentinels_kept
+  run bash "$SHELL_DIR/check_training_status.sh" --json --root -exec --root -delete --root -
+  assert_success
+  printf '%s' "$output" | python3 -c 'import json, sys; json.load(sys.stdin)'
+  sentinels_kept
+  # The built report and its source agree (the test runs the built one above).
+  run bash "$SHELL_DIR/check_training_status.sh" --root -delete --pattern -delete --stale-after 0
+  assert_success
+  sentinels_kept
+}
+
+@test "paths that look like options: doctor, checkpoints, lock, start, zombies and forget take them as paths" {
+  plant_sentinels
+  run bash "$SHELL_DIR/tmuxkit-doctor" --dir -delete --dir -exec
+  assert_line --regexp $'^check=disk ./-delete\tok='
+  sentinels_kept
+  run bash "$SHELL_DIR/tmuxkit-checkpoints" --results -delete --all
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-checkpoints" --cwd -exec --results . --all
+  assert_success
+  sentinels_kept
+  live_pid
+  run bash "$SHELL_DIR/tmuxkit-lock" acquire -delete.lock --run pl --pid "$LIVE_PID"
+  assert_success
+  assert_output --partial $'path=./-delete.lock'
+  [ -f ./-delete.lock ]
+  run bash "$SHELL_DIR/tmuxkit-lock" check -delete.lock
+  assert_failure 3
+  kill "$LIVE_PID"
+  run bash "$SHELL_DIR/tmuxkit-lock" release -delete.lock --if-stale
+  assert_success
+  [ ! -e ./-delete.lock ]
+  sentinels_kept
+  run bash "$SHELL_DIR/tmuxkit-start" pd1 --cwd -delete --results -exec --cmd 'echo "in $PWD"'
+  assert_success
+  assert_output --partial "results=$WORK/-delete/-exec"
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/pd1/exit"
+  wait_for 10 grep -q "in $WORK/-delete" "$WORK/-delete/-exec/tmuxkit/pd1.log"
+  run bash "$SHELL_DIR/tmuxkit-zombies" --fix
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-forget" pd1
+  assert_success
+  sentinels_kept
+  [ -f "$WORK/-delete/-exec/tmuxkit/pd1.log" ]
+  # A home that looks like an option: ./-delete is read as the folder it is.
+  mkdir -p ./-delete/runs
+  run env TMUXKIT_HOME=-delete bash "$SHELL_DIR/check_training_status.sh" --runs-only --json
+  assert_success
+  run env TMUXKIT_HOME=-delete bash "$SHELL_DIR/tmuxkit-zombies" --fix
+  assert_success
+  run env TMUXKIT_HOME=-delete bash "$SHELL_DIR/tmuxkit-forget" --older-than 0
+  assert_success
+  sentinels_kept
+}

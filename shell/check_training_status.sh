@@ -205,7 +205,7 @@ tk_check_run() {
 
 # $TMUXKIT_HOME (default ~/.tmuxkit). Reading never creates it.
 tk_home() {
-  printf '%s\n' "${TMUXKIT_HOME:-$HOME/.tmuxkit}"
+  case ${TMUXKIT_HOME:-} in -*) printf './%s\n' "$TMUXKIT_HOME" ;; *) printf '%s\n' "${TMUXKIT_HOME:-$HOME/.tmuxkit}" ;; esac
 }
 
 # tk_home_init: $TMUXKIT_HOME and its runs/, created 0700, for the scripts that write state.
@@ -295,6 +295,16 @@ tk_tilde_v() {
   *) return 0 ;;
   esac
   eval "$1=\$_tk_p"
+}
+
+# tk_path_v VAR: VAR's path made one that no tool takes for an option or a find expression: a
+# relative path that starts with "-" ("-delete", "-", "--") gets "./" in front. Every path a script
+# is given is passed through it where it comes in, before any find, rm, ls, stat, mv, cd, df... sees
+# it ("--" alone would not do: find has no such end of options).
+tk_path_v() {
+  local _tk_p
+  eval "_tk_p=\${$1}"
+  case $_tk_p in -*) eval "$1=./\$_tk_p" ;; esac
 }
 
 tk_here() {
@@ -979,6 +989,11 @@ tk_run_load() {
     umask=*) R_UMASK=${line#umask=} ;;
     esac
   done
+  # Written absolute by start; a hand-edited relative one is still never an option to find or rm.
+  case $R_CWD in -*) R_CWD=./$R_CWD ;; esac
+  case $R_RESULTS in -*) R_RESULTS=./$R_RESULTS ;; esac
+  case $R_LOCK in -*) R_LOCK=./$R_LOCK ;; esac
+  case $R_LOG in -*) R_LOG=./$R_LOG ;; esac
   R_RUNNER_PID='' R_RUNNER_START='' R_PID='' R_EXIT='' R_ENDED='' R_STOP_RUNG='' R_STOP_REQ=''
   if [ -f "$d/runner" ]; then
     { IFS= read -r R_RUNNER_PID && IFS= read -r R_RUNNER_START; } <"$d/runner" || true
@@ -2180,7 +2195,9 @@ tk_status_main() {
       ;;
     --root)
       [ $# -ge 2 ] || tk_die "$EX_USAGE" "--root needs a directory"
-      roots+=("$2")
+      f=$2
+      tk_path_v f # "-delete" is a folder here, never a find expression
+      roots+=("$f")
       shift
       ;;
     --pattern)

@@ -58,7 +58,7 @@ tk_check_run() {
 
 # $TMUXKIT_HOME (default ~/.tmuxkit). Reading never creates it.
 tk_home() {
-  printf '%s\n' "${TMUXKIT_HOME:-$HOME/.tmuxkit}"
+  case ${TMUXKIT_HOME:-} in -*) printf './%s\n' "$TMUXKIT_HOME" ;; *) printf '%s\n' "${TMUXKIT_HOME:-$HOME/.tmuxkit}" ;; esac
 }
 
 # tk_home_init: $TMUXKIT_HOME and its runs/, created 0700, for the scripts that write state.
@@ -148,6 +148,16 @@ tk_tilde_v() {
   *) return 0 ;;
   esac
   eval "$1=\$_tk_p"
+}
+
+# tk_path_v VAR: VAR's path made one that no tool takes for an option or a find expression: a
+# relative path that starts with "-" ("-delete", "-", "--") gets "./" in front. Every path a script
+# is given is passed through it where it comes in, before any find, rm, ls, stat, mv, cd, df... sees
+# it ("--" alone would not do: find has no such end of options).
+tk_path_v() {
+  local _tk_p
+  eval "_tk_p=\${$1}"
+  case $_tk_p in -*) eval "$1=./\$_tk_p" ;; esac
 }
 
 tk_here() {

@@ -43,6 +43,11 @@ tk_run_load() {
     umask=*) R_UMASK=${line#umask=} ;;
     esac
   done
+  # Written absolute by start; a hand-edited relative one is still never an option to find or rm.
+  case $R_CWD in -*) R_CWD=./$R_CWD ;; esac
+  case $R_RESULTS in -*) R_RESULTS=./$R_RESULTS ;; esac
+  case $R_LOCK in -*) R_LOCK=./$R_LOCK ;; esac
+  case $R_LOG in -*) R_LOG=./$R_LOG ;; esac
   R_RUNNER_PID='' R_RUNNER_START='' R_PID='' R_EXIT='' R_ENDED='' R_STOP_RUNG='' R_STOP_REQ=''
   if [ -f "$d/runner" ]; then
     { IFS= read -r R_RUNNER_PID && IFS= read -r R_RUNNER_START; } <"$d/runner" || true

@@ -523,7 +523,9 @@ tk_status_main() {
       ;;
     --root)
       [ $# -ge 2 ] || tk_die "$EX_USAGE" "--root needs a directory"
-      roots+=("$2")
+      f=$2
+      tk_path_v f # "-delete" is a folder here, never a find expression
+      roots+=("$f")
       shift
       ;;
     --pattern)
