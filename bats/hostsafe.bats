@@ -116,3 +116,90 @@ sentinels_kept() {
   assert_success
   sentinels_kept
 }
+
+# A folder outside the home that looks like a run's state (it holds a file named meta).
+plant_outside() {
+  mkdir -p "$BATS_TEST_TMPDIR/outside/data" "$BATS_TEST_TMPDIR/outside/old"
+  echo precious >"$BATS_TEST_TMPDIR/outside/data/meta"
+  echo precious >"$BATS_TEST_TMPDIR/outside/old/meta"
+  touch -t 202001010000 "$BATS_TEST_TMPDIR/outside/old/meta"
+}
+
+@test "links: forget and cleanup refuse a symlinked home, runs/ or run folder, and delete nothing outside" {
+  plant_outside
+  local out=$BATS_TEST_TMPDIR/outside
+  # runs/ itself a link
+  mkdir -p "$TMUXKIT_HOME"
+  ln -s "$out" "$TMUXKIT_HOME/runs"
+  for cmd in "tmuxkit-forget --older-than 0" "tmuxkit-forget old" "tmuxkit-zombies --fix" "tmuxkit-zombies"; do
+    # shellcheck disable=SC2086
+    run bash "$SHELL_DIR"/$cmd
+    assert_failure 2
+    assert_output --regexp "^tmuxkit: refusing state directory .*runs: it is a symlink"
+    [ "${#lines[@]}" = 1 ]
+    [ -f "$out/data/meta" ] && [ -f "$out/old/meta" ]
+  done
+  # the home a link
+  rm "$TMUXKIT_HOME/runs"
+  rmdir "$TMUXKIT_HOME"
+  mkdir -p "$BATS_TEST_TMPDIR/realhome"
+  ln -s "$out" "$BATS_TEST_TMPDIR/realhome/runs"
+  ln -s "$BATS_TEST_TMPDIR/realhome" "$TMUXKIT_HOME"
+  run bash "$SHELL_DIR/tmuxkit-forget" --older-than 0
+  assert_failure 2
+  assert_output --partial "refusing state directory $TMUXKIT_HOME: it is a symlink"
+  [ -f "$out/data/meta" ] && [ -f "$out/old/meta" ]
+  # one run folder a link
+  rm "$TMUXKIT_HOME"
+  mkdir -p "$TMUXKIT_HOME/runs"
+  ln -s "$out/old" "$TMUXKIT_HOME/runs/old"
+  for cmd in "tmuxkit-forget --older-than 0" "tmuxkit-zombies --fix"; do
+    # shellcheck disable=SC2086
+    run bash "$SHELL_DIR"/$cmd
+    assert_failure 2
+    assert_output --partial "old in it is a symlink (to $out/old)"
+    [ "${#lines[@]}" = 1 ]
+    [ -f "$out/old/meta" ]
+  done
+}
+
+@test "stray folders in runs/: cleanup and forget skip one whose name is not a run's, with a note, exit 0" {
+  run bash "$SHELL_DIR/tmuxkit-start" s1 --cmd 'echo done'
+  assert_success
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/s1/exit"
+  cp -R "$TMUXKIT_HOME/runs/s1" "$TMUXKIT_HOME/runs/live.bak"
+  cp -R "$TMUXKIT_HOME/runs/s1" "$TMUXKIT_HOME/runs/my copy"
+  run bash "$SHELL_DIR/tmuxkit-zombies" --fix
+  assert_success
+  assert_line --regexp $'^kind=stray\trun=live.bak\tdetail=.*runs/live.bak is not a run .*\taction=skipped$'
+  assert_line --regexp $'^kind=stray\trun=my copy\t'
+  run bash "$SHELL_DIR/tmuxkit-forget" --older-than 0
+  assert_success
+  assert_output --partial "left $TMUXKIT_HOME/runs/live.bak as it is: not a run's name"
+  assert_line --regexp $'^forgot=s1\tended=[0-9]+$'
+  [ -f "$TMUXKIT_HOME/runs/live.bak/meta" ] && [ -f "$TMUXKIT_HOME/runs/my copy/meta" ]
+  [ ! -e "$TMUXKIT_HOME/runs/s1" ]
+}
+
+@test "a hand-made training.lock that names another node is never judged by a local PID: left, and said" {
+  run bash "$SHELL_DIR/tmuxkit-start" fl --cmd 'echo done'
+  assert_success
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/fl/exit"
+  local lock="$WORK/results/fl/training.lock"
+  for content in "node17" "node17 4242" "pid=999999 host=node17.cluster" "999999@10.1.2.3"; do
+    printf '%s\n' "$content" >"$lock"
+    run bash "$SHELL_DIR/tmuxkit-zombies" --fix
+    assert_success
+    assert_line --regexp $'^kind=foreign_lock\trun=fl\tdetail=.*training.lock names (node17|node17.cluster|10.1.2.3), not this host .*left as it is\taction=left$'
+    refute_output --partial stale_training_lock
+    [ -f "$lock" ] || fail "removed: a lock with '$content'"
+    run bash "$SHELL_DIR/check_training_status.sh" --root "$WORK/results"
+    assert_line --partial "ELSEWHERE $lock"
+    refute_line --partial "STALE   $lock"
+  done
+  # One that names this host (or nothing but a PID) is still judged here.
+  printf 'pid=999999 host=%s\n' "$(hostname)" >"$lock"
+  run bash "$SHELL_DIR/tmuxkit-zombies" --fix
+  assert_line --regexp $'^kind=stale_training_lock\trun=fl\t.*\taction=removed$'
+  [ ! -e "$lock" ]
+}

@@ -232,6 +232,31 @@ tk_home_init() {
   printf '%s\n' "$h"
 }
 
+# tk_home_deletable HOME: die (exit 2, one line) unless HOME's state can be deleted in without
+# reaching outside it: HOME and its runs/ are real directories of this user (not symlinks), and no
+# entry of runs/ is a symlink. For the scripts that delete run state (forget, cleanup): through a
+# link, rm -rf of a run's folder removes whatever folder it leads to that holds a file named meta.
+# A HOME that does not exist passes (there is nothing to delete).
+tk_home_deletable() {
+  local d
+  for d in "$1" "$1/$TK_RUNS_DIR"; do
+    if [ -L "$d" ]; then
+      tk_die "$EX_USAGE" "refusing state directory $d: it is a symlink, and tmuxkit deletes run state in it; make it a real directory (or point TMUXKIT_HOME at where it leads)"
+    fi
+    if [ -e "$d" ] && { [ ! -d "$d" ] || [ ! -O "$d" ]; }; then
+      tk_die "$EX_USAGE" "refusing state directory $d: not a directory owned by you (uid $(id -u))"
+    fi
+  done
+  for d in "$1/$TK_RUNS_DIR"/*; do
+    [ ! -L "$d" ] || tk_die "$EX_USAGE" "refusing state directory $1/$TK_RUNS_DIR: ${d##*/} in it is a symlink (to $(tk_readlink "$d" | tr -d '\n')), and tmuxkit deletes run folders there; move it out"
+  done
+}
+
+# tk_readlink LINK: where LINK points (its text, not resolved), or "?".
+tk_readlink() {
+  readlink "$1" 2>/dev/null || printf '?'
+}
+
 # tk_others_write DIR: whether someone other than its owner may write to DIR (group or other
 # write bit; ls, as BSD and GNU both print it).
 tk_others_write() {
@@ -923,10 +948,59 @@ tk_lock_acquire() {
   done
 }
 
-# tk_foreign_lock_pid FILE: the PID a hand-made training.lock holds (its first number), if any.
+# tk_foreign_lock_pid FILE: the PID a hand-made training.lock holds (FL_PID, see
+# tk_foreign_lock_parse), if any; fails when it has none, or when it names another host (a PID
+# there says nothing about this host's processes).
 tk_foreign_lock_pid() {
+  local c=''
   [ -f "$1" ] && [ ! -L "$1" ] || return 1
-  LC_ALL=C head -c 4096 "$1" 2>/dev/null | tr -c '0-9' '\n' | grep -m 1 -E '^[0-9]+$'
+  { IFS= read -r -d '' -n 4096 c <"$1" || true; } 2>/dev/null
+  tk_foreign_lock_parse "$c"
+  [ -n "$FL_PID" ] && [ -z "$FL_HOST" ] || return 1
+  printf '%s\n' "$FL_PID"
+}
+
+# tk_foreign_lock_parse CONTENT: what a hand-made training.lock says, read by the shell alone (a
+# report reads many). FL_PID: its first number that is a word of its own ("node17" holds none).
+# FL_HOST: the first word in it that may name another host: one with a letter in it that is not
+# a usual key (pid, host, user, started...) nor this host's name, or an IPv4 address other than
+# 127.0.0.1. A lock that names another host is never judged by a local PID: its owner may live
+# there (a shared filesystem), and removing it would let two trainers write one results folder.
+tk_foreign_lock_parse() {
+  local w words ncm=0 LC_ALL=C
+  FL_PID='' FL_HOST=''
+  if [ -z "${TK_ME_NAMES:-}" ]; then
+    w=$(hostname 2>/dev/null) || w=''
+    TK_ME_NAMES=" $w ${w%%.*} localhost localhost.localdomain "
+  fi
+  words=${1//[!A-Za-z0-9_.-]/ }
+  shopt -q nocasematch && ncm=1
+  shopt -s nocasematch
+  set -f
+  # shellcheck disable=SC2086  # split into words, no globbing
+  set -- $words
+  set +f
+  for w in "$@"; do
+    case $w in
+    *[!0-9]*) ;;
+    *)
+      [ -n "$FL_PID" ] || FL_PID=$w
+      continue
+      ;;
+    esac
+    if [[ $w =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+      [ "$w" = 127.0.0.1 ] || { [ -n "$FL_HOST" ] || FL_HOST=$w; }
+      continue
+    fi
+    case $w in *[A-Za-z]*) ;; *) continue ;; esac
+    case $w in
+    pid | ppid | host | hostname | node | nodename | user | owner | by | on | at | started | start | created | time | date | lock | locked | job | jobid | run) continue ;;
+    esac
+    case $TK_ME_NAMES in *" $w "* | *" ${w%%.*} "*) continue ;; esac
+    [ -n "$FL_HOST" ] || FL_HOST=$w
+  done
+  [ "$ncm" = 1 ] || shopt -u nocasematch
+  return 0
 }
 
 # tk_pid_alive PID: a live, non-zombie process.
@@ -2037,15 +2111,18 @@ _cs_dec() {
 # One lock's line. No process is started here (a box may hold thousands of locks): the process
 # table was read once (tk_ps_snapshot), files are read by the shell, strings quoted in place.
 _cs_lock_line() {
-  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' re='[0-9]+' q item abs i
+  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' q item abs i
   local jf jk js jr jst jh
   case $f in */training.lock) kind=training.lock ;; esac
   [ -e "$f" ] || [ -L "$f" ] || return 0
   if [ "$kind" = training.lock ] && [ ! -L "$f" ]; then
     # A foreign lock: its first number is taken as the owner's PID.
     [ -f "$f" ] && { IFS= read -r -d '' -n 4096 content <"$f" || true; } 2>/dev/null
-    if [[ $content =~ $re ]]; then pid=${BASH_REMATCH[0]}; fi
-    if [ -z "$pid" ]; then
+    tk_foreign_lock_parse "$content"
+    pid=$FL_PID
+    if [ -n "$FL_HOST" ]; then
+      st=other_host
+    elif [ -z "$pid" ]; then
       st=garbage
     elif { [ "${_TK_SNAP:-}" = 1 ] && tk_snap_has "$pid"; } ||
       { [ "${_TK_SNAP:-}" != 1 ] && ps -p "$pid" >/dev/null 2>&1; }; then
@@ -2076,6 +2153,7 @@ _cs_lock_line() {
     case ${CS_CLEANABLE:-} in *"$TK_NL$abs$TK_NL"*) hint="$hint  (or: tmuxkit cleanup)" ;; esac
     ;;
   garbage) hint="not a lock this tool understands; inspect it, then: rm $q" ;;
+  other_host) hint="it names $FL_HOST, not this host: whether its owner lives cannot be told from here" ;;
   symlink) hint="a symlink at a lock path is refused; inspect it: ls -l $q" ;;
   notfile) hint="not a regular file; inspect it: ls -ld $q" ;;
   esac
@@ -2100,7 +2178,7 @@ _cs_lock_line() {
   else
     case $st in
     alive) st=ALIVE ;; stale) st=STALE ;; garbage) st=GARBAGE ;; symlink) st=SYMLINK ;; notfile) st=NOTFILE ;;
-    free) st=FREE ;;
+    free) st=FREE ;; other_host) st=ELSEWHERE ;;
     esac
     printf '  %-7s %s  pid %s%s\n' "$st" "$f" "${pid:-?}" "${run:+ (run $run, started $start)}"
     [ -z "$hint" ] || printf '          -> %s\n' "$hint"

@@ -85,6 +85,31 @@ tk_home_init() {
   printf '%s\n' "$h"
 }
 
+# tk_home_deletable HOME: die (exit 2, one line) unless HOME's state can be deleted in without
+# reaching outside it: HOME and its runs/ are real directories of this user (not symlinks), and no
+# entry of runs/ is a symlink. For the scripts that delete run state (forget, cleanup): through a
+# link, rm -rf of a run's folder removes whatever folder it leads to that holds a file named meta.
+# A HOME that does not exist passes (there is nothing to delete).
+tk_home_deletable() {
+  local d
+  for d in "$1" "$1/$TK_RUNS_DIR"; do
+    if [ -L "$d" ]; then
+      tk_die "$EX_USAGE" "refusing state directory $d: it is a symlink, and tmuxkit deletes run state in it; make it a real directory (or point TMUXKIT_HOME at where it leads)"
+    fi
+    if [ -e "$d" ] && { [ ! -d "$d" ] || [ ! -O "$d" ]; }; then
+      tk_die "$EX_USAGE" "refusing state directory $d: not a directory owned by you (uid $(id -u))"
+    fi
+  done
+  for d in "$1/$TK_RUNS_DIR"/*; do
+    [ ! -L "$d" ] || tk_die "$EX_USAGE" "refusing state directory $1/$TK_RUNS_DIR: ${d##*/} in it is a symlink (to $(tk_readlink "$d" | tr -d '\n')), and tmuxkit deletes run folders there; move it out"
+  done
+}
+
+# tk_readlink LINK: where LINK points (its text, not resolved), or "?".
+tk_readlink() {
+  readlink "$1" 2>/dev/null || printf '?'
+}
+
 # tk_others_write DIR: whether someone other than its owner may write to DIR (group or other
 # write bit; ls, as BSD and GNU both print it).
 tk_others_write() {
