@@ -203,3 +203,25 @@ plant_outside() {
   assert_line --regexp $'^kind=stale_training_lock\trun=fl\t.*\taction=removed$'
   [ ! -e "$lock" ]
 }
+
+@test "report --json is valid UTF-8 whatever a hand-made lock, a folder name or a log holds" {
+  mkdir -p "results/a"$'\xff'"b" results/c results/d
+  echo 999999 >"results/a"$'\xff'"b/training.lock"
+  printf 'pid=999999\nstart=\xff\xfe9\nrun=r\xe9x\nhost=h\n' >results/c/.tmuxkit.lock
+  printf 'node17\xff\xfe 4242\n' >results/d/training.lock
+  # A log whose last 16 KiB start in the middle of a character.
+  python3 -c 'import sys; sys.stdout.buffer.write(("é" * 10000 + "ab\n").encode())' >results/d/train.log
+  run bash "$SHELL_DIR/check_training_status.sh" --json --root "$WORK/results"
+  assert_success
+  printf '%s' "$output" >"$BATS_TEST_TMPDIR/out.json"
+  run python3 -c '
+import json, sys
+d = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))  # strict: invalid UTF-8 raises
+locks = {l["path"].rsplit("/", 2)[-2]: l for l in d["locks"]}
+print(sorted(locks), locks["c"]["started"], locks["c"]["run"], locks["d"]["state"])
+print(d["logs"][0]["last_lines"][:3])
+' "$BATS_TEST_TMPDIR/out.json"
+  assert_success
+  assert_line "['a"$'\xef\xbf\xbd'"b', 'c', 'd'] "$'\xef\xbf\xbd\xef\xbf\xbd'"9 r"$'\xef\xbf\xbd'"x other_host"
+  assert_line "�éé"
+}

@@ -413,7 +413,7 @@ _cs_lock_line() {
   esac
   if [ "$JSON" = 1 ]; then
     case $f$run$start$hint in
-    *[\"\\$'\001'-$'\037']*)
+    *[\"\\$'\001'-$'\037']* | *[![:ascii:]]*)
       tk_json_str_v jf "$f"
       tk_json_str_v jr "$run"
       tk_json_str_v jst "$start"
