@@ -4,6 +4,11 @@
 # hand-made locks, a BASH_ENV that prints.
 load test_helper
 
+teardown() {
+  unmount_all
+  common_teardown
+}
+
 start_run() { # RUN CMD
   run bash "$SHELL_DIR/tmuxkit-start" "$1" --cmd "$2"
   assert_success
@@ -224,4 +229,30 @@ print(d["logs"][0]["last_lines"][:3])
   assert_success
   assert_line "['a"$'\xef\xbf\xbd'"b', 'c', 'd'] "$'\xef\xbf\xbd\xef\xbf\xbd'"9 r"$'\xef\xbf\xbd'"x other_host"
   assert_line "�éé"
+}
+
+# ro_mount DIR: DIR a small read-only tmpfs (unmounted by the test's teardown); skips where this
+# user may not mount.
+ro_mount() {
+  mkdir -p "$1"
+  mount -t tmpfs -o size=1m,mode=0755 tmpfs "$1" 2>/dev/null || skip "cannot mount a tmpfs here (not root, or no mount rights)"
+  MOUNTS="${MOUNTS:-} $1"
+  mkdir -p "$1/res"
+  mount -o remount,ro "$1" 2>/dev/null || skip "cannot remount a tmpfs read-only here"
+}
+
+unmount_all() {
+  local m
+  for m in ${MOUNTS:-}; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+}
+
+@test "an unwritable results folder is said to be not writable (exit 2), not blamed on a planted link" {
+  ro_mount "$WORK/ro"
+  run bash "$SHELL_DIR/tmuxkit-start" rw1 --results "$WORK/ro/res" --cmd 'echo hi'
+  unmount_all
+  assert_failure 2
+  assert_output "tmuxkit: cannot create the log folder $WORK/ro/res/tmuxkit: $WORK/ro/res is not writable by $(id -un) (read-only, or its permissions)"
+  [ ! -e "$TMUXKIT_HOME/runs/rw1" ]
+  run tmux -L "$TMUXKIT_SOCKET" has-session -t =rw1
+  assert_failure
 }

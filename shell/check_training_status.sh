@@ -269,14 +269,25 @@ tk_others_write() {
 # tk_private_dir DIR [RUN]: DIR (made with mkdir -p; DIR as pwd -P gives it) as a directory that
 # only this user can write, so that no one else can plant a link in it between a check and a use:
 # a run's log folder, in a results directory others may share. A symlink, or a directory someone
-# else owns, is refused (1, TK_ERR says why). One of ours that others can write is made go-w, from
+# else owns, is refused (1, TK_ERR says why); a DIR that cannot be made or written (a read-only
+# results folder, or permissions that do not let this user write) is 2, said as such. One of ours that others can write is made go-w, from
 # inside it (never through a link swapped in meanwhile); where the filesystem ignores that (FAT,
 # some network mounts), a warning says so. With RUN, what may have been planted before the go-w is
 # refused: at any of the run's names (RUN.log and its rotations, RUN.live, RUN.progress...), a
 # symlink, anything but a regular file of ours, or a file with another hard link.
 tk_private_dir() {
-  local f any=0 n
+  local f any=0 n p
   mkdir -p "$1" 2>/dev/null || true
+  if [ ! -e "$1" ] && [ ! -L "$1" ]; then
+    p=${1%/*}
+    while [ -n "$p" ] && [ ! -e "$p" ]; do p=${p%/*}; done
+    TK_ERR="cannot create the log folder $1: ${p:-/} is not writable by $(id -un 2>/dev/null || echo you) (read-only, or its permissions)"
+    return 2
+  fi
+  if [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ] && [ ! -w "$1" ]; then
+    TK_ERR="the log folder $1 is not writable by $(id -un 2>/dev/null || echo you) (read-only, or its permissions)"
+    return 2
+  fi
   if [ -L "$1" ] || [ ! -d "$1" ] || [ ! -O "$1" ]; then
     TK_ERR="refusing log folder $1: not a directory owned by you (uid $(id -u)), so a link planted in it could redirect the run's log; give the run a results directory of its own"
     return 1
@@ -304,6 +315,13 @@ tk_private_dir() {
     TK_ERR="refusing the run's files in $1: one has another hard link, so the log would be written into another file too"
     return 1
   fi
+}
+
+# tk_die_private_dir RC: exit for tk_private_dir's answer RC: 2 (a folder that cannot be written)
+# is bad input (exit 2), anything else a refused path (a link, someone else's file: exit 5).
+tk_die_private_dir() {
+  if [ "$1" = 2 ]; then tk_die "$EX_USAGE" "$TK_ERR"; fi
+  tk_die "$EX_BAD_LOCK" "$TK_ERR"
 }
 
 # tk_tilde_v VAR: a leading "~" or "~/" in VAR's value made this host's $HOME, as a shell would
