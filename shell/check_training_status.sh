@@ -350,6 +350,13 @@ tk_path_v() {
   case $_tk_p in -*) eval "$1=./\$_tk_p" ;; esac
 }
 
+# TK_NO_BASH_ENV: sh code that takes BASH_ENV out of the environment before tmuxkit's own bash
+# starts (a BASH_ENV that prints, as some HPC logins export, would land in every answer, in the
+# pane and so in the run's log), keeping its value in TMUXKIT_USER_BASH_ENV: the run's command
+# gets it back (tmuxkit-runner). For the command strings tmux runs (a pane, a pipe).
+# shellcheck disable=SC2016  # expanded by the shell that runs the snippet
+TK_NO_BASH_ENV='if [ -n "${BASH_ENV+x}" ]; then TMUXKIT_USER_BASH_ENV=$BASH_ENV; export TMUXKIT_USER_BASH_ENV; unset BASH_ENV; fi; '
+
 tk_here() {
   hostname 2>/dev/null || echo this host
 }
@@ -1140,7 +1147,7 @@ tk_pipe_log() {
   case $R_UMASK in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) R_UMASK=077 ;; esac
   case $R_METRICS in *[!A-Za-z0-9_.,]*) R_METRICS='' ;; esac
   tk_private_dir "${R_LOG%/*}" "$R_RUN" || return 1
-  w="umask $R_UMASK; ${R_METRICS:+TMUXKIT_METRICS=$R_METRICS }exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
+  w="${TK_NO_BASH_ENV}umask $R_UMASK; ${R_METRICS:+TMUXKIT_METRICS=$R_METRICS }exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
   # tmux expands formats and then strftime in a pipe-pane command: each "#" and "%" doubled, so
   # a path keeps them ("#(cmd)" in a folder's name never runs cmd; "%a" is not the weekday).
   w=${w//\#/##}

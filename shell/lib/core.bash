@@ -203,6 +203,13 @@ tk_path_v() {
   case $_tk_p in -*) eval "$1=./\$_tk_p" ;; esac
 }
 
+# TK_NO_BASH_ENV: sh code that takes BASH_ENV out of the environment before tmuxkit's own bash
+# starts (a BASH_ENV that prints, as some HPC logins export, would land in every answer, in the
+# pane and so in the run's log), keeping its value in TMUXKIT_USER_BASH_ENV: the run's command
+# gets it back (tmuxkit-runner). For the command strings tmux runs (a pane, a pipe).
+# shellcheck disable=SC2016  # expanded by the shell that runs the snippet
+TK_NO_BASH_ENV='if [ -n "${BASH_ENV+x}" ]; then TMUXKIT_USER_BASH_ENV=$BASH_ENV; export TMUXKIT_USER_BASH_ENV; unset BASH_ENV; fi; '
+
 tk_here() {
   hostname 2>/dev/null || echo this host
 }

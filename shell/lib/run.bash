@@ -78,7 +78,7 @@ tk_pipe_log() {
   case $R_UMASK in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) R_UMASK=077 ;; esac
   case $R_METRICS in *[!A-Za-z0-9_.,]*) R_METRICS='' ;; esac
   tk_private_dir "${R_LOG%/*}" "$R_RUN" || return 1
-  w="umask $R_UMASK; ${R_METRICS:+TMUXKIT_METRICS=$R_METRICS }exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
+  w="${TK_NO_BASH_ENV}umask $R_UMASK; ${R_METRICS:+TMUXKIT_METRICS=$R_METRICS }exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
   # tmux expands formats and then strftime in a pipe-pane command: each "#" and "%" doubled, so
   # a path keeps them ("#(cmd)" in a folder's name never runs cmd; "%a" is not the weekday).
   w=${w//\#/##}
