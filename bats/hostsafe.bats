@@ -5,8 +5,10 @@
 load test_helper
 
 teardown() {
+  local rc=0
+  common_teardown || rc=$?
   unmount_all
-  common_teardown
+  return "$rc"
 }
 
 start_run() { # RUN CMD
@@ -255,4 +257,33 @@ unmount_all() {
   [ ! -e "$TMUXKIT_HOME/runs/rw1" ]
   run tmux -L "$TMUXKIT_SOCKET" has-session -t =rw1
   assert_failure
+}
+
+@test "a full \$TMUXKIT_HOME: the watchdog waits for room instead of leaving, and says so once space is back" {
+  local h="$BATS_TEST_TMPDIR/smallhome"
+  mkdir -p "$h"
+  mount -t tmpfs -o size=1m,mode=0700 tmpfs "$h" 2>/dev/null || skip "cannot mount a tmpfs here (not root, or no mount rights)"
+  MOUNTS="${MOUNTS:-} $h"
+  export TMUXKIT_HOME=$h
+  run bash "$SHELL_DIR/tmuxkit-start" fh --cmd "echo ready; while [ ! -e '$WORK/crash' ]; do sleep 0.1; done; exit 3"
+  assert_success
+  bash "$SHELL_DIR/tmuxkit-watch" fh --auto-resume --every 1 --backoff 1 --grace 1 --settle 0 >"$WORK/watch.out" 2>&1 &
+  local wpid=$!
+  wait_for 20 grep -q '"event":"started"' "$h/runs/fh/events.jsonl"
+  # Fill it: no byte more can be written there.
+  dd if=/dev/zero of="$h/fill" bs=4096 2>/dev/null || true
+  run bash -c 'printf x >"$1/probe"' _ "$h"
+  assert_failure
+  touch "$WORK/crash"
+  wait_for 30 grep -q "is full (no room to write): waiting for space" "$WORK/watch.out"
+  kill -0 "$wpid" # still watching
+  rm -f "$WORK/crash" "$h/fill"
+  wait_for 30 grep -q '"event":"home_full"' "$h/runs/fh/events.jsonl"
+  run grep '"event":"home_full"' "$h/runs/fh/events.jsonl"
+  assert_output --regexp '"since":[0-9]+,"for_s":[0-9]+,"detail":".*had no room to write; the watchdog waited and watches again"'
+  # Then it does what it would have done: the crash is judged and the run started again.
+  wait_for 30 grep -q '"event":"restarted"' "$h/runs/fh/events.jsonl"
+  kill -0 "$wpid"
+  bash "$SHELL_DIR/tmuxkit-watch" fh --off
+  wait_for 10 bash -c '! kill -0 "$1" 2>/dev/null' _ "$wpid"
 }

@@ -103,6 +103,7 @@ class Event(_Word):
     RESTARTED = "restarted"  # started again from scratch: no resume template or no usable checkpoint
     CHECKPOINT_REJECTED = "checkpoint_rejected"  # a resume from it died before making progress
     CHECKPOINT_SKIPPED = "checkpoint_skipped"  # a name tmuxkit cannot pass on safely (a newline)
+    HOME_FULL = "home_full"  # $TMUXKIT_HOME had no room: the watchdog waited (said once space was back)
     REQUEUED = "requeued"  # a Slurm job requeued: by its watchdog (stuck) or by Slurm (preemption, node failure)
 
 

@@ -60,6 +60,7 @@ EV_WATCHDOG_ENDED=watchdog_ended
 EV_RESTARTED=restarted
 EV_CHECKPOINT_REJECTED=checkpoint_rejected
 EV_CHECKPOINT_SKIPPED=checkpoint_skipped
+EV_HOME_FULL=home_full
 EV_REQUEUED=requeued
 
 # run names
