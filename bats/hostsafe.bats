@@ -271,13 +271,18 @@ unmount_all() {
   local wpid=$!
   wait_for 20 grep -q '"event":"started"' "$h/runs/fh/events.jsonl"
   # Fill it: no byte more can be written there.
-  dd if=/dev/zero of="$h/fill" bs=4096 2>/dev/null || true
-  run bash -c 'printf x >"$1/probe"' _ "$h"
-  assert_failure
+  local i=0
+  # (each probe a new file, kept: removing one would free the page the next one needs)
+  while printf x 2>/dev/null >"$h/fill.probe.$i"; do
+    dd if=/dev/zero of="$h/fill.$i" bs=4096 2>/dev/null || true
+    i=$((i + 1))
+    [ "$i" -lt 20 ] || fail "could not fill $h: $(df "$h" | tail -n 1)"
+  done
   touch "$WORK/crash"
+  wait_for 30 grep -q '^\[tmuxkit\] run fh exited with code 3' "$WORK/results/fh/tmuxkit/fh.log"
   wait_for 30 grep -q "is full (no room to write): waiting for space" "$WORK/watch.out"
   kill -0 "$wpid" # still watching
-  rm -f "$WORK/crash" "$h/fill"
+  rm -f "$WORK/crash" "$h"/fill.*
   wait_for 30 grep -q '"event":"home_full"' "$h/runs/fh/events.jsonl"
   run grep '"event":"home_full"' "$h/runs/fh/events.jsonl"
   assert_output --regexp '"since":[0-9]+,"for_s":[0-9]+,"detail":".*had no room to write; the watchdog waited and watches again"'
