@@ -98,6 +98,7 @@ EV_RESTARTED=restarted
 EV_CHECKPOINT_REJECTED=checkpoint_rejected
 EV_CHECKPOINT_SKIPPED=checkpoint_skipped
 EV_QUIET=quiet
+EV_HOME_FULL=home_full
 EV_REQUEUED=requeued
 
 # run names
@@ -208,7 +209,7 @@ tk_check_run() {
 
 # $TMUXKIT_HOME (default ~/.tmuxkit). Reading never creates it.
 tk_home() {
-  printf '%s\n' "${TMUXKIT_HOME:-$HOME/.tmuxkit}"
+  case ${TMUXKIT_HOME:-} in -*) printf './%s\n' "$TMUXKIT_HOME" ;; *) printf '%s\n' "${TMUXKIT_HOME:-$HOME/.tmuxkit}" ;; esac
 }
 
 # tk_home_init: $TMUXKIT_HOME and its runs/, created 0700, for the scripts that write state.
@@ -235,6 +236,31 @@ tk_home_init() {
   printf '%s\n' "$h"
 }
 
+# tk_home_deletable HOME: die (exit 2, one line) unless HOME's state can be deleted in without
+# reaching outside it: HOME and its runs/ are real directories of this user (not symlinks), and no
+# entry of runs/ is a symlink. For the scripts that delete run state (forget, cleanup): through a
+# link, rm -rf of a run's folder removes whatever folder it leads to that holds a file named meta.
+# A HOME that does not exist passes (there is nothing to delete).
+tk_home_deletable() {
+  local d
+  for d in "$1" "$1/$TK_RUNS_DIR"; do
+    if [ -L "$d" ]; then
+      tk_die "$EX_USAGE" "refusing state directory $d: it is a symlink, and tmuxkit deletes run state in it; make it a real directory (or point TMUXKIT_HOME at where it leads)"
+    fi
+    if [ -e "$d" ] && { [ ! -d "$d" ] || [ ! -O "$d" ]; }; then
+      tk_die "$EX_USAGE" "refusing state directory $d: not a directory owned by you (uid $(id -u))"
+    fi
+  done
+  for d in "$1/$TK_RUNS_DIR"/*; do
+    [ ! -L "$d" ] || tk_die "$EX_USAGE" "refusing state directory $1/$TK_RUNS_DIR: ${d##*/} in it is a symlink (to $(tk_readlink "$d" | tr -d '\n')), and tmuxkit deletes run folders there; move it out"
+  done
+}
+
+# tk_readlink LINK: where LINK points (its text, not resolved), or "?".
+tk_readlink() {
+  readlink "$1" 2>/dev/null || printf '?'
+}
+
 # tk_others_write DIR: whether someone other than its owner may write to DIR (group or other
 # write bit; ls, as BSD and GNU both print it).
 tk_others_write() {
@@ -247,14 +273,25 @@ tk_others_write() {
 # tk_private_dir DIR [RUN]: DIR (made with mkdir -p; DIR as pwd -P gives it) as a directory that
 # only this user can write, so that no one else can plant a link in it between a check and a use:
 # a run's log folder, in a results directory others may share. A symlink, or a directory someone
-# else owns, is refused (1, TK_ERR says why). One of ours that others can write is made go-w, from
+# else owns, is refused (1, TK_ERR says why); a DIR that cannot be made or written (a read-only
+# results folder, or permissions that do not let this user write) is 2, said as such. One of ours that others can write is made go-w, from
 # inside it (never through a link swapped in meanwhile); where the filesystem ignores that (FAT,
 # some network mounts), a warning says so. With RUN, what may have been planted before the go-w is
 # refused: at any of the run's names (RUN.log and its rotations, RUN.live, RUN.progress...), a
 # symlink, anything but a regular file of ours, or a file with another hard link.
 tk_private_dir() {
-  local f any=0 n
+  local f any=0 n p
   mkdir -p "$1" 2>/dev/null || true
+  if [ ! -e "$1" ] && [ ! -L "$1" ]; then
+    p=${1%/*}
+    while [ -n "$p" ] && [ ! -e "$p" ]; do p=${p%/*}; done
+    TK_ERR="cannot create the log folder $1: ${p:-/} is not writable by $(id -un 2>/dev/null || echo you) (read-only, or its permissions)"
+    return 2
+  fi
+  if [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ] && [ ! -w "$1" ]; then
+    TK_ERR="the log folder $1 is not writable by $(id -un 2>/dev/null || echo you) (read-only, or its permissions)"
+    return 2
+  fi
   if [ -L "$1" ] || [ ! -d "$1" ] || [ ! -O "$1" ]; then
     TK_ERR="refusing log folder $1: not a directory owned by you (uid $(id -u)), so a link planted in it could redirect the run's log; give the run a results directory of its own"
     return 1
@@ -284,6 +321,13 @@ tk_private_dir() {
   fi
 }
 
+# tk_die_private_dir RC: exit for tk_private_dir's answer RC: 2 (a folder that cannot be written)
+# is bad input (exit 2), anything else a refused path (a link, someone else's file: exit 5).
+tk_die_private_dir() {
+  if [ "$1" = 2 ]; then tk_die "$EX_USAGE" "$TK_ERR"; fi
+  tk_die "$EX_BAD_LOCK" "$TK_ERR"
+}
+
 # tk_tilde_v VAR: a leading "~" or "~/" in VAR's value made this host's $HOME, as a shell would
 # have done had the path been typed unquoted (a config file's cwd = "~/proj"). "~user" and a "~"
 # anywhere else are left as they are, and so is everything when HOME is unset.
@@ -300,16 +344,37 @@ tk_tilde_v() {
   eval "$1=\$_tk_p"
 }
 
+# tk_path_v VAR: VAR's path made one that no tool takes for an option or a find expression: a
+# relative path that starts with "-" ("-delete", "-", "--") gets "./" in front. Every path a script
+# is given is passed through it where it comes in, before any find, rm, ls, stat, mv, cd, df... sees
+# it ("--" alone would not do: find has no such end of options).
+tk_path_v() {
+  local _tk_p
+  eval "_tk_p=\${$1}"
+  case $_tk_p in -*) eval "$1=./\$_tk_p" ;; esac
+}
+
+# TK_NO_BASH_ENV: sh code that takes BASH_ENV out of the environment before tmuxkit's own bash
+# starts (a BASH_ENV that prints, as some HPC logins export, would land in every answer, in the
+# pane and so in the run's log), keeping its value in TMUXKIT_USER_BASH_ENV: the run's command
+# gets it back (tmuxkit-runner). For the command strings tmux runs (a pane, a pipe).
+# shellcheck disable=SC2016  # expanded by the shell that runs the snippet
+TK_NO_BASH_ENV='if [ -n "${BASH_ENV+x}" ]; then TMUXKIT_USER_BASH_ENV=$BASH_ENV; export TMUXKIT_USER_BASH_ENV; unset BASH_ENV; fi; '
+
 tk_here() {
   hostname 2>/dev/null || echo this host
 }
 
-# tmux on $TMUXKIT_SOCKET (tmux -L) when set, else the user's normal server.
+# tmux on $TMUXKIT_SOCKET (tmux -L) when set, else the user's normal server. Always as a UTF-8
+# client (-u): for a client whose locale is not UTF-8 (LC_ALL=C, no LANG at all, as in docker-based
+# boxes), tmux prints a TAB or any non-ASCII byte in -F output as "_", and the scripts' fields (and
+# the paths in them) would not be found. -u changes what tmux prints to this client only, never
+# the locale a run's command sees.
 tk_tmux() {
   if [ -n "${TMUXKIT_SOCKET:-}" ]; then
-    tmux -L "$TMUXKIT_SOCKET" "$@"
+    tmux -u -L "$TMUXKIT_SOCKET" "$@"
   else
-    tmux "$@"
+    tmux -u "$@"
   fi
 }
 
@@ -672,6 +737,7 @@ tk_json_str() {
 # tk_json_str_v VAR STRING: VAR=STRING as a JSON string, with no subshell (reports with many rows).
 tk_json_str_v() {
   local _tk_s=$2
+  case $_tk_s in *[![:ascii:]]*) tk_utf8_v _tk_s ;; esac # JSON is UTF-8: never a stray byte
   case $_tk_s in *[\"\\$'\001'-$'\037']*) # else nothing to escape (the common case)
     _tk_s=${_tk_s//\\/\\\\}
     _tk_s=${_tk_s//\"/\\\"}
@@ -683,6 +749,29 @@ tk_json_str_v() {
   esac
   _tk_s="\"$_tk_s\""
   eval "$1=\$_tk_s"
+}
+
+# tk_utf8_v VAR: VAR's value as valid UTF-8: every byte that does not belong to a well-formed
+# sequence (a hand-made lock, a path or a log line cut mid-character) becomes U+FFFD. Valid text
+# is left as it is, checked with one regex; only a broken one is walked. Byte-wise whatever the
+# caller's locale. The ASCII range is "not a high byte": bash uses \001 and \177 itself.
+tk_utf8_v() {
+  local LC_ALL=C _tk_us _tk_uo=''
+  eval "_tk_us=\${$1}"
+  case $_tk_us in *[$'\200'-$'\377']*) ;; *) return 0 ;; esac
+  local _tk_ure=$'^([^\200-\377]|[\302-\337][\200-\277]|\340[\240-\277][\200-\277]|[\341-\354\356\357][\200-\277][\200-\277]|\355[\200-\237][\200-\277]|\360[\220-\277][\200-\277][\200-\277]|[\361-\363][\200-\277][\200-\277][\200-\277]|\364[\200-\217][\200-\277][\200-\277])*$'
+  [[ $_tk_us =~ $_tk_ure ]] && return 0
+  local _tk_u1=$'^([^\200-\377]|[\302-\337][\200-\277]|\340[\240-\277][\200-\277]|[\341-\354\356\357][\200-\277][\200-\277]|\355[\200-\237][\200-\277]|\360[\220-\277][\200-\277][\200-\277]|[\361-\363][\200-\277][\200-\277][\200-\277]|\364[\200-\217][\200-\277][\200-\277])'
+  while [ -n "$_tk_us" ]; do
+    if [[ $_tk_us =~ $_tk_u1 ]]; then
+      _tk_uo=$_tk_uo${BASH_REMATCH[0]}
+      _tk_us=${_tk_us:${#BASH_REMATCH[0]}}
+    else
+      _tk_uo=$_tk_uo$'\357\277\275'
+      _tk_us=${_tk_us:1}
+    fi
+  done
+  eval "$1=\$_tk_uo"
 }
 
 # A JSON value: a number as-is, empty as null, anything else a string.
@@ -912,10 +1001,59 @@ tk_lock_acquire() {
   done
 }
 
-# tk_foreign_lock_pid FILE: the PID a hand-made training.lock holds (its first number), if any.
+# tk_foreign_lock_pid FILE: the PID a hand-made training.lock holds (FL_PID, see
+# tk_foreign_lock_parse), if any; fails when it has none, or when it names another host (a PID
+# there says nothing about this host's processes).
 tk_foreign_lock_pid() {
+  local c=''
   [ -f "$1" ] && [ ! -L "$1" ] || return 1
-  LC_ALL=C head -c 4096 "$1" 2>/dev/null | tr -c '0-9' '\n' | grep -m 1 -E '^[0-9]+$'
+  { IFS= read -r -d '' -n 4096 c <"$1" || true; } 2>/dev/null
+  tk_foreign_lock_parse "$c"
+  [ -n "$FL_PID" ] && [ -z "$FL_HOST" ] || return 1
+  printf '%s\n' "$FL_PID"
+}
+
+# tk_foreign_lock_parse CONTENT: what a hand-made training.lock says, read by the shell alone (a
+# report reads many). FL_PID: its first number that is a word of its own ("node17" holds none).
+# FL_HOST: the first word in it that may name another host: one with a letter in it that is not
+# a usual key (pid, host, user, started...) nor this host's name, or an IPv4 address other than
+# 127.0.0.1. A lock that names another host is never judged by a local PID: its owner may live
+# there (a shared filesystem), and removing it would let two trainers write one results folder.
+tk_foreign_lock_parse() {
+  local w words ncm=0 LC_ALL=C
+  FL_PID='' FL_HOST=''
+  if [ -z "${TK_ME_NAMES:-}" ]; then
+    w=$(hostname 2>/dev/null) || w=''
+    TK_ME_NAMES=" $w ${w%%.*} localhost localhost.localdomain "
+  fi
+  words=${1//[!A-Za-z0-9_.-]/ }
+  shopt -q nocasematch && ncm=1
+  shopt -s nocasematch
+  set -f
+  # shellcheck disable=SC2086  # split into words, no globbing
+  set -- $words
+  set +f
+  for w in "$@"; do
+    case $w in
+    *[!0-9]*) ;;
+    *)
+      [ -n "$FL_PID" ] || FL_PID=$w
+      continue
+      ;;
+    esac
+    if [[ $w =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+      [ "$w" = 127.0.0.1 ] || { [ -n "$FL_HOST" ] || FL_HOST=$w; }
+      continue
+    fi
+    case $w in *[A-Za-z]*) ;; *) continue ;; esac
+    case $w in
+    pid | ppid | host | hostname | node | nodename | user | owner | by | on | at | started | start | created | time | date | lock | locked | job | jobid | run) continue ;;
+    esac
+    case $TK_ME_NAMES in *" $w "* | *" ${w%%.*} "*) continue ;; esac
+    [ -n "$FL_HOST" ] || FL_HOST=$w
+  done
+  [ "$ncm" = 1 ] || shopt -u nocasematch
+  return 0
 }
 
 # tk_pid_alive PID: a live, non-zombie process.
@@ -978,6 +1116,11 @@ tk_run_load() {
     umask=*) R_UMASK=${line#umask=} ;;
     esac
   done
+  # Written absolute by start; a hand-edited relative one is still never an option to find or rm.
+  case $R_CWD in -*) R_CWD=./$R_CWD ;; esac
+  case $R_RESULTS in -*) R_RESULTS=./$R_RESULTS ;; esac
+  case $R_LOCK in -*) R_LOCK=./$R_LOCK ;; esac
+  case $R_LOG in -*) R_LOG=./$R_LOG ;; esac
   R_RUNNER_PID='' R_RUNNER_START='' R_PID='' R_EXIT='' R_ENDED='' R_STOP_RUNG='' R_STOP_REQ=''
   if [ -f "$d/runner" ]; then
     { IFS= read -r R_RUNNER_PID && IFS= read -r R_RUNNER_START; } <"$d/runner" || true
@@ -1008,7 +1151,7 @@ tk_pipe_log() {
   case $R_UMASK in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) R_UMASK=077 ;; esac
   case $R_METRICS in *[!A-Za-z0-9_.,]*) R_METRICS='' ;; esac
   tk_private_dir "${R_LOG%/*}" "$R_RUN" || return 1
-  w="umask $R_UMASK; ${R_METRICS:+TMUXKIT_METRICS=$R_METRICS }exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
+  w="${TK_NO_BASH_ENV}umask $R_UMASK; ${R_METRICS:+TMUXKIT_METRICS=$R_METRICS }exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
   # tmux expands formats and then strftime in a pipe-pane command: each "#" and "%" doubled, so
   # a path keeps them ("#(cmd)" in a folder's name never runs cmd; "%a" is not the weekday).
   w=${w//\#/##}
@@ -2098,15 +2241,18 @@ _cs_dec() {
 # One lock's line. No process is started here (a box may hold thousands of locks): the process
 # table was read once (tk_ps_snapshot), files are read by the shell, strings quoted in place.
 _cs_lock_line() {
-  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' re='[0-9]+' q item abs i
+  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' q item abs i
   local jf jk js jr jst jh
   case $f in */training.lock) kind=training.lock ;; esac
   [ -e "$f" ] || [ -L "$f" ] || return 0
   if [ "$kind" = training.lock ] && [ ! -L "$f" ]; then
     # A foreign lock: its first number is taken as the owner's PID.
     [ -f "$f" ] && { IFS= read -r -d '' -n 4096 content <"$f" || true; } 2>/dev/null
-    if [[ $content =~ $re ]]; then pid=${BASH_REMATCH[0]}; fi
-    if [ -z "$pid" ]; then
+    tk_foreign_lock_parse "$content"
+    pid=$FL_PID
+    if [ -n "$FL_HOST" ]; then
+      st=other_host
+    elif [ -z "$pid" ]; then
       st=garbage
     elif { [ "${_TK_SNAP:-}" = 1 ] && tk_snap_has "$pid"; } ||
       { [ "${_TK_SNAP:-}" != 1 ] && ps -p "$pid" >/dev/null 2>&1; }; then
@@ -2137,12 +2283,13 @@ _cs_lock_line() {
     case ${CS_CLEANABLE:-} in *"$TK_NL$abs$TK_NL"*) hint="$hint  (or: tmuxkit cleanup)" ;; esac
     ;;
   garbage) hint="not a lock this tool understands; inspect it, then: rm $q" ;;
+  other_host) hint="it names $FL_HOST, not this host: whether its owner lives cannot be told from here" ;;
   symlink) hint="a symlink at a lock path is refused; inspect it: ls -l $q" ;;
   notfile) hint="not a regular file; inspect it: ls -ld $q" ;;
   esac
   if [ "$JSON" = 1 ]; then
     case $f$run$start$hint in
-    *[\"\\$'\001'-$'\037']*)
+    *[\"\\$'\001'-$'\037']* | *[![:ascii:]]*)
       tk_json_str_v jf "$f"
       tk_json_str_v jr "$run"
       tk_json_str_v jst "$start"
@@ -2161,7 +2308,7 @@ _cs_lock_line() {
   else
     case $st in
     alive) st=ALIVE ;; stale) st=STALE ;; garbage) st=GARBAGE ;; symlink) st=SYMLINK ;; notfile) st=NOTFILE ;;
-    free) st=FREE ;;
+    free) st=FREE ;; other_host) st=ELSEWHERE ;;
     esac
     printf '  %-7s %s  pid %s%s\n' "$st" "$f" "${pid:-?}" "${run:+ (run $run, started $start)}"
     [ -z "$hint" ] || printf '          -> %s\n' "$hint"
@@ -2257,7 +2404,9 @@ tk_status_main() {
       ;;
     --root)
       [ $# -ge 2 ] || tk_die "$EX_USAGE" "--root needs a directory"
-      roots+=("$2")
+      f=$2
+      tk_path_v f # "-delete" is a folder here, never a find expression
+      roots+=("$f")
       shift
       ;;
     --pattern)

@@ -154,3 +154,14 @@ def test_cleanup_survives_a_start_staging_dir_that_vanishes_under_it(tk: Env, tm
     r = subprocess.run(["bash", str(SHELL / "tmuxkit-zombies"), "--fix"], capture_output=True, text=True, env=env,
                        cwd=tk.work, timeout=60)
     assert r.returncode == 0 and "syntax error" not in r.stderr, r.stderr
+
+
+def test_a_stray_folder_in_runs_is_skipped_with_a_note_and_cleanup_exits_0(tk: Env) -> None:
+    """Issue 23.11: a user's copy of a run's state ("live.bak") made cleanup exit 2; it is left as
+    it is, said, and the rest is cleaned."""
+    tk.cli("start", "strayer", "--", "true")
+    wait_until(lambda: (tk.run_dir("strayer") / "exit").exists(), what="the run's end")
+    shutil.copytree(tk.run_dir("strayer"), tk.home / "runs" / "live.bak")
+    r = tk.cli("cleanup", "--older-than", "1s")
+    assert "stray" in r.stdout and "live.bak" in r.stdout and "-> skipped" in r.stdout, r.stdout
+    assert (tk.home / "runs" / "live.bak" / "meta").exists()

@@ -202,3 +202,15 @@ def test_doctor_of_an_unreachable_host_exits_6(tk: Env, tmp_path: Path) -> None:
     tk.write_config(f'[hosts.gone]\nssh = "nowhere"\nssh_config = "{cfg}"\n')
     r = tk.cli("doctor", "gone", check=6)
     assert "✗ laptop reach" in r.stdout and "connection refused" in r.stdout, r.stdout
+
+
+def test_doctor_reports_the_hosts_locale_and_passes_without_one(tk: Env) -> None:
+    """Issue 23.2: a host with no UTF-8 locale (docker boxes) is reported, never failed: tmuxkit's
+    own tmux calls do not depend on it."""
+    env = {k: v for k, v in tk.env.items() if k not in ("LANG", "LC_ALL", "LC_CTYPE")}
+    p = subprocess.run([sys.executable, "-m", "tmuxkit", "doctor", "--json"], capture_output=True, text=True,
+                       env={**env, "LC_ALL": "C"}, cwd=tk.work, timeout=120)
+    data = json.loads(p.stdout)
+    [loc] = [c for c in data["checks"] if c["check"] == "locale"]
+    assert loc["ok"] is True and loc["where"] == "host", loc
+    assert loc["value"].startswith("LC_ALL=C: not UTF-8"), loc

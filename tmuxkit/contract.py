@@ -23,10 +23,10 @@ class ExitCode(IntEnum):
 
     OK = 0
     FAIL = 1
-    USAGE = 2  # bad arguments, bad config, bad run name
+    USAGE = 2  # bad arguments, bad config, bad run name, a results folder that cannot be written
     LOCKED = 3  # the results lock is held by a live run, or the run already runs
     NOT_FOUND = 4  # no such run
-    BAD_LOCK = 5  # a symlink or garbage at the lock path
+    BAD_LOCK = 5  # a symlink or garbage at the lock path; a link or someone else's file at the log's
     UNREACHABLE = 6  # the host did not answer
     PARTIAL = 7  # some hosts answered and some did not (status): every answer shown, the silent hosts named
     NO_TOOL = 127  # tmux (or another needed tool) is missing
@@ -105,6 +105,7 @@ class Event(_Word):
     CHECKPOINT_REJECTED = "checkpoint_rejected"  # a resume from it died before making progress
     CHECKPOINT_SKIPPED = "checkpoint_skipped"  # a name tmuxkit cannot pass on safely (a newline)
     QUIET = "quiet"  # silent past stuck_after, but working (CPU, GPU or writes): not stuck until quiet_max
+    HOME_FULL = "home_full"  # $TMUXKIT_HOME had no room: the watchdog waited (said once space was back)
     REQUEUED = "requeued"  # a Slurm job requeued: by its watchdog (stuck) or by Slurm (preemption, node failure)
 
 

@@ -62,6 +62,7 @@ EV_RESTARTED=restarted
 EV_CHECKPOINT_REJECTED=checkpoint_rejected
 EV_CHECKPOINT_SKIPPED=checkpoint_skipped
 EV_QUIET=quiet
+EV_HOME_FULL=home_full
 EV_REQUEUED=requeued
 
 # run names

@@ -58,7 +58,7 @@ tk_check_run() {
 
 # $TMUXKIT_HOME (default ~/.tmuxkit). Reading never creates it.
 tk_home() {
-  printf '%s\n' "${TMUXKIT_HOME:-$HOME/.tmuxkit}"
+  case ${TMUXKIT_HOME:-} in -*) printf './%s\n' "$TMUXKIT_HOME" ;; *) printf '%s\n' "${TMUXKIT_HOME:-$HOME/.tmuxkit}" ;; esac
 }
 
 # tk_home_init: $TMUXKIT_HOME and its runs/, created 0700, for the scripts that write state.
@@ -85,6 +85,31 @@ tk_home_init() {
   printf '%s\n' "$h"
 }
 
+# tk_home_deletable HOME: die (exit 2, one line) unless HOME's state can be deleted in without
+# reaching outside it: HOME and its runs/ are real directories of this user (not symlinks), and no
+# entry of runs/ is a symlink. For the scripts that delete run state (forget, cleanup): through a
+# link, rm -rf of a run's folder removes whatever folder it leads to that holds a file named meta.
+# A HOME that does not exist passes (there is nothing to delete).
+tk_home_deletable() {
+  local d
+  for d in "$1" "$1/$TK_RUNS_DIR"; do
+    if [ -L "$d" ]; then
+      tk_die "$EX_USAGE" "refusing state directory $d: it is a symlink, and tmuxkit deletes run state in it; make it a real directory (or point TMUXKIT_HOME at where it leads)"
+    fi
+    if [ -e "$d" ] && { [ ! -d "$d" ] || [ ! -O "$d" ]; }; then
+      tk_die "$EX_USAGE" "refusing state directory $d: not a directory owned by you (uid $(id -u))"
+    fi
+  done
+  for d in "$1/$TK_RUNS_DIR"/*; do
+    [ ! -L "$d" ] || tk_die "$EX_USAGE" "refusing state directory $1/$TK_RUNS_DIR: ${d##*/} in it is a symlink (to $(tk_readlink "$d" | tr -d '\n')), and tmuxkit deletes run folders there; move it out"
+  done
+}
+
+# tk_readlink LINK: where LINK points (its text, not resolved), or "?".
+tk_readlink() {
+  readlink "$1" 2>/dev/null || printf '?'
+}
+
 # tk_others_write DIR: whether someone other than its owner may write to DIR (group or other
 # write bit; ls, as BSD and GNU both print it).
 tk_others_write() {
@@ -97,14 +122,25 @@ tk_others_write() {
 # tk_private_dir DIR [RUN]: DIR (made with mkdir -p; DIR as pwd -P gives it) as a directory that
 # only this user can write, so that no one else can plant a link in it between a check and a use:
 # a run's log folder, in a results directory others may share. A symlink, or a directory someone
-# else owns, is refused (1, TK_ERR says why). One of ours that others can write is made go-w, from
+# else owns, is refused (1, TK_ERR says why); a DIR that cannot be made or written (a read-only
+# results folder, or permissions that do not let this user write) is 2, said as such. One of ours that others can write is made go-w, from
 # inside it (never through a link swapped in meanwhile); where the filesystem ignores that (FAT,
 # some network mounts), a warning says so. With RUN, what may have been planted before the go-w is
 # refused: at any of the run's names (RUN.log and its rotations, RUN.live, RUN.progress...), a
 # symlink, anything but a regular file of ours, or a file with another hard link.
 tk_private_dir() {
-  local f any=0 n
+  local f any=0 n p
   mkdir -p "$1" 2>/dev/null || true
+  if [ ! -e "$1" ] && [ ! -L "$1" ]; then
+    p=${1%/*}
+    while [ -n "$p" ] && [ ! -e "$p" ]; do p=${p%/*}; done
+    TK_ERR="cannot create the log folder $1: ${p:-/} is not writable by $(id -un 2>/dev/null || echo you) (read-only, or its permissions)"
+    return 2
+  fi
+  if [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ] && [ ! -w "$1" ]; then
+    TK_ERR="the log folder $1 is not writable by $(id -un 2>/dev/null || echo you) (read-only, or its permissions)"
+    return 2
+  fi
   if [ -L "$1" ] || [ ! -d "$1" ] || [ ! -O "$1" ]; then
     TK_ERR="refusing log folder $1: not a directory owned by you (uid $(id -u)), so a link planted in it could redirect the run's log; give the run a results directory of its own"
     return 1
@@ -134,6 +170,13 @@ tk_private_dir() {
   fi
 }
 
+# tk_die_private_dir RC: exit for tk_private_dir's answer RC: 2 (a folder that cannot be written)
+# is bad input (exit 2), anything else a refused path (a link, someone else's file: exit 5).
+tk_die_private_dir() {
+  if [ "$1" = 2 ]; then tk_die "$EX_USAGE" "$TK_ERR"; fi
+  tk_die "$EX_BAD_LOCK" "$TK_ERR"
+}
+
 # tk_tilde_v VAR: a leading "~" or "~/" in VAR's value made this host's $HOME, as a shell would
 # have done had the path been typed unquoted (a config file's cwd = "~/proj"). "~user" and a "~"
 # anywhere else are left as they are, and so is everything when HOME is unset.
@@ -150,16 +193,37 @@ tk_tilde_v() {
   eval "$1=\$_tk_p"
 }
 
+# tk_path_v VAR: VAR's path made one that no tool takes for an option or a find expression: a
+# relative path that starts with "-" ("-delete", "-", "--") gets "./" in front. Every path a script
+# is given is passed through it where it comes in, before any find, rm, ls, stat, mv, cd, df... sees
+# it ("--" alone would not do: find has no such end of options).
+tk_path_v() {
+  local _tk_p
+  eval "_tk_p=\${$1}"
+  case $_tk_p in -*) eval "$1=./\$_tk_p" ;; esac
+}
+
+# TK_NO_BASH_ENV: sh code that takes BASH_ENV out of the environment before tmuxkit's own bash
+# starts (a BASH_ENV that prints, as some HPC logins export, would land in every answer, in the
+# pane and so in the run's log), keeping its value in TMUXKIT_USER_BASH_ENV: the run's command
+# gets it back (tmuxkit-runner). For the command strings tmux runs (a pane, a pipe).
+# shellcheck disable=SC2016  # expanded by the shell that runs the snippet
+TK_NO_BASH_ENV='if [ -n "${BASH_ENV+x}" ]; then TMUXKIT_USER_BASH_ENV=$BASH_ENV; export TMUXKIT_USER_BASH_ENV; unset BASH_ENV; fi; '
+
 tk_here() {
   hostname 2>/dev/null || echo this host
 }
 
-# tmux on $TMUXKIT_SOCKET (tmux -L) when set, else the user's normal server.
+# tmux on $TMUXKIT_SOCKET (tmux -L) when set, else the user's normal server. Always as a UTF-8
+# client (-u): for a client whose locale is not UTF-8 (LC_ALL=C, no LANG at all, as in docker-based
+# boxes), tmux prints a TAB or any non-ASCII byte in -F output as "_", and the scripts' fields (and
+# the paths in them) would not be found. -u changes what tmux prints to this client only, never
+# the locale a run's command sees.
 tk_tmux() {
   if [ -n "${TMUXKIT_SOCKET:-}" ]; then
-    tmux -L "$TMUXKIT_SOCKET" "$@"
+    tmux -u -L "$TMUXKIT_SOCKET" "$@"
   else
-    tmux "$@"
+    tmux -u "$@"
   fi
 }
 

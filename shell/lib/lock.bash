@@ -195,10 +195,59 @@ tk_lock_acquire() {
   done
 }
 
-# tk_foreign_lock_pid FILE: the PID a hand-made training.lock holds (its first number), if any.
+# tk_foreign_lock_pid FILE: the PID a hand-made training.lock holds (FL_PID, see
+# tk_foreign_lock_parse), if any; fails when it has none, or when it names another host (a PID
+# there says nothing about this host's processes).
 tk_foreign_lock_pid() {
+  local c=''
   [ -f "$1" ] && [ ! -L "$1" ] || return 1
-  LC_ALL=C head -c 4096 "$1" 2>/dev/null | tr -c '0-9' '\n' | grep -m 1 -E '^[0-9]+$'
+  { IFS= read -r -d '' -n 4096 c <"$1" || true; } 2>/dev/null
+  tk_foreign_lock_parse "$c"
+  [ -n "$FL_PID" ] && [ -z "$FL_HOST" ] || return 1
+  printf '%s\n' "$FL_PID"
+}
+
+# tk_foreign_lock_parse CONTENT: what a hand-made training.lock says, read by the shell alone (a
+# report reads many). FL_PID: its first number that is a word of its own ("node17" holds none).
+# FL_HOST: the first word in it that may name another host: one with a letter in it that is not
+# a usual key (pid, host, user, started...) nor this host's name, or an IPv4 address other than
+# 127.0.0.1. A lock that names another host is never judged by a local PID: its owner may live
+# there (a shared filesystem), and removing it would let two trainers write one results folder.
+tk_foreign_lock_parse() {
+  local w words ncm=0 LC_ALL=C
+  FL_PID='' FL_HOST=''
+  if [ -z "${TK_ME_NAMES:-}" ]; then
+    w=$(hostname 2>/dev/null) || w=''
+    TK_ME_NAMES=" $w ${w%%.*} localhost localhost.localdomain "
+  fi
+  words=${1//[!A-Za-z0-9_.-]/ }
+  shopt -q nocasematch && ncm=1
+  shopt -s nocasematch
+  set -f
+  # shellcheck disable=SC2086  # split into words, no globbing
+  set -- $words
+  set +f
+  for w in "$@"; do
+    case $w in
+    *[!0-9]*) ;;
+    *)
+      [ -n "$FL_PID" ] || FL_PID=$w
+      continue
+      ;;
+    esac
+    if [[ $w =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+      [ "$w" = 127.0.0.1 ] || { [ -n "$FL_HOST" ] || FL_HOST=$w; }
+      continue
+    fi
+    case $w in *[A-Za-z]*) ;; *) continue ;; esac
+    case $w in
+    pid | ppid | host | hostname | node | nodename | user | owner | by | on | at | started | start | created | time | date | lock | locked | job | jobid | run) continue ;;
+    esac
+    case $TK_ME_NAMES in *" $w "* | *" ${w%%.*} "*) continue ;; esac
+    [ -n "$FL_HOST" ] || FL_HOST=$w
+  done
+  [ "$ncm" = 1 ] || shopt -u nocasematch
+  return 0
 }
 
 # tk_pid_alive PID: a live, non-zombie process.

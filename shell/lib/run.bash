@@ -43,6 +43,11 @@ tk_run_load() {
     umask=*) R_UMASK=${line#umask=} ;;
     esac
   done
+  # Written absolute by start; a hand-edited relative one is still never an option to find or rm.
+  case $R_CWD in -*) R_CWD=./$R_CWD ;; esac
+  case $R_RESULTS in -*) R_RESULTS=./$R_RESULTS ;; esac
+  case $R_LOCK in -*) R_LOCK=./$R_LOCK ;; esac
+  case $R_LOG in -*) R_LOG=./$R_LOG ;; esac
   R_RUNNER_PID='' R_RUNNER_START='' R_PID='' R_EXIT='' R_ENDED='' R_STOP_RUNG='' R_STOP_REQ=''
   if [ -f "$d/runner" ]; then
     { IFS= read -r R_RUNNER_PID && IFS= read -r R_RUNNER_START; } <"$d/runner" || true
@@ -73,7 +78,7 @@ tk_pipe_log() {
   case $R_UMASK in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) R_UMASK=077 ;; esac
   case $R_METRICS in *[!A-Za-z0-9_.,]*) R_METRICS='' ;; esac
   tk_private_dir "${R_LOG%/*}" "$R_RUN" || return 1
-  w="umask $R_UMASK; ${R_METRICS:+TMUXKIT_METRICS=$R_METRICS }exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
+  w="${TK_NO_BASH_ENV}umask $R_UMASK; ${R_METRICS:+TMUXKIT_METRICS=$R_METRICS }exec bash $(tk_sq "$TK_BIN/tmuxkit-logwriter") $(tk_sq "$R_LOG") $R_LOG_MAX $R_LOG_KEEP ${1:-}"
   # tmux expands formats and then strftime in a pipe-pane command: each "#" and "%" doubled, so
   # a path keeps them ("#(cmd)" in a folder's name never runs cmd; "%a" is not the weekday).
   w=${w//\#/##}

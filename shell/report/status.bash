@@ -406,15 +406,18 @@ _cs_dec() {
 # One lock's line. No process is started here (a box may hold thousands of locks): the process
 # table was read once (tk_ps_snapshot), files are read by the shell, strings quoted in place.
 _cs_lock_line() {
-  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' re='[0-9]+' q item abs i
+  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' q item abs i
   local jf jk js jr jst jh
   case $f in */training.lock) kind=training.lock ;; esac
   [ -e "$f" ] || [ -L "$f" ] || return 0
   if [ "$kind" = training.lock ] && [ ! -L "$f" ]; then
     # A foreign lock: its first number is taken as the owner's PID.
     [ -f "$f" ] && { IFS= read -r -d '' -n 4096 content <"$f" || true; } 2>/dev/null
-    if [[ $content =~ $re ]]; then pid=${BASH_REMATCH[0]}; fi
-    if [ -z "$pid" ]; then
+    tk_foreign_lock_parse "$content"
+    pid=$FL_PID
+    if [ -n "$FL_HOST" ]; then
+      st=other_host
+    elif [ -z "$pid" ]; then
       st=garbage
     elif { [ "${_TK_SNAP:-}" = 1 ] && tk_snap_has "$pid"; } ||
       { [ "${_TK_SNAP:-}" != 1 ] && ps -p "$pid" >/dev/null 2>&1; }; then
@@ -445,12 +448,13 @@ _cs_lock_line() {
     case ${CS_CLEANABLE:-} in *"$TK_NL$abs$TK_NL"*) hint="$hint  (or: tmuxkit cleanup)" ;; esac
     ;;
   garbage) hint="not a lock this tool understands; inspect it, then: rm $q" ;;
+  other_host) hint="it names $FL_HOST, not this host: whether its owner lives cannot be told from here" ;;
   symlink) hint="a symlink at a lock path is refused; inspect it: ls -l $q" ;;
   notfile) hint="not a regular file; inspect it: ls -ld $q" ;;
   esac
   if [ "$JSON" = 1 ]; then
     case $f$run$start$hint in
-    *[\"\\$'\001'-$'\037']*)
+    *[\"\\$'\001'-$'\037']* | *[![:ascii:]]*)
       tk_json_str_v jf "$f"
       tk_json_str_v jr "$run"
       tk_json_str_v jst "$start"
@@ -469,7 +473,7 @@ _cs_lock_line() {
   else
     case $st in
     alive) st=ALIVE ;; stale) st=STALE ;; garbage) st=GARBAGE ;; symlink) st=SYMLINK ;; notfile) st=NOTFILE ;;
-    free) st=FREE ;;
+    free) st=FREE ;; other_host) st=ELSEWHERE ;;
     esac
     printf '  %-7s %s  pid %s%s\n' "$st" "$f" "${pid:-?}" "${run:+ (run $run, started $start)}"
     [ -z "$hint" ] || printf '          -> %s\n' "$hint"
@@ -565,7 +569,9 @@ tk_status_main() {
       ;;
     --root)
       [ $# -ge 2 ] || tk_die "$EX_USAGE" "--root needs a directory"
-      roots+=("$2")
+      f=$2
+      tk_path_v f # "-delete" is a folder here, never a find expression
+      roots+=("$f")
       shift
       ;;
     --pattern)

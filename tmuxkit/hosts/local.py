@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Sequence
 
 from tmuxkit.config import LOCAL
 from tmuxkit.hosts.base import Host, InstallInfo, log_writer_for, shell_dir
+
+
+def _own_bash() -> list[str]:
+    """bash for tmuxkit's own scripts, without the user's BASH_ENV (one that prints would break
+    every answer); the run's command gets it back from TMUXKIT_USER_BASH_ENV (tmuxkit-runner)."""
+    v = os.environ.get("BASH_ENV")
+    return ["bash"] if v is None else ["env", "-u", "BASH_ENV", f"TMUXKIT_USER_BASH_ENV={v}", "bash"]
 
 
 class LocalHost(Host):
@@ -16,7 +24,7 @@ class LocalHost(Host):
         return list(argv)
 
     def script_argv(self, script: str, args: Sequence[str]) -> list[str]:
-        return ["bash", str(shell_dir() / script), *args]
+        return [*_own_bash(), str(shell_dir() / script), *args]
 
     def install(self) -> InstallInfo:
         """Nothing to copy: the scripts run from the package."""

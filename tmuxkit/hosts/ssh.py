@@ -77,7 +77,12 @@ def unframe_err(text: str) -> str:
 _BOOTSTRAP = (
     'd="${TMUXKIT_HOME:-$HOME/.tmuxkit}/bin"; '
     '[ "$(cat "$d/.version" 2>/dev/null)" = "$0" ] || exit 86; '
-    's=$1; shift; exec bash "$d/$s" "$@"'
+    's=$1; shift; '
+    # tmuxkit's own bash never reads a BASH_ENV (one that prints breaks every reply); the run's
+    # command gets it back from TMUXKIT_USER_BASH_ENV (tmuxkit-runner). Kept in step with
+    # TK_NO_BASH_ENV in shell/lib/core.bash.
+    'if [ -n "${BASH_ENV+x}" ]; then TMUXKIT_USER_BASH_ENV=$BASH_ENV; export TMUXKIT_USER_BASH_ENV; unset BASH_ENV; fi; '
+    'exec bash "$d/$s" "$@"'
 )
 _INSTALL = (
     'h="${TMUXKIT_HOME:-$HOME/.tmuxkit}"; d="$h/bin"; umask 077; '
