@@ -58,6 +58,8 @@ ST_STOPPED=stopped
 ST_DEAD=dead
 ST_FAILED=failed
 ST_PENDING=pending
+ST_QUEUED=queued
+ST_BLOCKED=blocked
 
 # stop rungs
 RUNG_SIGINT=sigint
@@ -97,6 +99,8 @@ EV_RESTARTED=restarted
 EV_CHECKPOINT_REJECTED=checkpoint_rejected
 EV_CHECKPOINT_SKIPPED=checkpoint_skipped
 EV_REQUEUED=requeued
+EV_QUEUE_REFUSED=queue_refused
+EV_BLOCKED=blocked
 
 # run names
 TK_RUN_NAME_MAX=64
@@ -142,9 +146,12 @@ OPT_METRICS=--metrics
 OPT_ENV_STDIN=--env-stdin
 OPT_AGAIN=--again
 OPT_EARLY_WAIT=--early-wait
+OPT_GPUS=--gpus
+OPT_AFTER=--after
+OPT_FROM_QUEUE=--from-queue
 
 # events worth a notification
-TK_NOTIFY_EVENTS='budget_spent crashed finished requeued restarted resumed stuck'
+TK_NOTIFY_EVENTS='blocked budget_spent crashed finished queue_refused requeued restarted resumed stuck'
 # --- lib/core.bash ---
 # shellcheck disable=SC2034  # globals (TK_*, LK_*, R_*, S_*) are the results callers read
 # Errors, help, tool checks, run names, $TMUXKIT_HOME and tmux.

@@ -49,6 +49,8 @@ class State(_Word):
     DEAD = "dead"
     FAILED = "failed"
     PENDING = "pending"  # a Slurm job waiting in the queue (or requeued)
+    QUEUED = "queued"  # waiting in the host's own queue (for GPUs, or for its --after run)
+    BLOCKED = "blocked"  # queued, but never to start: the run it waited for failed or was stopped
 
 
 ALIVE_STATES = frozenset({State.RUNNING, State.STUCK})
@@ -104,11 +106,13 @@ class Event(_Word):
     CHECKPOINT_REJECTED = "checkpoint_rejected"  # a resume from it died before making progress
     CHECKPOINT_SKIPPED = "checkpoint_skipped"  # a name tmuxkit cannot pass on safely (a newline)
     REQUEUED = "requeued"  # a Slurm job requeued: by its watchdog (stuck) or by Slurm (preemption, node failure)
+    QUEUE_REFUSED = "queue_refused"  # a queued run's start was refused at its turn (its results lock, its cwd)
+    BLOCKED = "blocked"  # a queued run will never start: its --after run failed or was stopped
 
 
 # Events worth a notification.
 NOTIFY_EVENTS = frozenset({Event.STUCK, Event.RESUMED, Event.RESTARTED, Event.FINISHED, Event.CRASHED,
-                           Event.BUDGET_SPENT, Event.REQUEUED})
+                           Event.BUDGET_SPENT, Event.REQUEUED, Event.QUEUE_REFUSED, Event.BLOCKED})
 
 # --- run names ------------------------------------------------------------------------
 RUN_NAME_MAX = 64
@@ -188,6 +192,9 @@ class StartOpt(_Word):
     ENV_STDIN = "--env-stdin"  # the run's env as NAME=VALUE lines on stdin: secrets never on a command line
     AGAIN = "--again"  # start RUN again as it was last started (its stored cwd, results, env, sizes)
     EARLY_WAIT = "--early-wait"  # seconds start watches for a command that dies at once; 0: not at all
+    GPUS = "--gpus"  # claim this many free GPUs (CUDA_VISIBLE_DEVICES); queued on the host until they are free
+    AFTER = "--after"  # queued on the host until this other run exited 0
+    FROM_QUEUE = "--from-queue"  # the host queue's own dispatch of an entry (not for users)
 
 
 # --- typed readers of the scripts' machine-readable output ----------------------------------
