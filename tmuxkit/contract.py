@@ -384,10 +384,18 @@ class StartInfo:
     runner_pid: str = ""
     socket: str = ""
     note: str = ""
+    state: str = "started"  # or "queued": waiting in the host's queue (position, waiting_for)
+    position: int | None = None
+    waiting_for: str = ""
 
     @classmethod
     def parse(cls, text: str) -> StartInfo:
         r = last_kv_line(text, "tmuxkit-start")
+        if r.get("state") == State.QUEUED.value and "run" in r:
+            pos = r.get("position", "")
+            return cls(run=r["run"], session=r["run"], log="", results="", lock="", note=r.get("note", ""),
+                       state=State.QUEUED.value, position=int(pos) if pos.isdigit() else None,
+                       waiting_for=r.get("waiting_for", ""))
         try:
             return cls(run=r["run"], session=r["session"], log=r["log"], results=r["results"], lock=r["lock"],
                        pid=r.get("pid", ""), runner_pid=r.get("runner_pid", ""), socket=r.get("socket", ""),

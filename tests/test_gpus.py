@@ -1,0 +1,57 @@
+"""GPUs and the host queue from the laptop's side: config keys, start --gpus/--after, the queued answer."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Env, wait_until
+from tmuxkit.config import RUN_KEYS
+
+FAKES = Path(__file__).parent / "fakes"
+
+
+def gpu_box(tk: Env, tmp_path: Path, n: int) -> Path:
+    d = tmp_path / "gpubin"
+    d.mkdir()
+    shutil.copy(FAKES / "nvidia-smi", d / "nvidia-smi")
+    (d / "gpus").write_text("".join(f"{i} GPU-{i:08d}-fake 81559\n" for i in range(n)))
+    tk.env["PATH"] = f"{d}:{tk.env['PATH']}"
+    tk.env["TMUXKIT_QUEUE_POLL"] = "1"
+    return d
+
+
+def test_config_gpus_and_after_are_checked() -> None:
+    assert RUN_KEYS["gpus"](2) == 2
+    assert RUN_KEYS["after"]("prep") == "prep"
+    for bad in (-1, "2", True, 1000):
+        with pytest.raises(ValueError):
+            RUN_KEYS["gpus"](bad)
+    with pytest.raises(ValueError):
+        RUN_KEYS["after"]("no/such")
+
+
+def test_start_gpus_from_config_then_queued_with_its_position_and_blocker(tk: Env, tmp_path: Path) -> None:
+    gpu_box(tk, tmp_path, 1)
+    cmd = f"export FAKE_GPU_MIB=1000; echo seen=$CUDA_VISIBLE_DEVICES,$CUDA_DEVICE_ORDER >{tmp_path}/seen.$TMUXKIT_RUN; exec sleep 300"
+    tk.add_run("a", cmd, "gpus = 1")
+    tk.add_run("b", cmd, "gpus = 1")
+    tk.cli("start", "a")
+    wait_until(lambda: (tmp_path / "seen.a").exists(), what="run a's command")
+    assert (tmp_path / "seen.a").read_text().strip() == "seen=0,PCI_BUS_ID"
+    r = tk.cli("start", "b")
+    assert "queued (1st): needs 1 GPU; GPU 0 held by run a" in r.stdout + r.stderr
+    assert not (tmp_path / "seen.b").exists()
+    tk.cli("stop", "a")
+    wait_until(lambda: (tmp_path / "seen.b").exists(), timeout=15, what="b dispatched when a ended")
+    assert (tmp_path / "seen.b").read_text().strip() == "seen=0,PCI_BUS_ID"
+
+
+def test_env_cuda_visible_devices_with_gpus_is_one_line_exit_2(tk: Env, tmp_path: Path) -> None:
+    gpu_box(tk, tmp_path, 2)
+    tk.add_run("c", "sleep 300", 'gpus = 1\nenv = { CUDA_VISIBLE_DEVICES = "1" }')
+    r = tk.cli("start", "c", check=2)
+    assert "sets CUDA_VISIBLE_DEVICES while gpus = 1" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
