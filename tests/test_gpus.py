@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,46 @@ def test_env_cuda_visible_devices_with_gpus_is_one_line_exit_2(tk: Env, tmp_path
     r = tk.cli("start", "c", check=2)
     assert "sets CUDA_VISIBLE_DEVICES while gpus = 1" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_status_json_shows_gpus_of_a_live_run_and_the_queued_run_within_the_schema(tk: Env, tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    import tmuxkit
+
+    box = gpu_box(tk, tmp_path, 1)
+    cmd = "export FAKE_GPU_MIB=1234; exec sleep 300"
+    tk.add_run("a", cmd, "gpus = 1")
+    tk.add_run("b", cmd, "gpus = 1")
+    tk.cli("start", "a")
+    wait_until(lambda: (tk.status("a").get("gpus") or [{}])[0].get("run_mem_mib") == 1234, what="a's GPU memory")
+    n = len((box / "argv.log").read_text().splitlines())
+    tk.cli("status", "--json")
+    assert len((box / "argv.log").read_text().splitlines()) - n == 2  # one inventory (its two queries) per status
+    tk.cli("start", "b")
+    rows = json.loads(tk.cli("status", "--json").stdout)
+    schema = json.loads((Path(tmuxkit.__file__).parent / "schemas" / "status.schema.json").read_text())
+    jsonschema.validate(rows, schema, cls=jsonschema.Draft202012Validator)
+    by = {r["run"]: r for r in rows}
+    assert by["a"]["gpus"] == [{"index": 0, "uuid": "GPU-00000000-fake", "util_pct": 97, "run_mem_mib": 1234,
+                                "mem_used_mib": 1234, "mem_total_mib": 81559}]
+    assert by["b"]["state"] == "queued" and by["b"]["queue_position"] == 1
+    assert by["b"]["waiting_for"] == "needs 1 GPU; GPU 0 held by run a"
+    (box / "hang").write_text("")  # a crashed driver: status waits no more than its limit, and says why
+    t0 = time.monotonic()
+    a = tk.status("a")
+    assert time.monotonic() - t0 < 6
+    assert a["state"] == "running" and "no answer within 2 s" in a["gpus_error"] and a["gpus"][0]["util_pct"] is None
+
+
+def test_status_table_shows_gpu_use_and_what_a_queued_run_waits_for(tk: Env, tmp_path: Path) -> None:
+    gpu_box(tk, tmp_path, 1)
+    tk.add_run("a", "export FAKE_GPU_MIB=2048; exec sleep 300", "gpus = 1")
+    tk.add_run("b", "sleep 300", "gpus = 1")
+    tk.cli("start", "a")
+    tk.cli("start", "b")
+    wait_until(lambda: "GPU 0 97% 2.0 GiB" in tk.cli("status").stdout, what="a's GPU in the table")
+    out = tk.cli("status").stdout
+    assert "queued" in out and "#1 in the host's queue: needs 1 GPU; GPU 0 held by run a" in out

@@ -341,3 +341,52 @@ tk_gpu_run_end() {
   fi
   tk_gpu_release_all "$1" "$2" "$3" "$4"
 }
+
+# tk_gpu_status_rows HOME: each live run's GPUs, put into its status row in J_RUNS as
+# "gpus":[{index, uuid, util_pct, run_mem_mib, mem_used_mib, mem_total_mib}] (and "gpus_error"
+# when nvidia-smi could not tell: a hung driver). nvidia-smi is asked once, and only when a live
+# run holds a claim: status on a box without GPU runs costs nothing more.
+tk_gpu_status_rows() {
+  local home=$1 c u runs='' run list i j mem procs pid r item err=''
+  for c in "$home"/gpus/*.claim; do
+    if [ ! -f "$c" ] || [ -L "$c" ]; then continue; fi
+    tk_lock_state "$c"
+    [ "$LK_STATE" = alive ] || continue
+    u=${c##*/}
+    u=${u%.claim}
+    runs="$runs$LK_RUN $u$TK_NL"
+  done
+  [ -n "$runs" ] || return 0
+  tk_gpu_inventory
+  [ "$TK_GPU_STATE" = ok ] || err=$TK_GPU_WHY
+  procs=''
+  [ "${TK_GPU_NAPPS:-0}" = 0 ] || procs=$(_tk_gpu_procs)
+  for run in $(printf '%s' "$runs" | awk '{ print $1 }' | sort -u); do
+    list=''
+    for u in $(printf '%s' "$runs" | awk -v r="$run" '$1 == r { print $2 }'); do
+      item=''
+      i=0
+      while [ "$i" -lt "${TK_GPU_N:-0}" ]; do
+        if [ "${GI_UUID[i]}" = "$u" ]; then
+          mem=0 j=0
+          while [ "$j" -lt "$TK_GPU_NAPPS" ]; do
+            if [ "${GA_UUID[j]}" = "$u" ]; then
+              pid=${GA_PID[j]}
+              r=$(printf '%s\n' "$procs" | awk -v p="$pid" '$1 == p { print $2; exit }')
+              [ "$r" != "$run" ] || mem=$((mem + ${GA_MEM[j]:-0}))
+            fi
+            j=$((j + 1))
+          done
+          item="{\"index\":${GI_IDX[i]},\"uuid\":$(tk_json_str "$u"),\"util_pct\":$(tk_json_val "${GI_UTIL[i]}")"
+          item="$item,\"run_mem_mib\":$mem,\"mem_used_mib\":$(tk_json_val "${GI_MUSED[i]}"),\"mem_total_mib\":$(tk_json_val "${GI_MTOT[i]}")}"
+        fi
+        i=$((i + 1))
+      done
+      [ -n "$item" ] || item="{\"index\":null,\"uuid\":$(tk_json_str "$u"),\"util_pct\":null,\"run_mem_mib\":null,\"mem_used_mib\":null,\"mem_total_mib\":null}"
+      list="$list,$item"
+    done
+    item="\"gpus\":[${list#,}]"
+    [ -z "$err" ] || item="$item,\"gpus_error\":$(tk_json_str "$err")"
+    J_RUNS=${J_RUNS//"{\"run\":\"$run\","/"{\"run\":\"$run\",$item,"}
+  done
+}

@@ -315,3 +315,31 @@ tk_queue_take_out() {
   fi
   tk_queue_mutex_drop
 }
+
+# tk_queue_rows HOME [RUN...]: the queue's entries (all, or the named ones) appended to J_RUNS as
+# status rows, and each one found taken off J_UNKNOWN (the status report's lists).
+tk_queue_rows() {
+  local home=$1 rows row e n keep='' IFS
+  shift
+  [ -d "$home/queue" ] || return 0
+  rows=$(tk_queue_json "$home")
+  [ -n "$rows" ] || return 0
+  # One object a line: the run names are [A-Za-z0-9_-], so '},{"run":' only ever splits rows.
+  rows=${rows//\},\{\"run\":/\}$'\n'\{\"run\":}
+  while IFS= read -r row; do
+    e=${row#\{\"run\":\"}
+    e=${e%%\"*}
+    if [ $# -gt 0 ]; then
+      for n in "$@"; do [ "$n" != "$e" ] || break; done
+      [ "$n" = "$e" ] || continue
+      J_UNKNOWN=${J_UNKNOWN//\"$e\"/}
+      J_UNKNOWN=${J_UNKNOWN//,,/,}
+      J_UNKNOWN=${J_UNKNOWN#,}
+      J_UNKNOWN=${J_UNKNOWN%,}
+    fi
+    keep="$keep,$row"
+  done <<EOF2
+$rows
+EOF2
+  [ -z "$keep" ] || J_RUNS="$J_RUNS${J_RUNS:+,}${keep#,}"
+}
