@@ -7,11 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FAKES, Env, wait_until
 
-from tests.conftest import Env, wait_until
 from tmuxkit.config import RUN_KEYS
-
-FAKES = Path(__file__).parent / "fakes"
 
 
 def gpu_box(tk: Env, tmp_path: Path, n: int) -> Path:
