@@ -69,7 +69,7 @@ ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
   wait_for 10 lib 'tk_gpu_inventory; [ "$TK_GPU_NAPPS" = 1 ]'
   run lib 'tk_gpu_inventory; tk_gpu_assess "$TMUXKIT_HOME"; echo "$TK_GPU_FREE ${GF_STATE[*]}"; tk_gpu_blockers'
   assert_line --index 0 "1 free busy busy"
-  assert_line --index 1 "GPU 1 used by PID $FOREIGN_PID (tmuxkit-bats-marker, 30.0 GiB, not tmuxkit's), GPU 2 used by 4.8 GiB used by processes not listed here (a container?)"
+  assert_line --index 1 "GPU 1 used by PID $FOREIGN_PID (sleep, 30.0 GiB, not tmuxkit's), GPU 2 used by 4.8 GiB used by processes not listed here (a container?)"
   echo 4000 >"$BATS_TEST_TMPDIR/gpu/mem-2" # under max(5 % of 80 GiB, 1 GiB): free
   run lib 'tk_gpu_inventory; tk_gpu_assess "$TMUXKIT_HOME"; echo "${GF_STATE[*]}"'
   assert_output "free busy free"
@@ -160,7 +160,7 @@ ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
   wait_for 10 lib 'tk_gpu_inventory; [ "$TK_GPU_NAPPS" = 1 ]'
   run bash "$SHELL_DIR/tmuxkit-start" w --gpus 1 --cmd "$(gpu_cmd 300)"
   assert_success
-  assert_output --partial "queued (1st): needs 1 GPU; GPU 0 used by PID $FOREIGN_PID (tmuxkit-bats-marker, 30.0 GiB, not tmuxkit's)"
+  assert_output --partial "queued (1st): needs 1 GPU; GPU 0 used by PID $FOREIGN_PID (sleep, 30.0 GiB, not tmuxkit's)"
   sleep 2 # polls of the dispatcher meanwhile must not start it
   run started w
   assert_failure

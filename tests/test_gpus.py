@@ -97,3 +97,26 @@ def test_status_table_shows_gpu_use_and_what_a_queued_run_waits_for(tk: Env, tmp
     wait_until(lambda: "GPU 0 97% 2.0 GiB" in tk.cli("status").stdout, what="a's GPU in the table")
     out = tk.cli("status").stdout
     assert "queued" in out and "#1 in the host's queue: needs 1 GPU; GPU 0 held by run a" in out
+
+
+def test_gpus_verb_names_the_run_and_the_foreign_process_holding_each_gpu(tk: Env, tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    gpu_box(tk, tmp_path, 2)
+    tk.add_run("a", "export FAKE_GPU_MIB=2048; exec sleep 300", "gpus = 1")
+    tk.cli("start", "a")
+    env = {**tk.env, "FAKE_GPU_MIB": "30720", "CUDA_VISIBLE_DEVICES": "1", "TMUXKIT_HOME": str(tmp_path / "other")}
+    foreign = subprocess.Popen(["sleep", "300"], env=env)
+    try:
+        wait_until(lambda: json.loads(tk.cli("gpus", "--json").stdout)["gpus"][1]["state"] == "busy", what="foreign seen")
+        data = json.loads(tk.cli("gpus", "--json").stdout)
+        g0, g1 = data["gpus"]
+        assert (g0["state"], g0["holder"], g0["run_mem_mib"]) == ("claimed", "run a", 2048)
+        assert g1["holder"] == f"used by PID {foreign.pid} (sleep, 30.0 GiB, not tmuxkit's)" and g1["pid"] == foreign.pid
+        assert isinstance(g0["held_s"], int) and isinstance(g1["held_s"], int)
+        out = tk.cli("gpus").stdout
+        assert "run a" in out and f"PID {foreign.pid}" in out and "2.0 GiB / 79.6 GiB" in out
+    finally:
+        foreign.kill()
+        foreign.wait()

@@ -57,8 +57,10 @@ tk_gpu_inventory() {
   limit=$((limit * 10))
   TK_GPU_STATE=ok TK_GPU_WHY='' TK_GPU_N=0 TK_GPU_NAPPS=0 _TK_GPU_SPENT=0
   GI_IDX=() GI_UUID=() GI_UTIL=() GI_MUSED=() GI_MTOT=() GA_PID=() GA_UUID=() GA_MEM=()
+  TK_GPU_APPLE=0
   if ! command -v nvidia-smi >/dev/null 2>&1; then
     TK_GPU_STATE=none TK_GPU_WHY="nvidia-smi not found on $(tk_here)"
+    tk_gpu_apple
     return 0
   fi
   _tk_gpu_bounded "$limit" out "$TK_GPU_Q_GPU" "$TK_GPU_FMT" || rc=$?
@@ -99,6 +101,27 @@ EOF
   return 0
 }
 
+# tk_gpu_apple: on a Mac (ioreg lists an IOAccelerator with a "Device Utilization %"), the Apple
+# GPU as one device (GPU 0, UUID APPLE-GPU: runs with gpus = 1 take turns on it, with no
+# CUDA_VISIBLE_DEVICES), its utilization, and the memory pressure (TK_GPU_PRESSURE: sysctl
+# kern.memorystatus_vm_pressure_level, 1 normal, 2 warning, 4 critical). No sudo.
+tk_gpu_apple() {
+  local out='' util p=''
+  TK_GPU_PRESSURE=''
+  command -v ioreg >/dev/null 2>&1 || return 0
+  out=$(tk_bounded 2 ioreg -r -d 1 -w 0 -c IOAccelerator 2>/dev/null) || return 0
+  case $out in *'"Device Utilization %"'*) ;; *) return 0 ;; esac
+  util=${out#*\"Device Utilization %\"=}
+  util=${util%%[!0-9]*}
+  if command -v sysctl >/dev/null 2>&1; then
+    p=$(tk_bounded 2 sysctl -n kern.memorystatus_vm_pressure_level 2>/dev/null) || p=''
+  fi
+  case $p in '' | *[!0-9]*) p='' ;; esac
+  TK_GPU_PRESSURE=$p
+  TK_GPU_STATE=ok TK_GPU_WHY='' TK_GPU_APPLE=1 TK_GPU_N=1
+  GI_IDX[0]=0 GI_UUID[0]=APPLE-GPU GI_UTIL[0]=$util GI_MUSED[0]='' GI_MTOT[0]=''
+}
+
 # tk_gpu_uuid_ok UUID: a name safe as a file name (nvidia-smi's "GPU-xxxxxxxx-..." or "MIG-...").
 tk_gpu_uuid_ok() {
   case $1 in '' | .* | *[!A-Za-z0-9_-]*) return 1 ;; esac
@@ -122,15 +145,15 @@ tk_gpu_dir() {
   }
 }
 
-# _tk_gpu_procs: "pid run comm" for every process whose environment marks it as a tmuxkit run's
-# (TMUXKIT_RUN=...), and "pid - comm" for every other one: who a compute app is.
+# _tk_gpu_procs: "pid run comm" for every process: run is the tmuxkit run its environment marks it
+# as (TMUXKIT_RUN=...), or "-"; comm its program's name. Who a compute app is.
 _tk_gpu_procs() {
-  tk_ps_env 2>/dev/null | awk '{
-    run = "-"
-    for (i = 4; i <= NF; i++) if (substr($i, 1, 12) == "TMUXKIT_RUN=") { run = substr($i, 13); break }
-    c = $4; sub(/.*\//, "", c)
-    print $1, run, c
-  }'
+  {
+    ps -A -o pid=,comm= 2>/dev/null | awk '{ c = $2; sub(/.*\//, "", c); print "C", $1, c }'
+    tk_ps_env 2>/dev/null | awk '{
+      for (i = 4; i <= NF; i++) if (substr($i, 1, 12) == "TMUXKIT_RUN=") { print "R", $1, substr($i, 13); break }
+    }'
+  } | awk '$1 == "C" { c[$2] = $3 } $1 == "R" { r[$2] = $3 } END { for (p in c) print p, (p in r ? r[p] : "-"), c[p] }'
 }
 
 # tk_gpu_assess HOME [RUN]: after tk_gpu_inventory, each GPU's holder. For every GPU i:
@@ -143,15 +166,15 @@ _tk_gpu_procs() {
 # whose compute apps are the host's PIDs and not in ps, memory used above max(5 % of the GPU, 1 GiB)
 # with no app of tmuxkit's there. TMUXKIT_GPUS_IGNORE_FOREIGN=1: only claims count.
 tk_gpu_assess() {
-  local home=$1 me=${2:-} i j u claim procs pid run comm mem floor foreign seen
-  GF_STATE=() GF_WHO=() GF_SINCE=() GF_RUNMEM=() GF_CLAIM_PID=() GF_CLAIM_START=()
+  local home=$1 me=${2:-} i j u claim procs pid run comm mem floor foreign seen line
+  GF_STATE=() GF_WHO=() GF_SINCE=() GF_RUNMEM=() GF_CLAIM_PID=() GF_CLAIM_START=() GF_PID=()
   TK_GPU_FREE=0
   procs=''
   [ "$TK_GPU_NAPPS" = 0 ] || procs=$(_tk_gpu_procs)
   i=0
   while [ "$i" -lt "$TK_GPU_N" ]; do
     u=${GI_UUID[i]}
-    GF_STATE[i]=free GF_WHO[i]='' GF_SINCE[i]='' GF_RUNMEM[i]='' GF_CLAIM_PID[i]='' GF_CLAIM_START[i]=''
+    GF_STATE[i]=free GF_WHO[i]='' GF_SINCE[i]='' GF_RUNMEM[i]='' GF_CLAIM_PID[i]='' GF_CLAIM_START[i]='' GF_PID[i]=''
     if ! tk_gpu_uuid_ok "$u"; then
       GF_STATE[i]=busy GF_WHO[i]="an unusable UUID from nvidia-smi"
       i=$((i + 1))
@@ -176,16 +199,15 @@ tk_gpu_assess() {
       if [ "${GA_UUID[j]}" = "$u" ]; then
         pid=${GA_PID[j]} mem=${GA_MEM[j]}
         run='' comm=''
-        # shellcheck disable=SC2034  # read splits the line
-        read -r _ run comm <<EOF
-$(printf '%s\n' "$procs" | awk -v p="$pid" '$1 == p { print; exit }')
-EOF
+        line=$(printf '%s\n' "$procs" | awk -v p="$pid" '$1 == p { print $2, $3; exit }')
+        [ -z "$line" ] || { run=${line%% *} comm=${line#* }; }
         if [ -n "$run" ] && [ "$run" != - ]; then
           seen=1
           [ -z "$mem" ] || GF_RUNMEM[i]=$((${GF_RUNMEM[i]:-0} + mem))
           # A tmuxkit run's process on a GPU no run of that name claimed: it is in use all the same.
           [ "${GF_STATE[i]}" != free ] || foreign="run $run's PID $pid (${comm:-?}, no claim)"
         elif [ -z "$foreign" ]; then
+          GF_PID[i]=$pid
           if [ -n "$run" ]; then
             foreign="PID $pid (${comm:-?}, $(tk_gpu_gib "$mem"), not tmuxkit's)"
           else
@@ -249,6 +271,8 @@ tk_gpu_pick() {
     done
   done
   TK_GPU_PICK_IDX=${TK_GPU_PICK_IDX#,} TK_GPU_PICK_UUID=${TK_GPU_PICK_UUID#,}
+  # The Apple GPU is claimed like any other, but CUDA has nothing to be told.
+  [ "${TK_GPU_APPLE:-0}" != 1 ] || TK_GPU_PICK_IDX=''
   [ "$k" -ge "$n" ]
 }
 
