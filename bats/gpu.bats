@@ -25,7 +25,7 @@ lib() { bash -c ". '$SHELL_DIR/lib/tmuxkit.bash'; $1"; }
 
 # A foreign GPU user: a process marked as a compute app on GPU $1, not a tmuxkit run's.
 foreign() {
-  FAKE_GPU_MIB=${2:-30720} CUDA_VISIBLE_DEVICES=$1 bash -c 'exec -a tmuxkit-bats-marker sleep 300' </dev/null >/dev/null 2>&1 3>&- &
+  env FAKE_GPU_MIB="${2:-30720}" CUDA_VISIBLE_DEVICES="$1" sleep 300 </dev/null >/dev/null 2>&1 3>&- &
   FOREIGN_PID=$!
 }
 
@@ -207,4 +207,40 @@ ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
   run started d
   assert_failure
   grep -q '"event":"blocked"' "$TMUXKIT_HOME/runs/d/events.jsonl"
+}
+
+@test "gpu: on a Mac the Apple GPU is one device: runs take turns, no CUDA_VISIBLE_DEVICES; its use and the memory pressure shown" {
+  mkdir -p "$BATS_TEST_TMPDIR/mac"
+  cat >"$BATS_TEST_TMPDIR/mac/ioreg" <<'SH'
+#!/bin/sh
+[ "$*" = "-r -d 1 -w 0 -c IOAccelerator" ] || exit 2
+echo '+-o AGXAcceleratorG13X  <class AGXAcceleratorG13X, id 0x1000000, registered>'
+echo '    "PerformanceStatistics" = {"In use system memory"=1234,"Device Utilization %"=42,"Renderer Utilization %"=40}'
+SH
+  printf '#!/bin/sh\n[ "$*" = "-n kern.memorystatus_vm_pressure_level" ] && echo 2 && exit 0\nexit 1\n' >"$BATS_TEST_TMPDIR/mac/sysctl"
+  chmod +x "$BATS_TEST_TMPDIR/mac/ioreg" "$BATS_TEST_TMPDIR/mac/sysctl"
+  export PATH="$BATS_TEST_TMPDIR/mac:$PATH"
+  run bash "$SHELL_DIR/tmuxkit-gpus"
+  assert_success
+  assert_output --partial '"state":"ok","why":"","pressure":2,"gpus":[{"index":0,"uuid":"APPLE-GPU","util_pct":42'
+  run bash "$SHELL_DIR/tmuxkit-start" m1 --gpus 1 --cmd "echo \"m1 [\${CUDA_VISIBLE_DEVICES-unset}]\" >>$WORK/seen; sleep 2"
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-start" m2 --gpus 1 --cmd "echo \"m2 [\${CUDA_VISIBLE_DEVICES-unset}]\" >>$WORK/seen"
+  assert_output --partial "queued (1st): needs 1 GPU; GPU 0 held by run m1"
+  wait_for 15 grep -q "m2 \[unset\]" "$WORK/seen"
+  grep -q "m1 \[unset\]" "$WORK/seen"
+  run bash "$SHELL_DIR/tmuxkit-start" m3 --gpus 2 --cmd true
+  assert_failure 2
+}
+
+@test "queue: cleanup of a queued run's earlier life leaves it queued" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" old --cmd true
+  wait_for 10 ended old
+  run bash "$SHELL_DIR/tmuxkit-start" h --gpus 1 --cmd "$(gpu_cmd 300)"
+  run bash "$SHELL_DIR/tmuxkit-start" old --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_output --partial "state=queued"
+  run bash "$SHELL_DIR/tmuxkit-forget" old
+  run bash "$SHELL_DIR/tmuxkit-queue" list
+  assert_output --partial '"run":"old","session":"old","state":"queued"'
 }

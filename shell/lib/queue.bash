@@ -208,8 +208,14 @@ tk_queue_kick() {
 # tk_queue_dispatcher_up: the dispatcher's own tmux session (tmuxkit+queue), unless one runs: it
 # polls while the queue is not empty (a foreign process freeing a GPU tells no one) and then ends.
 tk_queue_dispatcher_up() {
-  local name="tmuxkit${TK_HELPER_SEP}queue"
-  tk_session_exists "$name" && return 0
+  local name="tmuxkit${TK_HELPER_SEP}queue" i=0
+  tk_lock_state "$(tk_home)/queue/dispatcher"
+  [ "$LK_STATE" != alive ] || return 0
+  # One that is ending (it saw the queue empty a moment ago) still has its session: wait it out.
+  while tk_session_exists "$name" && [ "$i" -lt 100 ]; do
+    sleep 0.02
+    i=$((i + 1))
+  done
   tk_tmux new-session -d -s "$name" "exec bash $(tk_sq "$TK_BIN/tmuxkit-queue") serve" 2>/dev/null || true
   tk_tmux set-option -t "=$name:" @tmuxkit_helper queue >/dev/null 2>&1 || true
 }
