@@ -244,3 +244,24 @@ SH
   run bash "$SHELL_DIR/tmuxkit-queue" list
   assert_output --partial '"run":"old","session":"old","state":"queued"'
 }
+
+@test "gpu: a run keeps its GPU across its watchdog's restart; another start meanwhile waits" {
+  gpu_box 1
+  local cmd
+  cmd="export FAKE_GPU_MIB=1000; echo \"w \$CUDA_VISIBLE_DEVICES\" >>$WORK/seen; if [ ! -f $WORK/once ]; then touch $WORK/once; sleep 1; exit 1; fi; exec sleep 300"
+  run bash "$SHELL_DIR/tmuxkit-start" w --gpus 1 --cmd "$cmd"
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-watch" w --every 1 --auto-resume --max-restarts 2 --backoff 4 --detach
+  assert_success
+  wait_for 15 ended w
+  # the crash's gap: the GPU is still the run's (its watchdog holds it)
+  run lib 'tk_lock_state "$TMUXKIT_HOME/gpus/GPU-00000000-fake.claim"; echo "$LK_STATE $LK_RUN"'
+  assert_output "alive w"
+  run bash "$SHELL_DIR/tmuxkit-start" x --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_output --partial "queued (1st): needs 1 GPU; GPU 0 held by run w"
+  wait_for 20 bash -c "[ \$(grep -c '^w 0' '$WORK/seen') = 2 ]"
+  run lib 'tk_lock_state "$TMUXKIT_HOME/gpus/GPU-00000000-fake.claim"; echo "$LK_STATE $LK_RUN $LK_PID"'
+  assert_output "alive w $(runner_pid w)"
+  run started x
+  assert_failure
+}

@@ -1868,14 +1868,14 @@ _tk_gpu_procs() {
 #   GF_WHO[i]    the claim's run, or a description of the foreign use
 #   GF_SINCE[i]  when the claim was taken (epoch) or ""
 #   GF_RUNMEM[i] MiB that tmuxkit runs' processes hold there ("" unknown)
-# TK_GPU_FREE: how many GPUs are free (mine count as free for RUN).
+# TK_GPU_FREE: how many GPUs are free (mine count as free for RUN); TK_GPU_MINE: how many are mine.
 # Foreign use: a compute app on it that is not a process of the run that claimed it; in a container,
 # whose compute apps are the host's PIDs and not in ps, memory used above max(5 % of the GPU, 1 GiB)
 # with no app of tmuxkit's there. TMUXKIT_GPUS_IGNORE_FOREIGN=1: only claims count.
 tk_gpu_assess() {
   local home=$1 me=${2:-} i j u claim procs pid run comm mem floor foreign seen line
   GF_STATE=() GF_WHO=() GF_SINCE=() GF_RUNMEM=() GF_CLAIM_PID=() GF_CLAIM_START=() GF_PID=()
-  TK_GPU_FREE=0
+  TK_GPU_FREE=0 TK_GPU_MINE=0
   procs=''
   [ "$TK_GPU_NAPPS" = 0 ] || procs=$(_tk_gpu_procs)
   i=0
@@ -1935,6 +1935,7 @@ tk_gpu_assess() {
       GF_STATE[i]=busy GF_WHO[i]="used by $foreign"
     fi
     case ${GF_STATE[i]} in free | mine) TK_GPU_FREE=$((TK_GPU_FREE + 1)) ;; esac
+    [ "${GF_STATE[i]}" != mine ] || TK_GPU_MINE=$((TK_GPU_MINE + 1))
     i=$((i + 1))
   done
 }
@@ -2331,8 +2332,14 @@ tk_queue_kick() {
 # tk_queue_dispatcher_up: the dispatcher's own tmux session (tmuxkit+queue), unless one runs: it
 # polls while the queue is not empty (a foreign process freeing a GPU tells no one) and then ends.
 tk_queue_dispatcher_up() {
-  local name="tmuxkit${TK_HELPER_SEP}queue"
-  tk_session_exists "$name" && return 0
+  local name="tmuxkit${TK_HELPER_SEP}queue" i=0
+  tk_lock_state "$(tk_home)/queue/dispatcher"
+  [ "$LK_STATE" != alive ] || return 0
+  # One that is ending (it saw the queue empty a moment ago) still has its session: wait it out.
+  while tk_session_exists "$name" && [ "$i" -lt 100 ]; do
+    sleep 0.02
+    i=$((i + 1))
+  done
   tk_tmux new-session -d -s "$name" "exec bash $(tk_sq "$TK_BIN/tmuxkit-queue") serve" 2>/dev/null || true
   tk_tmux set-option -t "=$name:" @tmuxkit_helper queue >/dev/null 2>&1 || true
 }
@@ -2364,7 +2371,7 @@ tk_queue_json() {
 # drops it). When it must wait, it is queued (ENTRY: it stays queued), a line says so, and this
 # exits 0. ENTRY: the queue's own dispatch of that entry.
 tk_queue_gate() {
-  local home=$1 run=$2 n=$3 after=$4 entry=$5 why='' since=0 pos note
+  local home=$1 run=$2 n=$3 after=$4 entry=$5 why='' since=0 pos note avail
   TK_GPU_PICK_IDX='' TK_GPU_PICK_UUID=''
   if [ -z "$entry" ] && tk_queue_find "$home" "$run" >/dev/null; then
     tk_die "$EX_LOCKED" "run '$run' is already queued on $(tk_here); 'tmuxkit stop $run' takes it out of the queue"
@@ -2399,7 +2406,10 @@ tk_queue_gate() {
   tk_queue_reserved "$home" "$entry"
   if [ -z "$why" ] && [ "$n" -gt 0 ]; then
     tk_gpu_assess "$home" "$run"
-    if [ $((TK_GPU_FREE - TK_Q_RESERVED)) -ge "$n" ] && tk_gpu_pick "$n"; then
+    # Its own GPUs (kept by its watchdog across a restart) are no one else's to reserve.
+    avail=$((TK_GPU_FREE - TK_GPU_MINE - TK_Q_RESERVED))
+    [ "$avail" -ge 0 ] || avail=0
+    if [ $((TK_GPU_MINE + avail)) -ge "$n" ] && tk_gpu_pick "$n"; then
       return 0
     fi
     why="needs $n GPU"

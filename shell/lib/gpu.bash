@@ -161,14 +161,14 @@ _tk_gpu_procs() {
 #   GF_WHO[i]    the claim's run, or a description of the foreign use
 #   GF_SINCE[i]  when the claim was taken (epoch) or ""
 #   GF_RUNMEM[i] MiB that tmuxkit runs' processes hold there ("" unknown)
-# TK_GPU_FREE: how many GPUs are free (mine count as free for RUN).
+# TK_GPU_FREE: how many GPUs are free (mine count as free for RUN); TK_GPU_MINE: how many are mine.
 # Foreign use: a compute app on it that is not a process of the run that claimed it; in a container,
 # whose compute apps are the host's PIDs and not in ps, memory used above max(5 % of the GPU, 1 GiB)
 # with no app of tmuxkit's there. TMUXKIT_GPUS_IGNORE_FOREIGN=1: only claims count.
 tk_gpu_assess() {
   local home=$1 me=${2:-} i j u claim procs pid run comm mem floor foreign seen line
   GF_STATE=() GF_WHO=() GF_SINCE=() GF_RUNMEM=() GF_CLAIM_PID=() GF_CLAIM_START=() GF_PID=()
-  TK_GPU_FREE=0
+  TK_GPU_FREE=0 TK_GPU_MINE=0
   procs=''
   [ "$TK_GPU_NAPPS" = 0 ] || procs=$(_tk_gpu_procs)
   i=0
@@ -228,6 +228,7 @@ tk_gpu_assess() {
       GF_STATE[i]=busy GF_WHO[i]="used by $foreign"
     fi
     case ${GF_STATE[i]} in free | mine) TK_GPU_FREE=$((TK_GPU_FREE + 1)) ;; esac
+    [ "${GF_STATE[i]}" != mine ] || TK_GPU_MINE=$((TK_GPU_MINE + 1))
     i=$((i + 1))
   done
 }

@@ -247,7 +247,7 @@ tk_queue_json() {
 # drops it). When it must wait, it is queued (ENTRY: it stays queued), a line says so, and this
 # exits 0. ENTRY: the queue's own dispatch of that entry.
 tk_queue_gate() {
-  local home=$1 run=$2 n=$3 after=$4 entry=$5 why='' since=0 pos note
+  local home=$1 run=$2 n=$3 after=$4 entry=$5 why='' since=0 pos note avail
   TK_GPU_PICK_IDX='' TK_GPU_PICK_UUID=''
   if [ -z "$entry" ] && tk_queue_find "$home" "$run" >/dev/null; then
     tk_die "$EX_LOCKED" "run '$run' is already queued on $(tk_here); 'tmuxkit stop $run' takes it out of the queue"
@@ -282,7 +282,10 @@ tk_queue_gate() {
   tk_queue_reserved "$home" "$entry"
   if [ -z "$why" ] && [ "$n" -gt 0 ]; then
     tk_gpu_assess "$home" "$run"
-    if [ $((TK_GPU_FREE - TK_Q_RESERVED)) -ge "$n" ] && tk_gpu_pick "$n"; then
+    # Its own GPUs (kept by its watchdog across a restart) are no one else's to reserve.
+    avail=$((TK_GPU_FREE - TK_GPU_MINE - TK_Q_RESERVED))
+    [ "$avail" -ge 0 ] || avail=0
+    if [ $((TK_GPU_MINE + avail)) -ge "$n" ] && tk_gpu_pick "$n"; then
       return 0
     fi
     why="needs $n GPU"
