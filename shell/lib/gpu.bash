@@ -145,13 +145,23 @@ tk_gpu_dir() {
   }
 }
 
-# _tk_gpu_procs: "pid run comm" for every process: run is the tmuxkit run its environment marks it
-# as (TMUXKIT_RUN=...), or "-"; comm its program's name. Who a compute app is.
+# _tk_gpu_procs: "pid run comm" for each compute app's process (GA_PID): run is the tmuxkit run
+# its environment marks it as (TMUXKIT_RUN=...), or "-"; comm its program's name. Only those
+# processes are asked about (ps -p), not the whole table with its environments.
 _tk_gpu_procs() {
+  local list='' j=0 envflag=e
+  while [ "$j" -lt "${TK_GPU_NAPPS:-0}" ]; do
+    list="$list,${GA_PID[j]}"
+    j=$((j + 1))
+  done
+  list=${list#,}
+  [ -n "$list" ] || return 0
+  # BSD ps shows the environment with -E, GNU ps with the BSD-style word "e".
+  if ps -E -p $$ -o pid= >/dev/null 2>&1; then envflag=-E; fi
   {
-    ps -A -o pid=,comm= 2>/dev/null | awk '{ c = $2; sub(/.*\//, "", c); print "C", $1, c }'
-    tk_ps_env 2>/dev/null | awk '{
-      for (i = 4; i <= NF; i++) if (substr($i, 1, 12) == "TMUXKIT_RUN=") { print "R", $1, substr($i, 13); break }
+    { ps -p "$list" -o pid=,comm= 2>/dev/null || true; } | awk '{ c = $2; sub(/.*\//, "", c); print "C", $1, c }'
+    { ps "$envflag" -ww -p "$list" -o pid=,command= 2>/dev/null || true; } | awk '{
+      for (i = 3; i <= NF; i++) if (substr($i, 1, 12) == "TMUXKIT_RUN=") { print "R", $1, substr($i, 13); break }
     }'
   } | awk '$1 == "C" { c[$2] = $3 } $1 == "R" { r[$2] = $3 } END { for (p in c) print p, (p in r ? r[p] : "-"), c[p] }'
 }
@@ -170,7 +180,7 @@ tk_gpu_assess() {
   GF_STATE=() GF_WHO=() GF_SINCE=() GF_RUNMEM=() GF_CLAIM_PID=() GF_CLAIM_START=() GF_PID=()
   TK_GPU_FREE=0 TK_GPU_MINE=0
   procs=''
-  [ "$TK_GPU_NAPPS" = 0 ] || procs=$(_tk_gpu_procs)
+  [ "$TK_GPU_NAPPS" = 0 ] || procs=$(_tk_gpu_procs) || procs=""
   i=0
   while [ "$i" -lt "$TK_GPU_N" ]; do
     u=${GI_UUID[i]}
@@ -369,14 +379,16 @@ tk_gpu_run_end() {
 
 # tk_gpu_status_rows HOME: each live run's GPUs, put into its status row in J_RUNS as
 # "gpus":[{index, uuid, util_pct, run_mem_mib, mem_used_mib, mem_total_mib}] (and "gpus_error"
-# when nvidia-smi could not tell: a hung driver). nvidia-smi is asked once, and only when a live
-# run holds a claim: status on a box without GPU runs costs nothing more.
+# when nvidia-smi could not tell: a hung driver). nvidia-smi is asked once, and only when a run
+# shown holds a claim: status on a box without GPU runs costs nothing more.
 tk_gpu_status_rows() {
   local home=$1 c u runs='' run list i j mem procs pid r item err=''
   for c in "$home"/gpus/*.claim; do
     if [ ! -f "$c" ] || [ -L "$c" ]; then continue; fi
     tk_lock_state "$c"
     [ "$LK_STATE" = alive ] || continue
+    # Only the runs this report shows: status RUN of a run without GPUs asks no nvidia-smi.
+    case $J_RUNS in *"{\"run\":\"$LK_RUN\","*) ;; *) continue ;; esac
     u=${c##*/}
     u=${u%.claim}
     runs="$runs$LK_RUN $u$TK_NL"
@@ -385,7 +397,7 @@ tk_gpu_status_rows() {
   tk_gpu_inventory
   [ "$TK_GPU_STATE" = ok ] || err=$TK_GPU_WHY
   procs=''
-  [ "${TK_GPU_NAPPS:-0}" = 0 ] || procs=$(_tk_gpu_procs)
+  [ "${TK_GPU_NAPPS:-0}" = 0 ] || procs=$(_tk_gpu_procs) || procs=""
   for run in $(printf '%s' "$runs" | awk '{ print $1 }' | sort -u); do
     list=''
     for u in $(printf '%s' "$runs" | awk -v r="$run" '$1 == r { print $2 }'); do
