@@ -148,6 +148,7 @@ OPT_AGAIN=--again
 OPT_EARLY_WAIT=--early-wait
 OPT_GPUS=--gpus
 OPT_AFTER=--after
+OPT_MAX_RUNS=--max-runs
 OPT_FROM_QUEUE=--from-queue
 
 # events worth a notification
@@ -2269,6 +2270,16 @@ tk_queue_reserved() {
   done
 }
 
+# tk_queue_live_runs HOME: how many runs live on this host (their runner alive).
+tk_queue_live_runs() {
+  local n=0 r
+  for r in $(tk_run_names "$1"); do
+    tk_run_load "$1/$TK_RUNS_DIR/$r"
+    if tk_runner_alive; then n=$((n + 1)); fi
+  done
+  printf '%s\n' "$n"
+}
+
 # tk_ordinal N: 1st 2nd 3rd 4th... 11th 12th 13th 21st
 tk_ordinal() {
   case $1 in
@@ -2388,7 +2399,8 @@ tk_queue_gate() {
   if [ -z "$entry" ] && tk_queue_find "$home" "$run" >/dev/null; then
     tk_die "$EX_LOCKED" "run '$run' is already queued on $(tk_here); 'tmuxkit stop $run' takes it out of the queue"
   fi
-  [ "$n" -gt 0 ] || [ -n "$after" ] || [ -n "$entry" ] || return 0
+  local max=${TK_Q_MAX_RUNS:-0} live
+  [ "$n" -gt 0 ] || [ -n "$after" ] || [ -n "$entry" ] || [ "$max" -gt 0 ] || return 0
   if [ "$n" -gt 0 ]; then
     tk_gpu_inventory
     case $TK_GPU_STATE in
@@ -2430,8 +2442,17 @@ tk_queue_gate() {
     [ -z "$note" ] || why="$why; $note"
     [ "$TK_Q_RESERVED" = 0 ] || why="$why; $TK_Q_AHEAD run(s) ahead of it wait for $TK_Q_RESERVED"
   fi
+  if [ -z "$why" ] && [ "$max" -gt 0 ]; then
+    # A box without GPUs to count: runs by number. The waiting runs ahead take their slots first.
+    live=$(tk_queue_live_runs "$home")
+    if [ $((live + TK_Q_AHEAD)) -ge "$max" ]; then
+      why="waits for a run slot: $live of max_runs $max live"
+      [ "$TK_Q_AHEAD" = 0 ] || why="$why, $TK_Q_AHEAD queued ahead of it"
+    fi
+  fi
   if [ -z "$why" ]; then
-    tk_queue_mutex_drop
+    # With max_runs the mutex stays held until the runner lives (the caller drops it): counted by the next start.
+    [ "$max" -gt 0 ] || tk_queue_mutex_drop
     return 0
   fi
   pos=$((TK_Q_AHEAD + 1))

@@ -120,3 +120,22 @@ def test_gpus_verb_names_the_run_and_the_foreign_process_holding_each_gpu(tk: En
     finally:
         foreign.kill()
         foreign.wait()
+
+
+def test_host_max_runs_goes_to_start_and_queues_by_count(tk: Env, tmp_path: Path) -> None:
+    from tmuxkit.config import HOST_KEYS
+    from tmuxkit.runs import StartArgs
+
+    assert HOST_KEYS["max_runs"](2) == 2
+    with pytest.raises(ValueError):
+        HOST_KEYS["max_runs"](-1)
+    assert StartArgs(run="r", command="true", max_runs=2, gpus=1, after="o").argv()[-6:] == [
+        "--gpus", "1", "--after", "o", "--max-runs", "2"]
+    tk.env["TMUXKIT_MAX_RUNS"] = "1"  # the host's own limit (local has no [hosts] table)
+    tk.add_run("one", "sleep 300")
+    tk.add_run("two", "echo two ran")
+    tk.cli("start", "one")
+    r = tk.cli("start", "two")
+    assert "queued (1st): waits for a run slot: 1 of max_runs 1 live" in r.stdout + r.stderr
+    tk.cli("stop", "one")
+    wait_until(lambda: "two ran" in tk.log_text("two") if tk.log("two").exists() else False, timeout=15, what="two")

@@ -81,6 +81,7 @@ class HostSpec:
     ssh_options: tuple[str, ...] = ()
     kind: str = KIND_TMUX
     sbatch_args: tuple[str, ...] = ()  # kind = "slurm": passed through to sbatch
+    max_runs: int = 0  # runs live at once on it; more wait in its queue (0: no limit)
 
     @property
     def is_local(self) -> bool:
@@ -120,6 +121,7 @@ class RunSpec:
     notify_from: str = "host"  # "host" (the watchdog sends, laptop closed or not), "laptop" or "both"
     gpus: int = 0  # free GPUs it gets (CUDA_VISIBLE_DEVICES); 0: no allocation. It waits in the host's queue for them
     after: str | None = None  # waits in the host's queue until this run exited 0
+    max_runs: int = 0  # from its host's max_runs (not a run key)
 
     def command_line(self) -> str:
         """The command as one shell line (an argv list is quoted word by word)."""
@@ -315,6 +317,7 @@ HOST_KEYS: dict[str, Callable[[object], Any]] = {
     "ssh_options": _str_list,
     "kind": _kind,
     "sbatch_args": _sbatch_args,
+    "max_runs": _int_nonneg,
 }
 
 
@@ -457,6 +460,7 @@ EXAMPLE = '''\
 # identity = "~/.ssh/id_ed25519" # default: ssh's own choice
 # ssh_config = "~/.ssh/config"   # passed as -F; default: ssh's own
 # ssh_options = ["ServerAliveInterval=15"]   # more -o options; host-key checking is never turned off
+# max_runs = 4                 # runs live at once there; more wait in its queue (default 0: no limit)
 
 # [hosts.cluster]               # a Slurm cluster: each run is one batch job
 # kind = "slurm"

@@ -194,6 +194,7 @@ class StartOpt(_Word):
     EARLY_WAIT = "--early-wait"  # seconds start watches for a command that dies at once; 0: not at all
     GPUS = "--gpus"  # claim this many free GPUs (CUDA_VISIBLE_DEVICES); queued on the host until they are free
     AFTER = "--after"  # queued on the host until this other run exited 0
+    MAX_RUNS = "--max-runs"  # the host's max_runs: queued while that many runs live there
     FROM_QUEUE = "--from-queue"  # the host queue's own dispatch of an entry (not for users)
 
 

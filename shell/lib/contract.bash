@@ -112,6 +112,7 @@ OPT_AGAIN=--again
 OPT_EARLY_WAIT=--early-wait
 OPT_GPUS=--gpus
 OPT_AFTER=--after
+OPT_MAX_RUNS=--max-runs
 OPT_FROM_QUEUE=--from-queue
 
 # events worth a notification

@@ -105,6 +105,7 @@ def run(a: Args) -> int:
             raise UsageError(f"bad --env: {e}") from None
     spec = runs.resolve(conf, a.run, a.command, host=a.host, cwd=a.cwd, results=a.results, env=env_over,
                         early_exit_wait=a.early_wait, gpus=a.gpus, after=a.after)
+    spec = spec.with_overrides(max_runs=conf.host(spec.host).max_runs or None)
     h = connect(conf.host(spec.host))
     from tmuxkit.hosts.slurm import SlurmHost
 
