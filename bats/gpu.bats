@@ -280,3 +280,19 @@ SH
 m2
 m3"
 }
+
+@test "queue: a queued run refused at its turn (its results locked meanwhile) is taken out with an event, never dropped in silence" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" h --gpus 1 --cmd "$(gpu_cmd 2)"
+  run bash "$SHELL_DIR/tmuxkit-start" q --gpus 1 --results "$WORK/shared" --cmd "$(gpu_cmd 300)"
+  assert_output --partial "state=queued"
+  live_pid
+  echo "$LIVE_PID" >"$WORK/shared/training.lock"
+  wait_for 20 test -f "$TMUXKIT_HOME/runs/q/events.jsonl"
+  run cat "$TMUXKIT_HOME/runs/q/events.jsonl"
+  assert_output --partial '"event":"queue_refused","why":"not started at its turn: locked by PID '"$LIVE_PID"
+  run bash "$SHELL_DIR/tmuxkit-queue" list
+  assert_output ""
+  run started q
+  assert_failure
+}

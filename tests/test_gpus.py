@@ -139,3 +139,18 @@ def test_host_max_runs_goes_to_start_and_queues_by_count(tk: Env, tmp_path: Path
     assert "queued (1st): waits for a run slot: 1 of max_runs 1 live" in r.stdout + r.stderr
     tk.cli("stop", "one")
     wait_until(lambda: "two ran" in tk.log_text("two") if tk.log("two").exists() else False, timeout=15, what="two")
+
+
+def test_stop_of_a_queued_run_takes_it_out_of_the_queue(tk: Env, tmp_path: Path) -> None:
+    import json
+
+    gpu_box(tk, tmp_path, 1)
+    tk.add_run("a", "sleep 300", "gpus = 1")
+    tk.add_run("b", "sleep 300", "gpus = 1")
+    tk.cli("start", "a")
+    tk.cli("start", "b")
+    assert "taken out, it will not start" in tk.cli("stop", "b").stdout
+    rows = json.loads(tk.cli("status", "--json").stdout)
+    assert [r["run"] for r in rows] == ["a"]
+    tk.cli("stop", "a")
+    assert not tk.run_dir("b").joinpath("meta").exists()  # it never started
