@@ -248,15 +248,18 @@ SH
 @test "gpu: a run keeps its GPU across its watchdog's restart; another start meanwhile waits" {
   gpu_box 1
   local cmd
-  cmd="export FAKE_GPU_MIB=1000; echo \"w \$CUDA_VISIBLE_DEVICES\" >>$WORK/seen; if [ ! -f $WORK/once ]; then touch $WORK/once; sleep 1; exit 1; fi; exec sleep 300"
+  cmd="export FAKE_GPU_MIB=1000; echo \"w \$CUDA_VISIBLE_DEVICES\" >>$WORK/seen; if [ ! -f $WORK/once ]; then touch $WORK/once; while [ ! -f $WORK/go ]; do sleep 0.1; done; exit 1; fi; exec sleep 300"
   run bash "$SHELL_DIR/tmuxkit-start" w --gpus 1 --cmd "$cmd"
   assert_success
   run bash "$SHELL_DIR/tmuxkit-watch" w --every 1 --auto-resume --max-restarts 2 --backoff 4 --detach
   assert_success
+  # the crash comes once the watchdog is registered (a crash before it is a plain end: GPUs freed)
+  wait_for 15 test -s "$TMUXKIT_HOME/runs/w/watchdog"
+  touch "$WORK/go"
   wait_for 15 ended w
   # the crash's gap: the GPU is still the run's (its watchdog holds it)
-  run lib 'tk_lock_state "$TMUXKIT_HOME/gpus/GPU-00000000-fake.claim"; echo "$LK_STATE $LK_RUN"'
-  assert_output "alive w"
+  run lib 'tk_gpu_inventory; tk_gpu_assess "$TMUXKIT_HOME"; echo "${GF_STATE[0]} ${GF_WHO[0]}"'
+  assert_output "claimed run w"
   run bash "$SHELL_DIR/tmuxkit-start" x --gpus 1 --cmd "$(gpu_cmd 300)"
   assert_output --partial "queued (1st): needs 1 GPU; GPU 0 held by run w"
   wait_for 20 bash -c "[ \$(grep -c '^w 0' '$WORK/seen') = 2 ]"

@@ -1906,7 +1906,15 @@ tk_gpu_assess() {
       if [ -n "$me" ] && [ "$LK_RUN" = "$me" ]; then GF_STATE[i]=mine; else GF_STATE[i]=claimed; fi
       GF_WHO[i]="run ${LK_RUN:-?}"
       ;;
-    free | stale) ;;
+    free) ;;
+    stale)
+      # Its runner ended, and the run's watchdog (which may have re-registered since the hand-over,
+      # --detach does) lives to restart it: still the run's.
+      if tk_valid_run "$LK_RUN" && tk_gpu_watched "$home" "$LK_RUN"; then
+        GF_SINCE[i]=$LK_CREATED GF_WHO[i]="run $LK_RUN"
+        if [ -n "$me" ] && [ "$LK_RUN" = "$me" ]; then GF_STATE[i]=mine; else GF_STATE[i]=claimed; fi
+      fi
+      ;;
     *)
       GF_STATE[i]=busy GF_WHO[i]="its claim file is not a valid tmuxkit claim ($LK_STATE): $claim"
       ;;
@@ -1949,6 +1957,12 @@ tk_gpu_assess() {
     [ "${GF_STATE[i]}" != mine ] || TK_GPU_MINE=$((TK_GPU_MINE + 1))
     i=$((i + 1))
   done
+}
+
+# tk_gpu_watched HOME RUN: RUN's registered watchdog lives, and RUN was not stopped.
+tk_gpu_watched() {
+  local R_DIR="$1/$TK_RUNS_DIR/$2"
+  [ ! -f "$R_DIR/stopped" ] && tk_watchdog_pid >/dev/null 2>&1
 }
 
 # tk_gpu_gib MIB: "30.0 GiB" ("? GiB" when unknown).
