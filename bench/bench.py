@@ -1,6 +1,6 @@
 """tmuxkit benchmarks: each figure is measured side by side with its baseline in one run.
 
-    .venv/bin/python -m bench.bench [local] [liveness] [parse] [remote] [sync] [slurm]     (from the repository root)
+    .venv/bin/python -m bench.bench [local] [liveness] [parse] [remote] [sync] [slurm] [gpu]     (from the repository root)
 
 local:  `tmuxkit status RUN` vs `bash shell/check_training_status.sh` (target <= 3x);
         a 200k-line burst under tmuxkit vs a bare tmux pane piped with `cat >> f` (target <= 1.15x, 0 lost);
@@ -11,6 +11,7 @@ liveness: progress parsing in the log writer during a 300k-line burst vs none (t
 parse:  the log writer on 100 MB of recorded HF Trainer output with progress parsing vs without
         (target <= 1.2x), and 100 MB vs 25 MB (linear: <= 4.8x).
 remote: see bench/remote.py (over the loopback sshd, with an added 50 ms link delay).
+gpu:    see bench/gpu.py (run end to the next queued run's start; status with a GPU run vs without).
 slurm:  see bench/slurm.py (a real single-node Slurm: submit to the first log line, status with 20 jobs).
 
 Everything runs on a private tmux socket and a temporary TMUXKIT_HOME.
@@ -380,6 +381,12 @@ def main(argv: list[str]) -> int:
             if part in ("remote", "sync"):
                 print("\n".join(remote.main(part)))
                 print()
+    if "gpu" in which:
+        from bench import gpu
+
+        print("## GPUs and the host queue (issue 24)\n")
+        print("\n".join(gpu.main()))
+        print()
     if "slurm" in which:
         from bench import slurm
 

@@ -58,6 +58,8 @@ ST_STOPPED=stopped
 ST_DEAD=dead
 ST_FAILED=failed
 ST_PENDING=pending
+ST_QUEUED=queued
+ST_BLOCKED=blocked
 
 # stop rungs
 RUNG_SIGINT=sigint
@@ -100,6 +102,8 @@ EV_CHECKPOINT_SKIPPED=checkpoint_skipped
 EV_QUIET=quiet
 EV_HOME_FULL=home_full
 EV_REQUEUED=requeued
+EV_QUEUE_REFUSED=queue_refused
+EV_BLOCKED=blocked
 
 # run names
 TK_RUN_NAME_MAX=64
@@ -146,9 +150,13 @@ OPT_METRICS=--metrics
 OPT_ENV_STDIN=--env-stdin
 OPT_AGAIN=--again
 OPT_EARLY_WAIT=--early-wait
+OPT_GPUS=--gpus
+OPT_AFTER=--after
+OPT_MAX_RUNS=--max-runs
+OPT_FROM_QUEUE=--from-queue
 
 # events worth a notification
-TK_NOTIFY_EVENTS='budget_spent crashed finished requeued restarted resumed stuck'
+TK_NOTIFY_EVENTS='blocked budget_spent crashed finished queue_refused requeued restarted resumed stuck'
 # --- lib/core.bash ---
 # shellcheck disable=SC2034  # globals (TK_*, LK_*, R_*, S_*) are the results callers read
 # Errors, help, tool checks, run names, $TMUXKIT_HOME and tmux.
@@ -1880,6 +1888,823 @@ tk_watchdog_claim() {
 tk_watchdog_is_me() {
   [ "$(tk_watchdog_pid 2>/dev/null)" = "$$" ]
 }
+# --- lib/gpu.bash ---
+# shellcheck disable=SC2034,SC2153  # globals (TK_GPU_*, GI_*, GA_*, GF_*) are the results callers read; LK_* come from lock.bash
+# GPUs: the inventory (nvidia-smi's stable CSV queries, under a time limit), which GPUs are free,
+# and the claims that give a GPU to one run at a time.
+# Sourced: defines functions only; no options set, nothing created, nothing run.
+#
+# A claim is a results-lock file (lock.bash) at $TMUXKIT_HOME/gpus/UUID.claim: created whole and at
+# once (link(2)), holding its owner's PID and start time (the run's runner), so it is reclaimed only
+# when that owner is provably dead. It is taken by the runner (under the queue's mutex, see
+# queue.bash) and released by the runner's end; while the run's watchdog is about to restart it,
+# the watchdog holds it (tk_gpu_hand_over).
+
+TK_GPU_Q_GPU='--query-gpu=index,uuid,utilization.gpu,memory.used,memory.total'
+TK_GPU_Q_APPS='--query-compute-apps=pid,gpu_uuid,used_memory'
+TK_GPU_FMT='--format=csv,noheader,nounits'
+
+# _tk_gpu_bounded TENTHS OUTVAR ARGS...: nvidia-smi ARGS into OUTVAR, killed after TENTHS tenths
+# of a second (a crashed driver hangs it). Sets _TK_GPU_SPENT (tenths used). 124: it was killed.
+_tk_gpu_bounded() {
+  local limit=$1 var=$2 pid i=0 rc=0 f
+  shift 2
+  f=$(mktemp "${TMPDIR:-/tmp}/tmuxkit-gpu.XXXXXX") || return 1
+  nvidia-smi "$@" >"$f" 2>/dev/null </dev/null &
+  pid=$!
+  # Short naps first: a healthy nvidia-smi answers in tens of milliseconds.
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$i" -ge $((limit * 5)) ]; then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      rm -f "$f"
+      _TK_GPU_SPENT=$((_TK_GPU_SPENT + limit))
+      return 124
+    fi
+    sleep 0.02
+    i=$((i + 1))
+  done
+  wait "$pid" || rc=$?
+  _TK_GPU_SPENT=$((_TK_GPU_SPENT + (i + 4) / 5))
+  eval "$var=\$(cat \"\$f\")"
+  rm -f "$f"
+  return "$rc"
+}
+
+# _tk_gpu_num V: V when it is a whole number (nvidia-smi says "[N/A]" where it cannot tell), else "".
+_tk_gpu_num() {
+  case $1 in '' | *[!0-9]*) printf '' ;; *) printf '%s' "$1" ;; esac
+}
+
+# tk_gpu_inventory: the host's NVIDIA GPUs and the compute apps on them, at most
+# $TMUXKIT_GPU_TIMEOUT seconds (default 2) for both queries together. Sets:
+#   TK_GPU_STATE  ok | none (no nvidia-smi: no NVIDIA GPU here) | hung | error; TK_GPU_WHY says why
+#   TK_GPU_N, GI_IDX[i] GI_UUID[i] GI_UTIL[i] GI_MUSED[i] GI_MTOT[i] ("" where unknown)
+#   TK_GPU_NAPPS, GA_PID[j] GA_UUID[j] GA_MEM[j]
+tk_gpu_inventory() {
+  local limit=${TMUXKIT_GPU_TIMEOUT:-2} out='' apps='' rc=0 line i=0 j=0 a b c d e IFS
+  case $limit in '' | *[!0-9]* | 0) limit=2 ;; esac
+  limit=$((limit * 10))
+  TK_GPU_STATE=ok TK_GPU_WHY='' TK_GPU_N=0 TK_GPU_NAPPS=0 _TK_GPU_SPENT=0
+  GI_IDX=() GI_UUID=() GI_UTIL=() GI_MUSED=() GI_MTOT=() GA_PID=() GA_UUID=() GA_MEM=()
+  TK_GPU_APPLE=0
+  if ! command -v nvidia-smi >/dev/null 2>&1; then
+    TK_GPU_STATE=none TK_GPU_WHY="nvidia-smi not found on $(tk_here)"
+    tk_gpu_apple
+    return 0
+  fi
+  _tk_gpu_bounded "$limit" out "$TK_GPU_Q_GPU" "$TK_GPU_FMT" || rc=$?
+  if [ "$rc" = 124 ]; then
+    TK_GPU_STATE=hung TK_GPU_WHY="nvidia-smi gave no answer within $((limit / 10)) s (a hung driver?)"
+    return 0
+  elif [ "$rc" != 0 ]; then
+    TK_GPU_STATE=error TK_GPU_WHY="nvidia-smi --query-gpu failed (exit $rc): ${out%%"$TK_NL"*}"
+    return 0
+  fi
+  rc=0
+  _tk_gpu_bounded $((limit - _TK_GPU_SPENT > 5 ? limit - _TK_GPU_SPENT : 5)) apps "$TK_GPU_Q_APPS" "$TK_GPU_FMT" || rc=$?
+  if [ "$rc" != 0 ]; then
+    TK_GPU_STATE=hung TK_GPU_WHY="nvidia-smi --query-compute-apps gave no answer in time (exit $rc)"
+    apps=''
+  fi
+  while IFS=, read -r a b c d e; do
+    b=${b# } c=${c# } d=${d# } e=${e# }
+    case $a in '' | *[!0-9\ ]*) continue ;; esac
+    GI_IDX[i]=${a// /} GI_UUID[i]=$b GI_UTIL[i]=$(_tk_gpu_num "$c") GI_MUSED[i]=$(_tk_gpu_num "$d") GI_MTOT[i]=$(_tk_gpu_num "$e")
+    i=$((i + 1))
+  done <<EOF
+$out
+EOF
+  TK_GPU_N=$i
+  while IFS=, read -r a b c; do
+    b=${b# } c=${c# }
+    case $a in '' | *[!0-9\ ]*) continue ;; esac
+    GA_PID[j]=${a// /} GA_UUID[j]=$b GA_MEM[j]=$(_tk_gpu_num "$c")
+    j=$((j + 1))
+  done <<EOF
+$apps
+EOF
+  TK_GPU_NAPPS=$j
+  if [ "$i" = 0 ] && [ "$TK_GPU_STATE" = ok ]; then
+    TK_GPU_STATE=none TK_GPU_WHY="nvidia-smi lists no GPU on $(tk_here)"
+  fi
+  return 0
+}
+
+# tk_gpu_apple: on a Mac (ioreg lists an IOAccelerator with a "Device Utilization %"), the Apple
+# GPU as one device (GPU 0, UUID APPLE-GPU: runs with gpus = 1 take turns on it, with no
+# CUDA_VISIBLE_DEVICES), its utilization, and the memory pressure (TK_GPU_PRESSURE: sysctl
+# kern.memorystatus_vm_pressure_level, 1 normal, 2 warning, 4 critical). No sudo.
+tk_gpu_apple() {
+  local out='' util p=''
+  TK_GPU_PRESSURE=''
+  command -v ioreg >/dev/null 2>&1 || return 0
+  out=$(tk_bounded 2 ioreg -r -d 1 -w 0 -c IOAccelerator 2>/dev/null) || return 0
+  case $out in *'"Device Utilization %"'*) ;; *) return 0 ;; esac
+  util=${out#*\"Device Utilization %\"=}
+  util=${util%%[!0-9]*}
+  if command -v sysctl >/dev/null 2>&1; then
+    p=$(tk_bounded 2 sysctl -n kern.memorystatus_vm_pressure_level 2>/dev/null) || p=''
+  fi
+  case $p in '' | *[!0-9]*) p='' ;; esac
+  TK_GPU_PRESSURE=$p
+  TK_GPU_STATE=ok TK_GPU_WHY='' TK_GPU_APPLE=1 TK_GPU_N=1
+  GI_IDX[0]=0 GI_UUID[0]=APPLE-GPU GI_UTIL[0]=$util GI_MUSED[0]='' GI_MTOT[0]=''
+}
+
+# tk_gpu_uuid_ok UUID: a name safe as a file name (nvidia-smi's "GPU-xxxxxxxx-..." or "MIG-...").
+tk_gpu_uuid_ok() {
+  case $1 in '' | .* | *[!A-Za-z0-9_-]*) return 1 ;; esac
+}
+
+# tk_gpu_claim_path HOME UUID
+tk_gpu_claim_path() {
+  printf '%s/gpus/%s.claim\n' "$1" "$2"
+}
+
+# tk_gpu_dir HOME: $HOME/gpus, 0700, ours (made when missing).
+tk_gpu_dir() {
+  local d="$1/gpus"
+  if [ -L "$d" ] || { [ -e "$d" ] && { [ ! -d "$d" ] || [ ! -O "$d" ]; }; }; then
+    TK_ERR="refusing $d: not a directory owned by you"
+    return 1
+  fi
+  [ -d "$d" ] || (umask 077 && mkdir -p "$d") || {
+    TK_ERR="cannot create $d"
+    return 1
+  }
+}
+
+# _tk_gpu_procs: "pid run comm" for each compute app's process (GA_PID): run is the tmuxkit run
+# its environment marks it as (TMUXKIT_RUN=...), or "-"; comm its program's name. Only those
+# processes are asked about (ps -p), not the whole table with its environments.
+_tk_gpu_procs() {
+  local list='' j=0 envflag=e
+  while [ "$j" -lt "${TK_GPU_NAPPS:-0}" ]; do
+    list="$list,${GA_PID[j]}"
+    j=$((j + 1))
+  done
+  list=${list#,}
+  [ -n "$list" ] || return 0
+  # BSD ps shows the environment with -E, GNU ps with the BSD-style word "e".
+  if ps -E -p $$ -o pid= >/dev/null 2>&1; then envflag=-E; fi
+  {
+    { ps -p "$list" -o pid=,comm= 2>/dev/null || true; } | awk '{ c = $2; sub(/.*\//, "", c); print "C", $1, c }'
+    { ps "$envflag" -ww -p "$list" -o pid=,command= 2>/dev/null || true; } | awk '{
+      for (i = 3; i <= NF; i++) if (substr($i, 1, 12) == "TMUXKIT_RUN=") { print "R", $1, substr($i, 13); break }
+    }'
+  } | awk '$1 == "C" { c[$2] = $3 } $1 == "R" { r[$2] = $3 } END { for (p in c) print p, (p in r ? r[p] : "-"), c[p] }'
+}
+
+# tk_gpu_assess HOME [RUN]: after tk_gpu_inventory, each GPU's holder. For every GPU i:
+#   GF_STATE[i]  free | claimed | mine (claimed by RUN itself, or its watchdog) | busy
+#   GF_WHO[i]    the claim's run, or a description of the foreign use
+#   GF_SINCE[i]  when the claim was taken (epoch) or ""
+#   GF_RUNMEM[i] MiB that tmuxkit runs' processes hold there ("" unknown)
+# TK_GPU_FREE: how many GPUs are free (mine count as free for RUN); TK_GPU_MINE: how many are mine.
+# Foreign use: a compute app on it that is not a process of the run that claimed it; in a container,
+# whose compute apps are the host's PIDs and not in ps, memory used above max(5 % of the GPU, 1 GiB)
+# with no app of tmuxkit's there. TMUXKIT_GPUS_IGNORE_FOREIGN=1: only claims count.
+tk_gpu_assess() {
+  local home=$1 me=${2:-} i j u claim procs pid run comm mem floor foreign seen line
+  GF_STATE=() GF_WHO=() GF_SINCE=() GF_RUNMEM=() GF_CLAIM_PID=() GF_CLAIM_START=() GF_PID=()
+  TK_GPU_FREE=0 TK_GPU_MINE=0
+  procs=''
+  [ "$TK_GPU_NAPPS" = 0 ] || procs=$(_tk_gpu_procs) || procs=""
+  i=0
+  while [ "$i" -lt "$TK_GPU_N" ]; do
+    u=${GI_UUID[i]}
+    GF_STATE[i]=free GF_WHO[i]='' GF_SINCE[i]='' GF_RUNMEM[i]='' GF_CLAIM_PID[i]='' GF_CLAIM_START[i]='' GF_PID[i]=''
+    if ! tk_gpu_uuid_ok "$u"; then
+      GF_STATE[i]=busy GF_WHO[i]="an unusable UUID from nvidia-smi"
+      i=$((i + 1))
+      continue
+    fi
+    claim=$(tk_gpu_claim_path "$home" "$u")
+    tk_lock_state "$claim"
+    case $LK_STATE in
+    alive)
+      GF_CLAIM_PID[i]=$LK_PID GF_CLAIM_START[i]=$LK_START GF_SINCE[i]=$LK_CREATED
+      if [ -n "$me" ] && [ "$LK_RUN" = "$me" ]; then GF_STATE[i]=mine; else GF_STATE[i]=claimed; fi
+      GF_WHO[i]="run ${LK_RUN:-?}"
+      ;;
+    free) ;;
+    stale)
+      # Its runner ended, and the run's watchdog (which may have re-registered since the hand-over,
+      # --detach does) lives to restart it: still the run's.
+      if tk_valid_run "$LK_RUN" && tk_gpu_watched "$home" "$LK_RUN"; then
+        GF_SINCE[i]=$LK_CREATED GF_WHO[i]="run $LK_RUN"
+        if [ -n "$me" ] && [ "$LK_RUN" = "$me" ]; then GF_STATE[i]=mine; else GF_STATE[i]=claimed; fi
+      fi
+      ;;
+    *)
+      GF_STATE[i]=busy GF_WHO[i]="its claim file is not a valid tmuxkit claim ($LK_STATE): $claim"
+      ;;
+    esac
+    foreign='' seen=0
+    j=0
+    while [ "$j" -lt "$TK_GPU_NAPPS" ]; do
+      if [ "${GA_UUID[j]}" = "$u" ]; then
+        pid=${GA_PID[j]} mem=${GA_MEM[j]}
+        run='' comm=''
+        line=$(printf '%s\n' "$procs" | awk -v p="$pid" '$1 == p { print $2, $3; exit }')
+        [ -z "$line" ] || { run=${line%% *} comm=${line#* }; }
+        if [ -n "$run" ] && [ "$run" != - ]; then
+          seen=1
+          [ -z "$mem" ] || GF_RUNMEM[i]=$((${GF_RUNMEM[i]:-0} + mem))
+          # A tmuxkit run's process on a GPU no run of that name claimed: it is in use all the same.
+          [ "${GF_STATE[i]}" != free ] || foreign="run $run's PID $pid (${comm:-?}, no claim)"
+        elif [ -z "$foreign" ]; then
+          GF_PID[i]=$pid
+          if [ -n "$run" ]; then
+            foreign="PID $pid (${comm:-?}, $(tk_gpu_gib "$mem"), not tmuxkit's)"
+          else
+            foreign="PID $pid (not visible here: a container?, $(tk_gpu_gib "$mem"))"
+          fi
+        fi
+      fi
+      j=$((j + 1))
+    done
+    if [ -z "$foreign" ] && [ "$seen" = 0 ] && [ -n "${GI_MUSED[i]}" ] && [ -n "${GI_MTOT[i]}" ]; then
+      floor=$((GI_MTOT[i] / 20))
+      [ "$floor" -ge 1024 ] || floor=1024
+      if [ "${GI_MUSED[i]}" -gt "$floor" ]; then
+        foreign="$(tk_gpu_gib "${GI_MUSED[i]}") used by processes not listed here (a container?)"
+      fi
+    fi
+    if [ -n "$foreign" ] && [ "${TMUXKIT_GPUS_IGNORE_FOREIGN:-0}" != 1 ] && [ "${GF_STATE[i]}" = free ]; then
+      GF_STATE[i]=busy GF_WHO[i]="used by $foreign"
+    fi
+    case ${GF_STATE[i]} in free | mine) TK_GPU_FREE=$((TK_GPU_FREE + 1)) ;; esac
+    [ "${GF_STATE[i]}" != mine ] || TK_GPU_MINE=$((TK_GPU_MINE + 1))
+    i=$((i + 1))
+  done
+}
+
+# tk_gpu_watched HOME RUN: RUN's registered watchdog lives, and RUN was not stopped.
+tk_gpu_watched() {
+  local R_DIR="$1/$TK_RUNS_DIR/$2"
+  [ ! -f "$R_DIR/stopped" ] && tk_watchdog_pid >/dev/null 2>&1
+}
+
+# tk_gpu_gib MIB: "30.0 GiB" ("? GiB" when unknown).
+tk_gpu_gib() {
+  case $1 in '' | *[!0-9]*)
+    printf '? GiB'
+    return 0
+    ;;
+  esac
+  printf '%d.%d GiB' $(($1 / 1024)) $((($1 % 1024) * 10 / 1024))
+}
+
+# tk_gpu_blockers: "GPU 0 held by run a, GPU 1 used by PID 4242 (...)" for every GPU not free.
+tk_gpu_blockers() {
+  local i=0 out=''
+  while [ "$i" -lt "$TK_GPU_N" ]; do
+    case ${GF_STATE[i]} in
+    claimed) out="$out, GPU ${GI_IDX[i]} held by ${GF_WHO[i]}" ;;
+    busy) out="$out, GPU ${GI_IDX[i]} ${GF_WHO[i]}" ;;
+    esac
+    i=$((i + 1))
+  done
+  printf '%s' "${out#, }"
+}
+
+# tk_gpu_pick N: the first N free (or mine) GPUs in nvidia-smi's (PCI bus) order, as
+# TK_GPU_PICK_IDX ("0,1") and TK_GPU_PICK_UUID ("GPU-a,GPU-b"); mine first. 1 when too few.
+tk_gpu_pick() {
+  local n=$1 i k=0 pass
+  TK_GPU_PICK_IDX='' TK_GPU_PICK_UUID=''
+  for pass in mine free; do
+    i=0
+    while [ "$i" -lt "$TK_GPU_N" ] && [ "$k" -lt "$n" ]; do
+      if [ "${GF_STATE[i]}" = "$pass" ]; then
+        TK_GPU_PICK_IDX="$TK_GPU_PICK_IDX,${GI_IDX[i]}" TK_GPU_PICK_UUID="$TK_GPU_PICK_UUID,${GI_UUID[i]}"
+        k=$((k + 1))
+      fi
+      i=$((i + 1))
+    done
+  done
+  TK_GPU_PICK_IDX=${TK_GPU_PICK_IDX#,} TK_GPU_PICK_UUID=${TK_GPU_PICK_UUID#,}
+  # The Apple GPU is claimed like any other, but CUDA has nothing to be told.
+  [ "${TK_GPU_APPLE:-0}" != 1 ] || TK_GPU_PICK_IDX=''
+  [ "$k" -ge "$n" ]
+}
+
+# tk_gpu_claim_all HOME UUIDS PID START RUN RUN_ID: claim every GPU of the comma-separated UUIDS for
+# PID/START (the runner). A claim of the same run name (held by its watchdog across a restart) is
+# taken over; a stale one is reclaimed. All or nothing: 1 (TK_ERR says why) releases what it took.
+tk_gpu_claim_all() {
+  local home=$1 uuids=$2 pid=$3 start=$4 run=$5 id=$6 u got='' c rc IFS=,
+  tk_gpu_dir "$home" || return 1
+  for u in $uuids; do
+    IFS=$' \t\n'
+    tk_gpu_uuid_ok "$u" || {
+      TK_ERR="bad GPU UUID: $u"
+      tk_gpu_release_all "$home" "$got" "$pid" "$start"
+      return 1
+    }
+    c=$(tk_gpu_claim_path "$home" "$u")
+    tk_lock_state "$c"
+    if [ "$LK_STATE" = alive ] && [ "$LK_RUN" = "$run" ]; then
+      # Handed over by this run's watchdog across a restart: rewritten whole for the new runner.
+      tk_write "$c" "$(printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s\ncreated=%s\n' \
+        "$pid" "$start" "$(tk_here)" "$run" "$run" "$id" "${LK_CREATED:-$(date +%s)}")" || rc=1
+    else
+      rc=0
+      tk_lock_acquire "$c" "$pid" "$start" "$run" "$run" "$id" || rc=$?
+    fi
+    if [ "${rc:-0}" != 0 ]; then
+      TK_ERR="GPU $u: ${TK_ERR:-cannot claim it}"
+      tk_gpu_release_all "$home" "$got" "$pid" "$start"
+      return 1
+    fi
+    got="$got,$u"
+    IFS=,
+  done
+  IFS=$' \t\n'
+  return 0
+}
+
+# tk_gpu_release_all HOME UUIDS PID START: release each claim that PID/START holds.
+tk_gpu_release_all() {
+  local home=$1 u IFS=,
+  for u in $2; do
+    tk_gpu_uuid_ok "$u" || continue
+    tk_lock_release "$(tk_gpu_claim_path "$home" "$u")" "$3" "$4" 2>/dev/null || true
+  done
+}
+
+# tk_gpu_hand_over HOME UUIDS PID START NEWPID NEWSTART: the claims PID/START holds, rewritten for
+# NEWPID/NEWSTART (the run's watchdog, which restarts it): the GPUs stay the run's.
+tk_gpu_hand_over() {
+  local home=$1 u c IFS=,
+  for u in $2; do
+    tk_gpu_uuid_ok "$u" || continue
+    c=$(tk_gpu_claim_path "$home" "$u")
+    tk_lock_read "$c" 2>/dev/null || continue
+    if [ "$LK_PID" != "$3" ] || [ "$LK_START" != "$4" ]; then continue; fi
+    tk_write "$c" "$(printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s\ncreated=%s\n' \
+      "$5" "$6" "$LK_HOST" "$LK_RUN" "$LK_SESSION" "$LK_RUN_ID" "$LK_CREATED")" || true
+  done
+}
+
+# tk_gpu_check_args GPUS AFTER ENV...: start's rules for --gpus and --after (exit 2, one line).
+tk_gpu_check_args() {
+  local n=$1 after=$2 kv
+  shift 2
+  case $n in '' | *[!0-9]*) tk_die "$EX_USAGE" "--gpus needs a whole number, got '$n'" ;; esac
+  [ "${#n}" -le 3 ] || tk_die "$EX_USAGE" "--gpus $n: too many"
+  [ -z "$after" ] || tk_valid_run "$after" || tk_die "$EX_USAGE" "--after: invalid run name '$after': $TK_RUN_NAME_RULE"
+  [ "$n" -gt 0 ] || return 0
+  for kv in "$@"; do
+    case $kv in CUDA_VISIBLE_DEVICES=*)
+      tk_die "$EX_USAGE" "the run's env sets CUDA_VISIBLE_DEVICES while gpus = $n: tmuxkit gives the run its GPUs; drop one of them"
+      ;;
+    esac
+  done
+}
+
+# tk_gpu_run_end HOME UUIDS PID START: the runner's end (the run loaded). A run that was not stopped
+# and has a live watchdog keeps its GPUs across the watchdog's restart (the watchdog holds them,
+# until it restarts the run or ends); otherwise they are freed.
+tk_gpu_run_end() {
+  local wpid wstart=''
+  [ -n "$2" ] || return 0
+  if [ ! -f "$R_DIR/stopped" ] && wpid=$(tk_watchdog_pid 2>/dev/null); then
+    read -r _ wstart <"$R_DIR/watchdog" 2>/dev/null || true
+    if [ -n "$wstart" ]; then
+      tk_gpu_hand_over "$1" "$2" "$3" "$4" "$wpid" "$wstart"
+      return 0
+    fi
+  fi
+  tk_gpu_release_all "$1" "$2" "$3" "$4"
+}
+
+# tk_gpu_status_rows HOME: each live run's GPUs, put into its status row in J_RUNS as
+# "gpus":[{index, uuid, util_pct, run_mem_mib, mem_used_mib, mem_total_mib}] (and "gpus_error"
+# when nvidia-smi could not tell: a hung driver). nvidia-smi is asked once, and only when a run
+# shown holds a claim: status on a box without GPU runs costs nothing more.
+tk_gpu_status_rows() {
+  local home=$1 c u runs='' run list i j mem procs pid r item err=''
+  for c in "$home"/gpus/*.claim; do
+    if [ ! -f "$c" ] || [ -L "$c" ]; then continue; fi
+    tk_lock_state "$c"
+    [ "$LK_STATE" = alive ] || continue
+    # Only the runs this report shows: status RUN of a run without GPUs asks no nvidia-smi.
+    case $J_RUNS in *"{\"run\":\"$LK_RUN\","*) ;; *) continue ;; esac
+    u=${c##*/}
+    u=${u%.claim}
+    runs="$runs$LK_RUN $u$TK_NL"
+  done
+  [ -n "$runs" ] || return 0
+  tk_gpu_inventory
+  [ "$TK_GPU_STATE" = ok ] || err=$TK_GPU_WHY
+  procs=''
+  [ "${TK_GPU_NAPPS:-0}" = 0 ] || procs=$(_tk_gpu_procs) || procs=""
+  for run in $(printf '%s' "$runs" | awk '{ print $1 }' | sort -u); do
+    list=''
+    for u in $(printf '%s' "$runs" | awk -v r="$run" '$1 == r { print $2 }'); do
+      item=''
+      i=0
+      while [ "$i" -lt "${TK_GPU_N:-0}" ]; do
+        if [ "${GI_UUID[i]}" = "$u" ]; then
+          mem=0 j=0
+          while [ "$j" -lt "$TK_GPU_NAPPS" ]; do
+            if [ "${GA_UUID[j]}" = "$u" ]; then
+              pid=${GA_PID[j]}
+              r=$(printf '%s\n' "$procs" | awk -v p="$pid" '$1 == p { print $2; exit }')
+              [ "$r" != "$run" ] || mem=$((mem + ${GA_MEM[j]:-0}))
+            fi
+            j=$((j + 1))
+          done
+          item="{\"index\":${GI_IDX[i]},\"uuid\":$(tk_json_str "$u"),\"util_pct\":$(tk_json_val "${GI_UTIL[i]}")"
+          item="$item,\"run_mem_mib\":$mem,\"mem_used_mib\":$(tk_json_val "${GI_MUSED[i]}"),\"mem_total_mib\":$(tk_json_val "${GI_MTOT[i]}")}"
+        fi
+        i=$((i + 1))
+      done
+      [ -n "$item" ] || item="{\"index\":null,\"uuid\":$(tk_json_str "$u"),\"util_pct\":null,\"run_mem_mib\":null,\"mem_used_mib\":null,\"mem_total_mib\":null}"
+      list="$list,$item"
+    done
+    item="\"gpus\":[${list#,}]"
+    [ -z "$err" ] || item="$item,\"gpus_error\":$(tk_json_str "$err")"
+    J_RUNS=${J_RUNS//"{\"run\":\"$run\","/"{\"run\":\"$run\",$item,"}
+  done
+}
+# --- lib/queue.bash ---
+# shellcheck disable=SC2034,SC2153  # globals (TK_Q_*, Q_*) are the results callers read; ST_* come from contract.bash
+# The host's queue: runs that wait for GPUs (or for another run) with the laptop gone.
+# Sourced: defines functions only; no options set, nothing created, nothing run.
+#
+# $TMUXKIT_HOME/queue/ (0700) holds one folder per waiting run, SEQ.RUN (SEQ: 10 digits, first in,
+# first out): argv (tmuxkit-start's arguments, NUL-separated), env (0600, NAME=VALUE lines: what
+# came on stdin never goes on a command line), pwd (where start was called), gpus, after,
+# queued_at; blocked (one line) once it can never start (its --after run failed or was stopped).
+# Plain files: the queue survives `tmux kill-server`. A mutex (a results-lock file, queue/mutex,
+# owned by one start at a time: PID plus start time, reclaimed only from a dead owner) makes the
+# look at free GPUs and the runner's claim of them one step, so two starts never take one GPU.
+#
+# Who goes next: first in, first out. A waiting run reserves the free GPUs up to its count, so a
+# later, smaller run starts ahead of it only onto GPUs that no earlier waiting run needs: it never
+# delays one, and no run starves. A run waiting for --after OTHER reserves nothing until OTHER
+# exited 0.
+
+tk_queue_dir() {
+  local d="$1/queue"
+  if [ -L "$d" ] || { [ -e "$d" ] && { [ ! -d "$d" ] || [ ! -O "$d" ]; }; }; then
+    TK_ERR="refusing $d: not a directory owned by you"
+    return 1
+  fi
+  [ -d "$d" ] || (umask 077 && mkdir -p "$d") || {
+    TK_ERR="cannot create $d"
+    return 1
+  }
+}
+
+# tk_queue_mutex_take HOME: this process ($$) holds queue/mutex; waits up to 60 s for another.
+tk_queue_mutex_take() {
+  local m="$1/queue/mutex" me i=0 rc
+  tk_queue_dir "$1" || return 1
+  me=$(tk_pstart $$) || {
+    TK_ERR="cannot read this process's start time (ps)"
+    return 1
+  }
+  while :; do
+    rc=0
+    tk_lock_acquire "$m" $$ "$me" queue queue "queue.$$" || rc=$?
+    [ "$rc" != 0 ] || {
+      TK_Q_MUTEX=$m TK_Q_MUTEX_START=$me
+      return 0
+    }
+    [ "$rc" = "$EX_LOCKED" ] || return 1
+    i=$((i + 1))
+    [ "$i" -lt 3000 ] || {
+      TK_ERR="the host queue's mutex stayed busy for a minute: $m"
+      return 1
+    }
+    sleep 0.02
+  done
+}
+
+tk_queue_mutex_drop() {
+  [ -z "${TK_Q_MUTEX:-}" ] || tk_lock_release "$TK_Q_MUTEX" $$ "$TK_Q_MUTEX_START" 2>/dev/null || true
+  TK_Q_MUTEX=''
+}
+
+# tk_queue_entries HOME: the entries' folder names, oldest first.
+tk_queue_entries() {
+  local d
+  for d in "$1"/queue/[0-9]*.*/; do
+    if [ ! -d "$d" ] || [ -L "${d%/}" ]; then continue; fi
+    d=${d%/}
+    printf '%s\n' "${d##*/}"
+  done
+}
+
+# tk_queue_find HOME RUN: the entry of RUN (its folder name), if it is queued.
+tk_queue_find() {
+  local e
+  for e in $(tk_queue_entries "$1"); do
+    [ "${e#*.}" != "$2" ] || {
+      printf '%s\n' "$e"
+      return 0
+    }
+  done
+  return 1
+}
+
+# tk_queue_read DIR: Q_GPUS Q_AFTER Q_AT Q_BLOCKED of an entry folder.
+tk_queue_read() {
+  Q_GPUS=0 Q_AFTER='' Q_AT='' Q_BLOCKED=''
+  [ ! -f "$1/gpus" ] || read -r Q_GPUS <"$1/gpus" || true
+  [ ! -f "$1/after" ] || read -r Q_AFTER <"$1/after" || true
+  [ ! -f "$1/queued_at" ] || read -r Q_AT <"$1/queued_at" || true
+  [ ! -f "$1/blocked" ] || IFS= read -r Q_BLOCKED <"$1/blocked" || true
+  case $Q_GPUS in '' | *[!0-9]*) Q_GPUS=0 ;; esac
+}
+
+# tk_queue_after HOME OTHER SINCE: where OTHER stands for a run waiting on it. TK_Q_AFTER:
+# done (exited 0 after SINCE) | wait (running, queued, not yet started again) | failed (TK_Q_WHY).
+tk_queue_after() {
+  local d="$1/$TK_RUNS_DIR/$2" code='' ended=''
+  TK_Q_AFTER=wait TK_Q_WHY=''
+  if tk_queue_find "$1" "$2" >/dev/null; then return 0; fi
+  [ -f "$d/meta" ] || {
+    TK_Q_AFTER=failed TK_Q_WHY="run $2 does not exist on $(tk_here)"
+    return 0
+  }
+  [ -f "$d/exit" ] || return 0 # running (or starting)
+  read -r code ended <"$d/exit" || true
+  # An exit from before this run was queued belongs to an earlier life of OTHER.
+  case $ended in '' | *[!0-9]*) ended=0 ;; esac
+  [ "$ended" -ge "${3:-0}" ] || return 0
+  if [ -f "$d/stopped" ]; then
+    TK_Q_AFTER=failed TK_Q_WHY="run $2 was stopped (exit $code)"
+  elif [ "$code" = 0 ]; then
+    TK_Q_AFTER="done"
+  else
+    TK_Q_AFTER=failed TK_Q_WHY="run $2 failed (exit $code)"
+  fi
+}
+
+# tk_queue_reserved HOME SELF: GPUs that the eligible waiting entries before SELF (an entry name;
+# "" = all of them: a new start goes last) reserve, into TK_Q_RESERVED; TK_Q_AHEAD: how many wait
+# before it.
+tk_queue_reserved() {
+  local e
+  TK_Q_RESERVED=0 TK_Q_AHEAD=0
+  for e in $(tk_queue_entries "$1"); do
+    [ "$e" != "$2" ] || break
+    tk_queue_read "$1/queue/$e"
+    [ -z "$Q_BLOCKED" ] || continue
+    TK_Q_AHEAD=$((TK_Q_AHEAD + 1))
+    if [ -n "$Q_AFTER" ]; then
+      tk_queue_after "$1" "$Q_AFTER" "$Q_AT"
+      [ "$TK_Q_AFTER" = "done" ] || continue
+    fi
+    TK_Q_RESERVED=$((TK_Q_RESERVED + Q_GPUS))
+  done
+}
+
+# tk_queue_live_runs HOME: how many runs live on this host (their runner alive).
+tk_queue_live_runs() {
+  local n=0 r
+  for r in $(tk_run_names "$1"); do
+    tk_run_load "$1/$TK_RUNS_DIR/$r"
+    if tk_runner_alive; then n=$((n + 1)); fi
+  done
+  printf '%s\n' "$n"
+}
+
+# tk_ordinal N: 1st 2nd 3rd 4th... 11th 12th 13th 21st
+tk_ordinal() {
+  case $1 in
+  *1[123]) printf '%sth' "$1" ;;
+  *1) printf '%sst' "$1" ;;
+  *2) printf '%snd' "$1" ;;
+  *3) printf '%srd' "$1" ;;
+  *) printf '%sth' "$1" ;;
+  esac
+}
+
+# tk_queue_add HOME RUN GPUS AFTER WHY: a new entry at the queue's end, from TK_START_ARGV (the
+# start's arguments) and the caller's envs array; the mutex is held. TK_Q_ENTRY: its name.
+tk_queue_add() {
+  local home=$1 run=$2 seq=0 tmp a kv
+  [ ! -f "$home/queue/seq" ] || read -r seq <"$home/queue/seq" || true
+  case $seq in '' | *[!0-9]*) seq=0 ;; esac
+  seq=$((10#$seq + 1))
+  tk_write "$home/queue/seq" "$seq$TK_NL" || return 1
+  tmp=$(mktemp -d "$home/queue/.new.XXXXXX") || return 1
+  (
+    umask 077
+    for a in ${TK_START_ARGV[@]+"${TK_START_ARGV[@]}"}; do printf '%s\0' "$a"; done >"$tmp/argv"
+    : >"$tmp/env"
+    # shellcheck disable=SC2154  # envs: the calling start's array (dynamic scope)
+    for kv in ${envs[@]+"${envs[@]}"}; do printf '%s\n' "$kv"; done >"$tmp/env"
+    printf '%s\n' "$PWD" >"$tmp/pwd"
+    printf '%s\n' "$3" >"$tmp/gpus"
+    printf '%s\n' "$4" >"$tmp/after"
+    printf '%s\n' "$5" >"$tmp/waiting_for"
+    date +%s >"$tmp/queued_at"
+  ) || {
+    rm -rf "$tmp"
+    return 1
+  }
+  TK_Q_ENTRY=$(printf '%010d.%s' "$seq" "$run")
+  mv "$tmp" "$home/queue/$TK_Q_ENTRY" || {
+    rm -rf "$tmp"
+    return 1
+  }
+}
+
+# tk_queue_remove HOME ENTRY: the entry's folder, gone (only a folder of ours under queue/).
+tk_queue_remove() {
+  local d="$1/queue/$2"
+  case $2 in '' | */* | .*) return 1 ;; esac
+  [ -d "$d" ] && [ ! -L "$d" ] && [ -O "$d" ] || return 1
+  rm -rf "$d"
+}
+
+# tk_queue_event HOME RUN KIND WHY: an event in runs/RUN/events.jsonl (the folder made if need be),
+# and a line on stderr.
+tk_queue_event() {
+  local d="$1/$TK_RUNS_DIR/$2"
+  [ -d "$d" ] || (umask 077 && mkdir -p "$d") 2>/dev/null || true
+  if [ -d "$d" ] && [ ! -L "$d/$TK_EVENTS_FILE" ]; then
+    printf '{"ts":%s,"id":"%s","run":%s,"event":%s,"why":%s}\n' "$(date +%s)" "$(tk_event_id)" \
+      "$(tk_json_str "$2")" "$(tk_json_str "$3")" "$(tk_json_str "$4")" >>"$d/$TK_EVENTS_FILE" 2>/dev/null || true
+  fi
+  tk_warn "$2: $3: $4"
+}
+
+# tk_queue_kick: a dispatch pass in the background, out of the caller's way and its signals (the
+# runner's end: the next queued run starts within moments of it, with no laptop).
+tk_queue_kick() {
+  [ -d "$(tk_home)/queue" ] || return 0
+  (
+    trap '' HUP INT TERM
+    exec bash "$TK_BIN/tmuxkit-queue" dispatch </dev/null >/dev/null 2>&1
+  ) &
+}
+
+# tk_queue_dispatcher_up: the dispatcher's own tmux session (tmuxkit+queue), unless one runs: it
+# polls while the queue is not empty (a foreign process freeing a GPU tells no one) and then ends.
+tk_queue_dispatcher_up() {
+  local name="tmuxkit${TK_HELPER_SEP}queue" i=0
+  tk_lock_state "$(tk_home)/queue/dispatcher"
+  [ "$LK_STATE" != alive ] || return 0
+  # One that is ending (it saw the queue empty a moment ago) still has its session: wait it out.
+  while tk_session_exists "$name" && [ "$i" -lt 100 ]; do
+    sleep 0.02
+    i=$((i + 1))
+  done
+  tk_tmux new-session -d -s "$name" "exec bash $(tk_sq "$TK_BIN/tmuxkit-queue") serve" 2>/dev/null || true
+  tk_tmux set-option -t "=$name:" @tmuxkit_helper queue >/dev/null 2>&1 || true
+}
+
+# tk_queue_json HOME: each entry as a status row (state queued, or blocked), comma-separated.
+tk_queue_json() {
+  local home=$1 e pos=0 out='' st why w p
+  for e in $(tk_queue_entries "$home"); do
+    tk_queue_read "$home/queue/$e"
+    w=''
+    [ ! -f "$home/queue/$e/waiting_for" ] || IFS= read -r w <"$home/queue/$e/waiting_for" || true
+    if [ -n "$Q_BLOCKED" ]; then
+      st=$ST_BLOCKED why=$Q_BLOCKED
+      p=null
+    else
+      pos=$((pos + 1))
+      st=$ST_QUEUED why=$w p=$pos
+    fi
+    out="$out,{\"run\":$(tk_json_str "${e#*.}"),\"session\":$(tk_json_str "${e#*.}"),\"state\":\"$st\""
+    out="$out,\"queue_position\":$p,\"waiting_for\":$(tk_json_str "$why"),\"gpus_wanted\":$Q_GPUS"
+    out="$out,\"after\":$(tk_json_val "$Q_AFTER"),\"started_at\":$(tk_json_val "$Q_AT")}"
+  done
+  printf '%s' "${out#,}"
+}
+
+# tk_queue_gate HOME RUN GPUS AFTER ENTRY: tmuxkit-start's turn at the queue, after its own checks.
+# Returns when the run may start now: with GPUS > 0, TK_GPU_PICK_IDX and TK_GPU_PICK_UUID are the
+# GPUs it gets, and the queue's mutex stays held until its runner has claimed them (the caller
+# drops it). When it must wait, it is queued (ENTRY: it stays queued), a line says so, and this
+# exits 0. ENTRY: the queue's own dispatch of that entry.
+tk_queue_gate() {
+  local home=$1 run=$2 n=$3 after=$4 entry=$5 why='' since=0 pos note avail
+  TK_GPU_PICK_IDX='' TK_GPU_PICK_UUID=''
+  if [ -z "$entry" ] && tk_queue_find "$home" "$run" >/dev/null; then
+    tk_die "$EX_LOCKED" "run '$run' is already queued on $(tk_here); 'tmuxkit stop $run' takes it out of the queue"
+  fi
+  local max=${TK_Q_MAX_RUNS:-0} live
+  [ "$n" -gt 0 ] || [ -n "$after" ] || [ -n "$entry" ] || [ "$max" -gt 0 ] || return 0
+  if [ "$n" -gt 0 ]; then
+    tk_gpu_inventory
+    case $TK_GPU_STATE in
+    none) tk_die "$EX_USAGE" "run '$run' asks for $n GPU(s), but this host has none ($TK_GPU_WHY)" ;;
+    hung | error) tk_die "$EX_FAIL" "run '$run' asks for $n GPU(s), but the GPUs cannot be read: $TK_GPU_WHY" ;;
+    esac
+    [ "$n" -le "$TK_GPU_N" ] || tk_die "$EX_USAGE" "run '$run' asks for $n GPUs, but $(tk_here) has $TK_GPU_N"
+  fi
+  tk_queue_mutex_take "$home" || tk_die "$EX_FAIL" "$TK_ERR"
+  trap 'tk_queue_mutex_drop' EXIT
+  if [ -n "$entry" ]; then
+    if [ ! -d "$home/queue/$entry" ]; then # taken out (stopped) meanwhile
+      tk_queue_mutex_drop
+      printf 'run=%s\tstate=gone\n' "$run"
+      exit 0
+    fi
+    tk_queue_read "$home/queue/$entry"
+    since=$Q_AT
+  fi
+  if [ -n "$after" ]; then
+    tk_queue_after "$home" "$after" "$since"
+    case $TK_Q_AFTER in
+    failed) tk_die "$EX_FAIL" "run '$run' not started: $TK_Q_WHY" ;;
+    wait) why="waits for run $after to exit 0" ;;
+    esac
+  fi
+  tk_queue_reserved "$home" "$entry"
+  if [ -z "$why" ] && [ "$n" -gt 0 ]; then
+    tk_gpu_assess "$home" "$run"
+    # Its own GPUs (kept by its watchdog across a restart) are no one else's to reserve.
+    avail=$((TK_GPU_FREE - TK_GPU_MINE - TK_Q_RESERVED))
+    [ "$avail" -ge 0 ] || avail=0
+    if [ $((TK_GPU_MINE + avail)) -ge "$n" ] && tk_gpu_pick "$n"; then
+      return 0
+    fi
+    why="needs $n GPU"
+    [ "$n" = 1 ] || why="${why}s"
+    note=$(tk_gpu_blockers)
+    [ -z "$note" ] || why="$why; $note"
+    [ "$TK_Q_RESERVED" = 0 ] || why="$why; $TK_Q_AHEAD run(s) ahead of it wait for $TK_Q_RESERVED"
+  fi
+  if [ -z "$why" ] && [ "$max" -gt 0 ]; then
+    # A box without GPUs to count: runs by number. The waiting runs ahead take their slots first.
+    live=$(tk_queue_live_runs "$home")
+    if [ $((live + TK_Q_AHEAD)) -ge "$max" ]; then
+      why="waits for a run slot: $live of max_runs $max live"
+      [ "$TK_Q_AHEAD" = 0 ] || why="$why, $TK_Q_AHEAD queued ahead of it"
+    fi
+  fi
+  if [ -z "$why" ]; then
+    # With max_runs the mutex stays held until the runner lives (the caller drops it): counted by the next start.
+    [ "$max" -gt 0 ] || tk_queue_mutex_drop
+    return 0
+  fi
+  pos=$((TK_Q_AHEAD + 1))
+  if [ -n "$entry" ]; then
+    tk_write "$home/queue/$entry/waiting_for" "$why$TK_NL" || true
+  else
+    tk_queue_add "$home" "$run" "$n" "$after" "$why" || tk_die "$EX_FAIL" "cannot write the queue entry under $home/queue"
+  fi
+  tk_queue_mutex_drop
+  [ -n "$entry" ] || tk_queue_dispatcher_up
+  note="queued ($(tk_ordinal "$pos")): $why"
+  printf '%s\n' "$note" >&2
+  printf 'run=%s\tstate=queued\tposition=%s\twaiting_for=%s\tnote=%s\n' "$run" "$pos" "$why" "$note"
+  exit 0
+}
+
+# tk_queue_take_out HOME RUN: stop of a queued (or blocked) run: its entry removed. 1 when RUN is
+# not in the queue. A run both queued and with an earlier life on the host: only the entry goes.
+tk_queue_take_out() {
+  local e
+  tk_valid_run "$2" || return 1
+  tk_queue_find "$1" "$2" >/dev/null || return 1
+  tk_queue_mutex_take "$1" || return 1
+  if e=$(tk_queue_find "$1" "$2"); then
+    tk_queue_remove "$1" "$e" || true
+  fi
+  tk_queue_mutex_drop
+}
+
+# tk_queue_rows HOME [RUN...]: the queue's entries (all, or the named ones) appended to J_RUNS as
+# status rows, and each one found taken off J_UNKNOWN (the status report's lists).
+tk_queue_rows() {
+  local home=$1 rows row e n keep='' IFS
+  shift
+  [ -d "$home/queue" ] || return 0
+  rows=$(tk_queue_json "$home")
+  [ -n "$rows" ] || return 0
+  # One object a line: the run names are [A-Za-z0-9_-], so '},{"run":' only ever splits rows.
+  rows=${rows//\},\{\"run\":/\}$'\n'\{\"run\":}
+  while IFS= read -r row; do
+    e=${row#\{\"run\":\"}
+    e=${e%%\"*}
+    if [ $# -gt 0 ]; then
+      for n in "$@"; do [ "$n" != "$e" ] || break; done
+      [ "$n" = "$e" ] || continue
+      J_UNKNOWN=${J_UNKNOWN//\"$e\"/}
+      J_UNKNOWN=${J_UNKNOWN//,,/,}
+      J_UNKNOWN=${J_UNKNOWN#,}
+      J_UNKNOWN=${J_UNKNOWN%,}
+    fi
+    keep="$keep,$row"
+  done <<EOF2
+$rows
+EOF2
+  [ -z "$keep" ] || J_RUNS="$J_RUNS${J_RUNS:+,}${keep#,}"
+}
 
 
 # ---------------------------------------------------------------------------
@@ -2437,6 +3262,9 @@ tk_status_main() {
   if [ "$runs_only" = 1 ]; then
     _cs_runs "$home" "$now" ${runs[@]+"${runs[@]}"}
     if [ "$JSON" = 1 ]; then
+      # The live runs' GPUs (one nvidia-smi, only where a run holds one), and the host's queue.
+      tk_gpu_status_rows "$home"
+      tk_queue_rows "$home" ${runs[@]+"${runs[@]}"}
       # Names asked for that have no run here are listed in "unknown" (a complete answer: exit 0).
       printf '{"host":%s,"generated_at":%s,"runs":[%s],"unknown":[%s]}\n' "$(tk_json_str "$host")" "$now" "$J_RUNS" "$J_UNKNOWN"
       return 0

@@ -81,6 +81,7 @@ class HostSpec:
     ssh_options: tuple[str, ...] = ()
     kind: str = KIND_TMUX
     sbatch_args: tuple[str, ...] = ()  # kind = "slurm": passed through to sbatch
+    max_runs: int = 0  # runs live at once on it; more wait in its queue (0: no limit)
 
     @property
     def is_local(self) -> bool:
@@ -119,6 +120,9 @@ class RunSpec:
     notify: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()  # what the log writer reads as metrics (default loss, val_loss, acc, lr)
     notify_from: str = "host"  # "host" (the watchdog sends, laptop closed or not), "laptop" or "both"
+    gpus: int = 0  # free GPUs it gets (CUDA_VISIBLE_DEVICES); 0: no allocation. It waits in the host's queue for them
+    after: str | None = None  # waits in the host's queue until this run exited 0
+    max_runs: int = 0  # from its host's max_runs (not a run key)
 
     def command_line(self) -> str:
         """The command as one shell line (an argv list is quoted word by word)."""
@@ -284,7 +288,24 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "notify": _str_list,
     "metrics": _metrics,
     "notify_from": _notify_from,
+    "gpus": lambda v: _gpus(v),
+    "after": lambda v: _after(v),
 }
+
+
+def _gpus(v: object) -> int:
+    n = _int_nonneg(v)
+    if n > 999:
+        raise ValueError(f"expected a number of GPUs from 0 to 999, got {v!r}")
+    return n
+
+
+def _after(v: object) -> str:
+    s = _str(v)
+    try:
+        return check_run_name(s)
+    except UsageError:
+        raise ValueError(f"expected a run name, got {v!r}") from None
 
 STATUS_KEYS: dict[str, Callable[[object], Any]] = {
     "show_ended": parse_duration,  # status lists runs that ended within this window (status --all: every run)
@@ -298,6 +319,7 @@ HOST_KEYS: dict[str, Callable[[object], Any]] = {
     "ssh_options": _str_list,
     "kind": _kind,
     "sbatch_args": _sbatch_args,
+    "max_runs": _int_nonneg,
 }
 
 
@@ -440,6 +462,7 @@ EXAMPLE = '''\
 # identity = "~/.ssh/id_ed25519" # default: ssh's own choice
 # ssh_config = "~/.ssh/config"   # passed as -F; default: ssh's own
 # ssh_options = ["ServerAliveInterval=15"]   # more -o options; host-key checking is never turned off
+# max_runs = 4                 # runs live at once there; more wait in its queue (default 0: no limit)
 
 # [hosts.cluster]               # a Slurm cluster: each run is one batch job
 # kind = "slurm"
@@ -458,6 +481,8 @@ results = "results/kssm_v3"      # relative to cwd; one run per results director
 # quiet_max = "20m"              # ... unless the run works (CPU, GPU, writes): then "quiet" up to this long (default 4x stuck_after)
 # early_exit_wait = "2s"         # start waits this long: a command that fails in it is an error, not "started"; 0: off
 # metrics = ["loss", "val_loss", "acc", "lr"]   # what the log writer reads as metrics
+# gpus = 1                       # free GPUs it gets as CUDA_VISIBLE_DEVICES; it waits in the host's queue for them
+# after = "prep"                 # waits in the host's queue until run "prep" exited 0
 
 # Sync: tmuxkit sync kssm_v3 (or start --sync) pulls results, logs and checkpoints to this machine.
 # sync_to = "runs/kssm_v3"       # default runs/RUN, beside this file

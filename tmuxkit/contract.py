@@ -49,6 +49,8 @@ class State(_Word):
     DEAD = "dead"
     FAILED = "failed"
     PENDING = "pending"  # a Slurm job waiting in the queue (or requeued)
+    QUEUED = "queued"  # waiting in the host's own queue (for GPUs, or for its --after run)
+    BLOCKED = "blocked"  # queued, but never to start: the run it waited for failed or was stopped
 
 
 ALIVE_STATES = frozenset({State.RUNNING, State.STUCK})
@@ -107,11 +109,13 @@ class Event(_Word):
     QUIET = "quiet"  # silent past stuck_after, but working (CPU, GPU or writes): not stuck until quiet_max
     HOME_FULL = "home_full"  # $TMUXKIT_HOME had no room: the watchdog waited (said once space was back)
     REQUEUED = "requeued"  # a Slurm job requeued: by its watchdog (stuck) or by Slurm (preemption, node failure)
+    QUEUE_REFUSED = "queue_refused"  # a queued run's start was refused at its turn (its results lock, its cwd)
+    BLOCKED = "blocked"  # a queued run will never start: its --after run failed or was stopped
 
 
 # Events worth a notification.
 NOTIFY_EVENTS = frozenset({Event.STUCK, Event.RESUMED, Event.RESTARTED, Event.FINISHED, Event.CRASHED,
-                           Event.BUDGET_SPENT, Event.REQUEUED})
+                           Event.BUDGET_SPENT, Event.REQUEUED, Event.QUEUE_REFUSED, Event.BLOCKED})
 
 # --- run names ------------------------------------------------------------------------
 RUN_NAME_MAX = 64
@@ -192,6 +196,10 @@ class StartOpt(_Word):
     ENV_STDIN = "--env-stdin"  # the run's env as NAME=VALUE lines on stdin: secrets never on a command line
     AGAIN = "--again"  # start RUN again as it was last started (its stored cwd, results, env, sizes)
     EARLY_WAIT = "--early-wait"  # seconds start watches for a command that dies at once; 0: not at all
+    GPUS = "--gpus"  # claim this many free GPUs (CUDA_VISIBLE_DEVICES); queued on the host until they are free
+    AFTER = "--after"  # queued on the host until this other run exited 0
+    MAX_RUNS = "--max-runs"  # the host's max_runs: queued while that many runs live there
+    FROM_QUEUE = "--from-queue"  # the host queue's own dispatch of an entry (not for users)
 
 
 # --- typed readers of the scripts' machine-readable output ----------------------------------
@@ -388,10 +396,18 @@ class StartInfo:
     runner_pid: str = ""
     socket: str = ""
     note: str = ""
+    state: str = "started"  # or "queued": waiting in the host's queue (position, waiting_for)
+    position: int | None = None
+    waiting_for: str = ""
 
     @classmethod
     def parse(cls, text: str) -> StartInfo:
         r = last_kv_line(text, "tmuxkit-start")
+        if r.get("state") == State.QUEUED.value and "run" in r:
+            pos = r.get("position", "")
+            return cls(run=r["run"], session=r["run"], log="", results="", lock="", note=r.get("note", ""),
+                       state=State.QUEUED.value, position=int(pos) if pos.isdigit() else None,
+                       waiting_for=r.get("waiting_for", ""))
         try:
             return cls(run=r["run"], session=r["session"], log=r["log"], results=r["results"], lock=r["lock"],
                        pid=r.get("pid", ""), runner_pid=r.get("runner_pid", ""), socket=r.get("socket", ""),

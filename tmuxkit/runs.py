@@ -114,6 +114,9 @@ class StartArgs:
     stuck_after: int = Defaults.STUCK_AFTER
     metrics: tuple[str, ...] = ()
     early_wait: int | None = None  # None: the host's own default
+    gpus: int = 0
+    after: str | None = None
+    max_runs: int = 0
 
     @classmethod
     def for_spec(cls, host: Host, spec: RunSpec) -> StartArgs:
@@ -122,7 +125,8 @@ class StartArgs:
             cwd = str(Path(expand_home(cwd)).resolve())
         return cls(run=spec.name, command=spec.command_line(), cwd=cwd, results=spec.results or None,
                    env=tuple(spec.env.items()), log_max_bytes=spec.log_max_bytes, log_keep=spec.log_keep,
-                   stuck_after=spec.stuck_after, metrics=spec.metrics, early_wait=early_wait(spec))
+                   stuck_after=spec.stuck_after, metrics=spec.metrics, early_wait=early_wait(spec), gpus=spec.gpus,
+                   after=spec.after, max_runs=spec.max_runs)
 
     def argv(self) -> list[str]:
         """The arguments. The env is not among them: it goes on stdin (stdin()), out of sight of ps."""
@@ -139,6 +143,12 @@ class StartArgs:
             out += [StartOpt.METRICS.value, ",".join(self.metrics)]
         if self.early_wait is not None:
             out += [StartOpt.EARLY_WAIT.value, str(self.early_wait)]
+        if self.gpus:
+            out += [StartOpt.GPUS.value, str(self.gpus)]
+        if self.after:
+            out += [StartOpt.AFTER.value, self.after]
+        if self.max_runs:
+            out += [StartOpt.MAX_RUNS.value, str(self.max_runs)]
         return out
 
     def stdin(self) -> bytes | None:

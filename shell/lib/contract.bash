@@ -22,6 +22,8 @@ ST_STOPPED=stopped
 ST_DEAD=dead
 ST_FAILED=failed
 ST_PENDING=pending
+ST_QUEUED=queued
+ST_BLOCKED=blocked
 
 # stop rungs
 RUNG_SIGINT=sigint
@@ -64,6 +66,8 @@ EV_CHECKPOINT_SKIPPED=checkpoint_skipped
 EV_QUIET=quiet
 EV_HOME_FULL=home_full
 EV_REQUEUED=requeued
+EV_QUEUE_REFUSED=queue_refused
+EV_BLOCKED=blocked
 
 # run names
 TK_RUN_NAME_MAX=64
@@ -110,6 +114,10 @@ OPT_METRICS=--metrics
 OPT_ENV_STDIN=--env-stdin
 OPT_AGAIN=--again
 OPT_EARLY_WAIT=--early-wait
+OPT_GPUS=--gpus
+OPT_AFTER=--after
+OPT_MAX_RUNS=--max-runs
+OPT_FROM_QUEUE=--from-queue
 
 # events worth a notification
-TK_NOTIFY_EVENTS='budget_spent crashed finished requeued restarted resumed stuck'
+TK_NOTIFY_EVENTS='blocked budget_spent crashed finished queue_refused requeued restarted resumed stuck'

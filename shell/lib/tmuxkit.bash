@@ -18,6 +18,10 @@ _tk_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$_tk_lib/ckpt.bash"
 # shellcheck source=budget.bash
 . "$_tk_lib/budget.bash"
+# shellcheck source=gpu.bash
+. "$_tk_lib/gpu.bash"
+# shellcheck source=queue.bash
+. "$_tk_lib/queue.bash"
 # shellcheck source=cause.bash
 . "$_tk_lib/cause.bash"
 # shellcheck source=quiet.bash

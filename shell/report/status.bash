@@ -45,6 +45,10 @@ _tk_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd -P) # build: drop
 . "$_tk_lib/lock.bash" # build: inline
 # shellcheck source=../lib/run.bash
 . "$_tk_lib/run.bash" # build: inline
+# shellcheck source=../lib/gpu.bash
+. "$_tk_lib/gpu.bash" # build: inline
+# shellcheck source=../lib/queue.bash
+. "$_tk_lib/queue.bash" # build: inline
 
 
 # ---------------------------------------------------------------------------
@@ -602,6 +606,9 @@ tk_status_main() {
   if [ "$runs_only" = 1 ]; then
     _cs_runs "$home" "$now" ${runs[@]+"${runs[@]}"}
     if [ "$JSON" = 1 ]; then
+      # The live runs' GPUs (one nvidia-smi, only where a run holds one), and the host's queue.
+      tk_gpu_status_rows "$home"
+      tk_queue_rows "$home" ${runs[@]+"${runs[@]}"}
       # Names asked for that have no run here are listed in "unknown" (a complete answer: exit 0).
       printf '{"host":%s,"generated_at":%s,"runs":[%s],"unknown":[%s]}\n' "$(tk_json_str "$host")" "$now" "$J_RUNS" "$J_UNKNOWN"
       return 0

@@ -23,6 +23,7 @@ from tmuxkit.cli import (
     doctor,
     events,
     forget,
+    gpus,
     init,
     install,
     logs,
@@ -70,12 +71,13 @@ VERBS: dict[str, Verb[Any]] = {
     "init": Verb(init.add_parser, init.Args, init.run, init.HELP),
     "doctor": Verb(doctor.add_parser, doctor.Args, doctor.run, doctor.HELP),
     "completion": Verb(completion.add_parser, completion.Args, completion.run, completion.HELP),
+    "gpus": Verb(gpus.add_parser, gpus.Args, gpus.run, gpus.HELP),
 }
 
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "run": ("start", "watch", "sync"),
-    "look": ("status", "logs", "events", "checkpoints", "plot", "attach"),
+    "look": ("status", "logs", "events", "checkpoints", "plot", "attach", "gpus"),
     "fix": ("stop", "cleanup", "forget", "doctor"),
     "set up": ("init", "install", "completion"),
 }

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 HELP = "start a run in a detached tmux session"
 FLAGS = frozenset({"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync", "--watch", "--early-wait",
-                   "--resume"})
+                   "--resume", "--gpus", "--after"})
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,13 @@ class Args:
     watch: bool = False
     early_wait: int | None = None
     resume: bool = False
+    gpus: int | None = None
+    after: str | None = None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("start", help=HELP,
-                       usage="tmuxkit start RUN [--host H] [--cwd DIR] [--results DIR] [--env K=V]... [--early-wait S] [--resume] [-- CMD ARG...]")
+                       usage="tmuxkit start RUN [--host H] [--cwd DIR] [--results DIR] [--env K=V]... [--early-wait S] [--gpus N] [--after OTHER] [--resume] [-- CMD ARG...]")
     s.add_argument("run", help="the run: a [runs.NAME] of the config, or a new name with -- CMD")
     s.add_argument("--host", metavar="HOST", help="where to run it (default: the run's host, else local)")
     s.add_argument("--cwd", metavar="DIR", help="working directory (default: the run's cwd, else here)")
@@ -49,10 +51,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.add_argument("--early-wait", type=wait, metavar="SECONDS",
                    help="how long to watch for a command that dies at once: it is then an error with its last "
                         "lines, not \"started\"; 0: off (default: the run's early_exit_wait, else 2s)")
+    s.add_argument("--gpus", type=_gpus, metavar="N",
+                   help="give the run N free GPUs (CUDA_VISIBLE_DEVICES); it waits in the host's queue until they are free "
+                        "(default: the run's gpus, else 0: no allocation)")
+    s.add_argument("--after", metavar="OTHER", help="wait in the host's queue until run OTHER exited 0 (default: the run's after)")
     s.add_argument("--watch", action="store_true", help="also start its watchdog with auto-resume, RUN+watch on the host (default: off)")
     s.add_argument("--resume", action="store_true",
                    help="resume from the newest complete checkpoint in its results, with the run's resume template "
                         "(default: off: start from scratch, with a note when checkpoints are there)")
+
+
+def _gpus(v: str) -> int:
+    if not v.isdigit() or int(v) > 999:
+        raise argparse.ArgumentTypeError(f"expected a number of GPUs from 0 to 999, got {v!r}")
+    return int(v)
 
 
 def attach_hint(socket: str, session: str, spec: HostSpec) -> str:
@@ -97,7 +109,8 @@ def run(a: Args) -> int:
         except ValueError as e:
             raise UsageError(f"bad --env: {e}") from None
     spec = runs.resolve(conf, a.run, a.command, host=a.host, cwd=a.cwd, results=a.results, env=env_over,
-                        early_exit_wait=a.early_wait)
+                        early_exit_wait=a.early_wait, gpus=a.gpus, after=a.after)
+    spec = spec.with_overrides(max_runs=conf.host(spec.host).max_runs or None)
     h = connect(conf.host(spec.host))
     from tmuxkit.hosts.slurm import SlurmHost
 
@@ -113,6 +126,10 @@ def run(a: Args) -> int:
     finally:
         h.close()
     i = started.info
+    if i.state == "queued":
+        say(f"{i.run} on {started.host}: {i.note or 'queued'}")
+        say(f"status:  tmuxkit status {a.run}    (stop takes it out of the queue: tmuxkit stop {a.run})")
+        return 0
     if i.note:
         say(f"note: {i.note}")
     say(f"started {i.run} on {started.host}")

@@ -208,8 +208,11 @@ def _print_rows(title: str, results: Sequence[HostStatus]) -> bool:
             rows.append(["-", s.host, f"unreachable ({s.error})", "", "", "", "", "", ""])
         for r in s.runs:
             pid = f"job {r.extra['job']}" if r.extra.get("job") else str(r.pid or "-")
+            from tmuxkit.gpus import gpu_text, queue_text
+
+            prog = ", ".join(t for t in (progress_text(r, spark), gpu_text(r)) if t)
             rows.append([r.run, s.host, state_text(r), pid, ago(r.uptime_s), ago(r.log_age_s),
-                         r.lock_state, progress_text(r, spark), r.last_line[:100]])
+                         r.lock_state, prog, (queue_text(r) or r.last_line)[:100]])
     if rows:
         table(title, ["RUN", "HOST", "STATE", "PID", "UPTIME", "LOG AGE", "LOCK", "PROGRESS", "LAST LINE"], rows)
     return bool(rows)

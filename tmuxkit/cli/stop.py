@@ -52,6 +52,9 @@ def run(a: Args) -> int:
     h = runs.host_for_run(conf, a.run, a.host)
     r = runs.stop(h, a.run, a.grace)
     wd = "; its watchdog was ended too" if r.watchdog == "ended" else ""
+    if r.state == "not_running" and r.detail == "dequeued":
+        say(f"{a.run} was waiting in {h.name}'s queue: taken out, it will not start")
+        return 0
     if r.state == "not_running":
         if wd:
             say(f"{a.run} is not running on {h.name} ({r.detail or 'ended'}){wd}, so it will not be restarted")

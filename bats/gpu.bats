@@ -1,0 +1,301 @@
+#!/usr/bin/env bats
+# GPUs and the host queue (shell/lib/gpu.bash, shell/lib/queue.bash, tmuxkit-queue): the stand-in
+# nvidia-smi serves a box of GPUs from the live process table; real tmux, real processes.
+load test_helper
+
+setup() {
+  common_setup
+  export TMUXKIT_QUEUE_POLL=1
+}
+
+# gpu_box N: the stand-in nvidia-smi first on PATH, serving N GPUs of 80 GiB.
+gpu_box() {
+  local i=0
+  mkdir -p "$BATS_TEST_TMPDIR/gpu"
+  cp "$ROOT/tests/fakes/nvidia-smi" "$BATS_TEST_TMPDIR/gpu/"
+  : >"$BATS_TEST_TMPDIR/gpu/gpus"
+  while [ "$i" -lt "$1" ]; do
+    printf '%s GPU-%08d-fake 81559\n' "$i" "$i" >>"$BATS_TEST_TMPDIR/gpu/gpus"
+    i=$((i + 1))
+  done
+  export PATH="$BATS_TEST_TMPDIR/gpu:$PATH"
+}
+
+lib() { bash -c ". '$SHELL_DIR/lib/tmuxkit.bash'; $1"; }
+
+# A foreign GPU user: a process marked as a compute app on GPU $1, not a tmuxkit run's.
+foreign() {
+  env FAKE_GPU_MIB="${2:-30720}" CUDA_VISIBLE_DEVICES="$1" sleep 300 </dev/null >/dev/null 2>&1 3>&- &
+  FOREIGN_PID=$!
+}
+
+# The command of a GPU run: a compute app on its GPUs for $1 seconds, recording what it saw.
+gpu_cmd() {
+  printf 'export FAKE_GPU_MIB=1000; echo "$TMUXKIT_RUN $CUDA_VISIBLE_DEVICES $CUDA_DEVICE_ORDER" >>%q/seen; exec sleep %s' "$WORK" "$1"
+}
+
+started() { [ -f "$TMUXKIT_HOME/runs/$1/pid" ]; }
+ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
+
+@test "gpu: the inventory reads the stand-in box and the real H100 shapes" {
+  gpu_box 2
+  run lib 'tk_gpu_inventory; echo "$TK_GPU_STATE $TK_GPU_N ${GI_IDX[1]} ${GI_UUID[1]} ${GI_MTOT[1]}"'
+  assert_success
+  assert_output "ok 2 1 GPU-00000001-fake 81559"
+  echo "$ROOT/tests/fakes/nvidia-smi-h100 _busy" >"$BATS_TEST_TMPDIR/gpu/replay"
+  run lib 'tk_gpu_inventory; echo "$TK_GPU_N ${GI_UTIL[0]} ${GI_MUSED[0]} $TK_GPU_NAPPS ${GA_PID[0]} ${GA_MEM[0]}"'
+  assert_output "1 100 1395 1 450 1386"
+  # the two queries tmuxkit makes, and no other
+  run sort -u "$BATS_TEST_TMPDIR/gpu/argv.log"
+  assert_output "--query-compute-apps=pid,gpu_uuid,used_memory --format=csv,noheader,nounits
+--query-gpu=index,uuid,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits"
+}
+
+@test "gpu: no nvidia-smi is no GPU; a hung one is cut at the limit and said" {
+  run env PATH="/usr/bin:/bin" bash -c ". '$SHELL_DIR/lib/tmuxkit.bash'; tk_gpu_inventory; echo \"\$TK_GPU_STATE\""
+  assert_output "none"
+  gpu_box 1
+  touch "$BATS_TEST_TMPDIR/gpu/hang"
+  local t0=$SECONDS
+  run lib 'tk_gpu_inventory; echo "$TK_GPU_STATE: $TK_GPU_WHY"'
+  assert_output --partial "hung: nvidia-smi gave no answer within 2 s"
+  [ $((SECONDS - t0)) -le 4 ]
+}
+
+@test "gpu: free means no claim and no foreign app; a container's memory counts; the override" {
+  gpu_box 3
+  foreign 1 30720
+  echo 5000 >"$BATS_TEST_TMPDIR/gpu/mem-2" # a container: 4.9 GiB used by PIDs not in ps
+  wait_for 10 lib 'tk_gpu_inventory; [ "$TK_GPU_NAPPS" = 1 ]'
+  run lib 'tk_gpu_inventory; tk_gpu_assess "$TMUXKIT_HOME"; echo "$TK_GPU_FREE ${GF_STATE[*]}"; tk_gpu_blockers'
+  assert_line --index 0 "1 free busy busy"
+  assert_line --index 1 "GPU 1 used by PID $FOREIGN_PID (sleep, 30.0 GiB, not tmuxkit's), GPU 2 used by 4.8 GiB used by processes not listed here (a container?)"
+  echo 4000 >"$BATS_TEST_TMPDIR/gpu/mem-2" # under max(5 % of 80 GiB, 1 GiB): free
+  run lib 'tk_gpu_inventory; tk_gpu_assess "$TMUXKIT_HOME"; echo "${GF_STATE[*]}"'
+  assert_output "free busy free"
+  run env TMUXKIT_GPUS_IGNORE_FOREIGN=1 bash -c ". '$SHELL_DIR/lib/tmuxkit.bash'; tk_gpu_inventory; tk_gpu_assess \"\$TMUXKIT_HOME\"; echo \"\${GF_STATE[*]}\""
+  assert_output "free free free"
+}
+
+@test "gpu: a run gets its GPU as CUDA_VISIBLE_DEVICES, claimed until it ends" {
+  gpu_box 2
+  run bash "$SHELL_DIR/tmuxkit-start" one --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  wait_for 10 grep -q "one 0 PCI_BUS_ID" "$WORK/seen"
+  run lib 'tk_lock_state "$TMUXKIT_HOME/gpus/GPU-00000000-fake.claim"; echo "$LK_STATE $LK_RUN $LK_PID"'
+  assert_output "alive one $(runner_pid one)"
+  run bash "$SHELL_DIR/tmuxkit-kill" one
+  assert_success
+  wait_for 10 bash -c "! test -e '$TMUXKIT_HOME/gpus/GPU-00000000-fake.claim'"
+}
+
+@test "gpu: bad asks are one line, exit 2, nothing queued" {
+  run bash "$SHELL_DIR/tmuxkit-start" x --gpus 1 --env CUDA_VISIBLE_DEVICES=3 --cmd true
+  assert_failure 2
+  assert_output "tmuxkit: the run's env sets CUDA_VISIBLE_DEVICES while gpus = 1: tmuxkit gives the run its GPUs; drop one of them"
+  run env PATH="/usr/bin:/bin" bash "$SHELL_DIR/tmuxkit-start" x --gpus 1 --cmd true
+  assert_failure 2
+  assert_output --partial "asks for 1 GPU(s), but this host has none"
+  gpu_box 2
+  run bash "$SHELL_DIR/tmuxkit-start" x --gpus 3 --cmd true
+  assert_failure 2
+  assert_output --partial "asks for 3 GPUs, but"
+  run bash "$SHELL_DIR/tmuxkit-start" x --gpus two --cmd true
+  assert_failure 2
+  [ ! -d "$TMUXKIT_HOME/queue" ] || [ -z "$(ls "$TMUXKIT_HOME/queue" | grep '^[0-9]')" ]
+}
+
+@test "gpu: 4 concurrent 1-GPU starts on 2 GPUs: never two on one GPU, all run, first in first out" {
+  gpu_box 2
+  local r pids=''
+  for r in r1 r2 r3 r4; do
+    bash "$SHELL_DIR/tmuxkit-start" "$r" --gpus 1 --cmd "$(gpu_cmd 2)" >"$BATS_TEST_TMPDIR/out.$r" 2>&1 &
+    pids="$pids $!"
+  done
+  # shellcheck disable=SC2086
+  wait $pids # (not a bare wait: bats's own timer is a child too)
+  run grep -h "state=queued" "$BATS_TEST_TMPDIR"/out.r*
+  [ "${#lines[@]}" = 2 ]
+  # the queue's order, as start said it
+  local first second
+  first=$(cd "$TMUXKIT_HOME/queue" && ls -d 0*.* | head -n 1) second=$(cd "$TMUXKIT_HOME/queue" && ls -d 0*.* | tail -n 1)
+  first=${first#*.} second=${second#*.}
+  for r in r1 r2 r3 r4; do wait_for 30 ended "$r"; done
+  # no GPU ever had two runs: each run's life, per GPU, overlaps no other's
+  run awk '{ print $2 }' "$WORK/seen"
+  [ "$(grep -c . "$WORK/seen")" = 4 ]
+  for g in 0 1; do
+    local prev_end=0 s e
+    for r in $(awk -v g="$g" '$2 == g { print $1 }' "$WORK/seen"); do
+      s=$(cat "$TMUXKIT_HOME/runs/$r/pid" >/dev/null && awk -F= '$1 == "started_at" { print $2 }' "$TMUXKIT_HOME/runs/$r/meta")
+      e=$(awk '{ print $2 }' "$TMUXKIT_HOME/runs/$r/exit")
+      [ "$s" -ge "$prev_end" ] || fail "GPU $g: run $r started at $s before the last ended at $prev_end"
+      prev_end=$e
+    done
+  done
+  s=$(awk -F= '$1 == "started_at" { print $2 }' "$TMUXKIT_HOME/runs/$first/meta")
+  e=$(awk -F= '$1 == "started_at" { print $2 }' "$TMUXKIT_HOME/runs/$second/meta")
+  [ "$s" -le "$e" ] || fail "first queued $first started after $second"
+}
+
+@test "gpu: a runner killed -9 leaves a stale claim that the next start reclaims" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" k --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  local rp cp
+  rp=$(runner_pid k) cp=$(cat "$TMUXKIT_HOME/runs/k/pid")
+  kill -9 "$rp" "$cp"
+  wait_for 10 bash -c "! kill -0 $rp 2>/dev/null"
+  run lib 'tk_lock_state "$TMUXKIT_HOME/gpus/GPU-00000000-fake.claim"; echo "$LK_STATE"'
+  assert_output "stale"
+  run bash "$SHELL_DIR/tmuxkit-start" k2 --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  refute_output --partial "state=queued"
+  wait_for 10 grep -q "k2 0" "$WORK/seen"
+}
+
+@test "gpu: a foreign process is never given out, is named, and when it ends the waiting run starts by itself" {
+  gpu_box 1
+  foreign 0 30720
+  wait_for 10 lib 'tk_gpu_inventory; [ "$TK_GPU_NAPPS" = 1 ]'
+  run bash "$SHELL_DIR/tmuxkit-start" w --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  assert_output --partial "queued (1st): needs 1 GPU; GPU 0 used by PID $FOREIGN_PID (sleep, 30.0 GiB, not tmuxkit's)"
+  sleep 2 # polls of the dispatcher meanwhile must not start it
+  run started w
+  assert_failure
+  kill "$FOREIGN_PID"
+  wait_for 15 started w
+  wait_for 10 grep -q "w 0 PCI_BUS_ID" "$WORK/seen"
+  [ -z "$(ls "$TMUXKIT_HOME/queue" | grep '^[0-9]')" ]
+}
+
+@test "queue: stop of a queued run takes it out; the queue survives tmux kill-server" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" h --gpus 1 --cmd "$(gpu_cmd 300)"
+  run bash "$SHELL_DIR/tmuxkit-start" q --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_output --partial "state=queued"
+  run bash "$SHELL_DIR/tmuxkit-start" q --gpus 1 --cmd true
+  assert_failure 3
+  assert_output --partial "already queued"
+  run bash "$SHELL_DIR/tmuxkit-queue" list
+  assert_output --partial '"run":"q","session":"q","state":"queued","queue_position":1'
+  run bash "$SHELL_DIR/tmuxkit-kill" q
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-queue" list
+  assert_output ""
+  run bash "$SHELL_DIR/tmuxkit-start" q2 --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_output --partial "state=queued"
+  tmux -L "$TMUXKIT_SOCKET" kill-server
+  run bash "$SHELL_DIR/tmuxkit-queue" list
+  assert_output --partial '"run":"q2"'
+}
+
+@test "queue: --after OTHER starts once OTHER exited 0; a failed OTHER blocks it, named" {
+  run bash "$SHELL_DIR/tmuxkit-start" a --cmd 'sleep 1; exit 0'
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-start" b --after a --cmd 'echo b ran'
+  assert_success
+  assert_output --partial "queued (1st): waits for run a to exit 0"
+  wait_for 10 started b
+  run bash "$SHELL_DIR/tmuxkit-start" c --cmd 'sleep 1; exit 3'
+  run bash "$SHELL_DIR/tmuxkit-start" d --after c --cmd 'echo d ran'
+  assert_output --partial "state=queued"
+  wait_for 15 bash -c "bash '$SHELL_DIR/tmuxkit-queue' list | grep -q '\"state\":\"blocked\"'"
+  run bash "$SHELL_DIR/tmuxkit-queue" list
+  assert_output --partial '"waiting_for":"never started: run c failed (exit 3)"'
+  run started d
+  assert_failure
+  grep -q '"event":"blocked"' "$TMUXKIT_HOME/runs/d/events.jsonl"
+}
+
+@test "gpu: on a Mac the Apple GPU is one device: runs take turns, no CUDA_VISIBLE_DEVICES; its use and the memory pressure shown" {
+  mkdir -p "$BATS_TEST_TMPDIR/mac"
+  cat >"$BATS_TEST_TMPDIR/mac/ioreg" <<'SH'
+#!/bin/sh
+[ "$*" = "-r -d 1 -w 0 -c IOAccelerator" ] || exit 2
+echo '+-o AGXAcceleratorG13X  <class AGXAcceleratorG13X, id 0x1000000, registered>'
+echo '    "PerformanceStatistics" = {"In use system memory"=1234,"Device Utilization %"=42,"Renderer Utilization %"=40}'
+SH
+  printf '#!/bin/sh\n[ "$*" = "-n kern.memorystatus_vm_pressure_level" ] && echo 2 && exit 0\nexit 1\n' >"$BATS_TEST_TMPDIR/mac/sysctl"
+  chmod +x "$BATS_TEST_TMPDIR/mac/ioreg" "$BATS_TEST_TMPDIR/mac/sysctl"
+  export PATH="$BATS_TEST_TMPDIR/mac:$PATH"
+  run bash "$SHELL_DIR/tmuxkit-gpus"
+  assert_success
+  assert_output --partial '"state":"ok","why":"","pressure":2,"gpus":[{"index":0,"uuid":"APPLE-GPU","util_pct":42'
+  run bash "$SHELL_DIR/tmuxkit-start" m1 --gpus 1 --cmd "echo \"m1 [\${CUDA_VISIBLE_DEVICES-unset}]\" >>$WORK/seen; sleep 2"
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-start" m2 --gpus 1 --cmd "echo \"m2 [\${CUDA_VISIBLE_DEVICES-unset}]\" >>$WORK/seen"
+  assert_output --partial "queued (1st): needs 1 GPU; GPU 0 held by run m1"
+  wait_for 15 grep -q "m2 \[unset\]" "$WORK/seen"
+  grep -q "m1 \[unset\]" "$WORK/seen"
+  run bash "$SHELL_DIR/tmuxkit-start" m3 --gpus 2 --cmd true
+  assert_failure 2
+}
+
+@test "queue: cleanup of a queued run's earlier life leaves it queued" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" old --cmd true
+  wait_for 10 ended old
+  run bash "$SHELL_DIR/tmuxkit-start" h --gpus 1 --cmd "$(gpu_cmd 300)"
+  run bash "$SHELL_DIR/tmuxkit-start" old --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_output --partial "state=queued"
+  run bash "$SHELL_DIR/tmuxkit-forget" old
+  run bash "$SHELL_DIR/tmuxkit-queue" list
+  assert_output --partial '"run":"old","session":"old","state":"queued"'
+}
+
+@test "gpu: a run keeps its GPU across its watchdog's restart; another start meanwhile waits" {
+  gpu_box 1
+  local cmd
+  cmd="export FAKE_GPU_MIB=1000; echo \"w \$CUDA_VISIBLE_DEVICES\" >>$WORK/seen; if [ ! -f $WORK/once ]; then touch $WORK/once; while [ ! -f $WORK/go ]; do sleep 0.1; done; exit 1; fi; exec sleep 300"
+  run bash "$SHELL_DIR/tmuxkit-start" w --gpus 1 --cmd "$cmd"
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-watch" w --every 1 --auto-resume --max-restarts 2 --backoff 4 --detach
+  assert_success
+  # the crash comes once the watchdog is registered (a crash before it is a plain end: GPUs freed)
+  wait_for 15 test -s "$TMUXKIT_HOME/runs/w/watchdog"
+  touch "$WORK/go"
+  wait_for 15 ended w
+  # the crash's gap: the GPU is still the run's (its watchdog holds it)
+  run lib 'tk_gpu_inventory; tk_gpu_assess "$TMUXKIT_HOME"; echo "${GF_STATE[0]} ${GF_WHO[0]}"'
+  assert_output "claimed run w"
+  run bash "$SHELL_DIR/tmuxkit-start" x --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_output --partial "queued (1st): needs 1 GPU; GPU 0 held by run w"
+  wait_for 20 bash -c "[ \$(grep -c '^w 0' '$WORK/seen') = 2 ]"
+  run lib 'tk_lock_state "$TMUXKIT_HOME/gpus/GPU-00000000-fake.claim"; echo "$LK_STATE $LK_RUN $LK_PID"'
+  assert_output "alive w $(runner_pid w)"
+  run started x
+  assert_failure
+}
+
+@test "queue: max_runs queues by count on a box without GPUs, first in first out" {
+  run bash "$SHELL_DIR/tmuxkit-start" m1 --max-runs 1 --cmd "echo m1 >>$WORK/order; sleep 2"
+  assert_success
+  refute_output --partial "state=queued"
+  run bash "$SHELL_DIR/tmuxkit-start" m2 --max-runs 1 --cmd "echo m2 >>$WORK/order; sleep 1"
+  assert_output --partial "queued (1st): waits for a run slot: 1 of max_runs 1 live"
+  run bash "$SHELL_DIR/tmuxkit-start" m3 --max-runs 1 --cmd "echo m3 >>$WORK/order"
+  assert_output --partial "queued (2nd)"
+  wait_for 30 started m3
+  run cat "$WORK/order"
+  assert_output "m1
+m2
+m3"
+}
+
+@test "queue: a queued run refused at its turn (its results locked meanwhile) is taken out with an event, never dropped in silence" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" h --gpus 1 --cmd "$(gpu_cmd 2)"
+  run bash "$SHELL_DIR/tmuxkit-start" q --gpus 1 --results "$WORK/shared" --cmd "$(gpu_cmd 300)"
+  assert_output --partial "state=queued"
+  live_pid
+  echo "$LIVE_PID" >"$WORK/shared/training.lock"
+  wait_for 20 test -f "$TMUXKIT_HOME/runs/q/events.jsonl"
+  run cat "$TMUXKIT_HOME/runs/q/events.jsonl"
+  assert_output --partial '"event":"queue_refused","why":"not started at its turn: locked by PID '"$LIVE_PID"
+  run bash "$SHELL_DIR/tmuxkit-queue" list
+  assert_output ""
+  run started q
+  assert_failure
+}

@@ -1,0 +1,443 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034,SC2153  # globals (TK_GPU_*, GI_*, GA_*, GF_*) are the results callers read; LK_* come from lock.bash
+# GPUs: the inventory (nvidia-smi's stable CSV queries, under a time limit), which GPUs are free,
+# and the claims that give a GPU to one run at a time.
+# Sourced: defines functions only; no options set, nothing created, nothing run.
+#
+# A claim is a results-lock file (lock.bash) at $TMUXKIT_HOME/gpus/UUID.claim: created whole and at
+# once (link(2)), holding its owner's PID and start time (the run's runner), so it is reclaimed only
+# when that owner is provably dead. It is taken by the runner (under the queue's mutex, see
+# queue.bash) and released by the runner's end; while the run's watchdog is about to restart it,
+# the watchdog holds it (tk_gpu_hand_over).
+
+TK_GPU_Q_GPU='--query-gpu=index,uuid,utilization.gpu,memory.used,memory.total'
+TK_GPU_Q_APPS='--query-compute-apps=pid,gpu_uuid,used_memory'
+TK_GPU_FMT='--format=csv,noheader,nounits'
+
+# _tk_gpu_bounded TENTHS OUTVAR ARGS...: nvidia-smi ARGS into OUTVAR, killed after TENTHS tenths
+# of a second (a crashed driver hangs it). Sets _TK_GPU_SPENT (tenths used). 124: it was killed.
+_tk_gpu_bounded() {
+  local limit=$1 var=$2 pid i=0 rc=0 f
+  shift 2
+  f=$(mktemp "${TMPDIR:-/tmp}/tmuxkit-gpu.XXXXXX") || return 1
+  nvidia-smi "$@" >"$f" 2>/dev/null </dev/null &
+  pid=$!
+  # Short naps first: a healthy nvidia-smi answers in tens of milliseconds.
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$i" -ge $((limit * 5)) ]; then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      rm -f "$f"
+      _TK_GPU_SPENT=$((_TK_GPU_SPENT + limit))
+      return 124
+    fi
+    sleep 0.02
+    i=$((i + 1))
+  done
+  wait "$pid" || rc=$?
+  _TK_GPU_SPENT=$((_TK_GPU_SPENT + (i + 4) / 5))
+  eval "$var=\$(cat \"\$f\")"
+  rm -f "$f"
+  return "$rc"
+}
+
+# _tk_gpu_num V: V when it is a whole number (nvidia-smi says "[N/A]" where it cannot tell), else "".
+_tk_gpu_num() {
+  case $1 in '' | *[!0-9]*) printf '' ;; *) printf '%s' "$1" ;; esac
+}
+
+# tk_gpu_inventory: the host's NVIDIA GPUs and the compute apps on them, at most
+# $TMUXKIT_GPU_TIMEOUT seconds (default 2) for both queries together. Sets:
+#   TK_GPU_STATE  ok | none (no nvidia-smi: no NVIDIA GPU here) | hung | error; TK_GPU_WHY says why
+#   TK_GPU_N, GI_IDX[i] GI_UUID[i] GI_UTIL[i] GI_MUSED[i] GI_MTOT[i] ("" where unknown)
+#   TK_GPU_NAPPS, GA_PID[j] GA_UUID[j] GA_MEM[j]
+tk_gpu_inventory() {
+  local limit=${TMUXKIT_GPU_TIMEOUT:-2} out='' apps='' rc=0 line i=0 j=0 a b c d e IFS
+  case $limit in '' | *[!0-9]* | 0) limit=2 ;; esac
+  limit=$((limit * 10))
+  TK_GPU_STATE=ok TK_GPU_WHY='' TK_GPU_N=0 TK_GPU_NAPPS=0 _TK_GPU_SPENT=0
+  GI_IDX=() GI_UUID=() GI_UTIL=() GI_MUSED=() GI_MTOT=() GA_PID=() GA_UUID=() GA_MEM=()
+  TK_GPU_APPLE=0
+  if ! command -v nvidia-smi >/dev/null 2>&1; then
+    TK_GPU_STATE=none TK_GPU_WHY="nvidia-smi not found on $(tk_here)"
+    tk_gpu_apple
+    return 0
+  fi
+  _tk_gpu_bounded "$limit" out "$TK_GPU_Q_GPU" "$TK_GPU_FMT" || rc=$?
+  if [ "$rc" = 124 ]; then
+    TK_GPU_STATE=hung TK_GPU_WHY="nvidia-smi gave no answer within $((limit / 10)) s (a hung driver?)"
+    return 0
+  elif [ "$rc" != 0 ]; then
+    TK_GPU_STATE=error TK_GPU_WHY="nvidia-smi --query-gpu failed (exit $rc): ${out%%"$TK_NL"*}"
+    return 0
+  fi
+  rc=0
+  _tk_gpu_bounded $((limit - _TK_GPU_SPENT > 5 ? limit - _TK_GPU_SPENT : 5)) apps "$TK_GPU_Q_APPS" "$TK_GPU_FMT" || rc=$?
+  if [ "$rc" != 0 ]; then
+    TK_GPU_STATE=hung TK_GPU_WHY="nvidia-smi --query-compute-apps gave no answer in time (exit $rc)"
+    apps=''
+  fi
+  while IFS=, read -r a b c d e; do
+    b=${b# } c=${c# } d=${d# } e=${e# }
+    case $a in '' | *[!0-9\ ]*) continue ;; esac
+    GI_IDX[i]=${a// /} GI_UUID[i]=$b GI_UTIL[i]=$(_tk_gpu_num "$c") GI_MUSED[i]=$(_tk_gpu_num "$d") GI_MTOT[i]=$(_tk_gpu_num "$e")
+    i=$((i + 1))
+  done <<EOF
+$out
+EOF
+  TK_GPU_N=$i
+  while IFS=, read -r a b c; do
+    b=${b# } c=${c# }
+    case $a in '' | *[!0-9\ ]*) continue ;; esac
+    GA_PID[j]=${a// /} GA_UUID[j]=$b GA_MEM[j]=$(_tk_gpu_num "$c")
+    j=$((j + 1))
+  done <<EOF
+$apps
+EOF
+  TK_GPU_NAPPS=$j
+  if [ "$i" = 0 ] && [ "$TK_GPU_STATE" = ok ]; then
+    TK_GPU_STATE=none TK_GPU_WHY="nvidia-smi lists no GPU on $(tk_here)"
+  fi
+  return 0
+}
+
+# tk_gpu_apple: on a Mac (ioreg lists an IOAccelerator with a "Device Utilization %"), the Apple
+# GPU as one device (GPU 0, UUID APPLE-GPU: runs with gpus = 1 take turns on it, with no
+# CUDA_VISIBLE_DEVICES), its utilization, and the memory pressure (TK_GPU_PRESSURE: sysctl
+# kern.memorystatus_vm_pressure_level, 1 normal, 2 warning, 4 critical). No sudo.
+tk_gpu_apple() {
+  local out='' util p=''
+  TK_GPU_PRESSURE=''
+  command -v ioreg >/dev/null 2>&1 || return 0
+  out=$(tk_bounded 2 ioreg -r -d 1 -w 0 -c IOAccelerator 2>/dev/null) || return 0
+  case $out in *'"Device Utilization %"'*) ;; *) return 0 ;; esac
+  util=${out#*\"Device Utilization %\"=}
+  util=${util%%[!0-9]*}
+  if command -v sysctl >/dev/null 2>&1; then
+    p=$(tk_bounded 2 sysctl -n kern.memorystatus_vm_pressure_level 2>/dev/null) || p=''
+  fi
+  case $p in '' | *[!0-9]*) p='' ;; esac
+  TK_GPU_PRESSURE=$p
+  TK_GPU_STATE=ok TK_GPU_WHY='' TK_GPU_APPLE=1 TK_GPU_N=1
+  GI_IDX[0]=0 GI_UUID[0]=APPLE-GPU GI_UTIL[0]=$util GI_MUSED[0]='' GI_MTOT[0]=''
+}
+
+# tk_gpu_uuid_ok UUID: a name safe as a file name (nvidia-smi's "GPU-xxxxxxxx-..." or "MIG-...").
+tk_gpu_uuid_ok() {
+  case $1 in '' | .* | *[!A-Za-z0-9_-]*) return 1 ;; esac
+}
+
+# tk_gpu_claim_path HOME UUID
+tk_gpu_claim_path() {
+  printf '%s/gpus/%s.claim\n' "$1" "$2"
+}
+
+# tk_gpu_dir HOME: $HOME/gpus, 0700, ours (made when missing).
+tk_gpu_dir() {
+  local d="$1/gpus"
+  if [ -L "$d" ] || { [ -e "$d" ] && { [ ! -d "$d" ] || [ ! -O "$d" ]; }; }; then
+    TK_ERR="refusing $d: not a directory owned by you"
+    return 1
+  fi
+  [ -d "$d" ] || (umask 077 && mkdir -p "$d") || {
+    TK_ERR="cannot create $d"
+    return 1
+  }
+}
+
+# _tk_gpu_procs: "pid run comm" for each compute app's process (GA_PID): run is the tmuxkit run
+# its environment marks it as (TMUXKIT_RUN=...), or "-"; comm its program's name. Only those
+# processes are asked about (ps -p), not the whole table with its environments.
+_tk_gpu_procs() {
+  local list='' j=0 envflag=e
+  while [ "$j" -lt "${TK_GPU_NAPPS:-0}" ]; do
+    list="$list,${GA_PID[j]}"
+    j=$((j + 1))
+  done
+  list=${list#,}
+  [ -n "$list" ] || return 0
+  # BSD ps shows the environment with -E, GNU ps with the BSD-style word "e".
+  if ps -E -p $$ -o pid= >/dev/null 2>&1; then envflag=-E; fi
+  {
+    { ps -p "$list" -o pid=,comm= 2>/dev/null || true; } | awk '{ c = $2; sub(/.*\//, "", c); print "C", $1, c }'
+    { ps "$envflag" -ww -p "$list" -o pid=,command= 2>/dev/null || true; } | awk '{
+      for (i = 3; i <= NF; i++) if (substr($i, 1, 12) == "TMUXKIT_RUN=") { print "R", $1, substr($i, 13); break }
+    }'
+  } | awk '$1 == "C" { c[$2] = $3 } $1 == "R" { r[$2] = $3 } END { for (p in c) print p, (p in r ? r[p] : "-"), c[p] }'
+}
+
+# tk_gpu_assess HOME [RUN]: after tk_gpu_inventory, each GPU's holder. For every GPU i:
+#   GF_STATE[i]  free | claimed | mine (claimed by RUN itself, or its watchdog) | busy
+#   GF_WHO[i]    the claim's run, or a description of the foreign use
+#   GF_SINCE[i]  when the claim was taken (epoch) or ""
+#   GF_RUNMEM[i] MiB that tmuxkit runs' processes hold there ("" unknown)
+# TK_GPU_FREE: how many GPUs are free (mine count as free for RUN); TK_GPU_MINE: how many are mine.
+# Foreign use: a compute app on it that is not a process of the run that claimed it; in a container,
+# whose compute apps are the host's PIDs and not in ps, memory used above max(5 % of the GPU, 1 GiB)
+# with no app of tmuxkit's there. TMUXKIT_GPUS_IGNORE_FOREIGN=1: only claims count.
+tk_gpu_assess() {
+  local home=$1 me=${2:-} i j u claim procs pid run comm mem floor foreign seen line
+  GF_STATE=() GF_WHO=() GF_SINCE=() GF_RUNMEM=() GF_CLAIM_PID=() GF_CLAIM_START=() GF_PID=()
+  TK_GPU_FREE=0 TK_GPU_MINE=0
+  procs=''
+  [ "$TK_GPU_NAPPS" = 0 ] || procs=$(_tk_gpu_procs) || procs=""
+  i=0
+  while [ "$i" -lt "$TK_GPU_N" ]; do
+    u=${GI_UUID[i]}
+    GF_STATE[i]=free GF_WHO[i]='' GF_SINCE[i]='' GF_RUNMEM[i]='' GF_CLAIM_PID[i]='' GF_CLAIM_START[i]='' GF_PID[i]=''
+    if ! tk_gpu_uuid_ok "$u"; then
+      GF_STATE[i]=busy GF_WHO[i]="an unusable UUID from nvidia-smi"
+      i=$((i + 1))
+      continue
+    fi
+    claim=$(tk_gpu_claim_path "$home" "$u")
+    tk_lock_state "$claim"
+    case $LK_STATE in
+    alive)
+      GF_CLAIM_PID[i]=$LK_PID GF_CLAIM_START[i]=$LK_START GF_SINCE[i]=$LK_CREATED
+      if [ -n "$me" ] && [ "$LK_RUN" = "$me" ]; then GF_STATE[i]=mine; else GF_STATE[i]=claimed; fi
+      GF_WHO[i]="run ${LK_RUN:-?}"
+      ;;
+    free) ;;
+    stale)
+      # Its runner ended, and the run's watchdog (which may have re-registered since the hand-over,
+      # --detach does) lives to restart it: still the run's.
+      if tk_valid_run "$LK_RUN" && tk_gpu_watched "$home" "$LK_RUN"; then
+        GF_SINCE[i]=$LK_CREATED GF_WHO[i]="run $LK_RUN"
+        if [ -n "$me" ] && [ "$LK_RUN" = "$me" ]; then GF_STATE[i]=mine; else GF_STATE[i]=claimed; fi
+      fi
+      ;;
+    *)
+      GF_STATE[i]=busy GF_WHO[i]="its claim file is not a valid tmuxkit claim ($LK_STATE): $claim"
+      ;;
+    esac
+    foreign='' seen=0
+    j=0
+    while [ "$j" -lt "$TK_GPU_NAPPS" ]; do
+      if [ "${GA_UUID[j]}" = "$u" ]; then
+        pid=${GA_PID[j]} mem=${GA_MEM[j]}
+        run='' comm=''
+        line=$(printf '%s\n' "$procs" | awk -v p="$pid" '$1 == p { print $2, $3; exit }')
+        [ -z "$line" ] || { run=${line%% *} comm=${line#* }; }
+        if [ -n "$run" ] && [ "$run" != - ]; then
+          seen=1
+          [ -z "$mem" ] || GF_RUNMEM[i]=$((${GF_RUNMEM[i]:-0} + mem))
+          # A tmuxkit run's process on a GPU no run of that name claimed: it is in use all the same.
+          [ "${GF_STATE[i]}" != free ] || foreign="run $run's PID $pid (${comm:-?}, no claim)"
+        elif [ -z "$foreign" ]; then
+          GF_PID[i]=$pid
+          if [ -n "$run" ]; then
+            foreign="PID $pid (${comm:-?}, $(tk_gpu_gib "$mem"), not tmuxkit's)"
+          else
+            foreign="PID $pid (not visible here: a container?, $(tk_gpu_gib "$mem"))"
+          fi
+        fi
+      fi
+      j=$((j + 1))
+    done
+    if [ -z "$foreign" ] && [ "$seen" = 0 ] && [ -n "${GI_MUSED[i]}" ] && [ -n "${GI_MTOT[i]}" ]; then
+      floor=$((GI_MTOT[i] / 20))
+      [ "$floor" -ge 1024 ] || floor=1024
+      if [ "${GI_MUSED[i]}" -gt "$floor" ]; then
+        foreign="$(tk_gpu_gib "${GI_MUSED[i]}") used by processes not listed here (a container?)"
+      fi
+    fi
+    if [ -n "$foreign" ] && [ "${TMUXKIT_GPUS_IGNORE_FOREIGN:-0}" != 1 ] && [ "${GF_STATE[i]}" = free ]; then
+      GF_STATE[i]=busy GF_WHO[i]="used by $foreign"
+    fi
+    case ${GF_STATE[i]} in free | mine) TK_GPU_FREE=$((TK_GPU_FREE + 1)) ;; esac
+    [ "${GF_STATE[i]}" != mine ] || TK_GPU_MINE=$((TK_GPU_MINE + 1))
+    i=$((i + 1))
+  done
+}
+
+# tk_gpu_watched HOME RUN: RUN's registered watchdog lives, and RUN was not stopped.
+tk_gpu_watched() {
+  local R_DIR="$1/$TK_RUNS_DIR/$2"
+  [ ! -f "$R_DIR/stopped" ] && tk_watchdog_pid >/dev/null 2>&1
+}
+
+# tk_gpu_gib MIB: "30.0 GiB" ("? GiB" when unknown).
+tk_gpu_gib() {
+  case $1 in '' | *[!0-9]*)
+    printf '? GiB'
+    return 0
+    ;;
+  esac
+  printf '%d.%d GiB' $(($1 / 1024)) $((($1 % 1024) * 10 / 1024))
+}
+
+# tk_gpu_blockers: "GPU 0 held by run a, GPU 1 used by PID 4242 (...)" for every GPU not free.
+tk_gpu_blockers() {
+  local i=0 out=''
+  while [ "$i" -lt "$TK_GPU_N" ]; do
+    case ${GF_STATE[i]} in
+    claimed) out="$out, GPU ${GI_IDX[i]} held by ${GF_WHO[i]}" ;;
+    busy) out="$out, GPU ${GI_IDX[i]} ${GF_WHO[i]}" ;;
+    esac
+    i=$((i + 1))
+  done
+  printf '%s' "${out#, }"
+}
+
+# tk_gpu_pick N: the first N free (or mine) GPUs in nvidia-smi's (PCI bus) order, as
+# TK_GPU_PICK_IDX ("0,1") and TK_GPU_PICK_UUID ("GPU-a,GPU-b"); mine first. 1 when too few.
+tk_gpu_pick() {
+  local n=$1 i k=0 pass
+  TK_GPU_PICK_IDX='' TK_GPU_PICK_UUID=''
+  for pass in mine free; do
+    i=0
+    while [ "$i" -lt "$TK_GPU_N" ] && [ "$k" -lt "$n" ]; do
+      if [ "${GF_STATE[i]}" = "$pass" ]; then
+        TK_GPU_PICK_IDX="$TK_GPU_PICK_IDX,${GI_IDX[i]}" TK_GPU_PICK_UUID="$TK_GPU_PICK_UUID,${GI_UUID[i]}"
+        k=$((k + 1))
+      fi
+      i=$((i + 1))
+    done
+  done
+  TK_GPU_PICK_IDX=${TK_GPU_PICK_IDX#,} TK_GPU_PICK_UUID=${TK_GPU_PICK_UUID#,}
+  # The Apple GPU is claimed like any other, but CUDA has nothing to be told.
+  [ "${TK_GPU_APPLE:-0}" != 1 ] || TK_GPU_PICK_IDX=''
+  [ "$k" -ge "$n" ]
+}
+
+# tk_gpu_claim_all HOME UUIDS PID START RUN RUN_ID: claim every GPU of the comma-separated UUIDS for
+# PID/START (the runner). A claim of the same run name (held by its watchdog across a restart) is
+# taken over; a stale one is reclaimed. All or nothing: 1 (TK_ERR says why) releases what it took.
+tk_gpu_claim_all() {
+  local home=$1 uuids=$2 pid=$3 start=$4 run=$5 id=$6 u got='' c rc IFS=,
+  tk_gpu_dir "$home" || return 1
+  for u in $uuids; do
+    IFS=$' \t\n'
+    tk_gpu_uuid_ok "$u" || {
+      TK_ERR="bad GPU UUID: $u"
+      tk_gpu_release_all "$home" "$got" "$pid" "$start"
+      return 1
+    }
+    c=$(tk_gpu_claim_path "$home" "$u")
+    tk_lock_state "$c"
+    if [ "$LK_STATE" = alive ] && [ "$LK_RUN" = "$run" ]; then
+      # Handed over by this run's watchdog across a restart: rewritten whole for the new runner.
+      tk_write "$c" "$(printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s\ncreated=%s\n' \
+        "$pid" "$start" "$(tk_here)" "$run" "$run" "$id" "${LK_CREATED:-$(date +%s)}")" || rc=1
+    else
+      rc=0
+      tk_lock_acquire "$c" "$pid" "$start" "$run" "$run" "$id" || rc=$?
+    fi
+    if [ "${rc:-0}" != 0 ]; then
+      TK_ERR="GPU $u: ${TK_ERR:-cannot claim it}"
+      tk_gpu_release_all "$home" "$got" "$pid" "$start"
+      return 1
+    fi
+    got="$got,$u"
+    IFS=,
+  done
+  IFS=$' \t\n'
+  return 0
+}
+
+# tk_gpu_release_all HOME UUIDS PID START: release each claim that PID/START holds.
+tk_gpu_release_all() {
+  local home=$1 u IFS=,
+  for u in $2; do
+    tk_gpu_uuid_ok "$u" || continue
+    tk_lock_release "$(tk_gpu_claim_path "$home" "$u")" "$3" "$4" 2>/dev/null || true
+  done
+}
+
+# tk_gpu_hand_over HOME UUIDS PID START NEWPID NEWSTART: the claims PID/START holds, rewritten for
+# NEWPID/NEWSTART (the run's watchdog, which restarts it): the GPUs stay the run's.
+tk_gpu_hand_over() {
+  local home=$1 u c IFS=,
+  for u in $2; do
+    tk_gpu_uuid_ok "$u" || continue
+    c=$(tk_gpu_claim_path "$home" "$u")
+    tk_lock_read "$c" 2>/dev/null || continue
+    if [ "$LK_PID" != "$3" ] || [ "$LK_START" != "$4" ]; then continue; fi
+    tk_write "$c" "$(printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s\ncreated=%s\n' \
+      "$5" "$6" "$LK_HOST" "$LK_RUN" "$LK_SESSION" "$LK_RUN_ID" "$LK_CREATED")" || true
+  done
+}
+
+# tk_gpu_check_args GPUS AFTER ENV...: start's rules for --gpus and --after (exit 2, one line).
+tk_gpu_check_args() {
+  local n=$1 after=$2 kv
+  shift 2
+  case $n in '' | *[!0-9]*) tk_die "$EX_USAGE" "--gpus needs a whole number, got '$n'" ;; esac
+  [ "${#n}" -le 3 ] || tk_die "$EX_USAGE" "--gpus $n: too many"
+  [ -z "$after" ] || tk_valid_run "$after" || tk_die "$EX_USAGE" "--after: invalid run name '$after': $TK_RUN_NAME_RULE"
+  [ "$n" -gt 0 ] || return 0
+  for kv in "$@"; do
+    case $kv in CUDA_VISIBLE_DEVICES=*)
+      tk_die "$EX_USAGE" "the run's env sets CUDA_VISIBLE_DEVICES while gpus = $n: tmuxkit gives the run its GPUs; drop one of them"
+      ;;
+    esac
+  done
+}
+
+# tk_gpu_run_end HOME UUIDS PID START: the runner's end (the run loaded). A run that was not stopped
+# and has a live watchdog keeps its GPUs across the watchdog's restart (the watchdog holds them,
+# until it restarts the run or ends); otherwise they are freed.
+tk_gpu_run_end() {
+  local wpid wstart=''
+  [ -n "$2" ] || return 0
+  if [ ! -f "$R_DIR/stopped" ] && wpid=$(tk_watchdog_pid 2>/dev/null); then
+    read -r _ wstart <"$R_DIR/watchdog" 2>/dev/null || true
+    if [ -n "$wstart" ]; then
+      tk_gpu_hand_over "$1" "$2" "$3" "$4" "$wpid" "$wstart"
+      return 0
+    fi
+  fi
+  tk_gpu_release_all "$1" "$2" "$3" "$4"
+}
+
+# tk_gpu_status_rows HOME: each live run's GPUs, put into its status row in J_RUNS as
+# "gpus":[{index, uuid, util_pct, run_mem_mib, mem_used_mib, mem_total_mib}] (and "gpus_error"
+# when nvidia-smi could not tell: a hung driver). nvidia-smi is asked once, and only when a run
+# shown holds a claim: status on a box without GPU runs costs nothing more.
+tk_gpu_status_rows() {
+  local home=$1 c u runs='' run list i j mem procs pid r item err=''
+  for c in "$home"/gpus/*.claim; do
+    if [ ! -f "$c" ] || [ -L "$c" ]; then continue; fi
+    tk_lock_state "$c"
+    [ "$LK_STATE" = alive ] || continue
+    # Only the runs this report shows: status RUN of a run without GPUs asks no nvidia-smi.
+    case $J_RUNS in *"{\"run\":\"$LK_RUN\","*) ;; *) continue ;; esac
+    u=${c##*/}
+    u=${u%.claim}
+    runs="$runs$LK_RUN $u$TK_NL"
+  done
+  [ -n "$runs" ] || return 0
+  tk_gpu_inventory
+  [ "$TK_GPU_STATE" = ok ] || err=$TK_GPU_WHY
+  procs=''
+  [ "${TK_GPU_NAPPS:-0}" = 0 ] || procs=$(_tk_gpu_procs) || procs=""
+  for run in $(printf '%s' "$runs" | awk '{ print $1 }' | sort -u); do
+    list=''
+    for u in $(printf '%s' "$runs" | awk -v r="$run" '$1 == r { print $2 }'); do
+      item=''
+      i=0
+      while [ "$i" -lt "${TK_GPU_N:-0}" ]; do
+        if [ "${GI_UUID[i]}" = "$u" ]; then
+          mem=0 j=0
+          while [ "$j" -lt "$TK_GPU_NAPPS" ]; do
+            if [ "${GA_UUID[j]}" = "$u" ]; then
+              pid=${GA_PID[j]}
+              r=$(printf '%s\n' "$procs" | awk -v p="$pid" '$1 == p { print $2; exit }')
+              [ "$r" != "$run" ] || mem=$((mem + ${GA_MEM[j]:-0}))
+            fi
+            j=$((j + 1))
+          done
+          item="{\"index\":${GI_IDX[i]},\"uuid\":$(tk_json_str "$u"),\"util_pct\":$(tk_json_val "${GI_UTIL[i]}")"
+          item="$item,\"run_mem_mib\":$mem,\"mem_used_mib\":$(tk_json_val "${GI_MUSED[i]}"),\"mem_total_mib\":$(tk_json_val "${GI_MTOT[i]}")}"
+        fi
+        i=$((i + 1))
+      done
+      [ -n "$item" ] || item="{\"index\":null,\"uuid\":$(tk_json_str "$u"),\"util_pct\":null,\"run_mem_mib\":null,\"mem_used_mib\":null,\"mem_total_mib\":null}"
+      list="$list,$item"
+    done
+    item="\"gpus\":[${list#,}]"
+    [ -z "$err" ] || item="$item,\"gpus_error\":$(tk_json_str "$err")"
+    J_RUNS=${J_RUNS//"{\"run\":\"$run\","/"{\"run\":\"$run\",$item,"}
+  done
+}
