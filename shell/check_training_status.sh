@@ -1490,6 +1490,11 @@ tk_run_json_v() {
   tk_lock_state "$R_LOCK"
   lock_state=$LK_STATE
   TK_RUN_DEFERRED=''
+  # Why an ended run ended (named once, at its end, by the runner: lib/cause.bash); not for a clean exit.
+  local cause=''
+  if [ -n "$R_EXIT" ] && [ "$R_EXIT" != 0 ] && [ -f "$R_DIR/cause" ] && [ ! -L "$R_DIR/cause" ]; then
+    IFS= read -r cause <"$R_DIR/cause" || true
+  fi
   # A live run whose registered watchdog is gone (see tk_watchdog_lost) shows that as its last event.
   local wd_lost=''
   if [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; then
@@ -1519,6 +1524,7 @@ tk_run_json_v() {
       j="$j,\"cwd\":\"$R_CWD\",\"writer\":\"$writer\",\"stuck_after\":${R_STUCK_AFTER:-null},\"socket\":\"$R_SOCKET\""
       if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
       [ -z "${S_QUIET:-}" ] || j="$j,\"quiet\":true"
+      [ -z "$cause" ] || { tk_json_str_v TK_J "$cause" && j="$j,\"cause\":$TK_J"; }
       TK_RUN_JSON=$j
       [ -n "$TK_RUN_DEFERRED" ] || tk_run_json_tail
       return 0
@@ -1566,6 +1572,7 @@ tk_run_json_v() {
   j="$j,\"socket\":$TK_J"
   if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
   [ -z "${S_QUIET:-}" ] || j="$j,\"quiet\":true"
+  [ -z "$cause" ] || { tk_json_str_v TK_J "$cause" && j="$j,\"cause\":$TK_J"; }
   TK_RUN_JSON=$j
   [ -n "$TK_RUN_DEFERRED" ] || tk_run_json_tail
 }

@@ -305,6 +305,7 @@ class RunStatus:
     stuck_after: int | None = None
     socket: str = ""
     last_event: str = ""
+    cause: str = ""  # why an ended run ended (shell/lib/cause.bash), for a non-zero end: "" when none
     restarts: int = 0
     headless: bool = False  # alive with no tmux session (tmux was killed; the run was not)
     quiet: bool = False  # silent past stuck_after, but its watchdog saw it working (see shell/lib/quiet.bash)
@@ -317,7 +318,7 @@ class RunStatus:
 
     _INTS = ("pid", "runner_pid", "started_at", "ended_at", "uptime_s", "log_age_s", "exit_code", "stuck_after")
     _STRS = ("host", "session", "log_path", "last_line", "stop_rung", "lock_path", "lock_state", "results", "cwd",
-             "writer", "socket", "last_event")
+             "writer", "socket", "last_event", "cause")
 
     @classmethod
     def parse(cls, data: Mapping[str, Any], host: str = "") -> RunStatus:

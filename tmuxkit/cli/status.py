@@ -73,6 +73,8 @@ def state_text(r: RunStatus) -> str:
         state += f" [{r.stop_rung}]"
     if r.state == State.FAILED:
         state += " (restart budget spent)"
+    if r.cause and not r.alive and r.exit_code and r.cause != f"exit {r.exit_code}":
+        state += f": {r.cause}"  # why it ended (CUDA out of memory, ...), more than its exit code
     if r.last_event == Event.WATCHDOG_DEAD:
         state += f" [WATCHDOG DEAD: tmuxkit watch {r.run} starts a new one]"
     elif r.last_event:
