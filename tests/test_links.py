@@ -314,7 +314,9 @@ def _history(tk: Env, n: int, ended_ago: int) -> None:
 
     tk.cli("start", "seed", "--", "true")
     seed = tk.run_dir("seed")
-    wait_until(lambda: (seed / "exit").exists(), what="the seed run's end")
+    # Its end written whole: the exit, then (once the log is whole) the cause, then the lock freed.
+    wait_until(lambda: (seed / "exit").exists() and (seed / "cause").exists() and not any(seed.glob("*.tmp*"))
+               and tk.status("seed")["lock_state"] == "free", what="the seed run's end")
     end = int(time.time()) - ended_ago
     for i in range(n):
         name = f"old{i:04d}"

@@ -64,8 +64,9 @@ tk_quiet_gpu_v() {
   local gpus apps pids uuids
   TK_GPU=''
   [ $# -gt 0 ] && command -v nvidia-smi >/dev/null 2>&1 || return 0
-  gpus=$(nvidia-smi --query-gpu=uuid,utilization.gpu --format=csv,noheader,nounits 2>/dev/null) || return 0
-  apps=$(nvidia-smi --query-compute-apps=pid,gpu_uuid --format=csv,noheader,nounits 2>/dev/null) || return 0
+  # Each under a time limit (5 s): nvidia-smi hangs on a crashed driver, and the watchdog must not.
+  gpus=$(tk_bounded 5 nvidia-smi --query-gpu=uuid,utilization.gpu --format=csv,noheader,nounits 2>/dev/null) || return 0
+  apps=$(tk_bounded 5 nvidia-smi --query-compute-apps=pid,gpu_uuid --format=csv,noheader,nounits 2>/dev/null) || return 0
   pids=" $* "
   uuids=$(printf '%s\n' "$apps" | awk -F', *' -v pids="$pids" 'index(pids, " " $1 " ") { print $2 }')
   [ -n "$uuids" ] || return 0

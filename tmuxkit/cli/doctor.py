@@ -24,7 +24,7 @@ class Args:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = sub.add_parser("doctor", help=HELP)
     d.add_argument("host", nargs="?", metavar="HOST", help="a host from the config, or local (default: local)")
-    d.add_argument("--host", dest="host_opt", metavar="HOST", help="the same, as every other verb names it")
+    d.add_argument("--host", dest="host_opt", metavar="HOST", help="the host, as every other verb names it (default: the HOST argument, else local)")
     d.add_argument("--json", action="store_true",
                    help='one JSON object: host, ok, reachable, checks [{where, check, ok, value, fix, note}] (default: text)')
 

@@ -20,7 +20,7 @@ class Args:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ins = sub.add_parser("install", help=HELP)
     ins.add_argument("host", nargs="?", metavar="HOST", help="a host from the config, or local")
-    ins.add_argument("--host", dest="host_opt", metavar="HOST", help="the same, as every other verb names it")
+    ins.add_argument("--host", dest="host_opt", metavar="HOST", help="the host, as every other verb names it (default: the HOST argument, else local)")
 
 
 def run(a: Args) -> int:

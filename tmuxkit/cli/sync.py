@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sy.add_argument("--once", action="store_true", help="one pass, then exit (default: repeat until the run ends)")
     sy.add_argument("--every", type=duration, metavar="DUR", help=f"seconds (or 30s, 5m) between passes (default: the run's sync_every, else {Defaults.SYNC_EVERY})")
     sy.add_argument("--to", metavar="DIR", help="where on this machine (default: the run's sync_to, else runs/RUN beside the config)")
-    sy.add_argument("--include", action="append", default=[], metavar="PATTERN", help="also pull these paths of the results dir, repeatable; added to *.json *.png *.csv *.txt and the run's sync_include")
+    sy.add_argument("--include", action="append", default=[], metavar="PATTERN", help="also pull these paths of the results dir, repeatable; added to the defaults, *.json *.png *.csv *.txt, and the run's sync_include (default: none)")
     sy.add_argument("--checkpoints", type=positive, metavar="N", help="keep the newest N checkpoints here (default: the run's sync_checkpoints, else none)")
     sy.add_argument("--detach", action="store_true",
                     help="run the loop in a local tmux session RUN+sync and return; starts it again if it died (default: run here)")
