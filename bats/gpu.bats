@@ -112,8 +112,11 @@ ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
     bash "$SHELL_DIR/tmuxkit-start" "$r" --gpus 1 --cmd "$(gpu_cmd 2)" >"$BATS_TEST_TMPDIR/out.$r" 2>&1 &
     pids="$pids $!"
   done
-  # shellcheck disable=SC2086
-  wait $pids # (not a bare wait: bats's own timer is a child too)
+  local p failed=''
+  for p in $pids; do # (not a bare wait: bats's own timer is a child too)
+    wait "$p" || failed=1
+  done
+  [ -z "$failed" ] || { head -n 20 "$BATS_TEST_TMPDIR"/out.r* >&2; fail "a start failed"; }
   run grep -h "state=queued" "$BATS_TEST_TMPDIR"/out.r*
   [ "${#lines[@]}" = 2 ]
   # the queue's order, as start said it

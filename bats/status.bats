@@ -39,11 +39,11 @@ load test_helper
 @test "processes by pattern, logs with age and last 3 lines, sessions" {
   mkdir -p results/r
   printf 'one\ntwo\nthree\nfour\n' >results/r/train.log
-  bash -c 'exec -a fake_trainer_tmuxkit-bats-marker sleep 300' </dev/null >/dev/null 2>&1 3>&- &
+  bash -c 'exec -a "fake_trainer_tmuxkit-bats-marker-$1" sleep 300' _ "$TMUXKIT_SOCKET" </dev/null >/dev/null 2>&1 3>&- &
   tmux -L "$TMUXKIT_SOCKET" new-session -d -s sess_one 'sleep 300'
   run bash "$SHELL_DIR/check_training_status.sh" --pattern 'fake_trainer'
   assert_success
-  assert_line --regexp "PID [0-9]+ +up [0-9]+s +fake_trainer_tmuxkit-bats-marker 300"
+  assert_line --regexp "PID [0-9]+ +up [0-9]+s +fake_trainer_tmuxkit-bats-marker-$TMUXKIT_SOCKET 300"
   assert_line --regexp "./results/r/train.log  [0-9]+s ago"
   assert_line "      | two"
   assert_line "      | four"

@@ -32,7 +32,8 @@ test_pids() {
   local list="$BATS_TEST_TMPDIR/.ps"
   # The lister runs without TMUXKIT_HOME, and the list is read after it ended, so it never counts itself.
   env -u TMUXKIT_HOME bash -c '. "$1/lib/tmuxkit.bash" && tk_ps_env' _ "$SHELL_DIR" >"$list" 2>/dev/null || true
-  awk -v h="TMUXKIT_HOME=$TMUXKIT_HOME " '$3 !~ /^Z/ && (index($0 " ", h) || /tmuxkit-bats-marker/) { print $1 }' "$list"
+  awk -v h="TMUXKIT_HOME=$TMUXKIT_HOME " -v m="tmuxkit-bats-marker-$TMUXKIT_SOCKET " \
+    '$3 !~ /^Z/ && (index($0 " ", h) || index($0 " ", m)) { print $1 }' "$list"
 }
 
 # Ends the test's tmux server and every process it left, then proves none is left.
@@ -72,7 +73,9 @@ wait_for() {
 # A process with a chosen start time we can rely on, for lock owners.
 # Its output is closed so that bats does not wait for it; teardown kills it.
 live_pid() {
-  bash -c 'exec -a tmuxkit-bats-marker sleep 300' </dev/null >/dev/null 2>&1 3>&- &
+  # Its name is this test's own: a teardown ends only its own test's stand-ins, never another's
+  # (bats files, or two suites, running side by side).
+  bash -c 'exec -a "tmuxkit-bats-marker-$1" sleep 300' _ "$TMUXKIT_SOCKET" </dev/null >/dev/null 2>&1 3>&- &
   LIVE_PID=$!
 }
 
