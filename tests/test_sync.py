@@ -961,3 +961,30 @@ def test_a_link_planted_at_a_status_temp_name_is_never_written_through(tk: Env) 
     tk.cli("sync", "pl", "--once")
     assert victim.read_text() == "the user's file"
     assert json.loads((d / "STATUS.json").read_text())["state"] == "running"
+
+
+def test_a_globbed_checkpoint_directory_with_a_json_inside_arrives_whole(tk: Env) -> None:
+    """Attack: `checkpoints = "results/RUN/saves/*"` and save_pretrained() folders (config.json
+    beside model.safetensors). The results pass brought the loose config.json first, and the
+    checkpoint pass then took the folder for the user's own ("not brought by this sync"): the
+    weights never arrived."""
+    tk.add_run("gs", "sleep 60", 'checkpoints = "results/gs/saves/*"')
+    tk.cli("start", "gs")
+    res = tk.work / "results" / "gs" / "saves"
+    for step in (100, 200):
+        d = res / f"step_{step}"
+        d.mkdir(parents=True)
+        (d / "config.json").write_text('{"hidden": 8}')
+        (d / "model.safetensors").write_bytes(os.urandom(1000))
+        for f in (*d.iterdir(), d):
+            _settled(f, 100 - step / 10)
+    r = tk.cli("sync", "gs", "--once", "--checkpoints", "1")
+    here = tk.work / "runs" / "gs" / "saves"
+    assert "not brought by this sync" not in r.stdout, r.stdout
+    assert _sha(here / "step_200" / "model.safetensors") == _sha(res / "step_200" / "model.safetensors")
+    # A folder of the user's own by that name is still never touched.
+    mine = tk.work / "mine" / "saves" / "step_200"
+    mine.mkdir(parents=True)
+    (mine / "config.json").write_text("the user's")
+    r = tk.cli("sync", "gs", "--once", "--checkpoints", "1", "--to", str(tk.work / "mine"))
+    assert sorted(q.name for q in mine.iterdir()) == ["config.json"] and (mine / "config.json").read_text() == "the user's"

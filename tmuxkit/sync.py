@@ -685,6 +685,10 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
         if here and r not in brought.units and r in legacy and not final.is_symlink():
             # An earlier tmuxkit brought it (its one manifest for the folder) and this run lists it: ours.
             brought.units[r] = {"key": key, "group": group}
+        if here and r not in brought.units and _loose_pieces(dest, r, brought):
+            # Only what this sync's results pass brought of it (a config.json of a globbed unit
+            # folder): ours, replaced by the whole unit.
+            brought.units[r] = {"key": [], "group": group}
         if here and r in brought.units and not final.is_symlink():
             if final.is_file():
                 update.append(r)  # a file of ours the trainer rewrites (Lightning's last.ckpt)
@@ -720,11 +724,28 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(staging / r, final)
             brought.units[r] = {"key": info[r][0], "group": info[r][1]}
+            for f in [f for f in brought.files if f.startswith(r + "/")]:
+                del brought.files[f]  # loose pieces it replaced: part of the unit now
         shutil.rmtree(staging, ignore_errors=True)  # what is left there is no longer wanted
     if skipped and say is not None:
         say(f"{spec.name}: left checkpoint(s) in {dest} as they are, not brought by this sync: {', '.join(skipped)}")
     _prune(dest, brought, n)
     return got
+
+
+def _loose_pieces(dest: Path, rel: str, brought: Brought) -> bool:
+    """REL is a folder here (no link) that holds only files this sync's results pass brought,
+    unchanged since: the loose pieces (*.json, *.txt) of a checkpoint folder the results pass does
+    not leave out (a glob's units), never the user's own."""
+    top = dest / rel
+    if top.is_symlink() or not top.is_dir() or not _inside(dest, rel):
+        return False
+    for d, subdirs, names in os.walk(top):
+        for n in [*names, *(s for s in subdirs if (Path(d) / s).is_symlink())]:
+            f = os.path.relpath(Path(d) / n, dest)
+            if f not in brought.files or not brought.owns_file(dest, f) or (Path(d) / n).is_symlink():
+                return False
+    return True
 
 
 def _legacy_manifest(dest: Path) -> set[str]:
