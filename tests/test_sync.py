@@ -988,3 +988,25 @@ def test_a_globbed_checkpoint_directory_with_a_json_inside_arrives_whole(tk: Env
     (mine / "config.json").write_text("the user's")
     r = tk.cli("sync", "gs", "--once", "--checkpoints", "1", "--to", str(tk.work / "mine"))
     assert sorted(q.name for q in mine.iterdir()) == ["config.json"] and (mine / "config.json").read_text() == "the user's"
+
+
+def test_sync_to_a_folder_never_replaces_the_users_link_to_a_folder(tk: Env) -> None:
+    """Attack: `sync --to .` in a project whose plots/ is the user's link to a folder elsewhere. rsync
+    replaced the link with a folder of its own (the walk for files not ours never looked at a
+    link to a folder): the user's link was gone."""
+    res = tk.work / "results" / "lk"
+    (res / "plots").mkdir(parents=True)
+    (res / "plots" / "a.png").write_text("host png")
+    (res / "m.json").write_text("{}")
+    tk.cli("start", "lk", "--", "sleep", "60")
+    elsewhere = tk.work / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "mine.png").write_text("the user's")
+    mine = tk.work / "mine"
+    mine.mkdir()
+    (mine / "plots").symlink_to(elsewhere)
+    r = tk.cli("sync", "lk", "--once", "--to", str(mine))
+    assert (mine / "plots").is_symlink() and os.readlink(mine / "plots") == str(elsewhere)
+    assert sorted(q.name for q in elsewhere.iterdir()) == ["mine.png"]
+    assert (mine / "m.json").read_text() == "{}"
+    assert "plots" in r.stdout and "not brought by this sync" in r.stdout, r.stdout

@@ -427,6 +427,8 @@ class Brought:
         for d, subdirs, names in os.walk(dest):
             rel_d = os.path.relpath(d, dest)
             rel_d = "" if rel_d == "." else rel_d + "/"
+            if any((Path(d) / s).is_symlink() for s in subdirs):
+                return True  # a link to a folder (the user's): rsync would replace it with a folder
             subdirs[:] = [s for s in subdirs if not s.startswith(".tmuxkit") and rel_d + s not in units]
             for n in names:
                 rel = rel_d + n
@@ -529,11 +531,12 @@ def _argv_for(dest: Path, run: str) -> list[str]:
         + [f"--temp-dir={tmp}"]
 
 
-def _itemized(out: str) -> list[str]:
-    """The files (and symlinks) an rsync (--out-format='%i %n') wrote or would write: '>f... NAME'."""
+def _itemized(out: str, dirs: bool = False) -> list[str]:
+    """The files (and symlinks) an rsync (--out-format='%i %n') wrote or would write: '>f... NAME';
+    with DIRS, the folders too ('cd... NAME/', without the slash)."""
     names = []
     for ln in re.split(r"[\r\n]", out):
-        m = re.match(r"^[>ch.][fL]\S{8,10} (.+)$", ln)
+        m = re.match(r"^[>ch.][fL" + ("d" if dirs else "") + r"]\S{8,10} (.+?)/?$", ln)
         if m:
             names.append(m.group(1))
     return names
@@ -578,8 +581,12 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
             # Which files would this pass write over? Those this sync did not bring stay as they are.
             would: list[str] = []
             _rsync(host, [*argv, "--dry-run", *fmt, *host.rsync_options(), *filters, src, str(dest) + "/"],
-                   deadline, on_out=lambda o: would.extend(_itemized(o)))
-            skip = sorted(r for r in would if not brought.owns_file(dest, r))
+                   deadline, on_out=lambda o: would.extend(_itemized(o, dirs=True)))
+            # A folder here that is a link (the user's, to a folder elsewhere) is left out whole:
+            # rsync would replace the link with a folder; what lies under it is never walked into.
+            links = [r for r in would if (dest / r).is_symlink()]
+            skip = sorted({*links, *(r for r in would if not any(r.startswith(q + "/") for q in links)
+                                     and not (dest / r).is_dir() and not brought.owns_file(dest, r))})
         keep_out = [f"--exclude={_escape(r)}" for r in skip]
 
         def note(o: str) -> None:
