@@ -1010,3 +1010,26 @@ def test_sync_to_a_folder_never_replaces_the_users_link_to_a_folder(tk: Env) -> 
     assert sorted(q.name for q in elsewhere.iterdir()) == ["mine.png"]
     assert (mine / "m.json").read_text() == "{}"
     assert "plots" in r.stdout and "not brought by this sync" in r.stdout, r.stdout
+
+
+def test_sync_detach_beside_a_live_loop_with_other_options_says_so_and_changes_nothing(tk: Env) -> None:
+    """Attack: with a loop syncing into A, `sync RUN --detach --to B` said "syncing RUN into B"
+    (exit 0) and kept the loop into A: nothing ever came to B."""
+    res = tk.work / "results" / "lv"
+    res.mkdir(parents=True)
+    (res / "m.json").write_text("{}")
+    tk.cli("start", "lv", "--", "sleep", "60")
+    a, b = tk.work / "A", tk.work / "B"
+    tk.cli("sync", "lv", "--detach", "--to", str(a), "--every", "600")
+    wait_until(lambda: (a / "m.json").exists(), timeout=30, what="the loop's first pass")
+    r = tk.cli("sync", "lv", "--detach", "--to", str(b), check=2)
+    assert "lv+sync" in r.stderr and str(a) in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert str(b) not in r.stdout and not b.exists()
+    # The same options again: the live loop is the one asked for.
+    r = tk.cli("sync", "lv", "--detach", "--to", str(a), "--every", "600")
+    assert str(a) in r.stdout
+    # A start --sync beside that loop (of an earlier start, asleep for its next pass) starts the run
+    # and says the loop is kept.
+    tk.cli("stop", "lv", "--grace", "1")
+    r = tk.cli("start", "lv", "--sync", "--", "sleep", "60")
+    assert "started lv" in r.stdout and "note:" in r.stdout and "lv+sync" in r.stdout, r.stdout

@@ -38,6 +38,8 @@ from tmuxkit.errors import HostError, TmuxkitError, UnreachableError, user_messa
 from tmuxkit.hosts import Host
 
 if TYPE_CHECKING:
+    import libtmux
+
     from tmuxkit.runs import HostStatus
 
 DEFAULT_INCLUDE = ("*.png", "*.json", "*.csv", "*.txt")
@@ -962,9 +964,40 @@ def _with_progress(fn: Callable[[Callable[[int], None]], T]) -> T:
 
 
 def start_loop_session(config_path: str | None, run: str, cwd: str, options: Iterable[str] = ()) -> str:
-    """`tmuxkit sync RUN [OPTIONS]` in a local tmux session RUN+sync."""
+    """`tmuxkit sync RUN [OPTIONS]` in a local tmux session RUN+sync. A live loop there with other
+    options (another --to, say) is kept and said (exit 2), never taken for the one asked for."""
+    import libtmux
+
     from tmuxkit.contract import helper_session
+    from tmuxkit.errors import UsageError
     from tmuxkit.runs import start_helper_session
 
-    return start_helper_session(helper_session(run, "sync"),
-                                [*(["--config", config_path] if config_path else []), "sync", run, *options], cwd)
+    name, want = helper_session(run, "sync"), list(options)
+    server = libtmux.Server(socket_name=os.environ.get("TMUXKIT_SOCKET") or None)
+    live = _live_loop_options(server, name, run)
+    if live is not None and live != want:
+        sock = os.environ.get("TMUXKIT_SOCKET")
+        end = shlex.join(["tmux", *(["-L", sock] if sock else []), "kill-session", "-t", f"={name}"])
+        raise UsageError(f"{run}'s sync loop already runs in local tmux session {name}, with "
+                         f"{shlex.join(live) or 'no options'}: it is kept as it is; to change its options, end it "
+                         f"first ({end})")
+    start_helper_session(name, [*(["--config", config_path] if config_path else []), "sync", run, *want], cwd)
+    server.cmd("set-option", "-t", f"={name}:", "@tmuxkit_sync_options", json.dumps(want))
+    return name
+
+
+def _live_loop_options(server: libtmux.Server, name: str, run: str) -> list[str] | None:
+    """The options of RUN's live sync loop in tmux session NAME ([] for one that did not note them:
+    `start --sync`), or None when there is no live loop of tmuxkit's there."""
+    s = server.sessions.get(session_name=name, default=None)
+    if s is None or server.cmd("show-options", "-v", "-t", f"={name}:", "@tmuxkit_helper").stdout != [f"sync:{run}"]:
+        return None
+    pane = s.active_window.active_pane
+    if pane is None or pane.pane_dead == "1":
+        return None
+    shown = server.cmd("show-options", "-v", "-t", f"={name}:", "@tmuxkit_sync_options").stdout
+    try:
+        got = json.loads(shown[0]) if shown else []
+    except ValueError:
+        return None
+    return [str(o) for o in got] if isinstance(got, list) else None
