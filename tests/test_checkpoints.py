@@ -319,3 +319,37 @@ def test_a_zip_torn_by_kill_9_is_never_the_newest_to_sync(tk: Env) -> None:
     dest = tk.work / "runs" / "tz" / "ckpt"
     assert sorted(f.name for f in dest.iterdir()) == ["step_000100.pt"]
     tk.cli("stop", "tz", "--grace", "1")
+
+
+def test_results_inside_a_folder_named_checkpoints_are_not_all_checkpoints(tk: Env) -> None:
+    """Attack: results at checkpoints/RUN (a common layout: /workspace/checkpoints/myrun). The rule
+    "each entry of a ckpt/ or checkpoints/ folder" matched the results' own path, so every entry of
+    the results was a unit: plots/ was "the newest checkpoint" (what a resume or a sync would take)
+    and the real ckpt/step_200.pt was never listed."""
+    res = tk.work / "checkpoints" / "inr"
+    (res / "ckpt").mkdir(parents=True)
+    (res / "plots").mkdir()
+    for step in (100, 200):
+        (res / "ckpt" / f"step_{step}.pt").write_bytes(os.urandom(100))
+        t = time.time() - 300 + step
+        os.utime(res / "ckpt" / f"step_{step}.pt", (t, t))
+    (res / "plots" / "a.png").write_text("png")
+    tk.cli("start", "inr", "--results", str(res), "--", "sleep", "60")
+    rows = json.loads(tk.cli("checkpoints", "inr", "--json").stdout)
+    assert [Path(r["path"]).relative_to(res).as_posix() for r in rows] == ["ckpt/step_200.pt", "ckpt/step_100.pt"], rows
+
+
+def test_start_resume_finds_the_checkpoints_of_a_results_folder_that_is_a_link(tk: Env) -> None:
+    """Attack: results/RUN a link to a bigger disk. The run lists its checkpoints (its results are
+    the link's target), but start --resume looked through the link with find, which does not enter
+    a link it starts at: "nothing to resume from"."""
+    real = tk.work / "bigdisk" / "lnk"
+    (real / "ckpt").mkdir(parents=True)
+    (real / "ckpt" / "step_7.pt").write_bytes(os.urandom(100))
+    (tk.work / "results").mkdir()
+    (tk.work / "results" / "lnk").symlink_to(real)
+    tk.add_run("lnk", "bash -c 'echo ARGS \"$@\"; sleep 60' x", 'resume = "--resume {checkpoint}"')
+    r = tk.cli("start", "lnk", "--resume")
+    assert "resuming from" in r.stdout and "step_7.pt" in r.stdout, r.stdout
+    wait_until(lambda: "ARGS --resume" in tk.log_text("lnk"), timeout=20, what="the resumed command")
+    assert "step_7.pt" in tk.log_text("lnk")

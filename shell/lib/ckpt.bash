@@ -268,12 +268,19 @@ tk_ckpt_candidates() {
   # shellcheck disable=SC2207
   nots=($(_tk_find_any -name "$TK_CKPT_NOT"))
   set +f
-  find "$R_RESULTS" -mindepth 1 -maxdepth "$TK_CKPT_DEPTH" \
-    \( -name "$TK_PARTIAL_DIR" -o -path "$R_RESULTS/$TK_LOG_DIR" \) -prune -o \
-    \( -path '*/ckpt/*' -o -path '*/checkpoints/*' \) \( -type d -o ! "${nots[@]}" \) -print0 -prune -o \
-    \( -path '*/ckpt/*' -o -path '*/checkpoints/*' \) -prune -o \
-    -type d \( -name 'checkpoint-[0-9]*' -o -name '*-state' -o -name 'global_step[0-9]*' \) -print0 -prune -o \
-    -type f "${exts[@]}" "${words[@]}" -print0 2>/dev/null || true
+  # Walked from inside the results (paths ./x), so the patterns see only what lies under it: results
+  # at checkpoints/RUN are not all "entries of a checkpoints/ folder"; each path is made absolute after.
+  (
+    cd "$R_RESULTS" 2>/dev/null || exit 0
+    find . -mindepth 1 -maxdepth "$TK_CKPT_DEPTH" \
+      \( -name "$TK_PARTIAL_DIR" -o -path "./$TK_LOG_DIR" \) -prune -o \
+      \( -path '*/ckpt/*' -o -path '*/checkpoints/*' \) \( -type d -o ! "${nots[@]}" \) -print0 -prune -o \
+      \( -path '*/ckpt/*' -o -path '*/checkpoints/*' \) -prune -o \
+      -type d \( -name 'checkpoint-[0-9]*' -o -name '*-state' -o -name 'global_step[0-9]*' \) -print0 -prune -o \
+      -type f "${exts[@]}" "${words[@]}" -print0 2>/dev/null || true
+  ) | while IFS= read -r -d '' f; do
+    printf '%s/%s\0' "${R_RESULTS%/}" "${f#./}"
+  done
 }
 
 # tk_ckpt_outside PATH: true when PATH (a glob's match) lies, once its links are resolved, outside
