@@ -1033,3 +1033,26 @@ def test_sync_detach_beside_a_live_loop_with_other_options_says_so_and_changes_n
     tk.cli("stop", "lv", "--grace", "1")
     r = tk.cli("start", "lv", "--sync", "--", "sleep", "60")
     assert "started lv" in r.stdout and "note:" in r.stdout and "lv+sync" in r.stdout, r.stdout
+
+
+def test_two_runs_in_one_folder_never_take_each_others_sync_status(tk: Env) -> None:
+    """Attack: runs a and b sync into one folder (the README allows it). b's --once pass read a's
+    STATUS.json as its own: it named a's loop (pid, next pass) as b's, and counted on from a's
+    passes and bytes; status of a then read b's."""
+    for run in ("sa", "sb"):
+        res = tk.work / "results" / run
+        res.mkdir(parents=True)
+        (res / f"{run}.json").write_text("{}")
+        tk.cli("start", run, "--", "sleep", "60")
+    shared = tk.work / "shared"
+    tk.cli("sync", "sa", "--detach", "--to", str(shared), "--every", "600")
+    wait_until(lambda: (shared / "sa.json").exists() and (shared / "STATUS.json").exists(), timeout=30,
+               what="a's first pass")
+    loop = json.loads((shared / "STATUS.json").read_text())["pid"]
+    assert isinstance(loop, int)
+    tk.cli("sync", "sb", "--once", "--to", str(shared))
+    st = json.loads((shared / "STATUS.json").read_text())
+    assert st["run"] == "sb" and st["pid"] is None and st["passes"] == 1, st
+    assert "no sync loop" in (shared / "STATUS.txt").read_text()
+    row = tk.status("sa")
+    assert row.get("sync") is None or row["sync"].get("pid") in (None, loop), row.get("sync")

@@ -92,12 +92,14 @@ class SyncStatus:
     def load(cls, d: Path, run: str, host: str) -> SyncStatus:
         try:
             data = json.loads((d / "STATUS.json").read_text())
+            if data.get("run") not in (None, run):  # another run's, syncing into the same folder
+                return cls(run=run, host=host)
             return cls(run=run, host=host, state=data.get("state"), exit_code=data.get("exit_code"),
                        last_line=data.get("last_line"), last_success=data.get("last_success"),
                        last_error=data.get("last_error"), bytes_pulled=int(data.get("bytes_pulled") or 0),
                        passes=int(data.get("passes") or 0), pid=data.get("pid"), every=data.get("every"),
                        last_attempt=data.get("last_attempt"), next_pass=data.get("next_pass"),
-                       started_at=data.get("started_at"), final=bool(data.get("final")),
+                       started_at=data.get("started_at"), final=bool(data.get("final")), written_at=data.get("written_at"),
                        options=[str(o) for o in data.get("options") or []])
         except (OSError, ValueError):
             return cls(run=run, host=host)
@@ -225,8 +227,8 @@ def add_health(config: Config, statuses: Iterable[HostStatus]) -> None:
         for r in s.runs:
             spec = config.runs.get(r.run) or RunSpec(name=r.run)
             for d in sync_dirs(config, spec, s.host):
-                if (d / "STATUS.json").exists():
-                    break
+                if (d / "STATUS.json").exists() and SyncStatus.load(d, spec.name, s.host).written_at is not None:
+                    break  # (a STATUS.json another run sharing the folder wrote last is not this run's)
             else:
                 continue
             st = SyncStatus.load(d, spec.name, s.host)
