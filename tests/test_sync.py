@@ -1056,3 +1056,28 @@ def test_two_runs_in_one_folder_never_take_each_others_sync_status(tk: Env) -> N
     assert "no sync loop" in (shared / "STATUS.txt").read_text()
     row = tk.status("sa")
     assert row.get("sync") is None or row["sync"].get("pid") in (None, loop), row.get("sync")
+
+
+def test_a_checkpoint_the_user_added_to_here_is_never_pruned_with_their_files(tk: Env) -> None:
+    """Attack: the user evaluates the backup checkpoint-100/ here (eval_results.json written into
+    it). A newer checkpoint arrived and the prune removed checkpoint-100/ whole, the user's file
+    with it. A unit changed here since the sync brought it is the user's again, as a file is."""
+    res = tk.work / "results" / "ev"
+    tk.cli("start", "ev", "--", "sleep", "60")
+    _hf_unit(res, 100, age=100)
+    ck = res / "ckpt"
+    ck.mkdir()
+    (ck / "step_5.pt").write_bytes(os.urandom(100))
+    _settled(ck / "step_5.pt", 200)
+    tk.cli("sync", "ev", "--once", "--checkpoints", "1")
+    dest = tk.work / "runs" / "ev"
+    assert _units(dest) == ["checkpoint-100"]
+    (dest / "checkpoint-100" / "eval_results.json").write_text("the user's eval")
+    _hf_unit(res, 200, age=50)
+    r = tk.cli("sync", "ev", "--once", "--checkpoints", "1")
+    assert _units(dest) == ["checkpoint-100", "checkpoint-200"], r.stdout
+    assert (dest / "checkpoint-100" / "eval_results.json").read_text() == "the user's eval"
+    # The user's copy is theirs from now on: a later prune leaves it too, and prunes what it brought.
+    _hf_unit(res, 300, age=25)
+    tk.cli("sync", "ev", "--once", "--checkpoints", "1")
+    assert _units(dest) == ["checkpoint-100", "checkpoint-300"]

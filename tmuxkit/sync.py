@@ -700,6 +700,8 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
             # Only what this sync's results pass brought of it (a config.json of a globbed unit
             # folder): ours, replaced by the whole unit.
             brought.units[r] = {"key": [], "group": group}
+        if here and r in brought.units and not final.is_symlink() and not _unit_ours(dest, r, brought.units[r]):
+            del brought.units[r]  # a file added or changed in it here since it was brought: the user's now
         if here and r in brought.units and not final.is_symlink():
             if final.is_file():
                 update.append(r)  # a file of ours the trainer rewrites (Lightning's last.ckpt)
@@ -714,6 +716,8 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
     if update:
         got += _rsync(host, [*_argv_for(dest, spec.name), *host.rsync_options(), "--files-from=-", "-r",
                              host.rsync_path(results + "/"), str(dest) + "/"], deadline, stdin="\n".join(update) + "\n")
+        for r in update:
+            brought.units[r]["files"] = _unit_stamps(dest, r)
     if fetch:
         staging = _own_dir(dest, f".tmuxkit-staging.{spec.name}")
         # --link-dest: the files of a rewritten directory that did not change are linked, not sent again.
@@ -734,7 +738,7 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
             else:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(staging / r, final)
-            brought.units[r] = {"key": info[r][0], "group": info[r][1]}
+            brought.units[r] = {"key": info[r][0], "group": info[r][1], "files": _unit_stamps(dest, r)}
             for f in [f for f in brought.files if f.startswith(r + "/")]:
                 del brought.files[f]  # loose pieces it replaced: part of the unit now
         shutil.rmtree(staging, ignore_errors=True)  # what is left there is no longer wanted
@@ -742,6 +746,32 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
         say(f"{spec.name}: left checkpoint(s) in {dest} as they are, not brought by this sync: {', '.join(skipped)}")
     _prune(dest, brought, n)
     return got
+
+
+def _unit_stamps(dest: Path, rel: str) -> dict[str, list[int]]:
+    """Size and mtime of each file (and link) of the unit REL here, by its path inside the unit
+    ("" for a file unit): what the sync left there, to tell later whether the user changed it."""
+    top = dest / rel
+    try:
+        if top.is_symlink() or not top.is_dir():
+            return {"": _stamp(top.lstat())}
+    except OSError:
+        return {}
+    out: dict[str, list[int]] = {}
+    for d, subdirs, names in os.walk(top):
+        for n in [*names, *(x for x in subdirs if (Path(d) / x).is_symlink())]:
+            with contextlib.suppress(OSError):
+                out[os.path.relpath(Path(d) / n, top)] = _stamp((Path(d) / n).lstat())
+    return out
+
+
+def _unit_ours(dest: Path, rel: str, rec: dict[str, object]) -> bool:
+    """The unit REL here is as this sync left it: no file added, changed or removed since. (A unit
+    recorded without its files, by an earlier tmuxkit, is taken as left as it was.)"""
+    files = rec.get("files")
+    if not isinstance(files, dict):
+        return True
+    return _unit_stamps(dest, rel) == {str(k): list(v) for k, v in files.items()}
 
 
 def _loose_pieces(dest: Path, rel: str, brought: Brought) -> bool:
@@ -784,7 +814,9 @@ def _prune(dest: Path, brought: Brought, n: int) -> None:
         if str(rec.get("group")) in keep or not _inside(dest, u):
             continue
         target = dest / u
-        if target.is_symlink():
+        if not _unit_ours(dest, u, rec):
+            pass  # a file added or changed in it here since it was brought: the user's now, never removed
+        elif target.is_symlink():
             pass  # a link put there since: not what this sync brought, never removed
         elif target.is_dir():
             shutil.rmtree(target, ignore_errors=True)
