@@ -353,3 +353,24 @@ def test_start_resume_finds_the_checkpoints_of_a_results_folder_that_is_a_link(t
     assert "resuming from" in r.stdout and "step_7.pt" in r.stdout, r.stdout
     wait_until(lambda: "ARGS --resume" in tk.log_text("lnk"), timeout=20, what="the resumed command")
     assert "step_7.pt" in tk.log_text("lnk")
+
+
+def test_tensorboard_logs_in_a_checkpoints_folder_are_not_the_newest_checkpoint(tk: Env) -> None:
+    """Attack: an HF Trainer with output_dir="checkpoints" logs TensorBoard into checkpoints/runs/,
+    written until the end. Each entry of a checkpoints/ folder is a unit, and runs/ (no weights:
+    nothing against it) was the newest complete checkpoint: what a resume and a sync would take."""
+    out = tk.work / "results" / "tbr" / "checkpoints"
+    unit = out / "checkpoint-500"
+    unit.mkdir(parents=True)
+    for name in ("model.safetensors", "optimizer.pt"):
+        (unit / name).write_bytes(os.urandom(100))
+    (unit / "trainer_state.json").write_text('{"global_step": 500}')
+    logs = out / "runs" / "Dec05_host"
+    logs.mkdir(parents=True)
+    (logs / "events.out.tfevents.1796500000.host.123.0").write_bytes(os.urandom(300))
+    for f, age in ((*unit.iterdir(), unit), 200), ((*logs.iterdir(),), 100):
+        for p in f:
+            os.utime(p, (time.time() - age, time.time() - age))
+    tk.cli("start", "tbr", "--", "sleep", "60")
+    rows = json.loads(tk.cli("checkpoints", "tbr", "--json", "--complete").stdout)
+    assert [Path(r["path"]).name for r in rows] == ["checkpoint-500"], rows

@@ -405,6 +405,19 @@ EOF2
   esac
 }
 
+# _tk_ckpt_logs_only DIR: DIR holds TensorBoard event files and no file with a checkpoint's
+# extension (an HF output_dir "checkpoints/" holds its runs/ logs beside checkpoint-N/).
+_tk_ckpt_logs_only() {
+  local -a exts
+  local IFS=$'\n'
+  [ -n "$(find "$1" -maxdepth "$TK_CKPT_DEPTH" -type f -name 'events.out.tfevents.*' 2>/dev/null | head -n 1)" ] || return 1
+  set -f
+  # shellcheck disable=SC2207  # one find argument a line, no globbing (set -f)
+  exts=($(_tk_find_any -name "$TK_CKPT_EXTS"))
+  set +f
+  [ -z "$(find "$1" -maxdepth "$TK_CKPT_DEPTH" -type f "${exts[@]}" 2>/dev/null | head -n 1)" ]
+}
+
 _tk_any_file() { # PATH...: one of them is a regular file
   local f
   for f in "$@"; do [ ! -f "$f" ] || return 0; done
@@ -445,6 +458,8 @@ tk_ckpt_static_reason() {
     echo "no random_states_*.pkl yet (accelerate writes it last)"
   elif [ "$kind" = file ]; then
     tk_ckpt_file_reason "$p" "$size"
+  elif [ "$kind" = dir ] && _tk_ckpt_logs_only "$p"; then
+    echo "TensorBoard logs (events.out.tfevents.*, no weights): not a checkpoint"
   else
     tk_ckpt_dir_reason "$p"
   fi
