@@ -374,3 +374,24 @@ def test_tensorboard_logs_in_a_checkpoints_folder_are_not_the_newest_checkpoint(
     tk.cli("start", "tbr", "--", "sleep", "60")
     rows = json.loads(tk.cli("checkpoints", "tbr", "--json", "--complete").stdout)
     assert [Path(r["path"]).name for r in rows] == ["checkpoint-500"], rows
+
+
+def test_hfs_training_args_beside_the_final_model_is_not_the_newest_checkpoint(tk: Env) -> None:
+    """Attack: trainer.save_model() into an output_dir named checkpoints writes model.safetensors,
+    then training_args.bin (a torch zip of the arguments) last. That was the newest complete
+    checkpoint: a resume took it, and `sync --checkpoints 1` kept it instead of the final model."""
+    out = tk.work / "results" / "hfa" / "checkpoints"
+    out.mkdir(parents=True)
+    import zipfile
+
+    (out / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"__metadata__\":{}}")
+    with zipfile.ZipFile(out / "training_args.bin", "w") as z:
+        z.writestr("archive/data.pkl", b"args")
+    (out / "tokenizer.model").write_bytes(os.urandom(50))
+    for name, age in (("model.safetensors", 100), ("tokenizer.model", 99), ("training_args.bin", 98)):
+        os.utime(out / name, (time.time() - age, time.time() - age))
+    tk.cli("start", "hfa", "--", "sleep", "60")
+    rows = json.loads(tk.cli("checkpoints", "hfa", "--json").stdout)
+    assert [Path(r["path"]).name for r in rows] == ["model.safetensors"], rows
+    tk.cli("sync", "hfa", "--once", "--checkpoints", "1")
+    assert (tk.work / "runs" / "hfa" / "checkpoints" / "model.safetensors").exists()

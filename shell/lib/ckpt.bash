@@ -223,8 +223,9 @@ tk_ckpt_kind() {
 # a checkpoint: a checkpoint's extension, and a word that says it is one (find -iname patterns).
 TK_CKPT_EXTS='*.pt *.pth *.ckpt *.safetensors *.bin *.h5 *.hdf5 *.keras'
 TK_CKPT_WORDS='*ckpt* *checkpoint* *model* *weights* *state* *last* *final* *best* *epoch* *step* *iter* *lora* *adapter*'
-# Files inside ckpt/ or checkpoints/ that are not checkpoints: notes and DeepSpeed's helpers.
-TK_CKPT_NOT='latest *.json *.txt *.py *.yaml *.yml *.md *.log *.csv'
+# Files inside ckpt/ or checkpoints/ that are not checkpoints: notes, DeepSpeed's helpers, and what HF
+# saves beside a model (its training_args.bin, written after the weights; a tokenizer).
+TK_CKPT_NOT='latest training_args.bin tokenizer.model spiece.model *.json *.txt *.py *.yaml *.yml *.md *.log *.csv'
 
 # _tk_find_any FLAG PATTERNS: "( FLAG P1 -o FLAG P2 ... )" as find arguments, one per line (call
 # it with globbing off: set -f).
