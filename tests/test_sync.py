@@ -1081,3 +1081,17 @@ def test_a_checkpoint_the_user_added_to_here_is_never_pruned_with_their_files(tk
     _hf_unit(res, 300, age=25)
     tk.cli("sync", "ev", "--once", "--checkpoints", "1")
     assert _units(dest) == ["checkpoint-100", "checkpoint-300"]
+
+
+def test_lightnings_last_ckpt_rewritten_on_the_host_is_followed_here_pass_after_pass(tk: Env) -> None:
+    """The unit's files noted as brought (to tell a user's change) never stop the sync from
+    following a file of its own that the trainer rewrites."""
+    ck = tk.work / "results" / "lf" / "checkpoints"
+    ck.mkdir(parents=True)
+    tk.cli("start", "lf", "--", "sleep", "60")
+    here = tk.work / "runs" / "lf" / "checkpoints" / "last.ckpt"
+    for epoch, age in ((1, 100), (2, 80), (3, 60)):
+        (ck / "last.ckpt").write_bytes(os.urandom(100 * epoch))
+        _settled(ck / "last.ckpt", age)
+        tk.cli("sync", "lf", "--once", "--checkpoints", "1")
+        assert _sha(here) == _sha(ck / "last.ckpt"), epoch

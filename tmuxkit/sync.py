@@ -609,7 +609,12 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
             shown = ", ".join(skip[:5]) + (f" and {len(skip) - 5} more" if len(skip) > 5 else "")
             say(f"{spec.name}: left {len(skip)} file(s) in {dest} as they are, not brought by this sync: {shown}")
         if checkpoints > 0:
-            got += _pull_checkpoints(host, spec, results, dest, checkpoints, deadline, brought, say)
+            try:
+                got += _pull_checkpoints(host, spec, results, dest, checkpoints, deadline, brought, say)
+            except BaseException:  # what it did place before it failed is noted as brought, all the same
+                with contextlib.suppress(OSError):
+                    brought.save()
+                raise
         brought.save()
         return row, got
     finally:
@@ -714,10 +719,13 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
             fetch.append(r)  # (one older than N checkpoints already here would only be pruned again)
     got = 0
     if update:
-        got += _rsync(host, [*_argv_for(dest, spec.name), *host.rsync_options(), "--files-from=-", "-r",
-                             host.rsync_path(results + "/"), str(dest) + "/"], deadline, stdin="\n".join(update) + "\n")
-        for r in update:
-            brought.units[r]["files"] = _unit_stamps(dest, r)
+        try:
+            got += _rsync(host, [*_argv_for(dest, spec.name), *host.rsync_options(), "--files-from=-", "-r",
+                                 host.rsync_path(results + "/"), str(dest) + "/"], deadline,
+                          stdin="\n".join(update) + "\n")
+        finally:  # ours just before; what a failed rsync did place is ours too, never "changed by the user"
+            for r in update:
+                brought.units[r]["files"] = _unit_stamps(dest, r)
     if fetch:
         staging = _own_dir(dest, f".tmuxkit-staging.{spec.name}")
         # --link-dest: the files of a rewritten directory that did not change are linked, not sent again.
