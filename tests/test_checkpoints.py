@@ -319,3 +319,79 @@ def test_a_zip_torn_by_kill_9_is_never_the_newest_to_sync(tk: Env) -> None:
     dest = tk.work / "runs" / "tz" / "ckpt"
     assert sorted(f.name for f in dest.iterdir()) == ["step_000100.pt"]
     tk.cli("stop", "tz", "--grace", "1")
+
+
+def test_results_inside_a_folder_named_checkpoints_are_not_all_checkpoints(tk: Env) -> None:
+    """Attack: results at checkpoints/RUN (a common layout: /workspace/checkpoints/myrun). The rule
+    "each entry of a ckpt/ or checkpoints/ folder" matched the results' own path, so every entry of
+    the results was a unit: plots/ was "the newest checkpoint" (what a resume or a sync would take)
+    and the real ckpt/step_200.pt was never listed."""
+    res = tk.work / "checkpoints" / "inr"
+    (res / "ckpt").mkdir(parents=True)
+    (res / "plots").mkdir()
+    for step in (100, 200):
+        (res / "ckpt" / f"step_{step}.pt").write_bytes(os.urandom(100))
+        t = time.time() - 300 + step
+        os.utime(res / "ckpt" / f"step_{step}.pt", (t, t))
+    (res / "plots" / "a.png").write_text("png")
+    tk.cli("start", "inr", "--results", str(res), "--", "sleep", "60")
+    rows = json.loads(tk.cli("checkpoints", "inr", "--json").stdout)
+    assert [Path(r["path"]).relative_to(res).as_posix() for r in rows] == ["ckpt/step_200.pt", "ckpt/step_100.pt"], rows
+
+
+def test_start_resume_finds_the_checkpoints_of_a_results_folder_that_is_a_link(tk: Env) -> None:
+    """Attack: results/RUN a link to a bigger disk. The run lists its checkpoints (its results are
+    the link's target), but start --resume looked through the link with find, which does not enter
+    a link it starts at: "nothing to resume from"."""
+    real = tk.work / "bigdisk" / "lnk"
+    (real / "ckpt").mkdir(parents=True)
+    (real / "ckpt" / "step_7.pt").write_bytes(os.urandom(100))
+    (tk.work / "results").mkdir()
+    (tk.work / "results" / "lnk").symlink_to(real)
+    tk.add_run("lnk", "bash -c 'echo ARGS \"$@\"; sleep 60' x", 'resume = "--resume {checkpoint}"')
+    r = tk.cli("start", "lnk", "--resume")
+    assert "resuming from" in r.stdout and "step_7.pt" in r.stdout, r.stdout
+    wait_until(lambda: "ARGS --resume" in tk.log_text("lnk"), timeout=20, what="the resumed command")
+    assert "step_7.pt" in tk.log_text("lnk")
+
+
+def test_tensorboard_logs_in_a_checkpoints_folder_are_not_the_newest_checkpoint(tk: Env) -> None:
+    """Attack: an HF Trainer with output_dir="checkpoints" logs TensorBoard into checkpoints/runs/,
+    written until the end. Each entry of a checkpoints/ folder is a unit, and runs/ (no weights:
+    nothing against it) was the newest complete checkpoint: what a resume and a sync would take."""
+    out = tk.work / "results" / "tbr" / "checkpoints"
+    unit = out / "checkpoint-500"
+    unit.mkdir(parents=True)
+    for name in ("model.safetensors", "optimizer.pt"):
+        (unit / name).write_bytes(os.urandom(100))
+    (unit / "trainer_state.json").write_text('{"global_step": 500}')
+    logs = out / "runs" / "Dec05_host"
+    logs.mkdir(parents=True)
+    (logs / "events.out.tfevents.1796500000.host.123.0").write_bytes(os.urandom(300))
+    for f, age in ((*unit.iterdir(), unit), 200), ((*logs.iterdir(),), 100):
+        for p in f:
+            os.utime(p, (time.time() - age, time.time() - age))
+    tk.cli("start", "tbr", "--", "sleep", "60")
+    rows = json.loads(tk.cli("checkpoints", "tbr", "--json", "--complete").stdout)
+    assert [Path(r["path"]).name for r in rows] == ["checkpoint-500"], rows
+
+
+def test_hfs_training_args_beside_the_final_model_is_not_the_newest_checkpoint(tk: Env) -> None:
+    """Attack: trainer.save_model() into an output_dir named checkpoints writes model.safetensors,
+    then training_args.bin (a torch zip of the arguments) last. That was the newest complete
+    checkpoint: a resume took it, and `sync --checkpoints 1` kept it instead of the final model."""
+    out = tk.work / "results" / "hfa" / "checkpoints"
+    out.mkdir(parents=True)
+    import zipfile
+
+    (out / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"__metadata__\":{}}")
+    with zipfile.ZipFile(out / "training_args.bin", "w") as z:
+        z.writestr("archive/data.pkl", b"args")
+    (out / "tokenizer.model").write_bytes(os.urandom(50))
+    for name, age in (("model.safetensors", 100), ("tokenizer.model", 99), ("training_args.bin", 98)):
+        os.utime(out / name, (time.time() - age, time.time() - age))
+    tk.cli("start", "hfa", "--", "sleep", "60")
+    rows = json.loads(tk.cli("checkpoints", "hfa", "--json").stdout)
+    assert [Path(r["path"]).name for r in rows] == ["model.safetensors"], rows
+    tk.cli("sync", "hfa", "--once", "--checkpoints", "1")
+    assert (tk.work / "runs" / "hfa" / "checkpoints" / "model.safetensors").exists()

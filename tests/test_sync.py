@@ -961,3 +961,137 @@ def test_a_link_planted_at_a_status_temp_name_is_never_written_through(tk: Env) 
     tk.cli("sync", "pl", "--once")
     assert victim.read_text() == "the user's file"
     assert json.loads((d / "STATUS.json").read_text())["state"] == "running"
+
+
+def test_a_globbed_checkpoint_directory_with_a_json_inside_arrives_whole(tk: Env) -> None:
+    """Attack: `checkpoints = "results/RUN/saves/*"` and save_pretrained() folders (config.json
+    beside model.safetensors). The results pass brought the loose config.json first, and the
+    checkpoint pass then took the folder for the user's own ("not brought by this sync"): the
+    weights never arrived."""
+    tk.add_run("gs", "sleep 60", 'checkpoints = "results/gs/saves/*"')
+    tk.cli("start", "gs")
+    res = tk.work / "results" / "gs" / "saves"
+    for step in (100, 200):
+        d = res / f"step_{step}"
+        d.mkdir(parents=True)
+        (d / "config.json").write_text('{"hidden": 8}')
+        (d / "model.safetensors").write_bytes(os.urandom(1000))
+        for f in (*d.iterdir(), d):
+            _settled(f, 100 - step / 10)
+    r = tk.cli("sync", "gs", "--once", "--checkpoints", "1")
+    here = tk.work / "runs" / "gs" / "saves"
+    assert "not brought by this sync" not in r.stdout, r.stdout
+    assert _sha(here / "step_200" / "model.safetensors") == _sha(res / "step_200" / "model.safetensors")
+    # A folder of the user's own by that name is still never touched.
+    mine = tk.work / "mine" / "saves" / "step_200"
+    mine.mkdir(parents=True)
+    (mine / "config.json").write_text("the user's")
+    r = tk.cli("sync", "gs", "--once", "--checkpoints", "1", "--to", str(tk.work / "mine"))
+    assert sorted(q.name for q in mine.iterdir()) == ["config.json"] and (mine / "config.json").read_text() == "the user's"
+
+
+def test_sync_to_a_folder_never_replaces_the_users_link_to_a_folder(tk: Env) -> None:
+    """Attack: `sync --to .` in a project whose plots/ is the user's link to a folder elsewhere. rsync
+    replaced the link with a folder of its own (the walk for files not ours never looked at a
+    link to a folder): the user's link was gone."""
+    res = tk.work / "results" / "lk"
+    (res / "plots").mkdir(parents=True)
+    (res / "plots" / "a.png").write_text("host png")
+    (res / "m.json").write_text("{}")
+    tk.cli("start", "lk", "--", "sleep", "60")
+    elsewhere = tk.work / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "mine.png").write_text("the user's")
+    mine = tk.work / "mine"
+    mine.mkdir()
+    (mine / "plots").symlink_to(elsewhere)
+    r = tk.cli("sync", "lk", "--once", "--to", str(mine))
+    assert (mine / "plots").is_symlink() and os.readlink(mine / "plots") == str(elsewhere)
+    assert sorted(q.name for q in elsewhere.iterdir()) == ["mine.png"]
+    assert (mine / "m.json").read_text() == "{}"
+    assert "plots" in r.stdout and "not brought by this sync" in r.stdout, r.stdout
+
+
+def test_sync_detach_beside_a_live_loop_with_other_options_says_so_and_changes_nothing(tk: Env) -> None:
+    """Attack: with a loop syncing into A, `sync RUN --detach --to B` said "syncing RUN into B"
+    (exit 0) and kept the loop into A: nothing ever came to B."""
+    res = tk.work / "results" / "lv"
+    res.mkdir(parents=True)
+    (res / "m.json").write_text("{}")
+    tk.cli("start", "lv", "--", "sleep", "60")
+    a, b = tk.work / "A", tk.work / "B"
+    tk.cli("sync", "lv", "--detach", "--to", str(a), "--every", "600")
+    wait_until(lambda: (a / "m.json").exists(), timeout=30, what="the loop's first pass")
+    r = tk.cli("sync", "lv", "--detach", "--to", str(b), check=2)
+    assert "lv+sync" in r.stderr and str(a) in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert str(b) not in r.stdout and not b.exists()
+    # The same options again: the live loop is the one asked for.
+    r = tk.cli("sync", "lv", "--detach", "--to", str(a), "--every", "600")
+    assert str(a) in r.stdout
+    # A start --sync beside that loop (of an earlier start, asleep for its next pass) starts the run
+    # and says the loop is kept.
+    tk.cli("stop", "lv", "--grace", "1")
+    r = tk.cli("start", "lv", "--sync", "--", "sleep", "60")
+    assert "started lv" in r.stdout and "note:" in r.stdout and "lv+sync" in r.stdout, r.stdout
+
+
+def test_two_runs_in_one_folder_never_take_each_others_sync_status(tk: Env) -> None:
+    """Attack: runs a and b sync into one folder (the README allows it). b's --once pass read a's
+    STATUS.json as its own: it named a's loop (pid, next pass) as b's, and counted on from a's
+    passes and bytes; status of a then read b's."""
+    for run in ("sa", "sb"):
+        res = tk.work / "results" / run
+        res.mkdir(parents=True)
+        (res / f"{run}.json").write_text("{}")
+        tk.cli("start", run, "--", "sleep", "60")
+    shared = tk.work / "shared"
+    tk.cli("sync", "sa", "--detach", "--to", str(shared), "--every", "600")
+    wait_until(lambda: (shared / "sa.json").exists() and (shared / "STATUS.json").exists(), timeout=30,
+               what="a's first pass")
+    loop = json.loads((shared / "STATUS.json").read_text())["pid"]
+    assert isinstance(loop, int)
+    tk.cli("sync", "sb", "--once", "--to", str(shared))
+    st = json.loads((shared / "STATUS.json").read_text())
+    assert st["run"] == "sb" and st["pid"] is None and st["passes"] == 1, st
+    assert "no sync loop" in (shared / "STATUS.txt").read_text()
+    row = tk.status("sa")
+    assert row.get("sync") is None or row["sync"].get("pid") in (None, loop), row.get("sync")
+
+
+def test_a_checkpoint_the_user_added_to_here_is_never_pruned_with_their_files(tk: Env) -> None:
+    """Attack: the user evaluates the backup checkpoint-100/ here (eval_results.json written into
+    it). A newer checkpoint arrived and the prune removed checkpoint-100/ whole, the user's file
+    with it. A unit changed here since the sync brought it is the user's again, as a file is."""
+    res = tk.work / "results" / "ev"
+    tk.cli("start", "ev", "--", "sleep", "60")
+    _hf_unit(res, 100, age=100)
+    ck = res / "ckpt"
+    ck.mkdir()
+    (ck / "step_5.pt").write_bytes(os.urandom(100))
+    _settled(ck / "step_5.pt", 200)
+    tk.cli("sync", "ev", "--once", "--checkpoints", "1")
+    dest = tk.work / "runs" / "ev"
+    assert _units(dest) == ["checkpoint-100"]
+    (dest / "checkpoint-100" / "eval_results.json").write_text("the user's eval")
+    _hf_unit(res, 200, age=50)
+    r = tk.cli("sync", "ev", "--once", "--checkpoints", "1")
+    assert _units(dest) == ["checkpoint-100", "checkpoint-200"], r.stdout
+    assert (dest / "checkpoint-100" / "eval_results.json").read_text() == "the user's eval"
+    # The user's copy is theirs from now on: a later prune leaves it too, and prunes what it brought.
+    _hf_unit(res, 300, age=25)
+    tk.cli("sync", "ev", "--once", "--checkpoints", "1")
+    assert _units(dest) == ["checkpoint-100", "checkpoint-300"]
+
+
+def test_lightnings_last_ckpt_rewritten_on_the_host_is_followed_here_pass_after_pass(tk: Env) -> None:
+    """The unit's files noted as brought (to tell a user's change) never stop the sync from
+    following a file of its own that the trainer rewrites."""
+    ck = tk.work / "results" / "lf" / "checkpoints"
+    ck.mkdir(parents=True)
+    tk.cli("start", "lf", "--", "sleep", "60")
+    here = tk.work / "runs" / "lf" / "checkpoints" / "last.ckpt"
+    for epoch, age in ((1, 100), (2, 80), (3, 60)):
+        (ck / "last.ckpt").write_bytes(os.urandom(100 * epoch))
+        _settled(ck / "last.ckpt", age)
+        tk.cli("sync", "lf", "--once", "--checkpoints", "1")
+        assert _sha(here) == _sha(ck / "last.ckpt"), epoch

@@ -38,6 +38,8 @@ from tmuxkit.errors import HostError, TmuxkitError, UnreachableError, user_messa
 from tmuxkit.hosts import Host
 
 if TYPE_CHECKING:
+    import libtmux
+
     from tmuxkit.runs import HostStatus
 
 DEFAULT_INCLUDE = ("*.png", "*.json", "*.csv", "*.txt")
@@ -90,12 +92,14 @@ class SyncStatus:
     def load(cls, d: Path, run: str, host: str) -> SyncStatus:
         try:
             data = json.loads((d / "STATUS.json").read_text())
+            if data.get("run") not in (None, run):  # another run's, syncing into the same folder
+                return cls(run=run, host=host)
             return cls(run=run, host=host, state=data.get("state"), exit_code=data.get("exit_code"),
                        last_line=data.get("last_line"), last_success=data.get("last_success"),
                        last_error=data.get("last_error"), bytes_pulled=int(data.get("bytes_pulled") or 0),
                        passes=int(data.get("passes") or 0), pid=data.get("pid"), every=data.get("every"),
                        last_attempt=data.get("last_attempt"), next_pass=data.get("next_pass"),
-                       started_at=data.get("started_at"), final=bool(data.get("final")),
+                       started_at=data.get("started_at"), final=bool(data.get("final")), written_at=data.get("written_at"),
                        options=[str(o) for o in data.get("options") or []])
         except (OSError, ValueError):
             return cls(run=run, host=host)
@@ -223,8 +227,8 @@ def add_health(config: Config, statuses: Iterable[HostStatus]) -> None:
         for r in s.runs:
             spec = config.runs.get(r.run) or RunSpec(name=r.run)
             for d in sync_dirs(config, spec, s.host):
-                if (d / "STATUS.json").exists():
-                    break
+                if (d / "STATUS.json").exists() and SyncStatus.load(d, spec.name, s.host).written_at is not None:
+                    break  # (a STATUS.json another run sharing the folder wrote last is not this run's)
             else:
                 continue
             st = SyncStatus.load(d, spec.name, s.host)
@@ -427,6 +431,8 @@ class Brought:
         for d, subdirs, names in os.walk(dest):
             rel_d = os.path.relpath(d, dest)
             rel_d = "" if rel_d == "." else rel_d + "/"
+            if any((Path(d) / s).is_symlink() for s in subdirs):
+                return True  # a link to a folder (the user's): rsync would replace it with a folder
             subdirs[:] = [s for s in subdirs if not s.startswith(".tmuxkit") and rel_d + s not in units]
             for n in names:
                 rel = rel_d + n
@@ -529,11 +535,12 @@ def _argv_for(dest: Path, run: str) -> list[str]:
         + [f"--temp-dir={tmp}"]
 
 
-def _itemized(out: str) -> list[str]:
-    """The files (and symlinks) an rsync (--out-format='%i %n') wrote or would write: '>f... NAME'."""
+def _itemized(out: str, dirs: bool = False) -> list[str]:
+    """The files (and symlinks) an rsync (--out-format='%i %n') wrote or would write: '>f... NAME';
+    with DIRS, the folders too ('cd... NAME/', without the slash)."""
     names = []
     for ln in re.split(r"[\r\n]", out):
-        m = re.match(r"^[>ch.][fL]\S{8,10} (.+)$", ln)
+        m = re.match(r"^[>ch.][fL" + ("d" if dirs else "") + r"]\S{8,10} (.+?)/?$", ln)
         if m:
             names.append(m.group(1))
     return names
@@ -578,8 +585,12 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
             # Which files would this pass write over? Those this sync did not bring stay as they are.
             would: list[str] = []
             _rsync(host, [*argv, "--dry-run", *fmt, *host.rsync_options(), *filters, src, str(dest) + "/"],
-                   deadline, on_out=lambda o: would.extend(_itemized(o)))
-            skip = sorted(r for r in would if not brought.owns_file(dest, r))
+                   deadline, on_out=lambda o: would.extend(_itemized(o, dirs=True)))
+            # A folder here that is a link (the user's, to a folder elsewhere) is left out whole:
+            # rsync would replace the link with a folder; what lies under it is never walked into.
+            links = [r for r in would if (dest / r).is_symlink()]
+            skip = sorted({*links, *(r for r in would if not any(r.startswith(q + "/") for q in links)
+                                     and not (dest / r).is_dir() and not brought.owns_file(dest, r))})
         keep_out = [f"--exclude={_escape(r)}" for r in skip]
 
         def note(o: str) -> None:
@@ -598,7 +609,12 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
             shown = ", ".join(skip[:5]) + (f" and {len(skip) - 5} more" if len(skip) > 5 else "")
             say(f"{spec.name}: left {len(skip)} file(s) in {dest} as they are, not brought by this sync: {shown}")
         if checkpoints > 0:
-            got += _pull_checkpoints(host, spec, results, dest, checkpoints, deadline, brought, say)
+            try:
+                got += _pull_checkpoints(host, spec, results, dest, checkpoints, deadline, brought, say)
+            except BaseException:  # what it did place before it failed is noted as brought, all the same
+                with contextlib.suppress(OSError):
+                    brought.save()
+                raise
         brought.save()
         return row, got
     finally:
@@ -685,6 +701,12 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
         if here and r not in brought.units and r in legacy and not final.is_symlink():
             # An earlier tmuxkit brought it (its one manifest for the folder) and this run lists it: ours.
             brought.units[r] = {"key": key, "group": group}
+        if here and r not in brought.units and _loose_pieces(dest, r, brought):
+            # Only what this sync's results pass brought of it (a config.json of a globbed unit
+            # folder): ours, replaced by the whole unit.
+            brought.units[r] = {"key": [], "group": group}
+        if here and r in brought.units and not final.is_symlink() and not _unit_ours(dest, r, brought.units[r]):
+            del brought.units[r]  # a file added or changed in it here since it was brought: the user's now
         if here and r in brought.units and not final.is_symlink():
             if final.is_file():
                 update.append(r)  # a file of ours the trainer rewrites (Lightning's last.ckpt)
@@ -697,8 +719,13 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
             fetch.append(r)  # (one older than N checkpoints already here would only be pruned again)
     got = 0
     if update:
-        got += _rsync(host, [*_argv_for(dest, spec.name), *host.rsync_options(), "--files-from=-", "-r",
-                             host.rsync_path(results + "/"), str(dest) + "/"], deadline, stdin="\n".join(update) + "\n")
+        try:
+            got += _rsync(host, [*_argv_for(dest, spec.name), *host.rsync_options(), "--files-from=-", "-r",
+                                 host.rsync_path(results + "/"), str(dest) + "/"], deadline,
+                          stdin="\n".join(update) + "\n")
+        finally:  # ours just before; what a failed rsync did place is ours too, never "changed by the user"
+            for r in update:
+                brought.units[r]["files"] = _unit_stamps(dest, r)
     if fetch:
         staging = _own_dir(dest, f".tmuxkit-staging.{spec.name}")
         # --link-dest: the files of a rewritten directory that did not change are linked, not sent again.
@@ -719,12 +746,55 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
             else:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(staging / r, final)
-            brought.units[r] = {"key": info[r][0], "group": info[r][1]}
+            brought.units[r] = {"key": info[r][0], "group": info[r][1], "files": _unit_stamps(dest, r)}
+            for f in [f for f in brought.files if f.startswith(r + "/")]:
+                del brought.files[f]  # loose pieces it replaced: part of the unit now
         shutil.rmtree(staging, ignore_errors=True)  # what is left there is no longer wanted
     if skipped and say is not None:
         say(f"{spec.name}: left checkpoint(s) in {dest} as they are, not brought by this sync: {', '.join(skipped)}")
     _prune(dest, brought, n)
     return got
+
+
+def _unit_stamps(dest: Path, rel: str) -> dict[str, list[int]]:
+    """Size and mtime of each file (and link) of the unit REL here, by its path inside the unit
+    ("" for a file unit): what the sync left there, to tell later whether the user changed it."""
+    top = dest / rel
+    try:
+        if top.is_symlink() or not top.is_dir():
+            return {"": _stamp(top.lstat())}
+    except OSError:
+        return {}
+    out: dict[str, list[int]] = {}
+    for d, subdirs, names in os.walk(top):
+        for n in [*names, *(x for x in subdirs if (Path(d) / x).is_symlink())]:
+            with contextlib.suppress(OSError):
+                out[os.path.relpath(Path(d) / n, top)] = _stamp((Path(d) / n).lstat())
+    return out
+
+
+def _unit_ours(dest: Path, rel: str, rec: dict[str, object]) -> bool:
+    """The unit REL here is as this sync left it: no file added, changed or removed since. (A unit
+    recorded without its files, by an earlier tmuxkit, is taken as left as it was.)"""
+    files = rec.get("files")
+    if not isinstance(files, dict):
+        return True
+    return _unit_stamps(dest, rel) == {str(k): list(v) for k, v in files.items()}
+
+
+def _loose_pieces(dest: Path, rel: str, brought: Brought) -> bool:
+    """REL is a folder here (no link) that holds only files this sync's results pass brought,
+    unchanged since: the loose pieces (*.json, *.txt) of a checkpoint folder the results pass does
+    not leave out (a glob's units), never the user's own."""
+    top = dest / rel
+    if top.is_symlink() or not top.is_dir() or not _inside(dest, rel):
+        return False
+    for d, subdirs, names in os.walk(top):
+        for n in [*names, *(s for s in subdirs if (Path(d) / s).is_symlink())]:
+            f = os.path.relpath(Path(d) / n, dest)
+            if f not in brought.files or not brought.owns_file(dest, f) or (Path(d) / n).is_symlink():
+                return False
+    return True
 
 
 def _legacy_manifest(dest: Path) -> set[str]:
@@ -752,7 +822,9 @@ def _prune(dest: Path, brought: Brought, n: int) -> None:
         if str(rec.get("group")) in keep or not _inside(dest, u):
             continue
         target = dest / u
-        if target.is_symlink():
+        if not _unit_ours(dest, u, rec):
+            pass  # a file added or changed in it here since it was brought: the user's now, never removed
+        elif target.is_symlink():
             pass  # a link put there since: not what this sync brought, never removed
         elif target.is_dir():
             shutil.rmtree(target, ignore_errors=True)
@@ -934,9 +1006,40 @@ def _with_progress(fn: Callable[[Callable[[int], None]], T]) -> T:
 
 
 def start_loop_session(config_path: str | None, run: str, cwd: str, options: Iterable[str] = ()) -> str:
-    """`tmuxkit sync RUN [OPTIONS]` in a local tmux session RUN+sync."""
+    """`tmuxkit sync RUN [OPTIONS]` in a local tmux session RUN+sync. A live loop there with other
+    options (another --to, say) is kept and said (exit 2), never taken for the one asked for."""
+    import libtmux
+
     from tmuxkit.contract import helper_session
+    from tmuxkit.errors import UsageError
     from tmuxkit.runs import start_helper_session
 
-    return start_helper_session(helper_session(run, "sync"),
-                                [*(["--config", config_path] if config_path else []), "sync", run, *options], cwd)
+    name, want = helper_session(run, "sync"), list(options)
+    server = libtmux.Server(socket_name=os.environ.get("TMUXKIT_SOCKET") or None)
+    live = _live_loop_options(server, name, run)
+    if live is not None and live != want:
+        sock = os.environ.get("TMUXKIT_SOCKET")
+        end = shlex.join(["tmux", *(["-L", sock] if sock else []), "kill-session", "-t", f"={name}"])
+        raise UsageError(f"{run}'s sync loop already runs in local tmux session {name}, with "
+                         f"{shlex.join(live) or 'no options'}: it is kept as it is; to change its options, end it "
+                         f"first ({end})")
+    start_helper_session(name, [*(["--config", config_path] if config_path else []), "sync", run, *want], cwd)
+    server.cmd("set-option", "-t", f"={name}:", "@tmuxkit_sync_options", json.dumps(want))
+    return name
+
+
+def _live_loop_options(server: libtmux.Server, name: str, run: str) -> list[str] | None:
+    """The options of RUN's live sync loop in tmux session NAME ([] for one that did not note them:
+    `start --sync`), or None when there is no live loop of tmuxkit's there."""
+    s = server.sessions.get(session_name=name, default=None)
+    if s is None or server.cmd("show-options", "-v", "-t", f"={name}:", "@tmuxkit_helper").stdout != [f"sync:{run}"]:
+        return None
+    pane = s.active_window.active_pane
+    if pane is None or pane.pane_dead == "1":
+        return None
+    shown = server.cmd("show-options", "-v", "-t", f"={name}:", "@tmuxkit_sync_options").stdout
+    try:
+        got = json.loads(shown[0]) if shown else []
+    except ValueError:
+        return None
+    return [str(o) for o in got] if isinstance(got, list) else None

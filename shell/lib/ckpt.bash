@@ -223,8 +223,9 @@ tk_ckpt_kind() {
 # a checkpoint: a checkpoint's extension, and a word that says it is one (find -iname patterns).
 TK_CKPT_EXTS='*.pt *.pth *.ckpt *.safetensors *.bin *.h5 *.hdf5 *.keras'
 TK_CKPT_WORDS='*ckpt* *checkpoint* *model* *weights* *state* *last* *final* *best* *epoch* *step* *iter* *lora* *adapter*'
-# Files inside ckpt/ or checkpoints/ that are not checkpoints: notes and DeepSpeed's helpers.
-TK_CKPT_NOT='latest *.json *.txt *.py *.yaml *.yml *.md *.log *.csv'
+# Files inside ckpt/ or checkpoints/ that are not checkpoints: notes, DeepSpeed's helpers, and what HF
+# saves beside a model (its training_args.bin, written after the weights; a tokenizer).
+TK_CKPT_NOT='latest training_args.bin tokenizer.model spiece.model *.json *.txt *.py *.yaml *.yml *.md *.log *.csv'
 
 # _tk_find_any FLAG PATTERNS: "( FLAG P1 -o FLAG P2 ... )" as find arguments, one per line (call
 # it with globbing off: set -f).
@@ -268,12 +269,19 @@ tk_ckpt_candidates() {
   # shellcheck disable=SC2207
   nots=($(_tk_find_any -name "$TK_CKPT_NOT"))
   set +f
-  find "$R_RESULTS" -mindepth 1 -maxdepth "$TK_CKPT_DEPTH" \
-    \( -name "$TK_PARTIAL_DIR" -o -path "$R_RESULTS/$TK_LOG_DIR" \) -prune -o \
-    \( -path '*/ckpt/*' -o -path '*/checkpoints/*' \) \( -type d -o ! "${nots[@]}" \) -print0 -prune -o \
-    \( -path '*/ckpt/*' -o -path '*/checkpoints/*' \) -prune -o \
-    -type d \( -name 'checkpoint-[0-9]*' -o -name '*-state' -o -name 'global_step[0-9]*' \) -print0 -prune -o \
-    -type f "${exts[@]}" "${words[@]}" -print0 2>/dev/null || true
+  # Walked from inside the results (paths ./x), so the patterns see only what lies under it: results
+  # at checkpoints/RUN are not all "entries of a checkpoints/ folder"; each path is made absolute after.
+  (
+    cd "$R_RESULTS" 2>/dev/null || exit 0
+    find . -mindepth 1 -maxdepth "$TK_CKPT_DEPTH" \
+      \( -name "$TK_PARTIAL_DIR" -o -path "./$TK_LOG_DIR" \) -prune -o \
+      \( -path '*/ckpt/*' -o -path '*/checkpoints/*' \) \( -type d -o ! "${nots[@]}" \) -print0 -prune -o \
+      \( -path '*/ckpt/*' -o -path '*/checkpoints/*' \) -prune -o \
+      -type d \( -name 'checkpoint-[0-9]*' -o -name '*-state' -o -name 'global_step[0-9]*' \) -print0 -prune -o \
+      -type f "${exts[@]}" "${words[@]}" -print0 2>/dev/null || true
+  ) | while IFS= read -r -d '' f; do
+    printf '%s/%s\0' "${R_RESULTS%/}" "${f#./}"
+  done
 }
 
 # tk_ckpt_outside PATH: true when PATH (a glob's match) lies, once its links are resolved, outside
@@ -398,6 +406,19 @@ EOF2
   esac
 }
 
+# _tk_ckpt_logs_only DIR: DIR holds TensorBoard event files and no file with a checkpoint's
+# extension (an HF output_dir "checkpoints/" holds its runs/ logs beside checkpoint-N/).
+_tk_ckpt_logs_only() {
+  local -a exts
+  local IFS=$'\n'
+  [ -n "$(find "$1" -maxdepth "$TK_CKPT_DEPTH" -type f -name 'events.out.tfevents.*' 2>/dev/null | head -n 1)" ] || return 1
+  set -f
+  # shellcheck disable=SC2207  # one find argument a line, no globbing (set -f)
+  exts=($(_tk_find_any -name "$TK_CKPT_EXTS"))
+  set +f
+  [ -z "$(find "$1" -maxdepth "$TK_CKPT_DEPTH" -type f "${exts[@]}" 2>/dev/null | head -n 1)" ]
+}
+
 _tk_any_file() { # PATH...: one of them is a regular file
   local f
   for f in "$@"; do [ ! -f "$f" ] || return 0; done
@@ -438,6 +459,8 @@ tk_ckpt_static_reason() {
     echo "no random_states_*.pkl yet (accelerate writes it last)"
   elif [ "$kind" = file ]; then
     tk_ckpt_file_reason "$p" "$size"
+  elif [ "$kind" = dir ] && _tk_ckpt_logs_only "$p"; then
+    echo "TensorBoard logs (events.out.tfevents.*, no weights): not a checkpoint"
   else
     tk_ckpt_dir_reason "$p"
   fi

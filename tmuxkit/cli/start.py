@@ -146,8 +146,12 @@ def run(a: Args) -> int:
         from tmuxkit import sync
 
         cfg_path = str(conf.path) if conf.path else None
-        name = sync.start_loop_session(cfg_path, a.run, str(conf.base_dir))
-        say(f"sync:    every {spec.sync_every}s into {sync.sync_dir(conf, spec)} (local tmux session {name})")
+        try:
+            name = sync.start_loop_session(cfg_path, a.run, str(conf.base_dir))
+        except UsageError as e:  # a loop of an earlier start, with options of its own, syncs on: the run started
+            say(f"note: {e}")
+        else:
+            say(f"sync:    every {spec.sync_every}s into {sync.sync_dir(conf, spec)} (local tmux session {name})")
     return 0
 
 
