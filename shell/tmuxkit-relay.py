@@ -157,6 +157,7 @@ def main(argv):
     signal.signal(signal.SIGWINCH, lambda *_: copy_size(master))
     out = Out(os.path.dirname(os.path.abspath(argv[0])), log, max_bytes, keep, run)
     status = None
+    check = time.monotonic() + 0.5
     while True:
         try:
             ready = select.select([master], [], [], 0.5)[0]
@@ -169,17 +170,22 @@ def main(argv):
                 continue
             except OSError:  # EIO: every holder of the terminal closed it
                 data = b""
-            if data:
-                out.write(data)
+            if not data:
+                break
+            out.write(data)
+            if time.monotonic() < check:
                 continue
-            break
+        # Every 0.5 s, output or not: an orphan that prints on must not keep this (and the run) alive.
+        check = time.monotonic() + 0.5
         if status is None:
             got, st = os.waitpid(pid, os.WNOHANG)
             if got == pid:
                 status = st
                 # The command is done; what it left may still hold the terminal: read what is
-                # there now and end (a later write of an orphan's finds the terminal closed).
-                while select.select([master], [], [], 0.2)[0]:
+                # there now (for 2 s at most: an orphan may print on) and end (a later write of
+                # an orphan's finds the terminal closed).
+                until = time.monotonic() + 2
+                while time.monotonic() < until and select.select([master], [], [], 0.2)[0]:
                     try:
                         data = os.read(master, 1 << 16)
                     except OSError:
