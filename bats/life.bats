@@ -49,6 +49,20 @@ grows_past() { [ "$(log_lines "$1")" -gt "$2" ]; }
   wait_for 10 log_has tt 'interrupted$' # after the terminal's own ^C echo
 }
 
+@test "stop of a headless run whose command is more than one line: Ctrl-C reaches the trainer, not only its bash, and its save runs" {
+  command -v python3 >/dev/null 2>&1 || skip "the relay needs python3"
+  run bash "$SHELL_DIR/tmuxkit-start" ml --cmd "python3 '$ROOT/tests/fakes/trainer.py' --steps 100000 --delay 0.05
+echo \"after \$?\""
+  assert_success
+  wait_for 20 log_has ml 'step 3'
+  tmux -L "$TMUXKIT_SOCKET" kill-server
+  run bash "$SHELL_DIR/tmuxkit-kill" ml --grace 20
+  assert_success
+  assert_output --partial "rung=sigint"
+  wait_for 10 log_has ml '^interrupted$'
+  wait_for 10 log_has ml '^after 0$'
+}
+
 @test "a headless run's end leaves alone the pane of a new tmux server that has its pane's id (another run's log pipe)" {
   command -v python3 >/dev/null 2>&1 || skip "the relay needs python3"
   run bash "$SHELL_DIR/tmuxkit-start" pa --cmd 'echo a-started; sleep 3; echo a-done'
