@@ -103,3 +103,15 @@ cause() {
   run cause "$WORK/s.log" 1
   assert_output "KeyError: 'x'"
 }
+
+@test "a clean exit (0) is named as such, not by an error the trainer caught and survived; a NaN loss still is" {
+  printf '%s\n' "[tmuxkit] run r started at 2026-12-05 00:00:01 in /tmp" "Traceback (most recent call last):" \
+    '  File "train.py", line 9, in upload' "ConnectionError: wandb upload failed, retrying" "step 100" "training done" >"$WORK/r.log"
+  run cause "$WORK/r.log" 0
+  assert_success
+  assert_output "exit 0"
+  run cause "$WORK/r.log" 1
+  assert_output "ConnectionError: wandb upload failed, retrying"
+  run cause "$CRASHES/nan_loss.log" 0
+  assert_output "loss became NaN"
+}

@@ -49,6 +49,40 @@ grows_past() { [ "$(log_lines "$1")" -gt "$2" ]; }
   wait_for 10 log_has tt 'interrupted$' # after the terminal's own ^C echo
 }
 
+@test "stop of a headless run whose command is more than one line: Ctrl-C reaches the trainer, not only its bash, and its save runs" {
+  command -v python3 >/dev/null 2>&1 || skip "the relay needs python3"
+  run bash "$SHELL_DIR/tmuxkit-start" ml --cmd "python3 '$ROOT/tests/fakes/trainer.py' --steps 100000 --delay 0.05
+echo \"after \$?\""
+  assert_success
+  wait_for 20 log_has ml 'step 3'
+  tmux -L "$TMUXKIT_SOCKET" kill-server
+  run bash "$SHELL_DIR/tmuxkit-kill" ml --grace 20
+  assert_success
+  assert_output --partial "rung=sigint"
+  wait_for 10 log_has ml '^interrupted$'
+  wait_for 10 log_has ml '^after 0$'
+}
+
+@test "a headless run's end leaves alone the pane of a new tmux server that has its pane's id (another run's log pipe)" {
+  command -v python3 >/dev/null 2>&1 || skip "the relay needs python3"
+  run bash "$SHELL_DIR/tmuxkit-start" pa --cmd 'echo a-started; sleep 3; echo a-done'
+  assert_success
+  wait_for 20 log_has pa 'a-started'
+  local id
+  id=$(tmux -L "$TMUXKIT_SOCKET" display-message -p -t "=pa:" '#{pane_id}')
+  tmux -L "$TMUXKIT_SOCKET" kill-server
+  # A new server on the same socket: its first pane has the same id as the dead one.
+  run bash "$SHELL_DIR/tmuxkit-start" pb --cmd 'echo b-started; sleep 60'
+  assert_success
+  [ "$(tmux -L "$TMUXKIT_SOCKET" display-message -p -t "=pb:" '#{pane_id}')" = "$id" ]
+  wait_for 20 log_has pb 'b-started'
+  wait_for 20 test -f "$TMUXKIT_HOME/runs/pa/exit"
+  wait_for 20 log_has pa '^\[tmuxkit\] run pa exited with code 0 at '
+  # pa's runner is done with its end (its lock freed): pb's log pipe is still there.
+  wait_for 20 test ! -e "$WORK/results/pa/.tmuxkit.lock"
+  writer_attached pb
+}
+
 # writer_of LOGNAME: pids of live log writers (python3 or awk) writing LOGNAME.
 writer_of() {
   ps -A -ww -o pid=,args= 2>/dev/null | awk -v n=" $1 " 'index($0 " ", n) && /tmuxkit-logwriter/ { print $1 }'

@@ -14,7 +14,8 @@ output may be missing): the log goes on, headless. The pane's pipe-pane writer, 
 log until then, got its end of file with the server.
 
 The command gets the run's env from ENVFILE (NAME=VALUE lines; read here, never put on a
-command line; a name bash keeps read-only is left out, as the runner does), then
+command line; a name bash keeps read-only is left out, as the runner does; a BASH_ENV there goes
+to TMUXKIT_USER_BASH_ENV, for the command's own bash, as the runner does), then
 PYTHONUNBUFFERED=1, TMUXKIT_RUN, TMUXKIT_RUN_ID and TMUXKIT_RESULTS; SIGHUP is ignored for it
 (nohup: a BSD kernel signals a dead terminal's process group). INT, TERM and HUP are ignored
 here: this ends when the command's output does (every holder of the terminal closed it, or the
@@ -49,6 +50,10 @@ def child_env(envfile, run, run_id, results):
         name, eq, value = kv.partition(b"=")
         if eq and NAME.match(name) and name not in READONLY:
             env[name] = value
+    # The run's BASH_ENV (one --env gave wins over the login's, kept aside as TMUXKIT_USER_BASH_ENV)
+    # is for the command's own bash: the bash that writes the pid first must not read it.
+    if b"BASH_ENV" in env:
+        env[b"TMUXKIT_USER_BASH_ENV"] = env.pop(b"BASH_ENV")
     env[b"PYTHONUNBUFFERED"] = b"1"
     env[b"TMUXKIT_RUN"] = os.fsencode(run)
     env[b"TMUXKIT_RUN_ID"] = os.fsencode(run_id)
@@ -157,6 +162,7 @@ def main(argv):
     signal.signal(signal.SIGWINCH, lambda *_: copy_size(master))
     out = Out(os.path.dirname(os.path.abspath(argv[0])), log, max_bytes, keep, run)
     status = None
+    check = time.monotonic() + 0.5
     while True:
         try:
             ready = select.select([master], [], [], 0.5)[0]
@@ -169,17 +175,22 @@ def main(argv):
                 continue
             except OSError:  # EIO: every holder of the terminal closed it
                 data = b""
-            if data:
-                out.write(data)
+            if not data:
+                break
+            out.write(data)
+            if time.monotonic() < check:
                 continue
-            break
+        # Every 0.5 s, output or not: an orphan that prints on must not keep this (and the run) alive.
+        check = time.monotonic() + 0.5
         if status is None:
             got, st = os.waitpid(pid, os.WNOHANG)
             if got == pid:
                 status = st
                 # The command is done; what it left may still hold the terminal: read what is
-                # there now and end (a later write of an orphan's finds the terminal closed).
-                while select.select([master], [], [], 0.2)[0]:
+                # there now (for 2 s at most: an orphan may print on) and end (a later write of
+                # an orphan's finds the terminal closed).
+                until = time.monotonic() + 2
+                while time.monotonic() < until and select.select([master], [], [], 0.2)[0]:
                     try:
                         data = os.read(master, 1 << 16)
                     except OSError:

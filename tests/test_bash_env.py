@@ -75,3 +75,22 @@ def test_a_printing_bash_env_on_the_host_over_ssh(tk: Env, noisy: tuple[Remote, 
         _check(tk, "rbenv", "noisy", results / "tmuxkit" / "rbenv.log", rc)
     finally:
         shutil.rmtree(results, ignore_errors=True)
+
+
+@pytest.mark.parametrize("relay", ["on", "off"])
+def test_a_bash_env_given_with_env_wins_and_is_read_once_by_the_command(tk: Env, tmp_path: Path, relay: str) -> None:
+    """--env BASH_ENV=... is the run's: it wins over the login's BASH_ENV, and only the command's
+    bash reads it, through the relay as in the pane (the relay path read it in the bash that
+    writes the pid, then gave the command the login's instead)."""
+    login, given = tmp_path / "login.sh", tmp_path / "given.sh"
+    login.write_text('echo "FROM-LOGIN"\n')
+    given.write_text('echo "FROM-GIVEN"\n')
+    tk.env["BASH_ENV"] = str(login)
+    tk.env["TMUXKIT_RELAY"] = relay
+    tk.add_run("bge", 'echo "be=$BASH_ENV"; sleep 60')
+    tk.cli("start", "bge", "--env", f"BASH_ENV={given}")
+    log = tk.work / "results" / "bge" / "tmuxkit" / "bge.log"
+    wait_until(lambda: log.exists() and "be=" in log.read_text(errors="replace"), what="the run's output")
+    text = log.read_text(errors="replace")
+    assert f"be={given}" in text and text.count("FROM-GIVEN") == 1 and "FROM-LOGIN" not in text, text
+    tk.cli("stop", "bge", "--grace", "5")

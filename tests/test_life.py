@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
-from conftest import Env, Sink, wait_until
+from conftest import SHELL, Env, Sink, wait_until
 
 
 def titles() -> list[str]:
@@ -45,3 +51,32 @@ def test_start_says_when_nothing_is_sent_from_the_host(tk: Env, sink: int) -> No
     tk.add_run("lap", "exit 0", f'notify = ["json://127.0.0.1:{sink}/"]\nnotify_from = "laptop"')
     r = tk.cli("start", "lap")
     assert "nothing is sent from the host" in r.stdout and "tmuxkit events lap -f" in r.stdout
+
+
+def test_the_relay_ends_with_its_command_while_an_orphan_keeps_printing(tmp_path: Path) -> None:
+    """The relay ends when its command does, although a process the command left (on macOS
+    no subreaper ends it) keeps printing to the relay's terminal more often than the relay's
+    poll: it used to read on until that process stopped (the run never ended)."""
+    envfile = tmp_path / "env"
+    envfile.write_text("")
+    orphan = tmp_path / "orphan.pid"
+    script = (f"(trap '' HUP; while echo orphan; do sleep 0.05; done) & echo $! >'{orphan}'; "
+              "echo main done; exit 3")
+    relay = subprocess.Popen(
+        [sys.executable, "-I", str(SHELL / "tmuxkit-relay.py"), str(envfile), str(tmp_path / "r.log"),
+         "1000000", "2", "r", "r.1", str(tmp_path), "--", "bash", "-c", script],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert relay.stdout is not None
+        seen = b""
+        while b"main done" not in seen:  # the orphan runs: what the relay reads from now is its own
+            seen += os.read(relay.stdout.fileno(), 1 << 16)
+        threading.Thread(target=relay.stdout.read, daemon=True).start()  # drain the pipe
+        assert relay.wait(timeout=20) == 3
+    finally:
+        relay.kill()
+        wait_until(orphan.exists, timeout=10, what="the orphan's pid")
+        try:
+            os.kill(int(orphan.read_text()), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass

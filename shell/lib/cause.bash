@@ -12,6 +12,7 @@
 #   > NCCL errors and timeouts > a NaN or inf loss as the last value printed > the error line
 #   (SomethingError: message) > killed by SIGKILL tmuxkit did not send (the host's OOM killer,
 #   from the kernel log where it can be read) > a segfault > a 'Killed' line > exit N or signal S.
+# A clean exit (0) is 'exit 0' (or the NaN loss it ended on), whatever errors were caught before.
 
 TK_CAUSE_TAIL=65536
 TK_CAUSE_MAX=300
@@ -130,6 +131,9 @@ END {
       else if (t ~ /^[-+]?[0-9.]+(e[-+]?[0-9]+)?$/) break
     }
   }
+  # A clean exit is no crash: an error the trainer caught and survived is not its cause (a NaN
+  # loss it ended on still is named).
+  if (rc == "0") { print (nan != "" ? nan : "exit 0"); exit }
   r = ""
   if (oom != "") r = oom
   else if (nospace != "") r = nospace
