@@ -249,3 +249,21 @@ start_run() { # RUN CMD
   assert_success
   assert_output "exited 3"
 }
+
+@test "start: an ended run's dead session removed by a cleanup between start's two looks is no live session" {
+  run bash "$SHELL_DIR/tmuxkit-start" gone1 --cmd true
+  assert_success
+  wait_for 20 test -f "$TMUXKIT_HOME/runs/gone1/exit"
+  wait_for 20 bash -c '[ "$(tmux -L "$1" display-message -p -t =gone1: "#{pane_dead}")" = 1 ]' _ "$TMUXKIT_SOCKET"
+  # A tmux whose answer to start's pane_dead look comes after a cleanup removed the session (the
+  # window between start seeing the session and asking about its pane).
+  local real shim="$BATS_TEST_TMPDIR/shim"
+  real=$(command -v tmux)
+  mkdir -p "$shim"
+  printf '#!/bin/sh\ncase "$*" in *display-message*pane_dead*) "%s" -L "%s" kill-session -t =gone1 ;; esac\nexec "%s" "$@"\n' \
+    "$real" "$TMUXKIT_SOCKET" "$real" >"$shim/tmux"
+  chmod +x "$shim/tmux"
+  run env PATH="$shim:$PATH" bash "$SHELL_DIR/tmuxkit-start" gone1 --again
+  assert_success
+  wait_for 20 test -f "$TMUXKIT_HOME/runs/gone1/exit"
+}
