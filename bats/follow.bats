@@ -33,3 +33,25 @@ off=9"
   lib 'tk_log_find "$PWD/r.log" 1; echo "$TK_FIND_IDX"'
   assert_output "-1"
 }
+
+@test "tk_follow_pos: a rotation between finding a part and reading it reads that part, not the one now at its name" {
+  printf 'old 1\nold 2\n' >"$WORK/r.log"
+  ino=$(ls -i "$WORK/r.log" | awk '{ print $1 }')
+  # The first read of the log's bytes rotates it first: r.log is then another part, as long as the old one.
+  lib 'tail() {
+      if [ "$1" = -c ] && [ ! -e rotated ]; then
+        : >rotated && mv r.log r.log.1 && printf "new 1\nnew 2\nnew 3\n" >r.log
+      fi
+      command tail "$@"
+    }
+    tk_follow_pos "$PWD/r.log" '"$ino"' 0 false'
+  assert_success
+  new=$(ls -i "$WORK/r.log" | awk '{ print $1 }')
+  assert_output "old 1
+old 2
+"$'\036'"$ino:12
+new 1
+new 2
+new 3
+"$'\036'"$new:18"
+}
