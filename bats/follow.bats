@@ -55,3 +55,31 @@ new 2
 new 3
 "$'\036'"$new:18"
 }
+
+@test "logs -f --heartbeat: a rotation between sizing the log and reading its last lines reads the part that was sized" {
+  run bash "$SHELL_DIR/tmuxkit-start" rr --cmd 'echo old 1; echo old 2'
+  assert_success
+  log=$WORK/results/rr/tmuxkit/rr.log
+  wait_for 10 grep -q 'exited with code 0' "$log"
+  ino=$(ls -i "$log" | awk '{ print $1 }')
+  size=$(wc -c <"$log" | tr -d ' ')
+  # The first read of the log's bytes rotates it first: rr.log is then another, longer part.
+  tail() {
+    if [ "$1" = -c ] && [ ! -e "$WORK/rotated" ]; then
+      : >"$WORK/rotated" && mv "$LOG" "$LOG.1" && awk '{ print "new " $0 } END { print "new end" }' "$LOG.1" >"$LOG"
+    fi
+    command tail "$@"
+  }
+  export -f tail
+  export LOG=$log WORK
+  run bash "$SHELL_DIR/tmuxkit-logs" rr -n 2 -f --heartbeat
+  unset -f tail
+  assert_success
+  new=$(ls -i "$log" | awk '{ print $1 }')
+  # The sized part's last 2 lines and its mark, then the new part whole, once.
+  [ "${lines[2]}" = $'\036'"$ino:$size" ]
+  [ "${lines[3]}" = "new $(sed -n 1p "$log.1")" ]
+  [ "${lines[1]}" = "$(tail -n 1 "$log.1")" ]
+  [ "$(printf '%s\n' "$output" | grep -c '^new ')" = "$(wc -l <"$log" | tr -d ' ')" ]
+  [ "${lines[${#lines[@]} - 1]}" = $'\036'"$new:$(wc -c <"$log" | tr -d ' ')" ]
+}

@@ -79,6 +79,25 @@ tk_emit_part() {
   } 2>&6; } 6>&2 2>/dev/null 5<"$TK_FIND_PATH" || return 1
 }
 
+# tk_part_read LOG INODE CMD...: CMD with its stdin the part of LOG whose inode is INODE, opened and
+# proved to be it (as tk_emit_part); 1 when no part has that inode (rotated away).
+tk_part_read() {
+  local log=$1 ino=$2 idx
+  shift 2
+  while :; do
+    tk_log_find "$log" "$ino"
+    [ "$TK_FIND_IDX" != -1 ] || return 1
+    idx=$TK_FIND_IDX
+    { {
+      tk_log_find "$log" "$ino"
+      if [ "$TK_FIND_IDX" = "$idx" ]; then
+        "$@" <&5
+        return
+      fi
+    } 2>&6; } 6>&2 2>/dev/null 5<"$TK_FIND_PATH" || true
+  done
+}
+
 # tk_follow_pos LOG INODE OFF CHECK: print LOG from byte OFF of the part whose inode is INODE on,
 # through the newer parts, as it grows and rotates, a mark after each stretch and every 2 s, while
 # CHECK succeeds (then once more, a second later). When that part is gone: the gap line, then LOG
