@@ -33,3 +33,53 @@ off=9"
   lib 'tk_log_find "$PWD/r.log" 1; echo "$TK_FIND_IDX"'
   assert_output "-1"
 }
+
+@test "tk_follow_pos: a rotation between finding a part and reading it reads that part, not the one now at its name" {
+  printf 'old 1\nold 2\n' >"$WORK/r.log"
+  ino=$(ls -i "$WORK/r.log" | awk '{ print $1 }')
+  # The first read of the log's bytes rotates it first: r.log is then another part, as long as the old one.
+  lib 'tail() {
+      if [ "$1" = -c ] && [ ! -e rotated ]; then
+        : >rotated && mv r.log r.log.1 && printf "new 1\nnew 2\nnew 3\n" >r.log
+      fi
+      command tail "$@"
+    }
+    tk_follow_pos "$PWD/r.log" '"$ino"' 0 false'
+  assert_success
+  new=$(ls -i "$WORK/r.log" | awk '{ print $1 }')
+  assert_output "old 1
+old 2
+"$'\036'"$ino:12
+new 1
+new 2
+new 3
+"$'\036'"$new:18"
+}
+
+@test "logs -f --heartbeat: a rotation between sizing the log and reading its last lines reads the part that was sized" {
+  run bash "$SHELL_DIR/tmuxkit-start" rr --cmd 'echo old 1; echo old 2'
+  assert_success
+  log=$WORK/results/rr/tmuxkit/rr.log
+  wait_for 10 grep -q 'exited with code 0' "$log"
+  ino=$(ls -i "$log" | awk '{ print $1 }')
+  size=$(wc -c <"$log" | tr -d ' ')
+  # The first read of the log's bytes rotates it first: rr.log is then another, longer part.
+  tail() {
+    if [ "$1" = -c ] && [ ! -e "$WORK/rotated" ]; then
+      : >"$WORK/rotated" && mv "$LOG" "$LOG.1" && awk '{ print "new " $0 } END { print "new end" }' "$LOG.1" >"$LOG"
+    fi
+    command tail "$@"
+  }
+  export -f tail
+  export LOG=$log WORK
+  run bash "$SHELL_DIR/tmuxkit-logs" rr -n 2 -f --heartbeat
+  unset -f tail
+  assert_success
+  new=$(ls -i "$log" | awk '{ print $1 }')
+  # The sized part's last 2 lines and its mark, then the new part whole, once.
+  [ "${lines[2]}" = $'\036'"$ino:$size" ]
+  [ "${lines[3]}" = "new $(sed -n 1p "$log.1")" ]
+  [ "${lines[1]}" = "$(tail -n 1 "$log.1")" ]
+  [ "$(printf '%s\n' "$output" | grep -c '^new ')" = "$(wc -l <"$log" | tr -d ' ')" ]
+  [ "${lines[${#lines[@]} - 1]}" = $'\036'"$new:$(wc -c <"$log" | tr -d ' ')" ]
+}

@@ -40,8 +40,9 @@ tk_log_find() {
   case $TK_FIND_IDX in 0) TK_FIND_PATH=$1 ;; -1) TK_FIND_PATH='' ;; *) TK_FIND_PATH=$1.$TK_FIND_IDX ;; esac
 }
 
-# tk_emit FILE OFF SIZE: the complete lines of FILE between byte OFF and SIZE (at most
-# TK_FOLLOW_CAP bytes of them; a longer line goes out cut), then sets TK_OFF past them.
+# tk_emit FILE OFF SIZE: the complete lines of FILE (- for stdin, a file opened before) between
+# byte OFF and SIZE (at most TK_FOLLOW_CAP bytes of them; a longer line goes out cut), then sets
+# TK_OFF past them.
 tk_emit() {
   local len=$(($3 - $2)) n
   [ "$len" -gt 0 ] || return 0
@@ -50,7 +51,8 @@ tk_emit() {
   # "\n\001" after the bytes ends whatever partial line they end with (empty when they end with a
   # newline): every record before that one is a whole line.
   # shellcheck disable=SC2016  # an awk program
-  n=$({ { { tail -c "+$(($2 + 1))" "$1" 2>/dev/null || true; } | head -c "$len"; printf '\n\001'; } |
+  n=$({ { { if [ "$1" = - ]; then tail -c "+$(($2 + 1))"; else tail -c "+$(($2 + 1))" "$1"; fi 2>/dev/null ||
+    true; } | head -c "$len"; printf '\n\001'; } |
     LC_ALL=C awk -v cap="$TK_FOLLOW_CAP" '
       { if (NR > 2) { print pp; n += length(pp) + 1 }; pp = p; p = $0 }
       END {
@@ -59,6 +61,41 @@ tk_emit() {
       }'; } 2>&1 1>&4)
   case $n in '' | *[!0-9]*) n=0 ;; esac
   TK_OFF=$(($2 + n))
+}
+
+# tk_emit_part: tk_emit of the part whose inode is TK_INO, found at TK_FIND_PATH by tk_log_find,
+# from TK_OFF, read from the file opened there and proved to be that part: a new snapshot taken
+# after the open still has it at that name (a rotation only moves a part to an older name, never
+# back). Reading by name instead read the part rotated into that name meanwhile (its bytes at that
+# offset went out under this part's mark: a line from later in place of one, which was lost).
+# 1 when a rotation landed between (TK_FIND_* are then of the new snapshot: find it again).
+tk_emit_part() {
+  local idx=$TK_FIND_IDX
+  # fd 6 keeps stderr for the body; only a failed open (the part just moved) is silenced.
+  { {
+    tk_log_find "$LOGF" "$TK_INO"
+    [ "$TK_FIND_IDX" = "$idx" ] || return 1
+    tk_emit - "$TK_OFF" "$TK_FIND_SIZE" <&5
+  } 2>&6; } 6>&2 2>/dev/null 5<"$TK_FIND_PATH" || return 1
+}
+
+# tk_part_read LOG INODE CMD...: CMD with its stdin the part of LOG whose inode is INODE, opened and
+# proved to be it (as tk_emit_part); 1 when no part has that inode (rotated away).
+tk_part_read() {
+  local log=$1 ino=$2 idx
+  shift 2
+  while :; do
+    tk_log_find "$log" "$ino"
+    [ "$TK_FIND_IDX" != -1 ] || return 1
+    idx=$TK_FIND_IDX
+    { {
+      tk_log_find "$log" "$ino"
+      if [ "$TK_FIND_IDX" = "$idx" ]; then
+        "$@" <&5
+        return
+      fi
+    } 2>&6; } 6>&2 2>/dev/null 5<"$TK_FIND_PATH" || true
+  done
 }
 
 # tk_follow_pos LOG INODE OFF CHECK: print LOG from byte OFF of the part whose inode is INODE on,
@@ -84,7 +121,7 @@ tk_follow_pos() {
         TK_OFF=0
       fi
       if [ "$TK_FIND_SIZE" -gt "$TK_OFF" ]; then
-        tk_emit "$TK_FIND_PATH" "$TK_OFF" "$TK_FIND_SIZE"
+        tk_emit_part || continue
         printf '\036%s:%s\n' "$TK_INO" "$TK_OFF"
         last=$SECONDS
         [ "$TK_FIND_SIZE" -le "$TK_OFF" ] || continue # more of it (a stretch is capped)
