@@ -83,3 +83,13 @@ new 3
   [ "$(printf '%s\n' "$output" | grep -c '^new ')" = "$(wc -l <"$log" | tr -d ' ')" ]
   [ "${lines[${#lines[@]} - 1]}" = $'\036'"$new:$(wc -c <"$log" | tr -d ' ')" ]
 }
+
+@test "tk_log_find: a part rotated past LOG.9 (log_keep over 9) is still found by its inode" {
+  local i
+  for i in "" .1 .2 .3 .4 .5 .6 .7 .8 .9 .10 .11; do echo "part$i" >"$WORK/r.log$i"; done
+  local ino
+  ino=$(bash -c '. "$1/lib/tmuxkit.bash" && . "$1/lib/follow.bash" && tk_ino_size "$2"' _ "$SHELL_DIR" "$WORK/r.log.11" | awk '{ print $1 }')
+  run bash -c '. "$1/lib/tmuxkit.bash" && . "$1/lib/follow.bash" && tk_log_find "$2" "$3" && echo "$TK_FIND_IDX $TK_FIND_PATH"' _ "$SHELL_DIR" "$WORK/r.log" "$ino"
+  assert_success
+  assert_output "11 $WORK/r.log.11"
+}

@@ -2,7 +2,7 @@
 # Following a rotated log by position (tmuxkit-logs -f --heartbeat): each stretch of complete lines
 # is followed by a mark "<0x1E>INODE:OFFSET" (where the next byte comes from), so a reader whose
 # link dropped asks again --from INODE:OFFSET and gets exactly the lines it had not had, across
-# rotations (the old part is found by its inode among LOG.1 ... LOG.9), or a line saying that lines
+# rotations (the old part is found by its inode among LOG.1 ... LOG.999), or a line saying that lines
 # were lost, when that part was rotated away meanwhile. Never by a line's text: a log whose lines
 # repeat (a blank line after each step) resumed at the wrong copy and lost the lines between.
 # Sourced: defines only. Needs core.bash/proc.bash (tk_stat's probe).
@@ -20,13 +20,13 @@ tk_ino_size() {
   fi
 }
 
-# tk_log_find LOG INODE: of the parts of LOG (LOG, LOG.1 ... LOG.9) in one snapshot, the one whose
+# tk_log_find LOG INODE: of the parts of LOG (LOG, LOG.1 ... LOG.999) in one snapshot, the one whose
 # inode is INODE: TK_FIND_IDX its number (0 for LOG itself; -1 when no part is), TK_FIND_PATH,
 # TK_FIND_SIZE, and TK_NEXT_INO the inode of the next newer part ('' for none); TK_LOG_INO, LOG's.
 tk_log_find() {
   local line
   # shellcheck disable=SC2016  # an awk program
-  line=$(tk_ino_size "$1" "$1".[1-9] | awk -v lg="$1" -v want="$2" '
+  line=$(tk_ino_size "$1" "$1".[1-9] "$1".[1-9][0-9] "$1".[1-9][0-9][0-9] | awk -v lg="$1" -v want="$2" '
     { path = substr($0, length($1) + length($2) + 3)
       i = (path == lg) ? 0 : substr(path, length(lg) + 2) + 0
       ino[i] = $1; size[i] = $2; have[i] = 1
