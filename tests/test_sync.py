@@ -223,7 +223,9 @@ def test_converges_under_repeated_link_kills_and_never_shows_a_torn_file(tk: Env
         stop.set()
         w.join()
         p.terminate()
-        out = p.communicate(timeout=10)[0]
+        # SIGTERM ends the loop as Ctrl-C does, killing its host calls first; on a loaded machine
+        # that once took past 10 s (CI, after the tree had converged): the margin is for the load.
+        out = p.communicate(timeout=30)[0]
     assert kills >= 10
     assert torn == [], torn
     assert "retry" in out  # the kills were felt, and recovered from
