@@ -17,8 +17,10 @@ def test_a_crash_is_named_in_status_and_its_notification(tk: Env, sink: int) -> 
     tail = CRASHES / "oom_wandb.log"
     tk.add_run("oom", f"sed 1d {shlex.quote(str(tail))}; exit 1", f'notify = ["json://127.0.0.1:{sink}/"]')
     tk.add_run("ok", "echo done")
+    tk.add_run("halt", "echo up; sleep 60")
     tk.cli("start", "oom")
     tk.cli("start", "ok")
+    tk.cli("start", "halt")
     want = "CUDA out of memory (tried to allocate 2.00 GiB)"
 
     def crashed() -> dict[str, object] | None:
@@ -34,3 +36,7 @@ def test_a_crash_is_named_in_status_and_its_notification(tk: Env, sink: int) -> 
     assert "wandb" in rows["oom"]["last_line"]  # the last line is W&B's; the cause is the traceback's
     text = tk.cli("status", "oom").stdout
     assert want in text, text
+    # The user's own stop is no crash: no cause, though the run ended on a signal.
+    tk.cli("stop", "halt", "--grace", "2")
+    halt = next(r for r in json.loads(tk.cli("status", "--json", "--all").stdout) if r["run"] == "halt")
+    assert halt["state"] == "stopped" and halt["exit_code"] and not halt.get("cause"), halt

@@ -409,9 +409,10 @@ tk_run_json_v() {
   tk_lock_state "$R_LOCK"
   lock_state=$LK_STATE
   TK_RUN_DEFERRED=''
-  # Why an ended run ended (named once, at its end, by the runner: lib/cause.bash); not for a clean exit.
+  # Why an ended run ended (named once, at its end, by the runner: lib/cause.bash): a crash's, not
+  # a clean exit's nor a stop's (the user's own Ctrl-C is no cause to report).
   local cause=''
-  if [ -n "$R_EXIT" ] && [ "$R_EXIT" != 0 ] && [ -f "$R_DIR/cause" ] && [ ! -L "$R_DIR/cause" ]; then
+  if [ -n "$R_EXIT" ] && [ "$R_EXIT" != 0 ] && [ -z "$R_STOP_REQ" ] && [ -f "$R_DIR/cause" ] && [ ! -L "$R_DIR/cause" ]; then
     IFS= read -r cause <"$R_DIR/cause" || true
   fi
   # A live run whose registered watchdog is gone (see tk_watchdog_lost) shows that as its last event.
