@@ -104,6 +104,9 @@ writer_ends() {
   wait_for 20 test -f "$TMUXKIT_HOME/runs/$r/exit"
   wait_for 10 gone "$W"
   run cat "$WORK/results/$r/tmuxkit/$r.log"
+  # Shown only when the test fails: the whole log, and what of the run is left.
+  printf 'log:\n%s\n' "$output"
+  ls -la "$TMUXKIT_HOME/runs/$r" || true
   assert_line --index 1 "line 1"
   assert_line --index 3 "line 3"
   assert_line --index 4 "no newline"

@@ -5,13 +5,13 @@
 # tk_run_writer_end PANE LINE: end the loaded run's pane log writer once LINE (the runner's last
 # line, printed to PANE) is the log's last line, so no line is lost: the pane's pipe is closed and
 # the writer, at its end of file, flushes and exits (it stayed, 11 MB each, until a cleanup).
-# After 5 s without LINE, the pipe is closed all the same. Nothing to do without a pipe (headless:
+# After 15 s without LINE (a loaded box can hold the writer back), the pipe is closed all the same. Nothing to do without a pipe (headless:
 # the relay's own writer ends with the relay). Only this runner's own pane (its pane_pid is this
 # process): after a kill-server, a new server's pane may have the dead pane's id (another run's).
 tk_run_writer_end() {
   local i=0 last
   [ "$(tk_run_tmux display-message -p -t "$1" '#{pane_pipe} #{pane_pid}' 2>/dev/null)" = "1 $$" ] || return 0
-  while [ "$i" -lt 50 ]; do
+  while [ "$i" -lt 150 ]; do
     last=$(tail -n 1 "$R_LOG" 2>/dev/null) || last=''
     [ "$last" != "$2" ] || break
     sleep 0.1
