@@ -83,9 +83,14 @@ echo \"after \$?\""
   writer_attached pb
 }
 
-# writer_of LOGNAME: pids of live log writers (python3 or awk) writing LOGNAME.
+# writer_of LOGNAME: pids of live log writers (python3 or awk) writing LOGNAME: the python3 one is
+# given the log's name, the bash one (awk's parent) its path. The process table is read before it
+# is filtered: an awk reading ps's output live has the name and "tmuxkit-logwriter" in its own
+# arguments and would find itself (a pid gone at once, so the awk writer's end was never waited for).
 writer_of() {
-  ps -A -ww -o pid=,args= 2>/dev/null | awk -v n=" $1 " 'index($0 " ", n) && /tmuxkit-logwriter/ { print $1 }'
+  local table
+  table=$(ps -A -ww -o pid=,args= 2>/dev/null) || return 1
+  printf '%s\n' "$table" | awk -v n="$1" '/tmuxkit-logwriter/ && (index($0 " ", " " n " ") || index($0 " ", "/" n " ")) { print $1 }'
 }
 found_writer() { W=$(writer_of "$1") && [ -n "$W" ]; }
 gone() {
