@@ -105,8 +105,8 @@ def test_init_writes_comments_that_docs_config_md_shows_word_for_word(tmp_path: 
     assert written == configdoc.example()
     config.load(tmp_path / "tmuxkit.toml")
     rows = {}
-    for m in re.finditer(r"^\| `([a-z_]+)` \| (.*?) \| `(.*?)` \| (.*) \|$", (DOCS / "config.md").read_text(), re.M):
-        rows[m.group(1)] = (m.group(3).replace("\\|", "|"), m.group(4).replace("\\|", "|"))
+    for row in re.finditer(r"^\| `([a-z_]+)` \| (.*?) \| `(.*?)` \| (.*) \|$", (DOCS / "config.md").read_text(), re.M):
+        rows[row.group(1)] = (row.group(3).replace("\\|", "|"), row.group(4).replace("\\|", "|"))
     lines = [ln for ln in written.splitlines() if re.match(r"^(# )?[a-z_]+ = ", ln)]
     seen = set()
     for ln in lines:
