@@ -311,6 +311,15 @@ def runnable_blocks() -> list[tuple[str, str]]:
             for lineno, info, body in console_blocks(page) if info == RUNNABLE]
 
 
+def runnable_pages() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Each page with runnable blocks, and its blocks in order: a page's blocks run one after the other
+    in one sandbox, as a reader follows them (start in one block, stop in a later one)."""
+    pages: dict[str, list[tuple[str, str]]] = {}
+    for where, body in runnable_blocks():
+        pages.setdefault(where.split(":")[0], []).append((where, body))
+    return list(pages.items())
+
+
 def socket_pids(socket: str) -> list[int]:
     """Live processes carrying the block's tmux socket in their environment (its runs', its servers')."""
     env = {k: v for k, v in os.environ.items() if k != "TMUXKIT_SOCKET"}
@@ -330,8 +339,8 @@ def test_there_are_runnable_blocks() -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize(("where", "body"), runnable_blocks(), ids=[w for w, _ in runnable_blocks()])
-def test_runnable_console_block(where: str, body: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("page", "blocks"), runnable_pages(), ids=[p for p, _ in runnable_pages()])
+def test_runnable_console_blocks(page: str, blocks: list[tuple[str, str]], tmp_path: Path) -> None:
     home, work, bindir = tmp_path / "home", tmp_path / "work", tmp_path / "bin"
     for d in (home, work, bindir):
         d.mkdir()
@@ -343,14 +352,16 @@ def test_runnable_console_block(where: str, body: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(HOME=str(home), TMUXKIT_HOME=str(home / ".tmuxkit"), TMUXKIT_SOCKET=socket, NO_COLOR="1",
                PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}", PYTHONPATH=str(ROOT), COLUMNS="200")
+    where = page
     try:
-        for s in steps(body):
-            r = subprocess.run(["bash", "-c", s.command], cwd=work, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-            actual = r.stdout.rstrip("\n").splitlines()
-            assert r.returncode == s.exit_code and matches(s.expected, actual), (
-                f"{where}: $ {s.command}\nexit {r.returncode} (the block wants {s.exit_code})\n"
-                "--- the block shows:\n" + "\n".join(s.expected) + "\n--- it printed:\n" + "\n".join(actual))
+        for where, body in blocks:
+            for s in steps(body):
+                r = subprocess.run(["bash", "-c", s.command], cwd=work, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+                actual = r.stdout.rstrip("\n").splitlines()
+                assert r.returncode == s.exit_code and matches(s.expected, actual), (
+                    f"{where}: $ {s.command}\nexit {r.returncode} (the block wants {s.exit_code})\n"
+                    "--- the block shows:\n" + "\n".join(s.expected) + "\n--- it printed:\n" + "\n".join(actual))
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, env=env)
         for pid in socket_pids(socket):
