@@ -121,6 +121,22 @@ def test_init_writes_comments_that_docs_config_md_shows_word_for_word(tmp_path: 
     assert seen == {k.name for k in configdoc.KEYS}
 
 
+def test_the_readme_comments_a_key_in_the_words_of_init_and_docs_config_md() -> None:
+    """The README's tmuxkit.toml lines say of a key what tmuxkit init and docs/config.md say (one source)."""
+    docs = {k.name: k.doc for k in configdoc.KEYS}
+    text = (ROOT / "README.md").read_text()
+    problems, checked = [], 0
+    for block in re.findall(r"^```toml\n(.*?)^```", text, re.M | re.S):
+        for m in re.finditer(r"^([a-z_]+) = .*?\s# (.*)$", block, re.M):
+            key, comment = m.groups()
+            if key in docs:
+                checked += 1
+                if comment != docs[key]:
+                    problems.append(f"README.md: {key}: {comment!r}, but tmuxkit/configdoc.py says {docs[key]!r}")
+    assert not problems, "\n".join(problems)
+    assert checked, "README.md comments no config key"
+
+
 # ---------------------------------------------------------------- verbs and options
 
 
