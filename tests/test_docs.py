@@ -25,6 +25,11 @@ from pathlib import Path
 
 import pytest
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 from tmuxkit import config, configdoc
 from tmuxkit.cli import build_parser
 
@@ -119,6 +124,31 @@ def test_init_writes_comments_that_docs_config_md_shows_word_for_word(tmp_path: 
         assert value == rows[key][0], f"{key}: init writes {value!r}, docs/config.md shows {rows[key][0]!r}"
         assert comment.startswith(rows[key][1]), f"{key}: init says {comment!r}, docs/config.md {rows[key][1]!r}"
     assert seen == {k.name for k in configdoc.KEYS}
+
+
+def test_toml_examples_use_only_keys_the_code_knows() -> None:
+    """Nothing documented is unknown: every ```toml block of README.md and docs/ parses, and names only
+    tables and keys that tmuxkit/config.py accepts."""
+    tables = {"status": config.STATUS_KEYS, "hosts": config.HOST_KEYS, "runs": config.RUN_KEYS}
+    problems, blocks = [], 0
+    for page in PAGES:
+        for block in re.findall(r"^```toml\n(.*?)^```", page.read_text(), re.M | re.S):
+            blocks += 1
+            where = f"{page.relative_to(ROOT)}: toml block {block.splitlines()[0]!r}"
+            try:
+                data = tomllib.loads(block)
+            except tomllib.TOMLDecodeError as e:
+                problems.append(f"{where}: not valid TOML: {e}")
+                continue
+            for top, value in data.items():
+                if top not in tables:
+                    problems.append(f"{where}: [{top}] is no table of tmuxkit.toml")
+                    continue
+                entries = [value] if top == "status" else list(value.values())
+                for entry in entries:
+                    problems += [f"{where}: [{top}] has no key {k!r}" for k in entry if k not in tables[top]]
+    assert not problems, "\n".join(problems)
+    assert blocks >= 5
 
 
 def test_the_readme_comments_a_key_in_the_words_of_init_and_docs_config_md() -> None:
