@@ -419,3 +419,20 @@ def test_runnable_console_blocks(page: str, blocks: list[tuple[str, str]], tmp_p
         while socket_pids(socket) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not socket_pids(socket), f"{where}: processes left behind: {socket_pids(socket)}"
+
+
+@pytest.mark.timeout(180)
+def test_the_pictures_script_makes_them_from_the_demo(tmp_path: Path) -> None:
+    """docs/make-pictures still works (so the README's pictures can always be made again): status as a
+    terminal shows the demo, with its progress and loss sparkline, as SVG; the loss plot as PNG."""
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed (pip install 'tmuxkit[plot]')")
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUXKIT_SOCKET")}
+    r = subprocess.run([sys.executable, str(DOCS / "make-pictures"), "--out", str(tmp_path)], env=env,
+                       capture_output=True, text=True, timeout=170)
+    assert r.returncode == 0, r.stdout + r.stderr
+    svg = (tmp_path / "status.svg").read_text()
+    assert "<svg" in svg and "demo" in svg and "loss" in svg
+    assert any(c in svg for c in "▁▂▃▄▅▆▇█"), "no loss sparkline in the status picture"
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("status.svg", "plot.png"):
+        assert (DOCS / "pictures" / name).stat().st_size > 0, f"docs/pictures/{name}: run docs/make-pictures"
