@@ -165,6 +165,9 @@ def generated_part(text: str) -> str:
 
 def main(argv: list[str]) -> int:
     if argv == ["--write"]:
+        if not DOC.is_file():
+            print(f"tmuxkit: {DOC}: not found (--write works in a clone of tmuxkit)", file=sys.stderr)
+            return 1
         text = DOC.read_text()
         old = generated_part(text)
         if not old:
