@@ -448,60 +448,11 @@ def _refuse_nul(value: object, p: Path, key: str = "") -> None:
             _refuse_nul(v, p, key)
 
 
-EXAMPLE = '''\
-# tmuxkit.toml: hosts and runs for `tmuxkit start RUN`.
-# Every key is optional except a run's `command`. A commented-out key shows its default.
+def __getattr__(name: str) -> str:
+    """EXAMPLE, the file `tmuxkit init` writes, made from the one table of documented keys
+    (tmuxkit/configdoc.py, which also makes docs/config.md's tables)."""
+    if name == "EXAMPLE":
+        from tmuxkit.configdoc import example
 
-# [status]
-# show_ended = "3d"              # status lists runs that ended within this window (status --all: every run)
-
-# A GPU box over SSH (tmuxkit install studio copies the host scripts there once).
-# [hosts.studio]
-# ssh = "studio"                 # required: anything ssh accepts, an alias from ~/.ssh/config or user@host
-# port = 22                      # default: ssh's own (22, or the alias's Port)
-# identity = "~/.ssh/id_ed25519" # default: ssh's own choice
-# ssh_config = "~/.ssh/config"   # passed as -F; default: ssh's own
-# ssh_options = ["ServerAliveInterval=15"]   # more -o options; host-key checking is never turned off
-# max_runs = 4                 # runs live at once there; more wait in its queue (default 0: no limit)
-
-# [hosts.cluster]               # a Slurm cluster: each run is one batch job
-# kind = "slurm"
-# ssh = "login-node"            # leave out to submit from this machine
-# sbatch_args = ["--gres=gpu:1", "--time=24:00:00", "--partition=gpu"]
-
-[runs.kssm_v3]
-command = "python train.py --config configs/kssm_v3.yaml"   # or a list: ["python", "train.py"]
-# host = "studio"                # default "local"
-# cwd = "~/src/kssm"             # default: the directory of this file (local runs), the login dir (remote)
-results = "results/kssm_v3"      # relative to cwd; one run per results directory (locked); default results/RUN
-# env = { CUDA_VISIBLE_DEVICES = "0" }   # never on a command line; stored 0600
-# log_max_bytes = 50000000       # pane log rotation size
-# log_keep = 5                   # rotated log files kept
-# stuck_after = "5m"             # no output (a tqdm redraw counts) for this long -> state "stuck"
-# quiet_max = "20m"              # ... unless the run works (CPU, GPU, writes): then "quiet" up to this long (default 4x stuck_after)
-# early_exit_wait = "2s"         # start waits this long: a command that fails in it is an error, not "started"; 0: off
-# metrics = ["loss", "val_loss", "acc", "lr"]   # what the log writer reads as metrics
-# gpus = 1                       # free GPUs it gets as CUDA_VISIBLE_DEVICES; it waits in the host's queue for them
-# after = "prep"                 # waits in the host's queue until run "prep" exited 0
-
-# Sync: tmuxkit sync kssm_v3 (or start --sync) pulls results, logs and checkpoints to this machine.
-# sync_to = "runs/kssm_v3"       # default runs/RUN, beside this file
-# sync_include = ["*.npz", "plots/**"]   # added to the default *.json *.png *.csv *.txt and the pane logs
-# sync_every = "60s"             # between passes
-# sync_checkpoints = 0           # bring the newest N complete checkpoints here (a backup: pruned only for newer ones); 0: none
-
-# Watchdog: tmuxkit watch kssm_v3 --auto-resume (or start --watch).
-# checkpoints = "results/kssm_v3/ckpt/step_*.pt"   # glob relative to cwd; default: checkpoint-N/, *-state/,
-#                                # ckpt/ and checkpoints/ entries, and files named as checkpoints in results (README)
-# resume = "--resume {checkpoint}"   # appended to command on resume; default: none (restart from scratch)
-# checkpoint_check = "python -c 'import torch,sys; torch.load(sys.argv[1])'"   # exit 0 = usable; default: none
-# max_restarts = 3               # the restart budget ...
-# restart_window = "1h"          # ... within this window
-# restart_on = "both"            # "stuck", "crash" or "both"
-# gpu_idle_below = 5             # percent; default: GPU checks off
-# gpu_idle_for = "5m"            # idle this long flags the run
-
-# Notifications: stuck, crashed, resumed, restarted, finished, budget_spent.
-# notify = ["ntfy://my-topic", "json://127.0.0.1:8080/"]   # apprise URLs; default: none
-# notify_from = "host"           # "host" (the watchdog sends them), "laptop" or "both"
-'''
+        return example()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

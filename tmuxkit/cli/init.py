@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(a: Args) -> int:
-    from tmuxkit.config import EXAMPLE
+    from tmuxkit.configdoc import example
 
     if not a.path:
         raise UsageError("init: the path is empty; give a file name, e.g. tmuxkit init tmuxkit.toml")
@@ -32,7 +32,7 @@ def run(a: Args) -> int:
         raise TmuxkitError(f"{a.path} already exists; not overwriting it")
     try:
         with open(a.path, "x") as f:
-            f.write(EXAMPLE)
+            f.write(example())
     except OSError as e:
         raise UsageError(f"init: cannot write {a.path}: {e.strerror}") from None
     say(f"wrote {a.path}: edit [runs.kssm_v3], then: tmuxkit start kssm_v3")
