@@ -178,7 +178,17 @@ def test_version_and_completion_import_nothing_they_do_not_need(tk: Env) -> None
     assert not mods & (HEAVY | {"tmuxkit.cli", "tmuxkit.contract", "tmuxkit.config", "argparse"})
     mods, out = _imports(tk, "completion", "bash")
     assert "_python_argcomplete" in out
-    assert not mods & (HEAVY | {"tmuxkit.cli", "tmuxkit.contract", "tmuxkit.config", "dataclasses"})
+    assert not mods & (HEAVY | {"tmuxkit.cli", "tmuxkit.contract", "tmuxkit.config", "dataclasses", "argparse",
+                                "argcomplete.finders"})
+
+
+def test_completion_prints_argcomplete_s_own_scripts() -> None:
+    from argcomplete.shell_integration import shellcode as theirs
+
+    from tmuxkit import shellcode
+
+    for shell in shellcode.SHELLS:
+        assert shellcode.script(shell) == theirs(["tmuxkit"], shell=shell).rstrip("\n")
 
 
 def test_a_tab_press_imports_only_the_verb_it_completes(tk: Env) -> None:

@@ -108,11 +108,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                                                                                 prog="tmuxkit [--config PATH]",
                                                                                 help=argparse.SUPPRESS)
     sub.required = True
+    stub = sub_class(prog="tmuxkit", add_help=False)  # one for all the verbs not being completed
     for name in VERB_NAMES:
         if only is None or name == only:
             verb_module(name).add_parser(sub)
         else:
-            sub.add_parser(name)
+            sub.choices[name] = stub  # the name only, as a Tab before the verb needs it
     if only != "":  # stubs only: no RUN or HOST argument to complete
         from tmuxkit.cli import completion
 
