@@ -199,7 +199,17 @@ def test_a_tab_press_imports_only_the_verb_it_completes(tk: Env) -> None:
     (tk.home / "where" / "trainA").write_text("local\n")  # a run this machine started (runs.remember)
     mods, out = _imports(tk, tab="tmuxkit stop tr")
     assert out.split() == ["trainA"]
-    assert "tmuxkit.cli.stop" in mods and not mods & (HEAVY | OTHER_VERBS)
+    assert "tmuxkit.cli.stop" in mods and not mods & (HEAVY | OTHER_VERBS | {"tmuxkit.config"})
+    tk.write_config('[runs.trainB]\ncommand = "sleep 1"\n')  # with a config, its runs too
+    mods, out = _imports(tk, tab="tmuxkit stop tr")
+    assert out.split() == ["trainA", "trainB"] and "tmuxkit.config" in mods
+
+
+def test_completion_knows_the_config_file_name() -> None:
+    from tmuxkit import config
+    from tmuxkit.cli import completion
+
+    assert completion.CONFIG_FILE == config.DEFAULT_CONFIG
 
 
 def test_completion_reads_the_runs_that_runs_remembers(tk: Env) -> None:

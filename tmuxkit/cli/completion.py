@@ -12,6 +12,7 @@ from tmuxkit.cli._common import say
 
 HELP = "print the shell completion script for bash, zsh or fish"
 SHELLS = shellcode.SHELLS
+CONFIG_FILE = "tmuxkit.toml"  # config.DEFAULT_CONFIG (a test checks), here so a Tab need not import config
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,11 @@ def _remembered_runs() -> list[str]:
 
 def run_names(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> Iterable[str]:
     """The runs of the config, and those this machine started (remembered by name)."""
-    names = set(_config(parsed_args).runs) | set(_remembered_runs())
+    import os
+
+    # No config to read (config.load's rule: --config, $TMUXKIT_CONFIG, ./tmuxkit.toml): its module is not imported.
+    none = not (getattr(parsed_args, "config", None) or os.environ.get("TMUXKIT_CONFIG") or os.path.exists(CONFIG_FILE))
+    names = (set() if none else set(_config(parsed_args).runs)) | set(_remembered_runs())
     return sorted(n for n in names if n.startswith(prefix))
 
 
