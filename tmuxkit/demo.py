@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-STEPS = 30
-DELAY = 0.15  # seconds per step: 30 steps in about 5 s
+STEPS = 40
+DELAY = 0.12  # seconds per step: 40 steps in about 5 s
 PEAK_LR = 3e-4
 WARMUP = 3
 
