@@ -38,13 +38,20 @@ from tmuxkit.hosts import Host, connect
 from tmuxkit.hosts.slurm import SlurmHost, Submitted
 
 DEMO = "demo"
+DEMO_WATCH_EVERY = 3  # seconds: `start demo --watch` checks this often (the demo lasts seconds)
 STATUS_TIMEOUT = 10.0
 
 
 def demo_spec(cwd: str | None = None) -> RunSpec:
     """The built-in demo: a tiny trainer shipped in the package."""
     trainer = Path(__file__).resolve().parent / "demo.py"
-    return RunSpec(name=DEMO, command=(sys.executable, str(trainer)), cwd=cwd, results=f"results/{DEMO}", stuck_after=60)
+    return RunSpec(name=DEMO, command=(sys.executable, str(trainer)), cwd=cwd, results=f"results/{DEMO}", stuck_after=60,
+                   resume="--resume {checkpoint}")
+
+
+def is_builtin_demo(config: Config, name: str) -> bool:
+    """NAME is the built-in demo: "demo", and the config has no run of that name."""
+    return name == DEMO and name not in config.runs
 
 
 def _on_this_machine(config: Config, host: str) -> bool:

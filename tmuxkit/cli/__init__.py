@@ -2,77 +2,60 @@
 
 Each verb module (start, status, ...) has `add_parser(subparsers)`, a frozen dataclass `Args`
 and `run(args) -> int`; it imports what its work needs inside `run`, so `status` stays fast.
+The verb modules themselves are imported when first needed (VERBS, build_parser): a Tab completion
+after `tmuxkit stop ` imports only stop's module (issue 29.8; bench/startup.py measures it).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from tmuxkit import __version__
-from tmuxkit.cli import (
-    attach,
-    checkpoints,
-    cleanup,
-    completion,
-    doctor,
-    events,
-    forget,
-    gpus,
-    init,
-    install,
-    logs,
-    plot,
-    start,
-    status,
-    stop,
-    sync,
-    watch,
-)
 from tmuxkit.cli._common import Parser, err
-from tmuxkit.config import check_run_name
-from tmuxkit.contract import ExitCode
-from tmuxkit.errors import TmuxkitError, UsageError, user_message
 
-A = TypeVar("A")
+if TYPE_CHECKING:
+    from types import ModuleType
 
 
-@dataclass(frozen=True)
-class Verb(Generic[A]):
-    add_parser: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
-    args: type[A]
-    run: Callable[[A], int]
-    help: str
+class Verb:
+    """One verb: its parser, its Args dataclass, its run, its one-line help. (A plain class, not a
+    dataclass: the Tab path imports neither dataclasses nor typing's generics for it.)"""
+
+    def __init__(self, add_parser: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None],
+                 args: type[Any], run: Callable[[Any], int], help: str) -> None:
+        self.add_parser, self.args, self.run, self.help = add_parser, args, run, help
 
     def call(self, ns: argparse.Namespace) -> int:
-        fields = dataclasses.fields(self.args)  # type: ignore[arg-type]
+        import dataclasses
+
+        fields = dataclasses.fields(self.args)
         return self.run(self.args(**{f.name: getattr(ns, f.name) for f in fields if hasattr(ns, f.name)}))
 
 
-VERBS: dict[str, Verb[Any]] = {
-    "start": Verb(start.add_parser, start.Args, start.run, start.HELP),
-    "watch": Verb(watch.add_parser, watch.Args, watch.run, watch.HELP),
-    "events": Verb(events.add_parser, events.Args, events.run, events.HELP),
-    "sync": Verb(sync.add_parser, sync.Args, sync.run, sync.HELP),
-    "attach": Verb(attach.add_parser, attach.Args, attach.run, attach.HELP),
-    "status": Verb(status.add_parser, status.Args, status.run, status.HELP),
-    "logs": Verb(logs.add_parser, logs.Args, logs.run, logs.HELP),
-    "stop": Verb(stop.add_parser, stop.Args, stop.run, stop.HELP),
-    "cleanup": Verb(cleanup.add_parser, cleanup.Args, cleanup.run, cleanup.HELP),
-    "forget": Verb(forget.add_parser, forget.Args, forget.run, forget.HELP),
-    "checkpoints": Verb(checkpoints.add_parser, checkpoints.Args, checkpoints.run, checkpoints.HELP),
-    "plot": Verb(plot.add_parser, plot.Args, plot.run, plot.HELP),
-    "install": Verb(install.add_parser, install.Args, install.run, install.HELP),
-    "init": Verb(init.add_parser, init.Args, init.run, init.HELP),
-    "doctor": Verb(doctor.add_parser, doctor.Args, doctor.run, doctor.HELP),
-    "completion": Verb(completion.add_parser, completion.Args, completion.run, completion.HELP),
-    "gpus": Verb(gpus.add_parser, gpus.Args, gpus.run, gpus.HELP),
-}
+# The verbs, in the order of their modules' parsers; each module is tmuxkit.cli.NAME.
+VERB_NAMES = ("start", "watch", "events", "sync", "attach", "status", "logs", "stop", "cleanup", "forget",
+              "checkpoints", "plot", "install", "init", "doctor", "completion", "gpus")
+
+
+def verb_module(name: str) -> ModuleType:
+    return importlib.import_module(f"tmuxkit.cli.{name}")
+
+
+def verb(name: str) -> Verb:
+    m = verb_module(name)
+    return Verb(m.add_parser, m.Args, m.run, m.HELP)
+
+
+def __getattr__(name: str) -> Any:  # VERBS on first use: it imports every verb's module
+    if name == "VERBS":
+        verbs = {n: verb(n) for n in VERB_NAMES}
+        globals()["VERBS"] = verbs
+        return verbs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -87,35 +70,77 @@ class TopParser(Parser):
     """`tmuxkit --help`: the verbs grouped as run / look / fix / set up, one line each."""
 
     def format_help(self) -> str:
+        from tmuxkit.contract import ExitCode
+
         lines = []
         for group, names in GROUPS.items():
             lines.append(f"{group}:")
-            lines += [f"  {n:<12} {VERBS[n].help}" for n in names]
+            lines += [f"  {n:<12} {verb(n).help}" for n in names]
         codes = ", ".join(f"{c.value} {c.name.lower().replace('_', ' ')}" for c in ExitCode)
         lines.append(f"\nEach command has --help. Exit codes: {codes}.")
         return super().format_help() + "\n" + "\n".join(lines) + "\n"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = TopParser(prog="tmuxkit", description="Training runs in tmux sessions, on this machine or over SSH.",
+class _Version(argparse.Action):
+    """--version, anywhere before the verb: the host scripts' hash is read only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from tmuxkit.version import version_line
+
+        print(version_line(), flush=True)
+        parser.exit()
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ONLY (the Tab path, once the line names its verb), that verb's parser and
+    a bare stub of each other verb, so one verb module is imported, not all of them ("": stubs only)."""
+    # Stubs only (a Tab before the verb): plain argparse, whose errors argcomplete takes as they are.
+    top, sub_class = (argparse.ArgumentParser, argparse.ArgumentParser) if only == "" else (TopParser, Parser)
+    p = top(prog="tmuxkit", description="Training runs in tmux sessions, on this machine or over SSH.",
                   usage="tmuxkit [--config PATH] COMMAND [ARGS...]")
-    p.add_argument("--version", action="version", version=f"tmuxkit {__version__}")
+    p.add_argument("--version", action=_Version, help="print the version of tmuxkit and of its host scripts, and exit")
     p.add_argument("--config", metavar="PATH", help="config file (default: $TMUXKIT_CONFIG, else ./tmuxkit.toml)")
     sub: argparse._SubParsersAction[argparse.ArgumentParser] = p.add_subparsers(dest="cmd", metavar="COMMAND",
-                                                                                parser_class=Parser,
+                                                                                parser_class=sub_class,
                                                                                 prog="tmuxkit [--config PATH]",
                                                                                 help=argparse.SUPPRESS)
     sub.required = True
-    for verb in VERBS.values():
-        verb.add_parser(sub)
-    completion.add_completers(p)
+    stub = sub_class(prog="tmuxkit", add_help=False)  # one for all the verbs not being completed
+    for name in VERB_NAMES:
+        if only is None or name == only:
+            verb_module(name).add_parser(sub)
+        else:
+            sub.choices[name] = stub  # the name only, as a Tab before the verb needs it
+    if only != "":  # stubs only: no RUN or HOST argument to complete
+        from tmuxkit.cli import completion
+
+        completion.add_completers(p)
     return p
+
+
+def complete() -> None:
+    """One Tab press: argcomplete answers on fd 8 and ends the process. Once the line names a verb,
+    only that verb's parser is built; before that only the verbs' names are needed, and their one-line
+    help only where the shell shows it (zsh, fish)."""
+    import argcomplete
+
+    line = os.environ.get("COMP_LINE", "")[: int(os.environ.get("COMP_POINT") or 1 << 30)]
+    done = line.split() if line[-1:].isspace() else line.split()[:-1]  # the words before the cursor's
+    named = [w for w in done[1:] if w in VERB_NAMES]
+    bare = os.environ.get("_ARGCOMPLETE_SHELL", "bash") == "bash"
+    only = named[0] if named else ("" if bare else None)
+    argcomplete.autocomplete(build_parser(only))
 
 
 PATH_OPTIONS = frozenset({"--results", "--cwd", "--to", "--config"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (tmuxkit completion SHELL)
+        complete()
     from tmuxkit import signals
 
     # SIGTERM and SIGHUP end tmuxkit as Ctrl-C does: no host call's process group is left behind.
@@ -124,10 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (tmuxkit completion SHELL)
-        import argcomplete
+    from tmuxkit.errors import TmuxkitError, UsageError, user_message
 
-        argcomplete.autocomplete(build_parser())
     argv = list(sys.argv[1:] if argv is None else argv)
     # Everything after the first "--" is the run's command, untouched by option parsing.
     command: list[str] = []
@@ -138,13 +161,17 @@ def _main(argv: Sequence[str] | None = None) -> int:
     # silence): a path of that name goes on as "./--", the same path. (Not in the run's command.)
     argv = [f"{a[:-2]}./--" if a.endswith("=--") and a[:-3] in PATH_OPTIONS else a for a in argv]
     try:
-        if argv[:1] == ["start"] and len(argv) > 1 and argv[1].startswith("-") and argv[1] not in start.FLAGS:
+        if argv[:1] == ["start"] and len(argv) > 1 and argv[1].startswith("-") \
+                and argv[1] not in verb_module("start").FLAGS:
+            from tmuxkit.config import check_run_name
+
             check_run_name(argv[1])  # "-x" is a bad run name, not an unknown flag
-        ns = build_parser().parse_args(argv)
+        # A line that starts with its verb needs only that verb's module (the rest are stubs).
+        ns = build_parser(argv[0] if argv[:1] and argv[0] in VERB_NAMES else None).parse_args(argv)
         if command and ns.cmd != "start":
             raise UsageError(f"{ns.cmd}: '--' is only for start's command")
         ns.command = command
-        return VERBS[ns.cmd].call(ns)
+        return verb(ns.cmd).call(ns)
     except TmuxkitError as e:
         err(user_message(e))
         return int(e.code)

@@ -8,8 +8,6 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from tmuxkit.errors import ConfigError, UsageError
-
 if TYPE_CHECKING:
     from tmuxkit.config import Config
 
@@ -111,6 +109,8 @@ def wait(v: str) -> int:
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
+        from tmuxkit.errors import UsageError
+
         raise UsageError(f"{self.prog.split()[-1]}: {message}")
 
 
@@ -128,6 +128,7 @@ def load_config(path: str | None, runs: Sequence[str] = (), ad_hoc: bool = False
     import os
 
     from tmuxkit import config as cfg
+    from tmuxkit.errors import ConfigError
     from tmuxkit.runs import remembered_host
 
     try:

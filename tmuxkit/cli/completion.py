@@ -7,10 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from tmuxkit import shellcode
 from tmuxkit.cli._common import say
 
 HELP = "print the shell completion script for bash, zsh or fish"
-SHELLS = ("bash", "zsh", "fish")
+SHELLS = shellcode.SHELLS
+CONFIG_FILE = "tmuxkit.toml"  # config.DEFAULT_CONFIG (a test checks), here so a Tab need not import config
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(a: Args) -> int:
-    from argcomplete.shell_integration import shellcode
-
-    say(shellcode(["tmuxkit"], shell=a.shell).rstrip("\n"))
+    say(shellcode.script(a.shell))
     return 0
 
 
@@ -43,11 +43,25 @@ def _config(parsed: argparse.Namespace) -> Any:
         return cfg.Config()
 
 
+def _remembered_runs() -> list[str]:
+    """runs.remembered_runs without importing tmuxkit.runs (and the hosts behind it) on a Tab press:
+    the notes in $TMUXKIT_HOME/where (runs._where_dir; a test checks both agree)."""
+    import os
+
+    home = os.environ.get("TMUXKIT_HOME") or os.path.join(os.path.expanduser("~"), ".tmuxkit")
+    try:
+        return sorted(n for n in os.listdir(os.path.join(home, "where")) if not n.startswith("."))
+    except OSError:
+        return []
+
+
 def run_names(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> Iterable[str]:
     """The runs of the config, and those this machine started (remembered by name)."""
-    from tmuxkit.runs import remembered_runs
+    import os
 
-    names = set(_config(parsed_args).runs) | set(remembered_runs())
+    # No config to read (config.load's rule: --config, $TMUXKIT_CONFIG, ./tmuxkit.toml): its module is not imported.
+    none = not (getattr(parsed_args, "config", None) or os.environ.get("TMUXKIT_CONFIG") or os.path.exists(CONFIG_FILE))
+    names = (set() if none else set(_config(parsed_args).runs)) | set(_remembered_runs())
     return sorted(n for n in names if n.startswith(prefix))
 
 

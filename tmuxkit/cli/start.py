@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 HELP = "start a run in a detached tmux session"
 FLAGS = frozenset({"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync", "--watch", "--early-wait",
-                   "--resume", "--gpus", "--after"})
+                   "--resume", "--gpus", "--after", "--crash"})
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class Args:
     resume: bool = False
     gpus: int | None = None
     after: str | None = None
+    crash: bool = False
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "(default: the run's gpus, else 0: no allocation)")
     s.add_argument("--after", metavar="OTHER", help="wait in the host's queue until run OTHER exited 0 (default: the run's after)")
     s.add_argument("--watch", action="store_true", help="also start its watchdog with auto-resume, RUN+watch on the host (default: off)")
+    s.add_argument("--crash", action="store_true",
+                   help="the built-in demo only: it crashes half-way (exit 1); with --watch the watchdog resumes it "
+                        "from its last checkpoint (default: off)")
     s.add_argument("--resume", action="store_true",
                    help="resume from the newest complete checkpoint in its results, with the run's resume template "
                         "(default: off: start from scratch, with a note when checkpoints are there)")
@@ -108,8 +112,12 @@ def run(a: Args) -> int:
             env_over = cfg.check_env(base)
         except ValueError as e:
             raise UsageError(f"bad --env: {e}") from None
+    if a.crash and (a.command or not runs.is_builtin_demo(conf, a.run)):
+        raise UsageError(f"start: --crash is only for the built-in demo (tmuxkit start {runs.DEMO} --crash --watch)")
     spec = runs.resolve(conf, a.run, a.command, host=a.host, cwd=a.cwd, results=a.results, env=env_over,
                         early_exit_wait=a.early_wait, gpus=a.gpus, after=a.after)
+    if a.crash:
+        spec = spec.with_overrides(command=(*spec.command, "--crash"))
     spec = spec.with_overrides(max_runs=conf.host(spec.host).max_runs or None)
     h = connect(conf.host(spec.host))
     from tmuxkit.hosts.slurm import SlurmHost
@@ -141,7 +149,7 @@ def run(a: Args) -> int:
     say(f"attach:  tmuxkit attach {a.run}    (or: {attach_hint(i.socket, i.session, conf.host(started.host))})")
     if notify_note:
         say(notify_note)
-    _next_steps(a)
+    _next_steps(a, demo=runs.is_builtin_demo(conf, a.run) and not a.command)
     if a.sync:
         from tmuxkit import sync
 
@@ -226,10 +234,14 @@ def submit(a: Args, h: SlurmHost, spec: RunSpec) -> int:
     return 0
 
 
-def _next_steps(a: Args) -> None:
+def _next_steps(a: Args, demo: bool = False) -> None:
     """What to type next; and the watchdog, when asked for (--watch)."""
     say(f"status:  tmuxkit status {a.run}    logs: tmuxkit logs {a.run} -f    stop: tmuxkit stop {a.run}")
     if a.watch:
         from tmuxkit.cli import watch
+        from tmuxkit.contract import Defaults
+        from tmuxkit.runs import DEMO_WATCH_EVERY
 
-        watch.run(watch.Args(config=a.config, run=a.run, auto_resume=True))
+        # The built-in demo lasts seconds: its watchdog looks every few seconds, so a crash is resumed at once.
+        watch.run(watch.Args(config=a.config, run=a.run, auto_resume=True,
+                             every=DEMO_WATCH_EVERY if demo else Defaults.WATCH_EVERY))

@@ -47,7 +47,9 @@ def run(a: Args) -> int:
     from tmuxkit import runs, watch
 
     conf = load_config(a.config, [a.run])
-    spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
+    # The built-in demo (no run of its name in the config) resumes by its own template.
+    spec = conf.runs.get(a.run) or (runs.demo_spec() if runs.is_builtin_demo(conf, a.run) else
+                                     cfg.RunSpec(name=cfg.check_run_name(a.run)))
     h = runs.host_for_run(conf, a.run, a.host)
     from tmuxkit.hosts.slurm import SlurmHost
 
