@@ -205,8 +205,9 @@ def tk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     fake_home.mkdir()
     socket = f"tkt-{uuid.uuid4().hex[:10]}"
     # TMUXKIT_EARLY_WAIT=0: start does not watch for an early exit (tests that want it set it back).
+    # The built-in demo's steps take 0.12 s here (40 s for a person by default): its runs inherit it.
     values = {"TMUXKIT_HOME": str(home), "TMUXKIT_SOCKET": socket, "HOME": str(fake_home), "NO_COLOR": "1",
-              "TMUXKIT_EARLY_WAIT": "0"}
+              "TMUXKIT_EARLY_WAIT": "0", "TMUXKIT_DEMO_DELAY": "0.12"}
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("TMUX", raising=False)

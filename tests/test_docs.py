@@ -394,7 +394,8 @@ def test_runnable_console_blocks(page: str, blocks: list[tuple[str, str]], tmp_p
     (bindir / "tmuxkit").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m tmuxkit "$@"\n')
     (bindir / "tmuxkit").chmod(0o755)
     socket = f"tkdoc-{uuid.uuid4().hex[:10]}"
-    drop = ("TMUX", "TMUX_PANE", "TMUXKIT_CONFIG", "TMUXKIT_EARLY_WAIT", "TMUXKIT_HOME", "XDG_CONFIG_HOME")
+    drop = ("TMUX", "TMUX_PANE", "TMUXKIT_CONFIG", "TMUXKIT_EARLY_WAIT", "TMUXKIT_HOME", "XDG_CONFIG_HOME",
+            "TMUXKIT_DEMO_DELAY", "TMUXKIT_DEMO_STEPS")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(HOME=str(home), TMUXKIT_HOME=str(home / ".tmuxkit"), TMUXKIT_SOCKET=socket, NO_COLOR="1",
                PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}", PYTHONPATH=str(ROOT), COLUMNS="200")

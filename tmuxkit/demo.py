@@ -9,8 +9,9 @@ checkpoints demo` lists them. On Ctrl-C (SIGINT) it saves a checkpoint and exits
 bug does, unless it was resumed: `tmuxkit start demo --crash --watch` shows the watchdog resume it.
 Standard library only, so it runs wherever Python 3 does.
 
-A few seconds by default; TMUXKIT_DEMO_STEPS and TMUXKIT_DEMO_DELAY (seconds per step) change that,
-e.g. `tmuxkit start demo --env TMUXKIT_DEMO_DELAY=1` for a demo that runs long enough to attach.
+40 s by default, long enough to attach to it, follow its log and stop it by hand;
+TMUXKIT_DEMO_STEPS and TMUXKIT_DEMO_DELAY (seconds per step) change that, e.g.
+`tmuxkit start demo --env TMUXKIT_DEMO_DELAY=0.1` for a demo of 4 s (the tests' demos run so).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 STEPS = 40
-DELAY = 0.12  # seconds per step: 40 steps in about 5 s
+DELAY = 1.0  # seconds per step: 40 steps in 40 s, time enough for attach, logs -f and stop
 PEAK_LR = 3e-4
 WARMUP = 3
 
