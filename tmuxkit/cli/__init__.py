@@ -22,6 +22,7 @@ from tmuxkit.cli import (
     completion,
     doctor,
     events,
+    export,
     forget,
     gpus,
     init,
@@ -72,6 +73,7 @@ VERBS: dict[str, Verb[Any]] = {
     "doctor": Verb(doctor.add_parser, doctor.Args, doctor.run, doctor.HELP),
     "completion": Verb(completion.add_parser, completion.Args, completion.run, completion.HELP),
     "gpus": Verb(gpus.add_parser, gpus.Args, gpus.run, gpus.HELP),
+    "export": Verb(export.add_parser, export.Args, export.run, export.HELP),
 }
 
 
@@ -79,7 +81,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "run": ("start", "watch", "sync"),
     "look": ("status", "logs", "events", "checkpoints", "plot", "attach", "gpus"),
     "fix": ("stop", "cleanup", "forget", "doctor"),
-    "set up": ("init", "install", "completion"),
+    "set up": ("init", "install", "completion", "export"),
 }
 
 
