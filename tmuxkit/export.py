@@ -75,6 +75,7 @@ die() { # die CODE MESSAGE: one line on stderr, and the exit code
   printf '%s: %s: %s\n' "$ME" "$RUN" "$2" >&2
   exit "$1"
 }
+# shellcheck disable=SC2088  # a literal "~" is what is matched
 tilde() { case $1 in "~") printf '%s' "$HOME" ;; "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}" ;; *) printf '%s' "$1" ;; esac; }
 pstart() { ps -o lstart= -p "$1" 2>/dev/null | awk '{ $1 = $1; print }'; }
 if [ -n "$WORKDIR" ]; then
@@ -88,7 +89,8 @@ load_env() {
   for name in ${ENV_NAMES[@]+"${ENV_NAMES[@]}"}; do [ -n "${!name+x}" ] || need=1; done
   if [ "$need" = 1 ] && { [ -e "$f" ] || [ -L "$f" ]; }; then
     [ ! -L "$f" ] || die 2 "env file is a symlink, not read: $f"
-    [ -f "$f" ] && [ -O "$f" ] || die 2 "env file is not a file of yours: $f"
+    if [ ! -f "$f" ] || [ ! -O "$f" ]; then die 2 "env file is not a file of yours: $f"; fi
+    # shellcheck disable=SC2012  # the mode of one named file
     mode=$(ls -ln "$f" | cut -c 1-10)
     case $mode in -rw------- | -r--------) ;; *) die 2 "env file $f is $mode; it holds secrets: chmod 600 $f" ;; esac
     while IFS= read -r line || [ -n "$line" ]; do
@@ -152,6 +154,7 @@ take_lock() {
     die 3 "results directory $RESULTS is locked by run $(lock_field run) (pid $(lock_field pid) on $(lock_field host), $(lock_field session)); one run per results directory"
   done
 }
+# shellcheck disable=SC2317  # called from a trap
 release() { [ "$(lock_field pid)" = "$$" ] && [ "$(lock_field session)" = "$SESSION" ] && rm -f "$LOCK"; }
 [ ! -L "$LOG" ] || die 5 "the log is a symlink; refusing: $LOG"
 take_lock
@@ -219,6 +222,7 @@ export TMUXKIT_RUN=$RUN TMUXKIT_RUN_ID=${SLURM_JOB_ID:-$$} TMUXKIT_RESULTS=$RESU
 
 # --- the trainer, with every signal forwarded; Ctrl-C (B:INT) before the time limit ---
 CHILD='' GOT=''
+# shellcheck disable=SC2317  # called from traps
 forward() {
   GOT=$1
   [ -n "$CHILD" ] || return 0

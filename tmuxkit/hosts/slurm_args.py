@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from tmuxkit.resources import time_seconds
 
 if TYPE_CHECKING:
-    from tmuxkit.config import HostSpec, RunSpec
+    from tmuxkit.config import Config, HostSpec, RunSpec
+    from tmuxkit.hosts.base import Host
 
 _FLAG = {
     "partition": "--partition",
@@ -64,3 +65,20 @@ def signal_lead(res: Mapping[str, Any], lead: int) -> int:
     if t is None:
         return lead
     return max(1, min(lead, time_seconds(t) // 3))
+
+
+def test_only_rows(host: Host, conf: Config) -> list[dict[str, str]]:
+    """doctor's rows for a Slurm host: sbatch --test-only (tmuxkit-sbatch-check on the host) of
+    the host's defaults and of each of its runs' resources. Nothing is submitted."""
+    from tmuxkit.config import RunSpec
+
+    spec = conf.host(host.name)
+    asks = [(f"host {spec.name}", sbatch_args(spec, RunSpec(name="doctor")))]
+    asks += [(f"run {r.name}", sbatch_args(spec, r)) for r in conf.runs.values() if r.host == spec.name]
+    rows = []
+    for label, args in asks:
+        res = host.script("tmuxkit-sbatch-check", "--label", label, "--", *args, timeout=60)
+        got = [r for r in res.kv_lines() if "check" in r]
+        rows += got or [{"check": "sbatch --test-only", "ok": "0",
+                         "value": f"{label}: {res.error_line() or f'exit {res.rc}'}", "fix": f"tmuxkit install {host.name}"}]
+    return rows
