@@ -4,9 +4,18 @@ refused in config, sbatch --test-only before a submit and in doctor, and tmuxkit
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Env, wait_until
 
 from tmuxkit import config
 from tmuxkit.errors import ConfigError
@@ -14,6 +23,8 @@ from tmuxkit.hosts import slurm_args
 from tmuxkit.resources import OWNED, slurm_time, time_seconds
 
 pytestmark = pytest.mark.timeout(120)
+ROOT = Path(__file__).resolve().parent.parent
+TRAINER = ROOT / "tests" / "fakes" / "trainer.py"
 
 
 def parse(data: dict[str, Any]) -> config.Config:
@@ -92,3 +103,171 @@ def test_the_warning_signal_lead_is_never_more_than_a_third_of_the_limit() -> No
     assert slurm_args.signal_lead({"time": "0-00:03:00"}, 120) == 60
     assert slurm_args.signal_lead({"time": "1-00:00:00"}, 120) == 120
     assert slurm_args.signal_lead({}, 120) == 120
+
+
+# --- tmuxkit export --to sbatch: the script, run for real under plain bash --------------------
+
+SECRET = "hf_s3cr3t-VALUE-never-in-the-script"
+
+
+def _export(tk: Env, run: str, *extra: str) -> Path:
+    out = tk.work / f"{run}.sbatch"
+    r = tk.cli("export", run, "--to", "sbatch", "-o", str(out), *extra)
+    assert "sbatch " in r.stdout
+    return out
+
+
+def _trainer_run(tk: Env, run: str, steps: int, delay: float, extra: str = "") -> None:
+    cmd = shlex.join([sys.executable, str(TRAINER), "--steps", str(steps)]) + f" --delay ${{TK_DELAY:-{delay}}}"
+    tk.add_run(run, 'echo "token-length=${#HF_TOKEN}"; ' + cmd,  # resume's arguments go after the trainer's
+               f'resume = "--resume {{checkpoint}}"\nenv = {{ HF_TOKEN = "{SECRET}" }}\n{extra}')
+
+
+def _script_env(tk: Env, **more: str) -> dict[str, str]:
+    env = {**tk.env, "TMUXKIT_ENV_FILE": str(tk.work / "secrets.env")}
+    for k in ("HF_TOKEN", "SLURM_JOB_ID", "SLURM_RESTART_COUNT", "SLURM_CONF"):
+        env.pop(k, None)
+    return {**env, **more}
+
+
+def _bash(tk: Env, script: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(["bash", str(script)], cwd=tk.work, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _end(p: subprocess.Popen[str]) -> None:
+    """No process left: the script's group and the trainer's own (set -m)."""
+    kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+    for pg in [p.pid, *map(int, kids)]:
+        try:
+            os.killpg(pg, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    p.wait(timeout=10)
+
+
+def test_export_sbatch_runs_under_plain_bash_secrets_only_from_a_0600_file(tk: Env) -> None:
+    _trainer_run(tk, "ex1", steps=3, delay=0.01, extra='partition = "debug"\ntime = "2h"\ngpus = 1')
+    script = _export(tk, "ex1")
+    text = script.read_text()
+    assert SECRET not in text and "HF_TOKEN" in text  # the name, never the value
+    assert "#SBATCH --partition=debug" in text and "#SBATCH --gres=gpu:1" in text
+    assert "#SBATCH --time=0-02:00:00" in text and "#SBATCH --signal=B:INT@300" in text
+    assert "#SBATCH --requeue" in text and "#SBATCH --job-name=ex1" in text
+    if shutil.which("shellcheck"):
+        sc = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True)
+        assert sc.returncode == 0, sc.stdout
+    results = tk.work / "results" / "ex1"
+    # the secret is missing: one line naming it, exit 2, nothing created
+    p = subprocess.run(["bash", str(script)], cwd=tk.work, env=_script_env(tk), capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2 and "not set: HF_TOKEN" in p.stderr and len(p.stderr.splitlines()) == 1
+    assert not results.exists()
+    # a world-readable env file is refused
+    envf = tk.work / "secrets.env"
+    envf.write_text(f"# the run's secrets\nHF_TOKEN={SECRET}\n")
+    envf.chmod(0o644)
+    p = subprocess.run(["bash", str(script)], cwd=tk.work, env=_script_env(tk), capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2 and "chmod 600" in p.stderr and not results.exists()
+    envf.chmod(0o600)
+    p = subprocess.run(["bash", str(script)], cwd=tk.work, env=_script_env(tk), capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    log = (results / "tmuxkit" / "ex1.log").read_text()
+    assert "step 3" in log and f"token-length={len(SECRET)}" in log and SECRET not in log
+    assert (results / "tmuxkit" / "ex1.exit").read_text().split()[0] == "0"
+    assert not (results / ".tmuxkit.lock").exists()  # released
+    # a lock left by a dead process on this host is taken over; the environment wins over the file
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (results / ".tmuxkit.lock").write_text(f"pid={dead.pid}\nstart=x\nhost={socket.gethostname()}\nrun=ex1\n"
+                                           "session=export:1\n")
+    p = subprocess.run(["bash", str(script)], cwd=tk.work, env=_script_env(tk, HF_TOKEN="abc"),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "token-length=3" in (results / "tmuxkit" / "ex1.log").read_text()
+
+
+def test_export_sbatch_holds_the_results_lock_and_ctrl_c_reaches_the_trainer(tk: Env) -> None:
+    _trainer_run(tk, "ex2", steps=100000, delay=0.2)
+    script = _export(tk, "ex2")
+    env = _script_env(tk, HF_TOKEN="t")
+    lock = tk.work / "results" / "ex2" / ".tmuxkit.lock"
+    log = tk.work / "results" / "ex2" / "tmuxkit" / "ex2.log"
+    first = _bash(tk, script, env)
+    try:
+        wait_until(lambda: log.exists() and "step 1" in log.read_text(), timeout=30, what="the first step")
+        assert f"pid={first.pid}" in lock.read_text()
+        second = subprocess.run(["bash", str(script)], cwd=tk.work, env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 3 and "locked by run ex2" in second.stderr, second.stderr
+        os.kill(first.pid, signal.SIGINT)  # Slurm's B:INT, or a Ctrl-C: the trainer saves and exits 0
+        assert first.wait(timeout=30) == 0
+        assert "interrupted" in log.read_text()
+        assert not lock.exists()
+    finally:
+        _end(first)
+
+
+def test_export_time_limit_requeues_resumes_from_the_newest_checkpoint_and_never_loops(tk: Env) -> None:
+    """Under plain bash with stand-ins for squeue (the job's time left) and scontrol (records the
+    requeue): the B:INT before the limit, the save, the requeue; the requeued job resumes."""
+    _trainer_run(tk, "ex3", steps=100000, delay=0.2, extra='time = "10m"')
+    script = _export(tk, "ex3")
+    assert "#SBATCH --signal=B:INT@200" in script.read_text()  # a third of the limit, under the 5m lead
+    bindir = tk.work / "standin"
+    bindir.mkdir()
+    calls = tk.work / "scontrol.calls"
+    (bindir / "squeue").write_text('#!/bin/sh\necho "${TK_LEFT:-3:10}"\n')
+    (bindir / "scontrol").write_text(f'#!/bin/sh\necho "$*" >>{shlex.quote(str(calls))}\n')
+    for f in bindir.iterdir():
+        f.chmod(0o755)
+    log = tk.work / "results" / "ex3" / "tmuxkit" / "ex3.log"
+    env = _script_env(tk, HF_TOKEN="t", SLURM_JOB_ID="77", PATH=f"{bindir}{os.pathsep}{tk.env['PATH']}")
+    p = _bash(tk, script, env)
+    try:
+        wait_until(lambda: log.exists() and "step 2" in log.read_text(), timeout=30, what="two steps")
+        os.kill(p.pid, signal.SIGINT)
+        assert p.wait(timeout=30) == 0
+    finally:
+        _end(p)
+    assert calls.read_text().split("\n")[0] == "requeue 77"
+    text = log.read_text()
+    assert "interrupted" in text and "time limit: requeued job 77" in text
+    saved = max(int(x.split()[1]) for x in text.splitlines() if x.startswith("step "))
+    # the requeued job (SLURM_RESTART_COUNT=1) resumes from the newest complete checkpoint
+    p = _bash(tk, script, {**env, "SLURM_RESTART_COUNT": "1", "TK_DELAY": "60"})
+    try:
+        wait_until(lambda: "resumed from" in log.read_text(), timeout=30, what="the resume")
+        assert f"step_{saved:06d}.pt at step {saved}" in log.read_text()
+        # the limit again before any newer checkpoint (TK_DELAY: its next step is 60 s away): not
+        # requeued (it would loop), failed
+        os.kill(p.pid, signal.SIGINT)
+        assert p.wait(timeout=30) == 1
+    finally:
+        _end(p)
+    assert "not requeued, it would loop" in log.read_text()
+    assert calls.read_text().count("requeue") == 1
+    # a user's stop long before the limit is no time limit: no requeue
+    p = _bash(tk, script, {**env, "TK_LEFT": "9:00"})
+    try:
+        wait_until(lambda: log.read_text().count("step 1\n") >= 2, timeout=30, what="a fresh start")
+        os.kill(p.pid, signal.SIGINT)
+        assert p.wait(timeout=30) == 0
+    finally:
+        _end(p)
+    assert calls.read_text().count("requeue") == 1
+
+
+def test_export_refuses_an_unknown_run_and_never_overwrites(tk: Env) -> None:
+    tk.add_run("ex4", "true")
+    r = tk.cli("export", "nope", "--to", "sbatch", check=2)
+    assert "no run named 'nope'" in r.stderr and len(r.stderr.splitlines()) == 1
+    mine = tk.work / "mine.sh"
+    mine.write_text("precious\n")
+    r = tk.cli("export", "ex4", "--to", "sbatch", "-o", str(mine), check=2)
+    assert "already exists" in r.stderr and mine.read_text() == "precious\n"
+    (tk.work / "link.sh").symlink_to(tk.work / "elsewhere.sh")
+    tk.cli("export", "ex4", "--to", "sbatch", "-o", str(tk.work / "link.sh"), check=2)
+    assert not (tk.work / "elsewhere.sh").exists()
+    assert tk.cli("export", "ex4", "--to", "sbatch").stdout.startswith("#!/usr/bin/env bash\n")

@@ -52,6 +52,7 @@ def sbatch_script(conf: Config, run: RunSpec, lead: int = LEAD) -> str:
     }
     lines = [
         "#!/usr/bin/env bash",
+        "# shellcheck disable=SC2016  # the run's command is kept as written, for bash -c",
         f"# {run.name}: written by `tmuxkit export {run.name} --to sbatch` (tmuxkit {__version__}).",
         "# Standalone: bash and the Slurm client only. Submit it with `sbatch FILE` from the directory",
         "# the run's paths are relative to; `bash FILE` runs it here in the foreground (no Slurm, no requeue).",
