@@ -4,6 +4,7 @@ refused in config, sbatch --test-only before a submit and in doctor, and tmuxkit
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -11,10 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import slurm as slurm_mod
 from conftest import Env, wait_until
 
 from tmuxkit import config
@@ -271,3 +274,67 @@ def test_export_refuses_an_unknown_run_and_never_overwrites(tk: Env) -> None:
     tk.cli("export", "ex4", "--to", "sbatch", "-o", str(tk.work / "link.sh"), check=2)
     assert not (tk.work / "elsewhere.sh").exists()
     assert tk.cli("export", "ex4", "--to", "sbatch").stdout.startswith("#!/usr/bin/env bash\n")
+
+
+# --- a real single-node Slurm (tests/slurm.py): one cluster for this file's two tests ---------
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[slurm_mod.Slurm]:
+    why = slurm_mod.unavailable()
+    if why:
+        pytest.skip(why)
+    s = slurm_mod.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def test_exported_script_passes_real_sbatch_test_only_and_runs_when_submitted(tk: Env, cluster: slurm_mod.Slurm) -> None:
+    _trainer_run(tk, "sx1", steps=3, delay=0.05, extra='partition = "debug"\ncpus = 1\ntime = "10m"')
+    _trainer_run(tk, "sx2", steps=3, delay=0.05, extra='partition = "debug"\ngpus = 1')
+    env = {**_script_env(tk), **cluster.env()}
+    ok = _export(tk, "sx1")
+    r = subprocess.run(["sbatch", "--test-only", str(ok)], cwd=tk.work, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    # a GPU the node lacks: Slurm's own refusal, and nothing queued
+    gpu = _export(tk, "sx2")
+    r = subprocess.run(["sbatch", "--test-only", str(gpu)], cwd=tk.work, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode != 0 and "gres" in r.stderr.lower(), r.stderr
+    # submitted by hand, the secret from the submitter's environment, never from the script
+    r = subprocess.run(["sbatch", "--parsable", str(ok)], cwd=tk.work, env={**env, "HF_TOKEN": SECRET},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    exitf = tk.work / "results" / "sx1" / "tmuxkit" / "sx1.exit"
+    wait_until(exitf.exists, timeout=90, interval=0.2, what=f"job {r.stdout.strip()} to end")
+    assert exitf.read_text().split()[0] == "0"
+    log = (tk.work / "results" / "sx1" / "tmuxkit" / "sx1.log").read_text()
+    assert "step 3" in log and f"token-length={len(SECRET)}" in log and SECRET not in log
+    assert not (tk.work / "results" / "sx1" / ".tmuxkit.lock").exists()
+
+
+def test_submit_asks_sbatch_test_only_first_and_doctor_runs_it_for_each_run(tk: Env, cluster: slurm_mod.Slurm) -> None:
+    env = {**tk.env, **cluster.env()}
+    results = tk.work / "results" / "bad"
+    r = subprocess.run([str(ROOT / "shell" / "tmuxkit-slurm"), "submit", "bad", "--results", str(results),
+                        "--cwd", str(tk.work), "--cmd", "true", "--", "--partition=nope"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.splitlines()) == 1 and "partition" in r.stderr and "nope" in r.stderr, r.stderr
+    assert not results.exists()  # nothing created ...
+    q = cluster.run("squeue", "-h", "-n", "bad", "-o", "%i")
+    assert q.stdout.strip() == ""  # ... nothing submitted
+    tk.write_config('[hosts.c]\nkind = "slurm"\npartition = "nope"\n'
+                    '[runs.good]\nhost = "c"\ncommand = "true"\npartition = "debug"\n'
+                    '[runs.big]\nhost = "c"\ncommand = "true"\npartition = "debug"\ngpus = 2\n')
+    r = subprocess.run([sys.executable, "-m", "tmuxkit", "doctor", "c", "--json"], cwd=tk.work, env=env,
+                       capture_output=True, text=True, timeout=120)
+    rows = {c["value"].split(":")[0]: c for c in json.loads(r.stdout)["checks"] if c["check"] == "sbatch --test-only"}
+    assert set(rows) == {"host c", "run good", "run big"}, r.stdout
+    assert not rows["host c"]["ok"] and "nope" in rows["host c"]["value"]
+    assert rows["run good"]["ok"]
+    assert not rows["run big"]["ok"] and "gres" in rows["run big"]["value"].lower()
+    assert r.returncode == 1
