@@ -353,7 +353,7 @@ def _sky_task(tk: Env) -> tuple[Path, str]:
 def test_export_skypilot_yaml_has_resources_recovery_env_names_only_and_its_run_resumes(tk: Env) -> None:
     import yaml  # a dependency of apprise, so always here
 
-    path, text = _sky_task(tk)
+    _, text = _sky_task(tk)
     assert SECRET not in text
     task = yaml.safe_load(text)
     assert task["name"] == "sky1" and task["workdir"] == "."
