@@ -351,7 +351,7 @@ def _sky_task(tk: Env) -> tuple[Path, str]:
 
 
 def test_export_skypilot_yaml_has_resources_recovery_env_names_only_and_its_run_resumes(tk: Env) -> None:
-    import yaml  # a dependency of apprise, so always here
+    import yaml  # type: ignore[import-untyped, unused-ignore]  # apprise depends on it: always here
 
     _, text = _sky_task(tk)
     assert SECRET not in text
@@ -379,7 +379,7 @@ def test_export_skypilot_yaml_loads_in_skypilots_own_parser(tk: Env) -> None:
         import sky  # type: ignore[import-not-found, unused-ignore]
     except ImportError as e:
         pytest.skip(f"SkyPilot is not installed here ({e}); pip install skypilot to run its parser on the export")
-    import yaml
+    import yaml  # type: ignore[import-untyped, unused-ignore]
 
     _, text = _sky_task(tk)
     # HF_TOKEN is null in the YAML: SkyPilot refuses the task until it is given, as `--env HF_TOKEN` does
