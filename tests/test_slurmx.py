@@ -149,7 +149,13 @@ def _end(p: subprocess.Popen[str]) -> None:
     p.wait(timeout=10)
 
 
-def test_export_sbatch_runs_under_plain_bash_secrets_only_from_a_0600_file(tk: Env) -> None:
+BASH32 = Path("/root/.cache/bash-3.2.48/bin/bash")  # macOS's bash, built for the tests (README)
+
+
+@pytest.mark.parametrize("bash", ["bash", str(BASH32)], ids=["bash", "bash-3.2"])
+def test_export_sbatch_runs_under_plain_bash_secrets_only_from_a_0600_file(tk: Env, bash: str) -> None:
+    if bash != "bash" and not Path(bash).exists():
+        pytest.skip(f"bash 3.2 is not built here ({bash})")
     _trainer_run(tk, "ex1", steps=3, delay=0.01, extra='partition = "debug"\ntime = "2h"\ngpus = 1')
     script = _export(tk, "ex1")
     text = script.read_text()
@@ -162,7 +168,7 @@ def test_export_sbatch_runs_under_plain_bash_secrets_only_from_a_0600_file(tk: E
         assert sc.returncode == 0, sc.stdout
     results = tk.work / "results" / "ex1"
     # the secret is missing: one line naming it, exit 2, nothing created
-    p = subprocess.run(["bash", str(script)], cwd=tk.work, env=_script_env(tk), capture_output=True, text=True,
+    p = subprocess.run([bash, str(script)], cwd=tk.work, env=_script_env(tk), capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 2 and "not set: HF_TOKEN" in p.stderr and len(p.stderr.splitlines()) == 1
     assert not results.exists()
@@ -170,11 +176,11 @@ def test_export_sbatch_runs_under_plain_bash_secrets_only_from_a_0600_file(tk: E
     envf = tk.work / "secrets.env"
     envf.write_text(f"# the run's secrets\nHF_TOKEN={SECRET}\n")
     envf.chmod(0o644)
-    p = subprocess.run(["bash", str(script)], cwd=tk.work, env=_script_env(tk), capture_output=True, text=True,
+    p = subprocess.run([bash, str(script)], cwd=tk.work, env=_script_env(tk), capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 2 and "chmod 600" in p.stderr and not results.exists()
     envf.chmod(0o600)
-    p = subprocess.run(["bash", str(script)], cwd=tk.work, env=_script_env(tk), capture_output=True, text=True,
+    p = subprocess.run([bash, str(script)], cwd=tk.work, env=_script_env(tk), capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 0, p.stderr
     log = (results / "tmuxkit" / "ex1.log").read_text()
@@ -186,7 +192,7 @@ def test_export_sbatch_runs_under_plain_bash_secrets_only_from_a_0600_file(tk: E
     dead.wait()
     (results / ".tmuxkit.lock").write_text(f"pid={dead.pid}\nstart=x\nhost={socket.gethostname()}\nrun=ex1\n"
                                            "session=export:1\n")
-    p = subprocess.run(["bash", str(script)], cwd=tk.work, env=_script_env(tk, HF_TOKEN="abc"),
+    p = subprocess.run([bash, str(script)], cwd=tk.work, env=_script_env(tk, HF_TOKEN="abc"),
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "token-length=3" in (results / "tmuxkit" / "ex1.log").read_text()
 
