@@ -121,7 +121,8 @@ def _export(tk: Env, run: str, *extra: str) -> Path:
 
 
 def _trainer_run(tk: Env, run: str, steps: int, delay: float, extra: str = "") -> None:
-    cmd = shlex.join([sys.executable, str(TRAINER), "--steps", str(steps)]) + f" --delay ${{TK_DELAY:-{delay}}}"
+    cmd = (shlex.join([sys.executable, str(TRAINER)]) +
+           f" --steps ${{TK_STEPS:-{steps}}} --delay ${{TK_DELAY:-{delay}}}")
     tk.add_run(run, 'echo "token-length=${#HF_TOKEN}"; ' + cmd,  # resume's arguments go after the trainer's
                f'resume = "--resume {{checkpoint}}"\nenv = {{ HF_TOKEN = "{SECRET}" }}\n{extra}')
 
@@ -298,7 +299,8 @@ def cluster() -> Iterator[slurm_mod.Slurm]:
 
 
 def test_exported_script_passes_real_sbatch_test_only_and_runs_when_submitted(tk: Env, cluster: slurm_mod.Slurm) -> None:
-    _trainer_run(tk, "sx1", steps=3, delay=0.05, extra='partition = "debug"\ncpus = 1\ntime = "10m"')
+    # two ranks (ntasks_per_node = 2): the command runs once per rank, through srun
+    _trainer_run(tk, "sx1", steps=3, delay=0.05, extra='partition = "debug"\ncpus = 1\ntime = "10m"\nntasks_per_node = 2')
     _trainer_run(tk, "sx2", steps=3, delay=0.05, extra='partition = "debug"\ngpus = 1')
     env = {**_script_env(tk), **cluster.env()}
     ok = _export(tk, "sx1")
@@ -318,8 +320,19 @@ def test_exported_script_passes_real_sbatch_test_only_and_runs_when_submitted(tk
     wait_until(exitf.exists, timeout=90, interval=0.2, what=f"job {r.stdout.strip()} to end")
     assert exitf.read_text().split()[0] == "0"
     log = (tk.work / "results" / "sx1" / "tmuxkit" / "sx1.log").read_text()
-    assert "step 3" in log and f"token-length={len(SECRET)}" in log and SECRET not in log
+    assert log.count("step 3") == 2 and log.count(f"token-length={len(SECRET)}") == 2 and SECRET not in log
     assert not (tk.work / "results" / "sx1" / ".tmuxkit.lock").exists()
+    # Slurm's warning signal (B:INT, to the batch shell alone) reaches every rank: each saves and exits 0
+    exitf.unlink()
+    logf = tk.work / "results" / "sx1" / "tmuxkit" / "sx1.log"
+    r = subprocess.run(["sbatch", "--parsable", str(ok)], cwd=tk.work,
+                       env={**env, "HF_TOKEN": "t", "TK_STEPS": "100000", "TK_DELAY": "0.2"},
+                       capture_output=True, text=True, timeout=60)
+    job = r.stdout.strip().split(";")[0]
+    wait_until(lambda: logf.read_text().count("step 2") >= 4, timeout=90, interval=0.2, what="both ranks' steps")
+    cluster.run("scancel", "--signal=INT", "--batch", job)
+    wait_until(exitf.exists, timeout=60, interval=0.2, what=f"job {job} to end")
+    assert exitf.read_text().split()[0] == "0" and logf.read_text().count("interrupted") == 2
 
 
 def test_submit_asks_sbatch_test_only_first_and_doctor_runs_it_for_each_run(tk: Env, cluster: slurm_mod.Slurm) -> None:
