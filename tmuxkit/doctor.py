@@ -208,7 +208,8 @@ def diagnose(conf: Config, host_name: str) -> Report:
             checks.append(_installed(transport))
         host_checks, skew = _host_checks(host, _dirs(conf, host_name), slurm=spec.is_slurm)
         checks += host_checks
-        if spec.is_slurm:  # sbatch --test-only of the host's and each run's resources
+        if spec.is_slurm and {"sbatch", "slurm controller"} <= {c.check for c in host_checks if c.ok}:
+            # sbatch --test-only of the host's and each run's resources (with a client and a controller)
             checks += [Check(HOST, r["check"], r.get("ok") == "1", r.get("value", ""), r.get("fix", ""))
                        for r in slurm_args.test_only_rows(host, conf)]
         if skew is not None and remote:
