@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     e = sub.add_parser("export", help=HELP)
     e.add_argument("run", help="a run of the config (tmuxkit.toml)")
     e.add_argument("--to", required=True, choices=("sbatch", "skypilot"),
-                   help="sbatch: a bash batch script (#SBATCH lines from the run's resources); skypilot: a task YAML")
+                   help="sbatch: a bash batch script (#SBATCH lines from the run's resources); skypilot: a task YAML (required; no default)")
     e.add_argument("-o", "--output", metavar="FILE",
                    help="write it to FILE, a new file (an existing one is never overwritten) (default: print it)")
     e.add_argument("--lead", type=duration, metavar="DURATION",
