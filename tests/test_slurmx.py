@@ -357,6 +357,12 @@ def test_submit_asks_sbatch_test_only_first_and_doctor_runs_it_for_each_run(tk: 
     assert rows["run good"]["ok"]
     assert not rows["run big"]["ok"] and "gres" in rows["run big"]["value"].lower()
     assert r.returncode == 1
+    # tmuxkit start passes the run's resources (gpus = 2 -> --gres=gpu:2) and Slurm's refusal comes back
+    r = subprocess.run([sys.executable, "-m", "tmuxkit", "start", "big"], cwd=tk.work, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "sbatch --test-only" in r.stderr and "gres" in r.stderr.lower(), r.stderr
+    assert cluster.run("squeue", "-h", "-o", "%i").stdout.strip() == ""
 
 
 # --- tmuxkit export --to skypilot -------------------------------------------------------------
