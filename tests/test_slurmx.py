@@ -329,7 +329,7 @@ def test_exported_script_passes_real_sbatch_test_only_and_runs_when_submitted(tk
                        env={**env, "HF_TOKEN": "t", "TK_STEPS": "100000", "TK_DELAY": "0.2"},
                        capture_output=True, text=True, timeout=60)
     job = r.stdout.strip().split(";")[0]
-    wait_until(lambda: logf.read_text().count("step 2") >= 4, timeout=90, interval=0.2, what="both ranks' steps")
+    wait_until(lambda: logf.read_text().splitlines().count("step 2") == 4, timeout=90, interval=0.2, what="both ranks' steps")
     cluster.run("scancel", "--signal=INT", "--batch", job)
     wait_until(exitf.exists, timeout=60, interval=0.2, what=f"job {job} to end")
     assert exitf.read_text().split()[0] == "0" and logf.read_text().count("interrupted") == 2
@@ -363,6 +363,26 @@ def test_submit_asks_sbatch_test_only_first_and_doctor_runs_it_for_each_run(tk: 
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
     assert "sbatch --test-only" in r.stderr and "gres" in r.stderr.lower(), r.stderr
     assert cluster.run("squeue", "-h", "-o", "%i").stdout.strip() == ""
+    # ranks (ntasks_per_node = 2): the wrapper runs the command once per rank through srun, and
+    # Slurm's warning signal (B:INT, to the batch shell alone) reaches each rank
+    rk = tk.work / "results" / "rk"
+    cmd = "echo rank=$SLURM_PROCID; " + shlex.join([sys.executable, str(TRAINER), "--steps", "100000", "--delay", "0.2"])
+    r = subprocess.run([str(ROOT / "shell" / "tmuxkit-slurm"), "submit", "rk", "--results", str(rk), "--cwd",
+                        str(tk.work), "--cmd", cmd, "--", "--ntasks-per-node=2", "--cpus-per-task=1"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    job = dict(x.split("=", 1) for x in r.stdout.splitlines())["job"]
+    log = rk / "tmuxkit" / "rk.log"
+    try:
+        wait_until(lambda: log.exists() and log.read_text().splitlines().count("step 2") == 2, timeout=90, interval=0.2,
+                   what="both ranks' second step")
+        assert "rank=0" in log.read_text() and "rank=1" in log.read_text()
+        cluster.run("scancel", "--signal=INT", "--batch", job)
+        wait_until((rk / "tmuxkit" / "rk.exit").exists, timeout=60, interval=0.2, what=f"job {job} to end")
+    finally:
+        cluster.run("scancel", job, check=False)
+    assert (rk / "tmuxkit" / "rk.exit").read_text().split()[0] == "0"
+    assert log.read_text().count("interrupted") == 2, log.read_text()
 
 
 # --- tmuxkit export --to skypilot -------------------------------------------------------------
