@@ -431,3 +431,19 @@ def test_export_skypilot_yaml_loads_in_skypilots_own_parser(tk: Env) -> None:
     t = sky.Task.from_yaml_config(yaml.safe_load(text), env_overrides=[("HF_TOKEN", "given-at-launch")])
     assert t.name == "sky1" and t.num_nodes == 1
     assert any(r.accelerators == {"H100": 2} for r in t.resources)
+
+
+def test_export_works_for_a_run_of_any_host_kind_without_reaching_the_host(tk: Env) -> None:
+    tk.write_config('[hosts.box]\nssh = "nobody@box.invalid"\n'
+                    '[hosts.c]\nkind = "slurm"\nssh = "login.invalid"\npartition = "gpu"\naccount = "lab"\n'
+                    '[runs.on_box]\nhost = "box"\ncommand = ["python", "train.py", "--name", "it\'s"]\n'
+                    'cwd = "~/src/proj"\ngpus = 4\ntime = "1d"\n'
+                    '[runs.on_c]\nhost = "c"\ncommand = "python train.py"\nqos = "high"\n')
+    box = tk.cli("export", "on_box", "--to", "sbatch", timeout=30).stdout
+    assert "#SBATCH --gres=gpu:4" in box and "#SBATCH --time=1-00:00:00" in box and "--partition" not in box
+    got = subprocess.run(["bash", "-c", "\n".join(x for x in box.splitlines() if x.startswith(("CMD=", "WORKDIR=")))
+                          + '\nprintf "%s\\n%s" "$WORKDIR" "$CMD"'], capture_output=True, text=True, timeout=30).stdout
+    assert got == "~/src/proj\n" + shlex.join(["python", "train.py", "--name", "it's"])
+    c = tk.cli("export", "on_c", "--to", "sbatch", timeout=30).stdout
+    assert "#SBATCH --partition=gpu" in c and "#SBATCH --account=lab" in c and "#SBATCH --qos=high" in c
+    assert tk.cli("export", "on_c", "--to", "skypilot", timeout=30).stdout.startswith("# on_c: written by")
