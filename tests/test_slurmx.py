@@ -120,8 +120,12 @@ def _export(tk: Env, run: str, *extra: str) -> Path:
     return out
 
 
-def _trainer_run(tk: Env, run: str, steps: int, delay: float, extra: str = "") -> None:
-    cmd = (shlex.join([sys.executable, str(TRAINER)]) +
+# Ranks of the fake trainer would race on one checkpoint folder (a real one saves on rank 0): each its own.
+PER_RANK = 'TMUXKIT_RESULTS="$TMUXKIT_RESULTS/rank${SLURM_PROCID:-0}" '
+
+
+def _trainer_run(tk: Env, run: str, steps: int, delay: float, extra: str = "", prefix: str = "") -> None:
+    cmd = prefix + (shlex.join([sys.executable, str(TRAINER)]) +
            f" --steps ${{TK_STEPS:-{steps}}} --delay ${{TK_DELAY:-{delay}}}")
     tk.add_run(run, 'echo "token-length=${#HF_TOKEN}"; ' + cmd,  # resume's arguments go after the trainer's
                f'resume = "--resume {{checkpoint}}"\nenv = {{ HF_TOKEN = "{SECRET}" }}\n{extra}')
@@ -300,7 +304,8 @@ def cluster() -> Iterator[slurm_mod.Slurm]:
 
 def test_exported_script_passes_real_sbatch_test_only_and_runs_when_submitted(tk: Env, cluster: slurm_mod.Slurm) -> None:
     # two ranks (ntasks_per_node = 2): the command runs once per rank, through srun
-    _trainer_run(tk, "sx1", steps=3, delay=0.05, extra='partition = "debug"\ncpus = 1\ntime = "10m"\nntasks_per_node = 2')
+    _trainer_run(tk, "sx1", steps=3, delay=0.05, extra='partition = "debug"\ncpus = 1\ntime = "10m"\nntasks_per_node = 2',
+                 prefix=PER_RANK)
     _trainer_run(tk, "sx2", steps=3, delay=0.05, extra='partition = "debug"\ngpus = 1')
     env = {**_script_env(tk), **cluster.env()}
     ok = _export(tk, "sx1")
@@ -321,7 +326,8 @@ def test_exported_script_passes_real_sbatch_test_only_and_runs_when_submitted(tk
     assert exitf.read_text().split()[0] == "0"
     log = (tk.work / "results" / "sx1" / "tmuxkit" / "sx1.log").read_text()
     assert log.count("step 3") == 2 and log.count(f"token-length={len(SECRET)}") == 2 and SECRET not in log
-    assert not (tk.work / "results" / "sx1" / ".tmuxkit.lock").exists()
+    lock = tk.work / "results" / "sx1" / ".tmuxkit.lock"  # released as the script exits, after the .exit file
+    wait_until(lambda: not lock.exists(), timeout=30, interval=0.1, what="the results lock to be released")
     # Slurm's warning signal (B:INT, to the batch shell alone) reaches every rank: each saves and exits 0
     exitf.unlink()
     logf = tk.work / "results" / "sx1" / "tmuxkit" / "sx1.log"
@@ -366,7 +372,7 @@ def test_submit_asks_sbatch_test_only_first_and_doctor_runs_it_for_each_run(tk: 
     # ranks (ntasks_per_node = 2): the wrapper runs the command once per rank through srun, and
     # Slurm's warning signal (B:INT, to the batch shell alone) reaches each rank
     rk = tk.work / "results" / "rk"
-    cmd = "echo rank=$SLURM_PROCID; " + shlex.join([sys.executable, str(TRAINER), "--steps", "100000", "--delay", "0.2"])
+    cmd = "echo rank=$SLURM_PROCID; " + PER_RANK + shlex.join([sys.executable, str(TRAINER), "--steps", "100000", "--delay", "0.2"])
     r = subprocess.run([str(ROOT / "shell" / "tmuxkit-slurm"), "submit", "rk", "--results", str(rk), "--cwd",
                         str(tk.work), "--cmd", cmd, "--", "--ntasks-per-node=2", "--cpus-per-task=1"],
                        env=env, capture_output=True, text=True, timeout=60)
