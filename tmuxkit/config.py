@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tmuxkit.errors import ConfigError, UsageError
+from tmuxkit.resources import RESOURCE_KEYS, check_sbatch_args, split_resources
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -82,6 +83,7 @@ class HostSpec:
     kind: str = KIND_TMUX
     sbatch_args: tuple[str, ...] = ()  # kind = "slurm": passed through to sbatch
     max_runs: int = 0  # runs live at once on it; more wait in its queue (0: no limit)
+    resources: Mapping[str, Any] = field(default_factory=dict)  # kind = "slurm": its runs' defaults (tmuxkit.resources)
 
     @property
     def is_local(self) -> bool:
@@ -123,6 +125,7 @@ class RunSpec:
     gpus: int = 0  # free GPUs it gets (CUDA_VISIBLE_DEVICES); 0: no allocation. It waits in the host's queue for them
     after: str | None = None  # waits in the host's queue until this run exited 0
     max_runs: int = 0  # from its host's max_runs (not a run key)
+    resources: Mapping[str, Any] = field(default_factory=dict)  # partition, time, mem, ... (tmuxkit.resources)
 
     def command_line(self) -> str:
         """The command as one shell line (an argv list is quoted word by word)."""
@@ -259,6 +262,7 @@ def _sbatch_args(v: object) -> tuple[str, ...]:
     for x in v:
         if not x.startswith("-") or x in ("-", "--") or any(c in x for c in "\n\r\0"):
             raise ValueError(f"expected sbatch options starting with '-' (one option a string, as --time=1:00:00), got {x!r}")
+    check_sbatch_args(v)  # --output, --job-name, ...: tmuxkit's own
     return tuple(v)
 
 
@@ -321,6 +325,9 @@ HOST_KEYS: dict[str, Callable[[object], Any]] = {
     "sbatch_args": _sbatch_args,
     "max_runs": _int_nonneg,
 }
+# A run's cluster resources (partition, time, mem, ..., sbatch_args), with a Slurm host's defaults.
+RUN_KEYS.update(RESOURCE_KEYS)
+HOST_KEYS.update({k: v for k, v in RESOURCE_KEYS.items() if k not in HOST_KEYS})
 
 
 @dataclass(frozen=True)
@@ -376,6 +383,9 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
             raise ConfigError(f"{src}: hosts.local: 'local' is this machine and cannot be configured")
         clean = _check_table(f"{src}: hosts.{name}", table, HOST_KEYS)
         slurm = clean.get("kind") == KIND_SLURM
+        res = split_resources(clean, keep=("sbatch_args",))  # the host's own field, as before
+        if res and not slurm:
+            raise ConfigError(f'{src}: hosts.{name}.{next(iter(res))}: only for a Slurm host (kind = "slurm"); set it on the run')
         if "sbatch_args" in clean and not slurm:
             raise ConfigError(f'{src}: hosts.{name}.sbatch_args: only for a Slurm host (kind = "slurm")')
         if "ssh" not in clean and not slurm:
@@ -387,7 +397,7 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
                                   "(without ssh, jobs are submitted from this machine)")
         elif clean["ssh"].startswith("-") or any(c.isspace() for c in clean["ssh"]):
             raise ConfigError(f"{src}: hosts.{name}.ssh: {clean['ssh']!r} is not an ssh destination")
-        hosts[name] = HostSpec(name=name, **clean)
+        hosts[name] = HostSpec(name=name, resources=res, **clean)
     runs = {}
     raw_runs = data.get("runs", {})
     if not isinstance(raw_runs, dict):
@@ -403,7 +413,7 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
         host = clean.get("host", LOCAL)
         if host != LOCAL and host not in hosts:
             raise ConfigError(f"{src}: runs.{name}.host: unknown host {host!r} (add [hosts.{host}])")
-        runs[name] = RunSpec(name=name, **clean)
+        runs[name] = RunSpec(name=name, resources=split_resources(clean), **clean)
     return Config(path=path, hosts=hosts, runs=runs, **status)
 
 

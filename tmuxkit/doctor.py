@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tmuxkit.config import LOCAL, Config, expand_home
-from tmuxkit.hosts import Host, connect
+from tmuxkit.hosts import Host, connect, slurm_args
 from tmuxkit.hosts.base import Result
 from tmuxkit.hosts.slurm import SlurmHost
 from tmuxkit.hosts.ssh import SshHost
@@ -208,6 +208,10 @@ def diagnose(conf: Config, host_name: str) -> Report:
             checks.append(_installed(transport))
         host_checks, skew = _host_checks(host, _dirs(conf, host_name), slurm=spec.is_slurm)
         checks += host_checks
+        if spec.is_slurm and {"sbatch", "slurm controller"} <= {c.check for c in host_checks if c.ok}:
+            # sbatch --test-only of the host's and each run's resources (with a client and a controller)
+            checks += [Check(HOST, r["check"], r.get("ok") == "1", r.get("value", ""), r.get("fix", ""))
+                       for r in slurm_args.test_only_rows(host, conf)]
         if skew is not None and remote:
             ok = abs(skew) <= SKEW_LIMIT
             checks.append(Check(HOST, "clock skew", ok, f"{skew:+.1f} s from this machine",

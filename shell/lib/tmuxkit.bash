@@ -30,3 +30,7 @@ _tk_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$_tk_lib/progress.bash"
 # shellcheck source=life.bash
 . "$_tk_lib/life.bash"
+# shellcheck source=sbatch_check.bash
+. "$_tk_lib/sbatch_check.bash"
+# shellcheck source=ranks.bash
+. "$_tk_lib/ranks.bash"

@@ -38,7 +38,7 @@ class Verb:
 
 # The verbs, in the order of their modules' parsers; each module is tmuxkit.cli.NAME.
 VERB_NAMES = ("start", "watch", "events", "sync", "attach", "status", "logs", "stop", "cleanup", "forget",
-              "checkpoints", "plot", "install", "init", "doctor", "completion", "gpus")
+              "checkpoints", "plot", "install", "init", "doctor", "completion", "gpus", "export")
 
 
 def verb_module(name: str) -> ModuleType:
@@ -62,7 +62,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "run": ("start", "watch", "sync"),
     "look": ("status", "logs", "events", "checkpoints", "plot", "attach", "gpus"),
     "fix": ("stop", "cleanup", "forget", "doctor"),
-    "set up": ("init", "install", "completion"),
+    "set up": ("init", "install", "completion", "export"),
 }
 
 

@@ -18,6 +18,7 @@ from typing import NoReturn
 from tmuxkit.config import HostSpec, RunSpec, expand_home
 from tmuxkit.contract import ContractError, Defaults, ExitCode, RunStatus, State, StopResult, kv_line
 from tmuxkit.errors import HostError, TmuxkitError
+from tmuxkit.hosts import slurm_args
 from tmuxkit.hosts.base import SCRIPT_TIMEOUT, Host, InstallInfo, Result
 from tmuxkit.hosts.local import LocalHost
 
@@ -132,7 +133,7 @@ class SlurmHost(Host):
         if spec.env:
             args.append("--env-stdin")
             stdin = "".join(f"{k}={v}\n" for k, v in spec.env.items()).encode()
-        args += ["--", *self.spec.sbatch_args]
+        args += ["--", *slurm_args.sbatch_args(self.spec, spec)]  # resources, then sbatch_args
         res = self.script_ok(SCRIPT, "submit", *args, timeout=SUBMIT_TIMEOUT, input=stdin)
         kv = _kv(res.out)
         if not kv.get("job") or not kv.get("log"):
