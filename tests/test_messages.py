@@ -1,0 +1,88 @@
+"""Messages that help (issue 29.4): one "tmuxkit:" prefix, "did you mean" for a mistyped verb, option,
+run name, host name and config key, the "--" form for a run command given without it, and what stop
+says of a trainer that saved on Ctrl-C and exited 130."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from conftest import Env, wait_until
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tmuxkit: ") and not lines[0].startswith("tmuxkit: tmuxkit:"), err
+    return lines[0]
+
+
+def test_a_mistyped_verb_has_one_prefix_and_the_closest_verb(run_cli: Cli) -> None:
+    code, _, err = run_cli("statsu")
+    assert code == 2
+    assert _one_line(err) == "tmuxkit: unknown command 'statsu'; did you mean 'status'?"
+    code, _, err = run_cli("blorp")
+    assert code == 2 and "did you mean" not in err and "(choose from start, " in _one_line(err)
+
+
+def test_a_mistyped_option_names_the_closest_option_of_that_verb(run_cli: Cli) -> None:
+    code, _, err = run_cli("start", "x", "--hots", "studio", "--", "true")
+    assert code == 2
+    assert _one_line(err) == "tmuxkit: start: unknown option '--hots'; did you mean '--host'?"
+    code, _, err = run_cli("status", "--jsno")
+    assert code == 2 and _one_line(err) == "tmuxkit: status: unknown option '--jsno'; did you mean '--json'?"
+
+
+def test_a_run_command_without_dashdash_gets_the_dashdash_form(run_cli: Cli, tk: Env) -> None:
+    code, _, err = run_cli("start", "x", "--host", "local", "python", "train.py", "--lr", "3")
+    assert code == 2
+    assert _one_line(err) == ("tmuxkit: start: the run's command goes after --: "
+                              "tmuxkit start x --host local -- python train.py --lr 3")
+    # Its first word an option of the command's, not of tmuxkit's (and not close to one of them).
+    code, _, err = run_cli("start", "x", "--lr", "3e-4")
+    assert code == 2
+    line = _one_line(err)
+    assert "--lr is not an option of tmuxkit start" in line and line.endswith("tmuxkit start x -- --lr 3e-4"), line
+    assert not tk.sessions() and not (tk.home / "runs" / "x").exists()  # nothing half-created
+
+
+def test_a_mistyped_config_key_and_host_name_have_the_closest(run_cli: Cli, tk: Env) -> None:
+    tk.write_config('[hosts.studio]\nssh = "studio"\n[runs.a]\ncomand = "x"\n')
+    code, _, err = run_cli("status")
+    assert code == 2 and _one_line(err).endswith("runs.a.comand: unknown key; did you mean 'command'?"), err
+    tk.write_config('[hosts.studio]\nssh = "studio"\n[runs.a]\ncommand = "x"\nhost = "studoi"\n')
+    code, _, err = run_cli("status")
+    assert code == 2 and _one_line(err).endswith("unknown host 'studoi' (did you mean 'studio'?)"), err
+    tk.write_config('[hosts.studio]\nssh = "studio"\n')
+    code, _, err = run_cli("start", "x", "--host", "studoi", "--", "true")
+    assert code == 2 and _one_line(err).endswith("or use 'local'; did you mean 'studio'?"), err
+
+
+def test_a_mistyped_run_name_has_the_closest_run(tk: Env) -> None:
+    tk.add_run("kssm_v3", "echo hi")
+    for verb in ("status", "stop", "events"):
+        r = tk.cli(verb, "kssm_v4", check=4)
+        line = _one_line(r.stderr)
+        assert "no run named 'kssm_v4'" in line and line.endswith("; did you mean 'kssm_v3'?"), (verb, line)
+    r = tk.cli("logs", "kssm_v4", check=4)
+    assert "did you mean 'kssm_v3'?" in r.stderr and "tmuxkit: tmuxkit:" not in r.stderr, r.stderr
+    r = tk.cli("status", "zzz", check=4)
+    assert "did you mean" not in r.stderr, r.stderr
+
+
+@pytest.mark.timeout(120)
+def test_stop_of_a_trainer_that_saved_and_exited_130_claims_no_lost_save(tk: Env) -> None:
+    """It saved on Ctrl-C and exited 130 (as many trainers do): stop says the code and what it is,
+    and nothing about a save it cannot see."""
+    trainer = ("import signal, sys, time\n"
+               "def save(*_):\n    print('saved checkpoint step_12.pt', flush=True)\n    sys.exit(130)\n"
+               "signal.signal(signal.SIGINT, save)\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    (tk.work / "saver.py").write_text(trainer)
+    tk.cli("start", "saver", "--", "python3", str(tk.work / "saver.py"))
+    wait_until(lambda: "ready" in tk.log_text("saver"), timeout=30, what="saver ready")
+    r = tk.cli("stop", "saver", "--grace", "20")
+    assert "it exited with code 130 (the Ctrl-C code)" in r.stdout, r.stdout
+    assert "may not have saved" not in r.stdout and "without handling" not in r.stdout, r.stdout
+    wait_until(lambda: "saved checkpoint step_12.pt" in tk.log_text("saver"), timeout=15, what="the save in the log")
