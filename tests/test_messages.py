@@ -86,3 +86,29 @@ def test_stop_of_a_trainer_that_saved_and_exited_130_claims_no_lost_save(tk: Env
     assert "it exited with code 130 (the Ctrl-C code)" in r.stdout, r.stdout
     assert "may not have saved" not in r.stdout and "without handling" not in r.stdout, r.stdout
     wait_until(lambda: "saved checkpoint step_12.pt" in tk.log_text("saver"), timeout=15, what="the save in the log")
+
+
+@pytest.mark.timeout(120)
+def test_a_notification_says_the_runs_own_duration_not_the_lag_of_its_sender(tk: Env, sink: int) -> None:
+    """The run took 42 s and ended an hour ago; its end is notified now (a watchdog's late tick, or
+    start finding an end its targets missed): "after 42s", never "after 1h00m"."""
+    import re
+    import subprocess
+    import time
+
+    from conftest import SHELL, Sink
+
+    tk.cli("start", "lagged", "--", "true")
+    d = tk.run_dir("lagged")
+    wait_until(lambda: (d / "exit").exists(), timeout=30, what="the run's end")
+    started = int(time.time()) - 3600
+    meta = (d / "meta").read_text()
+    (d / "meta").write_text(re.sub(r"started_at=\d+", f"started_at={started}", meta))
+    (d / "exit").write_text(f"0 {started + 42}\n")
+    r = subprocess.run(["bash", str(SHELL / "tmuxkit-watch"), "lagged", "--notify-end", "--notify-stdin"],
+                       input=f"json http://127.0.0.1:{sink}/\n", capture_output=True, text=True, env=tk.env,
+                       cwd=tk.work, timeout=60)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: Sink.received, timeout=30, what="the notification")
+    message = str(Sink.received[0].get("message"))
+    assert "finished lagged after 42s" in message and "1h" not in message, message
