@@ -4,7 +4,10 @@ says of a trainer that saved on Ctrl-C and exited 130."""
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Env, wait_until
@@ -112,3 +115,40 @@ def test_a_notification_says_the_runs_own_duration_not_the_lag_of_its_sender(tk:
     wait_until(lambda: Sink.received, timeout=30, what="the notification")
     message = str(Sink.received[0].get("message"))
     assert "finished lagged after 42s" in message and "1h" not in message, message
+
+
+def _unknown_key_host(tk: Env, sshd: Any, tmp_path: Path, known: str = "") -> None:
+    """Host 'box' over the loopback sshd, with a known_hosts that does not hold its key, and ssh's
+    own defaults otherwise (StrictHostKeyChecking ask, LogLevel INFO: its wall of text)."""
+    kh = tmp_path / "known_hosts"
+    kh.write_text(known)
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host tkbox\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User {getpass.getuser()}\n"
+                   f"  IdentityFile {sshd.user_key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {kh}\n"
+                   "  GlobalKnownHostsFile /dev/null\n")
+    tk.write_config(f'[hosts.box]\nssh = "tkbox"\nssh_config = "{cfg}"\n'
+                    '[runs.far]\nhost = "box"\ncommand = "true"\n')
+
+
+@pytest.mark.timeout(180)
+def test_an_unknown_ssh_host_key_is_one_line_that_says_how_to_accept_it(tk: Env, sshd: Any, tmp_path: Path) -> None:
+    _unknown_key_host(tk, sshd, tmp_path)
+    for args in (["status", "--host", "box"], ["logs", "far"], ["start", "far"]):
+        r = tk.cli(*args, check=None)
+        assert r.returncode == 6, (args, r.returncode, r.stderr)
+        line = _one_line(r.stderr)
+        assert line.endswith(f"its host key is not known here yet; accept it once with: ssh -F {tmp_path}/ssh_config tkbox "
+                             "(tmuxkit keeps host-key checking on and never accepts a key itself)"), (args, line)
+
+
+@pytest.mark.timeout(180)
+def test_a_changed_ssh_host_key_is_one_line_too(tk: Env, sshd: Any, tmp_path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True,
+                   capture_output=True, timeout=60)
+    other = (tmp_path / "other.pub").read_text().split()
+    _unknown_key_host(tk, sshd, tmp_path, known=f"[127.0.0.1]:{sshd.port} {other[0]} {other[1]}\n")
+    r = tk.cli("status", "--host", "box", check=6)
+    line = _one_line(r.stderr)
+    assert "its host key has CHANGED" in line and "ssh-keygen -R" in line and "@@@" not in r.stderr, line
