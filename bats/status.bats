@@ -44,7 +44,7 @@ load test_helper
   run bash "$SHELL_DIR/check_training_status.sh" --pattern 'fake_trainer'
   assert_success
   assert_line --regexp "PID [0-9]+ +up [0-9]+s +fake_trainer_tmuxkit-bats-marker-$TMUXKIT_SOCKET 300"
-  assert_line --regexp "./results/r/train.log  [0-9]+s ago"
+  assert_line --regexp "./results/r/train.log  last written [0-9-]+ [0-9:]+, [0-9]+s ago"
   assert_line "      | two"
   assert_line "      | four"
   refute_line "      | one"
@@ -196,4 +196,57 @@ clone_run() {
   grep -qF '"last_event":"resumed","restarts":1' <<<"$fast"
   run bash -c 'TMUXKIT_DEBUG=1 bash "$1" --runs-only --json 2>&1 >/dev/null | grep -o "tk_run_load [^ ]*/runs/[a-z0-9]*$" | sed "s|.*/||" | LC_ALL=C sort | tr "\n" " "' _ "$SHELL_DIR/check_training_status.sh"
   assert_output "lbig llegacy nolive p3 sockbad stopping stuckodd wrongstart "
+}
+
+# --- issue 29.6: the report reads like the rest of tmuxkit ------------------------------------
+
+@test "report: a run's lock is listed once (found under ./results and named by the run's meta)" {
+  bash "$SHELL_DIR/tmuxkit-start" once --cmd 'sleep 300' >/dev/null
+  wait_for 10 test -f "$WORK/results/once/.tmuxkit.lock"
+  run bash "$SHELL_DIR/check_training_status.sh"
+  assert_success
+  run grep -c 'once/\.tmuxkit\.lock' <<<"$output"
+  assert_output 1
+  run bash "$SHELL_DIR/check_training_status.sh" --json
+  run python3 -c 'import json,sys; print(len(json.load(sys.stdin)["locks"]))' <<<"$output"
+  assert_output 1
+  bash "$SHELL_DIR/tmuxkit-kill" once --grace 1 >/dev/null
+}
+
+@test "report: a lock's time is a local date and an age, never clock ticks" {
+  mkdir -p results/old
+  # created 1700000000 = 2023-11-14 22:13:20 UTC = 2023-11-15 03:43:20 at UTC+5:30 (a POSIX TZ: no tzdata needed).
+  printf 'pid=99999996\nstart=t:123456\nhost=h\nrun=old\nsession=old\nrun_id=old.1.1\ncreated=1700000000\n' \
+    >results/old/.tmuxkit.lock
+  TZ=IST-5:30 run bash "$SHELL_DIR/check_training_status.sh"
+  assert_success
+  assert_line --regexp '^  STALE   \./results/old/\.tmuxkit\.lock  pid 99999996 \(run old, started 2023-11-15 03:43:20, [0-9]+d ago\)$'
+  refute_output --partial 't:123456'
+}
+
+@test "report: a finished run's log is not STALE, and the run shows its last line" {
+  bash "$SHELL_DIR/tmuxkit-start" fin --cmd 'echo working; echo the-last-line' >/dev/null
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/fin/exit"
+  wait_for 15 grep -q 'exited with code 0' "$WORK/results/fin/tmuxkit/fin.log"
+  touch -t 202001010000 "$WORK/results/fin/tmuxkit/fin.log" # silent for years: still finished, not stale
+  run bash "$SHELL_DIR/check_training_status.sh" --stale-after 60
+  assert_success
+  assert_line --regexp '^  \./results/fin/tmuxkit/fin\.log  last written 2020-01-01 00:00:00, [0-9]+d ago  \(run ended\)$'
+  refute_output --partial '(STALE)'
+  assert_line --regexp '^  fin +exited .*\| the-last-line$'
+  run bash "$SHELL_DIR/check_training_status.sh" --json --stale-after 60
+  run python3 -c 'import json,sys; l=json.load(sys.stdin)["logs"][0]; print(l["stale"], l["ended"])' <<<"$output"
+  assert_output "False True"
+}
+
+@test "report: the watchdog's notify.log is not log activity" {
+  bash "$SHELL_DIR/tmuxkit-start" quietrun --cmd 'echo hi' >/dev/null
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/quietrun/exit"
+  printf '%s run_exited notify sent\n' "$(date +%s)" >"$TMUXKIT_HOME/runs/quietrun/notify.log"
+  printf 'x\n' >"$TMUXKIT_HOME/runs/quietrun/watch.log"
+  run bash "$SHELL_DIR/check_training_status.sh"
+  assert_success
+  refute_output --partial 'notify.log'
+  refute_output --partial 'watch.log'
+  assert_output --partial './results/quietrun/tmuxkit/quietrun.log'
 }

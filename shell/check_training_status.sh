@@ -2731,6 +2731,57 @@ _cs_human_age() {
   fi
 }
 
+# _cs_date_v VAR EPOCH: EPOCH as a local date, "YYYY-MM-DD HH:MM:SS", with no process started (a
+# box may hold thousands of locks): bash 4.2's printf %(...)T where there is one (CS_STRFTIME);
+# else (bash 3.2) from this zone's UTC offset, read once with one date call, and the
+# days-to-civil-date arithmetic. (On bash 3.2 a date on the other side of a daylight-saving change
+# is shown with today's offset.)
+CS_STRFTIME=''
+if [ "${BASH_VERSINFO[0]}" -gt 4 ] || { [ "${BASH_VERSINFO[0]}" = 4 ] && [ "${BASH_VERSINFO[1]}" -ge 2 ]; }; then
+  CS_STRFTIME=1
+fi
+_cs_date_v() {
+  local _cs_e=$2 z era doe yoe y doy mp d m sod
+  case $_cs_e in '' | *[!0-9]*) printf -v "$1" '%s' '?' && return 0 ;; esac
+  if [ -n "$CS_STRFTIME" ]; then
+    printf -v "$1" '%(%Y-%m-%d %H:%M:%S)T' "$_cs_e"
+    return 0
+  fi
+  if [ -z "${CS_UTC_OFF:-}" ]; then
+    z=$(date +%z 2>/dev/null) || z=''
+    case $z in
+    [+-][0-9][0-9][0-9][0-9]) CS_UTC_OFF=$(((10#${z:1:2} * 3600 + 10#${z:3:2} * 60) * ${z:0:1}1)) ;;
+    *) CS_UTC_OFF=0 ;;
+    esac
+  fi
+  _cs_e=$((_cs_e + CS_UTC_OFF))
+  [ "$_cs_e" -ge 0 ] || { printf -v "$1" '%s' '?' && return 0; }
+  z=$((_cs_e / 86400 + 719468)) sod=$((_cs_e % 86400))
+  era=$((z / 146097)) # epochs after 1970 only: z is positive
+  doe=$((z - era * 146097))
+  yoe=$(((doe - doe / 1460 + doe / 36524 - doe / 146096) / 365))
+  y=$((yoe + era * 400))
+  doy=$((doe - (365 * yoe + yoe / 4 - yoe / 100)))
+  mp=$(((5 * doy + 2) / 153))
+  d=$((doy - (153 * mp + 2) / 5 + 1))
+  if [ "$mp" -lt 10 ]; then m=$((mp + 3)); else m=$((mp - 9)); fi
+  [ "$m" -gt 2 ] || y=$((y + 1))
+  printf -v "$1" '%04d-%02d-%02d %02d:%02d:%02d' "$y" "$m" "$d" $((sod / 3600)) $((sod % 3600 / 60)) $((sod % 60))
+}
+
+# _cs_when_v VAR EPOCH NOW: "2026-12-05 23:22:46, 3m ago" (a local date and an age). EPOCH a number.
+_cs_when_v() {
+  local _cs_d _cs_a _cs_s=$(($3 - $2))
+  if [ -n "$CS_STRFTIME" ]; then printf -v _cs_d '%(%Y-%m-%d %H:%M:%S)T' "$2"; else _cs_date_v _cs_d "$2"; fi
+  if [ "$_cs_s" -lt 120 ]; then
+    [ "$_cs_s" -ge 0 ] || _cs_s=0
+    _cs_a="${_cs_s}s"
+  elif [ "$_cs_s" -lt 7200 ]; then _cs_a="$((_cs_s / 60))m"
+  elif [ "$_cs_s" -lt 172800 ]; then printf -v _cs_a '%sh%02dm' $((_cs_s / 3600)) $((_cs_s % 3600 / 60))
+  else _cs_a="$((_cs_s / 86400))d"; fi
+  printf -v "$1" '%s, %s ago' "$_cs_d" "$_cs_a"
+}
+
 # Append a JSON item to the named accumulator variable, comma-separated.
 _cs_add() {
   local cur
@@ -2978,6 +3029,8 @@ _cs_runs() {
       J_RUNS="${J_RUNS:+$J_RUNS,}$json"
     else
       shown=1
+      # An ended run's last line, from its log (a live run's came from its pane or its live line).
+      [ -n "$S_LAST" ] || S_LAST=$(tk_last_line "$R_LOG")
       printf '  %-20s %-8s pid %-7s up %-6s log %-6s exit %-4s | %s\n' "$R_RUN" "$S_STATE" "${R_PID:-?}" \
         "$(_cs_human_age "$S_UPTIME")" "$(_cs_human_age "$S_LOG_AGE")" "${R_EXIT:--}" "$S_LAST"
     fi
@@ -3023,21 +3076,34 @@ _cs_processes() {
 }
 
 # Lock paths, one a line, each encoded so that a newline in a directory name survives the line
-# tools ("%" as %25, a newline as %0A; _cs_dec undoes it): find -print0, read -d ''.
+# tools ("%" as %25, a newline as %0A, a tab as %09; _cs_dec undoes it): find -print0, read -d ''.
+# Each lock once: a line is "PHYSICAL<TAB>SHOWN", and a lock found under a root (shown as found,
+# e.g. ./results/x/.tmuxkit.lock) and the same lock named by a run's meta (its physical path) are
+# one lock, listed where the roots found it. The roots' physical paths are CS_RROOT/CS_RPHYS.
 _cs_lock_files() {
-  local home=$1 root name f
+  local home=$1 root name f i phys enc_p enc_s
   shift
   {
+    i=0
+    for root in "$@"; do
+      phys=${CS_RPHYS[i]:-$root}
+      phys=${phys%/}
+      i=$((i + 1))
+      [ -d "$root" ] || continue
+      root=${root%/}
+      find "$root" -maxdepth 4 \( -name training.lock -o -name "$TK_LOCK_NAME" \) -print0 2>/dev/null |
+        while IFS= read -r -d '' f; do
+          _cs_enc_v enc_p "$phys/${f#"$root"/}"
+          _cs_enc_v enc_s "$f"
+          printf '%s\t%s\n' "$enc_p" "$enc_s"
+        done
+    done
     for name in $(tk_run_names "$home"); do
       f=$(tk_kv_get "$home/runs/$name/meta" lock) || continue
-      _cs_enc "$f"
+      _cs_enc_v enc_p "$f"
+      printf '%s\t%s\n' "$enc_p" "$enc_p"
     done
-    for root in "$@"; do
-      [ -d "$root" ] || continue
-      find "$root" -maxdepth 4 \( -name training.lock -o -name "$TK_LOCK_NAME" \) -print0 2>/dev/null |
-        while IFS= read -r -d '' f; do _cs_enc "$f"; done
-    done
-  } | awk '!seen[$0]++'
+  } | awk -F '\t' '!seen[$1]++ { print $2 }'
 }
 
 # _cs_cleanable HOME: the lock paths `tmuxkit cleanup` (tmuxkit-zombies) acts on, one per line
@@ -3054,10 +3120,12 @@ _cs_cleanable() {
   done
 }
 
-_cs_enc() {
-  local f=$1 nl=$'\n'
-  f=${f//"%"/%25}
-  printf '%s\n' "${f//$nl/%0A}"
+# _cs_enc_v VAR PATH: PATH encoded for a line (see _cs_lock_files), without a subshell.
+_cs_enc_v() {
+  local _cs_f=$2 nl=$'\n' tab=$'\t'
+  _cs_f=${_cs_f//"%"/%25}
+  _cs_f=${_cs_f//$tab/%09}
+  printf -v "$1" '%s' "${_cs_f//$nl/%0A}"
 }
 
 # _cs_dec VAR ENCODED
@@ -3065,6 +3133,7 @@ _cs_dec() {
   local _cs_f=$2 nl=$'\n'
   case $_cs_f in *%*)
     _cs_f=${_cs_f//%0A/$nl}
+    _cs_f=${_cs_f//%09/$'\t'}
     _cs_f=${_cs_f//%25/%}
     ;;
   esac
@@ -3074,7 +3143,7 @@ _cs_dec() {
 # One lock's line. No process is started here (a box may hold thousands of locks): the process
 # table was read once (tk_ps_snapshot), files are read by the shell, strings quoted in place.
 _cs_lock_line() {
-  local f=$1 st kind=tmuxkit pid='' run='' start='' hint='' content='' q item abs i
+  local f=$1 st kind=tmuxkit pid='' run='' start='' created='' when='' age hint='' content='' q item abs i
   local jf jk js jr jst jh
   case $f in */training.lock) kind=training.lock ;; esac
   [ -e "$f" ] || [ -L "$f" ] || return 0
@@ -3095,7 +3164,7 @@ _cs_lock_line() {
     fi
   else
     tk_lock_state "$f"
-    st=$LK_STATE pid=$LK_PID run=$LK_RUN start=$LK_START
+    st=$LK_STATE pid=$LK_PID run=$LK_RUN start=$LK_START created=$LK_CREATED
   fi
   tk_sq_v q "$f"
   case $st in
@@ -3143,39 +3212,74 @@ _cs_lock_line() {
     alive) st=ALIVE ;; stale) st=STALE ;; garbage) st=GARBAGE ;; symlink) st=SYMLINK ;; notfile) st=NOTFILE ;;
     free) st=FREE ;; other_host) st=ELSEWHERE ;;
     esac
-    printf '  %-7s %s  pid %s%s\n' "$st" "$f" "${pid:-?}" "${run:+ (run $run, started $start)}"
+    # When: the lock's wall-clock "created", as a local date and an age (its "start" is the owner's
+    # identity, clock ticks since boot, which say nothing to a reader).
+    # (Inline, not _cs_when_v: a box may hold thousands of locks, and this is the costly part.)
+    case $created in '' | *[!0-9]*) ;; *)
+      if [ -n "$CS_STRFTIME" ]; then printf -v when '%(%Y-%m-%d %H:%M:%S)T' "$created"; else _cs_date_v when "$created"; fi
+      age=$((CS_NOW - created))
+      if [ "$age" -ge 172800 ]; then when="$when, $((age / 86400))d ago"; else _cs_when_v when "$created" "$CS_NOW"; fi
+      ;;
+    esac
+    if [ -n "$run" ]; then
+      printf '  %-7s %s  pid %s (run %s%s)\n' "$st" "$f" "${pid:-?}" "$run" "${when:+, started $when}"
+    else
+      printf '  %-7s %s  pid %s%s\n' "$st" "$f" "${pid:-?}" "${when:+ (started $when)}"
+    fi
     [ -z "$hint" ] || printf '          -> %s\n' "$hint"
   fi
 }
 
-# The 10 newest *.log files under the roots, as "mtime path" lines.
+# The 10 newest *.log files under the roots, as "mtime path" lines. Not tmuxkit's own bookkeeping
+# in a run's state folder (runs/RUN/notify.log, where the watchdog notes each notification it sent,
+# and watch.log): they move when a notification goes out, not when the run prints.
 _cs_newest_logs() {
   local r f
   for r in "$@"; do
     [ -d "$r" ] || continue
     find "$r" -maxdepth 5 -type f -name '*.log' 2>/dev/null || true
   done | while IFS= read -r f; do
+    [ ! -f "${f%/*}/meta" ] || [ ! -f "${f%/*}/cmd" ] || continue # a run's state folder
     printf '%s %s\n' "$(tk_stat mtime "$f" 2>/dev/null || echo 0)" "$f"
   done | sort -rn | head -n 10
 }
 
+# _cs_log_ended LAST-LINES: the log's last line is the end line tmuxkit's runner or relay writes
+# ("[tmuxkit] run X exited with code N at ...", "... its tmux pane is gone at ..."): the run is
+# over, so the log is finished, not stale, however old. A later start writes its own line after.
+_cs_log_ended() {
+  local last=${1##*"$TK_NL"}
+  case $last in
+  "[tmuxkit] run "*" exited with code "* | "[tmuxkit] run "*": its tmux pane is gone at "*) return 0 ;;
+  esac
+  return 1
+}
+
 _cs_logs() {
-  local now=$1 stale_after=$2 f mt age n=0 last stale
+  local now=$1 stale_after=$2 f mt age n=0 last stale ended when note
   shift 2
   while read -r mt f; do
     [ -n "$f" ] || continue
     age=$((now - mt))
-    stale=false
-    [ "$age" -gt "$stale_after" ] && stale=true
     # Capped: the last 16 KiB, its last 3 lines, 300 bytes of each (a log whose last line is a
     # 10 MB tqdm bar or a dumped tensor would otherwise be read and printed whole).
     last=$(tail -c 16384 "$f" 2>/dev/null | tail -n 3 | cut -b 1-300 || true)
+    stale=false ended=false
+    if _cs_log_ended "$last"; then
+      ended=true
+    elif [ "$age" -gt "$stale_after" ]; then
+      stale=true
+    fi
     n=$((n + 1))
     if [ "$JSON" = 1 ]; then
-      _cs_add J_LOGS "$(printf '{"path":%s,"age_s":%s,"stale":%s,"last_lines":%s}' \
-        "$(tk_json_str "$f")" "$age" "$stale" "$(tk_json_str "$last")")"
+      _cs_add J_LOGS "$(printf '{"path":%s,"age_s":%s,"stale":%s,"ended":%s,"last_lines":%s}' \
+        "$(tk_json_str "$f")" "$age" "$stale" "$ended" "$(tk_json_str "$last")")"
     else
-      printf '  %s  %s ago%s\n' "$f" "$(_cs_human_age "$age")" "$([ "$stale" = true ] && echo '  (STALE)')"
+      _cs_when_v when "$mt" "$now"
+      note=''
+      [ "$stale" = false ] || note='  (STALE)'
+      [ "$ended" = false ] || note='  (run ended)'
+      printf '  %s  last written %s%s\n' "$f" "$when" "$note"
       printf '%s\n' "$last" | sed 's/^/      | /'
     fi
   done <<EOF
@@ -3259,6 +3363,7 @@ tk_status_main() {
   done
   home=$(tk_home)
   now=$(date +%s)
+  CS_NOW=$now
   host=$(hostname 2>/dev/null || echo unknown)
   [ ${#roots[@]} -gt 0 ] || roots=("$home" "./results")
   J_RUNS='' J_LOCKS='' J_LOGS='' J_PROCS='' J_SESSIONS='' J_TMUX='null'

@@ -9,7 +9,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -354,13 +354,23 @@ class Config:
         return self.path.parent if self.path else Path.cwd()
 
 
+def _close(word: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to a mistyped WORD (difflib, as git and uv suggest), or None."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def _check_table(where: str, table: object, keys: Mapping[str, Callable[[object], Any]]) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table")
     clean = {}
     for key, value in table.items():
         if key not in keys:
-            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(keys))})")
+            close = _close(key, keys)
+            raise ConfigError(f"{where}.{key}: unknown key" + (f"; did you mean '{close}'?" if close else
+                                                               f" (known: {', '.join(sorted(keys))})"))
         try:
             clean[key] = keys[key](value)
         except ValueError as e:
@@ -372,7 +382,9 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
     src = str(path) if path else "config"
     for top in data:
         if top not in ("hosts", "runs", "status"):
-            raise ConfigError(f"{src}: {top}: unknown key (known: hosts, runs, status)")
+            close = _close(top, ("hosts", "runs", "status"))
+            raise ConfigError(f"{src}: {top}: unknown key" + (f"; did you mean '{close}'?" if close else
+                                                              " (known: hosts, runs, status)"))
     status = _check_table(f"{src}: status", data.get("status", {}), STATUS_KEYS)
     hosts = {}
     raw_hosts = data.get("hosts", {})
@@ -412,7 +424,9 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
             raise ConfigError(f"{src}: runs.{name}.command: missing (the command that starts the run)")
         host = clean.get("host", LOCAL)
         if host != LOCAL and host not in hosts:
-            raise ConfigError(f"{src}: runs.{name}.host: unknown host {host!r} (add [hosts.{host}])")
+            close = _close(host, [LOCAL, *hosts])
+            raise ConfigError(f"{src}: runs.{name}.host: unknown host {host!r} "
+                              + (f"(did you mean '{close}'?)" if close else f"(add [hosts.{host}])"))
         runs[name] = RunSpec(name=name, resources=split_resources(clean), **clean)
     return Config(path=path, hosts=hosts, runs=runs, **status)
 

@@ -34,5 +34,21 @@ def _argcomplete_shellcode() -> Callable[..., str]:
         return shellcode
 
 
+# zsh: `eval "$(tmuxkit completion zsh)"` in a .zshrc that holds only that line runs before any
+# compinit, so compdef does not exist yet ("command not found: compdef" at every start, and no
+# completion). When the script is eval'ed (not autoloaded from $fpath) and compdef is missing, it
+# loads the completion system itself first, as gh's and uv's scripts ask the user to; -i skips
+# directories compaudit finds insecure instead of asking at every shell start.
+ZSH_COMPINIT = """\
+if [[ $zsh_eval_context != *func ]] && (( ! ${+functions[compdef]} )); then
+    autoload -Uz compinit && compinit -i
+fi
+"""
+
+
 def script(shell: str) -> str:
-    return _argcomplete_shellcode()(["tmuxkit"], shell=shell).rstrip("\n")
+    code = _argcomplete_shellcode()(["tmuxkit"], shell=shell).rstrip("\n")
+    if shell == "zsh":
+        first, _, rest = code.partition("\n")  # keep "#compdef tmuxkit" first: the file may go into $fpath
+        code = f"{first}\n{ZSH_COMPINIT}{rest}"
+    return code

@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tmuxkit.cli._common import Parser, err
+from tmuxkit.cli._common import Parser, did_you_mean, err, suggest_host, suggest_run
 
 if TYPE_CHECKING:
     from types import ModuleType
+
+    from tmuxkit.errors import TmuxkitError
 
 
 class Verb:
@@ -138,6 +141,64 @@ def complete() -> None:
 PATH_OPTIONS = frozenset({"--results", "--cwd", "--to", "--config"})
 
 
+def unknown_arguments(parser: argparse.ArgumentParser, ns: argparse.Namespace, extras: list[str],
+                      argv: Sequence[str], command: Sequence[str] = ()) -> str:
+    """The one line for words the verb does not take: a mistyped option with the closest one; for
+    start, a run command given without "--" (its first word an option of the command, not of
+    tmuxkit's, or a plain word), the "--" form to type instead."""
+    import shlex
+
+    sub = _verb_parser(parser, ns.cmd)
+    options = [o for act in [*parser._actions, *sub._actions] for o in act.option_strings]
+    first = extras[0]
+    name = first.split("=", 1)[0]
+    hint = did_you_mean(name, options) if first.startswith("-") else ""
+    if ns.cmd == "start" and not hint:
+        # The command: the words from the first unknown one on (tmuxkit's own options before it stay).
+        verb_at = argv.index("start") if "start" in argv else 0
+        at = next((i for i, w in enumerate(argv) if i > verb_at and w == first), len(argv))
+        before, cmd = list(argv[:at]), [*argv[at:], *command]
+        form = f"tmuxkit {shlex.join(before)} -- {shlex.join(cmd)}"
+        if first.startswith("-"):
+            return f"start: {name} is not an option of tmuxkit start; if it is the run's command's, put the command after --: {form}"
+        return f"start: the run's command goes after --: {form}"
+    if first.startswith("-"):
+        return f"{ns.cmd}: unknown option '{name}'" + hint
+    return f"{ns.cmd}: unexpected argument '{first}'" + (f" (and {len(extras) - 1} more)" if len(extras) > 1 else "")
+
+
+def _verb_parser(parser: argparse.ArgumentParser, verb: str) -> argparse.ArgumentParser:
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            sub: argparse.ArgumentParser = a.choices[verb]
+            return sub
+    return parser
+
+
+_NO_RUN = re.compile(r"no run named '([^']+)'")
+_NO_HOST = re.compile(r"unknown host '([^']+)'")
+
+
+def _run_hint(e: TmuxkitError, argv: Sequence[str]) -> str:
+    """"; did you mean 'kssm_v3'?" for a run name or a host name that is not there."""
+    if "did you mean" in e.message:
+        return ""
+    m = _NO_RUN.search(e.message)
+    if m:
+        return suggest_run(m.group(1), _config_arg(argv))
+    m = _NO_HOST.search(e.message)
+    return suggest_host(m.group(1), _config_arg(argv)) if m else ""
+
+
+def _config_arg(argv: Sequence[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--config="):
+            return a[len("--config="):]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (tmuxkit completion SHELL)
         complete()
@@ -167,13 +228,16 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
             check_run_name(argv[1])  # "-x" is a bad run name, not an unknown flag
         # A line that starts with its verb needs only that verb's module (the rest are stubs).
-        ns = build_parser(argv[0] if argv[:1] and argv[0] in VERB_NAMES else None).parse_args(argv)
+        parser = build_parser(argv[0] if argv[:1] and argv[0] in VERB_NAMES else None)
+        ns, extras = parser.parse_known_args(argv)
+        if extras:
+            raise UsageError(unknown_arguments(parser, ns, extras, argv, command))
         if command and ns.cmd != "start":
             raise UsageError(f"{ns.cmd}: '--' is only for start's command")
         ns.command = command
         return verb(ns.cmd).call(ns)
     except TmuxkitError as e:
-        err(user_message(e))
+        err(user_message(e) + _run_hint(e, argv))
         return int(e.code)
     except KeyboardInterrupt:
         return 130

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,7 +17,20 @@ def say(msg: str) -> None:
 
 
 def err(msg: str) -> None:
+    """One line on stderr with one "tmuxkit: " prefix (a message that already carries it, as a
+    host script's does, is not prefixed twice)."""
+    while msg.startswith("tmuxkit: "):
+        msg = msg[len("tmuxkit: "):]
     print(f"tmuxkit: {msg}", file=sys.stderr, flush=True)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """"; did you mean 'status'?" for the closest of CHOICES to a mistyped WORD (difflib, as git and
+    uv suggest), or "" when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.75)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def ago(seconds: object) -> str:
@@ -107,11 +120,50 @@ def wait(v: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+_INVALID_CHOICE = re.compile(r"argument (\S+): invalid choice: '(.*)' \(choose from (.*)\)$", re.S)
+
+
+def suggest_run(name: str, config: str | None = None) -> str:
+    """did_you_mean for a run NAME that is not there: from the config's runs and the runs this
+    machine started (a broken config suggests nothing from it)."""
+    from tmuxkit.runs import remembered_runs
+
+    names = set(remembered_runs())
+    try:
+        from tmuxkit import config as cfg
+
+        names |= set(cfg.load(config).runs)
+    except Exception:
+        pass
+    return did_you_mean(name, names - {name})
+
+
+def suggest_host(name: str, config: str | None = None) -> str:
+    """did_you_mean for a host NAME that the config does not have."""
+    try:
+        from tmuxkit import config as cfg
+
+        return did_you_mean(name, ["local", *cfg.load(config).hosts])
+    except Exception:
+        return ""
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         from tmuxkit.errors import UsageError
 
-        raise UsageError(f"{self.prog.split()[-1]}: {message}")
+        m = _INVALID_CHOICE.match(message)
+        if m:
+            what, word = m.group(1), m.group(2)
+            choices = [c.strip().strip("'") for c in m.group(3).split(",")]
+            hint = did_you_mean(word, choices)
+            if what == "COMMAND":
+                message = f"unknown command '{word}'" + (hint or f" (choose from {', '.join(choices)})")
+            else:
+                message += hint
+        verb = self.prog.split()[-1]
+        # The top parser's own errors need no "tmuxkit:" of their own: err() gives the one prefix.
+        raise UsageError(message if verb == "tmuxkit" else f"{verb}: {message}")
 
 
 Subparsers = "argparse._SubParsersAction[Parser]"

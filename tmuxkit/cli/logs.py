@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 
 from tmuxkit.cli._common import load_config, positive
+from tmuxkit.contract import ExitCode
 
 HELP = "print (and follow) a run's log"
 
@@ -31,4 +32,11 @@ def run(a: Args) -> int:
     from tmuxkit import runs
 
     conf = load_config(a.config, [a.run])
-    return runs.logs(runs.host_for_run(conf, a.run, a.host), a.run, a.lines, a.follow)
+    rc = runs.logs(runs.host_for_run(conf, a.run, a.host), a.run, a.lines, a.follow)
+    if rc == ExitCode.NOT_FOUND:  # the host said "no run named ...": a close name, where there is one
+        from tmuxkit.cli._common import err, suggest_run
+
+        hint = suggest_run(a.run, a.config)
+        if hint:
+            err(hint[2:])
+    return rc

@@ -190,12 +190,12 @@ def run(a: Args) -> int:
         out += [{"host": s.host, "state": "unreachable", "error": s.error} for s in results if s.error]
         print(json.dumps(out, indent=2))
         _name_unreachable(results)
-        _say_unknown(unknown)
+        _say_unknown(unknown, a.config)
         return rc
     if not (shown if stream else _print_rows("tmuxkit runs", results)) and not unknown:
         say("no runs")
     _name_unreachable(results)
-    _say_unknown(unknown)
+    _say_unknown(unknown, a.config)
     return rc
 
 
@@ -220,9 +220,11 @@ def _print_rows(title: str, results: Sequence[HostStatus]) -> bool:
     return bool(rows)
 
 
-def _say_unknown(unknown: Sequence[tuple[str, str]]) -> None:
+def _say_unknown(unknown: Sequence[tuple[str, str]], config: str | None = None) -> None:
+    from tmuxkit.cli._common import suggest_run
+
     for host, name in unknown:
-        err(f"no run named '{name}' on {host}")
+        err(f"no run named '{name}' on {host}{suggest_run(name, config)}")
 
 
 def exit_code(results: Sequence[HostStatus]) -> int:

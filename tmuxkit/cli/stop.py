@@ -21,7 +21,7 @@ def ended_text(code: int | None) -> str:
     if code == 0:
         return "it exited cleanly (0)"
     if code == 130:
-        return "it died of the Ctrl-C (130) without handling it, so it may not have saved"
+        return "it exited with code 130 (the Ctrl-C code)"  # whether it saved first, only its log can tell
     if code > 128:
         return f"it ended on signal {code - 128} ({code})"
     return f"it exited with code {code}, an error: see its log"

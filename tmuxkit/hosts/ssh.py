@@ -131,9 +131,10 @@ def control_dir() -> Path:
     return d
 
 
-def _pass_stderr(fd: int) -> None:
+def _pass_stderr(fd: int, held: list[bytes] | None = None) -> None:
     """FD's bytes to our stderr from the first MARK line on; all of them at the end when no mark
-    came (ssh never ran the command: its own complaint)."""
+    came (ssh never ran the command: its own complaint), or into HELD, for the caller to say in
+    one line."""
     mark = MARK.encode() + b"\n"
     buf, found = b"", False
     while chunk := os.read(fd, 65536):
@@ -145,7 +146,10 @@ def _pass_stderr(fd: int) -> None:
             chunk, found, buf = buf[i + len(mark) :], True, b""
         os.write(2, chunk)
     if not found and buf:
-        os.write(2, buf)
+        if held is not None:
+            held.append(buf)
+        else:
+            os.write(2, buf)
 
 
 def _q(word: str) -> str:
@@ -243,6 +247,21 @@ class SshHost(Host):
         version, _ = scripts_bundle()
         return ["/bin/sh", "-c", _BOOTSTRAP, version, script, *args]
 
+    def accept_command(self) -> str:
+        """The ssh command a person runs once to see and accept this host's key: the host's own
+        ssh_config, port and key, and nothing of tmuxkit's (no BatchMode, no master)."""
+        import shlex
+
+        s = self.spec
+        argv = ["ssh"]
+        if s.ssh_config:
+            argv += ["-F", os.path.expanduser(s.ssh_config)]
+        if s.port:
+            argv += ["-p", str(s.port)]
+        if s.identity:
+            argv += ["-i", os.path.expanduser(s.identity)]
+        return shlex.join([*argv, s.ssh])
+
     # --- transport errors ----------------------------------------------------------
     def _check_transport(self, res: Result, argv: Sequence[str]) -> None:
         if res.rc != 255:
@@ -255,8 +274,13 @@ class SshHost(Host):
             why = "connection refused (is sshd running there, on that port?)"
         elif "permission denied" in err:
             why = "ssh authentication failed; tmuxkit never prompts for a password (BatchMode): set up a key"
-        elif "host key verification failed" in err:
-            why = "host key verification failed; check the host key (tmuxkit keeps host-key checking on)"
+        elif "remote host identification has changed" in err:
+            why = (f"its host key has CHANGED since it was accepted (a reinstalled box, or someone in between); "
+                   f"if you expect that, remove the old key with ssh-keygen -R, then accept the new one once "
+                   f"with: {self.accept_command()}")
+        elif "host key verification failed" in err or "host key is known for" in err:
+            why = (f"its host key is not known here yet; accept it once with: {self.accept_command()} "
+                   "(tmuxkit keeps host-key checking on and never accepts a key itself)")
         elif "timed out" in err or "timeout" in err:
             why = "connection timed out"
         else:
@@ -298,7 +322,8 @@ class SshHost(Host):
         out = sys.stdout.buffer
         p = spawn(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert p.stdout is not None and p.stderr is not None
-        errs = threading.Thread(target=_pass_stderr, args=(p.stderr.fileno(),), daemon=True)
+        held: list[bytes] = []
+        errs = threading.Thread(target=_pass_stderr, args=(p.stderr.fileno(), held), daemon=True)
         errs.start()
         wrote = False
         try:
@@ -324,6 +349,12 @@ class SshHost(Host):
         _LIVE.discard(p)
         p.stdout.close()
         p.stderr.close()
+        if held:
+            # ssh never ran the command: its complaint (an unknown host key's wall of text) as the
+            # one line the other verbs give; anything else as it came.
+            if rc == 255:
+                self._check_transport(Result(rc=rc, out="", err=b"".join(held).decode(errors="replace")), full)
+            os.write(2, b"".join(held))
         return rc, wrote
 
     def lines(self, script: str, *args: str) -> Iterator[str]:
