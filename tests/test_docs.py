@@ -109,7 +109,7 @@ def test_init_writes_comments_that_docs_config_md_shows_word_for_word(tmp_path: 
     written = (tmp_path / "tmuxkit.toml").read_text()
     assert written == configdoc.example()
     config.load(tmp_path / "tmuxkit.toml")
-    rows = {}
+    rows: dict[str, tuple[str, str]] = {}
     for row in re.finditer(r"^\| `([a-z_]+)` \| (.*?) \| `(.*?)` \| (.*) \|$", (DOCS / "config.md").read_text(), re.M):
         # A key of both a host and a run (Slurm's partition, time...): its first row, as init writes it first.
         rows.setdefault(row.group(1), (row.group(3).replace("\\|", "|"), row.group(4).replace("\\|", "|")))
