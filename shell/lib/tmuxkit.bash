@@ -30,3 +30,5 @@ _tk_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$_tk_lib/progress.bash"
 # shellcheck source=life.bash
 . "$_tk_lib/life.bash"
+# shellcheck source=alerts.bash
+. "$_tk_lib/alerts.bash"

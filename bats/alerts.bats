@@ -1,0 +1,50 @@
+#!/usr/bin/env bats
+# Alerts while a run lives (shell/lib/alerts.bash), judged by tmuxkit-watch: nan_loss and disk_low.
+load test_helper
+
+start_run() { # RUN CMD
+  run bash "$SHELL_DIR/tmuxkit-start" "$1" --cmd "$2"
+  assert_success
+}
+
+events_of() { sed -n 's/.*"event":"\([a-z_]*\)".*/\1/p' "$TMUXKIT_HOME/runs/$1/events.jsonl" 2>/dev/null | tr '\n' ' '; }
+
+count_events() { grep -c "\"event\":\"$2\"" "$TMUXKIT_HOME/runs/$1/events.jsonl" 2>/dev/null || true; }
+
+@test "alerts: a NaN loss is one nan_loss event per start, not one per line" {
+  start_run n1 'for i in 1 2 3; do echo "step $i loss=0.5"; sleep 0.2; done; i=4; while :; do echo "step $i loss=nan"; i=$((i + 1)); sleep 0.2; done'
+  run bash "$SHELL_DIR/tmuxkit-watch" n1 --detach --every 1
+  assert_success
+  wait_for 30 grep -q '"event":"nan_loss"' "$TMUXKIT_HOME/runs/n1/events.jsonl"
+  run grep '"event":"nan_loss"' "$TMUXKIT_HOME/runs/n1/events.jsonl"
+  assert_output --partial '"metric":"loss","value":"nan"'
+  assert_output --partial '"action":"notify"'
+  # Three more rounds of the watchdog, each seeing the NaN: still one event, and the run lives on.
+  sleep 3.5 # three more rounds (--every 1): a second event would be written by now
+  [ "$(count_events n1 nan_loss)" = 1 ]
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json n1
+  assert_output --partial '"state":"running"'
+}
+
+@test "alerts: on_nan stop stops the run by the ladder (its Ctrl-C save runs); ignore says nothing" {
+  start_run n2 "trap 'echo saved on ctrl-c; exit 0' INT; echo 'step 1 loss=inf'; while :; do sleep 0.2; done"
+  run bash "$SHELL_DIR/tmuxkit-watch" n2 --detach --every 1 --on-nan stop --grace 10
+  assert_success
+  wait_for 40 grep -q '"event":"stopped"' "$TMUXKIT_HOME/runs/n2/events.jsonl"
+  run events_of n2
+  assert_output --partial "nan_loss"
+  run grep '"event":"nan_loss"' "$TMUXKIT_HOME/runs/n2/events.jsonl"
+  assert_output --partial '"value":"inf","step":1,"action":"stop"'
+  wait_for 20 grep -q 'saved on ctrl-c' "$WORK/results/n2/tmuxkit/n2.log"
+  run cat "$TMUXKIT_HOME/runs/n2/stopped"
+  assert_output --partial sigint
+  start_run n3 "echo 'step 1 loss=nan'; while :; do sleep 0.2; done"
+  run bash "$SHELL_DIR/tmuxkit-watch" n3 --detach --every 1 --on-nan ignore
+  wait_for 20 test -s "$WORK/results/n3/tmuxkit/n3.progress"
+  wait_for 20 grep -q '"loss":"nan"' "$WORK/results/n3/tmuxkit/n3.progress"
+  sleep 2.5 # two rounds of the watchdog after the NaN was read
+  [ "$(count_events n3 nan_loss)" = 0 ]
+  run bash "$SHELL_DIR/tmuxkit-watch" n3 --on-nan maybe
+  assert_failure 2
+  assert_output --partial "--on-nan takes notify, stop or ignore"
+}
