@@ -48,3 +48,59 @@ count_events() { grep -c "\"event\":\"$2\"" "$TMUXKIT_HOME/runs/$1/events.jsonl"
   assert_failure 2
   assert_output --partial "--on-nan takes notify, stop or ignore"
 }
+
+# A small tmpfs for the results (root, or a system that lets this user mount one), else skipped.
+small_fs() {
+  MNT="$BATS_TEST_TMPDIR/fs"
+  mkdir -p "$MNT"
+  mount -t tmpfs -o size=4m tmpfs "$MNT" 2>/dev/null || skip "cannot mount a small tmpfs here (needs root)"
+  MNT=$(cd -P "$MNT" && pwd)
+}
+
+teardown() {
+  common_teardown
+  if [ -n "${MNT:-}" ]; then umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true; fi
+}
+
+@test "alerts: a results filesystem that fills is one disk_low per crossing, re-armed when space returns" {
+  small_fs
+  run bash "$SHELL_DIR/tmuxkit-start" d1 --results "$MNT/d1" --cmd 'while :; do echo working; sleep 0.5; done'
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-watch" d1 --detach --every 1 --disk-min-free 50%
+  assert_success
+  ev="$TMUXKIT_HOME/runs/d1/events.jsonl"
+  wait_for 20 grep -q '"event":"started"' "$ev"
+  sleep 1.5 # a round with room: nothing said
+  [ "$(count_events d1 disk_low)" = 0 ]
+  dd if=/dev/zero of="$MNT/d1/fill" bs=1024 count=3000 2>/dev/null
+  wait_for 20 grep -q '"event":"disk_low"' "$ev"
+  run grep '"event":"disk_low"' "$ev"
+  assert_output --partial '"min_kb":2048'
+  assert_output --partial ' MiB free of 4.0 MiB where the results are (under 50%)'
+  test -f "$TMUXKIT_HOME/runs/d1/disk_low"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json d1
+  assert_output --regexp '"disk_low_free_kb":[0-9]+'
+  sleep 2.5 # still low, two more rounds: still one alert
+  [ "$(count_events d1 disk_low)" = 1 ]
+  rm "$MNT/d1/fill"
+  wait_for 20 grep -q '"event":"disk_ok"' "$ev"
+  test ! -e "$TMUXKIT_HOME/runs/d1/disk_low"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json d1
+  refute_output --partial disk_low_free_kb
+  dd if=/dev/zero of="$MNT/d1/fill" bs=1024 count=3000 2>/dev/null
+  wait_for 20 bash -c "[ \$(grep -c '\"event\":\"disk_low\"' '$ev') = 2 ]"
+  run bash "$SHELL_DIR/tmuxkit-watch" d1 --disk-min-free 5G
+  assert_failure 2
+  assert_output --partial "--disk-min-free takes N% (0-100) or a whole number of KiB"
+}
+
+@test "alerts: doctor checks a results dir against its run's disk_min_free" {
+  run bash "$SHELL_DIR/tmuxkit-doctor" --disk-min-free 100% --dir "$WORK"
+  assert_failure 1
+  assert_line --regexp "^check=disk $WORK	ok=0	value=.* free, under disk_min_free \(100%: .*\)	fix=free space there, or lower the run's disk_min_free"
+  run bash "$SHELL_DIR/tmuxkit-doctor" --disk-min-free 0 --dir "$WORK"
+  assert_line --regexp "^check=disk $WORK	ok=1	"
+  run bash "$SHELL_DIR/tmuxkit-doctor" --disk-min-free lots --dir "$WORK"
+  assert_failure 2
+  assert_output --partial "--disk-min-free takes N% (0-100) or a whole number of KiB"
+}

@@ -319,6 +319,7 @@ class RunStatus:
     cause: str = ""  # why an ended run ended (shell/lib/cause.bash), for a non-zero end: "" when none
     restarts: int = 0
     headless: bool = False  # alive with no tmux session (tmux was killed; the run was not)
+    disk_low_free_kb: int | None = None  # its watchdog found the results filesystem under disk_min_free (KiB free)
     quiet: bool = False  # silent past stuck_after, but its watchdog saw it working (see shell/lib/quiet.bash)
     sync: dict[str, Any] | None = None  # added on the laptop from the sync loop's STATUS.json
     # The log writer's latest reading of the output: step, total, eta_s, rate, epoch, epochs and the
@@ -327,7 +328,8 @@ class RunStatus:
     losses: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    _INTS = ("pid", "runner_pid", "started_at", "ended_at", "uptime_s", "log_age_s", "exit_code", "stuck_after")
+    _INTS = ("pid", "runner_pid", "started_at", "ended_at", "uptime_s", "log_age_s", "exit_code", "stuck_after",
+             "disk_low_free_kb")
     _STRS = ("host", "session", "log_path", "last_line", "stop_rung", "lock_path", "lock_state", "results", "cwd",
              "writer", "socket", "last_event", "cause")
 

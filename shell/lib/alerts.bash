@@ -110,7 +110,7 @@ EOF
 tk_kb_words() {
   awk -v k="$1" 'BEGIN {
     if (k >= 1048576) printf "%.1f GiB\n", k / 1048576
-    else if (k >= 1024) printf "%.0f MiB\n", k / 1024
+    else if (k >= 1024) printf "%.1f MiB\n", k / 1024
     else printf "%d KiB\n", k }'
 }
 
