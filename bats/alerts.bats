@@ -104,3 +104,23 @@ teardown() {
   assert_failure 2
   assert_output --partial "--disk-min-free takes N% (0-100) or a whole number of KiB"
 }
+
+@test "alerts: a watchdog that ends on an error of its own says so once (watchdog_gave_up) and leaves the registry" {
+  start_run g1 'while :; do sleep 0.5; done'
+  mv "$TMUXKIT_HOME/runs/g1/cmd" "$TMUXKIT_HOME/runs/g1/cmd.aside" # its first read fails under set -e
+  run bash "$SHELL_DIR/tmuxkit-watch" g1 --every 1
+  assert_failure
+  run grep '"event":"watchdog_gave_up"' "$TMUXKIT_HOME/runs/g1/events.jsonl"
+  assert_success
+  assert_output --partial '"reason":"the watchdog ended on an error of its own (exit 1): tmuxkit watch g1 starts a new one"'
+  [ "$(count_events g1 watchdog_gave_up)" = 1 ]
+  test ! -e "$TMUXKIT_HOME/runs/g1/watchdog"
+  # An ending by the user (--off: SIGTERM) is no giving up.
+  mv "$TMUXKIT_HOME/runs/g1/cmd.aside" "$TMUXKIT_HOME/runs/g1/cmd"
+  run bash "$SHELL_DIR/tmuxkit-watch" g1 --detach --every 1
+  wait_for 20 test -f "$TMUXKIT_HOME/runs/g1/watchdog"
+  run bash "$SHELL_DIR/tmuxkit-watch" g1 --off
+  assert_output --partial "watchdog=ended"
+  wait_for 20 grep -q '"event":"watchdog_ended"' "$TMUXKIT_HOME/runs/g1/events.jsonl"
+  [ "$(count_events g1 watchdog_gave_up)" = 1 ]
+}
