@@ -32,3 +32,5 @@ _tk_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$_tk_lib/life.bash"
 # shellcheck source=alerts.bash
 . "$_tk_lib/alerts.bash"
+# shellcheck source=done.bash
+. "$_tk_lib/done.bash"
