@@ -46,3 +46,40 @@ def test_a_resume_that_fails_is_notified_and_says_the_watchdog_ended(tk: Env, si
     assert "resume_failed" in tk.kinds("rf")
     time.sleep(1)
     assert "tmuxkit: rf watchdog_gave_up" not in titles()  # resume_failed said it: not twice
+
+
+def test_on_done_runs_once_after_the_final_checkpoint_landed_here_never_before(tk: Env, sink: int,
+                                                                              tmp_path: Path) -> None:
+    """A real sync loop: on_done (a harmless command: it notes whether the final checkpoint was
+    here when it ran) runs on the host after the loop's final pass acknowledged it, not after
+    on_done_wait (1h), and is notified from the host."""
+    import subprocess
+    import sys
+
+    tk.env["TMUXKIT_DONE_POLL"] = "1"
+    here = tk.work / "runs" / "fin" / "ckpt" / "step_3.pt"
+    mark = tmp_path / "on_done"
+    train = ("mkdir -p results/fin/ckpt; for i in 1 2 3; do sleep 1; echo \"step $i\"; "
+             "echo w$i > results/fin/ckpt/.t; mv results/fin/ckpt/.t results/fin/ckpt/step_$i.pt; done")
+    on_done = f"if test -f {here}; then echo landed >> {mark}; else echo early >> {mark}; fi"
+    tk.add_run("fin", train, f'sync_checkpoints = 1\non_done = "{on_done}"\non_done_wait = "1h"\n'
+                             f'notify = ["json://127.0.0.1:{sink}/"]')
+    r = tk.cli("start", "fin")
+    assert "on_done: runs on local once fin ended for good" in r.stdout, r.stdout
+    assert (tk.run_dir("fin") / "on_done").stat().st_mode & 0o777 == 0o600
+    loop = subprocess.Popen([sys.executable, "-m", "tmuxkit", "sync", "fin", "--every", "1"], cwd=tk.work,
+                            env=tk.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = loop.communicate(timeout=90)  # the loop ends after its final pass
+    finally:
+        if loop.poll() is None:
+            loop.kill()
+    assert "final sync done" in out, out
+    wait_until(lambda: mark.exists(), timeout=30, what="on_done ran")
+    assert mark.read_text() == "landed\n"
+    wait_until(lambda: "tmuxkit: fin on_done" in titles(), timeout=30, what="on_done notified")
+    ev = [e for e in tk.events("fin") if e["event"] == "on_done"]
+    assert len(ev) == 1 and ev[0]["exit_code"] == 0, ev
+    assert "the laptop's sync acknowledged its final pass" in ev[0]["reason"]
+    time.sleep(2)  # two more rounds of any waiter: never twice
+    assert mark.read_text() == "landed\n"
