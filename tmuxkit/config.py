@@ -543,7 +543,13 @@ results = "results/kssm_v3"      # relative to cwd; one run per results director
 # gpu_idle_below = 5             # percent; default: GPU checks off
 # gpu_idle_for = "5m"            # idle this long flags the run
 
-# Notifications: stuck, crashed, resumed, restarted, finished, budget_spent.
+# Notifications: stuck, crashed, resumed, restarted, finished, budget_spent, nan_loss, disk_low, on_done...
 # notify = ["ntfy://my-topic", "json://127.0.0.1:8080/"]   # apprise URLs; default: none
 # notify_from = "host"           # "host" (the watchdog sends them), "laptop" or "both"
+
+# Alerts from the host's watchdog (nan_loss, disk_low), and on_done: stop the paid box once the results are safe.
+# on_nan = "notify"              # a NaN/inf loss (or other metric): "notify", "stop" (the stop ladder) or "ignore"
+# disk_min_free = "5%"           # disk_low below this much free where the results are ("20G", "5%"; 0: off)
+# on_done = "sudo shutdown -h now"   # run on the host once the run ended for good and its final sync landed; default: none
+# on_done_wait = "1h"            # ... or this long after the end when no sync acknowledged its final pass
 '''
