@@ -67,7 +67,8 @@ ended() { test -f "$TMUXKIT_HOME/runs/$1/exit"; }
   set_done b1 2
   touch go
   wait_for 20 ended b1
-  wait_for 20 test -f "$WORK/ran.b1"
+  wait_for 20 grep -q '"event":"on_done"' "$TMUXKIT_HOME/runs/b1/events.jsonl"
+  test -f "$WORK/ran.b1"
   run grep '"event":"on_done"' "$TMUXKIT_HOME/runs/b1/events.jsonl"
   assert_output --partial 'no sync acknowledged a final pass within on_done_wait (2s)'
   # It waited: not before on_done_wait after the end.
@@ -129,7 +130,7 @@ ended() { test -f "$TMUXKIT_HOME/runs/$1/exit"; }
   set_done w1 0
   run bash "$SHELL_DIR/tmuxkit-watch" w1 --detach --every 1 --auto-resume --max-restarts 1 --backoff 1
   assert_success
-  wait_for 60 test -f "$WORK/ran.w1"
+  wait_for 60 grep -q '"event":"on_done"' "$TMUXKIT_HOME/runs/w1/events.jsonl"
   # It ran after the restart's crash and the watchdog's end, not after the first crash.
   [ "$(wc -l <"$WORK/starts")" -eq 2 ]
   run bash -c "sed -n 's/.*\"event\":\"\\([a-z_]*\\)\".*/\\1/p' '$TMUXKIT_HOME/runs/w1/events.jsonl' | tr '\n' ' '"

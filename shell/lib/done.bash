@@ -159,10 +159,13 @@ tk_done_judge() {
 
 # tk_done_spawn BIN HOME RUN: start RUN's on_done waiter (tmuxkit-done --waiter) in the background,
 # apart from its caller (the runner's end, a leaving watchdog, a --set after the end): one waiter
-# a run at a time (tk_done_lock), so a second is harmless.
+# a run at a time (tk_done_lock), so a second is harmless. The caller, at its own end, ignores
+# SIGHUP from here on: so does the waiter from its first instant (the pane's hang-up when the
+# runner exits would end it before a trap of its own is set).
 tk_done_spawn() {
+  trap '' HUP
   (
-    trap '' HUP INT
+    trap '' INT
     TMUXKIT_HOME=$2 exec bash "$1/tmuxkit-done" "$3" --waiter
   ) </dev/null >/dev/null 2>&1 &
 }
