@@ -83,3 +83,16 @@ def test_on_done_runs_once_after_the_final_checkpoint_landed_here_never_before(t
     assert "the laptop's sync acknowledged its final pass" in ev[0]["reason"]
     time.sleep(2)  # two more rounds of any waiter: never twice
     assert mark.read_text() == "landed\n"
+
+
+def test_status_shows_a_disk_low_that_the_watchdog_found_and_nothing_once_there_is_room() -> None:
+    from tmuxkit.cli.status import state_text
+    from tmuxkit.contract import RunStatus
+
+    base = {"run": "r", "state": "running", "runner_pid": 1, "exit_code": None}
+    low = RunStatus.parse({**base, "disk_low_free_kb": 2048})
+    assert low.disk_low_free_kb == 2048 and "DISK LOW (2.0 MiB free)" in state_text(low)
+    assert "DISK LOW (9.8 GiB free)" in state_text(RunStatus.parse({**base, "disk_low_free_kb": 10276044}))
+    ok = RunStatus.parse(base)
+    assert ok.disk_low_free_kb is None and "DISK" not in state_text(ok)
+    assert low.to_json()["disk_low_free_kb"] == 2048
