@@ -96,3 +96,19 @@ def test_status_shows_a_disk_low_that_the_watchdog_found_and_nothing_once_there_
     ok = RunStatus.parse(base)
     assert ok.disk_low_free_kb is None and "DISK" not in state_text(ok)
     assert low.to_json()["disk_low_free_kb"] == 2048
+
+
+def test_doctor_checks_a_runs_results_against_its_disk_min_free(tk: Env, tmp_path: Path) -> None:
+    import json
+
+    res = tmp_path / "res"
+    res.mkdir()
+    tk.add_run("big", "true", f'results = "{res}"\ndisk_min_free = "100%"')
+    data = json.loads(tk.cli("doctor", "--json", check=None).stdout)
+    (disk,) = [c for c in data["checks"] if c["check"] == f"disk {res}"]
+    assert disk["ok"] is False and "under disk_min_free (100%" in disk["value"], disk
+    tk.write_config("")
+    tk.add_run("big", "true", f'results = "{res}"\ndisk_min_free = 0')
+    data = json.loads(tk.cli("doctor", "--json", check=None).stdout)
+    (disk,) = [c for c in data["checks"] if c["check"] == f"disk {res}"]
+    assert "disk_min_free" not in disk["value"], disk
