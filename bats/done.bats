@@ -137,3 +137,19 @@ ended() { test -f "$TMUXKIT_HOME/runs/$1/exit"; }
   assert_output --regexp "crashed .*restarted .*crashed .*budget_spent .*on_done $"
   [ "$(wc -l <"$WORK/ran.w1")" -eq 1 ]
 }
+
+@test "on_done: a crash whose watchdog is ended by watch --off (no restart comes) gets its on_done" {
+  start_run w2 'while [ ! -f go ]; do sleep 0.1; done; exit 3'
+  set_done w2 0
+  # A watchdog that would restart it once its backoff is over.
+  run bash "$SHELL_DIR/tmuxkit-watch" w2 --detach --every 1 --auto-resume --backoff 30
+  wait_for 20 grep -q '"event":"started"' "$TMUXKIT_HOME/runs/w2/events.jsonl"
+  touch go
+  wait_for 20 grep -q '"event":"crashed"' "$TMUXKIT_HOME/runs/w2/events.jsonl"
+  sleep 1.5 # the waiter's rounds while the watchdog lives: it leaves it to the watchdog
+  test ! -e "$WORK/ran.w2"
+  run bash "$SHELL_DIR/tmuxkit-watch" w2 --off
+  assert_output --partial "watchdog=ended"
+  wait_for 20 grep -q '"event":"on_done"' "$TMUXKIT_HOME/runs/w2/events.jsonl"
+  [ "$(wc -l <"$WORK/ran.w2")" -eq 1 ]
+}
