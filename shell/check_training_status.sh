@@ -104,6 +104,12 @@ EV_HOME_FULL=home_full
 EV_REQUEUED=requeued
 EV_QUEUE_REFUSED=queue_refused
 EV_BLOCKED=blocked
+EV_NAN_LOSS=nan_loss
+EV_DISK_LOW=disk_low
+EV_DISK_OK=disk_ok
+EV_WATCHDOG_GAVE_UP=watchdog_gave_up
+EV_ON_DONE=on_done
+EV_ON_DONE_SKIPPED=on_done_skipped
 
 # run names
 TK_RUN_NAME_MAX=64
@@ -136,6 +142,9 @@ TK_DEF_BACKOFF=10
 TK_DEF_SETTLE=5
 TK_DEF_GPU_IDLE_FOR=300
 TK_DEF_SYNC_EVERY=60
+TK_DEF_ON_NAN=notify
+TK_DEF_DISK_MIN_FREE=5%
+TK_DEF_ON_DONE_WAIT=3600
 TK_DEF_EARLY_EXIT_WAIT=2
 
 # tmuxkit-start options
@@ -156,7 +165,7 @@ OPT_MAX_RUNS=--max-runs
 OPT_FROM_QUEUE=--from-queue
 
 # events worth a notification
-TK_NOTIFY_EVENTS='blocked budget_spent crashed finished queue_refused requeued restarted resumed stuck'
+TK_NOTIFY_EVENTS='blocked budget_spent crashed disk_low finished nan_loss on_done queue_refused requeued restarted resume_failed resumed stuck watchdog_gave_up'
 # --- lib/core.bash ---
 # shellcheck disable=SC2034  # globals (TK_*, LK_*, R_*, S_*) are the results callers read
 # Errors, help, tool checks, run names, $TMUXKIT_HOME and tmux.
@@ -1497,9 +1506,14 @@ tk_run_json_v() {
     IFS= read -r cause <"$R_DIR/cause" || true
   fi
   # A live run whose registered watchdog is gone (see tk_watchdog_lost) shows that as its last event.
-  local wd_lost=''
+  # Its results filesystem, while its watchdog finds it low (runs/RUN/disk_low, lib/alerts.bash).
+  local wd_lost='' disk=''
   if [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; then
     ! tk_watchdog_lost || wd_lost=1
+    if [ -f "$R_DIR/disk_low" ] && [ ! -L "$R_DIR/disk_low" ]; then
+      read -r disk _ <"$R_DIR/disk_low" || true
+      case $disk in '' | *[!0-9]*) disk='' ;; esac
+    fi
   fi
   if [ -z "$wd_lost" ] && [ -n "${TK_XDEFER:-}" ] && [ -n "$S_LAST" ] && { [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; }; then
     # Many runs in one call: their events and progress are read by one awk for all of them
@@ -1526,6 +1540,7 @@ tk_run_json_v() {
       if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
       [ -z "${S_QUIET:-}" ] || j="$j,\"quiet\":true"
       [ -z "$cause" ] || { tk_json_str_v TK_J "$cause" && j="$j,\"cause\":$TK_J"; }
+      [ -z "$disk" ] || j="$j,\"disk_low_free_kb\":$disk"
       TK_RUN_JSON=$j
       [ -n "$TK_RUN_DEFERRED" ] || tk_run_json_tail
       return 0
@@ -1574,6 +1589,7 @@ tk_run_json_v() {
   if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
   [ -z "${S_QUIET:-}" ] || j="$j,\"quiet\":true"
   [ -z "$cause" ] || { tk_json_str_v TK_J "$cause" && j="$j,\"cause\":$TK_J"; }
+  [ -z "$disk" ] || j="$j,\"disk_low_free_kb\":$disk"
   TK_RUN_JSON=$j
   [ -n "$TK_RUN_DEFERRED" ] || tk_run_json_tail
 }
@@ -1767,6 +1783,7 @@ function judge(name,    wd, wdl, headless, d, f, l, run, cwd, res, lk, lg, start
   # No end or stop recorded (the bash path reads those), and a live runner.
   first(d "/exit"); if (FIRST_OK) return ""
   first(d "/stopped"); if (FIRST_OK) return ""
+  first(d "/disk_low"); if (FIRST_OK) return "" # its watchdog found the disk low: the bash path says so
   f = d "/runner"; rpid = ""; rstart = ""
   if ((getline rpid < f) > 0) getline rstart < f
   close(f)

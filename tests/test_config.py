@@ -30,6 +30,11 @@ else:
     ('[runs.a\n', "not valid TOML"),
     ('[runs.a]\ncommand = "x"\nresume = "--resume"\n', "runs.a.resume: the template '--resume' lacks {checkpoint}"),
     ('[runs.a]\ncommand = "x"\nresume = "--resume {checkpoint}\\n--x"\n', "runs.a.resume: expected a one-line template"),
+    ('[runs.a]\ncommand = "x"\non_nan = "panic"\n', 'runs.a.on_nan: expected "notify", "stop" or "ignore"'),
+    ('[runs.a]\ncommand = "x"\ndisk_min_free = "lots"\n', 'runs.a.disk_min_free: expected a size like "20G"'),
+    ('[runs.a]\ncommand = "x"\ndisk_min_free = "150%"\n', 'runs.a.disk_min_free: expected a size like "20G"'),
+    ('[runs.a]\ncommand = "x"\non_done = ""\n', "runs.a.on_done: expected a non-empty command string"),
+    ('[runs.a]\ncommand = "x"\non_done_wait = "later"\n', "runs.a.on_done_wait: expected a duration"),
 ])
 def test_bad_config_is_one_line_exit_2(tk: Env, body: str, needle: str) -> None:
     (tk.work / "tmuxkit.toml").write_text(body)
@@ -112,7 +117,7 @@ def test_init_example_names_every_key_and_its_defaults_hold() -> None:
     conf = config.parse(tomllib.loads(uncommented))
     run, default = conf.runs["kssm_v3"], config.RunSpec(name="kssm_v3")
     for key in ("log_max_bytes", "log_keep", "stuck_after", "sync_every", "sync_checkpoints", "max_restarts",
-                "restart_window", "restart_on", "gpu_idle_for", "notify_from"):
+                "restart_window", "restart_on", "gpu_idle_for", "notify_from", "on_nan", "disk_min_free", "on_done_wait"):
         assert getattr(run, key) == getattr(default, key), key
     assert run.resume == "--resume {checkpoint}" and conf.hosts["studio"].ssh == "studio"
     assert conf.show_ended == config.Config().show_ended
@@ -177,3 +182,9 @@ def test_every_verbs_usage_line_names_tmuxkit_and_the_verb_once(tk: Env) -> None
         first = tk.cli(verb, "--help").stdout.splitlines()[0]
         assert first.startswith(f"usage: tmuxkit [--config PATH] {verb} "), first
         assert "COMMAND" not in first, first
+
+
+@pytest.mark.parametrize(("given", "sent"), [("5%", "5%"), ("20G", "20971520"), ("500MB", "512000"), ("1.5TiB", "1610612736"),
+                                             (0, "0"), ("0", "0"), (1048576, "1024"), ("10 %", "10%")])
+def test_disk_min_free_is_a_percentage_or_kib_for_the_watchdog(given: object, sent: str) -> None:
+    assert config.parse_disk_min(given) == sent

@@ -126,6 +126,10 @@ class RunSpec:
     after: str | None = None  # waits in the host's queue until this run exited 0
     max_runs: int = 0  # from its host's max_runs (not a run key)
     resources: Mapping[str, Any] = field(default_factory=dict)  # partition, time, mem, ... (tmuxkit.resources)
+    on_nan: str = "notify"  # a NaN/inf loss (or other metric) seen by the watchdog: "notify", "stop" or "ignore"
+    disk_min_free: str = "5%"  # disk_low below this much free where the results are: "N%" or KiB as digits; "0": off
+    on_done: str | None = None  # a command run on the host once the run ended for good and its results are safe
+    on_done_wait: int = 3600  # seconds: on_done runs this long after the end when no sync acknowledged its final pass
 
     def command_line(self) -> str:
         """The command as one shell line (an argv list is quoted word by word)."""
@@ -190,6 +194,40 @@ def _metrics(v: object) -> tuple[str, ...]:
     if bad:
         raise ValueError(f"metric names are letters, digits, _ and . only, got {bad[0]!r}")
     return tuple(names)
+
+
+def _on_nan(v: object) -> str:
+    if isinstance(v, str) and v in ("notify", "stop", "ignore"):
+        return v
+    raise ValueError(f'expected "notify", "stop" or "ignore", got {v!r}')
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B?|B)?\s*\Z", re.I)
+_SIZE_KIB = {"": 1 / 1024, "B": 1 / 1024, "K": 1, "M": 1024, "G": 1024**2, "T": 1024**3}
+
+
+def parse_disk_min(v: object) -> str:
+    """disk_min_free: "10%", "20G", "500MB", "1.5TiB", a number of bytes, or 0 (off) -> "N%" or a
+    whole number of KiB as digits (what tmuxkit-watch --disk-min-free takes). Sizes are binary (G = GiB)."""
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return str(v // 1024)
+    m = _SIZE.match(v) if isinstance(v, str) else None
+    if m:
+        n, unit = float(m.group(1)), (m.group(2) or "").upper()
+        if unit == "%":
+            if n <= 100:
+                return f"{int(n)}%"
+        else:
+            return str(int(n * _SIZE_KIB[unit[:1] if unit != "B" else "B"]))
+    raise ValueError(f'expected a size like "20G" or "500M", a percentage like "5%" (0-100), or 0 for off, got {v!r}')
+
+
+def _command_text(v: object) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError(f"expected a non-empty command string, got {v!r}")
+    if "\0" in v:
+        raise ValueError("the command holds a NUL character")
+    return v
 
 
 def _notify_from(v: object) -> str:
@@ -294,6 +332,10 @@ RUN_KEYS: dict[str, Callable[[object], Any]] = {
     "notify_from": _notify_from,
     "gpus": lambda v: _gpus(v),
     "after": lambda v: _after(v),
+    "on_nan": _on_nan,
+    "disk_min_free": parse_disk_min,
+    "on_done": _command_text,
+    "on_done_wait": parse_duration,
 }
 
 

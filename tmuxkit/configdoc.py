@@ -40,7 +40,9 @@ BLOCKS: dict[str, tuple[str, str]] = {
              "[runs.NAME]: sync to this machine (see [sync.md](sync.md))"),
     "watchdog": ("# Watchdog: tmuxkit watch kssm_v3 --auto-resume (or start --watch).",
                  "[runs.NAME]: watchdog, checkpoints and resume (see [watchdog.md](watchdog.md), [checkpoints.md](checkpoints.md))"),
-    "notify": ("# Notifications: stuck, crashed, resumed, restarted, finished, budget_spent.",
+    "alerts": ("# Alerts from the host's watchdog (nan_loss, disk_low), and on_done: stop the paid box once the results are safe.",
+               "[runs.NAME]: alerts and on_done (see [alerts.md](alerts.md))"),
+    "notify": ("# Notifications: stuck, crashed, resumed, restarted, finished, budget_spent, nan_loss, disk_low, on_done...",
                "[runs.NAME]: notifications (see [alerts.md](alerts.md))"),
 }
 
@@ -128,6 +130,14 @@ KEYS: tuple[Key, ...] = (
         "watchdog"),
     Key("runs", "gpu_idle_for", '"5m"', '"5m"', "idle this long flags the run stuck (gpu idle)", "watchdog"),
 
+    Key("runs", "on_nan", '"notify"', '"notify"',
+        'a NaN/inf loss (or other metric) seen by the watchdog: "notify", "stop" (the stop ladder) or "ignore"', "alerts"),
+    Key("runs", "disk_min_free", '"5%"', '"5%"',
+        'disk_low below this much free where the results are ("20G", "5%"; 0: off)', "alerts"),
+    Key("runs", "on_done", '"sudo shutdown -h now"', "none",
+        "run on the host once the run ended for good and its final sync landed (see alerts.md: stop a paid box)", "alerts"),
+    Key("runs", "on_done_wait", '"1h"', '"1h"',
+        "... or this long after the end when no sync acknowledged its final pass", "alerts"),
     Key("runs", "notify", '["ntfy://my-topic", "json://127.0.0.1:8080/"]', "none",
         "apprise URLs: ntfy, Slack, Discord and json from the host; others from the laptop", "notify"),
     Key("runs", "notify_from", '"host"', '"host"', '"host" (the watchdog sends them), "laptop" or "both"', "notify"),

@@ -111,11 +111,19 @@ class Event(_Word):
     REQUEUED = "requeued"  # a Slurm job requeued: by its watchdog (stuck) or by Slurm (preemption, node failure)
     QUEUE_REFUSED = "queue_refused"  # a queued run's start was refused at its turn (its results lock, its cwd)
     BLOCKED = "blocked"  # a queued run will never start: its --after run failed or was stopped
+    NAN_LOSS = "nan_loss"  # a watched metric (the loss first) became NaN or inf: once per start (on_nan)
+    DISK_LOW = "disk_low"  # the results filesystem has less than disk_min_free free: once per crossing
+    DISK_OK = "disk_ok"  # ... and has room again (the alert is re-armed)
+    WATCHDOG_GAVE_UP = "watchdog_gave_up"  # the watchdog ended on an error of its own while the run had not ended for good
+    ON_DONE = "on_done"  # the run's on_done command ran on the host (its exit code and output's tail)
+    ON_DONE_SKIPPED = "on_done_skipped"  # on_done was not run for this start (the user stopped it)
 
 
 # Events worth a notification.
 NOTIFY_EVENTS = frozenset({Event.STUCK, Event.RESUMED, Event.RESTARTED, Event.FINISHED, Event.CRASHED,
-                           Event.BUDGET_SPENT, Event.REQUEUED, Event.QUEUE_REFUSED, Event.BLOCKED})
+                           Event.BUDGET_SPENT, Event.REQUEUED, Event.QUEUE_REFUSED, Event.BLOCKED,
+                           Event.NAN_LOSS, Event.DISK_LOW, Event.RESUME_FAILED, Event.WATCHDOG_GAVE_UP,
+                           Event.ON_DONE})
 
 # --- run names ------------------------------------------------------------------------
 RUN_NAME_MAX = 64
@@ -177,6 +185,9 @@ class Defaults:
     SETTLE = 5  # a checkpoint unchanged this long is settled
     GPU_IDLE_FOR = 300
     SYNC_EVERY = 60
+    ON_NAN = "notify"  # a NaN/inf metric: "notify", "stop" (the stop ladder) or "ignore"
+    DISK_MIN_FREE = "5%"  # disk_low below this much free on the results filesystem ("0": off)
+    ON_DONE_WAIT = 3600  # on_done runs this long after the end when no sync acknowledged its final pass
     EARLY_EXIT_WAIT = 2  # start watches this long for a command that dies at once (early_exit_wait)
 
 
@@ -308,6 +319,7 @@ class RunStatus:
     cause: str = ""  # why an ended run ended (shell/lib/cause.bash), for a non-zero end: "" when none
     restarts: int = 0
     headless: bool = False  # alive with no tmux session (tmux was killed; the run was not)
+    disk_low_free_kb: int | None = None  # its watchdog found the results filesystem under disk_min_free (KiB free)
     quiet: bool = False  # silent past stuck_after, but its watchdog saw it working (see shell/lib/quiet.bash)
     sync: dict[str, Any] | None = None  # added on the laptop from the sync loop's STATUS.json
     # The log writer's latest reading of the output: step, total, eta_s, rate, epoch, epochs and the
@@ -316,7 +328,8 @@ class RunStatus:
     losses: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    _INTS = ("pid", "runner_pid", "started_at", "ended_at", "uptime_s", "log_age_s", "exit_code", "stuck_after")
+    _INTS = ("pid", "runner_pid", "started_at", "ended_at", "uptime_s", "log_age_s", "exit_code", "stuck_after",
+             "disk_low_free_kb")
     _STRS = ("host", "session", "log_path", "last_line", "stop_rung", "lock_path", "lock_state", "results", "cwd",
              "writer", "socket", "last_event", "cause")
 

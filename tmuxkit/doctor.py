@@ -142,18 +142,27 @@ def _installed(host: Host) -> Check:
 
 def _dirs(conf: Config, host_name: str) -> list[str]:
     """The results dirs of the runs configured on this host, where they can be named from here."""
-    out = []
+    return [d for d, _ in _dirs_min(conf, host_name)]
+
+
+def _dirs_min(conf: Config, host_name: str) -> list[tuple[str, str]]:
+    """The results dirs of the runs configured on this host, where they can be named from here,
+    each with its run's disk_min_free (the first run's, for a dir that two share)."""
+    out: dict[str, str] = {}
     for spec in conf.runs.values():
         if spec.host != host_name or not spec.results:
             continue
         if _rooted(spec.results):
-            out.append(spec.results)
+            d = spec.results
         elif spec.cwd and _rooted(spec.cwd):
-            out.append(f"{spec.cwd.rstrip('/')}/{spec.results}")
+            d = f"{spec.cwd.rstrip('/')}/{spec.results}"
         elif host_name == LOCAL:
-            out.append(str(conf.base_dir / (spec.cwd or "") / spec.results))
-    # "~" and "~/": the host's home; tmuxkit-doctor makes it so there, as tmuxkit-start does.
-    return [expand_home(d) if host_name == LOCAL else d for d in sorted(set(out))]
+            d = str(conf.base_dir / (spec.cwd or "") / spec.results)
+        else:
+            continue
+        # "~" and "~/": the host's home; tmuxkit-doctor makes it so there, as tmuxkit-start does.
+        out.setdefault(expand_home(d) if host_name == LOCAL else d, spec.disk_min_free)
+    return sorted(out.items())
 
 
 def _rooted(path: str) -> bool:
@@ -161,10 +170,17 @@ def _rooted(path: str) -> bool:
     return path.startswith("/") or path == "~" or path.startswith("~/")
 
 
-def _host_checks(host: Host, dirs: list[str], slurm: bool = False) -> tuple[list[Check], float | None]:
+def _host_checks(host: Host, dirs: list[str] | list[tuple[str, str]], slurm: bool = False) -> tuple[list[Check], float | None]:
     """The host script's checks (with --slurm: the Slurm client tools too), and the host's clock
-    less this machine's (seconds) at the call's midpoint."""
-    args = [a for d in dirs for a in ("--dir", d)] + (["--slurm"] if slurm else [])
+    less this machine's (seconds) at the call's midpoint. A dir may come with its run's
+    disk_min_free (checked there too)."""
+    args: list[str] = []
+    for d in dirs:
+        if isinstance(d, tuple):
+            args += ["--disk-min-free", d[1], "--dir", d[0]]
+        else:
+            args += ["--dir", d]
+    args += ["--slurm"] if slurm else []
     t0 = time.time()
     res = host.script("tmuxkit-doctor", *args, timeout=60)
     mid = (t0 + time.time()) / 2
@@ -206,7 +222,7 @@ def diagnose(conf: Config, host_name: str) -> Report:
                 return Report(host_name, False, checks)
             checks.append(banner)
             checks.append(_installed(transport))
-        host_checks, skew = _host_checks(host, _dirs(conf, host_name), slurm=spec.is_slurm)
+        host_checks, skew = _host_checks(host, _dirs_min(conf, host_name), slurm=spec.is_slurm)
         checks += host_checks
         if spec.is_slurm and {"sbatch", "slurm controller"} <= {c.check for c in host_checks if c.ok}:
             # sbatch --test-only of the host's and each run's resources (with a client and a controller)

@@ -950,6 +950,9 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             if st.passes == 1 or ended:  # the run's event log hears of the first and the final pass
                 host.script("tmuxkit-events", spec.name, "--add", "synced", f"bytes={got}", f"passes={st.passes}",
                             timeout=io_timeout() + CALL_MARGIN)
+            if ended:  # the final pass landed here: the host's on_done may run (shell/lib/done.bash)
+                host.script("tmuxkit-done", spec.name, "--ack", *(["--started", str(row.started_at)] if row.started_at else []),
+                            timeout=io_timeout() + CALL_MARGIN)
             say(f"{time.strftime('%H:%M:%S')} {spec.name}: {st.state}, pulled {got} bytes into {dest}")
             if once:
                 return 0

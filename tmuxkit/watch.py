@@ -38,6 +38,7 @@ def watch_args(spec: RunSpec, *, auto_resume: bool, every: int, stuck_after: int
         args += ["--check", spec.checkpoint_check]
     args += ["--max-restarts", str(spec.max_restarts), "--restart-window", str(spec.restart_window),
              "--restart-on", spec.restart_on]
+    args += ["--on-nan", spec.on_nan, "--disk-min-free", spec.disk_min_free]
     args += os.environ.get("TMUXKIT_WATCH_OPTS", "").split()
     return args
 

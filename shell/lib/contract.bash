@@ -68,6 +68,12 @@ EV_HOME_FULL=home_full
 EV_REQUEUED=requeued
 EV_QUEUE_REFUSED=queue_refused
 EV_BLOCKED=blocked
+EV_NAN_LOSS=nan_loss
+EV_DISK_LOW=disk_low
+EV_DISK_OK=disk_ok
+EV_WATCHDOG_GAVE_UP=watchdog_gave_up
+EV_ON_DONE=on_done
+EV_ON_DONE_SKIPPED=on_done_skipped
 
 # run names
 TK_RUN_NAME_MAX=64
@@ -100,6 +106,9 @@ TK_DEF_BACKOFF=10
 TK_DEF_SETTLE=5
 TK_DEF_GPU_IDLE_FOR=300
 TK_DEF_SYNC_EVERY=60
+TK_DEF_ON_NAN=notify
+TK_DEF_DISK_MIN_FREE=5%
+TK_DEF_ON_DONE_WAIT=3600
 TK_DEF_EARLY_EXIT_WAIT=2
 
 # tmuxkit-start options
@@ -120,4 +129,4 @@ OPT_MAX_RUNS=--max-runs
 OPT_FROM_QUEUE=--from-queue
 
 # events worth a notification
-TK_NOTIFY_EVENTS='blocked budget_spent crashed finished queue_refused requeued restarted resumed stuck'
+TK_NOTIFY_EVENTS='blocked budget_spent crashed disk_low finished nan_loss on_done queue_refused requeued restarted resume_failed resumed stuck watchdog_gave_up'

@@ -416,9 +416,14 @@ tk_run_json_v() {
     IFS= read -r cause <"$R_DIR/cause" || true
   fi
   # A live run whose registered watchdog is gone (see tk_watchdog_lost) shows that as its last event.
-  local wd_lost=''
+  # Its results filesystem, while its watchdog finds it low (runs/RUN/disk_low, lib/alerts.bash).
+  local wd_lost='' disk=''
   if [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; then
     ! tk_watchdog_lost || wd_lost=1
+    if [ -f "$R_DIR/disk_low" ] && [ ! -L "$R_DIR/disk_low" ]; then
+      read -r disk _ <"$R_DIR/disk_low" || true
+      case $disk in '' | *[!0-9]*) disk='' ;; esac
+    fi
   fi
   if [ -z "$wd_lost" ] && [ -n "${TK_XDEFER:-}" ] && [ -n "$S_LAST" ] && { [ "$S_STATE" = "$ST_RUNNING" ] || [ "$S_STATE" = "$ST_STUCK" ]; }; then
     # Many runs in one call: their events and progress are read by one awk for all of them
@@ -445,6 +450,7 @@ tk_run_json_v() {
       if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
       [ -z "${S_QUIET:-}" ] || j="$j,\"quiet\":true"
       [ -z "$cause" ] || { tk_json_str_v TK_J "$cause" && j="$j,\"cause\":$TK_J"; }
+      [ -z "$disk" ] || j="$j,\"disk_low_free_kb\":$disk"
       TK_RUN_JSON=$j
       [ -n "$TK_RUN_DEFERRED" ] || tk_run_json_tail
       return 0
@@ -493,6 +499,7 @@ tk_run_json_v() {
   if [ -n "$S_HEADLESS" ]; then j="$j,\"headless\":true"; else j="$j,\"headless\":false"; fi
   [ -z "${S_QUIET:-}" ] || j="$j,\"quiet\":true"
   [ -z "$cause" ] || { tk_json_str_v TK_J "$cause" && j="$j,\"cause\":$TK_J"; }
+  [ -z "$disk" ] || j="$j,\"disk_low_free_kb\":$disk"
   TK_RUN_JSON=$j
   [ -n "$TK_RUN_DEFERRED" ] || tk_run_json_tail
 }
@@ -686,6 +693,7 @@ function judge(name,    wd, wdl, headless, d, f, l, run, cwd, res, lk, lg, start
   # No end or stop recorded (the bash path reads those), and a live runner.
   first(d "/exit"); if (FIRST_OK) return ""
   first(d "/stopped"); if (FIRST_OK) return ""
+  first(d "/disk_low"); if (FIRST_OK) return "" # its watchdog found the disk low: the bash path says so
   f = d "/runner"; rpid = ""; rstart = ""
   if ((getline rpid < f) > 0) getline rstart < f
   close(f)

@@ -34,3 +34,7 @@ _tk_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$_tk_lib/sbatch_check.bash"
 # shellcheck source=ranks.bash
 . "$_tk_lib/ranks.bash"
+# shellcheck source=alerts.bash
+. "$_tk_lib/alerts.bash"
+# shellcheck source=done.bash
+. "$_tk_lib/done.bash"

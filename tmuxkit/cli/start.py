@@ -131,6 +131,7 @@ def run(a: Args) -> int:
         spec = _resume_or_hint(a, h, spec)
         started = runs.start(h, spec)
         notify_note = _host_notify(h, a, spec)
+        done_note = _host_on_done(h, spec)
     finally:
         h.close()
     i = started.info
@@ -149,6 +150,8 @@ def run(a: Args) -> int:
     say(f"attach:  tmuxkit attach {a.run}    (or: {attach_hint(i.socket, i.session, conf.host(started.host))})")
     if notify_note:
         say(notify_note)
+    if done_note:
+        say(done_note)
     _next_steps(a, demo=runs.is_builtin_demo(conf, a.run) and not a.command)
     if a.sync:
         from tmuxkit import sync
@@ -213,6 +216,22 @@ def _host_notify(h: Host, a: Args, spec: RunSpec) -> str:
         return f"notify: the run's end will not be notified: {e}"
     return (f"notify: the run's end goes to {len(on_host)} target(s) from the host "
             "(no watchdog: --watch adds stuck and restart alerts)")
+
+
+def _host_on_done(h: Host, spec: RunSpec) -> str:
+    """The run's on_done command goes to the host on stdin, into a 0600 file (never a command line:
+    it may hold a token); the host runs it once when the run ended for good and its results are safe
+    (shell/lib/done.bash). Returns the line that says so, or why it will not run."""
+    if not spec.on_done:
+        return ""
+    from tmuxkit.errors import TmuxkitError
+
+    try:
+        h.script_ok("tmuxkit-done", spec.name, "--set", "--wait", str(spec.on_done_wait), input=spec.on_done.encode())
+    except TmuxkitError as e:
+        return f"on_done: will not run: {e}"
+    return (f"on_done: runs on {h.name} once {spec.name} ended for good (not after tmuxkit stop, not while another "
+            f"run there is live or queued), after the sync's final pass landed here, else {spec.on_done_wait}s after the end")
 
 
 def submit(a: Args, h: SlurmHost, spec: RunSpec) -> int:

@@ -75,6 +75,9 @@ def state_text(r: RunStatus) -> str:
         state += " (restart budget spent)"
     if r.cause and not r.alive and r.exit_code and r.cause != f"exit {r.exit_code}":
         state += f": {r.cause}"  # why it ended (CUDA out of memory, ...), more than its exit code
+    if r.disk_low_free_kb is not None and r.alive:  # its watchdog's disk_low (disk_min_free)
+        kb = r.disk_low_free_kb
+        state += f" DISK LOW ({kb / 1048576:.1f} GiB free)" if kb >= 1048576 else f" DISK LOW ({kb / 1024:.1f} MiB free)"
     if r.last_event == Event.WATCHDOG_DEAD:
         state += f" [WATCHDOG DEAD: tmuxkit watch {r.run} starts a new one]"
     elif r.last_event:

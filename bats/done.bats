@@ -1,0 +1,155 @@
+#!/usr/bin/env bats
+# on_done (shell/lib/done.bash, shell/tmuxkit-done): a harmless command (it writes a file), run
+# once, after the run ended for good, when its results are safe.
+load test_helper
+
+setup() {
+  common_setup
+  export TMUXKIT_DONE_POLL=1
+}
+
+start_run() { # RUN CMD [START OPTIONS...]
+  local r=$1 c=$2
+  shift 2
+  run bash "$SHELL_DIR/tmuxkit-start" "$r" --cmd "$c" "$@"
+  assert_success
+}
+
+set_done() { # RUN WAIT: on_done appends a line to $WORK/ran.RUN
+  printf 'echo "ran in $PWD for $TMUXKIT_RUN" >>%q\necho bye from on_done\n' "$WORK/ran.$1" |
+    bash "$SHELL_DIR/tmuxkit-done" "$1" --set --wait "$2"
+}
+
+ended() { test -f "$TMUXKIT_HOME/runs/$1/exit"; }
+
+@test "on_done: reaches the host on stdin into a 0600 file; runs once, only after the sync's ack" {
+  start_run a1 'while [ ! -f go ]; do sleep 0.1; done; echo trained'
+  run set_done a1 3600
+  assert_success
+  assert_output $'on_done=set\trun=a1\twait=3600'
+  run bash -c "ls -l '$TMUXKIT_HOME/runs/a1/on_done' | cut -c 1-10"
+  assert_output "-rw-------"
+  touch go
+  wait_for 20 ended a1
+  wait_for 20 grep -q "waiting for the laptop's final sync" "$TMUXKIT_HOME/runs/a1/on_done.log"
+  sleep 2 # two rounds of the waiter with no ack: not run
+  test ! -e "$WORK/ran.a1"
+  run bash "$SHELL_DIR/tmuxkit-done" a1 --ack
+  assert_output $'ack=kept\trun=a1'
+  wait_for 20 test -f "$WORK/ran.a1"
+  wait_for 20 grep -q '"event":"on_done"' "$TMUXKIT_HOME/runs/a1/events.jsonl"
+  run grep '"event":"on_done"' "$TMUXKIT_HOME/runs/a1/events.jsonl"
+  assert_output --partial '"exit_code":0,"output":"bye from on_done "'
+  assert_output --partial "the laptop's sync acknowledged its final pass"
+  run cat "$WORK/ran.a1"
+  assert_output "ran in $WORK for a1"
+  # Never twice: another waiter (the watchdog's, a --set again) does nothing for this start.
+  run bash "$SHELL_DIR/tmuxkit-done" a1 --waiter
+  assert_success
+  set_done a1 0
+  sleep 1.5
+  [ "$(wc -l <"$WORK/ran.a1")" -eq 1 ]
+  [ "$(grep -c '"event":"on_done"' "$TMUXKIT_HOME/runs/a1/events.jsonl")" = 1 ]
+}
+
+@test "on_done: an ack of a run that still lives, or of another start, is not kept" {
+  start_run a2 'sleep 300'
+  run bash "$SHELL_DIR/tmuxkit-done" a2 --ack
+  assert_output $'ack=ignored\trun=a2'
+  test ! -e "$TMUXKIT_HOME/runs/a2/done_ack"
+  run bash "$SHELL_DIR/tmuxkit-done" a2 --set --wait x
+  assert_failure 2
+  assert_output --partial "--wait needs a whole number of seconds"
+}
+
+@test "on_done: with no sync, it runs after on_done_wait" {
+  start_run b1 'while [ ! -f go ]; do sleep 0.1; done'
+  set_done b1 2
+  touch go
+  wait_for 20 ended b1
+  wait_for 20 grep -q '"event":"on_done"' "$TMUXKIT_HOME/runs/b1/events.jsonl"
+  test -f "$WORK/ran.b1"
+  run grep '"event":"on_done"' "$TMUXKIT_HOME/runs/b1/events.jsonl"
+  assert_output --partial 'no sync acknowledged a final pass within on_done_wait (2s)'
+  # It waited: not before on_done_wait after the end.
+  read -r _ end <"$TMUXKIT_HOME/runs/b1/exit"
+  ts=$(sed -n 's/.*"ts":\([0-9]*\).*"event":"on_done".*/\1/p' "$TMUXKIT_HOME/runs/b1/events.jsonl")
+  [ $((ts - end)) -ge 2 ]
+}
+
+@test "on_done: a run that ended before its on_done arrived gets it then" {
+  start_run b2 'true'
+  wait_for 20 ended b2
+  set_done b2 0
+  wait_for 20 test -f "$WORK/ran.b2"
+}
+
+@test "on_done: never after the user's stop" {
+  start_run c1 'sleep 300'
+  set_done c1 0
+  run bash "$SHELL_DIR/tmuxkit-kill" c1 --grace 2
+  assert_success
+  wait_for 20 grep -q '"event":"on_done_skipped"' "$TMUXKIT_HOME/runs/c1/events.jsonl"
+  run grep '"event":"on_done_skipped"' "$TMUXKIT_HOME/runs/c1/events.jsonl"
+  assert_output --partial '"why":"stopped by the user"'
+  sleep 1.5
+  test ! -e "$WORK/ran.c1"
+}
+
+@test "on_done: not while another run is queued or live; then once they ended" {
+  start_run o1 'while [ ! -f go1 ]; do sleep 0.1; done'
+  start_run o2 'while [ ! -f go2 ]; do sleep 0.1; done'
+  start_run q1 'while [ ! -f go3 ]; do sleep 0.1; done' --after o2
+  assert_output --partial "queued"
+  set_done o1 0
+  touch go1
+  wait_for 20 ended o1
+  wait_for 20 grep -q "run q1 is queued" "$TMUXKIT_HOME/runs/o1/on_done.log"
+  touch go2 # o2 ends well: q1 starts
+  wait_for 40 grep -q "run q1 is live" "$TMUXKIT_HOME/runs/o1/on_done.log"
+  test ! -e "$WORK/ran.o1"
+  touch go3
+  wait_for 20 test -f "$WORK/ran.o1"
+  ended q1
+}
+
+@test "on_done: a user's new start drops the earlier on_done (a key removed from the config stops nothing)" {
+  start_run e1 'true'
+  wait_for 20 ended e1
+  printf 'touch %q\n' "$WORK/ran.e1" | bash "$SHELL_DIR/tmuxkit-done" e1 --set --wait 3600
+  test -f "$TMUXKIT_HOME/runs/e1/on_done"
+  start_run e1 'true'
+  test ! -e "$TMUXKIT_HOME/runs/e1/on_done"
+  wait_for 20 ended e1
+  sleep 1.5
+  test ! -e "$WORK/ran.e1"
+}
+
+@test "on_done: not while the watchdog will restart a crash; once it gave up (budget spent), it runs" {
+  start_run w1 "echo start >>'$WORK/starts'; sleep 1; exit 3"
+  set_done w1 0
+  run bash "$SHELL_DIR/tmuxkit-watch" w1 --detach --every 1 --auto-resume --max-restarts 1 --backoff 1
+  assert_success
+  wait_for 60 grep -q '"event":"on_done"' "$TMUXKIT_HOME/runs/w1/events.jsonl"
+  # It ran after the restart's crash and the watchdog's end, not after the first crash.
+  [ "$(wc -l <"$WORK/starts")" -eq 2 ]
+  run bash -c "sed -n 's/.*\"event\":\"\\([a-z_]*\\)\".*/\\1/p' '$TMUXKIT_HOME/runs/w1/events.jsonl' | tr '\n' ' '"
+  assert_output --regexp "crashed .*restarted .*crashed .*budget_spent .*on_done $"
+  [ "$(wc -l <"$WORK/ran.w1")" -eq 1 ]
+}
+
+@test "on_done: a crash whose watchdog is ended by watch --off (no restart comes) gets its on_done" {
+  start_run w2 'while [ ! -f go ]; do sleep 0.1; done; exit 3'
+  set_done w2 0
+  # A watchdog that would restart it once its backoff is over.
+  run bash "$SHELL_DIR/tmuxkit-watch" w2 --detach --every 1 --auto-resume --backoff 30
+  wait_for 20 grep -q '"event":"started"' "$TMUXKIT_HOME/runs/w2/events.jsonl"
+  touch go
+  wait_for 20 grep -q '"event":"crashed"' "$TMUXKIT_HOME/runs/w2/events.jsonl"
+  sleep 1.5 # the waiter's rounds while the watchdog lives: it leaves it to the watchdog
+  test ! -e "$WORK/ran.w2"
+  run bash "$SHELL_DIR/tmuxkit-watch" w2 --off
+  assert_output --partial "watchdog=ended"
+  wait_for 20 grep -q '"event":"on_done"' "$TMUXKIT_HOME/runs/w2/events.jsonl"
+  [ "$(wc -l <"$WORK/ran.w2")" -eq 1 ]
+}
