@@ -85,8 +85,8 @@ def test_a_new_key_fails_naming_itself_and_where_it_belongs() -> None:
     """A key another lane adds to config.py (say [runs] on_nan) fails until documented, and the message says
     exactly which key, where its row comes from and which page tells its story; a key dropped from the
     code fails too."""
-    problems = key_problems(code_keys() | {("runs", "on_nan")})
-    assert len(problems) == 1 and "[runs] on_nan" in problems[0] and "tmuxkit/configdoc.py" in problems[0]
+    problems = key_problems(code_keys() | {("runs", "on_frobnicate")})
+    assert len(problems) == 1 and "[runs] on_frobnicate" in problems[0] and "tmuxkit/configdoc.py" in problems[0]
     assert "docs/alerts.md" in problems[0] and REGEN in problems[0]
     problems = key_problems(code_keys() - {("hosts", "port")})
     assert problems == ["config key [hosts] port: documented in tmuxkit/configdoc.py (docs/config.md) but the "
