@@ -34,6 +34,13 @@ gpu_cmd() {
   printf 'export FAKE_GPU_MIB=1000; echo "$TMUXKIT_RUN $CUDA_VISIBLE_DEVICES $CUDA_DEVICE_ORDER" >>%q/seen; exec sleep %s' "$WORK" "$1"
 }
 
+# As gpu_cmd, but the run holds its GPU until $WORK/go exists (not for a time: on a loaded
+# machine a 2 s run could end, freeing its GPU, before a concurrent start had looked).
+gpu_gated_cmd() {
+  printf 'echo "$TMUXKIT_RUN $CUDA_VISIBLE_DEVICES $CUDA_DEVICE_ORDER" >>%q/seen; exec env FAKE_GPU_MIB=1000 bash -c %q' \
+    "$WORK" "while [ ! -e $(printf %q "$WORK/go") ]; do sleep 0.1; done"
+}
+
 started() { [ -f "$TMUXKIT_HOME/runs/$1/pid" ]; }
 ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
 
@@ -109,7 +116,7 @@ ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
   gpu_box 2
   local r pids=''
   for r in r1 r2 r3 r4; do
-    bash "$SHELL_DIR/tmuxkit-start" "$r" --gpus 1 --cmd "$(gpu_cmd 2)" >"$BATS_TEST_TMPDIR/out.$r" 2>&1 &
+    bash "$SHELL_DIR/tmuxkit-start" "$r" --gpus 1 --cmd "$(gpu_gated_cmd)" >"$BATS_TEST_TMPDIR/out.$r" 2>&1 &
     pids="$pids $!"
   done
   local p failed=''
@@ -123,6 +130,8 @@ ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
   local first second
   first=$(cd "$TMUXKIT_HOME/queue" && ls -d 0*.* | head -n 1) second=$(cd "$TMUXKIT_HOME/queue" && ls -d 0*.* | tail -n 1)
   first=${first#*.} second=${second#*.}
+  # Only now do the two running runs end (and free their GPUs for the two queued ones).
+  touch "$WORK/go"
   for r in r1 r2 r3 r4; do wait_for 30 ended "$r"; done
   # no GPU ever had two runs: each run's life, per GPU, overlaps no other's
   run awk '{ print $2 }' "$WORK/seen"

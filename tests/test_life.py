@@ -31,6 +31,33 @@ def test_a_run_with_notify_and_no_watchdog_has_its_end_notified_once(tk: Env, si
     assert sorted(titles()) == ["tmuxkit: boom crashed", "tmuxkit: quiet finished"]
 
 
+def test_a_run_that_ends_while_start_hands_over_its_targets_is_notified_with_its_exit_code(tk: Env, sink: int) -> None:
+    """The race behind a flake of the test above (2 in 14 under load): start's --notify-end call
+    loaded the run while it still ran, the run ended (its runner found no targets yet, so left the
+    end to start), and the end was then sent from the stale load: "crashed" with no exit code for a
+    run that exited 0. Here the run ends exactly in that window: after the call has loaded the run
+    (it is reading the targets from stdin) and before the targets arrive."""
+    go = tk.work / "go"
+    tk.add_run("edge", f"while [ ! -e {go} ]; do sleep 0.1; done; exit 0")
+    tk.cli("start", "edge")
+    rundir = tk.home / "runs" / "edge"
+    p = subprocess.Popen(["bash", str(SHELL / "tmuxkit-watch"), "edge", "--notify-stdin", "--notify-end"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=tk.env, text=True)
+    try:
+        # The run is loaded and the targets are being read: the temp file they go to is open.
+        wait_until(lambda: any(rundir.glob("notify.tmp.*")), timeout=20, what="the targets being read")
+        go.touch()
+        wait_until(lambda: (rundir / "exit").exists(), timeout=20, what="the run's exit recorded")
+        _, err = p.communicate(f"json http://127.0.0.1:{sink}/\n", timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    wait_until(lambda: titles(), timeout=30, what="the end notified")
+    assert titles() == ["tmuxkit: edge finished"], Sink.received
+
+
 def test_a_run_that_ended_before_its_targets_arrived_is_notified_by_start(tk: Env, sink: int) -> None:
     tk.add_run("fast", "exit 0", f'notify = ["json://127.0.0.1:{sink}/"]')
     tk.cli("start", "fast")

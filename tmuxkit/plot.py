@@ -261,16 +261,18 @@ def terminal(curves: list[tuple[list[float], list[float]]], xlabel: str, metric:
 
 
 def progress_png(series: Path, metric: str, title: str, out: Path) -> bool:
-    """The sync loop's PROGRESS.png; False (and nothing written) without matplotlib or data."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
+    """The sync loop's PROGRESS.png; False (and nothing written) without matplotlib or data.
+    The data is looked at first: matplotlib (and numpy) cost about a second to import, on every
+    pass of the loop, for a run that has nothing to draw."""
     try:
         s = read_file(series, metric)
     except OSError:
         return False
     if len(s) < 2:
+        return False
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
         return False
     curves, xlabel = s.curves()
     png(curves, xlabel, metric, title, out)
