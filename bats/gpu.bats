@@ -62,6 +62,58 @@ ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
   [ $((SECONDS - t0)) -le 4 ]
 }
 
+@test "gpu: nvidia-smi's two queries run side by side: a slow driver (1.3 s a query) is not cut at the 2 s limit" {
+  gpu_box 1
+  echo 1.3 >"$BATS_TEST_TMPDIR/gpu/delay"
+  local t0=$SECONDS
+  run lib 'tk_gpu_inventory; echo "$TK_GPU_STATE $TK_GPU_N $TK_GPU_WHY"'
+  assert_output "ok 1 "
+  [ $((SECONDS - t0)) -le 3 ]
+}
+
+@test "gpu: status asks nvidia-smi once, its two queries side by side, and waits on it no more than the limit" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" g --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  wait_for 10 grep -q "g 0" "$WORK/seen"
+  : >"$BATS_TEST_TMPDIR/gpu/argv.log"
+  echo 1.3 >"$BATS_TEST_TMPDIR/gpu/delay"
+  local t0=$SECONDS
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json g
+  assert_success
+  # 1.3 s a query: one after the other they would pass the 2 s limit
+  assert_output --partial '"gpus":[{"index":0,"uuid":"GPU-00000000-fake","util_pct":97,"run_mem_mib":1000'
+  [ "$(grep -c . "$BATS_TEST_TMPDIR/gpu/argv.log")" = 2 ]
+  [ $((SECONDS - t0)) -le 3 ]
+  # a hung driver: status answers at the limit, with the GPUs unknown and why
+  rm -f "$BATS_TEST_TMPDIR/gpu/delay"
+  touch "$BATS_TEST_TMPDIR/gpu/hang"
+  t0=$SECONDS
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json g
+  assert_success
+  assert_output --partial '"gpus_error":"nvidia-smi gave no answer within 2 s (a hung driver?)"'
+  [ $((SECONDS - t0)) -le 4 ]
+  # nothing of the queries is left: no answer files, no nvidia-smi
+  [ -z "$(ls -A "$TMUXKIT_HOME/gpus" | grep -v '\.claim$')" ]
+  run pgrep -f "$BATS_TEST_TMPDIR/gpu/nvidia-smi"
+  assert_failure
+}
+
+@test "gpu: a compute app's run and program are the same read from /proc as from ps (the Mac's way)" {
+  gpu_box 2
+  run bash "$SHELL_DIR/tmuxkit-start" g --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  foreign 1 2048
+  wait_for 10 lib 'tk_gpu_inventory; [ "$TK_GPU_NAPPS" = 2 ]'
+  run lib 'tk_gpu_inventory; _tk_gpu_procs | sort'
+  assert_success
+  local viaproc=$output
+  assert_output --partial " g "
+  assert_output --partial "$FOREIGN_PID - sleep"
+  run env TK_GPU_PROC="$BATS_TEST_TMPDIR/noproc" bash -c ". '$SHELL_DIR/lib/tmuxkit.bash'; tk_gpu_inventory; _tk_gpu_procs | sort"
+  assert_output "$viaproc"
+}
+
 @test "gpu: free means no claim and no foreign app; a container's memory counts; the override" {
   gpu_box 3
   foreign 1 30720
