@@ -354,3 +354,24 @@ m3"
   run started q
   assert_failure
 }
+
+@test "queue: --after OTHER stopped by the user blocks the run for good, naming OTHER, with an event" {
+  run bash "$SHELL_DIR/tmuxkit-start" c --cmd 'sleep 300'
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-start" d --after c --cmd "echo d ran >>$WORK/seen"
+  assert_output --partial "queued (1st): waits for run c to exit 0"
+  run bash "$SHELL_DIR/tmuxkit-kill" c
+  assert_success
+  wait_for 15 bash -c "bash '$SHELL_DIR/tmuxkit-queue' list | grep -q '\"state\":\"blocked\"'"
+  run bash "$SHELL_DIR/tmuxkit-queue" list
+  assert_output --partial '"run":"d","session":"d","state":"blocked","queue_position":null,"waiting_for":"never started: run c was stopped (exit'
+  run grep -c '"event":"blocked"' "$TMUXKIT_HOME/runs/d/events.jsonl"
+  assert_output 1
+  # a later start of c, and its clean exit, do not revive d: it never starts
+  run bash "$SHELL_DIR/tmuxkit-start" c --cmd 'exit 0'
+  wait_for 10 ended c
+  sleep 1.5 # two polls of the dispatcher
+  [ ! -f "$WORK/seen" ]
+  run started d
+  assert_failure
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -154,3 +155,53 @@ def test_stop_of_a_queued_run_takes_it_out_of_the_queue(tk: Env, tmp_path: Path)
     assert [r["run"] for r in rows] == ["a"]
     tk.cli("stop", "a")
     assert not tk.run_dir("b").joinpath("meta").exists()  # it never started
+
+
+def _titles() -> list[str]:
+    from conftest import Sink
+
+    return [str(m.get("title", "")) for m in Sink.received]
+
+
+def test_a_run_blocked_by_its_failed_after_run_is_notified_from_the_host(tk: Env, sink: int) -> None:
+    """blocked is a notification, not only an event: the host's queue sends it (no laptop process
+    is left running once start returned); the targets were kept on the host when the run was queued."""
+    from conftest import Sink
+
+    tk.env["TMUXKIT_QUEUE_POLL"] = "1"
+    go = tk.work / "go"
+    tk.add_run("c", f"while [ ! -f {go} ]; do sleep 0.1; done; exit 3")
+    tk.add_run("d", "echo d ran", f'after = "c"\nnotify = ["json://127.0.0.1:{sink}/"]')
+    tk.cli("start", "c")
+    r = tk.cli("start", "d")
+    assert "queued (1st): waits for run c to exit 0" in r.stdout + r.stderr
+    assert "why the host's queue never started it" in r.stdout
+    go.write_text("")
+    wait_until(lambda: "tmuxkit: d blocked" in _titles(), timeout=20, what="the blocked notification")
+    msg = next(m for m in Sink.received if m.get("title") == "tmuxkit: d blocked")
+    assert "never started: run c failed (exit 3)" in str(msg.get("message"))
+    assert "after" not in str(msg.get("message")).split(",")[0]  # no earlier life's duration
+    assert not tk.run_dir("d").joinpath("meta").exists()  # it never started
+    time.sleep(1.5)  # the dispatcher's next passes send it no second time
+    assert _titles() == ["tmuxkit: d blocked"]
+
+
+def test_a_queued_run_refused_at_its_turn_is_notified_from_the_host(tk: Env, tmp_path: Path, sink: int) -> None:
+    from conftest import Sink
+
+    gpu_box(tk, tmp_path, 1)
+    shared = tmp_path / "shared"
+    tk.add_run("h", "export FAKE_GPU_MIB=100; sleep 2", "gpus = 1")
+    tk.add_run("q", "sleep 300", f'gpus = 1\nresults = "{shared}"\nnotify = ["json://127.0.0.1:{sink}/"]')
+    tk.cli("start", "h")
+    r = tk.cli("start", "q")
+    assert "queued (1st)" in r.stdout + r.stderr
+    holder = subprocess.Popen(["sleep", "300"])
+    try:
+        (shared / "training.lock").write_text(f"{holder.pid}\n")  # a hand-made lock: a trainer writes here now
+        wait_until(lambda: "tmuxkit: q queue_refused" in _titles(), timeout=30, what="the refusal notified")
+        msg = next(m for m in Sink.received if m.get("title") == "tmuxkit: q queue_refused")
+        assert f"not started at its turn: locked by PID {holder.pid}" in str(msg.get("message"))
+    finally:
+        holder.kill()
+        holder.wait()

@@ -122,13 +122,17 @@ def run(a: Args) -> int:
     try:
         spec = _resume_or_hint(a, h, spec)
         started = runs.start(h, spec)
-        notify_note = _host_notify(h, a, spec)
+        notify_note = _host_notify(h, a, spec, queued=started.info.state == "queued")
     finally:
         h.close()
     i = started.info
     if i.state == "queued":
         say(f"{i.run} on {started.host}: {i.note or 'queued'}")
         say(f"status:  tmuxkit status {a.run}    (stop takes it out of the queue: tmuxkit stop {a.run})")
+        if notify_note:
+            say(notify_note)
+        if a.watch:
+            say(f"note: --watch: no watchdog for a run that waits in the queue; once it runs: tmuxkit watch {a.run}")
         return 0
     if i.note:
         say(f"note: {i.note}")
@@ -185,11 +189,13 @@ def _resume_or_hint(a: Args, h: Host, spec: RunSpec) -> RunSpec:
     return spec
 
 
-def _host_notify(h: Host, a: Args, spec: RunSpec) -> str:
+def _host_notify(h: Host, a: Args, spec: RunSpec, queued: bool = False) -> str:
     """With notify set and no --watch, the run's end is notified from the host (its runner's end
     hook): the targets go there now, on stdin (a webhook URL is a secret). A run that ended before
-    they arrived is notified by this same call. Returns the line that says what will be sent."""
-    if not spec.notify or a.watch:
+    they arrived is notified by this same call. A run queued on the host keeps them there for its
+    end, and for the queue's own news (blocked: its --after run failed; queue_refused: refused at
+    its turn), sent by the host with the laptop gone. Returns the line that says what will be sent."""
+    if not spec.notify or (a.watch and not queued):
         return ""
     from tmuxkit import watch
     from tmuxkit.errors import TmuxkitError
@@ -203,6 +209,9 @@ def _host_notify(h: Host, a: Args, spec: RunSpec) -> str:
                     input="".join(t + "\n" for t in on_host).encode())
     except TmuxkitError as e:
         return f"notify: the run's end will not be notified: {e}"
+    if queued:
+        return (f"notify: the run's end, or why the host's queue never started it (blocked, queue_refused), "
+                f"goes to {len(on_host)} target(s) from the host")
     return (f"notify: the run's end goes to {len(on_host)} target(s) from the host "
             "(no watchdog: --watch adds stuck and restart alerts)")
 
