@@ -375,3 +375,39 @@ m3"
   run started d
   assert_failure
 }
+
+@test "queue: no starvation: a later 1-GPU run does not take the GPU a waiting 2-GPU run needs; it goes after it" {
+  gpu_box 2
+  run bash "$SHELL_DIR/tmuxkit-start" a --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  wait_for 10 grep -q "^a 0" "$WORK/seen"
+  run bash "$SHELL_DIR/tmuxkit-start" big --gpus 2 --cmd "$(gpu_cmd 2)"
+  assert_output --partial "queued (1st): needs 2 GPUs; GPU 0 held by run a"
+  # GPU 1 is free, but big (first in) needs it: small waits behind it, saying so
+  run bash "$SHELL_DIR/tmuxkit-start" small --gpus 1 --cmd "$(gpu_cmd 1)"
+  assert_output --partial "queued (2nd): needs 1 GPU; GPU 0 held by run a; 1 run(s) ahead of it wait for 2"
+  run started small
+  assert_failure
+  run bash "$SHELL_DIR/tmuxkit-kill" a
+  assert_success
+  wait_for 20 ended small
+  # big ran first, on both GPUs; small only after big ended
+  run grep -c "^big 0,1 PCI_BUS_ID" "$WORK/seen"
+  assert_output 1
+  local big_end small_start
+  big_end=$(awk '{ print $2 }' "$TMUXKIT_HOME/runs/big/exit")
+  small_start=$(awk -F= '$1 == "started_at" { print $2 }' "$TMUXKIT_HOME/runs/small/meta")
+  [ "$small_start" -ge "$big_end" ] || fail "small started at $small_start, before big ended at $big_end"
+}
+
+@test "queue: a later run starts ahead of one that waits for --after (it cannot start yet: nothing is delayed)" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" c --cmd 'sleep 300'
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-start" d --after c --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_output --partial "queued (1st): waits for run c to exit 0"
+  run bash "$SHELL_DIR/tmuxkit-start" e --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  refute_output --partial "state=queued"
+  wait_for 10 grep -q "^e 0" "$WORK/seen"
+}

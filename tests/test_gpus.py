@@ -205,3 +205,34 @@ def test_a_queued_run_refused_at_its_turn_is_notified_from_the_host(tk: Env, tmp
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_cleanup_never_drops_a_queued_run(tk: Env, tmp_path: Path) -> None:
+    """cleanup (zombies, dead sessions, stale locks) and cleanup --older-than (ended runs) leave the
+    host's queue alone: a queued run whose earlier life ended (and is old enough to forget) stays
+    queued, and starts at its turn."""
+    import json
+
+    gpu_box(tk, tmp_path, 1)
+    tk.add_run("a", "sleep 300", "gpus = 1")
+    tk.add_run("b", "sleep 300", "gpus = 1")
+    tk.cli("start", "b", "--gpus", "0", "--early-wait", "0")  # an earlier life of b, ended at once
+    tk.cli("stop", "b")
+    tk.cli("start", "a")
+    assert "queued" in tk.cli("start", "b").stdout
+    time.sleep(1.1)  # --older-than 1s below: b's earlier life ended over a second ago
+    tk.cli("cleanup")
+    tk.cli("cleanup", "--older-than", "1s")
+    rows = {r["run"]: r for r in json.loads(tk.cli("status", "--json").stdout)}
+    assert rows["b"]["state"] == "queued" and rows["b"]["queue_position"] == 1
+    tk.cli("stop", "a")
+    wait_until(lambda: tk.status("b").get("state") == "running", timeout=15, what="b dispatched after the cleanups")
+
+
+def test_gpus_on_a_host_with_no_gpu_is_one_line_exit_2_and_nothing_queued(tk: Env) -> None:
+    tk.add_run("x", "sleep 300", "gpus = 1")  # this machine has no nvidia-smi and no ioreg
+    r = tk.cli("start", "x", check=2)
+    assert r.stderr.startswith("tmuxkit: ") and "asks for 1 GPU(s), but this host has none" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tk.home / "queue").exists() or not [p for p in (tk.home / "queue").iterdir() if p.name[0].isdigit()]
+    assert not tk.run_dir("x").exists()
