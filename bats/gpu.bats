@@ -121,7 +121,7 @@ ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
   wait_for 10 lib 'tk_gpu_inventory; [ "$TK_GPU_NAPPS" = 1 ]'
   run lib 'tk_gpu_inventory; tk_gpu_assess "$TMUXKIT_HOME"; echo "$TK_GPU_FREE ${GF_STATE[*]}"; tk_gpu_blockers'
   assert_line --index 0 "1 free busy busy"
-  assert_line --index 1 "GPU 1 used by PID $FOREIGN_PID (sleep, 30.0 GiB, not tmuxkit's), GPU 2 used by 4.8 GiB used by processes not listed here (a container?)"
+  assert_line --index 1 "GPU 1 used by PID $FOREIGN_PID (sleep, 30.0 GiB, not tmuxkit's), GPU 2 busy: 4.8 GiB used by processes not listed here (a container?)"
   echo 4000 >"$BATS_TEST_TMPDIR/gpu/mem-2" # under max(5 % of 80 GiB, 1 GiB): free
   run lib 'tk_gpu_inventory; tk_gpu_assess "$TMUXKIT_HOME"; echo "${GF_STATE[*]}"'
   assert_output "free busy free"
@@ -410,4 +410,24 @@ m3"
   assert_success
   refute_output --partial "state=queued"
   wait_for 10 grep -q "^e 0" "$WORK/seen"
+}
+
+@test "gpu: in a container, unexplained memory makes a GPU busy; the host's gpus_ignore_foreign (--gpus-ignore-foreign) overrides it, kept by the queue" {
+  gpu_box 2
+  echo 5000 >"$BATS_TEST_TMPDIR/gpu/mem-0" # 4.9 GiB used by PIDs this container cannot see
+  echo 5000 >"$BATS_TEST_TMPDIR/gpu/mem-1"
+  run bash "$SHELL_DIR/tmuxkit-start" x --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_output --partial "queued (1st): needs 1 GPU; GPU 0 busy: 4.8 GiB used by processes not listed here (a container?)"
+  run bash "$SHELL_DIR/tmuxkit-kill" x
+  run bash "$SHELL_DIR/tmuxkit-start" y --gpus 1 --gpus-ignore-foreign --cmd "$(gpu_cmd 300)"
+  assert_success
+  refute_output --partial "state=queued"
+  wait_for 10 grep -q "^y 0 PCI_BUS_ID" "$WORK/seen"
+  # queued with the override (GPU 1's claim is taken), it keeps it when the queue starts it
+  run bash "$SHELL_DIR/tmuxkit-start" h --gpus 1 --gpus-ignore-foreign --cmd "$(gpu_cmd 300)"
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-start" z --gpus 1 --gpus-ignore-foreign --cmd "$(gpu_cmd 300)"
+  assert_output --partial "queued (1st): needs 1 GPU; GPU 0 held by run y, GPU 1 held by run h"
+  run bash "$SHELL_DIR/tmuxkit-kill" h
+  wait_for 15 grep -q "^z 1 PCI_BUS_ID" "$WORK/seen"
 }

@@ -154,6 +154,7 @@ OPT_GPUS=--gpus
 OPT_AFTER=--after
 OPT_MAX_RUNS=--max-runs
 OPT_FROM_QUEUE=--from-queue
+OPT_GPUS_IGNORE_FOREIGN=--gpus-ignore-foreign
 
 # events worth a notification
 TK_NOTIFY_EVENTS='blocked budget_spent crashed finished queue_refused requeued restarted resumed stuck'
@@ -2217,11 +2218,12 @@ tk_gpu_assess() {
       floor=$((GI_MTOT[i] / 20))
       [ "$floor" -ge 1024 ] || floor=1024
       if [ "${GI_MUSED[i]}" -gt "$floor" ]; then
-        foreign="$(tk_gpu_gib "${GI_MUSED[i]}") used by processes not listed here (a container?)"
+        foreign="@busy: $(tk_gpu_gib "${GI_MUSED[i]}") used by processes not listed here (a container?)"
       fi
     fi
     if [ -n "$foreign" ] && [ "${TMUXKIT_GPUS_IGNORE_FOREIGN:-0}" != 1 ] && [ "${GF_STATE[i]}" = free ]; then
       GF_STATE[i]=busy GF_WHO[i]="used by $foreign"
+      case $foreign in @*) GF_WHO[i]=${foreign#@} ;; esac
     fi
     case ${GF_STATE[i]} in free | mine) TK_GPU_FREE=$((TK_GPU_FREE + 1)) ;; esac
     [ "${GF_STATE[i]}" != mine ] || TK_GPU_MINE=$((TK_GPU_MINE + 1))
@@ -2686,15 +2688,43 @@ tk_queue_remove() {
 }
 
 # tk_queue_event HOME RUN KIND WHY: an event in runs/RUN/events.jsonl (the folder made if need be),
-# and a line on stderr.
+# a line on stderr, and, for an event worth a notification (blocked, queue_refused) of a run with
+# targets (runs/RUN/notify, kept there when it was queued), the notification, sent from this host
+# by tmuxkit-watch --notify-event in the background (the laptop may be gone).
 tk_queue_event() {
   local d="$1/$TK_RUNS_DIR/$2"
   [ -d "$d" ] || (umask 077 && mkdir -p "$d") 2>/dev/null || true
-  if [ -d "$d" ] && [ ! -L "$d/$TK_EVENTS_FILE" ]; then
+  if [ -d "$d" ] && [ ! -L "$d" ] && [ ! -L "$d/$TK_EVENTS_FILE" ]; then
     printf '{"ts":%s,"id":"%s","run":%s,"event":%s,"why":%s}\n' "$(date +%s)" "$(tk_event_id)" \
       "$(tk_json_str "$2")" "$(tk_json_str "$3")" "$(tk_json_str "$4")" >>"$d/$TK_EVENTS_FILE" 2>/dev/null || true
   fi
   tk_warn "$2: $3: $4"
+  case " $TK_NOTIFY_EVENTS " in *" $3 "*)
+    if [ ! -L "$d" ] && [ -s "$d/notify" ]; then
+      (
+        trap '' HUP INT TERM
+        TMUXKIT_HOME=$1 exec bash "$TK_BIN/tmuxkit-watch" "$2" --notify-event "$3" "$4"
+      ) </dev/null >/dev/null 2>&1 &
+    fi
+    ;;
+  esac
+}
+
+# tk_queue_notify_prep HOME RUN STDIN EVENT: for tmuxkit-watch, whether the notification work is the
+# queue's: EVENT given (a queue event: the run may never have started), or STDIN=1 (targets
+# coming) for a run that waits in the queue. Then RUN's folder is there (0700, made if need be) and
+# loaded as far as it holds anything (R_DIR), with no earlier life's start or log to describe.
+tk_queue_notify_prep() {
+  local d="$1/$TK_RUNS_DIR/$2"
+  if [ -z "$4" ]; then
+    [ "$3" = 1 ] && tk_valid_run "$2" && tk_queue_find "$1" "$2" >/dev/null || return 1
+  fi
+  tk_check_run "$2"
+  case $4 in '' | *[!a-z_]*) [ -z "$4" ] || tk_die "$EX_USAGE" "--notify-event: not an event name: '$4'" ;; esac
+  if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then tk_die "$EX_FAIL" "refusing $d: not a folder of ours"; fi
+  [ -d "$d" ] || (umask 077 && mkdir -p "$d") || tk_die "$EX_FAIL" "cannot create $d"
+  tk_run_load "$d"
+  R_STARTED='' R_LOG=''
 }
 
 # tk_queue_kick: a dispatch pass in the background, out of the caller's way and its signals (the

@@ -132,6 +132,12 @@ def test_host_max_runs_goes_to_start_and_queues_by_count(tk: Env, tmp_path: Path
         HOST_KEYS["max_runs"](-1)
     assert StartArgs(run="r", command="true", max_runs=2, gpus=1, after="o").argv()[-6:] == [
         "--gpus", "1", "--after", "o", "--max-runs", "2"]
+    # the container override: a host key, passed to start only for a run that asks for GPUs
+    assert HOST_KEYS["gpus_ignore_foreign"](True) is True
+    with pytest.raises(ValueError):
+        HOST_KEYS["gpus_ignore_foreign"]("yes")
+    assert StartArgs(run="r", command="true", gpus=1, gpus_ignore_foreign=True).argv()[-1] == "--gpus-ignore-foreign"
+    assert "--gpus-ignore-foreign" not in StartArgs(run="r", command="true", gpus_ignore_foreign=True).argv()
     tk.env["TMUXKIT_MAX_RUNS"] = "1"  # the host's own limit (local has no [hosts] table)
     tk.add_run("one", "sleep 300")
     tk.add_run("two", "echo two ran")

@@ -82,6 +82,7 @@ class HostSpec:
     kind: str = KIND_TMUX
     sbatch_args: tuple[str, ...] = ()  # kind = "slurm": passed through to sbatch
     max_runs: int = 0  # runs live at once on it; more wait in its queue (0: no limit)
+    gpus_ignore_foreign: bool = False  # only tmuxkit's claims make a GPU busy (a container's memory rule off)
 
     @property
     def is_local(self) -> bool:
@@ -123,6 +124,7 @@ class RunSpec:
     gpus: int = 0  # free GPUs it gets (CUDA_VISIBLE_DEVICES); 0: no allocation. It waits in the host's queue for them
     after: str | None = None  # waits in the host's queue until this run exited 0
     max_runs: int = 0  # from its host's max_runs (not a run key)
+    gpus_ignore_foreign: bool | None = None  # from its host's gpus_ignore_foreign (not a run key)
 
     def command_line(self) -> str:
         """The command as one shell line (an argv list is quoted word by word)."""
@@ -135,6 +137,12 @@ class RunSpec:
 
 
 # Validators: each takes the raw TOML value and returns the clean one, or raises ValueError.
+def _bool(v: object) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+    return v
+
+
 def _str(v: object) -> str:
     if not isinstance(v, str) or not v:
         raise ValueError(f"expected a non-empty string, got {type(v).__name__}")
@@ -320,6 +328,7 @@ HOST_KEYS: dict[str, Callable[[object], Any]] = {
     "kind": _kind,
     "sbatch_args": _sbatch_args,
     "max_runs": _int_nonneg,
+    "gpus_ignore_foreign": _bool,
 }
 
 
@@ -463,6 +472,8 @@ EXAMPLE = '''\
 # ssh_config = "~/.ssh/config"   # passed as -F; default: ssh's own
 # ssh_options = ["ServerAliveInterval=15"]   # more -o options; host-key checking is never turned off
 # max_runs = 4                 # runs live at once there; more wait in its queue (default 0: no limit)
+# gpus_ignore_foreign = true   # a GPU is busy only when a tmuxkit run claims it: other processes' use, and
+#                              # a container's unexplained memory, are ignored (default false)
 
 # [hosts.cluster]               # a Slurm cluster: each run is one batch job
 # kind = "slurm"

@@ -118,6 +118,7 @@ OPT_GPUS=--gpus
 OPT_AFTER=--after
 OPT_MAX_RUNS=--max-runs
 OPT_FROM_QUEUE=--from-queue
+OPT_GPUS_IGNORE_FOREIGN=--gpus-ignore-foreign
 
 # events worth a notification
 TK_NOTIFY_EVENTS='blocked budget_spent crashed finished queue_refused requeued restarted resumed stuck'

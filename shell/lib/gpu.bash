@@ -319,11 +319,12 @@ tk_gpu_assess() {
       floor=$((GI_MTOT[i] / 20))
       [ "$floor" -ge 1024 ] || floor=1024
       if [ "${GI_MUSED[i]}" -gt "$floor" ]; then
-        foreign="$(tk_gpu_gib "${GI_MUSED[i]}") used by processes not listed here (a container?)"
+        foreign="@busy: $(tk_gpu_gib "${GI_MUSED[i]}") used by processes not listed here (a container?)"
       fi
     fi
     if [ -n "$foreign" ] && [ "${TMUXKIT_GPUS_IGNORE_FOREIGN:-0}" != 1 ] && [ "${GF_STATE[i]}" = free ]; then
       GF_STATE[i]=busy GF_WHO[i]="used by $foreign"
+      case $foreign in @*) GF_WHO[i]=${foreign#@} ;; esac
     fi
     case ${GF_STATE[i]} in free | mine) TK_GPU_FREE=$((TK_GPU_FREE + 1)) ;; esac
     [ "${GF_STATE[i]}" != mine ] || TK_GPU_MINE=$((TK_GPU_MINE + 1))

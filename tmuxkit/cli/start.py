@@ -110,7 +110,8 @@ def run(a: Args) -> int:
             raise UsageError(f"bad --env: {e}") from None
     spec = runs.resolve(conf, a.run, a.command, host=a.host, cwd=a.cwd, results=a.results, env=env_over,
                         early_exit_wait=a.early_wait, gpus=a.gpus, after=a.after)
-    spec = spec.with_overrides(max_runs=conf.host(spec.host).max_runs or None)
+    hspec = conf.host(spec.host)
+    spec = spec.with_overrides(max_runs=hspec.max_runs or None, gpus_ignore_foreign=hspec.gpus_ignore_foreign or None)
     h = connect(conf.host(spec.host))
     from tmuxkit.hosts.slurm import SlurmHost
 
