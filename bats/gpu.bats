@@ -278,10 +278,14 @@ SH
   run bash "$SHELL_DIR/tmuxkit-gpus"
   assert_success
   assert_output --partial '"state":"ok","why":"","pressure":2,"gpus":[{"index":0,"uuid":"APPLE-GPU","util_pct":42'
-  run bash "$SHELL_DIR/tmuxkit-start" m1 --gpus 1 --cmd "echo \"m1 [\${CUDA_VISIBLE_DEVICES-unset}]\" >>$WORK/seen; sleep 2"
+  run bash "$SHELL_DIR/tmuxkit-start" m1 --gpus 1 --cmd "echo \"m1 [\${CUDA_VISIBLE_DEVICES-unset}]\" >>$WORK/seen; while [ ! -f $WORK/go ]; do sleep 0.1; done"
   assert_success
   run bash "$SHELL_DIR/tmuxkit-start" m2 --gpus 1 --cmd "echo \"m2 [\${CUDA_VISIBLE_DEVICES-unset}]\" >>$WORK/seen"
   assert_output --partial "queued (1st): needs 1 GPU; GPU 0 held by run m1"
+  # status shows the run's Apple GPU and its use (no per-process memory on a Mac)
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json m1
+  assert_output --partial '"gpus":[{"index":0,"uuid":"APPLE-GPU","util_pct":42,"run_mem_mib":0,"mem_used_mib":null,"mem_total_mib":null}]'
+  touch "$WORK/go"
   wait_for 15 grep -q "m2 \[unset\]" "$WORK/seen"
   grep -q "m1 \[unset\]" "$WORK/seen"
   run bash "$SHELL_DIR/tmuxkit-start" m3 --gpus 2 --cmd true
