@@ -435,3 +435,21 @@ m3"
   run bash "$SHELL_DIR/tmuxkit-kill" h
   wait_for 15 grep -q "^z 1 PCI_BUS_ID" "$WORK/seen"
 }
+
+@test "gpu: the answers a killed status left behind are removed by the next status" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" g --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  # a status killed by its deadline (its PID gone) between asking nvidia-smi and reading the answers
+  local dead
+  sh -c 'exit 0' &
+  dead=$!
+  wait "$dead" || true
+  : >"$TMUXKIT_HOME/gpus/.query.$dead.gpu"
+  : >"$TMUXKIT_HOME/gpus/.query.$dead.apps"
+  : >"$TMUXKIT_HOME/gpus/.query.$dead.err"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json g
+  assert_success
+  assert_output --partial '"gpus":[{"index":0'
+  [ -z "$(ls -A "$TMUXKIT_HOME/gpus" | grep -v '\.claim$')" ]
+}

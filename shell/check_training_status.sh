@@ -2381,6 +2381,14 @@ tk_gpu_status_begin() {
   TK_GPUQ_BEGUN=''
   # Our own folder (tk_gpu_dir made it 0700) or nothing: the answers are written into it.
   if [ ! -d "$home/gpus" ] || [ -L "$home/gpus" ] || [ ! -O "$home/gpus" ]; then return 0; fi
+  # The answers of a status killed before it collected them (its deadline): its PID is gone.
+  for c in "$home"/gpus/.query.*.gpu; do
+    [ -f "$c" ] || continue
+    line=${c%.gpu}
+    line=${line##*.query.}
+    case $line in '' | *[!0-9]*) continue ;; esac
+    if ! kill -0 "$line" 2>/dev/null; then rm -f "$home/gpus/.query.$line.gpu" "$home/gpus/.query.$line.err" "$home/gpus/.query.$line.apps"; fi
+  done
   for c in "$home"/gpus/*.claim; do
     if [ ! -f "$c" ] || [ -L "$c" ]; then continue; fi
     want=''
