@@ -242,3 +242,19 @@ def test_gpus_on_a_host_with_no_gpu_is_one_line_exit_2_and_nothing_queued(tk: En
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tk.home / "queue").exists() or not [p for p in (tk.home / "queue").iterdir() if p.name[0].isdigit()]
     assert not tk.run_dir("x").exists()
+
+
+def test_start_watch_of_a_queued_run_starts_its_watchdog_when_the_queue_starts_it(tk: Env, tmp_path: Path) -> None:
+    gpu_box(tk, tmp_path, 1)
+    tk.add_run("a", "sleep 300", "gpus = 1")
+    tk.add_run("b", "sleep 300", "gpus = 1")
+    tk.cli("start", "a")
+    r = tk.cli("start", "b", "--watch")
+    assert "queued (1st)" in r.stdout + r.stderr
+    assert "once the host's queue starts it: its watchdog starts with it" in r.stdout
+    assert not tk.run_dir("b").joinpath("watchdog").exists()
+    tk.cli("stop", "a")
+    wait_until(lambda: tk.status("b").get("state") == "running", timeout=15, what="b dispatched")
+    wait_until(lambda: tk.run_dir("b").joinpath("watchdog").exists(), timeout=15, what="b's watchdog")
+    wait_until(lambda: "b+watch" in tk.tmux("list-sessions", "-F", "#{session_name}").stdout.split(),
+               timeout=10, what="b's watchdog session")

@@ -216,6 +216,26 @@ tk_queue_event() {
   esac
 }
 
+# tk_queue_watch_later HOME RUN ARGS...: the options of RUN's watchdog (tmuxkit-watch --detach),
+# kept with its queue entry (watch: NUL-separated) for tmuxkit-queue to start it once RUN runs.
+tk_queue_watch_later() {
+  local home=$1 run=$2 e a
+  shift 2
+  e=$(tk_queue_find "$home" "$run") || {
+    TK_ERR="run '$run' is not queued on $(tk_here)"
+    return 1
+  }
+  if (
+    umask 077
+    for a in "$@"; do printf '%s\0' "$a"; done >"$home/queue/$e/watch.tmp.$$"
+  ) && mv -f "$home/queue/$e/watch.tmp.$$" "$home/queue/$e/watch"; then
+    return 0
+  fi
+  rm -f "$home/queue/$e/watch.tmp.$$"
+  TK_ERR="cannot write $home/queue/$e/watch"
+  return 1
+}
+
 # tk_queue_notify_prep HOME RUN STDIN EVENT: for tmuxkit-watch, whether the notification work is the
 # queue's: EVENT given (a queue event: the run may never have started), or STDIN=1 (targets
 # coming) for a run that waits in the queue. Then RUN's folder is there (0700, made if need be) and

@@ -132,8 +132,10 @@ def run(a: Args) -> int:
         say(f"status:  tmuxkit status {a.run}    (stop takes it out of the queue: tmuxkit stop {a.run})")
         if notify_note:
             say(notify_note)
-        if a.watch:
-            say(f"note: --watch: no watchdog for a run that waits in the queue; once it runs: tmuxkit watch {a.run}")
+        if a.watch:  # kept with its queue entry: the host starts the watchdog with the run
+            from tmuxkit.cli import watch
+
+            watch.run(watch.Args(config=a.config, run=a.run, auto_resume=True))
         return 0
     if i.note:
         say(f"note: {i.note}")
