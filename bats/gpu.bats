@@ -69,6 +69,58 @@ ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
   [ $((SECONDS - t0)) -le 4 ]
 }
 
+@test "gpu: nvidia-smi's two queries run side by side: a slow driver (1.3 s a query) is not cut at the 2 s limit" {
+  gpu_box 1
+  echo 1.3 >"$BATS_TEST_TMPDIR/gpu/delay"
+  local t0=$SECONDS
+  run lib 'tk_gpu_inventory; echo "$TK_GPU_STATE $TK_GPU_N $TK_GPU_WHY"'
+  assert_output "ok 1 "
+  [ $((SECONDS - t0)) -le 3 ]
+}
+
+@test "gpu: status asks nvidia-smi once, its two queries side by side, and waits on it no more than the limit" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" g --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  wait_for 10 grep -q "g 0" "$WORK/seen"
+  : >"$BATS_TEST_TMPDIR/gpu/argv.log"
+  echo 1.3 >"$BATS_TEST_TMPDIR/gpu/delay"
+  local t0=$SECONDS
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json g
+  assert_success
+  # 1.3 s a query: one after the other they would pass the 2 s limit
+  assert_output --partial '"gpus":[{"index":0,"uuid":"GPU-00000000-fake","util_pct":97,"run_mem_mib":1000'
+  [ "$(grep -c . "$BATS_TEST_TMPDIR/gpu/argv.log")" = 2 ]
+  [ $((SECONDS - t0)) -le 3 ]
+  # a hung driver: status answers at the limit, with the GPUs unknown and why
+  rm -f "$BATS_TEST_TMPDIR/gpu/delay"
+  touch "$BATS_TEST_TMPDIR/gpu/hang"
+  t0=$SECONDS
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json g
+  assert_success
+  assert_output --partial '"gpus_error":"nvidia-smi gave no answer within 2 s (a hung driver?)"'
+  [ $((SECONDS - t0)) -le 4 ]
+  # nothing of the queries is left: no answer files, no nvidia-smi
+  [ -z "$(ls -A "$TMUXKIT_HOME/gpus" | grep -v '\.claim$')" ]
+  run pgrep -f "$BATS_TEST_TMPDIR/gpu/nvidia-smi"
+  assert_failure
+}
+
+@test "gpu: a compute app's run and program are the same read from /proc as from ps (the Mac's way)" {
+  gpu_box 2
+  run bash "$SHELL_DIR/tmuxkit-start" g --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  foreign 1 2048
+  wait_for 10 lib 'tk_gpu_inventory; [ "$TK_GPU_NAPPS" = 2 ]'
+  run lib 'tk_gpu_inventory; _tk_gpu_procs | sort'
+  assert_success
+  local viaproc=$output
+  assert_output --partial " g "
+  assert_output --partial "$FOREIGN_PID - sleep"
+  run env TK_GPU_PROC="$BATS_TEST_TMPDIR/noproc" bash -c ". '$SHELL_DIR/lib/tmuxkit.bash'; tk_gpu_inventory; _tk_gpu_procs | sort"
+  assert_output "$viaproc"
+}
+
 @test "gpu: free means no claim and no foreign app; a container's memory counts; the override" {
   gpu_box 3
   foreign 1 30720
@@ -76,7 +128,7 @@ ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
   wait_for 10 lib 'tk_gpu_inventory; [ "$TK_GPU_NAPPS" = 1 ]'
   run lib 'tk_gpu_inventory; tk_gpu_assess "$TMUXKIT_HOME"; echo "$TK_GPU_FREE ${GF_STATE[*]}"; tk_gpu_blockers'
   assert_line --index 0 "1 free busy busy"
-  assert_line --index 1 "GPU 1 used by PID $FOREIGN_PID (sleep, 30.0 GiB, not tmuxkit's), GPU 2 used by 4.8 GiB used by processes not listed here (a container?)"
+  assert_line --index 1 "GPU 1 used by PID $FOREIGN_PID (sleep, 30.0 GiB, not tmuxkit's), GPU 2 busy: 4.8 GiB used by processes not listed here (a container?)"
   echo 4000 >"$BATS_TEST_TMPDIR/gpu/mem-2" # under max(5 % of 80 GiB, 1 GiB): free
   run lib 'tk_gpu_inventory; tk_gpu_assess "$TMUXKIT_HOME"; echo "${GF_STATE[*]}"'
   assert_output "free busy free"
@@ -235,10 +287,14 @@ SH
   run bash "$SHELL_DIR/tmuxkit-gpus"
   assert_success
   assert_output --partial '"state":"ok","why":"","pressure":2,"gpus":[{"index":0,"uuid":"APPLE-GPU","util_pct":42'
-  run bash "$SHELL_DIR/tmuxkit-start" m1 --gpus 1 --cmd "echo \"m1 [\${CUDA_VISIBLE_DEVICES-unset}]\" >>$WORK/seen; sleep 2"
+  run bash "$SHELL_DIR/tmuxkit-start" m1 --gpus 1 --cmd "echo \"m1 [\${CUDA_VISIBLE_DEVICES-unset}]\" >>$WORK/seen; while [ ! -f $WORK/go ]; do sleep 0.1; done"
   assert_success
   run bash "$SHELL_DIR/tmuxkit-start" m2 --gpus 1 --cmd "echo \"m2 [\${CUDA_VISIBLE_DEVICES-unset}]\" >>$WORK/seen"
   assert_output --partial "queued (1st): needs 1 GPU; GPU 0 held by run m1"
+  # status shows the run's Apple GPU and its use (no per-process memory on a Mac)
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json m1
+  assert_output --partial '"gpus":[{"index":0,"uuid":"APPLE-GPU","util_pct":42,"run_mem_mib":0,"mem_used_mib":null,"mem_total_mib":null}]'
+  touch "$WORK/go"
   wait_for 15 grep -q "m2 \[unset\]" "$WORK/seen"
   grep -q "m1 \[unset\]" "$WORK/seen"
   run bash "$SHELL_DIR/tmuxkit-start" m3 --gpus 2 --cmd true
@@ -310,4 +366,99 @@ m3"
   assert_output ""
   run started q
   assert_failure
+}
+
+@test "queue: --after OTHER stopped by the user blocks the run for good, naming OTHER, with an event" {
+  run bash "$SHELL_DIR/tmuxkit-start" c --cmd 'sleep 300'
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-start" d --after c --cmd "echo d ran >>$WORK/seen"
+  assert_output --partial "queued (1st): waits for run c to exit 0"
+  run bash "$SHELL_DIR/tmuxkit-kill" c
+  assert_success
+  wait_for 15 bash -c "bash '$SHELL_DIR/tmuxkit-queue' list | grep -q '\"state\":\"blocked\"'"
+  run bash "$SHELL_DIR/tmuxkit-queue" list
+  assert_output --partial '"run":"d","session":"d","state":"blocked","queue_position":null,"waiting_for":"never started: run c was stopped (exit'
+  run grep -c '"event":"blocked"' "$TMUXKIT_HOME/runs/d/events.jsonl"
+  assert_output 1
+  # a later start of c, and its clean exit, do not revive d: it never starts
+  run bash "$SHELL_DIR/tmuxkit-start" c --cmd 'exit 0'
+  wait_for 10 ended c
+  sleep 1.5 # two polls of the dispatcher
+  [ ! -f "$WORK/seen" ]
+  run started d
+  assert_failure
+}
+
+@test "queue: no starvation: a later 1-GPU run does not take the GPU a waiting 2-GPU run needs; it goes after it" {
+  gpu_box 2
+  run bash "$SHELL_DIR/tmuxkit-start" a --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  wait_for 10 grep -q "^a 0" "$WORK/seen"
+  run bash "$SHELL_DIR/tmuxkit-start" big --gpus 2 --cmd "$(gpu_cmd 2)"
+  assert_output --partial "queued (1st): needs 2 GPUs; GPU 0 held by run a"
+  # GPU 1 is free, but big (first in) needs it: small waits behind it, saying so
+  run bash "$SHELL_DIR/tmuxkit-start" small --gpus 1 --cmd "$(gpu_cmd 1)"
+  assert_output --partial "queued (2nd): needs 1 GPU; GPU 0 held by run a; 1 run(s) ahead of it wait for 2"
+  run started small
+  assert_failure
+  run bash "$SHELL_DIR/tmuxkit-kill" a
+  assert_success
+  wait_for 20 ended small
+  # big ran first, on both GPUs; small only after big ended
+  run grep -c "^big 0,1 PCI_BUS_ID" "$WORK/seen"
+  assert_output 1
+  local big_end small_start
+  big_end=$(awk '{ print $2 }' "$TMUXKIT_HOME/runs/big/exit")
+  small_start=$(awk -F= '$1 == "started_at" { print $2 }' "$TMUXKIT_HOME/runs/small/meta")
+  [ "$small_start" -ge "$big_end" ] || fail "small started at $small_start, before big ended at $big_end"
+}
+
+@test "queue: a later run starts ahead of one that waits for --after (it cannot start yet: nothing is delayed)" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" c --cmd 'sleep 300'
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-start" d --after c --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_output --partial "queued (1st): waits for run c to exit 0"
+  run bash "$SHELL_DIR/tmuxkit-start" e --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  refute_output --partial "state=queued"
+  wait_for 10 grep -q "^e 0" "$WORK/seen"
+}
+
+@test "gpu: in a container, unexplained memory makes a GPU busy; the host's gpus_ignore_foreign (--gpus-ignore-foreign) overrides it, kept by the queue" {
+  gpu_box 2
+  echo 5000 >"$BATS_TEST_TMPDIR/gpu/mem-0" # 4.9 GiB used by PIDs this container cannot see
+  echo 5000 >"$BATS_TEST_TMPDIR/gpu/mem-1"
+  run bash "$SHELL_DIR/tmuxkit-start" x --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_output --partial "queued (1st): needs 1 GPU; GPU 0 busy: 4.8 GiB used by processes not listed here (a container?)"
+  run bash "$SHELL_DIR/tmuxkit-kill" x
+  run bash "$SHELL_DIR/tmuxkit-start" y --gpus 1 --gpus-ignore-foreign --cmd "$(gpu_cmd 300)"
+  assert_success
+  refute_output --partial "state=queued"
+  wait_for 10 grep -q "^y 0 PCI_BUS_ID" "$WORK/seen"
+  # queued with the override (GPU 1's claim is taken), it keeps it when the queue starts it
+  run bash "$SHELL_DIR/tmuxkit-start" h --gpus 1 --gpus-ignore-foreign --cmd "$(gpu_cmd 300)"
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-start" z --gpus 1 --gpus-ignore-foreign --cmd "$(gpu_cmd 300)"
+  assert_output --partial "queued (1st): needs 1 GPU; GPU 0 held by run y, GPU 1 held by run h"
+  run bash "$SHELL_DIR/tmuxkit-kill" h
+  wait_for 15 grep -q "^z 1 PCI_BUS_ID" "$WORK/seen"
+}
+
+@test "gpu: the answers a killed status left behind are removed by the next status" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" g --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  # a status killed by its deadline (its PID gone) between asking nvidia-smi and reading the answers
+  local dead
+  sh -c 'exit 0' &
+  dead=$!
+  wait "$dead" || true
+  : >"$TMUXKIT_HOME/gpus/.query.$dead.gpu"
+  : >"$TMUXKIT_HOME/gpus/.query.$dead.apps"
+  : >"$TMUXKIT_HOME/gpus/.query.$dead.err"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json g
+  assert_success
+  assert_output --partial '"gpus":[{"index":0'
+  [ -z "$(ls -A "$TMUXKIT_HOME/gpus" | grep -v '\.claim$')" ]
 }

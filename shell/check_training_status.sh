@@ -163,6 +163,7 @@ OPT_GPUS=--gpus
 OPT_AFTER=--after
 OPT_MAX_RUNS=--max-runs
 OPT_FROM_QUEUE=--from-queue
+OPT_GPUS_IGNORE_FOREIGN=--gpus-ignore-foreign
 
 # events worth a notification
 TK_NOTIFY_EVENTS='blocked budget_spent crashed disk_low finished nan_loss on_done queue_refused requeued restarted resume_failed resumed stuck watchdog_gave_up'
@@ -1929,73 +1930,112 @@ TK_GPU_Q_GPU='--query-gpu=index,uuid,utilization.gpu,memory.used,memory.total'
 TK_GPU_Q_APPS='--query-compute-apps=pid,gpu_uuid,used_memory'
 TK_GPU_FMT='--format=csv,noheader,nounits'
 
-# _tk_gpu_bounded TENTHS OUTVAR ARGS...: nvidia-smi ARGS into OUTVAR, killed after TENTHS tenths
-# of a second (a crashed driver hangs it). Sets _TK_GPU_SPENT (tenths used). 124: it was killed.
-_tk_gpu_bounded() {
-  local limit=$1 var=$2 pid i=0 rc=0 f
-  shift 2
-  f=$(mktemp "${TMPDIR:-/tmp}/tmuxkit-gpu.XXXXXX") || return 1
-  nvidia-smi "$@" >"$f" 2>/dev/null </dev/null &
-  pid=$!
-  # Short naps first: a healthy nvidia-smi answers in tens of milliseconds.
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ "$i" -ge $((limit * 5)) ]; then
-      kill -KILL "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-      rm -f "$f"
-      _TK_GPU_SPENT=$((_TK_GPU_SPENT + limit))
-      return 124
-    fi
-    sleep 0.02
-    i=$((i + 1))
-  done
-  wait "$pid" || rc=$?
-  _TK_GPU_SPENT=$((_TK_GPU_SPENT + (i + 4) / 5))
-  eval "$var=\$(cat \"\$f\")"
-  rm -f "$f"
-  return "$rc"
+# tk_gpu_query_begin: nvidia-smi's two queries started side by side in the background, each into a
+# file of a private temp folder, both killed at $TMUXKIT_GPU_TIMEOUT seconds (default 2) from now
+# (a crashed driver hangs nvidia-smi). The caller goes on with its own work (status reads its runs
+# meanwhile) and collects the answers with tk_gpu_query_end. No nvidia-smi: nothing is started.
+# Not in a subshell: the queries must be this shell's own children (tk_gpu_query_end waits on them).
+# DIR: a private folder of ours to put the answers in (status gives $TMUXKIT_HOME/gpus, and saves
+# a mktemp); else a fresh temp folder.
+tk_gpu_query_begin() {
+  local limit=${TMUXKIT_GPU_TIMEOUT:-2}
+  case $limit in '' | *[!0-9]* | 0) limit=2 ;; esac
+  TK_GPUQ_DIR='' TK_GPUQ_G='' TK_GPUQ_A='' TK_GPUQ_K='' TK_GPUQ_LIMIT=$limit TK_GPUQ_BEGUN=1 TK_GPUQ_P=''
+  command -v nvidia-smi >/dev/null 2>&1 || return 0
+  if [ -n "${1:-}" ]; then
+    TK_GPUQ_P="$1/.query.$$."
+  else
+    TK_GPUQ_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tmuxkit-gpu.XXXXXX") || {
+      TK_GPUQ_DIR=''
+      return 0
+    }
+    TK_GPUQ_P="$TK_GPUQ_DIR/"
+  fi
+  nvidia-smi "$TK_GPU_Q_GPU" "$TK_GPU_FMT" >"${TK_GPUQ_P}gpu" 2>"${TK_GPUQ_P}err" </dev/null &
+  TK_GPUQ_G=$!
+  nvidia-smi "$TK_GPU_Q_APPS" "$TK_GPU_FMT" >"${TK_GPUQ_P}apps" 2>/dev/null </dev/null &
+  TK_GPUQ_A=$!
+  # The time limit: a killer that sleeps it out, and ends at once (its sleep too) when told to.
+  # shellcheck disable=SC2016  # the sh script expands its own arguments
+  sh -c 's=""; trap "[ -z \"\$s\" ] || kill \$s 2>/dev/null; exit 0" TERM
+    sleep "$1" & s=$!; wait "$s" || exit 0
+    kill -KILL "$2" "$3" 2>/dev/null' tmuxkit-gpu-limit "$limit" "$TK_GPUQ_G" "$TK_GPUQ_A" </dev/null >/dev/null 2>&1 &
+  TK_GPUQ_K=$!
 }
 
-# _tk_gpu_num V: V when it is a whole number (nvidia-smi says "[N/A]" where it cannot tell), else "".
-_tk_gpu_num() {
-  case $1 in '' | *[!0-9]*) printf '' ;; *) printf '%s' "$1" ;; esac
+# tk_gpu_query_drop: what tk_gpu_query_begin started, ended and cleared (its answers not wanted).
+tk_gpu_query_drop() {
+  [ -z "${TK_GPUQ_G:-}" ] || kill -KILL "$TK_GPUQ_G" "$TK_GPUQ_A" 2>/dev/null || true
+  [ -z "${TK_GPUQ_G:-}" ] || wait "$TK_GPUQ_G" "$TK_GPUQ_A" 2>/dev/null || true
+  [ -z "${TK_GPUQ_K:-}" ] || kill -TERM "$TK_GPUQ_K" 2>/dev/null || true
+  _tk_gpu_query_files_rm
+}
+
+# _tk_gpu_query_files_rm: tk_gpu_query_begin's files (or its temp folder) removed; the state cleared.
+_tk_gpu_query_files_rm() {
+  if [ -n "${TK_GPUQ_DIR:-}" ]; then
+    rm -rf "$TK_GPUQ_DIR"
+  elif [ -n "${TK_GPUQ_P:-}" ]; then
+    rm -f "${TK_GPUQ_P}gpu" "${TK_GPUQ_P}err" "${TK_GPUQ_P}apps"
+  fi
+  TK_GPUQ_DIR='' TK_GPUQ_P='' TK_GPUQ_G='' TK_GPUQ_A='' TK_GPUQ_K='' TK_GPUQ_BEGUN=''
 }
 
 # tk_gpu_inventory: the host's NVIDIA GPUs and the compute apps on them, at most
-# $TMUXKIT_GPU_TIMEOUT seconds (default 2) for both queries together. Sets:
+# $TMUXKIT_GPU_TIMEOUT seconds (default 2) for both queries together (asked side by side). Sets:
 #   TK_GPU_STATE  ok | none (no nvidia-smi: no NVIDIA GPU here) | hung | error; TK_GPU_WHY says why
 #   TK_GPU_N, GI_IDX[i] GI_UUID[i] GI_UTIL[i] GI_MUSED[i] GI_MTOT[i] ("" where unknown)
 #   TK_GPU_NAPPS, GA_PID[j] GA_UUID[j] GA_MEM[j]
 tk_gpu_inventory() {
-  local limit=${TMUXKIT_GPU_TIMEOUT:-2} out='' apps='' rc=0 line i=0 j=0 a b c d e IFS
-  case $limit in '' | *[!0-9]* | 0) limit=2 ;; esac
-  limit=$((limit * 10))
-  TK_GPU_STATE=ok TK_GPU_WHY='' TK_GPU_N=0 TK_GPU_NAPPS=0 _TK_GPU_SPENT=0
+  tk_gpu_query_begin
+  tk_gpu_query_end
+}
+
+# tk_gpu_query_end: the answers of tk_gpu_query_begin (begun now when it was not), waited for no
+# longer than its limit, parsed as tk_gpu_inventory says.
+tk_gpu_query_end() {
+  local out='' apps='' rc=0 arc=0 i=0 j=0 a b c d e IFS
+  [ -n "${TK_GPUQ_BEGUN:-}" ] || tk_gpu_query_begin
+  TK_GPU_STATE=ok TK_GPU_WHY='' TK_GPU_N=0 TK_GPU_NAPPS=0
   GI_IDX=() GI_UUID=() GI_UTIL=() GI_MUSED=() GI_MTOT=() GA_PID=() GA_UUID=() GA_MEM=()
   TK_GPU_APPLE=0
-  if ! command -v nvidia-smi >/dev/null 2>&1; then
+  if [ -z "$TK_GPUQ_G" ]; then
+    TK_GPUQ_BEGUN=''
+    if command -v nvidia-smi >/dev/null 2>&1; then
+      TK_GPU_STATE=error TK_GPU_WHY="cannot make a temporary folder for nvidia-smi's answers"
+      return 0
+    fi
     TK_GPU_STATE=none TK_GPU_WHY="nvidia-smi not found on $(tk_here)"
     tk_gpu_apple
     return 0
   fi
-  _tk_gpu_bounded "$limit" out "$TK_GPU_Q_GPU" "$TK_GPU_FMT" || rc=$?
-  if [ "$rc" = 124 ]; then
-    TK_GPU_STATE=hung TK_GPU_WHY="nvidia-smi gave no answer within $((limit / 10)) s (a hung driver?)"
+  # A plain wait: the killer ends both at the limit, so this never waits past it.
+  wait "$TK_GPUQ_G" || rc=$?
+  wait "$TK_GPUQ_A" || arc=$?
+  kill -TERM "$TK_GPUQ_K" 2>/dev/null || true
+  # Read by bash itself (no cat to start).
+  { IFS= read -r -d '' out <"${TK_GPUQ_P}gpu"; } 2>/dev/null || true
+  [ "$rc" = 0 ] || { IFS= read -r -d '' out <"${TK_GPUQ_P}err"; } 2>/dev/null || true
+  [ "$arc" != 0 ] || { IFS= read -r -d '' apps <"${TK_GPUQ_P}apps"; } 2>/dev/null || true
+  _tk_gpu_query_files_rm
+  if [ "$rc" = 137 ]; then
+    TK_GPU_STATE=hung TK_GPU_WHY="nvidia-smi gave no answer within $TK_GPUQ_LIMIT s (a hung driver?)"
     return 0
   elif [ "$rc" != 0 ]; then
     TK_GPU_STATE=error TK_GPU_WHY="nvidia-smi --query-gpu failed (exit $rc): ${out%%"$TK_NL"*}"
     return 0
   fi
-  rc=0
-  _tk_gpu_bounded $((limit - _TK_GPU_SPENT > 5 ? limit - _TK_GPU_SPENT : 5)) apps "$TK_GPU_Q_APPS" "$TK_GPU_FMT" || rc=$?
-  if [ "$rc" != 0 ]; then
-    TK_GPU_STATE=hung TK_GPU_WHY="nvidia-smi --query-compute-apps gave no answer in time (exit $rc)"
-    apps=''
+  if [ "$arc" != 0 ]; then
+    TK_GPU_STATE=hung TK_GPU_WHY="nvidia-smi --query-compute-apps gave no answer in time (exit $arc)"
   fi
   while IFS=, read -r a b c d e; do
     b=${b# } c=${c# } d=${d# } e=${e# }
     case $a in '' | *[!0-9\ ]*) continue ;; esac
-    GI_IDX[i]=${a// /} GI_UUID[i]=$b GI_UTIL[i]=$(_tk_gpu_num "$c") GI_MUSED[i]=$(_tk_gpu_num "$d") GI_MTOT[i]=$(_tk_gpu_num "$e")
+    # nvidia-smi says "[N/A]" where it cannot tell: unknown ("").
+    case $c in '' | *[!0-9]*) c='' ;; esac
+    case $d in '' | *[!0-9]*) d='' ;; esac
+    case $e in '' | *[!0-9]*) e='' ;; esac
+    GI_IDX[i]=${a// /} GI_UUID[i]=$b GI_UTIL[i]=$c GI_MUSED[i]=$d GI_MTOT[i]=$e
     i=$((i + 1))
   done <<EOF
 $out
@@ -2004,7 +2044,8 @@ EOF
   while IFS=, read -r a b c; do
     b=${b# } c=${c# }
     case $a in '' | *[!0-9\ ]*) continue ;; esac
-    GA_PID[j]=${a// /} GA_UUID[j]=$b GA_MEM[j]=$(_tk_gpu_num "$c")
+    case $c in '' | *[!0-9]*) c='' ;; esac
+    GA_PID[j]=${a// /} GA_UUID[j]=$b GA_MEM[j]=$c
     j=$((j + 1))
   done <<EOF
 $apps
@@ -2062,23 +2103,63 @@ tk_gpu_dir() {
 
 # _tk_gpu_procs: "pid run comm" for each compute app's process (GA_PID): run is the tmuxkit run
 # its environment marks it as (TMUXKIT_RUN=...), or "-"; comm its program's name. Only those
-# processes are asked about (ps -p), not the whole table with its environments.
+# processes are asked about: where /proc/PID/environ can be read (Linux), read by bash itself (no
+# process started: status calls this); else one ps -p, not the whole table with its environments.
 _tk_gpu_procs() {
-  local list='' j=0 envflag=e
+  _tk_gpu_procs_v
+  printf '%s' "$TK_GPU_PROCS"
+}
+
+# _tk_gpu_procs_v: the same into TK_GPU_PROCS (lines), with no subshell where /proc is read.
+_tk_gpu_procs_v() {
+  local list='' j=0 pid kv run comm
+  TK_GPU_PROCS=''
   while [ "$j" -lt "${TK_GPU_NAPPS:-0}" ]; do
     list="$list,${GA_PID[j]}"
     j=$((j + 1))
   done
   list=${list#,}
   [ -n "$list" ] || return 0
-  # BSD ps shows the environment with -E, GNU ps with the BSD-style word "e".
-  if ps -E -p $$ -o pid= >/dev/null 2>&1; then envflag=-E; fi
-  {
-    { ps -p "$list" -o pid=,comm= 2>/dev/null || true; } | awk '{ c = $2; sub(/.*\//, "", c); print "C", $1, c }'
-    { ps "$envflag" -ww -p "$list" -o pid=,command= 2>/dev/null || true; } | awk '{
-      for (i = 3; i <= NF; i++) if (substr($i, 1, 12) == "TMUXKIT_RUN=") { print "R", $1, substr($i, 13); break }
-    }'
-  } | awk '$1 == "C" { c[$2] = $3 } $1 == "R" { r[$2] = $3 } END { for (p in c) print p, (p in r ? r[p] : "-"), c[p] }'
+  # (TK_GPU_PROC: tests point it elsewhere to take the ps path, as on a Mac.)
+  local proc=${TK_GPU_PROC:-/proc}
+  if [ -r "$proc/self/environ" ]; then
+    j=0
+    while [ "$j" -lt "$TK_GPU_NAPPS" ]; do
+      pid=${GA_PID[j]} run=- comm=''
+      j=$((j + 1))
+      # Not in this process table (a container sees the host's PIDs): not listed, as with ps.
+      { IFS= read -r comm <"$proc/$pid/comm"; } 2>/dev/null || continue
+      # Another user's process (its environment unreadable): not a run of ours, as with ps.
+      if [ -r "$proc/$pid/environ" ]; then
+        while IFS= read -r -d '' kv; do
+          case $kv in TMUXKIT_RUN=*)
+            run=${kv#TMUXKIT_RUN=}
+            break
+            ;;
+          esac
+        done 2>/dev/null <"$proc/$pid/environ" || true
+      fi
+      case $run in '' | *[!A-Za-z0-9_-]*) run=- ;; esac
+      comm=${comm%% *}
+      TK_GPU_PROCS="$TK_GPU_PROCS$pid $run ${comm:-?}$TK_NL"
+    done
+    return 0
+  fi
+  # BSD ps shows the environment with -E, GNU ps with the BSD-style word "e" (asked once: proc.bash).
+  if [ -z "${_TK_PSENV:-}" ]; then
+    if ps -E -p $$ -o pid= >/dev/null 2>&1; then _TK_PSENV=bsd; else _TK_PSENV=gnu; fi
+  fi
+  TK_GPU_PROCS=$({
+    if [ "$_TK_PSENV" = bsd ]; then
+      ps -E -ww -p "$list" -o pid=,comm=,command= 2>/dev/null
+    else
+      ps e -ww -p "$list" -o pid=,comm=,args= 2>/dev/null
+    fi || true
+  } | awk '{
+    c = $2; sub(/.*\//, "", c); r = "-"
+    for (i = 3; i <= NF; i++) if (substr($i, 1, 12) == "TMUXKIT_RUN=") { r = substr($i, 13); break }
+    print $1, r, c
+  }')
 }
 
 # tk_gpu_assess HOME [RUN]: after tk_gpu_inventory, each GPU's holder. For every GPU i:
@@ -2154,11 +2235,12 @@ tk_gpu_assess() {
       floor=$((GI_MTOT[i] / 20))
       [ "$floor" -ge 1024 ] || floor=1024
       if [ "${GI_MUSED[i]}" -gt "$floor" ]; then
-        foreign="$(tk_gpu_gib "${GI_MUSED[i]}") used by processes not listed here (a container?)"
+        foreign="@busy: $(tk_gpu_gib "${GI_MUSED[i]}") used by processes not listed here (a container?)"
       fi
     fi
     if [ -n "$foreign" ] && [ "${TMUXKIT_GPUS_IGNORE_FOREIGN:-0}" != 1 ] && [ "${GF_STATE[i]}" = free ]; then
       GF_STATE[i]=busy GF_WHO[i]="used by $foreign"
+      case $foreign in @*) GF_WHO[i]=${foreign#@} ;; esac
     fi
     case ${GF_STATE[i]} in free | mine) TK_GPU_FREE=$((TK_GPU_FREE + 1)) ;; esac
     [ "${GF_STATE[i]}" != mine ] || TK_GPU_MINE=$((TK_GPU_MINE + 1))
@@ -2306,12 +2388,55 @@ tk_gpu_run_end() {
   tk_gpu_release_all "$1" "$2" "$3" "$4"
 }
 
+# tk_gpu_status_begin HOME [RUN...]: at the start of a status report, nvidia-smi's queries begun in
+# the background (tk_gpu_query_begin) when a claim names one of the runs it shows (all runs when
+# none is named): they run while status reads its runs, and tk_gpu_status_rows collects them.
+# Status of runs without GPUs starts no nvidia-smi. Only reads the claim files' run= lines.
+tk_gpu_status_begin() {
+  local home=$1 c line want=''
+  shift
+  TK_GPUQ_BEGUN=''
+  # Our own folder (tk_gpu_dir made it 0700) or nothing: the answers are written into it.
+  if [ ! -d "$home/gpus" ] || [ -L "$home/gpus" ] || [ ! -O "$home/gpus" ]; then return 0; fi
+  # The answers of a status killed before it collected them (its deadline): its PID is gone.
+  for c in "$home"/gpus/.query.*.gpu; do
+    [ -f "$c" ] || continue
+    line=${c%.gpu}
+    line=${line##*.query.}
+    case $line in '' | *[!0-9]*) continue ;; esac
+    if ! kill -0 "$line" 2>/dev/null; then rm -f "$home/gpus/.query.$line.gpu" "$home/gpus/.query.$line.err" "$home/gpus/.query.$line.apps"; fi
+  done
+  for c in "$home"/gpus/*.claim; do
+    if [ ! -f "$c" ] || [ -L "$c" ]; then continue; fi
+    want=''
+    while IFS= read -r line; do
+      case $line in run=*)
+        want=${line#run=}
+        break
+        ;;
+      esac
+    done <"$c" 2>/dev/null || true
+    [ -n "$want" ] || continue
+    if [ $# = 0 ]; then
+      tk_gpu_query_begin "$home/gpus"
+      return 0
+    fi
+    for line in "$@"; do
+      if [ "$line" = "$want" ]; then
+        tk_gpu_query_begin "$home/gpus"
+        return 0
+      fi
+    done
+  done
+}
+
 # tk_gpu_status_rows HOME: each live run's GPUs, put into its status row in J_RUNS as
 # "gpus":[{index, uuid, util_pct, run_mem_mib, mem_used_mib, mem_total_mib}] (and "gpus_error"
-# when nvidia-smi could not tell: a hung driver). nvidia-smi is asked once, and only when a run
-# shown holds a claim: status on a box without GPU runs costs nothing more.
+# when nvidia-smi could not tell: a hung driver). nvidia-smi is asked once (its two queries, side by
+# side, begun by tk_gpu_status_begin when status called it), and only when a run shown holds a
+# claim: status on a box without GPU runs costs nothing more.
 tk_gpu_status_rows() {
-  local home=$1 c u runs='' run list i j mem procs pid r item err=''
+  local home=$1 c u runs='' run done_runs=' ' list i j mem procs pid r line item err='' js jv1 jv2 jv3
   for c in "$home"/gpus/*.claim; do
     if [ ! -f "$c" ] || [ -L "$c" ]; then continue; fi
     tk_lock_state "$c"
@@ -2322,39 +2447,75 @@ tk_gpu_status_rows() {
     u=${u%.claim}
     runs="$runs$LK_RUN $u$TK_NL"
   done
-  [ -n "$runs" ] || return 0
-  tk_gpu_inventory
+  if [ -z "$runs" ]; then
+    # Begun for a claim whose run is not live (or not shown): not wanted.
+    [ -z "${TK_GPUQ_BEGUN:-}" ] || tk_gpu_query_drop
+    return 0
+  fi
+  tk_gpu_query_end
   [ "$TK_GPU_STATE" = ok ] || err=$TK_GPU_WHY
   procs=''
-  [ "${TK_GPU_NAPPS:-0}" = 0 ] || procs=$(_tk_gpu_procs) || procs=""
-  for run in $(printf '%s' "$runs" | awk '{ print $1 }' | sort -u); do
+  if [ "${TK_GPU_NAPPS:-0}" != 0 ]; then
+    _tk_gpu_procs_v
+    procs=$TK_GPU_PROCS
+  fi
+  # Each app's run, by app index (no process started per run or per GPU).
+  local -a app_run
+  app_run=()
+  j=0
+  while [ "$j" -lt "${TK_GPU_NAPPS:-0}" ]; do
+    app_run[j]=-
+    while read -r pid r _; do
+      if [ "$pid" = "${GA_PID[j]}" ]; then
+        app_run[j]=$r
+        break
+      fi
+    done <<EOF
+$procs
+EOF
+    j=$((j + 1))
+  done
+  while read -r run _; do
+    [ -n "$run" ] || continue
+    case $done_runs in *" $run "*) continue ;; esac
+    done_runs="$done_runs$run "
     list=''
-    for u in $(printf '%s' "$runs" | awk -v r="$run" '$1 == r { print $2 }'); do
+    while read -r r u; do
+      [ "$r" = "$run" ] || continue
       item=''
       i=0
       while [ "$i" -lt "${TK_GPU_N:-0}" ]; do
         if [ "${GI_UUID[i]}" = "$u" ]; then
           mem=0 j=0
           while [ "$j" -lt "$TK_GPU_NAPPS" ]; do
-            if [ "${GA_UUID[j]}" = "$u" ]; then
-              pid=${GA_PID[j]}
-              r=$(printf '%s\n' "$procs" | awk -v p="$pid" '$1 == p { print $2; exit }')
-              [ "$r" != "$run" ] || mem=$((mem + ${GA_MEM[j]:-0}))
-            fi
+            if [ "${GA_UUID[j]}" = "$u" ] && [ "${app_run[j]}" = "$run" ]; then mem=$((mem + ${GA_MEM[j]:-0})); fi
             j=$((j + 1))
           done
-          item="{\"index\":${GI_IDX[i]},\"uuid\":$(tk_json_str "$u"),\"util_pct\":$(tk_json_val "${GI_UTIL[i]}")"
-          item="$item,\"run_mem_mib\":$mem,\"mem_used_mib\":$(tk_json_val "${GI_MUSED[i]}"),\"mem_total_mib\":$(tk_json_val "${GI_MTOT[i]}")}"
+          tk_json_str_v js "$u"
+          tk_json_val_v jv1 "${GI_UTIL[i]}"
+          tk_json_val_v jv2 "${GI_MUSED[i]}"
+          tk_json_val_v jv3 "${GI_MTOT[i]}"
+          item="{\"index\":${GI_IDX[i]},\"uuid\":$js,\"util_pct\":$jv1,\"run_mem_mib\":$mem,\"mem_used_mib\":$jv2,\"mem_total_mib\":$jv3}"
         fi
         i=$((i + 1))
       done
-      [ -n "$item" ] || item="{\"index\":null,\"uuid\":$(tk_json_str "$u"),\"util_pct\":null,\"run_mem_mib\":null,\"mem_used_mib\":null,\"mem_total_mib\":null}"
+      if [ -z "$item" ]; then
+        tk_json_str_v js "$u"
+        item="{\"index\":null,\"uuid\":$js,\"util_pct\":null,\"run_mem_mib\":null,\"mem_used_mib\":null,\"mem_total_mib\":null}"
+      fi
       list="$list,$item"
-    done
+    done <<EOF
+$runs
+EOF
     item="\"gpus\":[${list#,}]"
-    [ -z "$err" ] || item="$item,\"gpus_error\":$(tk_json_str "$err")"
+    if [ -n "$err" ]; then
+      tk_json_str_v js "$err"
+      item="$item,\"gpus_error\":$js"
+    fi
     J_RUNS=${J_RUNS//"{\"run\":\"$run\","/"{\"run\":\"$run\",$item,"}
-  done
+  done <<EOF
+$runs
+EOF
 }
 # --- lib/queue.bash ---
 # shellcheck disable=SC2034,SC2153  # globals (TK_Q_*, Q_*) are the results callers read; ST_* come from contract.bash
@@ -2552,15 +2713,63 @@ tk_queue_remove() {
 }
 
 # tk_queue_event HOME RUN KIND WHY: an event in runs/RUN/events.jsonl (the folder made if need be),
-# and a line on stderr.
+# a line on stderr, and, for an event worth a notification (blocked, queue_refused) of a run with
+# targets (runs/RUN/notify, kept there when it was queued), the notification, sent from this host
+# by tmuxkit-watch --notify-event in the background (the laptop may be gone).
 tk_queue_event() {
   local d="$1/$TK_RUNS_DIR/$2"
   [ -d "$d" ] || (umask 077 && mkdir -p "$d") 2>/dev/null || true
-  if [ -d "$d" ] && [ ! -L "$d/$TK_EVENTS_FILE" ]; then
+  if [ -d "$d" ] && [ ! -L "$d" ] && [ ! -L "$d/$TK_EVENTS_FILE" ]; then
     printf '{"ts":%s,"id":"%s","run":%s,"event":%s,"why":%s}\n' "$(date +%s)" "$(tk_event_id)" \
       "$(tk_json_str "$2")" "$(tk_json_str "$3")" "$(tk_json_str "$4")" >>"$d/$TK_EVENTS_FILE" 2>/dev/null || true
   fi
   tk_warn "$2: $3: $4"
+  case " $TK_NOTIFY_EVENTS " in *" $3 "*)
+    if [ ! -L "$d" ] && [ -s "$d/notify" ]; then
+      (
+        trap '' HUP INT TERM
+        TMUXKIT_HOME=$1 exec bash "$TK_BIN/tmuxkit-watch" "$2" --notify-event "$3" ",\"reason\":$(tk_json_str "$4")"
+      ) </dev/null >/dev/null 2>&1 &
+    fi
+    ;;
+  esac
+}
+
+# tk_queue_watch_later HOME RUN ARGS...: the options of RUN's watchdog (tmuxkit-watch --detach),
+# kept with its queue entry (watch: NUL-separated) for tmuxkit-queue to start it once RUN runs.
+tk_queue_watch_later() {
+  local home=$1 run=$2 e a
+  shift 2
+  e=$(tk_queue_find "$home" "$run") || {
+    TK_ERR="run '$run' is not queued on $(tk_here)"
+    return 1
+  }
+  if (
+    umask 077
+    for a in "$@"; do printf '%s\0' "$a"; done >"$home/queue/$e/watch.tmp.$$"
+  ) && mv -f "$home/queue/$e/watch.tmp.$$" "$home/queue/$e/watch"; then
+    return 0
+  fi
+  rm -f "$home/queue/$e/watch.tmp.$$"
+  TK_ERR="cannot write $home/queue/$e/watch"
+  return 1
+}
+
+# tk_queue_notify_prep HOME RUN STDIN EVENT: for tmuxkit-watch, whether the notification work is the
+# queue's: EVENT given (a queue event: the run may never have started), or STDIN=1 (targets
+# coming) for a run that waits in the queue. Then RUN's folder is there (0700, made if need be) and
+# loaded as far as it holds anything (R_DIR), with no earlier life's start or log to describe.
+tk_queue_notify_prep() {
+  local d="$1/$TK_RUNS_DIR/$2"
+  if [ -z "$4" ]; then
+    [ "$3" = 1 ] && tk_valid_run "$2" && tk_queue_find "$1" "$2" >/dev/null || return 1
+  fi
+  tk_check_run "$2"
+  case $4 in '' | *[!a-z_]*) [ -z "$4" ] || tk_die "$EX_USAGE" "--notify-event: not an event name: '$4'" ;; esac
+  if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then tk_die "$EX_FAIL" "refusing $d: not a folder of ours"; fi
+  [ -d "$d" ] || (umask 077 && mkdir -p "$d") || tk_die "$EX_FAIL" "cannot create $d"
+  tk_run_load "$d"
+  R_STARTED='' R_LOG=''
 }
 
 # tk_queue_kick: a dispatch pass in the background, out of the caller's way and its signals (the
@@ -3390,6 +3599,8 @@ tk_status_main() {
   [ -z "$ended_within" ] || CS_SINCE=$((now - ended_within))
 
   if [ "$runs_only" = 1 ]; then
+    # nvidia-smi (where a run shown holds a GPU) answers while the runs are read: lib/gpu.bash.
+    [ "$JSON" != 1 ] || tk_gpu_status_begin "$home" ${runs[@]+"${runs[@]}"}
     _cs_runs "$home" "$now" ${runs[@]+"${runs[@]}"}
     if [ "$JSON" = 1 ]; then
       # The live runs' GPUs (one nvidia-smi, only where a run holds one), and the host's queue.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -131,6 +132,12 @@ def test_host_max_runs_goes_to_start_and_queues_by_count(tk: Env, tmp_path: Path
         HOST_KEYS["max_runs"](-1)
     assert StartArgs(run="r", command="true", max_runs=2, gpus=1, after="o").argv()[-6:] == [
         "--gpus", "1", "--after", "o", "--max-runs", "2"]
+    # the container override: a host key, passed to start only for a run that asks for GPUs
+    assert HOST_KEYS["gpus_ignore_foreign"](True) is True
+    with pytest.raises(ValueError):
+        HOST_KEYS["gpus_ignore_foreign"]("yes")
+    assert StartArgs(run="r", command="true", gpus=1, gpus_ignore_foreign=True).argv()[-1] == "--gpus-ignore-foreign"
+    assert "--gpus-ignore-foreign" not in StartArgs(run="r", command="true", gpus_ignore_foreign=True).argv()
     tk.env["TMUXKIT_MAX_RUNS"] = "1"  # the host's own limit (local has no [hosts] table)
     tk.add_run("one", "sleep 300")
     tk.add_run("two", "echo two ran")
@@ -154,3 +161,100 @@ def test_stop_of_a_queued_run_takes_it_out_of_the_queue(tk: Env, tmp_path: Path)
     assert [r["run"] for r in rows] == ["a"]
     tk.cli("stop", "a")
     assert not tk.run_dir("b").joinpath("meta").exists()  # it never started
+
+
+def _titles() -> list[str]:
+    from conftest import Sink
+
+    return [str(m.get("title", "")) for m in Sink.received]
+
+
+def test_a_run_blocked_by_its_failed_after_run_is_notified_from_the_host(tk: Env, sink: int) -> None:
+    """blocked is a notification, not only an event: the host's queue sends it (no laptop process
+    is left running once start returned); the targets were kept on the host when the run was queued."""
+    from conftest import Sink
+
+    tk.env["TMUXKIT_QUEUE_POLL"] = "1"
+    go = tk.work / "go"
+    tk.add_run("c", f"while [ ! -f {go} ]; do sleep 0.1; done; exit 3")
+    tk.add_run("d", "echo d ran", f'after = "c"\nnotify = ["json://127.0.0.1:{sink}/"]')
+    tk.cli("start", "c")
+    r = tk.cli("start", "d")
+    assert "queued (1st): waits for run c to exit 0" in r.stdout + r.stderr
+    assert "why the host's queue never started it" in r.stdout
+    go.write_text("")
+    wait_until(lambda: "tmuxkit: d blocked" in _titles(), timeout=20, what="the blocked notification")
+    msg = next(m for m in Sink.received if m.get("title") == "tmuxkit: d blocked")
+    assert "never started: run c failed (exit 3)" in str(msg.get("message"))
+    assert "after" not in str(msg.get("message")).split(",")[0]  # no earlier life's duration
+    assert not tk.run_dir("d").joinpath("meta").exists()  # it never started
+    time.sleep(1.5)  # the dispatcher's next passes send it no second time
+    assert _titles() == ["tmuxkit: d blocked"]
+
+
+def test_a_queued_run_refused_at_its_turn_is_notified_from_the_host(tk: Env, tmp_path: Path, sink: int) -> None:
+    from conftest import Sink
+
+    gpu_box(tk, tmp_path, 1)
+    shared = tmp_path / "shared"
+    tk.add_run("h", "export FAKE_GPU_MIB=100; sleep 2", "gpus = 1")
+    tk.add_run("q", "sleep 300", f'gpus = 1\nresults = "{shared}"\nnotify = ["json://127.0.0.1:{sink}/"]')
+    tk.cli("start", "h")
+    r = tk.cli("start", "q")
+    assert "queued (1st)" in r.stdout + r.stderr
+    holder = subprocess.Popen(["sleep", "300"])
+    try:
+        (shared / "training.lock").write_text(f"{holder.pid}\n")  # a hand-made lock: a trainer writes here now
+        wait_until(lambda: "tmuxkit: q queue_refused" in _titles(), timeout=30, what="the refusal notified")
+        msg = next(m for m in Sink.received if m.get("title") == "tmuxkit: q queue_refused")
+        assert f"not started at its turn: locked by PID {holder.pid}" in str(msg.get("message"))
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_cleanup_never_drops_a_queued_run(tk: Env, tmp_path: Path) -> None:
+    """cleanup (zombies, dead sessions, stale locks) and cleanup --older-than (ended runs) leave the
+    host's queue alone: a queued run whose earlier life ended (and is old enough to forget) stays
+    queued, and starts at its turn."""
+    import json
+
+    gpu_box(tk, tmp_path, 1)
+    tk.add_run("a", "sleep 300", "gpus = 1")
+    tk.add_run("b", "sleep 300", "gpus = 1")
+    tk.cli("start", "b", "--gpus", "0", "--early-wait", "0")  # an earlier life of b, ended at once
+    tk.cli("stop", "b")
+    tk.cli("start", "a")
+    assert "queued" in tk.cli("start", "b").stdout
+    time.sleep(1.1)  # --older-than 1s below: b's earlier life ended over a second ago
+    tk.cli("cleanup")
+    tk.cli("cleanup", "--older-than", "1s")
+    rows = {r["run"]: r for r in json.loads(tk.cli("status", "--json").stdout)}
+    assert rows["b"]["state"] == "queued" and rows["b"]["queue_position"] == 1
+    tk.cli("stop", "a")
+    wait_until(lambda: tk.status("b").get("state") == "running", timeout=15, what="b dispatched after the cleanups")
+
+
+def test_gpus_on_a_host_with_no_gpu_is_one_line_exit_2_and_nothing_queued(tk: Env) -> None:
+    tk.add_run("x", "sleep 300", "gpus = 1")  # this machine has no nvidia-smi and no ioreg
+    r = tk.cli("start", "x", check=2)
+    assert r.stderr.startswith("tmuxkit: ") and "asks for 1 GPU(s), but this host has none" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tk.home / "queue").exists() or not [p for p in (tk.home / "queue").iterdir() if p.name[0].isdigit()]
+    assert not tk.run_dir("x").exists()
+
+
+def test_start_watch_of_a_queued_run_starts_its_watchdog_when_the_queue_starts_it(tk: Env, tmp_path: Path) -> None:
+    gpu_box(tk, tmp_path, 1)
+    tk.add_run("a", "sleep 300", "gpus = 1")
+    tk.add_run("b", "sleep 300", "gpus = 1")
+    tk.cli("start", "a")
+    r = tk.cli("start", "b", "--watch")
+    assert "queued (1st)" in r.stdout + r.stderr
+    assert "once the host's queue starts it: its watchdog starts with it" in r.stdout
+    assert not tk.run_dir("b").joinpath("watchdog").exists()
+    tk.cli("stop", "a")
+    wait_until(lambda: tk.status("b").get("state") == "running", timeout=15, what="b dispatched")
+    wait_until(lambda: tk.run_dir("b").joinpath("watchdog").exists(), timeout=15, what="b's watchdog")
+    wait_until(lambda: "b+watch" in tk.tmux("list-sessions", "-F", "#{session_name}").stdout.split(),
+               timeout=10, what="b's watchdog session")

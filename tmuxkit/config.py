@@ -84,6 +84,7 @@ class HostSpec:
     sbatch_args: tuple[str, ...] = ()  # kind = "slurm": passed through to sbatch
     max_runs: int = 0  # runs live at once on it; more wait in its queue (0: no limit)
     resources: Mapping[str, Any] = field(default_factory=dict)  # kind = "slurm": its runs' defaults (tmuxkit.resources)
+    gpus_ignore_foreign: bool = False  # only tmuxkit's claims make a GPU busy (a container's memory rule off)
 
     @property
     def is_local(self) -> bool:
@@ -130,6 +131,7 @@ class RunSpec:
     disk_min_free: str = "5%"  # disk_low below this much free where the results are: "N%" or KiB as digits; "0": off
     on_done: str | None = None  # a command run on the host once the run ended for good and its results are safe
     on_done_wait: int = 3600  # seconds: on_done runs this long after the end when no sync acknowledged its final pass
+    gpus_ignore_foreign: bool | None = None  # from its host's gpus_ignore_foreign (not a run key)
 
     def command_line(self) -> str:
         """The command as one shell line (an argv list is quoted word by word)."""
@@ -142,6 +144,12 @@ class RunSpec:
 
 
 # Validators: each takes the raw TOML value and returns the clean one, or raises ValueError.
+def _bool(v: object) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+    return v
+
+
 def _str(v: object) -> str:
     if not isinstance(v, str) or not v:
         raise ValueError(f"expected a non-empty string, got {type(v).__name__}")
@@ -366,6 +374,7 @@ HOST_KEYS: dict[str, Callable[[object], Any]] = {
     "kind": _kind,
     "sbatch_args": _sbatch_args,
     "max_runs": _int_nonneg,
+    "gpus_ignore_foreign": _bool,
 }
 # A run's cluster resources (partition, time, mem, ..., sbatch_args), with a Slurm host's defaults.
 RUN_KEYS.update(RESOURCE_KEYS)

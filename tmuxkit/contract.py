@@ -211,6 +211,7 @@ class StartOpt(_Word):
     AFTER = "--after"  # queued on the host until this other run exited 0
     MAX_RUNS = "--max-runs"  # the host's max_runs: queued while that many runs live there
     FROM_QUEUE = "--from-queue"  # the host queue's own dispatch of an entry (not for users)
+    GPUS_IGNORE_FOREIGN = "--gpus-ignore-foreign"  # the host's gpus_ignore_foreign: only tmuxkit's claims make a GPU busy
 
 
 # --- typed readers of the scripts' machine-readable output ----------------------------------

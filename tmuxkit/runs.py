@@ -124,6 +124,7 @@ class StartArgs:
     gpus: int = 0
     after: str | None = None
     max_runs: int = 0
+    gpus_ignore_foreign: bool = False
 
     @classmethod
     def for_spec(cls, host: Host, spec: RunSpec) -> StartArgs:
@@ -133,7 +134,7 @@ class StartArgs:
         return cls(run=spec.name, command=spec.command_line(), cwd=cwd, results=spec.results or None,
                    env=tuple(spec.env.items()), log_max_bytes=spec.log_max_bytes, log_keep=spec.log_keep,
                    stuck_after=spec.stuck_after, metrics=spec.metrics, early_wait=early_wait(spec), gpus=spec.gpus,
-                   after=spec.after, max_runs=spec.max_runs)
+                   after=spec.after, max_runs=spec.max_runs, gpus_ignore_foreign=bool(spec.gpus_ignore_foreign))
 
     def argv(self) -> list[str]:
         """The arguments. The env is not among them: it goes on stdin (stdin()), out of sight of ps."""
@@ -156,6 +157,8 @@ class StartArgs:
             out += [StartOpt.AFTER.value, self.after]
         if self.max_runs:
             out += [StartOpt.MAX_RUNS.value, str(self.max_runs)]
+        if self.gpus_ignore_foreign and self.gpus:
+            out.append(StartOpt.GPUS_IGNORE_FOREIGN.value)
         return out
 
     def stdin(self) -> bytes | None:

@@ -127,6 +127,7 @@ OPT_GPUS=--gpus
 OPT_AFTER=--after
 OPT_MAX_RUNS=--max-runs
 OPT_FROM_QUEUE=--from-queue
+OPT_GPUS_IGNORE_FOREIGN=--gpus-ignore-foreign
 
 # events worth a notification
 TK_NOTIFY_EVENTS='blocked budget_spent crashed disk_low finished nan_loss on_done queue_refused requeued restarted resume_failed resumed stuck watchdog_gave_up'

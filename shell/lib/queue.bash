@@ -194,15 +194,63 @@ tk_queue_remove() {
 }
 
 # tk_queue_event HOME RUN KIND WHY: an event in runs/RUN/events.jsonl (the folder made if need be),
-# and a line on stderr.
+# a line on stderr, and, for an event worth a notification (blocked, queue_refused) of a run with
+# targets (runs/RUN/notify, kept there when it was queued), the notification, sent from this host
+# by tmuxkit-watch --notify-event in the background (the laptop may be gone).
 tk_queue_event() {
   local d="$1/$TK_RUNS_DIR/$2"
   [ -d "$d" ] || (umask 077 && mkdir -p "$d") 2>/dev/null || true
-  if [ -d "$d" ] && [ ! -L "$d/$TK_EVENTS_FILE" ]; then
+  if [ -d "$d" ] && [ ! -L "$d" ] && [ ! -L "$d/$TK_EVENTS_FILE" ]; then
     printf '{"ts":%s,"id":"%s","run":%s,"event":%s,"why":%s}\n' "$(date +%s)" "$(tk_event_id)" \
       "$(tk_json_str "$2")" "$(tk_json_str "$3")" "$(tk_json_str "$4")" >>"$d/$TK_EVENTS_FILE" 2>/dev/null || true
   fi
   tk_warn "$2: $3: $4"
+  case " $TK_NOTIFY_EVENTS " in *" $3 "*)
+    if [ ! -L "$d" ] && [ -s "$d/notify" ]; then
+      (
+        trap '' HUP INT TERM
+        TMUXKIT_HOME=$1 exec bash "$TK_BIN/tmuxkit-watch" "$2" --notify-event "$3" ",\"reason\":$(tk_json_str "$4")"
+      ) </dev/null >/dev/null 2>&1 &
+    fi
+    ;;
+  esac
+}
+
+# tk_queue_watch_later HOME RUN ARGS...: the options of RUN's watchdog (tmuxkit-watch --detach),
+# kept with its queue entry (watch: NUL-separated) for tmuxkit-queue to start it once RUN runs.
+tk_queue_watch_later() {
+  local home=$1 run=$2 e a
+  shift 2
+  e=$(tk_queue_find "$home" "$run") || {
+    TK_ERR="run '$run' is not queued on $(tk_here)"
+    return 1
+  }
+  if (
+    umask 077
+    for a in "$@"; do printf '%s\0' "$a"; done >"$home/queue/$e/watch.tmp.$$"
+  ) && mv -f "$home/queue/$e/watch.tmp.$$" "$home/queue/$e/watch"; then
+    return 0
+  fi
+  rm -f "$home/queue/$e/watch.tmp.$$"
+  TK_ERR="cannot write $home/queue/$e/watch"
+  return 1
+}
+
+# tk_queue_notify_prep HOME RUN STDIN EVENT: for tmuxkit-watch, whether the notification work is the
+# queue's: EVENT given (a queue event: the run may never have started), or STDIN=1 (targets
+# coming) for a run that waits in the queue. Then RUN's folder is there (0700, made if need be) and
+# loaded as far as it holds anything (R_DIR), with no earlier life's start or log to describe.
+tk_queue_notify_prep() {
+  local d="$1/$TK_RUNS_DIR/$2"
+  if [ -z "$4" ]; then
+    [ "$3" = 1 ] && tk_valid_run "$2" && tk_queue_find "$1" "$2" >/dev/null || return 1
+  fi
+  tk_check_run "$2"
+  case $4 in '' | *[!a-z_]*) [ -z "$4" ] || tk_die "$EX_USAGE" "--notify-event: not an event name: '$4'" ;; esac
+  if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then tk_die "$EX_FAIL" "refusing $d: not a folder of ours"; fi
+  [ -d "$d" ] || (umask 077 && mkdir -p "$d") || tk_die "$EX_FAIL" "cannot create $d"
+  tk_run_load "$d"
+  R_STARTED='' R_LOG=''
 }
 
 # tk_queue_kick: a dispatch pass in the background, out of the caller's way and its signals (the

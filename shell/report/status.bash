@@ -709,6 +709,8 @@ tk_status_main() {
   [ -z "$ended_within" ] || CS_SINCE=$((now - ended_within))
 
   if [ "$runs_only" = 1 ]; then
+    # nvidia-smi (where a run shown holds a GPU) answers while the runs are read: lib/gpu.bash.
+    [ "$JSON" != 1 ] || tk_gpu_status_begin "$home" ${runs[@]+"${runs[@]}"}
     _cs_runs "$home" "$now" ${runs[@]+"${runs[@]}"}
     if [ "$JSON" = 1 ]; then
       # The live runs' GPUs (one nvidia-smi, only where a run holds one), and the host's queue.

@@ -118,7 +118,8 @@ def run(a: Args) -> int:
                         early_exit_wait=a.early_wait, gpus=a.gpus, after=a.after)
     if a.crash:
         spec = spec.with_overrides(command=(*spec.command, "--crash"))
-    spec = spec.with_overrides(max_runs=conf.host(spec.host).max_runs or None)
+    hspec = conf.host(spec.host)
+    spec = spec.with_overrides(max_runs=hspec.max_runs or None, gpus_ignore_foreign=hspec.gpus_ignore_foreign or None)
     h = connect(conf.host(spec.host))
     from tmuxkit.hosts.slurm import SlurmHost
 
@@ -130,7 +131,7 @@ def run(a: Args) -> int:
     try:
         spec = _resume_or_hint(a, h, spec)
         started = runs.start(h, spec)
-        notify_note = _host_notify(h, a, spec)
+        notify_note = _host_notify(h, a, spec, queued=started.info.state == "queued")
         done_note = _host_on_done(h, spec)
     finally:
         h.close()
@@ -138,6 +139,12 @@ def run(a: Args) -> int:
     if i.state == "queued":
         say(f"{i.run} on {started.host}: {i.note or 'queued'}")
         say(f"status:  tmuxkit status {a.run}    (stop takes it out of the queue: tmuxkit stop {a.run})")
+        if notify_note:
+            say(notify_note)
+        if a.watch:  # kept with its queue entry: the host starts the watchdog with the run
+            from tmuxkit.cli import watch
+
+            watch.run(watch.Args(config=a.config, run=a.run, auto_resume=True))
         return 0
     if i.note:
         say(f"note: {i.note}")
@@ -196,11 +203,13 @@ def _resume_or_hint(a: Args, h: Host, spec: RunSpec) -> RunSpec:
     return spec
 
 
-def _host_notify(h: Host, a: Args, spec: RunSpec) -> str:
+def _host_notify(h: Host, a: Args, spec: RunSpec, queued: bool = False) -> str:
     """With notify set and no --watch, the run's end is notified from the host (its runner's end
     hook): the targets go there now, on stdin (a webhook URL is a secret). A run that ended before
-    they arrived is notified by this same call. Returns the line that says what will be sent."""
-    if not spec.notify or a.watch:
+    they arrived is notified by this same call. A run queued on the host keeps them there for its
+    end, and for the queue's own news (blocked: its --after run failed; queue_refused: refused at
+    its turn), sent by the host with the laptop gone. Returns the line that says what will be sent."""
+    if not spec.notify or (a.watch and not queued):
         return ""
     from tmuxkit import watch
     from tmuxkit.errors import TmuxkitError
@@ -214,6 +223,9 @@ def _host_notify(h: Host, a: Args, spec: RunSpec) -> str:
                     input="".join(t + "\n" for t in on_host).encode())
     except TmuxkitError as e:
         return f"notify: the run's end will not be notified: {e}"
+    if queued:
+        return (f"notify: the run's end, or why the host's queue never started it (blocked, queue_refused), "
+                f"goes to {len(on_host)} target(s) from the host")
     return (f"notify: the run's end goes to {len(on_host)} target(s) from the host "
             "(no watchdog: --watch adds stuck and restart alerts)")
 

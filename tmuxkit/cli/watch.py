@@ -62,7 +62,11 @@ def run(a: Args) -> int:
     info = watch.start(h, spec, auto_resume=a.auto_resume, every=a.every, stuck_after=a.stuck_after,
                        gpu_idle_below=a.gpu_idle_below, gpu_idle_for=a.gpu_idle_for)
     mode = "watching and resuming" if a.auto_resume else "watching"
-    say(f"{mode} {a.run} on {h.name}: tmux session {info.get('session')} there; events: tmuxkit events {a.run} -f")
+    if info.get("watchdog") == "queued":
+        say(f"{mode} {a.run} on {h.name} once the host's queue starts it: its watchdog starts with it, "
+            f"tmux session {info.get('session')} there; events: tmuxkit events {a.run} -f")
+    else:
+        say(f"{mode} {a.run} on {h.name}: tmux session {info.get('session')} there; events: tmuxkit events {a.run} -f")
     if not spec.notify:
         return 0
     on_host, not_on_host = watch.host_targets(spec.notify)
