@@ -106,8 +106,14 @@ def test_keep_n_asks_the_runs_checkpoint_check_so_a_torn_unit_is_not_counted(tk:
 
 
 def test_loop_does_a_final_sync_when_the_run_ends_and_exits(tk: Env) -> None:
-    tk.cli("start", "fin", "--", "bash", "-c", "sleep 2; echo bye > results/fin/final.txt; exit 3")
+    # The run ends once the loop's first pass is done (a gate the test opens), however slowly a loaded
+    # machine starts the loop: its first pass sees the run live, its last one the run ended.
+    tk.cli("start", "fin", "--", "bash", "-c",
+           "until [ -e gate ]; do sleep 0.1; done; echo bye > results/fin/final.txt; exit 3")
     p = _sync_proc(tk, "fin", "--every", "1")
+    events = tk.home / "runs" / "fin" / "events.jsonl"
+    wait_until(lambda: events.exists() and '"synced"' in events.read_text(), timeout=60, what="the first pass")
+    (tk.work / "gate").touch()
     out, _ = p.communicate(timeout=60)
     assert p.returncode == 0, out
     assert "final sync done" in out
