@@ -153,3 +153,26 @@ ended() { test -f "$TMUXKIT_HOME/runs/$1/exit"; }
   wait_for 20 grep -q '"event":"on_done"' "$TMUXKIT_HOME/runs/w2/events.jsonl"
   [ "$(wc -l <"$WORK/ran.w2")" -eq 1 ]
 }
+
+@test "on_done: not while a new start of the run waits in the queue; once, at that start's end" {
+  # A 1-GPU box whose GPU a foreign process holds: the new start of b3 waits in the queue with no
+  # other tmuxkit run live or queued (the earlier start's on_done ran at once here before).
+  mkdir -p "$BATS_TEST_TMPDIR/gpu"
+  cp "$ROOT/tests/fakes/nvidia-smi" "$BATS_TEST_TMPDIR/gpu/"
+  printf '0 GPU-00000000-fake 81559\n' >"$BATS_TEST_TMPDIR/gpu/gpus"
+  export PATH="$BATS_TEST_TMPDIR/gpu:$PATH"
+  start_run b3 'true'
+  wait_for 20 ended b3
+  env FAKE_GPU_MIB=30720 CUDA_VISIBLE_DEVICES=0 sleep 300 </dev/null >/dev/null 2>&1 3>&- &
+  local foreign=$!
+  start_run b3 'echo second start' --gpus 1
+  assert_output --partial "queued"
+  set_done b3 0
+  sleep 2 # the waiter's polls (1 s) meanwhile must not run it
+  test ! -e "$WORK/ran.b3"
+  kill "$foreign" # the GPU is free: the queued start runs, ends, and its own end runs on_done
+  wait_for 40 test -f "$WORK/ran.b3"
+  grep -q 'second start' "$WORK/results/b3/tmuxkit/b3.log"
+  sleep 1.5
+  [ "$(wc -l <"$WORK/ran.b3" | tr -d ' ')" = 1 ]
+}

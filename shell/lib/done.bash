@@ -41,8 +41,8 @@ tk_done_set() {
 tk_done_others() {
   local r e
   DN_WHY=''
+  # The run's own queue entry counts too: a new start of it that waits in the queue is no end.
   for e in $(tk_queue_entries "$1"); do
-    [ "${e#*.}" != "$2" ] || continue
     tk_queue_read "$1/queue/$e"
     if [ -z "$Q_BLOCKED" ]; then
       DN_WHY="run ${e#*.} is queued"
@@ -54,6 +54,11 @@ tk_done_others() {
     tk_run_load "$1/$TK_RUNS_DIR/$r"
     if tk_runner_alive; then
       DN_WHY="run $r is live"
+      return 0
+    fi
+    # A live watchdog may be about to restart its run (its backoff after a crash or a stop).
+    if tk_watchdog_pid >/dev/null 2>&1; then
+      DN_WHY="run $r has a live watchdog (it may restart it)"
       return 0
     fi
   done
@@ -119,6 +124,12 @@ tk_done_unlock() {
 tk_done_judge() {
   local home=$1 run=$2 id=$3 wait=$TK_DEF_ON_DONE_WAIT ended now
   DN_DO=wait DN_WHY=''
+  # A new start of the run waits in the host's queue: this start's on_done is not due, ever (the
+  # queued start's own end starts its own waiter).
+  if tk_queue_find "$home" "$run" >/dev/null 2>&1; then
+    DN_DO=leave
+    return 0
+  fi
   tk_run_load "$home/$TK_RUNS_DIR/$run"
   if [ "$R_RUN_ID" != "$id" ] || [ ! -s "$R_DIR/on_done" ] || [ -L "$R_DIR/on_done" ] ||
     grep -qxF -- "$id" "$R_DIR/done_ran" 2>/dev/null; then
