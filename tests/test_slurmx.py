@@ -223,6 +223,27 @@ def test_export_sbatch_holds_the_results_lock_and_ctrl_c_reaches_the_trainer(tk:
         _end(first)
 
 
+def test_export_sbatch_never_takes_a_live_tmuxkit_runs_lock(tk: Env) -> None:
+    """A lock tmuxkit wrote (start=t:TICKS, its owner alive on this host) is live to the exported
+    script: exit 3, the lock left (it compared its own ps lstart form, called it stale and removed it)."""
+    _trainer_run(tk, "ex4", steps=3, delay=0.01)
+    script = _export(tk, "ex4")
+    env = _script_env(tk, HF_TOKEN="t")
+    owner = subprocess.Popen(["sleep", "300"])
+    try:
+        lock = tk.work / "results" / "ex4" / ".tmuxkit.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        text = (f"pid={owner.pid}\nstart=t:1641114\nhost={socket.gethostname()}\nrun=ex4\nsession=ex4\n"
+                f"run_id=ex4.1.1\ncreated=1\n")
+        lock.write_text(text)
+        r = subprocess.run(["bash", str(script)], cwd=tk.work, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 3, r.stderr
+        assert lock.read_text() == text
+    finally:
+        owner.kill()
+        owner.wait()
+
+
 def test_export_time_limit_requeues_resumes_from_the_newest_checkpoint_and_never_loops(tk: Env) -> None:
     """Under plain bash with stand-ins for squeue (the job's time left) and scontrol (records the
     requeue): the B:INT before the limit, the save, the requeue; the requeued job resumes."""

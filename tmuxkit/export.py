@@ -126,6 +126,9 @@ lock_stale() { # the lock's owner is gone: our own job's earlier attempt, a dead
   if [ -n "${SLURM_JOB_ID:-}" ] && [ "$session" = "slurm:$SLURM_JOB_ID" ]; then return 0; fi
   if [ "$host" = "$HOST" ]; then
     kill -0 "$pid" 2>/dev/null || return 0
+    # tmuxkit's own locks record the start as t:TICKS or u:UTC-DATE, which this script cannot
+    # compare: their owner lives, so the lock is live (never taken from a live run).
+    case $(lock_field start) in t:* | u:*) return 1 ;; esac
     [ "$(pstart "$pid")" = "$(lock_field start)" ] || return 0
     return 1
   fi
