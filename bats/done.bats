@@ -176,3 +176,16 @@ ended() { test -f "$TMUXKIT_HOME/runs/$1/exit"; }
   sleep 1.5
   [ "$(wc -l <"$WORK/ran.b3" | tr -d ' ')" = 1 ]
 }
+
+@test "on_done: past its time limit, what it started is killed with it (not left orphaned)" {
+  export TMUXKIT_ON_DONE_TIMEOUT=1
+  start_run t1 'true'
+  wait_for 20 ended t1
+  printf 'sleep 300 &\necho $! >%q\nwait\n' "$WORK/child.t1" | bash "$SHELL_DIR/tmuxkit-done" t1 --set --wait 0
+  wait_for 20 grep -q '"event":"on_done"' "$TMUXKIT_HOME/runs/t1/events.jsonl"
+  run grep '"event":"on_done"' "$TMUXKIT_HOME/runs/t1/events.jsonl"
+  assert_output --partial 'past 1s and was killed'
+  local child
+  child=$(cat "$WORK/child.t1")
+  wait_for 5 bash -c "! kill -0 $child 2>/dev/null"
+}

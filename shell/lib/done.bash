@@ -180,3 +180,26 @@ tk_done_spawn() {
     TMUXKIT_HOME=$2 exec bash "$1/tmuxkit-done" "$3" --waiter
   ) </dev/null >/dev/null 2>&1 &
 }
+
+# tk_done_bounded SECONDS COMMAND [ARG]...: as tk_bounded, but COMMAND runs in a process group of its
+# own and the whole group is killed at the limit: what on_done started (an rsync, an upload) does not
+# go on orphaned, writing its output, after on_done was said to be killed. Status, or 124.
+tk_done_bounded() {
+  local limit=$1 pid i=0
+  shift
+  set -m # a background job gets its own process group (its leader is $!): in this subshell only
+  "$@" &
+  pid=$!
+  set +m
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$i" -ge $((limit * 10)) ]; then
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      return 124
+    fi
+    sleep 0.1
+    i=$((i + 1))
+  done
+  wait "$pid"
+}
+
