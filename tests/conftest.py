@@ -108,6 +108,21 @@ def pid_alive(pid: int) -> bool:
     return bool(out) and not out.startswith("Z")
 
 
+def socket_pids(socket: str) -> list[int]:
+    """Live (not zombie) processes that carry tmux socket SOCKET in their environment (ps itself
+    runs without it, so it never lists itself)."""
+    env = {k: v for k, v in os.environ.items() if k != "TMUXKIT_SOCKET"}
+    out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,stat=,args="], capture_output=True, text=True,
+                         env=env).stdout
+    pids = []
+    for ln in out.splitlines():
+        parts = ln.split(None, 2)
+        if (len(parts) == 3 and not parts[1].startswith("Z") and int(parts[0]) != os.getpid()
+                and f" TMUXKIT_SOCKET={socket} " in f" {parts[2]} "):
+            pids.append(int(parts[0]))
+    return pids
+
+
 @dataclass
 class Env:
     home: Path  # TMUXKIT_HOME
@@ -172,18 +187,8 @@ class Env:
         return [e["event"] for e in self.events(run)]
 
     def socket_pids(self) -> list[int]:
-        """Live (not zombie) processes that carry this test's tmux socket in their environment
-        (ps itself runs without it, so it never lists itself)."""
-        env = {k: v for k, v in os.environ.items() if k != "TMUXKIT_SOCKET"}
-        out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,stat=,args="], capture_output=True, text=True,
-                             env=env).stdout
-        pids = []
-        for ln in out.splitlines():
-            parts = ln.split(None, 2)
-            if (len(parts) == 3 and not parts[1].startswith("Z") and int(parts[0]) != os.getpid()
-                    and f" TMUXKIT_SOCKET={self.socket} " in f" {parts[2]} "):
-                pids.append(int(parts[0]))
-        return pids
+        """Live (not zombie) processes that carry this test's tmux socket in their environment."""
+        return socket_pids(self.socket)
 
     def marked_pids(self, run: str) -> list[int]:
         out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,stat=,args="], capture_output=True, text=True).stdout

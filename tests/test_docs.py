@@ -30,6 +30,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from conftest import socket_pids
+
 from tmuxkit import config, configdoc
 from tmuxkit.cli import build_parser
 
@@ -365,20 +367,6 @@ def runnable_pages() -> list[tuple[str, list[tuple[str, str]]]]:
     for where, body in runnable_blocks():
         pages.setdefault(where.split(":")[0], []).append((where, body))
     return list(pages.items())
-
-
-def socket_pids(socket: str) -> list[int]:
-    """Live processes carrying the block's tmux socket in their environment (its runs', its servers')."""
-    env = {k: v for k, v in os.environ.items() if k != "TMUXKIT_SOCKET"}
-    out = subprocess.run(["ps", "-A", "e", "-ww", "-o", "pid=,stat=,args="], capture_output=True, text=True,
-                         env=env).stdout
-    pids = []
-    for ln in out.splitlines():
-        parts = ln.split(None, 2)
-        if (len(parts) == 3 and not parts[1].startswith("Z") and int(parts[0]) != os.getpid()
-                and f" TMUXKIT_SOCKET={socket} " in f" {parts[2]} "):
-            pids.append(int(parts[0]))
-    return pids
 
 
 def test_there_are_runnable_blocks() -> None:
