@@ -283,3 +283,46 @@ def test_a_laptop_send_that_keeps_failing_is_tried_five_times_in_all_then_given_
     assert [c for *_, c in _Scripted.got] == [500] * 5  # the sixth and seventh tries never went out
     assert sent == [False] * 5
     assert (tk.home / "notified" / "capped" / "e1-crashed").exists()  # the claim stays: given up
+
+
+class _Slow(BaseHTTPRequestHandler):
+    """Keeps each title once its request is answered; a "crashed" one is answered a second late."""
+
+    got: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        title = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))["title"]
+        if title.endswith(" crashed"):
+            time.sleep(1.0)
+        _Slow.got.append(title)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_two_followers_never_send_a_runs_events_out_of_order(tk: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI once saw budget_spent before the crash that spent it: one follower had claimed the crash
+    and was still starting its send when the other sent the next event. One send at a time per run."""
+    from http.server import ThreadingHTTPServer
+
+    from tmuxkit.watch import Notifier
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Slow.got = []
+    monkeypatch.setenv("TMUXKIT_HOME", str(tk.home))
+    url = f"json://127.0.0.1:{server.server_address[1]}/hook"
+    crash: dict[str, object] = {"ts": 1, "run": "order", "event": "crashed", "id": "c1"}
+    spent: dict[str, object] = {"ts": 2, "run": "order", "event": "budget_spent", "id": "b1"}
+    try:
+        first = threading.Thread(target=Notifier("order", (url,)), args=(crash, "c1"))
+        first.start()
+        wait_until(lambda: (tk.home / "notified" / "order" / "c1-crashed").exists(), timeout=10,
+                   interval=0.01, what="the first follower's claim")
+        Notifier("order", (url,))(spent, "b1")  # the second follower, which has seen both events
+        first.join(timeout=30)
+    finally:
+        server.shutdown()
+    assert _Slow.got == ["tmuxkit: order crashed", "tmuxkit: order budget_spent"]

@@ -8,6 +8,7 @@ the host scripts. This module builds its arguments, reads events, and notifies t
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -175,9 +176,24 @@ class Notifier:
         """Send the event whose id is KEY (see event_key) unless it was sent already."""
         if not self.urls or ev.get("event") not in NOTIFY_EVENTS:
             return False
-        claim: Path | None = self.dir / f"{key}-{ev.get('event')}"
         try:
             self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            lock = os.open(self.dir / ".sending", os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+        except OSError:
+            lock = -1
+        try:
+            if lock >= 0:
+                # One send at a time per run, across followers: one that claimed an event but is
+                # still starting its send is never overtaken by another's send of a later event.
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._send(ev, key)
+        finally:
+            if lock >= 0:
+                os.close(lock)
+
+    def _send(self, ev: dict[str, object], key: str) -> bool:
+        claim: Path | None = self.dir / f"{key}-{ev.get('event')}"
+        try:
             os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # type: ignore[arg-type]
         except FileExistsError:
             return False  # already sent (or being sent), here or by another follower
