@@ -17,10 +17,11 @@ TQDM = f"{sys.executable} {FAKES / 'tqdm_trainer.py'}"
 
 @pytest.mark.parametrize("writer", ["python3", "awk"])
 def test_a_tqdm_epoch_longer_than_stuck_after_is_running_and_shows_the_bar(tk: Env, writer: str) -> None:
-    # Each epoch redraws its bar for 10 s with no newline; stuck_after is 3 s. Activity holds
-    # with either log writer: the awk one cannot see an unfinished line, but tmux can.
+    # The epoch redraws its bar with no newline until the test lets it end; stuck_after is 3 s.
+    # Activity holds with either log writer: the awk one cannot see an unfinished line, but tmux can.
     tk.env["TMUXKIT_LOG_WRITER"] = writer
-    tk.add_run("bar", f"{TQDM} --epochs 1 --steps 200 --step-time 0.05", "stuck_after = 3")
+    hold = tk.work / "end-the-epoch"
+    tk.add_run("bar", f"{TQDM} --epochs 1 --steps 100 --step-time 0.05 --hold {hold}", "stuck_after = 3")
     tk.add_run("silent", "echo one line; sleep 60", "stuck_after = 3")
     tk.cli("start", "bar")
     tk.cli("start", "silent")
@@ -35,6 +36,7 @@ def test_a_tqdm_epoch_longer_than_stuck_after_is_running_and_shows_the_bar(tk: E
     # The control: a process that really prints nothing becomes stuck.
     wait_until(lambda: tk.status("silent")["state"] == "stuck", timeout=10, what="the silent run to be stuck")
     # When the epoch ends the bar's line is complete, and the live line goes away.
+    hold.touch()
     wait_until(lambda: tk.status("bar")["state"] == "exited", timeout=20, what="the trainer to finish")
     assert tk.status("bar")["last_line"] == "epoch 1 done"
 
