@@ -417,6 +417,7 @@ def test_the_pictures_script_makes_them_from_the_demo(tmp_path: Path) -> None:
     terminal shows the demo, with its progress and loss sparkline, as SVG; the loss plot as PNG."""
     pytest.importorskip("matplotlib", reason="the plot extra is not installed (pip install 'tmuxkit[plot]')")
     env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUXKIT_SOCKET")}
+    env["TMUXKIT_DEMO_DELAY"] = "0.25"  # the demo in 10 s, not 40 (its steps and pictures are the same)
     r = subprocess.run([sys.executable, str(DOCS / "make-pictures"), "--out", str(tmp_path)], env=env,
                        capture_output=True, text=True, timeout=170)
     assert r.returncode == 0, r.stdout + r.stderr
