@@ -51,6 +51,28 @@ load test_helper
   assert_line --partial "sess_one"
 }
 
+@test "20 training processes (a trainer's DataLoader workers) are listed with their ages from one process table" {
+  local real_ps
+  # Started by a shell that ends at once: orphans, as a trainer's workers are to this test.
+  bash -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+    bash -c "exec -a worker_tmuxkit-bats-marker-$1 sleep 300" &
+  done' _ "$TMUXKIT_SOCKET" </dev/null >/dev/null 2>&1 3>&-
+  wait_for 10 eval '[ "$(ps -A -o args= | grep -c "^worker_tmuxkit-bats-marker-$TMUXKIT_SOCKET ")" = 20 ]'
+  real_ps=$(command -v ps)
+  mkdir -p "$WORK/count"
+  printf '#!/bin/sh\necho ps >>%q\nPATH=%q exec %q "$@"\n' "$WORK/ps.log" "$PATH" "$real_ps" >"$WORK/count/ps"
+  chmod +x "$WORK/count/ps"
+  for mode in --json --text; do
+    : >"$WORK/ps.log"
+    run env PATH="$WORK/count:$PATH" bash "$SHELL_DIR/check_training_status.sh" --pattern worker_tmuxkit ${mode%--text}
+    assert_success
+    # (before: one ps per process for its age, 20 more)
+    [ "$(grep -c . "$WORK/ps.log")" -le 5 ] || fail "ps ran $(grep -c . "$WORK/ps.log") times for 20 processes"
+  done
+  [ "$(grep -cE "PID [0-9]+ +up [0-9]+s +worker_tmuxkit-bats-marker-$TMUXKIT_SOCKET 300" <<<"$output")" = 20 ] ||
+    fail "not 20 processes with their ages: $output"
+}
+
 @test "--json is one valid object with every section" {
   run bash "$SHELL_DIR/check_training_status.sh" --json --stale-after 5
   assert_success

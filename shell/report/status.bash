@@ -727,6 +727,10 @@ tk_status_main() {
   [ "$JSON" = 1 ] || printf '== training status on %s at %s ==\n\n[1] Running training processes (pattern: %s)\n' \
     "$host" "$(date '+%Y-%m-%d %H:%M:%S')" "$pattern"
   local pid ppid run args any=0
+  # One process table for the processes' ages and the locks' owners below (a box full of
+  # DataLoader workers: no ps per process).
+  tk_ps_snapshot
+  [ -z "${TK_PS_SNAP:-}" ] || tk_snap_need
   while IFS='	' read -r pid ppid run args; do
     [ -n "$pid" ] || continue
     [ "$run" != - ] || run=''
@@ -744,7 +748,6 @@ EOF
 
   [ "$JSON" = 1 ] || printf '\n[2] Lock files\n'
   any=0
-  tk_ps_snapshot
   CS_CLEANABLE=$(_cs_cleanable "$home")$TK_NL CS_RROOT=() CS_RPHYS=()
   for f in "${roots[@]}"; do
     f=${f%/}
