@@ -1,0 +1,186 @@
+"""One Tab press, answered before argparse and argcomplete are imported (issue 29.8: a Tab costs at
+most 3x `python -c pass`).
+
+The shell's completion hook (`tmuxkit completion SHELL`, argcomplete's own scripts) runs tmuxkit
+with _ARGCOMPLETE set and reads the completions from fd 8 (or _ARGCOMPLETE_STDOUT_FILENAME). For
+the common lines this module writes exactly what argcomplete would, from tmuxkit/tabspec.py (the
+parser's verbs, options and helps, generated from the parser: `python -m tmuxkit.cli.completion
+--write`), and ends the process:
+
+    tmuxkit PREFIX             the verbs and tmuxkit's own options
+    tmuxkit VERB PREFIX        that verb's options and its RUN, HOST or choice argument
+    tmuxkit VERB --host PREFIX an option's run or host name or choice
+
+Anything else (quotes, `=`, paths, a word with a character the shell would need escaped, --config
+before the verb, _ARC_DEBUG, ...) returns, and argcomplete answers as before. tests/test_completion.py
+compares both answers line by line. Only os and sys are imported here (tomllib when a config is read).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+CONFIG_FILE = "tmuxkit.toml"  # config.DEFAULT_CONFIG (a test checks)
+MAX_CONFIG_BYTES = 1 << 20  # config.MAX_CONFIG_BYTES (a test checks)
+LOCAL = "local"  # config.LOCAL
+_RUN_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+RUN_NAME_MAX = 64  # contract.RUN_NAME_MAX (a test checks valid_run_name against contract's)
+# The characters a word may hold for this module to answer: none the shell splits on, quotes or
+# needs escaped (bash, zsh's ":"), none that makes a word a path or an "--option=value".
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.,@+%")
+
+
+def valid_run_name(name: str) -> bool:
+    """contract.valid_run_name without its regular expression (re is not imported on a Tab)."""
+    return 0 < len(name) <= RUN_NAME_MAX and name[0] != "-" and _RUN_NAME_CHARS.issuperset(name)
+
+
+def _plain(word: str) -> bool:
+    return _PLAIN.issuperset(word)
+
+
+# --- the names a RUN or HOST argument completes (cli/completion.py's completers use these too) ---
+
+def config_table(config: str | None) -> dict[str, object]:
+    """The config file's TOML (config.load's choice of file: --config, $TMUXKIT_CONFIG, ./tmuxkit.toml),
+    read with tomllib only and not validated; {} when there is none or it cannot be read. A Tab never
+    fails loudly, and a config that tmuxkit would refuse for another reason still completes its names."""
+    import stat
+
+    path = config or os.environ.get("TMUXKIT_CONFIG") or CONFIG_FILE
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # never open a FIFO or a device on a Tab press
+            return {}
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES or b"\0" in raw:
+            return {}
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover (3.10)
+            import tomli as tomllib
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError and TOMLDecodeError are ValueErrors
+        return {}
+    return data
+
+
+def _names(data: dict[str, object], key: str) -> list[str]:
+    table = data.get(key)
+    return [str(k) for k in table] if isinstance(table, dict) else []
+
+
+def remembered_runs() -> list[str]:
+    """runs.remembered_runs without importing tmuxkit.runs: the notes in $TMUXKIT_HOME/where
+    (runs._where_dir; a test checks both agree)."""
+    home = os.environ.get("TMUXKIT_HOME") or os.path.join(os.path.expanduser("~"), ".tmuxkit")
+    try:
+        return sorted(n for n in os.listdir(os.path.join(home, "where")) if not n.startswith("."))
+    except OSError:
+        return []
+
+
+def run_names(prefix: str, config: str | None) -> list[str]:
+    """The runs of the config and those this machine started (remembered), valid names only, sorted."""
+    names = set(_names(config_table(config), "runs")) | set(remembered_runs())
+    return sorted(n for n in names if n.startswith(prefix) and valid_run_name(n))
+
+
+def host_names(prefix: str, config: str | None) -> list[str]:
+    """'local' and the config's hosts, sorted."""
+    return sorted(n for n in {LOCAL, *_names(config_table(config), "hosts")} if n.startswith(prefix))
+
+
+# --- the answer ------------------------------------------------------------------------------
+
+def _values(kind: object, prefix: str) -> list[tuple[str, str]] | None:
+    """What argcomplete's completer for an argument of KIND gives for PREFIX, with each one's
+    description; None: not answered here (files, anything else)."""
+    if kind == "run":
+        return [(n, "") for n in run_names(prefix, None)]
+    if kind == "host":
+        return [(n, "") for n in host_names(prefix, None)]
+    if isinstance(kind, tuple) and kind[:1] == ("choices",):
+        _, choices, help_ = kind
+        return [(c, help_) for c in choices if c.startswith(prefix)]
+    if kind == "none":
+        return []
+    return None
+
+
+def _options(options: tuple[tuple[tuple[str, ...], str | None, object], ...], prefix: str) -> list[tuple[str, str]]:
+    """argcomplete's option completions for PREFIX (all when it is empty), in the parser's order."""
+    out = []
+    for strings, help_, _ in options:
+        if help_ is not None:  # None: help=SUPPRESS, never offered
+            out += [(s, help_) for s in strings if s.startswith(prefix)]
+    return out
+
+
+def completions(words: list[str], prefix: str) -> list[tuple[str, str]] | None:
+    """The completions (with their descriptions) of PREFIX after WORDS (the words after `tmuxkit`),
+    or None where argcomplete must answer."""
+    from tmuxkit import tabspec
+
+    if not words:  # the verb, or tmuxkit's own options
+        verbs = [(v, h) for v, (h, _, _) in tabspec.VERBS.items() if v.startswith(prefix)]
+        return _options(tabspec.TOP, prefix) + ([] if prefix.startswith("-") else verbs)
+    spec = tabspec.VERBS.get(words[0])
+    if spec is None:
+        return None
+    _, options, positional = spec
+    if len(words) == 1:
+        if prefix.startswith("-"):
+            return _options(options, prefix)
+        values = _values(positional, prefix)
+        return None if values is None else _options(options, prefix) + values
+    if len(words) == 2 and not prefix.startswith("-"):  # VERB --option PREFIX: the option's value
+        kind = next((k for strings, _, k in options if words[1] in strings), None)
+        return _values(kind, prefix) if kind not in (None, "flag") else None
+    return None
+
+
+def answer() -> None:
+    """Write the completions argcomplete would write and end the process; return where it must answer."""
+    env = os.environ
+    try:
+        if env.get("_ARGCOMPLETE") != "1" or "_ARC_DEBUG" in env:
+            return
+        shell = env.get("_ARGCOMPLETE_SHELL", "")
+        ifs, dfs = env.get("_ARGCOMPLETE_IFS", "\013"), env.get("_ARGCOMPLETE_DFS", "")
+        line = env["COMP_LINE"][: int(env["COMP_POINT"])]
+        if len(ifs) != 1 or len(dfs) > 1 or shell not in ("bash", "zsh", "fish"):
+            return
+        wordbreaks = env.get("_ARGCOMPLETE_COMP_WORDBREAKS", "")
+        *before, prefix = line.split(" ")  # only spaces between words: a tab or newline goes to argcomplete
+        before = [w for w in before if w]
+        if not before or not _PLAIN.union("/~").issuperset(before[0]) \
+                or any(c in wordbreaks for w in [*before, prefix] for c in w):
+            return
+        words = before[1:]  # the words after the command's name
+        if not all(map(_plain, [*words, prefix])):
+            return
+        found = completions(words, prefix)
+        if found is None or not all(_plain(c) for c, _ in found):
+            return
+    except (KeyError, ValueError, ImportError):
+        return
+    seen: dict[str, str] = {}
+    for c, d in found:  # argcomplete keeps the first of twins, with the last one's description
+        seen[c] = d
+    out = list(seen)
+    if env.get("_ARGCOMPLETE_SUPPRESS_SPACE") != "1" and len(out) == 1:
+        out[0] += " "  # as argcomplete: one match gets its space (no match here ends in = / :)
+    if dfs:
+        out = [dfs.join((c, (seen.get(c) or "").replace(ifs, " "))) for c in out]
+    if shell == "zsh":
+        out = [f"{c}:{seen.get(c)}" for c in out]
+    try:
+        filename = env.get("_ARGCOMPLETE_STDOUT_FILENAME")
+        stream = open(filename, "w") if filename is not None else os.fdopen(8, "w")
+        stream.write(ifs.join(out))
+        stream.flush()
+    except OSError:
+        os._exit(1)
+    os._exit(0)
