@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -312,3 +313,62 @@ def test_tab_reads_names_from_a_config_without_validating_it_and_never_blocks(tk
     os.mkfifo(tk.work / "tmuxkit.toml")
     assert tab.run_names("", None) == []
     assert tab.run_names("", str(tk.work / "absent.toml")) == []
+
+
+def _settle(path: Path) -> None:
+    past = time.time() - 60
+    os.utime(path, (past, past))
+
+
+def test_tab_caches_a_settled_config_s_names_and_sees_every_edit(tk: Env) -> None:
+    """The names come from $TMUXKIT_HOME/tab-names while the config is unchanged: an edit of the same
+    size, a new file renamed over it, or a config changed in the last seconds is read again."""
+    from tmuxkit import tab
+
+    tk.home.mkdir(mode=0o700)
+    cfg, cache = tk.work / "tmuxkit.toml", tk.home / tab.CACHE
+    cfg.write_text('[runs.aaaa]\ncommand = "x"\n[hosts.h1]\nssh = "h"\n')
+    assert tab.config_names(None) == (["aaaa"], ["h1"]) and not cache.exists()  # just written: not cached
+    _settle(cfg)
+    assert tab.config_names(None) == (["aaaa"], ["h1"]) and cache.exists()
+    # The cache is what answers now: a forged entry for this file's stamp is believed...
+    cache.write_text(cache.read_text().replace("aaaa", "cccc"))
+    assert tab.config_names(None) == (["cccc"], ["h1"])
+    cfg.write_text('[runs.bbbb]\ncommand = "x"\n[hosts.h1]\nssh = "h"\n')  # ...until the file changes
+    _settle(cfg)  # the same size and mtime as before: its ctime differs
+    assert tab.config_names(None) == (["bbbb"], ["h1"])
+    new = tk.work / "new.toml"
+    new.write_text('[runs.dddd]\ncommand = "x"\n[hosts.h1]\nssh = "h"\n')
+    _settle(new)
+    new.rename(cfg)  # an editor's save: another inode
+    assert tab.config_names(None) == (["dddd"], ["h1"])
+    other = tk.work / "other.toml"  # another config (--config): its own line, the first kept
+    other.write_text('[runs.eeee]\ncommand = "x"\n')
+    _settle(other)
+    assert tab.config_names(str(other)) == (["eeee"], [])
+    assert len(cache.read_text().splitlines()) == 2
+    assert tab.run_names("", None) == ["dddd"] and tab.run_names("", str(other)) == ["eeee"]
+
+
+def test_tab_s_cache_follows_no_link_and_trusts_no_shared_home(tk: Env) -> None:
+    from tmuxkit import tab
+
+    tk.home.mkdir(mode=0o700)
+    cfg, cache = tk.work / "tmuxkit.toml", tk.home / tab.CACHE
+    cfg.write_text('[runs.aaaa]\ncommand = "x"\n')
+    _settle(cfg)
+    victim = tk.work / "victim.txt"
+    victim.write_text("the user's own\n")
+    cache.symlink_to(victim)
+    assert tab.config_names(None) == (["aaaa"], [])
+    assert victim.read_text() == "the user's own\n"  # the link itself was replaced, the file kept
+    assert not cache.is_symlink() and "aaaa" in cache.read_text()
+    assert sorted(p.name for p in tk.home.iterdir()) == [tab.CACHE]  # no temp file left
+    cache.unlink()
+    tk.home.chmod(0o777)  # others could forge it: no cache, the file is read each time
+    try:
+        assert tab.config_names(None) == (["aaaa"], []) and not cache.exists()
+    finally:
+        tk.home.chmod(0o700)
+    tk.home.rmdir()  # no home: a Tab creates none
+    assert tab.config_names(None) == (["aaaa"], []) and not tk.home.exists()

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -217,6 +218,13 @@ def test_a_tab_press_imports_only_the_verb_it_completes(tk: Env) -> None:
     mods, out = _imports(tk, tab="tmuxkit stop tr")
     assert out.split() == ["trainA", "trainB"] and "tomllib" in mods
     assert not mods & (light - {"tomllib", "typing", "re"}), mods & light  # (tomllib imports typing and re)
+    # Once the config has settled (its mtime 2 s past), its names are cached: no tomllib on the next Tab.
+    past = time.time() - 60
+    os.utime(tk.work / "tmuxkit.toml", (past, past))
+    for _ in range(2):  # the first reads and caches it, the second reads the cache
+        mods, out = _imports(tk, tab="tmuxkit stop tr")
+        assert out.split() == ["trainA", "trainB"]
+    assert not mods & light, mods & light
     mods, out = _imports(tk, tab="tmuxkit stop trainA --gr")  # argcomplete's line: stop's module only
     assert out.split() == ["--grace"]
     assert "tmuxkit.cli.stop" in mods and "argcomplete" in mods and not mods & (HEAVY | OTHER_VERBS)

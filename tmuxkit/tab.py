@@ -13,7 +13,8 @@ parser's verbs, options and helps, generated from the parser: `python -m tmuxkit
 
 Anything else (quotes, `=`, paths, a word with a character the shell would need escaped, --config
 before the verb, _ARC_DEBUG, ...) returns, and argcomplete answers as before. tests/test_completion.py
-compares both answers line by line. Only os and sys are imported here (tomllib when a config is read).
+compares both answers line by line. Only os and sys are imported here (tomllib when a config is read
+that is not in the cache of names, $TMUXKIT_HOME/tab-names).
 """
 
 from __future__ import annotations
@@ -42,54 +43,137 @@ def _plain(word: str) -> bool:
 
 # --- the names a RUN or HOST argument completes (cli/completion.py's completers use these too) ---
 
-def config_table(config: str | None) -> dict[str, object]:
-    """The config file's TOML (config.load's choice of file: --config, $TMUXKIT_CONFIG, ./tmuxkit.toml),
-    read with tomllib only and not validated; {} when there is none or it cannot be read. A Tab never
-    fails loudly, and a config that tmuxkit would refuse for another reason still completes its names."""
-    import stat
+def _home() -> str:
+    return os.environ.get("TMUXKIT_HOME") or os.path.join(os.path.expanduser("~"), ".tmuxkit")
 
-    path = config or os.environ.get("TMUXKIT_CONFIG") or CONFIG_FILE
+
+def _read_config(path: str) -> tuple[list[str], list[str]]:
+    """The run and host names of the TOML file at PATH, read with tomllib only and not validated;
+    none when it cannot be read (a Tab never fails loudly, and a config that tmuxkit would refuse
+    for another reason still completes its names)."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # never open a FIFO or a device on a Tab press
-            return {}
         with open(path, "rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)
         if len(raw) > MAX_CONFIG_BYTES or b"\0" in raw:
-            return {}
+            return [], []
         if sys.version_info >= (3, 11):
             import tomllib
         else:  # pragma: no cover (3.10)
             import tomli as tomllib
         data = tomllib.loads(raw.decode("utf-8"))
     except (OSError, ValueError):  # UnicodeDecodeError and TOMLDecodeError are ValueErrors
-        return {}
-    return data
+        return [], []
+
+    def names(key: str) -> list[str]:
+        table = data.get(key)
+        return [str(k) for k in table] if isinstance(table, dict) else []
+
+    return names("runs"), names("hosts")
 
 
-def _names(data: dict[str, object], key: str) -> list[str]:
-    table = data.get(key)
-    return [str(k) for k in table] if isinstance(table, dict) else []
+# The names of the last configs read, so that a Tab does not import tomllib (about 1.5x `python -c
+# pass` with what it imports) while the config is unchanged: $TMUXKIT_HOME/tab-names, one line a
+# config, "PATH<TAB>STAMP<TAB>RUNS<TAB>HOSTS" (names joined by \x1f), the newest first. The stamp is
+# the file's device, inode, size, mtime and ctime: an edit, a rename over it or a new file is a miss.
+CACHE = "tab-names"
+CACHE_KEEP = 8
+_SEP = "\x1f"
+
+
+def _own_home(home: str) -> bool:
+    """HOME is a directory of this user's that no one else can write (runs._own_state_dir's rule);
+    a Tab never creates it."""
+    import stat
+
+    try:
+        st = os.lstat(home)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def config_names(config: str | None) -> tuple[list[str], list[str]]:
+    """The run and host names of the config (config.load's choice of file: --config, $TMUXKIT_CONFIG,
+    ./tmuxkit.toml), from the cache while the file is unchanged."""
+    import stat
+
+    path = config or os.environ.get("TMUXKIT_CONFIG") or CONFIG_FILE
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return [], []
+    if not stat.S_ISREG(st.st_mode):  # never open a FIFO or a device on a Tab press
+        return [], []
+    where = os.path.abspath(path)
+    key = f"{where}\t{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    home = _home()
+    cache = os.path.join(home, CACHE)
+    own = _own_home(home)
+    lines: list[str] = []
+    if own:
+        try:
+            fd = os.open(cache, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with open(fd, encoding="utf-8", errors="replace") as f:
+                lines = f.read(1 << 20).splitlines()
+        except OSError:
+            pass
+    for ln in lines:
+        fields = ln.split("\t")
+        if len(fields) == 4 and "\t".join(fields[:2]) == key:
+            return [n for n in fields[2].split(_SEP) if n], [n for n in fields[3].split(_SEP) if n]
+    runs, hosts = _read_config(path)
+    import time
+
+    # A file changed in the last seconds may change again within its timestamp's tick (a few ms on
+    # Linux), its stamp the same: it is read each time until it has settled (git's "racy clean").
+    if own and time.time() - st.st_mtime > SETTLED:
+        _write_cache(home, cache, where, key, runs, hosts, lines)
+    return runs, hosts
+
+
+SETTLED = 2.0  # seconds
+
+
+def _write_cache(home: str, cache: str, where: str, key: str, runs: list[str], hosts: list[str],
+                 lines: list[str]) -> None:
+    """Put the names of the config at WHERE first in the cache, in place of its older line (a new
+    file renamed over the cache: never written through a link)."""
+    if any(not n or c in n for n in (where, *runs, *hosts) for c in ("\t", "\n", "\r", _SEP)):
+        return  # a name or path the line format cannot hold: read from the file each time
+    keep = [ln for ln in lines if ln.split("\t", 1)[0] != where][: CACHE_KEEP - 1]
+    text = "".join(f"{ln}\n" for ln in [f"{key}\t{_SEP.join(runs)}\t{_SEP.join(hosts)}", *keep])
+    tmp = os.path.join(home, f".{CACHE}.{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            with open(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, cache)
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass
 
 
 def remembered_runs() -> list[str]:
     """runs.remembered_runs without importing tmuxkit.runs: the notes in $TMUXKIT_HOME/where
     (runs._where_dir; a test checks both agree)."""
-    home = os.environ.get("TMUXKIT_HOME") or os.path.join(os.path.expanduser("~"), ".tmuxkit")
     try:
-        return sorted(n for n in os.listdir(os.path.join(home, "where")) if not n.startswith("."))
+        return sorted(n for n in os.listdir(os.path.join(_home(), "where")) if not n.startswith("."))
     except OSError:
         return []
 
 
 def run_names(prefix: str, config: str | None) -> list[str]:
     """The runs of the config and those this machine started (remembered), valid names only, sorted."""
-    names = set(_names(config_table(config), "runs")) | set(remembered_runs())
+    names = set(config_names(config)[0]) | set(remembered_runs())
     return sorted(n for n in names if n.startswith(prefix) and valid_run_name(n))
 
 
 def host_names(prefix: str, config: str | None) -> list[str]:
     """'local' and the config's hosts, sorted."""
-    return sorted(n for n in {LOCAL, *_names(config_table(config), "hosts")} if n.startswith(prefix))
+    return sorted(n for n in {LOCAL, *config_names(config)[1]} if n.startswith(prefix))
 
 
 # --- the answer ------------------------------------------------------------------------------
