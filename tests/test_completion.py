@@ -250,6 +250,17 @@ LINES = ["tmuxkit ", "tmuxkit st", "tmuxkit -", "tmuxkit --", "tmuxkit --c", "tm
          "tmuxkit --config tmuxkit.toml stop ", "tmuxkit init ", "tmuxkit logs ./", "tmuxkit stop kssm_v3 ",
          "tmuxkit start kssm_v3 -- ", "tmuxkit stop --grace ", "tmuxkit events --json ", "tmuxkit stop -- ",
          "tmuxkit\tstop k", "tmuxkit stop ~", "tmuxkit stop gpu\\ b", "tmuxkit start k --env "]
+# After whole options and the argument (as argparse takes them; * ? + arguments are taken early).
+LINES += ["tmuxkit events --json ", "tmuxkit events --json k", "tmuxkit events -f --host studio k",
+          "tmuxkit logs -n 5 ", "tmuxkit logs -n 5 k", "tmuxkit logs -n -5 k", "tmuxkit logs kssm_v3 -",
+          "tmuxkit logs kssm_v3 -f ", "tmuxkit logs kssm_v3 -f --host ", "tmuxkit stop a b ", "tmuxkit stop a b --host ",
+          "tmuxkit stop --grace 5 --host s", "tmuxkit stop --gr 5 ", "tmuxkit stop -h ", "tmuxkit status a ",
+          "tmuxkit status --json ", "tmuxkit status --json k", "tmuxkit status a --host ", "tmuxkit status a b k",
+          "tmuxkit attach --host studio ", "tmuxkit attach k ", "tmuxkit forget a ", "tmuxkit forget --dry-run k",
+          "tmuxkit cleanup x ", "tmuxkit cleanup --dry-run ", "tmuxkit cleanup --host studio --dry-run -",
+          "tmuxkit start k --env A=1 ", "tmuxkit start k --gpus 2 --", "tmuxkit export k --to ",
+          "tmuxkit export --to sbatch k", "tmuxkit completion bash ", "tmuxkit stop kssm_v3 --host --grace ",
+          "tmuxkit install studio ", "tmuxkit doctor --json ", "tmuxkit gpus --json s"]
 # Verb by verb: its options and its argument.
 LINES += [f"tmuxkit {verb} {p}" for verb in ("start", "watch", "events", "sync", "attach", "status", "logs",
                                             "stop", "cleanup", "forget", "checkpoints", "plot", "install",
@@ -258,7 +269,9 @@ LINES += [f"tmuxkit {verb} {p}" for verb in ("start", "watch", "events", "sync",
 # Lines the fast path must answer itself (argparse not imported), in every shell.
 # (Not "--host " here: the odd hosts' names go to argcomplete, which quotes them.)
 FAST = ["tmuxkit ", "tmuxkit st", "tmuxkit -", "tmuxkit stop ", "tmuxkit stop k", "tmuxkit stop --host s",
-        "tmuxkit stop --h", "tmuxkit completion ", "tmuxkit cleanup ", "tmuxkit status k", "tmuxkit install s"]
+        "tmuxkit stop --h", "tmuxkit completion ", "tmuxkit cleanup ", "tmuxkit status k", "tmuxkit install s",
+        "tmuxkit events --json k", "tmuxkit logs kssm_v3 -f ", "tmuxkit stop --grace 5 --host s",
+        "tmuxkit logs -n 5 ", "tmuxkit stop kssm_v3 --g", "tmuxkit export k --to "]
 
 
 @pytest.fixture

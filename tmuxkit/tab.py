@@ -7,9 +7,10 @@ the common lines this module writes exactly what argcomplete would, from tmuxkit
 parser's verbs, options and helps, generated from the parser: `python -m tmuxkit.cli.completion
 --write`), and ends the process:
 
-    tmuxkit PREFIX             the verbs and tmuxkit's own options
-    tmuxkit VERB PREFIX        that verb's options and its RUN, HOST or choice argument
-    tmuxkit VERB --host PREFIX an option's run or host name or choice
+    tmuxkit PREFIX                  the verbs and tmuxkit's own options
+    tmuxkit VERB PREFIX             that verb's options and its RUN, HOST or choice argument
+    tmuxkit VERB --host PREFIX      an option's run or host name or choice
+    tmuxkit VERB [OPTIONS] [RUN] PREFIX  the same after whole options and the argument
 
 Anything else (quotes, `=`, paths, a word with a character the shell would need escaped, --config
 before the verb, _ARC_DEBUG, ...) returns, and argcomplete answers as before. tests/test_completion.py
@@ -208,21 +209,40 @@ def completions(words: list[str], prefix: str) -> list[tuple[str, str]] | None:
     from tmuxkit import tabspec
 
     if not words:  # the verb, or tmuxkit's own options
-        verbs = [(v, h) for v, (h, _, _) in tabspec.VERBS.items() if v.startswith(prefix)]
+        verbs = [(v, spec[0]) for v, spec in tabspec.VERBS.items() if v.startswith(prefix)]
         return _options(tabspec.TOP, prefix) + ([] if prefix.startswith("-") else verbs)
     spec = tabspec.VERBS.get(words[0])
-    if spec is None:
+    if spec is None or spec[2] == "other":
         return None
-    _, options, positional = spec
-    if len(words) == 1:
-        if prefix.startswith("-"):
-            return _options(options, prefix)
-        values = _values(positional, prefix)
-        return None if values is None else _options(options, prefix) + values
-    if len(words) == 2 and not prefix.startswith("-"):  # VERB --option PREFIX: the option's value
-        kind = next((k for strings, _, k in options if words[1] in strings), None)
-        return _values(kind, prefix) if kind not in (None, "flag") else None
-    return None
+    _, options, positional, nargs = spec
+    kinds = {s: kind for strings, _, kind in options for s in strings}
+    # The words after the verb, as argparse takes them: options by their exact name (a flag, or one
+    # value in the next word) and the verb's argument. An argument of nargs ?, * or + is matched
+    # (empty) as soon as an option comes, which argcomplete follows: those verbs only here as they start.
+    pending, given = None, 0
+    for w in words[1:]:
+        if pending is not None:
+            if w.startswith("-"):
+                return None
+            pending = None
+        elif w.startswith("-"):
+            kind = kinds.get(w)
+            if kind in (None, "other"):
+                return None
+            pending = None if kind == "flag" else w
+        else:
+            given += 1
+    if nargs is not None and len(words) > 1 and not (len(words) == 2 and pending is not None):
+        return None  # an argument of nargs ?, * or +: only `VERB PREFIX` and `VERB --option PREFIX`
+    if given > (positional != "none"):
+        return None  # more arguments than the verb takes: argparse's error, argcomplete's answer
+    if pending is not None:  # `--host PREFIX`: only the option's value
+        return None if prefix.startswith("-") else _values(kinds[pending], prefix)
+    found = _options(options, prefix)
+    if prefix.startswith("-") or given:
+        return found
+    values = _values(positional, prefix)
+    return None if values is None else found + values
 
 
 def answer() -> None:

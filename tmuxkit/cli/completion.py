@@ -111,21 +111,23 @@ def spec_source() -> str:
     verbs: dict[str, object] = {}
     for name, p in sub.choices.items():
         positionals = [a for a in p._actions if not a.option_strings]
-        positional = "none" if not positionals else _kind(positionals[0], formatter) if len(positionals) == 1 \
-            else "other"
-        verbs[name] = (helps.get(name, ""), tuple(_options(p, formatter)), positional)
+        # (Options that exclude each other change what argcomplete offers: tmuxkit.tab leaves such a verb alone.)
+        positional = "none" if not positionals else _kind(positionals[0], formatter) \
+            if len(positionals) == 1 and not p._mutually_exclusive_groups else "other"
+        nargs = positionals[0].nargs if positionals else None
+        verbs[name] = (helps.get(name, ""), tuple(_options(p, formatter)), positional, nargs)
     return (f'"""{SPEC_DOC}"""\n\nfrom __future__ import annotations\n\n'
             f"TOP: tuple[tuple[tuple[str, ...], str | None, object], ...] = "
             f"{pprint.pformat(tuple(_options(top, formatter)), width=110)}\n\n"
-            "VERBS: dict[str, tuple[str, tuple[tuple[tuple[str, ...], str | None, object], ...], object]] = "
+            "VERBS: dict[str, tuple[str, tuple[tuple[tuple[str, ...], str | None, object], ...], object, object]] = "
             f"{pprint.pformat(verbs, width=110, sort_dicts=False)}\n")
 
 
 SPEC_DOC = """The CLI's verbs, options, helps and what completes each argument, as tmuxkit.tab answers a Tab
 press from them without importing argparse. GENERATED from the parser by
 `.venv/bin/python -m tmuxkit.cli.completion --write` (tests/test_completion.py checks it is fresh):
-do not edit. VERBS: name -> (help, options, what completes its argument); an option is
-(strings, help or None when hidden, what completes its value)."""
+do not edit. VERBS: name -> (help, options, what completes its argument, that argument's nargs); an
+option is (strings, help or None when hidden, what completes its value)."""
 SPEC_PATH = "tabspec.py"
 
 
