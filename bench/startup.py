@@ -46,8 +46,9 @@ PATHS: dict[str, tuple[list[str], str | None, bool | str]] = {
     "Tab after `tmuxkit stop ` (a config of 20 runs)": ([], "tmuxkit stop ", True),
     # The first Tab after an edit reads the config with tomllib (a config changed in the last 2 s: each time).
     "Tab after `tmuxkit stop ` (that config just edited)": ([], "tmuxkit stop ", "edited"),
-    # A line tmuxkit.tab leaves to argcomplete (after a run's name): argparse, argcomplete, stop's module.
-    "Tab after `tmuxkit stop run07 --g` (argcomplete)": ([], "tmuxkit stop run07 --g", True),
+    "Tab after `tmuxkit logs run07 -f --l`": ([], "tmuxkit logs run07 -f --l", True),
+    # A line tmuxkit.tab leaves to argcomplete (status takes many runs): argparse, argcomplete, status's module.
+    "Tab after `tmuxkit status run07 r` (argcomplete)": ([], "tmuxkit status run07 r", True),
 }
 CONFIG_RUNS = 20
 
@@ -122,8 +123,9 @@ def measure(n: int = 40, tmuxkit: list[str] = TMUXKIT) -> tuple[list[str], list[
         if tab:
             e["_ARGCOMPLETE_STDOUT_FILENAME"] = str(tmp / "completions")
             subprocess.run([*tmuxkit, *argv], env=e, cwd=cwd, check=True)  # it answers, and as it should:
-            want = {"tmuxkit st": "start status stop", "tmuxkit stop run07 --g": "--grace"}.get(
-                tab, "-h --help --host --grace" + "".join(f" run{i:02d}" for i in range(CONFIG_RUNS) if config))
+            runs = "".join(f" run{i:02d}" for i in range(CONFIG_RUNS) if config)
+            want = {"tmuxkit st": "start status stop", "tmuxkit logs run07 -f --l": "--lines",
+                    "tmuxkit status run07 r": runs.strip()}.get(tab, "-h --help --host --grace" + runs)
             got = (tmp / "completions").read_text().replace("\013", " ")
             assert got == want, f"{name}: {got!r}, not {want!r}"
             e["_ARGCOMPLETE_STDOUT_FILENAME"] = os.devnull

@@ -256,7 +256,7 @@ LINES += ["tmuxkit events --json ", "tmuxkit events --json k", "tmuxkit events -
           "tmuxkit logs kssm_v3 -f ", "tmuxkit logs kssm_v3 -f --host ", "tmuxkit stop a b ", "tmuxkit stop a b --host ",
           "tmuxkit stop --grace 5 --host s", "tmuxkit stop --gr 5 ", "tmuxkit stop -h ", "tmuxkit status a ",
           "tmuxkit status --json ", "tmuxkit status --json k", "tmuxkit status a --host ", "tmuxkit status a b k",
-          "tmuxkit attach --host studio ", "tmuxkit attach k ", "tmuxkit forget a ", "tmuxkit forget --dry-run k",
+          "tmuxkit status a -", "tmuxkit status a --json b ", "tmuxkit forget a b --dry-run ", "tmuxkit attach --host studio ", "tmuxkit attach k ", "tmuxkit forget a ", "tmuxkit forget --dry-run k",
           "tmuxkit cleanup x ", "tmuxkit cleanup --dry-run ", "tmuxkit cleanup --host studio --dry-run -",
           "tmuxkit start k --env A=1 ", "tmuxkit start k --gpus 2 --", "tmuxkit export k --to ",
           "tmuxkit export --to sbatch k", "tmuxkit completion bash ", "tmuxkit stop kssm_v3 --host --grace ",
@@ -271,7 +271,8 @@ LINES += [f"tmuxkit {verb} {p}" for verb in ("start", "watch", "events", "sync",
 FAST = ["tmuxkit ", "tmuxkit st", "tmuxkit -", "tmuxkit stop ", "tmuxkit stop k", "tmuxkit stop --host s",
         "tmuxkit stop --h", "tmuxkit completion ", "tmuxkit cleanup ", "tmuxkit status k", "tmuxkit install s",
         "tmuxkit events --json k", "tmuxkit logs kssm_v3 -f ", "tmuxkit stop --grace 5 --host s",
-        "tmuxkit logs -n 5 ", "tmuxkit stop kssm_v3 --g", "tmuxkit export k --to "]
+        "tmuxkit logs -n 5 ", "tmuxkit stop kssm_v3 --g", "tmuxkit export k --to ", "tmuxkit status a b k",
+        "tmuxkit forget a "]
 
 
 @pytest.fixture

@@ -232,14 +232,15 @@ def completions(words: list[str], prefix: str) -> list[tuple[str, str]] | None:
             pending = None if kind == "flag" else w
         else:
             given += 1
-    if nargs is not None and len(words) > 1 and not (len(words) == 2 and pending is not None):
-        return None  # an argument of nargs ?, * or +: only `VERB PREFIX` and `VERB --option PREFIX`
-    if given > (positional != "none"):
+    many = nargs in ("*", "+") and given == len(words) - 1  # `status RUN RUN PREFIX`: runs, no option yet
+    if nargs is not None and len(words) > 1 and not (len(words) == 2 and pending is not None) and not many:
+        return None  # an argument of nargs ?, * or +: `VERB PREFIX`, `VERB --option PREFIX`, `VERB RUN.. PREFIX`
+    if given > (positional != "none") and not many:
         return None  # more arguments than the verb takes: argparse's error, argcomplete's answer
     if pending is not None:  # `--host PREFIX`: only the option's value
         return None if prefix.startswith("-") else _values(kinds[pending], prefix)
     found = _options(options, prefix)
-    if prefix.startswith("-") or given:
+    if prefix.startswith("-") or (given and not many):
         return found
     values = _values(positional, prefix)
     return None if values is None else found + values
