@@ -47,8 +47,9 @@ PATHS: dict[str, tuple[list[str], str | None, bool | str]] = {
     # The first Tab after an edit reads the config with tomllib (a config changed in the last 2 s: each time).
     "Tab after `tmuxkit stop ` (that config just edited)": ([], "tmuxkit stop ", "edited"),
     "Tab after `tmuxkit logs run07 -f --l`": ([], "tmuxkit logs run07 -f --l", True),
-    # A line tmuxkit.tab leaves to argcomplete (status takes many runs): argparse, argcomplete, status's module.
-    "Tab after `tmuxkit status run07 r` (argcomplete)": ([], "tmuxkit status run07 r", True),
+    # A line tmuxkit.tab leaves to argcomplete (an option before the verb): argparse, argcomplete, stop's module.
+    "Tab after `tmuxkit --config tmuxkit.toml stop r` (argcomplete)": ([], "tmuxkit --config tmuxkit.toml stop r",
+                                                                         True),
 }
 CONFIG_RUNS = 20
 
@@ -125,7 +126,7 @@ def measure(n: int = 40, tmuxkit: list[str] = TMUXKIT) -> tuple[list[str], list[
             subprocess.run([*tmuxkit, *argv], env=e, cwd=cwd, check=True)  # it answers, and as it should:
             runs = "".join(f" run{i:02d}" for i in range(CONFIG_RUNS) if config)
             want = {"tmuxkit st": "start status stop", "tmuxkit logs run07 -f --l": "--lines",
-                    "tmuxkit status run07 r": runs.strip()}.get(tab, "-h --help --host --grace" + runs)
+                    "tmuxkit --config tmuxkit.toml stop r": runs.strip()}.get(tab, "-h --help --host --grace" + runs)
             got = (tmp / "completions").read_text().replace("\013", " ")
             assert got == want, f"{name}: {got!r}, not {want!r}"
             e["_ARGCOMPLETE_STDOUT_FILENAME"] = os.devnull
