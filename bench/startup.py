@@ -28,7 +28,10 @@ HEAVY = ("libtmux", "rich", "apprise", "tmuxkit.runs", "tmuxkit.hosts", "tmuxkit
 
 def _env(tmp: Path) -> dict[str, str]:
     (tmp / "home").mkdir(mode=0o700, exist_ok=True)  # as after tmuxkit's first use (the Tab caches names there)
-    return dict(os.environ, TMUXKIT_HOME=str(tmp / "home"), HOME=str(tmp), NO_COLOR="1")
+    env = dict(os.environ, TMUXKIT_HOME=str(tmp / "home"), HOME=str(tmp), NO_COLOR="1")
+    # An installed tmuxkit runs from its .pyc files (pip compiles them): the first run writes them.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def _tab_env(env: dict[str, str], line: str) -> dict[str, str]:
