@@ -225,7 +225,7 @@ def test_a_tab_press_imports_only_the_verb_it_completes(tk: Env) -> None:
         mods, out = _imports(tk, tab="tmuxkit stop tr")
         assert out.split() == ["trainA", "trainB"]
     assert not mods & light, mods & light
-    mods, out = _imports(tk, tab="tmuxkit stop trainA --gr")  # argcomplete's line: stop's module only
+    mods, out = _imports(tk, tab="tmuxkit --config tmuxkit.toml stop trainA --gr")  # argcomplete's: stop's only
     assert out.split() == ["--grace"]
     assert "tmuxkit.cli.stop" in mods and "argcomplete" in mods and not mods & (HEAVY | OTHER_VERBS)
 
