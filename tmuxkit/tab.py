@@ -269,7 +269,7 @@ def answer() -> None:
         found = completions(words, prefix)
         if found is None or not all(_plain(c) for c, _ in found):
             return
-    except (KeyError, ValueError, ImportError):
+    except Exception:  # whatever went wrong here, argcomplete answers as before (a Tab never shows a traceback)
         return
     seen: dict[str, str] = {}
     for c, d in found:  # argcomplete keeps the first of twins, with the last one's description
