@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -201,32 +202,50 @@ def test_completion_prints_argcomplete_s_own_scripts_zsh_s_with_its_compinit_gua
 
 
 def test_a_tab_press_imports_only_the_verb_it_completes(tk: Env) -> None:
+    """The common Tab presses are answered by tmuxkit.tab: no argparse, no argcomplete, no verb module,
+    no config module (its TOML read by tomllib alone, when there is one). Others: only their verb."""
+    light = HEAVY | OTHER_VERBS | {"tmuxkit.cli", "tmuxkit.cli.stop", "tmuxkit.contract", "tmuxkit.config",
+                                   "argparse", "argcomplete", "dataclasses", "typing", "re", "tomllib"}
     mods, out = _imports(tk, tab="tmuxkit st")
     assert out.split() == ["start", "status", "stop"]
-    assert not mods & (HEAVY | OTHER_VERBS | {"tmuxkit.cli.stop", "tmuxkit.contract", "tmuxkit.config"})
+    assert not mods & light, mods & light
     (tk.home / "where").mkdir(parents=True)
     (tk.home / "where" / "trainA").write_text("local\n")  # a run this machine started (runs.remember)
     mods, out = _imports(tk, tab="tmuxkit stop tr")
     assert out.split() == ["trainA"]
-    assert "tmuxkit.cli.stop" in mods and not mods & (HEAVY | OTHER_VERBS | {"tmuxkit.config"})
+    assert not mods & light, mods & light
     tk.write_config('[runs.trainB]\ncommand = "sleep 1"\n')  # with a config, its runs too
     mods, out = _imports(tk, tab="tmuxkit stop tr")
-    assert out.split() == ["trainA", "trainB"] and "tmuxkit.config" in mods
+    assert out.split() == ["trainA", "trainB"] and "tomllib" in mods
+    assert not mods & (light - {"tomllib", "typing", "re"}), mods & light  # (tomllib imports typing and re)
+    # Once the config has settled (its mtime 2 s past), its names are cached: no tomllib on the next Tab.
+    past = time.time() - 60
+    os.utime(tk.work / "tmuxkit.toml", (past, past))
+    for _ in range(2):  # the first reads and caches it, the second reads the cache
+        mods, out = _imports(tk, tab="tmuxkit stop tr")
+        assert out.split() == ["trainA", "trainB"]
+    assert not mods & light, mods & light
+    mods, out = _imports(tk, tab="tmuxkit --config tmuxkit.toml stop trainA --gr")  # argcomplete's: stop's only
+    assert out.split() == ["--grace"]
+    assert "tmuxkit.cli.stop" in mods and "argcomplete" in mods and not mods & (HEAVY | OTHER_VERBS)
 
 
-def test_completion_knows_the_config_file_name() -> None:
-    from tmuxkit import config
-    from tmuxkit.cli import completion
+def test_tab_knows_the_config_s_file_name_size_limit_local_host_and_run_names() -> None:
+    """tmuxkit.tab's copies of config's and contract's facts (it imports neither, to stay light)."""
+    from tmuxkit import config, contract, tab
 
-    assert completion.CONFIG_FILE == config.DEFAULT_CONFIG
+    assert (tab.CONFIG_FILE, tab.MAX_CONFIG_BYTES, tab.LOCAL) == \
+        (config.DEFAULT_CONFIG, config.MAX_CONFIG_BYTES, config.LOCAL)
+    names = ["a", "A-b_9", "-a", "_a", "", "a" * 64, "a" * 65, "a b", "a.b", "é", "a\n", "a/b", "a:b", "0"]
+    assert [tab.valid_run_name(n) for n in names] == [contract.valid_run_name(n) for n in names]
 
 
-def test_completion_reads_the_runs_that_runs_remembers(tk: Env) -> None:
-    """cli.completion lists $TMUXKIT_HOME/where itself (no tmuxkit.runs on a Tab): the same names."""
-    from tmuxkit.cli.completion import _remembered_runs
+def test_tab_reads_the_runs_that_runs_remembers(tk: Env) -> None:
+    """tmuxkit.tab lists $TMUXKIT_HOME/where itself (no tmuxkit.runs on a Tab): the same names."""
     from tmuxkit.runs import remembered_runs
+    from tmuxkit.tab import remembered_runs as tab_remembered
 
     (tk.home / "where").mkdir(parents=True)
     for name in ("a", "b-2", ".note-being-written"):
         (tk.home / "where" / name).write_text("local\n")
-    assert _remembered_runs() == remembered_runs() == ["a", "b-2"]
+    assert tab_remembered() == remembered_runs() == ["a", "b-2"]

@@ -1,5 +1,6 @@
-"""`python -m tmuxkit` and the `tmuxkit` command. `tmuxkit --version` and `tmuxkit completion SHELL`
-answer here, before the CLI is imported (issue 29.8: each pays for nothing it does not need)."""
+"""`python -m tmuxkit` and the `tmuxkit` command. `tmuxkit --version`, `tmuxkit completion SHELL`
+and the common Tab presses (tmuxkit.tab) answer here, before the CLI is imported (issue 29.8: each
+pays for nothing it does not need)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,21 @@ def _say(text: str) -> int:
 
 
 def main() -> int:
+    import os
+
+    if "_ARGCOMPLETE" in os.environ:  # a Tab press: answered here and ended, or left to argcomplete
+        from tmuxkit import tab
+
+        tab.answer()
     if sys.argv[1:] == ["--version"]:
         from tmuxkit.version import version_line
 
         return _say(version_line())
-    from tmuxkit import shellcode
+    if len(sys.argv) == 3 and sys.argv[1] == "completion":
+        from tmuxkit import shellcode
 
-    if len(sys.argv) == 3 and sys.argv[1] == "completion" and sys.argv[2] in shellcode.SHELLS:
-        return _say(shellcode.script(sys.argv[2]))
+        if sys.argv[2] in shellcode.SHELLS:
+            return _say(shellcode.script(sys.argv[2]))
     from tmuxkit.cli import main as cli_main
 
     return cli_main()

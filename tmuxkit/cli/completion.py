@@ -12,7 +12,6 @@ from tmuxkit.cli._common import say
 
 HELP = "print the shell completion script for bash, zsh or fish"
 SHELLS = shellcode.SHELLS
-CONFIG_FILE = "tmuxkit.toml"  # config.DEFAULT_CONFIG (a test checks), here so a Tab need not import config
 
 
 @dataclass(frozen=True)
@@ -34,41 +33,18 @@ def run(a: Args) -> int:
     return 0
 
 
-def _config(parsed: argparse.Namespace) -> Any:
-    from tmuxkit import config as cfg
-
-    try:
-        return cfg.load(getattr(parsed, "config", None))
-    except Exception:  # a completion never fails loudly: a broken config completes nothing from it
-        return cfg.Config()
-
-
-def _remembered_runs() -> list[str]:
-    """runs.remembered_runs without importing tmuxkit.runs (and the hosts behind it) on a Tab press:
-    the notes in $TMUXKIT_HOME/where (runs._where_dir; a test checks both agree)."""
-    import os
-
-    home = os.environ.get("TMUXKIT_HOME") or os.path.join(os.path.expanduser("~"), ".tmuxkit")
-    try:
-        return sorted(n for n in os.listdir(os.path.join(home, "where")) if not n.startswith("."))
-    except OSError:
-        return []
-
-
 def run_names(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> Iterable[str]:
-    """The runs of the config, and those this machine started (remembered by name)."""
-    import os
+    """The runs of the config, and those this machine started (remembered by name): tmuxkit.tab's
+    names, the same ones its fast path gives (the config read with tomllib only, no validation)."""
+    from tmuxkit import tab
 
-    # No config to read (config.load's rule: --config, $TMUXKIT_CONFIG, ./tmuxkit.toml): its module is not imported.
-    none = not (getattr(parsed_args, "config", None) or os.environ.get("TMUXKIT_CONFIG") or os.path.exists(CONFIG_FILE))
-    names = (set() if none else set(_config(parsed_args).runs)) | set(_remembered_runs())
-    return sorted(n for n in names if n.startswith(prefix))
+    return tab.run_names(prefix, getattr(parsed_args, "config", None))
 
 
 def host_names(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> Iterable[str]:
-    from tmuxkit.config import LOCAL
+    from tmuxkit import tab
 
-    return sorted(n for n in {LOCAL, *_config(parsed_args).hosts} if n.startswith(prefix))
+    return tab.host_names(prefix, getattr(parsed_args, "config", None))
 
 
 def add_completers(parser: argparse.ArgumentParser) -> None:
@@ -81,3 +57,88 @@ def add_completers(parser: argparse.ArgumentParser) -> None:
             action.completer = run_names  # type: ignore[attr-defined]
         elif action.dest == "host":
             action.completer = host_names  # type: ignore[attr-defined]
+
+
+# --- tmuxkit/tabspec.py: the parser as tmuxkit.tab needs it, generated from the parser ---------
+
+def _kind(action: argparse.Action, formatter: argparse.HelpFormatter) -> object:
+    """What completes ACTION's value, in tabspec's words: "flag" (takes none), "run", "host",
+    ("choices", CHOICES, HELP), "files" (argcomplete's default completer) or "other" (tmuxkit.tab
+    leaves it to argcomplete). An option with one value, or a verb's one positional argument."""
+    completer = getattr(action, "completer", None)
+    if action.nargs == 0:
+        return "flag"
+    if action.nargs not in ((None, "?", "*", "+") if not action.option_strings else (None,)):
+        return "other"
+    if completer is not None:
+        return {run_names: "run", host_names: "host"}.get(completer, "other")
+    if action.choices is not None:
+        return ("choices", tuple(str(c) for c in action.choices), _help(action, formatter))
+    return "files"
+
+
+def _help(action: argparse.Action, formatter: argparse.HelpFormatter) -> str:
+    """argcomplete's CompletionFinder._get_action_help: the help with its %(...)s expanded by the top
+    parser's formatter."""
+    if action.help is None:
+        return ""
+    return action.help if "%" not in action.help else formatter._expand_help(action)
+
+
+def _options(parser: argparse.ArgumentParser, formatter: argparse.HelpFormatter) -> list[object]:
+    from argcomplete.completers import SuppressCompleter
+
+    out: list[object] = []
+    for a in parser._actions:
+        if not a.option_strings:
+            continue
+        c = getattr(a, "completer", None)
+        hidden = a.help == argparse.SUPPRESS or (isinstance(c, SuppressCompleter) and c.suppress())
+        out.append((tuple(a.option_strings), None if hidden else _help(a, formatter), _kind(a, formatter)))
+    return out
+
+
+def spec_source() -> str:
+    """The text of tmuxkit/tabspec.py for the current parser."""
+    import pprint
+
+    from tmuxkit.cli import build_parser
+
+    top = build_parser()
+    formatter = top.formatter_class(prog=top.prog)
+    sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.dest: _help(a, formatter) for a in sub._get_subactions()}
+    verbs: dict[str, object] = {}
+    for name, p in sub.choices.items():
+        positionals = [a for a in p._actions if not a.option_strings]
+        # (Options that exclude each other change what argcomplete offers: tmuxkit.tab leaves such a verb alone.)
+        positional = "none" if not positionals else _kind(positionals[0], formatter) \
+            if len(positionals) == 1 and not p._mutually_exclusive_groups else "other"
+        nargs = positionals[0].nargs if positionals else None
+        verbs[name] = (helps.get(name, ""), tuple(_options(p, formatter)), positional, nargs)
+    return (f'"""{SPEC_DOC}"""\n\nfrom __future__ import annotations\n\n'
+            f"TOP: tuple[tuple[tuple[str, ...], str | None, object], ...] = "
+            f"{pprint.pformat(tuple(_options(top, formatter)), width=110)}\n\n"
+            "VERBS: dict[str, tuple[str, tuple[tuple[tuple[str, ...], str | None, object], ...], object, object]] = "
+            f"{pprint.pformat(verbs, width=110, sort_dicts=False)}\n")
+
+
+SPEC_DOC = """The CLI's verbs, options, helps and what completes each argument, as tmuxkit.tab answers a Tab
+press from them without importing argparse. GENERATED from the parser by
+`.venv/bin/python -m tmuxkit.cli.completion --write` (tests/test_completion.py checks it is fresh):
+do not edit. VERBS: name -> (help, options, what completes its argument, that argument's nargs); an
+option is (strings, help or None when hidden, what completes its value)."""
+SPEC_PATH = "tabspec.py"
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    from tmuxkit.cli.completion import spec_source as source  # this module's completers, not __main__'s
+
+    text = source()
+    if sys.argv[1:] == ["--write"]:
+        (Path(__file__).parent.parent / SPEC_PATH).write_text(text)
+    else:
+        print(text, end="")
