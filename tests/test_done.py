@@ -1,0 +1,64 @@
+"""A run's end and its sync: `start --sync` of a run queued on its host (issue 25), the sync loop
+waiting through the queue and following the run to its real end (its final pass, the ack that lets
+the host's on_done run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import Env, wait_until
+
+
+def _status(p: Path) -> dict[str, object]:
+    try:
+        got = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return {}
+    return got if isinstance(got, dict) else {}
+
+
+def test_start_sync_of_a_queued_run_waits_for_it_and_syncs_it_to_its_end(tk: Env, tmp_path: Path) -> None:
+    """It dropped the sync silently (the queued branch of start returned first), and the sync loop
+    took a queued run for an ended one (its final pass and ack at once, on_done after on_done_wait
+    with nothing synced); with no results folder in a queued run's status, it pulled from "/"."""
+    tk.env["TMUXKIT_DONE_POLL"] = "1"
+    tk.add_run("a", "until [ -e gate ]; do sleep 0.1; done; echo a done")
+    here = tk.work / "runs" / "q" / "ckpt" / "step_3.pt"
+    mark = tmp_path / "on_done"
+    train = ("mkdir -p results/q/ckpt; for i in 1 2 3; do sleep 1; echo \"step $i\"; "
+             "echo w$i > results/q/ckpt/.t; mv results/q/ckpt/.t results/q/ckpt/step_$i.pt; done")
+    on_done = f"if test -f {here}; then echo landed >> {mark}; else echo early >> {mark}; fi"
+    tk.add_run("q", train, f'after = "a"\nsync_every = 1\nsync_checkpoints = 1\non_done = "{on_done}"\n'
+                           'on_done_wait = "1h"\n')
+    tk.cli("start", "a")
+    r = tk.cli("start", "q", "--sync")
+    assert "queued" in r.stdout or "waits" in r.stdout, r.stdout
+    assert "sync:    once it leaves the queue, every 1s into" in r.stdout, r.stdout
+    assert "q+sync" in tk.sessions()
+    st = tk.work / "runs" / "q" / "STATUS.json"
+    wait_until(lambda: _status(st).get("state") == "queued", timeout=30, what="the loop saw it queued")
+    # Two more rounds of the loop while it waits: nothing pulled, no final pass, no ack, loop alive.
+    wait_until(lambda: "q is queued on local" in "".join(tk.tmux("capture-pane", "-p", "-t", "=q+sync:").stdout),
+               timeout=20, what="the loop said it waits")
+    seen = _status(st)
+    assert seen.get("final") is not True and isinstance(seen.get("pid"), int), seen
+    assert not (tk.run_dir("q") / "done_ack").exists()
+    assert "synced" not in tk.kinds("q")
+    (tk.work / "gate").touch()  # a ends (exit 0): the host's queue starts q
+    wait_until(lambda: _status(st).get("state") == "exited", timeout=90, what="the loop's final pass of q")
+    final = _status(st)
+    assert final.get("exit_code") == 0 and final.get("final") is True, final
+    assert here.read_text() == "w3\n"
+    assert "step 3" in (tk.work / "runs" / "q" / "tmuxkit" / "q.log").read_text()
+    # The final pass landed here and was acknowledged: on_done ran after it, not on_done_wait (1h) later.
+    wait_until(mark.exists, timeout=30, what="on_done ran")
+    assert mark.read_text() == "landed\n"
+    wait_until(lambda: "on_done" in tk.kinds("q"), timeout=30, what="its on_done event")
+    ev = [e for e in tk.events("q") if e["event"] == "on_done"]
+    assert len(ev) == 1 and "the laptop's sync acknowledged its final pass" in ev[0]["reason"], ev
+    def loop_gone() -> bool:
+        r = tk.tmux("list-panes", "-t", "=q+sync:", "-F", "#{pane_dead}")
+        return r.returncode != 0 or r.stdout.strip() == "1"
+
+    wait_until(loop_gone, timeout=20, what="the loop ended after its final pass")
