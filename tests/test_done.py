@@ -62,3 +62,43 @@ def test_start_sync_of_a_queued_run_waits_for_it_and_syncs_it_to_its_end(tk: Env
         return r.returncode != 0 or r.stdout.strip() == "1"
 
     wait_until(loop_gone, timeout=20, what="the loop ended after its final pass")
+
+
+def test_the_exported_sbatch_script_never_writes_through_a_link_at_its_lock_or_state_files(tk: Env,
+                                                                                         tmp_path: Path) -> None:
+    """It wrote RUN.resumed and RUN.exit through a symlink planted at their paths (another user's
+    file, a file of the user's elsewhere), and took a lock through a link to a non-file (/dev/null)."""
+    import subprocess
+
+    tk.add_run("lx", "echo trained")
+    script = tk.work / "lx.sbatch"
+    tk.cli("export", "lx", "--to", "sbatch", "-o", str(script))
+    env = {k: v for k, v in tk.env.items() if not k.startswith("SLURM_")}
+    state = tk.work / "results" / "lx" / "tmuxkit"
+    state.mkdir(parents=True)
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", str(script)], cwd=tk.work, env=env, capture_output=True, text=True, timeout=60)
+
+    for name in ("lx.resumed", "lx.exit"):
+        victim = tmp_path / f"victim-{name}"
+        victim.write_text("precious\n")
+        (state / name).symlink_to(victim)
+        p = run()
+        assert p.returncode == 5 and f"{state / name} is a symlink; refusing to write through it" in p.stderr, p
+        assert len(p.stderr.splitlines()) == 1, p.stderr
+        assert victim.read_text() == "precious\n"
+        assert (state / name).is_symlink()  # left as it is
+        assert not (state / "lx.log").exists()  # refused before anything ran
+        (state / name).unlink()
+    lock = tk.work / "results" / "lx" / ".tmuxkit.lock"
+    lock.symlink_to("/dev/null")
+    p = run()
+    assert p.returncode == 5 and "is a symlink; refusing" in p.stderr, p
+    assert lock.is_symlink() and not (state / "lx.log").exists()
+    lock.unlink()
+    p = run()  # with nothing planted, it runs, and writes its state files whole
+    assert p.returncode == 0, p.stderr
+    assert "trained" in (state / "lx.log").read_text()
+    assert (state / "lx.exit").read_text().split()[0] == "0" and (state / "lx.resumed").read_text() == "\n"
+    assert not lock.exists() and not list(state.glob(".tmuxkit-put.*"))
