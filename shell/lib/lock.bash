@@ -36,8 +36,11 @@ tk_lock_read() {
 
 # tk_lock_state FILE: sets LK_STATE to free | symlink | notfile | garbage | alive
 # | stale, and LK_* to the owner. (Not for $(...): the fields would be lost.)
+# A lock written on another host (its host= field names another machine: a results folder on a
+# shared filesystem) is never judged by a PID here: it is alive (LK_ELSEWHERE=1), so never stale
+# and never removed; its owner, or a person on that host, frees it.
 tk_lock_state() {
-  LK_PID='' LK_START='' LK_HOST='' LK_RUN='' LK_SESSION='' LK_RUN_ID='' LK_CREATED=''
+  LK_PID='' LK_START='' LK_HOST='' LK_RUN='' LK_SESSION='' LK_RUN_ID='' LK_CREATED='' LK_ELSEWHERE=''
   if [ -L "$1" ]; then
     LK_STATE=symlink
   elif [ ! -e "$1" ]; then
@@ -46,11 +49,24 @@ tk_lock_state() {
     LK_STATE=notfile
   elif ! tk_lock_read "$1"; then
     LK_STATE=garbage
+  elif tk_lock_elsewhere "$LK_HOST"; then
+    LK_STATE=alive LK_ELSEWHERE=1
   elif tk_owner_alive "$LK_PID" "$LK_START"; then
     LK_STATE=alive
   else
     LK_STATE=stale
   fi
+}
+
+# tk_lock_elsewhere HOST: HOST (a lock's host= field) names another machine than this one. A
+# lock with no host, or "unknown" (its writer could not tell), is judged here, as before. Names
+# compare whole or by their first label (node1 and node1.cluster are one host). This host's
+# name is read once a process (TK_HOSTNAME).
+tk_lock_elsewhere() {
+  case $1 in '' | unknown) return 1 ;; esac
+  [ -n "${TK_HOSTNAME:-}" ] || TK_HOSTNAME=$(hostname 2>/dev/null) || TK_HOSTNAME=''
+  [ -n "$TK_HOSTNAME" ] || return 1
+  [ "$1" != "$TK_HOSTNAME" ] && [ "${1%%.*}" != "${TK_HOSTNAME%%.*}" ]
 }
 
 # Remove a stale lock, guarded by a mkdir mutex so two reclaimers never remove
@@ -104,7 +120,7 @@ tk_lock_describe() {
     else when="$((s / 86400))d$((s % 86400 / 3600))h ago"; fi
     ;;
   esac
-  printf 'PID %s (run %s, started %s)' "$LK_PID" "${LK_RUN:-?}" "$when"
+  printf 'PID %s%s (run %s, started %s)' "$LK_PID" "${LK_ELSEWHERE:+ on host $LK_HOST}" "${LK_RUN:-?}" "$when"
 }
 
 # tk_lock_ours LOCK TMP: LOCK itself (not followed) is a regular file and the same inode as TMP.
@@ -262,6 +278,7 @@ tk_lock_release() {
   [ -L "$1" ] && return 1
   [ -f "$1" ] || return 0
   tk_lock_read "$1" || return 1
+  ! tk_lock_elsewhere "$LK_HOST" || return 1
   [ "$LK_PID" = "$2" ] && [ "$LK_START" = "$3" ] || return 1
   rm -f "$1"
 }
