@@ -102,3 +102,23 @@ def test_the_exported_sbatch_script_never_writes_through_a_link_at_its_lock_or_s
     assert "trained" in (state / "lx.log").read_text()
     assert (state / "lx.exit").read_text().split()[0] == "0" and (state / "lx.resumed").read_text() == "\n"
     assert not lock.exists() and not list(state.glob(".tmuxkit-put.*"))
+
+
+def test_sync_of_a_queued_run_that_can_never_start_ends_and_says_why(tk: Env) -> None:
+    """A queued run whose --after run failed is blocked: it never starts. Its sync loop says so in
+    STATUS.json (state blocked, its final word) and ends, with nothing pulled and no ack sent."""
+    tk.add_run("a", "until [ -e gate ]; do sleep 0.1; done; exit 3")
+    tk.add_run("b", "echo never", 'after = "a"\nsync_every = 1\n')
+    tk.cli("start", "a")
+    tk.cli("start", "b", "--sync")
+    st = tk.work / "runs" / "b" / "STATUS.json"
+    wait_until(lambda: _status(st).get("state") == "queued", timeout=30, what="the loop saw it queued")
+    (tk.work / "gate").touch()  # a fails: b will never start
+    wait_until(lambda: _status(st).get("state") == "blocked", timeout=60, what="the loop saw it blocked")
+    final = _status(st)
+    assert final.get("final") is True and final.get("pid") is None and final.get("next_pass") is None, final
+    assert "sync loop done" in (tk.work / "runs" / "b" / "STATUS.txt").read_text()
+    assert sorted(p.name for p in (tk.work / "runs" / "b").iterdir()) == ["STATUS.json", "STATUS.txt"]  # nothing pulled
+    assert not (tk.run_dir("b") / "done_ack").exists()
+    pane = tk.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "=b+sync:").stdout
+    assert "it will never start: sync loop done" in pane.replace("\n", ""), pane
