@@ -168,7 +168,9 @@ load test_helper
   cp "$WORK/L.orig" "$WORK/results/far/.tmuxkit.lock"
   run bash "$SHELL_DIR/tmuxkit-start" far --cmd 'echo never'
   assert_failure 3
-  assert_output --partial "on host node17.cluster"
+  assert_output --partial "locked by PID $dead on host node17.cluster (run far"
+  assert_output --partial "(whether its owner lives cannot be told from here; if no run on node17.cluster holds it, remove it by hand: rm '$WORK/results/far/.tmuxkit.lock')"
+  [ "${#lines[@]}" = 1 ]
   cmp "$WORK/results/far/.tmuxkit.lock" "$WORK/L.orig"
   # The report names it as another host's, with no removal hint.
   run bash "$SHELL_DIR/check_training_status.sh"

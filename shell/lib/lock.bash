@@ -69,6 +69,14 @@ tk_lock_elsewhere() {
   [ "$1" != "$TK_HOSTNAME" ] && [ "${1%%.*}" != "${TK_HOSTNAME%%.*}" ]
 }
 
+# tk_lock_elsewhere_hint LOCK: for a lock of another host (LK_ELSEWHERE, from tk_lock_state), what
+# to do about it: nothing here can tell whether its owner lives; nothing, otherwise.
+tk_lock_elsewhere_hint() {
+  [ -n "${LK_ELSEWHERE:-}" ] || return 0
+  printf ' (whether its owner lives cannot be told from here; if no run on %s holds it, remove it by hand: rm %s)' \
+    "$LK_HOST" "$(tk_sq "$1")"
+}
+
 # Remove a stale lock, guarded by a mkdir mutex so two reclaimers never remove
 # a lock that a third party has freshly taken. 0 removed; 1 busy (another reclaimer);
 # 2 it cannot be removed by this user (TK_ERR says why).
@@ -171,7 +179,7 @@ tk_lock_acquire() {
     free) ;;
     alive)
       rm -rf "$tdir"
-      TK_ERR="locked by $(tk_lock_describe): $lock"
+      TK_ERR="locked by $(tk_lock_describe): $lock$(tk_lock_elsewhere_hint "$lock")"
       return "$EX_LOCKED"
       ;;
     stale)
