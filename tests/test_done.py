@@ -120,5 +120,5 @@ def test_sync_of_a_queued_run_that_can_never_start_ends_and_says_why(tk: Env) ->
     assert "sync loop done" in (tk.work / "runs" / "b" / "STATUS.txt").read_text()
     assert sorted(p.name for p in (tk.work / "runs" / "b").iterdir()) == ["STATUS.json", "STATUS.txt"]  # nothing pulled
     assert not (tk.run_dir("b") / "done_ack").exists()
-    pane = tk.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "=b+sync:").stdout
-    assert "it will never start: sync loop done" in pane.replace("\n", ""), pane
+    pane = tk.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "=b+sync:").stdout.replace("\n", "")
+    assert "b is blocked on local: never started: " in pane and "; sync loop done" in pane, pane

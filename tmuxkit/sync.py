@@ -954,10 +954,10 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
                     why = str(now_row.extra.get("waiting_for") or "")
                     if said_queue != (now_row.state, why):
                         said_queue = (now_row.state, why)
+                        then = ("" if once else "; it will never start: sync loop done" if blocked and not why
+                                else "; sync loop done" if blocked else "; the sync waits for it to start")
                         say(f"{time.strftime('%H:%M:%S')} {spec.name} is {now_row.state} on {host.name}"
-                            f"{': ' + why if why else ''}"
-                            + ("" if once else "; it will never start: sync loop done" if blocked
-                               else "; the sync waits for it to start"))
+                            f"{': ' + why if why else ''}{then}")
                     if once or blocked:
                         return 0
                     _sleep_until(began + every)
