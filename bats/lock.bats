@@ -177,7 +177,20 @@ load test_helper
   assert_line --regexp '^  ELSEWHERE +\./results/far/\.tmuxkit\.lock .*'
   assert_output --partial "it names node17.cluster, not this host"
   refute_output --partial "rm ./results/far"
+  # A live run's lock (the status report's fast path) replaced by another host's: alive, not stale.
+  run bash "$SHELL_DIR/tmuxkit-start" near --cmd 'echo working; sleep 60'
+  assert_success
+  wait_for 20 grep -q working "$WORK/results/near/tmuxkit/near.log"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json near
+  assert_output --partial '"lock_state":"alive"'
+  printf 'pid=%s\nstart=t:1\nhost=node17.cluster\nrun=near\n' "$dead" >"$WORK/results/near/.tmuxkit.lock"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json near
+  assert_output --partial '"state":"running"'
+  assert_output --partial '"lock_state":"alive"'
   # The same lock written here (this host's name, or its first label) is judged by its PID: stale.
+  printf 'pid=%s\nstart=t:1\nhost=%s\nrun=near\n' "$dead" "$(hostname).example" >"$WORK/results/near/.tmuxkit.lock"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json near
+  assert_output --partial '"lock_state":"stale"'
   printf 'pid=%s\nstart=t:1\nhost=%s\nrun=near\n' "$dead" "$(hostname).example" >"$WORK/L2"
   run bash "$SHELL_DIR/tmuxkit-lock" check "$WORK/L2"
   assert_success

@@ -60,13 +60,22 @@ tk_lock_state() {
 
 # tk_lock_elsewhere HOST: HOST (a lock's host= field) names another machine than this one. A
 # lock with no host, or "unknown" (its writer could not tell), is judged here, as before. Names
-# compare whole or by their first label (node1 and node1.cluster are one host). This host's
-# name is read once a process (TK_HOSTNAME).
+# compare whole or by their first label (node1 and node1.cluster are one host).
 tk_lock_elsewhere() {
   case $1 in '' | unknown) return 1 ;; esac
-  [ -n "${TK_HOSTNAME:-}" ] || TK_HOSTNAME=$(hostname 2>/dev/null) || TK_HOSTNAME=''
+  tk_hostname_v
   [ -n "$TK_HOSTNAME" ] || return 1
   [ "$1" != "$TK_HOSTNAME" ] && [ "${1%%.*}" != "${TK_HOSTNAME%%.*}" ]
+}
+
+# tk_hostname_v: TK_HOSTNAME, this host's name as a lock records it (hostname(1)), read once a
+# process: from /proc where there is one (no process started), else hostname(1). Never $HOSTNAME:
+# an environment can carry another host's (sbatch exports the submitting host's).
+tk_hostname_v() {
+  [ -z "${TK_HOSTNAME:-}" ] || return 0
+  TK_HOSTNAME=''
+  if [ -r /proc/sys/kernel/hostname ]; then { IFS= read -r TK_HOSTNAME </proc/sys/kernel/hostname || true; } 2>/dev/null; fi
+  [ -n "$TK_HOSTNAME" ] || TK_HOSTNAME=$(hostname 2>/dev/null) || TK_HOSTNAME=''
 }
 
 # tk_lock_elsewhere_hint LOCK: for a lock of another host (LK_ELSEWHERE, from tk_lock_state), what
