@@ -189,3 +189,66 @@ ended() { test -f "$TMUXKIT_HOME/runs/$1/exit"; }
   child=$(cat "$WORK/child.t1")
   wait_for 5 bash -c "! kill -0 $child 2>/dev/null"
 }
+
+@test "on_done: not while another run's watchdog lives (it may restart that run); once it ended, it runs" {
+  # o5 crashed; its watchdog waits out its backoff to start it again: the host is not done.
+  start_run o5 'while [ ! -f go5 ]; do sleep 0.1; done; exit 3'
+  run bash "$SHELL_DIR/tmuxkit-watch" o5 --detach --every 1 --auto-resume --backoff 60
+  assert_success
+  wait_for 20 grep -q '"event":"started"' "$TMUXKIT_HOME/runs/o5/events.jsonl"
+  touch go5
+  wait_for 20 grep -q '"event":"crashed"' "$TMUXKIT_HOME/runs/o5/events.jsonl"
+  start_run d5 'true'
+  wait_for 20 ended d5
+  set_done d5 0
+  wait_for 20 grep -q "run o5 has a live watchdog (it may restart it)" "$TMUXKIT_HOME/runs/d5/on_done.log"
+  sleep 1.5 # more rounds of the waiter while that watchdog lives: not run
+  test ! -e "$WORK/ran.d5"
+  run bash "$SHELL_DIR/tmuxkit-watch" o5 --off
+  assert_output --partial "watchdog=ended"
+  wait_for 20 test -f "$WORK/ran.d5"
+  [ "$(wc -l <"$WORK/ran.d5" | tr -d ' ')" = 1 ]
+}
+
+@test "on_done: one waiter a run, even when the first is slow between taking its lock and naming itself in it" {
+  # A loaded box: the first waiter is held up right after its lock appeared (a mkdir that is slow
+  # to hand back). A second waiter that looks then must not take the lock for a dead waiter's.
+  local real
+  real=$(command -v mkdir)
+  mkdir -p "$BATS_TEST_TMPDIR/slow"
+  printf '#!/usr/bin/env bash\n%q "$@" || exit\nfor a; do case $a in */done.lock) : >%q; sleep 2 ;; esac; done\n' \
+    "$real" "$WORK/in-window" >"$BATS_TEST_TMPDIR/slow/mkdir"
+  chmod +x "$BATS_TEST_TMPDIR/slow/mkdir"
+  start_run slowlk 'true'
+  wait_for 20 ended slowlk
+  PATH="$BATS_TEST_TMPDIR/slow:$PATH" set_done slowlk 3600 # no ack comes: its waiter waits (and logs so)
+  wait_for 20 bash -c "test -e '$WORK/in-window' || test -s '$TMUXKIT_HOME/runs/slowlk/on_done.log'"
+  PATH="$BATS_TEST_TMPDIR/slow:$PATH" bash "$SHELL_DIR/tmuxkit-done" slowlk --waiter </dev/null >/dev/null 2>&1 &
+  local second=$!
+  wait_for 20 test -s "$TMUXKIT_HOME/runs/slowlk/on_done.log"
+  # The second leaves at once (the first holds the lock): one waiter lives on.
+  wait_for 20 bash -c "! kill -0 $second 2>/dev/null"
+  sleep 1.5 # were the second a waiter too, the first might have been the one to leave
+  [ "$(ps -A -o args= | grep -c '[t]muxkit-done slowlk --waiter')" = 1 ]
+}
+
+@test "on_done: a claim whose claimer was killed (SIGKILL) in it does not stop on_done for good" {
+  start_run k1 'true'
+  wait_for 20 ended k1
+  # A claimer of runs/k1/done_ran, held inside its claim (its tail), then killed there.
+  HOLD="$WORK/holding" bash -c '. "$1/lib/tmuxkit.bash"; tail() { : >"$HOLD"; sleep 60; }; tk_claim_once "$2" other.1.1' \
+    _ "$SHELL_DIR" "$TMUXKIT_HOME/runs/k1/done_ran" </dev/null >/dev/null 2>&1 &
+  local claimer=$!
+  wait_for 20 test -e "$WORK/holding"
+  kill -9 "$claimer"
+  set_done k1 0
+  wait_for 30 test -f "$WORK/ran.k1"
+  wait_for 20 grep -q '"event":"on_done"' "$TMUXKIT_HOME/runs/k1/events.jsonl"
+  # An earlier version's claim folder, left by a claimer killed long ago, is taken away too.
+  start_run k2 'true'
+  wait_for 20 ended k2
+  mkdir "$TMUXKIT_HOME/runs/k2/done_ran.claim"
+  touch -t 202001010000 "$TMUXKIT_HOME/runs/k2/done_ran.claim"
+  set_done k2 0
+  wait_for 30 test -f "$WORK/ran.k2"
+}

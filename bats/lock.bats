@@ -148,3 +148,51 @@ load test_helper
   [ $((t1 - t0)) -le 3 ]
   [ "$left" = "L " ]
 }
+
+@test "a lock written on another host (a shared filesystem) is never judged by a PID here: alive, never reclaimed nor removed" {
+  sleep 0 &
+  dead=$!
+  wait "$dead"
+  # Its owner's PID is dead here: on node17 it may well be running.
+  printf 'pid=%s\nstart=t:1\nhost=node17.cluster\nrun=far\nsession=far\nrun_id=far.1.1\ncreated=1\n' "$dead" >"$WORK/L"
+  cp "$WORK/L" "$WORK/L.orig"
+  run -3 bash "$SHELL_DIR/tmuxkit-lock" check "$WORK/L"
+  assert_output --partial "state=alive"
+  run -3 bash "$SHELL_DIR/tmuxkit-lock" acquire "$WORK/L" --run mine --pid $$
+  assert_output --partial "locked by PID $dead on host node17.cluster (run far"
+  run -3 bash "$SHELL_DIR/tmuxkit-lock" release "$WORK/L" --if-stale
+  run -3 bash "$SHELL_DIR/tmuxkit-lock" release "$WORK/L" --pid "$dead" --start t:1
+  cmp "$WORK/L" "$WORK/L.orig"
+  # A start into that results folder is refused with who holds it, and the lock stays.
+  mkdir -p "$WORK/results/far"
+  cp "$WORK/L.orig" "$WORK/results/far/.tmuxkit.lock"
+  run bash "$SHELL_DIR/tmuxkit-start" far --cmd 'echo never'
+  assert_failure 3
+  assert_output --partial "locked by PID $dead on host node17.cluster (run far"
+  assert_output --partial "(whether its owner lives cannot be told from here; if no run on node17.cluster holds it, remove it by hand: rm '$WORK/results/far/.tmuxkit.lock')"
+  [ "${#lines[@]}" = 1 ]
+  cmp "$WORK/results/far/.tmuxkit.lock" "$WORK/L.orig"
+  # The report names it as another host's, with no removal hint.
+  run bash "$SHELL_DIR/check_training_status.sh"
+  assert_line --regexp '^  ELSEWHERE +\./results/far/\.tmuxkit\.lock .*'
+  assert_output --partial "it names node17.cluster, not this host"
+  refute_output --partial "rm ./results/far"
+  # A live run's lock (the status report's fast path) replaced by another host's: alive, not stale.
+  run bash "$SHELL_DIR/tmuxkit-start" near --cmd 'echo working; sleep 60'
+  assert_success
+  wait_for 20 grep -q working "$WORK/results/near/tmuxkit/near.log"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json near
+  assert_output --partial '"lock_state":"alive"'
+  printf 'pid=%s\nstart=t:1\nhost=node17.cluster\nrun=near\n' "$dead" >"$WORK/results/near/.tmuxkit.lock"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json near
+  assert_output --partial '"state":"running"'
+  assert_output --partial '"lock_state":"alive"'
+  # The same lock written here (this host's name, or its first label) is judged by its PID: stale.
+  printf 'pid=%s\nstart=t:1\nhost=%s\nrun=near\n' "$dead" "$(hostname).example" >"$WORK/results/near/.tmuxkit.lock"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json near
+  assert_output --partial '"lock_state":"stale"'
+  printf 'pid=%s\nstart=t:1\nhost=%s\nrun=near\n' "$dead" "$(hostname).example" >"$WORK/L2"
+  run bash "$SHELL_DIR/tmuxkit-lock" check "$WORK/L2"
+  assert_success
+  assert_output --partial "state=stale"
+}

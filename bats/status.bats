@@ -249,7 +249,7 @@ clone_run() {
 @test "report: a lock's time is a local date and an age, never clock ticks" {
   mkdir -p results/old
   # created 1700000000 = 2023-11-14 22:13:20 UTC = 2023-11-15 03:43:20 at UTC+5:30 (a POSIX TZ: no tzdata needed).
-  printf 'pid=99999996\nstart=t:123456\nhost=h\nrun=old\nsession=old\nrun_id=old.1.1\ncreated=1700000000\n' \
+  printf 'pid=99999996\nstart=t:123456\nhost=%s\nrun=old\nsession=old\nrun_id=old.1.1\ncreated=1700000000\n' "$(hostname)" \
     >results/old/.tmuxkit.lock
   TZ=IST-5:30 run bash "$SHELL_DIR/check_training_status.sh"
   assert_success

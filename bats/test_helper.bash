@@ -80,7 +80,7 @@ live_pid() {
 }
 
 lock_file_for() { # pid start run
-  printf 'pid=%s\nstart=%s\nhost=h\nrun=%s\nsession=%s\nrun_id=%s.1.1\ncreated=1\n' "$1" "$2" "$3" "$3" "$3"
+  printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s.1.1\ncreated=1\n' "$1" "$2" "$(hostname)" "$3" "$3" "$3"
 }
 
 runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }

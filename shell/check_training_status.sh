@@ -860,8 +860,11 @@ tk_lock_read() {
 
 # tk_lock_state FILE: sets LK_STATE to free | symlink | notfile | garbage | alive
 # | stale, and LK_* to the owner. (Not for $(...): the fields would be lost.)
+# A lock written on another host (its host= field names another machine: a results folder on a
+# shared filesystem) is never judged by a PID here: it is alive (LK_ELSEWHERE=1), so never stale
+# and never removed; its owner, or a person on that host, frees it.
 tk_lock_state() {
-  LK_PID='' LK_START='' LK_HOST='' LK_RUN='' LK_SESSION='' LK_RUN_ID='' LK_CREATED=''
+  LK_PID='' LK_START='' LK_HOST='' LK_RUN='' LK_SESSION='' LK_RUN_ID='' LK_CREATED='' LK_ELSEWHERE=''
   if [ -L "$1" ]; then
     LK_STATE=symlink
   elif [ ! -e "$1" ]; then
@@ -870,11 +873,41 @@ tk_lock_state() {
     LK_STATE=notfile
   elif ! tk_lock_read "$1"; then
     LK_STATE=garbage
+  elif tk_lock_elsewhere "$LK_HOST"; then
+    LK_STATE=alive LK_ELSEWHERE=1
   elif tk_owner_alive "$LK_PID" "$LK_START"; then
     LK_STATE=alive
   else
     LK_STATE=stale
   fi
+}
+
+# tk_lock_elsewhere HOST: HOST (a lock's host= field) names another machine than this one. A
+# lock with no host, or "unknown" (its writer could not tell), is judged here, as before. Names
+# compare whole or by their first label (node1 and node1.cluster are one host).
+tk_lock_elsewhere() {
+  case $1 in '' | unknown) return 1 ;; esac
+  tk_hostname_v
+  [ -n "$TK_HOSTNAME" ] || return 1
+  [ "$1" != "$TK_HOSTNAME" ] && [ "${1%%.*}" != "${TK_HOSTNAME%%.*}" ]
+}
+
+# tk_hostname_v: TK_HOSTNAME, this host's name as a lock records it (hostname(1)), read once a
+# process: from /proc where there is one (no process started), else hostname(1). Never $HOSTNAME:
+# an environment can carry another host's (sbatch exports the submitting host's).
+tk_hostname_v() {
+  [ -z "${TK_HOSTNAME:-}" ] || return 0
+  TK_HOSTNAME=''
+  if [ -r /proc/sys/kernel/hostname ]; then { IFS= read -r TK_HOSTNAME </proc/sys/kernel/hostname || true; } 2>/dev/null; fi
+  [ -n "$TK_HOSTNAME" ] || TK_HOSTNAME=$(hostname 2>/dev/null) || TK_HOSTNAME=''
+}
+
+# tk_lock_elsewhere_hint LOCK: for a lock of another host (LK_ELSEWHERE, from tk_lock_state), what
+# to do about it: nothing here can tell whether its owner lives; nothing, otherwise.
+tk_lock_elsewhere_hint() {
+  [ -n "${LK_ELSEWHERE:-}" ] || return 0
+  printf ' (whether its owner lives cannot be told from here; if no run on %s holds it, remove it by hand: rm %s)' \
+    "$LK_HOST" "$(tk_sq "$1")"
 }
 
 # Remove a stale lock, guarded by a mkdir mutex so two reclaimers never remove
@@ -928,7 +961,7 @@ tk_lock_describe() {
     else when="$((s / 86400))d$((s % 86400 / 3600))h ago"; fi
     ;;
   esac
-  printf 'PID %s (run %s, started %s)' "$LK_PID" "${LK_RUN:-?}" "$when"
+  printf 'PID %s%s (run %s, started %s)' "$LK_PID" "${LK_ELSEWHERE:+ on host $LK_HOST}" "${LK_RUN:-?}" "$when"
 }
 
 # tk_lock_ours LOCK TMP: LOCK itself (not followed) is a regular file and the same inode as TMP.
@@ -979,7 +1012,7 @@ tk_lock_acquire() {
     free) ;;
     alive)
       rm -rf "$tdir"
-      TK_ERR="locked by $(tk_lock_describe): $lock"
+      TK_ERR="locked by $(tk_lock_describe): $lock$(tk_lock_elsewhere_hint "$lock")"
       return "$EX_LOCKED"
       ;;
     stale)
@@ -1086,6 +1119,7 @@ tk_lock_release() {
   [ -L "$1" ] && return 1
   [ -f "$1" ] || return 0
   tk_lock_read "$1" || return 1
+  ! tk_lock_elsewhere "$LK_HOST" || return 1
   [ "$LK_PID" = "$2" ] && [ "$LK_START" = "$3" ] || return 1
   rm -f "$1"
 }
@@ -1666,10 +1700,11 @@ EOF
 # TK_FAST is "A<TAB>" and every object, comma-separated, when all were answered; else one line a
 # run, in order: "F<TAB>OBJECT" (answered) or "C<TAB>NAME" (for the bash path).
 tk_runs_fast() {
+  tk_hostname_v # a lock written on another host is alive (as tk_lock_state)
   # shellcheck disable=SC2016  # an awk program
   TK_FAST=$(printf '@@P\n%s\n%s@@S%s@@R\n%s\n' "$TK_PS_RAW" "$TK_FAST_PANES" "$TK_STAT_SNAP" "$3" |
     awk -v runs="$1" -v now="$2" -v max="$TK_LAST_LINE_MAX" -v logsuf="$TK_LOG_SUFFIX" -v livesuf="$TK_LIVE_SUFFIX" \
-      -v def_stuck="$TK_DEF_STUCK_AFTER" -v st_run="$ST_RUNNING" -v st_stuck="$ST_STUCK" -v ev_wd_dead="$EV_WATCHDOG_DEAD" \
+      -v me="$TK_HOSTNAME" -v def_stuck="$TK_DEF_STUCK_AFTER" -v st_run="$ST_RUNNING" -v st_stuck="$ST_STUCK" -v ev_wd_dead="$EV_WATCHDOG_DEAD" \
       "$TK_EXTRAS_AWK$TK_FAST_AWK" 2>/dev/null) ||
     TK_FAST=$3
 }
@@ -1728,6 +1763,7 @@ function ident(pid,    l, w, f) {
   } else close(f)
   return idm[pid] = "u:" pls[pid]
 }
+function label1(h) { sub(/\..*/, "", h); return h }
 function alive(pid, start,    id) {
   # As tk_owner_alive; -1 for an identity of the old kind (the bash path asks ps for it).
   if (start == "" || pid !~ /^[0-9]+$/) return 0
@@ -1818,13 +1854,15 @@ function judge(name,    wd, wdl, headless, d, f, l, run, cwd, res, lk, lg, start
   else if (sty[lk] != "re") ls = "notfile"
   else if (ssz[lk] + 0 > 4096) return ""
   else {
-    lpid = ""; lstart = ""
+    lpid = ""; lstart = ""; lhost = ""
     while ((getline l < lk) > 0) {
       if (l ~ /^pid=/) lpid = substr(l, 5)
       else if (l ~ /^start=/) lstart = substr(l, 7)
+      else if (l ~ /^host=/) lhost = substr(l, 6)
     }
     close(lk)
     if (lpid !~ /^[0-9]+$/ || lstart == "") ls = "garbage"
+    else if (lhost != "" && lhost != "unknown" && me != "" && lhost != me && label1(lhost) != label1(me)) ls = "alive" # written on another host: as tk_lock_elsewhere
     else {
       a = alive(lpid, lstart)
       if (a < 0) return ""
@@ -3391,6 +3429,8 @@ _cs_lock_line() {
   else
     tk_lock_state "$f"
     st=$LK_STATE pid=$LK_PID run=$LK_RUN start=$LK_START created=$LK_CREATED
+    # Written on another host (a shared filesystem): shown as a foreign lock that names one.
+    [ -z "$LK_ELSEWHERE" ] || st=other_host FL_HOST=$LK_HOST
   fi
   tk_sq_v q "$f"
   case $st in

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -94,7 +95,7 @@ def test_lock_of_live_unrelated_pid_with_other_start_time_is_stale(tk: Env) -> N
         res = tk.work / "results" / "reuse"
         res.mkdir(parents=True)
         (res / ".tmuxkit.lock").write_text(
-            f"pid={bystander.pid}\nstart=Mon Jan  1 00:00:00 2001\nhost=x\nrun=old\nsession=old\nrun_id=old.1.1\ncreated=1\n")
+            f"pid={bystander.pid}\nstart=Mon Jan  1 00:00:00 2001\nhost={socket.gethostname()}\nrun=old\nsession=old\nrun_id=old.1.1\ncreated=1\n")
         r = tk.cli("start", "reuse", "--", "sleep", "60")
         assert "reclaimed stale lock" in r.stdout and f"PID {bystander.pid}" in r.stdout
         assert pid_alive(bystander.pid)  # the bystander is untouched

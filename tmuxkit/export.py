@@ -115,6 +115,26 @@ mkdir -p "$RESULTS/tmuxkit" 2>/dev/null || die 2 "cannot create $RESULTS/tmuxkit
 [ ! -L "$RESULTS/tmuxkit" ] || die 5 "$RESULTS/tmuxkit is a symlink; refusing"
 LOCK=$RESULTS/.tmuxkit.lock LOG=$RESULTS/tmuxkit/$RUN.log EXITF=$RESULTS/tmuxkit/$RUN.exit
 RESUMED=$RESULTS/tmuxkit/$RUN.resumed
+# Never through a link: a symlink (or anything but a file) at the lock, the log or a state file is
+# refused before anything is written, and each state file is written whole beside itself, then
+# renamed over the path (a rename replaces a link planted since, never writes where it points).
+NL=$'\n'
+no_link() { # PATH...: each is absent or a regular file, not a symlink
+  local f
+  for f in "$@"; do
+    [ ! -L "$f" ] || die 5 "$f is a symlink; refusing to write through it"
+    [ ! -e "$f" ] || [ -f "$f" ] || die 5 "$f is not a regular file; refusing it"
+  done
+}
+put() { # FILE TEXT: FILE holds TEXT, written whole (a temp file beside it, renamed over it)
+  local t
+  no_link "$1"
+  t=$(mktemp "$RESULTS/tmuxkit/.tmuxkit-put.XXXXXX") || die 1 "cannot write in $RESULTS/tmuxkit"
+  if printf '%s' "$2" >"$t" && mv -f "$t" "$1"; then return 0; fi
+  rm -f "$t"
+  die 1 "cannot write $1"
+}
+no_link "$LOCK" "$LOG" "$EXITF" "$RESUMED"
 HOST=$(hostname 2>/dev/null || uname -n)
 SESSION=slurm:${SLURM_JOB_ID:-} START=$(pstart $$)
 [ -n "${SLURM_JOB_ID:-}" ] || SESSION=export:$$
@@ -141,6 +161,7 @@ lock_stale() { # the lock's owner is gone: our own job's earlier attempt, a dead
 take_lock() {
   local tries=0
   while :; do
+    no_link "$LOCK"
     if (set -C && printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s\ncreated=%s\n' \
       "$$" "$START" "$HOST" "$RUN" "$SESSION" "${SLURM_JOB_ID:-$$}" "$(date +%s)" >"$LOCK") 2>/dev/null; then
       return 0
@@ -160,9 +181,9 @@ take_lock() {
 }
 # shellcheck disable=SC2317  # called from a trap
 release() { [ "$(lock_field pid)" = "$$" ] && [ "$(lock_field session)" = "$SESSION" ] && rm -f "$LOCK"; }
-[ ! -L "$LOG" ] || die 5 "the log is a symlink; refusing: $LOG"
 take_lock
 trap 'release || true' EXIT
+no_link "$LOCK" "$LOG"
 exec >>"$LOG" 2>&1
 
 # --- resume: the newest complete checkpoint (a simpler form of tmuxkit's rules) ---
@@ -221,7 +242,7 @@ if [ "$RESTARTS" -gt 0 ] && [ -n "$RESUME" ]; then
     echo "$ME: restart $RESTARTS of job ${SLURM_JOB_ID:-?}: no complete checkpoint; starting afresh"
   fi
 fi
-printf '%s\n' "$FROM" >"$RESUMED"
+put "$RESUMED" "$FROM$NL"
 export TMUXKIT_RUN=$RUN TMUXKIT_RUN_ID=${SLURM_JOB_ID:-$$} TMUXKIT_RESULTS=$RESULTS PYTHONUNBUFFERED=1
 
 # --- the trainer, with every signal forwarded; Ctrl-C (B:INT) before the time limit ---
@@ -253,7 +274,7 @@ while :; do
   wait "$CHILD" || rc=$?
   kill -0 "$CHILD" 2>/dev/null || break
 done
-printf '%s %s\n' "$rc" "$(date +%s)" >"$EXITF"
+put "$EXITF" "$rc $(date +%s)$NL"
 
 # --- requeue at the time limit (not at a user's stop, not when finished, never in a loop) ---
 seconds() { # Slurm's [D-][HH:]MM:SS -> seconds; nothing for UNLIMITED

@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -56,6 +56,9 @@ def io_timeout() -> int:
         return IO_TIMEOUT
 PARTIAL = PARTIAL_DIR
 OWN_FILES = ("STATUS.json", "STATUS.txt", "PROGRESS.png")  # what a sync writes into its folder, besides what it pulls
+# A run waiting in its host's queue (for GPUs, for its --after run) has nothing to pull and has not
+# ended: its sync waits. A blocked one never starts: its sync ends.
+WAITING_STATES = frozenset({State.QUEUED, State.BLOCKED})
 FIRST_RETRY = 2.0  # seconds; retries double from here, never slower than the sync interval
 
 
@@ -145,10 +148,10 @@ class SyncStatus:
 
 
     def loop_health(self, now: float | None = None) -> str | None:
-        """For a loop (not --once) of a run that is still alive: "dead" when its process is gone,
+        """For a loop (not --once) of a run that is still alive, or queued: "dead" when its process is gone,
         "wedged" when a pass is overdue by far (a pass is bounded by rsync's I/O timeout plus a
         margin), else "ok". None when there is no loop to judge."""
-        if not isinstance(self.pid, int) or self.final or self.state not in ALIVE_STATES:
+        if not isinstance(self.pid, int) or self.final or (self.state not in ALIVE_STATES and self.state != State.QUEUED):
             return None
         if not _is_sync_loop(self.pid):
             return "dead"
@@ -562,6 +565,8 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
     A file already here that this sync did not bring (or that changed here since) is never
     overwritten: a dry run finds them first, and the pass leaves them out (and says so)."""
     results = results.rstrip("/")
+    if not results:  # never "/" (a queued run's status names none): the pass would walk the whole host
+        raise TmuxkitError(f"{spec.name}: no results folder to pull from", ExitCode.FAIL)
     status_file = f"{results}/tmuxkit/{spec.name}.status.json"
     status_argv = host.script_argv("check_training_status.sh", ["--runs-only", "--json", spec.name])
     out = shlex.quote(status_file)
@@ -602,7 +607,8 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
                      deadline, progress=progress, on_out=note)
         row = None
         try:
-            row = RunStatus.parse(parse_status_report((dest / "tmuxkit" / f"{spec.name}.status.json").read_text()).runs[0])
+            report = parse_status_report((dest / "tmuxkit" / f"{spec.name}.status.json").read_text())
+            row = current_row([RunStatus.parse(r) for r in report.runs])
         except (OSError, ValueError, IndexError):
             pass
         if skip and say is not None:
@@ -890,6 +896,12 @@ def loop_options(to: str | None, every: int | None, include: Iterable[str], chec
     return out
 
 
+def current_row(rows: Sequence[RunStatus]) -> RunStatus:
+    """The run's row that says where it stands now. A run whose earlier start ended and whose new
+    start waits in the host's queue has two rows: the queue's is the current one."""
+    return next((r for r in rows if r.state in WAITING_STATES), rows[0])
+
+
 def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, every: int | None = None,
              to: str | None = None, include: tuple[str, ...] = (), checkpoints: int | None = None,
              say: Callable[[str], None] = print, host_option: str | None = None) -> int:
@@ -917,19 +929,51 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
     failures = 0
     first = st.passes == 0
     results: str | None = None
+    said_queue: tuple[str, str] | None = None
     while True:
         began = time.time()
         st.last_attempt = began
         try:
             if results is None:  # the first pass asks where the results are; later passes learn it as they go
-                results = runs.status_on(host, [spec.name], timeout=io_timeout() + CALL_MARGIN).runs[0].results
+                now_row = current_row(runs.status_on(host, [spec.name], timeout=io_timeout() + CALL_MARGIN).runs)
+                if now_row.state in WAITING_STATES:
+                    # Queued on the host (GPUs busy, --after): nothing to pull yet, no results folder
+                    # to ask about. The loop waits for it, and follows it to its real end.
+                    failures = 0
+                    blocked = now_row.state != State.QUEUED
+                    st.state, st.exit_code, st.last_line = now_row.state, None, ""
+                    st.last_error = None
+                    if not keep_loop:
+                        st.next_pass = None if once or blocked else began + every
+                        if blocked and not once:  # it will never start: the loop ends here
+                            st.pid, st.final = None, True
+                    dest.mkdir(parents=True, exist_ok=True)
+                    st.save(dest)
+                    if not once:
+                        note_sync_dir(spec.name, host.name, dest)
+                    why = str(now_row.extra.get("waiting_for") or "")
+                    if said_queue != (now_row.state, why):
+                        said_queue = (now_row.state, why)
+                        then = ("" if once else "; it will never start: sync loop done" if blocked and not why
+                                else "; sync loop done" if blocked else "; the sync waits for it to start")
+                        say(f"{time.strftime('%H:%M:%S')} {spec.name} is {now_row.state} on {host.name}"
+                            f"{': ' + why if why else ''}{then}")
+                    if once or blocked:
+                        return 0
+                    _sleep_until(began + every)
+                    continue
+                if not now_row.results:
+                    raise TmuxkitError(f"{spec.name} on {host.name}: its status names no results folder", ExitCode.FAIL)
+                results = now_row.results
+
+            where: str = results
 
             def one_pass(progress: Callable[[int], None] | None = None) -> tuple[RunStatus | None, int]:
-                return pull(host, spec, results, dest, include, n_ckpt, began + _deadline(every), progress, say)
+                return pull(host, spec, where, dest, include, n_ckpt, began + _deadline(every), progress, say)
 
             row, got = _with_progress(one_pass) if first and sys.stdout.isatty() else one_pass()
             if row is None:
-                row = runs.status_on(host, [spec.name], timeout=io_timeout() + CALL_MARGIN).runs[0]
+                row = current_row(runs.status_on(host, [spec.name], timeout=io_timeout() + CALL_MARGIN).runs)
             first = False
             failures = 0
             st.state, st.exit_code, st.last_line = row.state, row.exit_code, row.last_line
@@ -938,7 +982,9 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             st.bytes_pulled += got
             st.passes += 1
             remove_partials(dest, spec.name)
-            ended = st.state not in ALIVE_STATES
+            if st.state in WAITING_STATES:  # queued again (a new start): ask again, pull nothing, until it runs
+                results = None
+            ended = st.state not in ALIVE_STATES and st.state not in WAITING_STATES
             if not keep_loop:
                 st.next_pass = None if once or ended else began + every
                 if ended and not once:  # the loop's final pass: it names no pid, no next pass

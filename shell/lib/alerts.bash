@@ -6,18 +6,29 @@
 # Sourced: defines functions only; no options set, nothing created, nothing run.
 
 # tk_claim_once FILE KEY: true once for KEY (a run id) in FILE (one key a line): of two callers
-# at once, one claims (mkdir is atomic). FILE is never followed when it is a link.
+# at once, one claims. FILE is never followed when it is a link. The claim is a tmuxkit lock at
+# FILE.claim (lib/lock.bash: written whole with its owner, linked into place at once), so a claimer
+# killed while it held it (SIGKILL, a reboot) leaves a stale lock that the next claimer takes over,
+# not a claim no one can ever make again.
 tk_claim_once() {
-  local f=$1 key=$2
+  local f=$1 key=$2 me rc=0 age
   [ ! -L "$f" ] || return 1
   ! grep -qxF -- "$key" "$f" 2>/dev/null || return 1
-  mkdir "$f.claim" 2>/dev/null || return 1
-  if grep -qxF -- "$key" "$f" 2>/dev/null; then
-    rmdir "$f.claim" 2>/dev/null || true
-    return 1
+  me=$(tk_pstart $$) || return 1
+  # An earlier version's claim was a folder: one older than a claim ever takes was left by a killed
+  # claimer, and is taken away (rmdir: only while it is empty, as that version left it).
+  if [ -d "$f.claim" ] && [ ! -L "$f.claim" ]; then
+    age=$(($(date +%s) - $(tk_stat mtime "$f.claim" 2>/dev/null || date +%s)))
+    [ "$age" -gt 10 ] && rmdir "$f.claim" 2>/dev/null || return 1
   fi
-  { cat "$f" 2>/dev/null || true; printf '%s\n' "$key"; } | tail -n 20 >"$f.tmp.$$" && mv -f "$f.tmp.$$" "$f"
-  rmdir "$f.claim" 2>/dev/null || true
+  tk_lock_acquire "$f.claim" $$ "$me" claim claim "$key" || return 1
+  if grep -qxF -- "$key" "$f" 2>/dev/null; then
+    rc=1
+  else
+    { cat "$f" 2>/dev/null || true; printf '%s\n' "$key"; } | tail -n 20 >"$f.tmp.$$" && mv -f "$f.tmp.$$" "$f" || rc=1
+  fi
+  tk_lock_release "$f.claim" $$ "$me" || true
+  return "$rc"
 }
 
 # tk_alert_nan: for the loaded run, the first metric that the log writer read as NaN or inf

@@ -6,7 +6,7 @@
 #
 # In runs/RUN/: on_done (0600: the command, as it came on stdin, never on a command line),
 # on_done_wait (seconds), done_ack (the run id whose final sync pass landed on the laptop),
-# done_ran (the run ids on_done was claimed for: never twice), done.lock/ (the one waiter),
+# done_ran (the run ids on_done was claimed for: never twice), done_waiter.lock (the one waiter),
 # on_done.out (its output).
 
 # tk_done_forget HOME RUN: a user's own start drops the run's earlier on_done (the start sends its
@@ -95,25 +95,18 @@ tk_done_user_stop() {
   return 0
 }
 
-# tk_done_lock: this process is the loaded run's one on_done waiter (done.lock/owner: PID START);
-# a dead waiter's lock is taken over. Fails while another lives.
+# tk_done_lock: this process is the loaded run's one on_done waiter. Its lock, done_waiter.lock, is
+# a tmuxkit lock (lib/lock.bash): written whole with its owner (PID, start) and linked into place
+# at once, so a second waiter never finds it without its owner (and never takes it for a dead
+# one's); a dead waiter's is taken over under the lock's own reclaim guard. Fails while another
+# lives. (An earlier version's done.lock/ folder is left to the waiter that may still hold it.)
 tk_done_lock() {
-  local l="$R_DIR/done.lock" pid='' start='' me
-  me=$(tk_pstart $$) || return 1
-  if ! mkdir "$l" 2>/dev/null; then
-    [ -d "$l" ] && [ ! -L "$l" ] || return 1
-    read -r pid start <"$l/owner" 2>/dev/null || true
-    if [ -n "$pid" ] && tk_owner_alive "$pid" "$start"; then return 1; fi
-    rm -rf "$l"
-    mkdir "$l" 2>/dev/null || return 1
-  fi
-  printf '%s %s\n' $$ "$me" >"$l/owner"
+  DN_ME=$(tk_pstart $$) || return 1
+  tk_lock_acquire "$R_DIR/done_waiter.lock" $$ "$DN_ME" "$R_RUN" "$R_RUN" "$R_RUN_ID"
 }
 
 tk_done_unlock() {
-  local pid=''
-  read -r pid _ <"$R_DIR/done.lock/owner" 2>/dev/null || true
-  [ "$pid" != $$ ] || rm -rf "$R_DIR/done.lock"
+  tk_lock_release "$R_DIR/done_waiter.lock" $$ "${DN_ME:-}" || true
 }
 
 # tk_done_judge HOME RUN ID: one look at whether the loaded run's on_done is due (the waiter calls it

@@ -575,10 +575,11 @@ EOF
 # TK_FAST is "A<TAB>" and every object, comma-separated, when all were answered; else one line a
 # run, in order: "F<TAB>OBJECT" (answered) or "C<TAB>NAME" (for the bash path).
 tk_runs_fast() {
+  tk_hostname_v # a lock written on another host is alive (as tk_lock_state)
   # shellcheck disable=SC2016  # an awk program
   TK_FAST=$(printf '@@P\n%s\n%s@@S%s@@R\n%s\n' "$TK_PS_RAW" "$TK_FAST_PANES" "$TK_STAT_SNAP" "$3" |
     awk -v runs="$1" -v now="$2" -v max="$TK_LAST_LINE_MAX" -v logsuf="$TK_LOG_SUFFIX" -v livesuf="$TK_LIVE_SUFFIX" \
-      -v def_stuck="$TK_DEF_STUCK_AFTER" -v st_run="$ST_RUNNING" -v st_stuck="$ST_STUCK" -v ev_wd_dead="$EV_WATCHDOG_DEAD" \
+      -v me="$TK_HOSTNAME" -v def_stuck="$TK_DEF_STUCK_AFTER" -v st_run="$ST_RUNNING" -v st_stuck="$ST_STUCK" -v ev_wd_dead="$EV_WATCHDOG_DEAD" \
       "$TK_EXTRAS_AWK$TK_FAST_AWK" 2>/dev/null) ||
     TK_FAST=$3
 }
@@ -637,6 +638,7 @@ function ident(pid,    l, w, f) {
   } else close(f)
   return idm[pid] = "u:" pls[pid]
 }
+function label1(h) { sub(/\..*/, "", h); return h }
 function alive(pid, start,    id) {
   # As tk_owner_alive; -1 for an identity of the old kind (the bash path asks ps for it).
   if (start == "" || pid !~ /^[0-9]+$/) return 0
@@ -727,13 +729,15 @@ function judge(name,    wd, wdl, headless, d, f, l, run, cwd, res, lk, lg, start
   else if (sty[lk] != "re") ls = "notfile"
   else if (ssz[lk] + 0 > 4096) return ""
   else {
-    lpid = ""; lstart = ""
+    lpid = ""; lstart = ""; lhost = ""
     while ((getline l < lk) > 0) {
       if (l ~ /^pid=/) lpid = substr(l, 5)
       else if (l ~ /^start=/) lstart = substr(l, 7)
+      else if (l ~ /^host=/) lhost = substr(l, 6)
     }
     close(lk)
     if (lpid !~ /^[0-9]+$/ || lstart == "") ls = "garbage"
+    else if (lhost != "" && lhost != "unknown" && me != "" && lhost != me && label1(lhost) != label1(me)) ls = "alive" # written on another host: as tk_lock_elsewhere
     else {
       a = alive(lpid, lstart)
       if (a < 0) return ""

@@ -501,6 +501,8 @@ _cs_lock_line() {
   else
     tk_lock_state "$f"
     st=$LK_STATE pid=$LK_PID run=$LK_RUN start=$LK_START created=$LK_CREATED
+    # Written on another host (a shared filesystem): shown as a foreign lock that names one.
+    [ -z "$LK_ELSEWHERE" ] || st=other_host FL_HOST=$LK_HOST
   fi
   tk_sq_v q "$f"
   case $st in

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from tmuxkit.config import HostSpec
 
 if TYPE_CHECKING:
-    from tmuxkit.config import RunSpec
+    from tmuxkit.config import Config, RunSpec
     from tmuxkit.hosts import Host
     from tmuxkit.hosts.slurm import SlurmHost
 
@@ -145,6 +145,8 @@ def run(a: Args) -> int:
             from tmuxkit.cli import watch
 
             watch.run(watch.Args(config=a.config, run=a.run, auto_resume=True))
+        if a.sync:  # the loop waits through the queue, then follows the run to its end
+            _start_sync(a, conf, spec, queued=True)
         return 0
     if i.note:
         say(f"note: {i.note}")
@@ -161,16 +163,23 @@ def run(a: Args) -> int:
         say(done_note)
     _next_steps(a, demo=runs.is_builtin_demo(conf, a.run) and not a.command)
     if a.sync:
-        from tmuxkit import sync
-
-        cfg_path = str(conf.path) if conf.path else None
-        try:
-            name = sync.start_loop_session(cfg_path, a.run, str(conf.base_dir))
-        except UsageError as e:  # a loop of an earlier start, with options of its own, syncs on: the run started
-            say(f"note: {e}")
-        else:
-            say(f"sync:    every {spec.sync_every}s into {sync.sync_dir(conf, spec)} (local tmux session {name})")
+        _start_sync(a, conf, spec)
     return 0
+
+
+def _start_sync(a: Args, conf: Config, spec: RunSpec, queued: bool = False) -> None:
+    """--sync: the run's sync loop in a local tmux session RUN+sync. For a run QUEUED on its host,
+    the loop waits for it to leave the queue (tmuxkit/sync.py), then syncs it to its end."""
+    from tmuxkit import sync
+
+    cfg_path = str(conf.path) if conf.path else None
+    try:
+        name = sync.start_loop_session(cfg_path, a.run, str(conf.base_dir))
+    except UsageError as e:  # a loop of an earlier start, with options of its own, syncs on: the run started
+        say(f"note: {e}")
+    else:
+        when = "once it leaves the queue, " if queued else ""
+        say(f"sync:    {when}every {spec.sync_every}s into {sync.sync_dir(conf, spec)} (local tmux session {name})")
 
 
 def _resume_or_hint(a: Args, h: Host, spec: RunSpec) -> RunSpec:
