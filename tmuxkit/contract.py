@@ -400,6 +400,7 @@ class StartInfo:
     state: str = "started"  # or "queued": waiting in the host's queue (position, waiting_for)
     position: int | None = None
     waiting_for: str = ""
+    job: str = ""  # a batch job's id (hosts.slurm: the run is that job, not a tmux session)
 
     @classmethod
     def parse(cls, text: str) -> StartInfo:

@@ -17,7 +17,6 @@ from pathlib import Path
 from tmuxkit.config import LOCAL, Config, expand_home
 from tmuxkit.hosts import Host, connect
 from tmuxkit.hosts.base import Result
-from tmuxkit.hosts.slurm import SlurmHost
 from tmuxkit.hosts.ssh import SshHost
 
 LAPTOP, HOST = "laptop", "host"
@@ -161,10 +160,10 @@ def _rooted(path: str) -> bool:
     return path.startswith("/") or path == "~" or path.startswith("~/")
 
 
-def _host_checks(host: Host, dirs: list[str], slurm: bool = False) -> tuple[list[Check], float | None]:
-    """The host script's checks (with --slurm: the Slurm client tools too), and the host's clock
-    less this machine's (seconds) at the call's midpoint."""
-    args = [a for d in dirs for a in ("--dir", d)] + (["--slurm"] if slurm else [])
+def _host_checks(host: Host, dirs: list[str]) -> tuple[list[Check], float | None]:
+    """The host script's checks (with the host's own: a Slurm host's client tools too), and the
+    host's clock less this machine's (seconds) at the call's midpoint."""
+    args = [a for d in dirs for a in ("--dir", d)] + host.doctor_args()
     t0 = time.time()
     res = host.script("tmuxkit-doctor", *args, timeout=60)
     mid = (t0 + time.time()) / 2
@@ -188,8 +187,8 @@ def _host_checks(host: Host, dirs: list[str], slurm: bool = False) -> tuple[list
 def diagnose(conf: Config, host_name: str) -> Report:
     spec = conf.host(host_name)
     host = connect(spec)
-    # A Slurm host is reached through its transport: this machine, or its login node over ssh.
-    transport = host.transport if isinstance(host, SlurmHost) else host
+    # A host is reached through its transport: this machine, or (its login node) over ssh.
+    transport = host.link
     remote = isinstance(transport, SshHost)
     checks: list[Check] = []
     try:
@@ -206,7 +205,7 @@ def diagnose(conf: Config, host_name: str) -> Report:
                 return Report(host_name, False, checks)
             checks.append(banner)
             checks.append(_installed(transport))
-        host_checks, skew = _host_checks(host, _dirs(conf, host_name), slurm=spec.is_slurm)
+        host_checks, skew = _host_checks(host, _dirs(conf, host_name))
         checks += host_checks
         if skew is not None and remote:
             ok = abs(skew) <= SKEW_LIMIT

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from tmuxkit.config import RunSpec
     from tmuxkit.hosts import Host
-    from tmuxkit.hosts.slurm import SlurmHost
 
 HELP = "start a run in a detached tmux session"
 FLAGS = frozenset({"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync", "--watch", "--early-wait",
@@ -112,15 +111,10 @@ def run(a: Args) -> int:
                         early_exit_wait=a.early_wait, gpus=a.gpus, after=a.after)
     spec = spec.with_overrides(max_runs=conf.host(spec.host).max_runs or None)
     h = connect(conf.host(spec.host))
-    from tmuxkit.hosts.slurm import SlurmHost
-
-    if isinstance(h, SlurmHost):
-        if a.resume:
-            raise UsageError(f"--resume is not available for a run on Slurm host {h.name!r}: its batch job "
-                             "resumes from the newest checkpoint by itself when requeued")
-        return submit(a, h, spec)
+    h.check_start(resume=a.resume, sync=a.sync)
     try:
-        spec = _resume_or_hint(a, h, spec)
+        if not h.resumes_itself:
+            spec = _resume_or_hint(a, h, spec)
         started = runs.start(h, spec)
         notify_note = _host_notify(h, a, spec)
     finally:
@@ -132,13 +126,10 @@ def run(a: Args) -> int:
         return 0
     if i.note:
         say(f"note: {i.note}")
-    say(f"started {i.run} on {started.host}")
-    say(f"  session  {i.session}")
-    say(f"  pid      {i.pid or i.runner_pid}")
-    say(f"  log      {i.log}")
-    say(f"  results  {i.results}")
-    say(f"  lock     {i.lock}")
-    say(f"attach:  tmuxkit attach {a.run}    (or: {attach_hint(i.socket, i.session, conf.host(started.host))})")
+    for line in h.start_lines(i):
+        say(line)
+    if i.session:
+        say(f"attach:  tmuxkit attach {a.run}    (or: {attach_hint(i.socket, i.session, conf.host(started.host))})")
     if notify_note:
         say(notify_note)
     _next_steps(a)
@@ -189,7 +180,7 @@ def _host_notify(h: Host, a: Args, spec: RunSpec) -> str:
     """With notify set and no --watch, the run's end is notified from the host (its runner's end
     hook): the targets go there now, on stdin (a webhook URL is a secret). A run that ended before
     they arrived is notified by this same call. Returns the line that says what will be sent."""
-    if not spec.notify or a.watch:
+    if not spec.notify or a.watch or not h.sends_notifications:
         return ""
     from tmuxkit import watch
     from tmuxkit.errors import TmuxkitError
@@ -205,25 +196,6 @@ def _host_notify(h: Host, a: Args, spec: RunSpec) -> str:
         return f"notify: the run's end will not be notified: {e}"
     return (f"notify: the run's end goes to {len(on_host)} target(s) from the host "
             "(no watchdog: --watch adds stuck and restart alerts)")
-
-
-def submit(a: Args, h: SlurmHost, spec: RunSpec) -> int:
-    """start on a Slurm host: one batch job; its watchdog (--watch) runs on the submitting host."""
-    from tmuxkit import runs
-
-    if a.sync:
-        raise UsageError(f"--sync is not available for a run on Slurm host {h.name!r} yet; "
-                         f"its results are on the cluster: tmuxkit logs {a.run} -f")
-    try:
-        sub = runs.submit(h, spec)
-    finally:
-        h.close()
-    say(f"submitted {sub.run} to {h.name} as Slurm job {sub.job}")
-    say(f"  job      {sub.job}")
-    say(f"  log      {sub.log}")
-    say(f"  results  {sub.results}")
-    _next_steps(a)
-    return 0
 
 
 def _next_steps(a: Args) -> None:

@@ -40,8 +40,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                     help="runs that ended longer ago are left out (default: [status] show_ended, else 3d)")
 
 
-def slurm_text(r: RunStatus) -> str:
-    """A Slurm job's state: pending (reason), running on NODE, its exit; its requeues."""
+def job_text(r: RunStatus) -> str:
+    """A batch job's state (a run with a job id): pending (reason), running on NODE, its exit;
+    the scheduler's own word for an unusual end; its restarts and last event."""
     x = r.extra
     state = r.state
     if r.state == State.PENDING and x.get("reason"):
@@ -60,8 +61,8 @@ def slurm_text(r: RunStatus) -> str:
 
 
 def state_text(r: RunStatus) -> str:
-    if r.extra.get("kind") == "slurm":
-        return slurm_text(r)
+    if r.extra.get("job"):
+        return job_text(r)
     state = r.state
     if r.quiet:  # silent past stuck_after, but working (its watchdog saw CPU, GPU or writes)
         state = f"quiet {ago(r.log_age_s)}" if r.log_age_s is not None else "quiet"
@@ -163,12 +164,11 @@ def run(a: Args) -> int:
     window = None if a.all else (a.ended_within if a.ended_within is not None else conf.show_ended)
     import sys
 
-    from tmuxkit.hosts.slurm import SlurmHost
-
     # On a terminal, with several hosts, each host's rows are printed as they arrive: a slow host
-    # does not hold back the others (two Slurm hosts may list one run, so they are printed at the end).
-    stream = (not a.json and len(asks) > 1 and sys.stdout.isatty()
-              and not any(isinstance(h, SlurmHost) for h, _ in asks))
+    # does not hold back the others (hosts that share runs, two Slurm hosts on one cluster, may list
+    # one run, so then they are printed at the end).
+    shared = [h.name for h, _ in asks if h.shares_runs]
+    stream = not a.json and len(asks) > 1 and sys.stdout.isatty() and not shared
     shown: list[str] = []
 
     def show(s: runs.HostStatus) -> None:
@@ -178,7 +178,7 @@ def run(a: Args) -> int:
 
     results = runs.status_all(asks, a.timeout, window, on_each=show if stream else None)
     if not a.runs:
-        runs.dedupe_slurm(conf, results)
+        runs.dedupe_shared(conf, results, shared)
     if not stream:
         sync.add_health(conf, results)
     # A partial answer: the runs found are shown, each host that did not answer is named (exit 7,
