@@ -209,6 +209,17 @@ def test_bad_input(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
     assert r.returncode == 4 and "no Slurm job named" in r.stderr
 
 
+def test_every_verb_takes_help_and_the_entry_point_is_short() -> None:
+    """`tmuxkit-slurm VERB --help` prints the usage (it read '--help' as a run name); the logic
+    lives in shell/lib/slurm.bash, the entry point is as short as the others (issue 28)."""
+    for verb in ("submit", "status", "stop", "requeue", "list", "logs", "watch", "events"):
+        r = subprocess.run(["bash", str(SHELL / "tmuxkit-slurm"), verb, "--help"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0 and "Usage: tmuxkit-slurm submit" in r.stdout, (verb, r.returncode, r.stderr)
+    body = [ln for ln in (SHELL / "tmuxkit-slurm").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert len(body) < 40, len(body)
+
+
 def test_status_report_lists_slurm_jobs(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
     info = submit(cluster, tmp_path, "held", "sleep 60", "--", "--hold")
     r = subprocess.run(
