@@ -60,6 +60,7 @@ ST_FAILED=failed
 ST_PENDING=pending
 ST_QUEUED=queued
 ST_BLOCKED=blocked
+ST_TIMEOUT=timeout
 
 # stop rungs
 RUNG_SIGINT=sigint
@@ -104,6 +105,9 @@ EV_HOME_FULL=home_full
 EV_REQUEUED=requeued
 EV_QUEUE_REFUSED=queue_refused
 EV_BLOCKED=blocked
+EV_CONTROLLER_DOWN=controller_down
+EV_CONTROLLER_BACK=controller_back
+EV_TIME_LIMIT=time_limit
 
 # run names
 TK_RUN_NAME_MAX=64
@@ -156,7 +160,7 @@ OPT_MAX_RUNS=--max-runs
 OPT_FROM_QUEUE=--from-queue
 
 # events worth a notification
-TK_NOTIFY_EVENTS='blocked budget_spent crashed finished queue_refused requeued restarted resumed stuck'
+TK_NOTIFY_EVENTS='blocked budget_spent crashed finished queue_refused requeued restarted resumed stuck time_limit'
 # --- lib/core.bash ---
 # shellcheck disable=SC2034  # globals (TK_*, LK_*, R_*, S_*) are the results callers read
 # Errors, help, tool checks, run names, $TMUXKIT_HOME and tmux.

@@ -107,9 +107,10 @@ def test_stop_ladder_sigint_saves(cluster: slurm_mod.Slurm, tmp_path: Path) -> N
 
 
 def test_trainer_env_and_int_before_the_time_limit(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
-    # The wrapper's markers reach the trainer, as on tmux hosts; and --signal=B:INT@GRACE is real:
-    # with --time=1 (60 s) and a grace of 58 s, Slurm sends INT to the batch shell (the wrapper)
-    # long before the limit, the wrapper forwards it, and the trainer saves and exits 0.
+    # The wrapper's markers reach the trainer, as on tmux hosts; and --signal=B:USR1@GRACE is real:
+    # with --time=1 (60 s) and a grace of 58 s, Slurm warns the batch shell (the wrapper) long
+    # before the limit, the wrapper gives the trainer Ctrl-C, and the trainer saves and exits 0.
+    # With no resume template nothing requeues it: the run reads timeout (it read "exited (0)").
     env = "echo env run=$TMUXKIT_RUN id=$TMUXKIT_RUN_ID results=$TMUXKIT_RESULTS unbuffered=$PYTHONUNBUFFERED"
     cmd = f"{env}; exec {trainer_cmd('--steps', '100000', '--delay', '0.2')}"
     info = submit(cluster, tmp_path, "tenv", cmd, "--grace", "58", "--", "--time=1")
@@ -119,9 +120,12 @@ def test_trainer_env_and_int_before_the_time_limit(cluster: slurm_mod.Slurm, tmp
         results = tmp_path / "results"
         assert f"env run=tenv id={info['job']} results={results} unbuffered=1\n" in log.read_text()
         wait_until(lambda: "interrupted" in log.read_text(), timeout=90, interval=0.5,
-                   what="the trainer's INT handler (--signal=B:INT@58 with --time=1)")
-        st = until_state(cluster, "tenv", "exited", 30)  # COMPLETED, not TIMEOUT: it saved and ended in time
-        assert st["exit"] == "0:0", st
+                   what=f"the trainer's INT handler (--signal=B:USR1@58 with --time=1): {log.read_text()[-300:]}")
+        st = until_state(cluster, "tenv", "timeout", 30)  # it saved in time, but the limit ended it
+        assert st["exit"] == "0:0" and st["slurm_state"] == "COMPLETED", (st, log.read_text()[-500:])
+        assert "time limit of job" in log.read_text() and "unexpected EOF" not in log.read_text()
+        events = (results / "tmuxkit" / "tenv.events.jsonl").read_text()
+        assert '"event":"time_limit"' in events, events
     finally:
         cluster.run("scancel", "--signal=KILL", "--full", info["job"], check=False)
 
@@ -341,11 +345,14 @@ def test_cli_stop_reports_the_rung(stk: Env) -> None:
     assert "at rung sigint" in r.stdout and "Slurm job" in r.stdout, _stop_diag(stk, r.stdout, log)
     assert "it exited cleanly (0)" in r.stdout, _stop_diag(stk, r.stdout, log)  # the exit code, as on tmux hosts
     assert "interrupted" in log.read_text()  # the trainer's Ctrl-C handler ran (it saves there)
+    st = js(stk, "cint")  # stopped with its rung, as on tmux (it read exited (0): Slurm's COMPLETED)
+    assert (st["state"], st["stop_rung"], st["exit_code"]) == ("stopped", "sigint", 0), st
     tlog = stk.work / "results" / "cterm" / "tmuxkit" / "cterm.log"
     wait_until(lambda: tlog.exists() and "ready" in tlog.read_text(), timeout=30, interval=0.2, what="ready")
     r = stk.cli("stop", "cterm", "--grace", "2")
     assert "at rung sigterm" in r.stdout and "it ended on signal 15 (143)" in r.stdout, _stop_diag(stk, r.stdout, tlog)
-    assert js(stk, "cterm")["state"] == "stopped"
+    st = js(stk, "cterm")
+    assert (st["state"], st["stop_rung"], st["exit_code"]) == ("stopped", "sigterm", 143), st
     assert "nothing to stop" in stk.cli("stop", "cterm").stdout
 
 
@@ -499,6 +506,20 @@ def test_list_reports_a_run_slurm_has_forgotten_from_its_exit_file(stk: Env, tmp
     st = js(stk, "ghost")
     assert st["state"] == "failed" and st["exit_code"] == 2 and st["job"] == "999999", st
     assert st["last_line"] == "last words" and st["slurm_state"] == ""
+    # tmuxkit's own records outlive Slurm's: a stop, the time limit, a spent budget, logs and events.
+    (d / "stopped").write_text("999999 sigint 0\n")
+    (log.parent / "ghost.exit").write_text("0 1700000000 finished 999999\n")
+    st = js(stk, "ghost")
+    assert (st["state"], st["stop_rung"], st["exit_code"]) == ("stopped", "sigint", 0), st
+    (d / "stopped").unlink()
+    (log.parent / "ghost.exit").write_text("0 1700000000 time_limit 999999\n")
+    assert js(stk, "ghost")["state"] == "timeout"
+    (d / "failed").write_text("restart budget spent\n999999\n")
+    st = js(stk, "ghost")
+    assert (st["state"], st["cause"]) == ("failed", "restart budget spent"), st
+    (d / "failed").unlink()
+    r = stk.cli("logs", "ghost")  # it read: no Slurm job named 'ghost'
+    assert "last words" in r.stdout, r.stdout + r.stderr
     (log.parent / "ghost.exit").unlink()
     assert js(stk, "ghost")["state"] == "dead"
     assert any(r["run"] == "ghost" for r in json.loads(stk.cli("status", "--json").stdout))

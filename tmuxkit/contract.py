@@ -51,10 +51,11 @@ class State(_Word):
     PENDING = "pending"  # a Slurm job waiting in the queue (or requeued)
     QUEUED = "queued"  # waiting in the host's own queue (for GPUs, or for its --after run)
     BLOCKED = "blocked"  # queued, but never to start: the run it waited for failed or was stopped
+    TIMEOUT = "timeout"  # a batch job ended by its time limit, with no requeue left (Slurm)
 
 
 ALIVE_STATES = frozenset({State.RUNNING, State.STUCK})
-ENDED_STATES = frozenset({State.EXITED, State.STOPPED, State.DEAD, State.FAILED})
+ENDED_STATES = frozenset({State.EXITED, State.STOPPED, State.DEAD, State.FAILED, State.TIMEOUT})
 
 
 class Rung(_Word):
@@ -111,11 +112,15 @@ class Event(_Word):
     REQUEUED = "requeued"  # a Slurm job requeued: by its watchdog (stuck) or by Slurm (preemption, node failure)
     QUEUE_REFUSED = "queue_refused"  # a queued run's start was refused at its turn (its results lock, its cwd)
     BLOCKED = "blocked"  # a queued run will never start: its --after run failed or was stopped
+    CONTROLLER_DOWN = "controller_down"  # the Slurm watchdog: the controller does not answer; it waits
+    CONTROLLER_BACK = "controller_back"  # ... and answers again
+    TIME_LIMIT = "time_limit"  # a batch job's time limit is near: its trainer got Ctrl-C to save (Slurm)
 
 
 # Events worth a notification.
 NOTIFY_EVENTS = frozenset({Event.STUCK, Event.RESUMED, Event.RESTARTED, Event.FINISHED, Event.CRASHED,
-                           Event.BUDGET_SPENT, Event.REQUEUED, Event.QUEUE_REFUSED, Event.BLOCKED})
+                           Event.BUDGET_SPENT, Event.REQUEUED, Event.QUEUE_REFUSED, Event.BLOCKED,
+                           Event.TIME_LIMIT})
 
 # --- run names ------------------------------------------------------------------------
 RUN_NAME_MAX = 64

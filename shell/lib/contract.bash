@@ -24,6 +24,7 @@ ST_FAILED=failed
 ST_PENDING=pending
 ST_QUEUED=queued
 ST_BLOCKED=blocked
+ST_TIMEOUT=timeout
 
 # stop rungs
 RUNG_SIGINT=sigint
@@ -68,6 +69,9 @@ EV_HOME_FULL=home_full
 EV_REQUEUED=requeued
 EV_QUEUE_REFUSED=queue_refused
 EV_BLOCKED=blocked
+EV_CONTROLLER_DOWN=controller_down
+EV_CONTROLLER_BACK=controller_back
+EV_TIME_LIMIT=time_limit
 
 # run names
 TK_RUN_NAME_MAX=64
@@ -120,4 +124,4 @@ OPT_MAX_RUNS=--max-runs
 OPT_FROM_QUEUE=--from-queue
 
 # events worth a notification
-TK_NOTIFY_EVENTS='blocked budget_spent crashed finished queue_refused requeued restarted resumed stuck'
+TK_NOTIFY_EVENTS='blocked budget_spent crashed finished queue_refused requeued restarted resumed stuck time_limit'

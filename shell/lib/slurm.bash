@@ -14,7 +14,7 @@ need_slurm() {
 
 # job_line ID: the one-line `scontrol -o show job ID`, or nothing.
 job_line() {
-  scontrol -o show job "$1" 2>/dev/null | head -n 1
+  scontrol -o show job "$1" 2>/dev/null | head -n 1 || true
 }
 
 # newest_job RUN: the id of the newest job named RUN that Slurm still knows.
@@ -54,6 +54,7 @@ resolve() {
     tk_check_run "$1"
     RUN_NAME=$1
     JOB=$(newest_job "$1")
+    if [ -z "$JOB" ] && remembered_job "$1"; then JOB=$RJ_JOB; fi # Slurm forgot it; tmuxkit did not
     [ -n "$JOB" ] || tk_die "$EX_NOT_FOUND" "no Slurm job named '$1' on $(tk_here)"
     shift
   fi
@@ -137,7 +138,7 @@ cmd_submit() {
   script="$script"$'\n''exec'
   for a in "${wrap[@]}"; do script="$script $(tk_sq "$a")"; done
   id=$(sbatch --parsable --job-name="$run" --output="$log" --open-mode=append \
-    --signal="B:INT@$grace" --requeue --dependency=singleton --chdir="$cwd" \
+    --signal="B:USR1@$grace" --requeue --dependency=singleton --chdir="$cwd" \
     ${extra[@]+"${extra[@]}"} <<<"$script") || tk_die "$EX_FAIL" "sbatch refused the job for run '$run'"
   id=${id%%;*}
   # Remembered on this host, so list can still tell the run's end once Slurm forgets the job.
@@ -154,9 +155,68 @@ cmd_status() {
   line=$(job_line "$JOB")
   [ -n "$line" ] || tk_die "$EX_NOT_FOUND" "Slurm no longer knows job $JOB"
   st=$(field "$line" JobState)
-  printf 'job=%s\nstate=%s\nslurm_state=%s\nnode=%s\nreason=%s\nrestarts=%s\nexit=%s\nlog=%s\n' \
-    "$JOB" "$(tk_state_of "$st")" "$st" "$(field "$line" BatchHost)" "$(field "$line" Reason)" \
-    "$(field "$line" Restarts)" "$(field "$line" ExitCode)" "$(field "$line" StdOut)"
+  run_state "$(field "$line" JobName)" "$JOB" "$st" "$(field "$line" ExitCode)" "$(field "$line" StdOut)"
+  printf 'job=%s\nstate=%s\nslurm_state=%s\nnode=%s\nreason=%s\nrestarts=%s\nexit=%s\nlog=%s\nstop_rung=%s\ncause=%s\n' \
+    "$JOB" "$RS_STATE" "$st" "$(field "$line" BatchHost)" "$(field "$line" Reason)" \
+    "$(field "$line" Restarts)" "$RS_EXIT" "$(field "$line" StdOut)" "$RS_RUNG" "$RS_CAUSE"
+}
+
+# end_record LOG JOB: the wrapper's record of how the job's last attempt ended, from
+# RESULTS/tmuxkit/RUN.exit ("CODE EPOCH WHY JOB [CAUSE...]", written on the compute node, on the
+# shared filesystem: it outlives Slurm's memory of the job): sets ER_CODE ER_WHY ER_CAUSE, each
+# empty when there is no record of JOB. An older wrapper's "CODE EPOCH" counts for any job.
+end_record() {
+  local f=${1%"$TK_LOG_SUFFIX"}.exit code='' at='' why='' job='' cause=''
+  ER_CODE='' ER_WHY='' ER_CAUSE=''
+  [ -n "$1" ] && [ -f "$f" ] && [ ! -L "$f" ] || return 0
+  read -r code at why job cause <"$f" || true
+  case $code in '' | *[!0-9]*) return 0 ;; esac
+  [ -z "$job" ] || [ "$job" = "$2" ] || return 0
+  ER_CODE=$code ER_WHY=$why ER_CAUSE=$cause
+}
+
+# run_state NAME JOB SLURM_STATE SLURM_EXIT LOG: tmuxkit's meaning of a job, the same as on a tmux
+# host, from Slurm's word and tmuxkit's own records (which outlive Slurm's memory of the job):
+#   stop (tmuxkit stop)          -> stopped, with the rung and the trainer's exit code
+#   the watchdog's spent budget  -> failed, cause "restart budget spent"
+#   the time limit, no requeue   -> timeout (Slurm's TIMEOUT, or the wrapper's own record)
+#   OUT_OF_MEMORY                -> failed, cause "out of memory (Slurm: OUT_OF_MEMORY)"
+#   two requeues, no newer checkpoint -> failed, with that cause
+# Sets RS_STATE RS_EXIT ("CODE:SIGNAL", as Slurm's ExitCode) RS_RUNG RS_CAUSE.
+run_state() {
+  local name=$1 job=$2 st=$3 ec=$4 log=$5 dir mjob mrung mcode mcause
+  RS_STATE=$ST_DEAD RS_EXIT=$ec RS_RUNG='' RS_CAUSE=''
+  [ -z "$st" ] || RS_STATE=$(tk_state_of "$st")
+  case $RS_STATE in "$ST_PENDING" | "$ST_RUNNING") return 0 ;; esac
+  end_record "$log" "$job"
+  [ -z "$ER_CODE" ] || RS_EXIT=$ER_CODE:0
+  if [ -z "$st" ]; then # Slurm forgot the job: the wrapper's record tells
+    case $ER_CODE in '') ;; 0) RS_STATE=$ST_EXITED ;; *) RS_STATE=$ST_FAILED ;; esac
+  fi
+  case $st in
+  TIMEOUT | DEADLINE) RS_STATE=$ST_TIMEOUT ;;
+  OUT_OF_MEMORY) RS_STATE=$ST_FAILED RS_CAUSE="out of memory (Slurm: OUT_OF_MEMORY)" ;;
+  NODE_FAIL | BOOT_FAIL) RS_CAUSE="node failure (Slurm: $st)" ;;
+  CANCELLED) [ -n "$ER_CODE" ] || RS_EXIT='' ;; # cancelled before the wrapper ran: no exit code
+  esac
+  case $ER_WHY in
+  "$EV_TIME_LIMIT") RS_STATE=$ST_TIMEOUT ;;
+  failed) RS_STATE=$ST_FAILED RS_CAUSE=$(printf '%s' "$ER_CAUSE" | tr '_' ' ') ;;
+  esac
+  dir=$(slurm_dir "$name")
+  if [ -f "$dir/stopped" ]; then # tmuxkit stop: "JOB RUNG CODE"
+    mjob='' mrung='' mcode=''
+    read -r mjob mrung mcode <"$dir/stopped" || true
+    if [ "$mjob" = "$job" ]; then
+      RS_STATE=$ST_STOPPED RS_RUNG=$mrung RS_CAUSE=''
+      case $mcode in '' | *[!0-9]*) ;; *) RS_EXIT=$mcode:0 ;; esac
+    fi
+  fi
+  if [ -f "$dir/failed" ]; then # the Slurm watchdog's spent budget: "CAUSE" then "JOB"
+    mcause='' mjob=''
+    { IFS= read -r mcause || true; IFS= read -r mjob || true; } <"$dir/failed"
+    if [ -z "$mjob" ] || [ "$mjob" = "$job" ]; then RS_STATE=$ST_FAILED RS_CAUSE=${mcause:-restart budget spent}; fi
+  fi
 }
 
 # wait_gone JOB SECONDS: 0 once the job left the running states within SECONDS.
@@ -208,20 +268,40 @@ cmd_stop() {
     if R_DIR=$(slurm_dir "$RUN_NAME") R_RUN=$RUN_NAME R_SOCKET='' tk_watchdog_end 0; then echo "watchdog=ended"; fi
   fi
   case $(tk_state_of "$(slurm_state "$JOB")") in
-  "$ST_PENDING") scancel "$JOB" && printf 'job=%s\nrung=%s\nexit=\nwas=pending\n' "$JOB" "$RUNG_SIGTERM" && return 0 ;;
+  "$ST_PENDING")
+    scancel "$JOB" || tk_die "$EX_FAIL" "scancel refused job $JOB"
+    stop_record "$JOB" "$RUNG_SIGTERM" ''
+    printf 'job=%s\nrung=%s\nexit=\nwas=pending\n' "$JOB" "$RUNG_SIGTERM"
+    return 0
+    ;;
   "$ST_RUNNING") ;;
   *) printf 'job=%s\nrung=\n' "$JOB"; return 0 ;; # already ended
   esac
-  local t0
+  local t0 code
   t0=$(date +%s)
   scancel --signal=INT --full "$JOB" || tk_die "$EX_FAIL" "scancel --signal=INT refused job $JOB"
   if wait_gone "$JOB" "$grace"; then
-    printf 'job=%s\nrung=%s\nexit=%s\n' "$JOB" "$RUNG_SIGINT" "$(stop_exit "$JOB" "$t0")"
+    code=$(stop_exit "$JOB" "$t0")
+    stop_record "$JOB" "$RUNG_SIGINT" "$code"
+    printf 'job=%s\nrung=%s\nexit=%s\n' "$JOB" "$RUNG_SIGINT" "$code"
     return 0
   fi
   scancel "$JOB" || tk_die "$EX_FAIL" "scancel refused job $JOB"
   wait_gone "$JOB" 60 || tk_die "$EX_FAIL" "job $JOB still running 60 s after scancel"
-  printf 'job=%s\nrung=%s\nexit=%s\n' "$JOB" "$RUNG_SIGTERM" "$(stop_exit "$JOB" "$t0")"
+  code=$(stop_exit "$JOB" "$t0")
+  stop_record "$JOB" "$RUNG_SIGTERM" "$code"
+  printf 'job=%s\nrung=%s\nexit=%s\n' "$JOB" "$RUNG_SIGTERM" "$code"
+}
+
+# stop_record JOB RUNG CODE: tmuxkit stop ended JOB at RUNG with CODE, kept in the run's state
+# directory on this host ($TMUXKIT_HOME/slurm/RUN/stopped), so list says stopped (with the rung),
+# not Slurm's COMPLETED or FAILED, and still does once Slurm forgets the job.
+stop_record() {
+  local name d
+  name=${RUN_NAME:-$(field "$(job_line "$1")" JobName)}
+  tk_valid_run "$name" || return 0
+  d=$(slurm_dir "$name")
+  (umask 077 && mkdir -p "$d" && printf '%s %s %s\n' "$1" "$2" "$3" >"$d/stopped.tmp" && mv -f "$d/stopped.tmp" "$d/stopped") || true
 }
 
 cmd_requeue() {
@@ -244,9 +324,10 @@ all_jobs() {
 # slurm_dir RUN: the Slurm watchdog's state directory on this host (events, budget, evidence).
 slurm_dir() { printf '%s/slurm/%s\n' "$(tk_home)" "$1"; }
 
-# emit NAME JOB STATE SLURM_STATE NODE REASON RESTARTS EXIT LOG: one run's line for list.
+# emit NAME JOB SLURM_STATE NODE REASON RESTARTS EXIT LOG: one run's line for list (its state by run_state).
 emit() {
-  local name=$1 log=$9 age='' last='' mt dir ev='' req=0 wd=none
+  local name=$1 log=$8 age='' last='' mt dir ev='' req=0 wd=none
+  run_state "$name" "$2" "$3" "$7" "$log"
   if [ -n "$log" ] && [ -f "$log" ]; then
     mt=$(tk_stat mtime "$log" 2>/dev/null) || mt=''
     [ -z "$mt" ] || age=$(($(date +%s) - mt))
@@ -258,23 +339,26 @@ emit() {
     req=$(grep -c '"event":"requeued"' "$dir/events.jsonl" || true)
   fi
   if R_DIR=$dir tk_watchdog_pid >/dev/null 2>&1; then wd=alive; fi
-  printf 'run=%s\tjob=%s\tstate=%s\tslurm_state=%s\tnode=%s\treason=%s\trestarts=%s\texit=%s\tlog=%s\tlog_age_s=%s\tlast_line=%s\tlast_event=%s\trequeues=%s\twatchdog=%s\n' \
-    "$name" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$log" "$age" "$last" "$ev" "${req:-0}" "$wd"
+  printf 'run=%s\tjob=%s\tstate=%s\tslurm_state=%s\tnode=%s\treason=%s\trestarts=%s\texit=%s\tlog=%s\tlog_age_s=%s\tlast_line=%s\tlast_event=%s\trequeues=%s\twatchdog=%s\tstop_rung=%s\tcause=%s\n' \
+    "$name" "$2" "$RS_STATE" "$3" "$4" "$5" "$6" "$RS_EXIT" "$log" "$age" "$last" "$ev" "${req:-0}" "$wd" "$RS_RUNG" "$RS_CAUSE"
 }
 
-# forgotten NAME: a run submitted from here that Slurm no longer knows (MinJobAge passed): its state
-# from the wrapper's RESULTS/tmuxkit/RUN.exit (exited or failed), dead without one.
-forgotten() {
-  local f job='' log='' code='' state=$ST_DEAD
+# remembered_job NAME: a run submitted from here: sets RJ_JOB and RJ_LOG from
+# $TMUXKIT_HOME/slurm/NAME/job (written at submit); fails without one.
+remembered_job() {
+  local f
+  RJ_JOB='' RJ_LOG=''
   f=$(slurm_dir "$1")/job
   [ -f "$f" ] || return 1
-  { IFS= read -r job || true; IFS= read -r log || true; } <"$f"
-  [ -n "$job" ] && [ -n "$log" ] || return 1
-  if [ -f "${log%"$TK_LOG_SUFFIX"}.exit" ]; then
-    read -r code _ <"${log%"$TK_LOG_SUFFIX"}.exit" || true
-    case $code in 0) state=$ST_EXITED ;; '' | *[!0-9]*) code='' ;; *) state=$ST_FAILED ;; esac
-  fi
-  emit "$1" "$job" "$state" "" "" "" "" "${code:+$code:0}" "$log"
+  { IFS= read -r RJ_JOB || true; IFS= read -r RJ_LOG || true; } <"$f"
+  [ -n "$RJ_JOB" ] && [ -n "$RJ_LOG" ]
+}
+
+# forgotten NAME: a run submitted from here that Slurm no longer knows (MinJobAge passed, or a
+# cluster restart): its state from tmuxkit's own records (run_state), dead without any.
+forgotten() {
+  remembered_job "$1" || return 1
+  emit "$1" "$RJ_JOB" "" "" "" "" "" "$RJ_LOG"
 }
 
 cmd_list() {
@@ -290,7 +374,7 @@ cmd_list() {
     END { for (n in line) print line[n] }' | sort)
   while IFS='|' read -r name id st node reason restarts exitc log _; do
     [ -n "$name" ] || continue
-    emit "$name" "$id" "$(tk_state_of "$st")" "$st" "$node" "$reason" "$restarts" "$exitc" "$log"
+    emit "$name" "$id" "$st" "$node" "$reason" "$restarts" "$exitc" "$log"
     seen="$seen$name "
   done <<<"$jobs"
   # Runs submitted from here that Slurm has forgotten.
@@ -338,8 +422,14 @@ cmd_logs() {
     shift
   done
   line=$(job_line "$JOB")
-  [ -n "$line" ] || tk_die "$EX_NOT_FOUND" "Slurm no longer knows job $JOB"
-  log=$(field "$line" StdOut)
+  log=''
+  if [ -n "$line" ]; then
+    log=$(field "$line" StdOut)
+  elif [ -n "$RUN_NAME" ] && remembered_job "$RUN_NAME" && [ "$RJ_JOB" = "$JOB" ]; then
+    log=$RJ_LOG # Slurm forgot the job: its log is where submit put it
+  else
+    tk_die "$EX_NOT_FOUND" "Slurm no longer knows job $JOB"
+  fi
   [ -n "$log" ] || tk_die "$EX_NOT_FOUND" "job $JOB has no log file"
   [ ! -f "$log" ] || tail -n "$n" "$log"
   [ "$follow" = 1 ] || return 0
@@ -349,7 +439,7 @@ cmd_logs() {
 }
 
 # --- the Slurm watchdog ------------------------------------------------------------------------
-W_RUN='' W_JOB='' RUNDIR='' WINDOW=3600
+W_RUN='' W_JOB='' W_LOG='' RUNDIR='' WINDOW=3600
 w_event() { # KIND [extra JSON members, starting with a comma]
   printf '{"ts":%s,"id":"%s","run":%s,"event":%s,"job":%s%s}\n' "$(date +%s)" "$(tk_event_id)" "$(tk_json_str "$W_RUN")" \
     "$(tk_json_str "$1")" "$(tk_json_str "$W_JOB")" "${2:-}" >>"$RUNDIR/events.jsonl"
@@ -370,26 +460,74 @@ w_evidence() { # LOG AGE: what the login node can see of a stuck job
   w_event "$EV_EVIDENCE_SAVED" ",\"path\":$(tk_json_str "$f")"
 }
 
+# job_query ID: sets JQ_LINE (the one-line scontrol -o show job ID); returns 0 when Slurm answered
+# (JQ_LINE empty: it does not know the job), 2 when the controller did not answer (JQ_ERR: its words).
+job_query() {
+  local out rc=0
+  JQ_LINE='' JQ_ERR=''
+  out=$(scontrol -o show job "$1" 2>&1) || rc=$?
+  if [ "$rc" = 0 ]; then
+    JQ_LINE=$(printf '%s\n' "$out" | head -n 1)
+    return 0
+  fi
+  case $out in *"Invalid job id"*) return 0 ;; esac
+  JQ_ERR=$(printf '%s\n' "$out" | head -n 1)
+  return 2
+}
+
+# w_relay: the wrapper's events (RESULTS/tmuxkit/RUN.events.jsonl: time_limit, requeued, resumed)
+# join this watchdog's, so `tmuxkit events RUN -f` sends them too.
+W_RELAYED=0 W_WFILE=''
+w_relay() {
+  local n
+  [ -n "$W_WFILE" ] && [ -f "$W_WFILE" ] || return 0
+  n=$(wc -l <"$W_WFILE" | tr -d ' ')
+  [ "$n" -gt "$W_RELAYED" ] || return 0
+  tail -n "+$((W_RELAYED + 1))" "$W_WFILE" | head -n "$((n - W_RELAYED))" >>"$RUNDIR/events.jsonl"
+  W_RELAYED=$n
+}
+
 w_loop() { # EVERY STUCK MAX GRACE
   local every=$1 stuck=$2 max=$3 grace=$4 line st state restarts seen='' expect='' prev='' since log mt age used out
+  local down=0
   since=$(date +%s)
   while tk_watchdog_is_me; do
-    line=$(job_line "$W_JOB")
+    w_relay
+    if ! job_query "$W_JOB"; then
+      # The controller does not answer: wait it out (however long), said once each way.
+      [ "$down" = 1 ] || w_event "$EV_CONTROLLER_DOWN" ",\"error\":$(tk_json_str "$JQ_ERR")"
+      down=1
+      sleep "$every"
+      continue
+    fi
+    [ "$down" = 0 ] || w_event "$EV_CONTROLLER_BACK"
+    down=0
+    line=$JQ_LINE
     st=''
     [ -z "$line" ] || st=$(field "$line" JobState)
     state=$(tk_state_of "${st:-COMPLETED}")
+    case $state in "$ST_PENDING" | "$ST_RUNNING") ;; *)
+      run_state "$W_RUN" "$W_JOB" "$st" "$(field "$line" ExitCode)" "${W_LOG:-$(field "$line" StdOut)}"
+      state=$RS_STATE
+      w_relay
+      ;;
+    esac
     restarts=$(field "$line" Restarts)
     if [ -n "$seen" ] && [ -n "$restarts" ] && [ "$restarts" != "$seen" ]; then
-      if [ "$restarts" = "$expect" ]; then :; else
+      end_record "${W_LOG:-$(field "$line" StdOut)}" "$W_JOB"
+      if [ "$restarts" = "$expect" ] || [ "$ER_WHY" = "$EV_REQUEUED" ]; then :; else
         # Requeued by Slurm itself: preemption or a node failure. A requeue, not a crash, and not ours to count.
         w_event "$EV_REQUEUED" ",\"by\":\"slurm\",\"slurm_restarts\":$restarts"
       fi
     fi
     [ -z "$restarts" ] || seen=$restarts
     case $state in
-    "$ST_EXITED") w_event "$EV_FINISHED" ",\"exit\":$(tk_json_str "$(field "$line" ExitCode)")"; return 0 ;;
-    "$ST_STOPPED") w_event "$EV_STOPPED" ",\"slurm_state\":$(tk_json_str "$st")"; return 0 ;;
-    "$ST_FAILED") w_event "$EV_CRASHED" ",\"slurm_state\":$(tk_json_str "$st"),\"exit\":$(tk_json_str "$(field "$line" ExitCode)")"; return 0 ;;
+    "$ST_EXITED") w_event "$EV_FINISHED" ",\"exit\":$(tk_json_str "$RS_EXIT")"; return 0 ;;
+    "$ST_STOPPED") w_event "$EV_STOPPED" ",\"slurm_state\":$(tk_json_str "$st"),\"rung\":$(tk_json_str "$RS_RUNG")"; return 0 ;;
+    "$ST_FAILED" | "$ST_TIMEOUT" | "$ST_DEAD")
+      [ -f "$RUNDIR/failed" ] || w_event "$EV_CRASHED" ",\"state\":$(tk_json_str "$state"),\"slurm_state\":$(tk_json_str "$st"),\"exit\":$(tk_json_str "$RS_EXIT"),\"cause\":$(tk_json_str "$RS_CAUSE")"
+      return 0
+      ;;
     "$ST_RUNNING")
       [ "$prev" = "$ST_RUNNING" ] || since=$(date +%s) # a new attempt: its silence counts from now
       log=$(field "$line" StdOut) age=0
@@ -402,7 +540,7 @@ w_loop() { # EVERY STUCK MAX GRACE
         load_budget
         used=$(budget_used "$WINDOW")
         if [ $((used + 1)) -gt "$max" ]; then
-          printf 'restart budget spent\n' >"$RUNDIR/failed"
+          printf 'restart budget spent\n%s\n' "$W_JOB" >"$RUNDIR/failed"
           w_event "$EV_BUDGET_SPENT" ",\"restarts\":$used,\"max_restarts\":$max"
           out=$(cmd_stop --job "$W_JOB" --grace "$grace" 2>&1) || true
           w_event "$EV_STOP_RUNG" ",\"rung\":$(tk_json_str "$(printf '%s\n' "$out" | sed -n 's/^rung=//p')")"
@@ -478,6 +616,9 @@ cmd_watch() {
   trap 'w_event "$EV_WATCHDOG_ENDED" ",\"by\":\"signal\""; exit 0' TERM
   tk_watchdog_claim || tk_die "$EX_FAIL" "could not register the watchdog in $RUNDIR"
   rm -f "$RUNDIR/failed"
+  W_LOG='' W_WFILE=''
+  if remembered_job "$run" && [ "$RJ_JOB" = "$W_JOB" ]; then W_LOG=$RJ_LOG W_WFILE=${RJ_LOG%"$TK_LOG_SUFFIX"}.events.jsonl; fi
+  [ -z "$W_WFILE" ] || [ ! -f "$W_WFILE" ] || W_RELAYED=$(wc -l <"$W_WFILE" | tr -d ' ')
   w_event "$EV_STARTED" ",\"every\":$every,\"stuck_after\":$stuck,\"max_restarts\":$max"
   w_loop "$every" "$stuck" "$max" "$grace"
 }
@@ -493,7 +634,7 @@ events_following() {
 }
 
 cmd_events() {
-  local run=${1:-} follow=0 f
+  local run=${1:-} follow=0 f w
   [ -n "$run" ] || tk_die "$EX_USAGE" "events needs a run name"
   tk_check_run "$run"
   shift
@@ -504,8 +645,58 @@ cmd_events() {
   EV_FILE_DIR=$(slurm_dir "$run")
   [ -d "$EV_FILE_DIR" ] || tk_die "$EX_NOT_FOUND" "no Slurm run named '$run' was submitted or watched from $(tk_here)"
   f=$EV_FILE_DIR/events.jsonl
-  [ ! -f "$f" ] || cat "$f"
+  w=''
+  if remembered_job "$run"; then w=${RJ_LOG%"$TK_LOG_SUFFIX"}.events.jsonl; fi
+  # The watchdog's and the wrapper's (relayed ones once), in time order.
+  { [ ! -f "$f" ] || cat "$f"; [ -z "$w" ] || [ ! -f "$w" ] || cat "$w"; } |
+    awk '{ id = $0; sub(/.*"id":"/, "", id); sub(/".*/, "", id); if (id != "" && seen[id]++) next; print }' |
+    sort -s -t : -k 2,2n
   [ "$follow" = 1 ] || return 0
   tk_follow "$f" 0 events_following
 }
 
+
+# --- the batch wrapper's end (shell/tmuxkit-sbatch-run, on the compute node) --------------------
+# Its records live beside the log, in RESULTS/tmuxkit/ on the shared filesystem, so the login
+# host reads them whatever Slurm still remembers: RUN.exit (how the last attempt ended),
+# RUN.events.jsonl (time_limit, requeued, resumed, failed), RUN.requeue (the checkpoint the last
+# time-limit requeue resumes from).
+
+# sr_event RUN RESULTS KIND [extra JSON members, starting with a comma]: one event of the wrapper.
+sr_event() {
+  printf '{"ts":%s,"id":"%s","run":%s,"event":%s,"job":%s%s}\n' "$(date +%s)" "$(tk_event_id)" \
+    "$(tk_json_str "$1")" "$(tk_json_str "$3")" "$(tk_json_str "${SLURM_JOB_ID:-}")" "${4:-}" \
+    >>"$2/$TK_LOG_DIR/$1.events.jsonl" 2>/dev/null || true
+}
+
+# sr_end RUN RESULTS CODE WHY [CAUSE]: the attempt's end record, RESULTS/tmuxkit/RUN.exit:
+# "CODE EPOCH WHY JOB CAUSE" (written whole: a temporary file renamed into place).
+sr_end() {
+  local f=$2/$TK_LOG_DIR/$1.exit
+  printf '%s %s %s %s %s\n' "$3" "$(date +%s)" "$4" "${SLURM_JOB_ID:--}" "${5:-}" >"$f.tmp.$$" && mv -f "$f.tmp.$$" "$f"
+}
+
+# sr_ckpt_id PATH: what tells a checkpoint from a newer one: its path and mtime ("-" for none).
+sr_ckpt_id() {
+  if [ -z "$1" ]; then printf -- '-'; return 0; fi
+  printf '%s@%s' "$1" "$(tk_stat mtime "$1" 2>/dev/null || echo 0)"
+}
+
+# sr_time_limit_next RUN RESULTS CKPT: after the time limit's Ctrl-C, whether to requeue: 0 (requeue;
+# CKPT's id is recorded), or 1 with SR_WHY: the last time-limit requeue of this job resumed from
+# this same checkpoint (none newer came complete since), so a requeue would only loop.
+sr_time_limit_next() {
+  local f=$2/$TK_LOG_DIR/$1.requeue job='' last='' id
+  id=$(sr_ckpt_id "$3")
+  [ ! -f "$f" ] || read -r job last <"$f" || true
+  if [ "$job" = "${SLURM_JOB_ID:-}" ] && [ "$last" = "$id" ]; then
+    if [ "$id" = - ]; then
+      SR_WHY="the time limit came twice with no complete checkpoint: the run cannot get past it"
+    else
+      SR_WHY="the time limit came twice with no newer complete checkpoint than ${3##*/}: the run makes no progress"
+    fi
+    return 1
+  fi
+  printf '%s %s\n' "${SLURM_JOB_ID:-}" "$id" >"$f.tmp.$$" && mv -f "$f.tmp.$$" "$f"
+  return 0
+}

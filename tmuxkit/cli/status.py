@@ -51,8 +51,12 @@ def job_text(r: RunStatus) -> str:
         state += f" on {x['node']}"
     elif r.exit_code is not None:
         state += f" ({r.exit_code})"
-    if r.state not in (State.PENDING, State.RUNNING, State.EXITED) and x.get("slurm_state"):
+    if r.state not in (State.PENDING, State.RUNNING, State.EXITED, State.STOPPED) and x.get("slurm_state"):
         state += f" [{x['slurm_state']}]"
+    if r.stop_rung:
+        state += f" [{r.stop_rung}]"
+    if r.cause:
+        state += f": {r.cause}"
     if r.restarts:
         state += f" [{r.restarts} restarts]"
     if r.last_event:

@@ -249,6 +249,8 @@ class SlurmHost(Host):
             "slurm_state": r.get("slurm_state", ""),
             "requeues": int(r.get("requeues") or 0),
             "watchdog": r.get("watchdog", ""),
+            "stop_rung": r.get("stop_rung", ""),
+            "cause": r.get("cause", ""),
             "kind": self.kind,
         }
         try:
