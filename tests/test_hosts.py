@@ -40,7 +40,7 @@ def kind_questions(path: Path) -> list[str]:
                 if isinstance(c, (ast.Tuple, ast.List, ast.Set)):
                     consts += [e.value for e in c.elts if isinstance(e, ast.Constant)]
             if any(v in HOST_KINDS for v in consts):
-                what = f"compares with a host kind {sorted(set(consts) & set(HOST_KINDS))}"
+                what = f"compares with a host kind {sorted(str(v) for v in consts if v in HOST_KINDS)}"
         if what:
             out.append(f"{rel}:{getattr(node, 'lineno', '?')} {what}")
     return out

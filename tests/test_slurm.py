@@ -130,6 +130,49 @@ def test_trainer_env_and_int_before_the_time_limit(cluster: slurm_mod.Slurm, tmp
         cluster.run("scancel", "--signal=KILL", "--full", info["job"], check=False)
 
 
+@pytest.mark.timeout(300)
+def test_time_limit_requeues_resumes_and_a_run_without_progress_fails(cluster: slurm_mod.Slurm,
+                                                                      tmp_path: Path) -> None:
+    # At the time limit's warning the trainer saves, the wrapper requeues the job and it resumes
+    # from the newest complete checkpoint. This trainer makes no checkpoint after resuming, so the
+    # second warning finds none newer: the run ends failed with that cause, not in a requeue loop.
+    cmd = f"sh -c '{trainer_cmd('--steps', '3', '--delay', '0.1')} \"$@\"; exec sleep 1000' _"
+    info = submit(cluster, tmp_path, "tl", cmd, "--grace", "58", "--resume", "--resume {checkpoint}",
+                  "--glob", "results/ckpt/step_*.pt", "--", "--time=1")
+    log = Path(info["log"])
+    events = tmp_path / "results" / "tmuxkit" / "tl.events.jsonl"
+    try:
+        wait_until(lambda: log.exists() and "resumed from" in log.read_text(), timeout=150, interval=0.5,
+                   what=f"the resumed attempt: {log.read_text()[-500:] if log.exists() else ''}")
+        st = until_state(cluster, "tl", "failed", 150)
+        assert "no newer complete checkpoint than step_000003.pt" in st["cause"], (st, log.read_text()[-800:])
+        kinds = [json.loads(ln)["event"] for ln in events.read_text().splitlines()]
+        assert kinds == ["time_limit", "requeued", "resumed", "time_limit", "crashed"], kinds
+        assert st["restarts"] == "1", st
+    finally:
+        cluster.run("scancel", "--signal=KILL", "--full", info["job"], check=False)
+
+
+def test_run_state_reads_out_of_memory_and_the_records(tmp_path: Path) -> None:
+    # run_state (shell/lib/slurm.bash) on recorded scontrol states: OUT_OF_MEMORY is failed with
+    # that cause; TIMEOUT is timeout; a job cancelled before it ran has no exit code.
+    log = tmp_path / "r" / "tmuxkit" / "m.log"
+    log.parent.mkdir(parents=True)
+    script = f"""
+TK_BIN={shlex.quote(str(SHELL))}
+. "$TK_BIN/lib/tmuxkit.bash"; . "$TK_BIN/lib/slurm.bash"
+for st in OUT_OF_MEMORY:0:125 TIMEOUT:0:15 CANCELLED:0:0 COMPLETED:0:0; do
+  run_state m 42 "${{st%%:*}}" "${{st#*:}}" {shlex.quote(str(log))}
+  printf '%s|%s|%s|%s\n' "$RS_STATE" "$RS_EXIT" "$RS_RUNG" "$RS_CAUSE"
+done
+"""
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "TMUXKIT_HOME": str(tmp_path / "home")})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["failed|0:125||out of memory (Slurm: OUT_OF_MEMORY)", "timeout|0:15||",
+                                     "stopped|||", "exited|0:0||"], r.stdout
+
+
 def test_stop_ladder_escalates_when_int_is_ignored(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
     cmd = "trap '' INT; echo ready; while :; do sleep 0.2; done"
     info = submit(cluster, tmp_path, "stopterm", cmd)

@@ -201,7 +201,7 @@ run_state() {
   esac
   case $ER_WHY in
   "$EV_TIME_LIMIT") RS_STATE=$ST_TIMEOUT ;;
-  failed) RS_STATE=$ST_FAILED RS_CAUSE=$(printf '%s' "$ER_CAUSE" | tr '_' ' ') ;;
+  failed) RS_STATE=$ST_FAILED RS_CAUSE=$ER_CAUSE ;;
   esac
   dir=$(slurm_dir "$name")
   if [ -f "$dir/stopped" ]; then # tmuxkit stop: "JOB RUNG CODE"
@@ -685,6 +685,7 @@ sr_ckpt_id() {
 # sr_time_limit_next RUN RESULTS CKPT: after the time limit's Ctrl-C, whether to requeue: 0 (requeue;
 # CKPT's id is recorded), or 1 with SR_WHY: the last time-limit requeue of this job resumed from
 # this same checkpoint (none newer came complete since), so a requeue would only loop.
+# shellcheck disable=SC2034  # SR_WHY is read by the wrapper
 sr_time_limit_next() {
   local f=$2/$TK_LOG_DIR/$1.requeue job='' last='' id
   id=$(sr_ckpt_id "$3")
