@@ -471,7 +471,7 @@ def test_cli_watch_requeues_a_silent_job_and_it_resumes(stk: Env) -> None:
 
 
 def test_cli_watch_budget_spent_stops_the_job_and_the_laptop_notifies(stk: Env, sink: int) -> None:
-    stk.add_run("cbudget", "echo hello; exec sleep 600",
+    stk.add_run("cbudget", "trap 'echo saved; exit 0' INT; echo hello; while :; do sleep 0.2; done",
                 f'host = "cluster"\nmax_restarts = 0\nnotify = ["json://127.0.0.1:{sink}/"]')
     stk.cli("start", "cbudget")
     until_cli_state(stk, "cbudget", "running", 30)
@@ -480,9 +480,10 @@ def test_cli_watch_budget_spent_stops_the_job_and_the_laptop_notifies(stk: Env, 
     events = stk.home / "slurm" / "cbudget" / "events.jsonl"
     wait_until(lambda: events.exists() and "budget_spent" in events.read_text(), timeout=60, interval=0.3,
                what="budget_spent")
-    # sleep dies of the Ctrl-C rung (exit 130): Slurm calls that FAILED, tmuxkit "failed".
+    # It saves and exits 0 on the Ctrl-C rung: Slurm calls that COMPLETED; tmuxkit says failed, with
+    # the cause, as on a tmux host (it read "exited (0)").
     st = until_cli_state(stk, "cbudget", "failed", 60)
-    assert st["restarts"] == 0 and (stk.home / "slurm" / "cbudget" / "failed").exists(), st
+    assert st["restarts"] == 0 and st["cause"] == "restart budget spent" and st["exit_code"] == 0, st
     assert '"event":"requeued"' not in events.read_text()
     # The Slurm watchdog sends nothing itself; the laptop's follower sends every event worth it.
     wait_until(lambda: any("budget_spent" in str(b) for b in Sink.received), timeout=30, interval=0.3,
@@ -582,3 +583,31 @@ def test_two_slurm_hosts_on_one_cluster_list_each_run_once(stk: Env) -> None:
     stk.cli("start", "twice", "--host", "cluster2", "--", "true")
     rows = [r for r in json.loads(stk.cli("status", "--json").stdout) if r["run"] == "twice"]
     assert [r["host"] for r in rows] == ["cluster2"], rows
+
+
+@pytest.mark.timeout(240)
+def test_controller_down_is_one_line_logs_still_read_and_a_restart_forgets_nothing_of_tmuxkits(
+        stk: Env, cluster: slurm_mod.Slurm) -> None:
+    # A controller that does not answer: status names it in one line (not "unreachable": the host
+    # answered), logs still reads the log. Then a cluster restart (slurmctld -i) forgets every job:
+    # the stopped run still reads stopped with its rung, from tmuxkit's own records.
+    stk.add_run("cdown", trainer_cmd("--steps", "1000", "--delay", "0.2"), 'host = "cluster"')
+    stk.cli("start", "cdown")
+    log = stk.work / "results" / "cdown" / "tmuxkit" / "cdown.log"
+    wait_until(lambda: log.exists() and "step 2" in log.read_text(), timeout=30, interval=0.2, what="step 2")
+    stk.cli("stop", "cdown", "--grace", "20")
+    cluster.controller_down()
+    try:
+        t = time.monotonic()
+        r = stk.cli("status", check=None)
+        assert r.returncode != 0 and time.monotonic() - t < 30, r
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "Slurm controller does not answer" in lines[0], r.stderr
+        assert "unreachable" not in r.stdout + r.stderr, r.stdout + r.stderr
+        r = stk.cli("logs", "cdown")
+        assert "step 2" in r.stdout, r.stdout + r.stderr
+    finally:
+        cluster.controller_up()
+    st = js(stk, "cdown")
+    assert (st["state"], st["stop_rung"], st["exit_code"]) == ("stopped", "sigint", 0), st
+    assert st["slurm_state"] == "", st  # Slurm no longer knows the job

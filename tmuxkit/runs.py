@@ -258,6 +258,7 @@ class HostStatus:
     runs: list[RunStatus] = field(default_factory=list)
     error: str | None = None
     unknown: list[str] = field(default_factory=list)  # names asked for that have no run there
+    answered: bool = False  # with error: the host answered, but could not tell (its Slurm controller is down)
 
 
 def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIMEOUT,
@@ -286,7 +287,7 @@ def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STAT
         except HostError as e:
             if e.code in (ExitCode.NOT_FOUND, ExitCode.USAGE):
                 raise
-            return HostStatus(host=h.name, error=user_message(e))
+            return HostStatus(host=h.name, error=user_message(e), answered=not isinstance(e, UnreachableError))
         except TmuxkitError as e:  # an answer that is not one (garbage): this host's row only
             return HostStatus(host=h.name, error=e.message)
 

@@ -23,7 +23,7 @@ newest_job() {
     { id = ""; hit = 0
       for (i = 1; i <= NF; i++) { if ($i ~ /^JobId=/) id = substr($i, 7); if ($i == want) hit = 1 }
       if (hit && id + 0 > best + 0) best = id }
-    END { if (best != "") print best }'
+    END { if (best != "") print best }' || true
 }
 
 # field LINE KEY: the value of KEY=value in a scontrol -o line.
@@ -365,6 +365,8 @@ cmd_list() {
   need_slurm scontrol
   local want=" $* " r me jobs name id st node reason restarts exitc log seen=' ' d
   for r in "$@"; do tk_check_run "$r"; done
+  # A controller that does not answer is said in one line that names it (the host itself answered).
+  job_query "" || tk_die "$EX_UNREACHABLE" "the Slurm controller does not answer on $(tk_here) (scontrol: ${JQ_ERR:-no answer})"
   me=$(id -u)
   # The newest job of each name (wanted, or tmuxkit's: its output is .../tmuxkit/NAME.log).
   jobs=$(all_jobs | awk -F '|' -v want="$want" -v me="$me" '
@@ -462,10 +464,10 @@ w_evidence() { # LOG AGE: what the login node can see of a stuck job
 
 # job_query ID: sets JQ_LINE (the one-line scontrol -o show job ID); returns 0 when Slurm answered
 # (JQ_LINE empty: it does not know the job), 2 when the controller did not answer (JQ_ERR: its words).
-job_query() {
+job_query() { # ID, or "" for every job
   local out rc=0
   JQ_LINE='' JQ_ERR=''
-  out=$(scontrol -o show job "$1" 2>&1) || rc=$?
+  out=$(scontrol -o show job ${1:+"$1"} 2>&1) || rc=$?
   if [ "$rc" = 0 ]; then
     JQ_LINE=$(printf '%s\n' "$out" | head -n 1)
     return 0

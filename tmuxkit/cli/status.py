@@ -211,7 +211,7 @@ def _print_rows(title: str, results: Sequence[HostStatus]) -> bool:
     spark = sys.stdout.isatty()
     for s in results:
         if s.error:
-            rows.append(["-", s.host, f"unreachable ({s.error})", "", "", "", "", "", ""])
+            rows.append(["-", s.host, s.error if s.answered else f"unreachable ({s.error})", "", "", "", "", "", ""])
         for r in s.runs:
             pid = f"job {r.extra['job']}" if r.extra.get("job") else str(r.pid or "-")
             from tmuxkit.gpus import gpu_text, queue_text
@@ -241,4 +241,7 @@ def exit_code(results: Sequence[HostStatus]) -> int:
 def _name_unreachable(results: Sequence[HostStatus]) -> None:
     for s in results:
         if s.error:
-            err(f"host {s.host} is unreachable; its runs are not shown: {s.error}")
+            if s.answered:  # the host answered but cannot tell (its Slurm controller is down)
+                err(f"host {s.host}: its runs are not shown: {s.error}")
+            else:
+                err(f"host {s.host} is unreachable; its runs are not shown: {s.error}")
