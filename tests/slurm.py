@@ -84,7 +84,7 @@ class Slurm:
         """Start slurmctld again with -c (its saved state cleared): it forgets every job, as a
         cluster restart that lost its state does."""
         old = self.procs[1]
-        args = ["-c" if a == "-i" else a for a in old.args]  # type: ignore[union-attr]
+        args: list[str] = ["-c" if a == "-i" else str(a) for a in old.args]  # type: ignore[union-attr]
         self.procs[1] = subprocess.Popen(args, env={**os.environ, **self.env()}, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True)
 
