@@ -611,3 +611,20 @@ def test_controller_down_is_one_line_logs_still_read_and_a_restart_forgets_nothi
     st = js(stk, "cdown")
     assert (st["state"], st["stop_rung"], st["exit_code"]) == ("stopped", "sigint", 0), st
     assert st["slurm_state"] == "", st  # Slurm no longer knows the job
+
+
+def test_forget_of_a_slurm_run_refuses_a_live_one_and_keeps_results(stk: Env) -> None:
+    # forget did nothing (exit 0) for a Slurm run: now it removes tmuxkit's state of an ended run on
+    # the submitting host, refuses a live one (exit 3), and never touches results or logs.
+    stk.write_config(slurm_conf(["--hold"]))
+    stk.cli("start", "fgt", "--host", "cluster", "--", "echo hi")
+    r = stk.cli("forget", "fgt", check=3)
+    assert "is PENDING as a Slurm job" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    stk.cli("stop", "fgt")
+    state = stk.home / "slurm" / "fgt"
+    assert (state / "stopped").exists()
+    r = stk.cli("forget", "fgt", "--dry-run")
+    assert "would forget fgt on cluster" in r.stdout and state.exists(), r.stdout
+    r = stk.cli("forget", "fgt")
+    assert "forgot fgt on cluster" in r.stdout, r.stdout
+    assert not state.exists() and (stk.work / "results" / "fgt" / "tmuxkit").is_dir()

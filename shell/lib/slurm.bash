@@ -658,6 +658,59 @@ cmd_events() {
 }
 
 
+# cmd_forget [--dry-run] [--older-than S] [RUN...]: remove ended runs' state on this host
+# ($TMUXKIT_HOME/slurm/RUN: the job note, stop and budget records, events, evidence), never their
+# results or logs. A named run whose job is pending or running refuses them all (exit 3). With
+# --older-than and no RUN: every run submitted from here that ended more than S seconds ago (by
+# the wrapper's end record). A run whose Slurm job cannot be asked (the controller is down) is kept.
+cmd_forget() {
+  local dry=0 older='' r d now at='' list=() st
+  while [ $# -gt 0 ]; do
+    case $1 in
+    --dry-run) dry=1 ;;
+    --older-than)
+      case ${2:-} in '' | *[!0-9]*) tk_die "$EX_USAGE" "--older-than needs whole seconds" ;; esac
+      older=$2
+      shift
+      ;;
+    -*) tk_die "$EX_USAGE" "unknown argument: $1" ;;
+    *) tk_check_run "$1"; list+=("$1") ;;
+    esac
+    shift
+  done
+  need_slurm scontrol
+  job_query "" || tk_die "$EX_UNREACHABLE" "the Slurm controller does not answer on $(tk_here) (scontrol: ${JQ_ERR:-no answer}); nothing forgotten"
+  if [ ${#list[@]} = 0 ]; then
+    [ -n "$older" ] || tk_die "$EX_USAGE" "forget needs run names or --older-than"
+    for d in "$(tk_home)"/slurm/*/; do
+      r=$(basename "$d")
+      tk_valid_run "$r" && remembered_job "$r" || continue
+      end_record "$RJ_LOG" "$RJ_JOB"
+      [ -n "$ER_CODE" ] || continue
+      read -r _ at _ <"${RJ_LOG%"$TK_LOG_SUFFIX"}.exit" || continue
+      now=$(date +%s)
+      [ $((now - at)) -gt "$older" ] && list+=("$r")
+    done
+  fi
+  for r in ${list[@]+"${list[@]}"}; do # the live ones first: one refuses all
+    st=$(slurm_state "$(newest_job "$r")")
+    case $(tk_state_of "${st:-COMPLETED}") in
+    "$ST_PENDING" | "$ST_RUNNING") tk_die "$EX_LOCKED" "run '$r' is ${st:-live} as a Slurm job on $(tk_here); stop it first (tmuxkit stop $r)" ;;
+    esac
+  done
+  for r in ${list[@]+"${list[@]}"}; do
+    d=$(slurm_dir "$r")
+    [ -d "$d" ] && [ ! -L "$d" ] || continue # only tmuxkit's own state directory, never through a link
+    if [ "$dry" = 1 ]; then
+      printf 'would_forget=%s\n' "$r"
+      continue
+    fi
+    R_DIR=$d R_RUN=$r R_SOCKET='' tk_watchdog_end 0 || true
+    rm -rf -- "$d"
+    printf 'forgot=%s\n' "$r"
+  done
+}
+
 # --- the batch wrapper's end (shell/tmuxkit-sbatch-run, on the compute node) --------------------
 # Its records live beside the log, in RESULTS/tmuxkit/ on the shared filesystem, so the login
 # host reads them whatever Slurm still remembers: RUN.exit (how the last attempt ended),

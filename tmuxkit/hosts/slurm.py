@@ -172,7 +172,9 @@ class SlurmHost(Host):
 
     def forget_runs(self, names: Sequence[str] = (), *, older_than: int | None = None,
                     dry_run: bool = False) -> list[dict[str, str]]:
-        return []
+        """tmuxkit-slurm forget: the ended runs' state on the submitting host (results and logs stay)."""
+        args = (["--dry-run"] if dry_run else []) + (["--older-than", str(older_than)] if older_than is not None else [])
+        return self.script_ok(SCRIPT, "forget", *args, *names, timeout=120).kv_lines()
 
     def doctor_args(self) -> list[str]:
         return ["--slurm"]
