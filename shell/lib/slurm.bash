@@ -684,12 +684,12 @@ cmd_forget() {
     [ -n "$older" ] || tk_die "$EX_USAGE" "forget needs run names or --older-than"
     for d in "$(tk_home)"/slurm/*/; do
       r=$(basename "$d")
-      tk_valid_run "$r" && remembered_job "$r" || continue
+      if ! tk_valid_run "$r" || ! remembered_job "$r"; then continue; fi
       end_record "$RJ_LOG" "$RJ_JOB"
       [ -n "$ER_CODE" ] || continue
       read -r _ at _ <"${RJ_LOG%"$TK_LOG_SUFFIX"}.exit" || continue
       now=$(date +%s)
-      [ $((now - at)) -gt "$older" ] && list+=("$r")
+      if [ $((now - at)) -gt "$older" ]; then list+=("$r"); fi
     done
   fi
   for r in ${list[@]+"${list[@]}"}; do # the live ones first: one refuses all
@@ -700,7 +700,7 @@ cmd_forget() {
   done
   for r in ${list[@]+"${list[@]}"}; do
     d=$(slurm_dir "$r")
-    [ -d "$d" ] && [ ! -L "$d" ] || continue # only tmuxkit's own state directory, never through a link
+    if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi # only tmuxkit's own state directory, never through a link
     if [ "$dry" = 1 ]; then
       printf 'would_forget=%s\n' "$r"
       continue
