@@ -80,20 +80,6 @@ class Slurm:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=30)
 
-    def controller_up(self, timeout: float = 60.0) -> None:
-        """Start slurmctld again with -c (its saved state cleared): it forgets every job, as a
-        cluster restart that lost its state does."""
-        old = self.procs[1]
-        args: list[str] = ["-c" if a == "-i" else str(a) for a in old.args]  # type: ignore[union-attr]
-        self.procs[1] = subprocess.Popen(args, env={**os.environ, **self.env()}, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, start_new_session=True)
-
-        def idle() -> bool:
-            r = self.run("sinfo", "-h", "-N", "-o", "%T", check=False)
-            return r.returncode == 0 and r.stdout.strip().startswith("idle")
-
-        _wait(idle, timeout, "the node to become idle again", [self.root / "log" / "slurmctld.log"])
-
     def stop(self) -> None:
         if self.procs and self.procs[-1].poll() is None:
             # Cancel every job first, so no slurmstepd or trainer outlives the daemons.
