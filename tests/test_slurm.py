@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -230,6 +232,45 @@ def test_wrapper_resumes_by_the_watchdogs_checkpoint_rules(tmp_path: Path) -> No
 
     assert resume() == f"resume-with --from {low}"
     assert resume("--check", "sh -c 'case $0 in *step_000002*) exit 1 ;; esac'") == f"resume-with --from {high}"
+
+
+def _session_pids(sid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True, check=True).stdout
+    return [int(p) for p, s in (line.split() for line in out.splitlines() if line.strip()) if int(s) == sid]
+
+
+def test_the_wrapper_records_the_trainers_own_exit_code_when_a_signal_interrupts_its_wait(tmp_path: Path) -> None:
+    """Slurm's cancel sends CONT then TERM to every process of the job, the wrapper too. The CONT
+    interrupts the wrapper's `wait` (status 128+SIGCONT); when the trainer died of the TERM by the
+    time the wrapper looked, the wrapper recorded that 146 as the trainer's exit code (it read
+    "exited with code 146" or, with other signals, other codes, not "signal 15"). No Slurm needed:
+    the wrapper is run as the batch step runs it. Each round is a race, so several rounds."""
+    results = tmp_path / "results"
+    for i in range(8):
+        (results / "tmuxkit").mkdir(parents=True, exist_ok=True)
+        out = tmp_path / f"out{i}"
+        with out.open("w") as fh:
+            w = subprocess.Popen(
+                [str(SHELL / "tmuxkit-sbatch-run"), "--run", "sigs", "--results", str(results),
+                 "--cmd", "trap '' INT; echo ready; while :; do sleep 0.2; done"],
+                env={**os.environ, "TMUXKIT_HOME": str(tmp_path / "home")}, stdout=fh, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_until(lambda: "ready" in out.read_text(), timeout=30, interval=0.05, what="the trainer to start")
+            pids = _session_pids(w.pid)
+            for sig in (signal.SIGCONT, signal.SIGTERM):  # as slurmd ends a job: every process of it
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, sig)
+            rc = w.wait(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(w.pid, signal.SIGKILL)
+            w.wait(timeout=30)
+        code = (results / "tmuxkit" / "sigs.exit").read_text().split()[0]
+        assert (rc, code) == (143, "143"), f"round {i}: wrapper exit {rc}, recorded {code}: {out.read_text()}"
+        wait_until(lambda: not _session_pids(w.pid), timeout=30, interval=0.1, what="no process left of the job")
 
 
 def test_one_run_per_results_dir(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
