@@ -234,6 +234,19 @@ def test_wrapper_resumes_by_the_watchdogs_checkpoint_rules(tmp_path: Path) -> No
     assert resume("--check", "sh -c 'case $0 in *step_000002*) exit 1 ;; esac'") == f"resume-with --from {high}"
 
 
+def test_a_pending_reason_in_words() -> None:
+    """status gives Slurm's reason for a pending job in words, and says when it can never start
+    (issue 28 item 2); a code not known is named as it is."""
+    from tmuxkit.hosts.slurm_reasons import reason_text
+
+    assert reason_text("JobHeldUser", "21") == "held by a user: it starts once released (scontrol release 21)"
+    assert reason_text("PartitionTimeLimit").startswith("it can never start as asked: its time limit is over")
+    assert reason_text("BadConstraints").startswith("it can never start as asked")
+    assert reason_text("QOSGrpGRES") == "a limit of its account or QOS holds it (QOSGrpGRES)"
+    assert reason_text("SomethingNew") == "SomethingNew"
+    assert reason_text("None") == reason_text("") == ""
+
+
 def _session_pids(sid: int) -> list[int]:
     out = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True, check=True).stdout
     return [int(p) for p, s in (line.split() for line in out.splitlines() if line.strip()) if int(s) == sid]
@@ -270,6 +283,7 @@ def test_the_wrapper_records_the_trainers_own_exit_code_when_a_signal_interrupts
             w.wait(timeout=30)
         code = (results / "tmuxkit" / "sigs.exit").read_text().split()[0]
         assert (rc, code) == (143, "143"), f"round {i}: wrapper exit {rc}, recorded {code}: {out.read_text()}"
+        assert "Terminated" not in out.read_text()  # the log is the trainer's: no note of the wrapper's bash
         wait_until(lambda: not _session_pids(w.pid), timeout=30, interval=0.1, what="no process left of the job")
 
 
@@ -389,7 +403,8 @@ def test_cli_start_pending_running_exited_logs_and_attach(stk: Env, cluster: slu
     assert st["state"] == "pending" and st["job"] == job and st["reason"] == "JobHeldUser", st
     assert st["host"] == "cluster" and st["restarts"] == 0
     table = stk.cli("status").stdout
-    assert "pending (JobHeldUser)" in table and f"job {job}" in table, table
+    # the reason in words (it read "pending (JobHeldUser)"), with what to do
+    assert "pending (JobHeldUser: held by a user" in table and f"job {job}" in table, table
     # attach: a batch job has no terminal; one clear line, non-zero, with what to do instead.
     a = stk.cli("attach", "clife", check=1)
     assert a.stderr.count("\n") == 1 and "no terminal" in a.stderr, a.stderr
