@@ -46,7 +46,10 @@ def job_text(r: RunStatus) -> str:
     x = r.extra
     state = r.state
     if r.state == State.PENDING and x.get("reason"):
-        state += f" ({x['reason']})"
+        from tmuxkit.hosts.slurm_reasons import reason_text
+
+        words = reason_text(str(x["reason"]), str(x.get("job") or ""))
+        state += f" ({x['reason']}: {words})" if words != x["reason"] else f" ({x['reason']})"
     elif r.state == State.RUNNING and x.get("node"):
         state += f" on {x['node']}"
     elif r.exit_code is not None:
