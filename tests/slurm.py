@@ -74,6 +74,12 @@ class Slurm:
             argv, env={**os.environ, **self.env()}, capture_output=True, text=True, check=check, timeout=30
         )
 
+    def controller_down(self) -> None:
+        """Stop slurmctld (the daemons' second process); the node and its jobs run on."""
+        p = self.procs[1]
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+
     def stop(self) -> None:
         if self.procs and self.procs[-1].poll() is None:
             # Cancel every job first, so no slurmstepd or trainer outlives the daemons.

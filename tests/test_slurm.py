@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -107,9 +109,10 @@ def test_stop_ladder_sigint_saves(cluster: slurm_mod.Slurm, tmp_path: Path) -> N
 
 
 def test_trainer_env_and_int_before_the_time_limit(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
-    # The wrapper's markers reach the trainer, as on tmux hosts; and --signal=B:INT@GRACE is real:
-    # with --time=1 (60 s) and a grace of 58 s, Slurm sends INT to the batch shell (the wrapper)
-    # long before the limit, the wrapper forwards it, and the trainer saves and exits 0.
+    # The wrapper's markers reach the trainer, as on tmux hosts; and --signal=B:USR1@GRACE is real:
+    # with --time=1 (60 s) and a grace of 58 s, Slurm warns the batch shell (the wrapper) long
+    # before the limit, the wrapper gives the trainer Ctrl-C, and the trainer saves and exits 0.
+    # With no resume template nothing requeues it: the run reads timeout (it read "exited (0)").
     env = "echo env run=$TMUXKIT_RUN id=$TMUXKIT_RUN_ID results=$TMUXKIT_RESULTS unbuffered=$PYTHONUNBUFFERED"
     cmd = f"{env}; exec {trainer_cmd('--steps', '100000', '--delay', '0.2')}"
     info = submit(cluster, tmp_path, "tenv", cmd, "--grace", "58", "--", "--time=1")
@@ -119,11 +122,57 @@ def test_trainer_env_and_int_before_the_time_limit(cluster: slurm_mod.Slurm, tmp
         results = tmp_path / "results"
         assert f"env run=tenv id={info['job']} results={results} unbuffered=1\n" in log.read_text()
         wait_until(lambda: "interrupted" in log.read_text(), timeout=90, interval=0.5,
-                   what="the trainer's INT handler (--signal=B:INT@58 with --time=1)")
-        st = until_state(cluster, "tenv", "exited", 30)  # COMPLETED, not TIMEOUT: it saved and ended in time
-        assert st["exit"] == "0:0", st
+                   what=f"the trainer's INT handler (--signal=B:USR1@58 with --time=1): {log.read_text()[-300:]}")
+        st = until_state(cluster, "tenv", "timeout", 30)  # it saved in time, but the limit ended it
+        assert st["exit"] == "0:0" and st["slurm_state"] == "COMPLETED", (st, log.read_text()[-500:])
+        assert "time limit of job" in log.read_text() and "unexpected EOF" not in log.read_text()
+        events = (results / "tmuxkit" / "tenv.events.jsonl").read_text()
+        assert '"event":"time_limit"' in events, events
     finally:
         cluster.run("scancel", "--signal=KILL", "--full", info["job"], check=False)
+
+
+@pytest.mark.timeout(300)
+def test_time_limit_requeues_resumes_and_a_run_without_progress_fails(cluster: slurm_mod.Slurm,
+                                                                      tmp_path: Path) -> None:
+    # At the time limit's warning the trainer saves, the wrapper requeues the job and it resumes
+    # from the newest complete checkpoint. This trainer makes no checkpoint after resuming, so the
+    # second warning finds none newer: the run ends failed with that cause, not in a requeue loop.
+    cmd = f"sh -c '{trainer_cmd('--steps', '3', '--delay', '0.1')} \"$@\"; exec sleep 1000' _"
+    info = submit(cluster, tmp_path, "tl", cmd, "--grace", "58", "--resume", "--resume {checkpoint}",
+                  "--glob", "results/ckpt/step_*.pt", "--", "--time=1")
+    log = Path(info["log"])
+    events = tmp_path / "results" / "tmuxkit" / "tl.events.jsonl"
+    try:
+        wait_until(lambda: log.exists() and "resumed from" in log.read_text(), timeout=150, interval=0.5,
+                   what=f"the resumed attempt: {log.read_text()[-500:] if log.exists() else ''}")
+        st = until_state(cluster, "tl", "failed", 150)
+        assert "no newer complete checkpoint than step_000003.pt" in st["cause"], (st, log.read_text()[-800:])
+        kinds = [json.loads(ln)["event"] for ln in events.read_text().splitlines()]
+        assert kinds == ["time_limit", "requeued", "resumed", "time_limit", "crashed"], kinds
+        assert st["restarts"] == "1", st
+    finally:
+        cluster.run("scancel", "--signal=KILL", "--full", info["job"], check=False)
+
+
+def test_run_state_reads_out_of_memory_and_the_records(tmp_path: Path) -> None:
+    # run_state (shell/lib/slurm.bash) on recorded scontrol states: OUT_OF_MEMORY is failed with
+    # that cause; TIMEOUT is timeout; a job cancelled before it ran has no exit code.
+    log = tmp_path / "r" / "tmuxkit" / "m.log"
+    log.parent.mkdir(parents=True)
+    script = f"""
+TK_BIN={shlex.quote(str(SHELL))}
+. "$TK_BIN/lib/tmuxkit.bash"; . "$TK_BIN/lib/slurm.bash"
+for st in OUT_OF_MEMORY:0:125 TIMEOUT:0:15 CANCELLED:0:0 COMPLETED:0:0; do
+  run_state m 42 "${{st%%:*}}" "${{st#*:}}" {shlex.quote(str(log))}
+  printf '%s|%s|%s|%s\n' "$RS_STATE" "$RS_EXIT" "$RS_RUNG" "$RS_CAUSE"
+done
+"""
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "TMUXKIT_HOME": str(tmp_path / "home")})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["failed|0:125||out of memory (Slurm: OUT_OF_MEMORY)", "timeout|0:15||",
+                                     "stopped|||", "exited|0:0||"], r.stdout
 
 
 def test_stop_ladder_escalates_when_int_is_ignored(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
@@ -185,6 +234,59 @@ def test_wrapper_resumes_by_the_watchdogs_checkpoint_rules(tmp_path: Path) -> No
     assert resume("--check", "sh -c 'case $0 in *step_000002*) exit 1 ;; esac'") == f"resume-with --from {high}"
 
 
+def test_a_pending_reason_in_words() -> None:
+    """status gives Slurm's reason for a pending job in words, and says when it can never start
+    (issue 28 item 2); a code not known is named as it is."""
+    from tmuxkit.hosts.slurm_reasons import reason_text
+
+    assert reason_text("JobHeldUser", "21") == "held by a user: it starts once released (scontrol release 21)"
+    assert reason_text("PartitionTimeLimit").startswith("it can never start as asked: its time limit is over")
+    assert reason_text("BadConstraints").startswith("it can never start as asked")
+    assert reason_text("QOSGrpGRES") == "a limit of its account or QOS holds it (QOSGrpGRES)"
+    assert reason_text("SomethingNew") == "SomethingNew"
+    assert reason_text("None") == reason_text("") == ""
+
+
+def _session_pids(sid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True, check=True).stdout
+    return [int(p) for p, s in (line.split() for line in out.splitlines() if line.strip()) if int(s) == sid]
+
+
+def test_the_wrapper_records_the_trainers_own_exit_code_when_a_signal_interrupts_its_wait(tmp_path: Path) -> None:
+    """Slurm's cancel sends CONT then TERM to every process of the job, the wrapper too. The CONT
+    interrupts the wrapper's `wait` (status 128+SIGCONT); when the trainer died of the TERM by the
+    time the wrapper looked, the wrapper recorded that 146 as the trainer's exit code (it read
+    "exited with code 146" or, with other signals, other codes, not "signal 15"). No Slurm needed:
+    the wrapper is run as the batch step runs it. Each round is a race, so several rounds."""
+    results = tmp_path / "results"
+    for i in range(8):
+        (results / "tmuxkit").mkdir(parents=True, exist_ok=True)
+        out = tmp_path / f"out{i}"
+        with out.open("w") as fh:
+            w = subprocess.Popen(
+                [str(SHELL / "tmuxkit-sbatch-run"), "--run", "sigs", "--results", str(results),
+                 "--cmd", "trap '' INT; echo ready; while :; do sleep 0.2; done"],
+                env={**os.environ, "TMUXKIT_HOME": str(tmp_path / "home")}, stdout=fh, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_until(lambda: "ready" in out.read_text(), timeout=30, interval=0.05, what="the trainer to start")
+            pids = _session_pids(w.pid)
+            for sig in (signal.SIGCONT, signal.SIGTERM):  # as slurmd ends a job: every process of it
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, sig)
+            rc = w.wait(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(w.pid, signal.SIGKILL)
+            w.wait(timeout=30)
+        code = (results / "tmuxkit" / "sigs.exit").read_text().split()[0]
+        assert (rc, code) == (143, "143"), f"round {i}: wrapper exit {rc}, recorded {code}: {out.read_text()}"
+        assert "Terminated" not in out.read_text()  # the log is the trainer's: no note of the wrapper's bash
+        wait_until(lambda: not _session_pids(w.pid), timeout=30, interval=0.1, what="no process left of the job")
+
+
 def test_one_run_per_results_dir(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
     # The batch job holds the results lock on the compute node; a second run on the same results
     # dir (the wrapper, as a second job would run it) is refused with EX_LOCKED and a clear line.
@@ -207,6 +309,17 @@ def test_bad_input(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     r = tk(cluster, "status", "nosuchrun", check=False)
     assert r.returncode == 4 and "no Slurm job named" in r.stderr
+
+
+def test_every_verb_takes_help_and_the_entry_point_is_short() -> None:
+    """`tmuxkit-slurm VERB --help` prints the usage (it read '--help' as a run name); the logic
+    lives in shell/lib/slurm.bash, the entry point is as short as the others (issue 28)."""
+    for verb in ("submit", "status", "stop", "requeue", "list", "logs", "watch", "events"):
+        r = subprocess.run(["bash", str(SHELL / "tmuxkit-slurm"), verb, "--help"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0 and "Usage: tmuxkit-slurm submit" in r.stdout, (verb, r.returncode, r.stderr)
+    body = [ln for ln in (SHELL / "tmuxkit-slurm").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert len(body) < 40, len(body)
 
 
 def test_status_report_lists_slurm_jobs(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
@@ -290,7 +403,8 @@ def test_cli_start_pending_running_exited_logs_and_attach(stk: Env, cluster: slu
     assert st["state"] == "pending" and st["job"] == job and st["reason"] == "JobHeldUser", st
     assert st["host"] == "cluster" and st["restarts"] == 0
     table = stk.cli("status").stdout
-    assert "pending (JobHeldUser)" in table and f"job {job}" in table, table
+    # the reason in words (it read "pending (JobHeldUser)"), with what to do
+    assert "pending (JobHeldUser: held by a user" in table and f"job {job}" in table, table
     # attach: a batch job has no terminal; one clear line, non-zero, with what to do instead.
     a = stk.cli("attach", "clife", check=1)
     assert a.stderr.count("\n") == 1 and "no terminal" in a.stderr, a.stderr
@@ -330,11 +444,14 @@ def test_cli_stop_reports_the_rung(stk: Env) -> None:
     assert "at rung sigint" in r.stdout and "Slurm job" in r.stdout, _stop_diag(stk, r.stdout, log)
     assert "it exited cleanly (0)" in r.stdout, _stop_diag(stk, r.stdout, log)  # the exit code, as on tmux hosts
     assert "interrupted" in log.read_text()  # the trainer's Ctrl-C handler ran (it saves there)
+    st = js(stk, "cint")  # stopped with its rung, as on tmux (it read exited (0): Slurm's COMPLETED)
+    assert (st["state"], st["stop_rung"], st["exit_code"]) == ("stopped", "sigint", 0), st
     tlog = stk.work / "results" / "cterm" / "tmuxkit" / "cterm.log"
     wait_until(lambda: tlog.exists() and "ready" in tlog.read_text(), timeout=30, interval=0.2, what="ready")
     r = stk.cli("stop", "cterm", "--grace", "2")
     assert "at rung sigterm" in r.stdout and "it ended on signal 15 (143)" in r.stdout, _stop_diag(stk, r.stdout, tlog)
-    assert js(stk, "cterm")["state"] == "stopped"
+    st = js(stk, "cterm")
+    assert (st["state"], st["stop_rung"], st["exit_code"]) == ("stopped", "sigterm", 143), st
     assert "nothing to stop" in stk.cli("stop", "cterm").stdout
 
 
@@ -410,7 +527,7 @@ def test_cli_watch_requeues_a_silent_job_and_it_resumes(stk: Env) -> None:
 
 
 def test_cli_watch_budget_spent_stops_the_job_and_the_laptop_notifies(stk: Env, sink: int) -> None:
-    stk.add_run("cbudget", "echo hello; exec sleep 600",
+    stk.add_run("cbudget", "trap 'echo saved; exit 0' INT; echo hello; while :; do sleep 0.2; done",
                 f'host = "cluster"\nmax_restarts = 0\nnotify = ["json://127.0.0.1:{sink}/"]')
     stk.cli("start", "cbudget")
     until_cli_state(stk, "cbudget", "running", 30)
@@ -419,9 +536,10 @@ def test_cli_watch_budget_spent_stops_the_job_and_the_laptop_notifies(stk: Env, 
     events = stk.home / "slurm" / "cbudget" / "events.jsonl"
     wait_until(lambda: events.exists() and "budget_spent" in events.read_text(), timeout=60, interval=0.3,
                what="budget_spent")
-    # sleep dies of the Ctrl-C rung (exit 130): Slurm calls that FAILED, tmuxkit "failed".
+    # It saves and exits 0 on the Ctrl-C rung: Slurm calls that COMPLETED; tmuxkit says failed, with
+    # the cause, as on a tmux host (it read "exited (0)").
     st = until_cli_state(stk, "cbudget", "failed", 60)
-    assert st["restarts"] == 0 and (stk.home / "slurm" / "cbudget" / "failed").exists(), st
+    assert st["restarts"] == 0 and st["cause"] == "restart budget spent", st
     assert '"event":"requeued"' not in events.read_text()
     # The Slurm watchdog sends nothing itself; the laptop's follower sends every event worth it.
     wait_until(lambda: any("budget_spent" in str(b) for b in Sink.received), timeout=30, interval=0.3,
@@ -488,6 +606,20 @@ def test_list_reports_a_run_slurm_has_forgotten_from_its_exit_file(stk: Env, tmp
     st = js(stk, "ghost")
     assert st["state"] == "failed" and st["exit_code"] == 2 and st["job"] == "999999", st
     assert st["last_line"] == "last words" and st["slurm_state"] == ""
+    # tmuxkit's own records outlive Slurm's: a stop, the time limit, a spent budget, logs and events.
+    (d / "stopped").write_text("999999 sigint 0\n")
+    (log.parent / "ghost.exit").write_text("0 1700000000 finished 999999\n")
+    st = js(stk, "ghost")
+    assert (st["state"], st["stop_rung"], st["exit_code"]) == ("stopped", "sigint", 0), st
+    (d / "stopped").unlink()
+    (log.parent / "ghost.exit").write_text("0 1700000000 time_limit 999999\n")
+    assert js(stk, "ghost")["state"] == "timeout"
+    (d / "failed").write_text("restart budget spent\n999999\n")
+    st = js(stk, "ghost")
+    assert (st["state"], st["cause"]) == ("failed", "restart budget spent"), st
+    (d / "failed").unlink()
+    r = stk.cli("logs", "ghost")  # it read: no Slurm job named 'ghost'
+    assert "last words" in r.stdout, r.stdout + r.stderr
     (log.parent / "ghost.exit").unlink()
     assert js(stk, "ghost")["state"] == "dead"
     assert any(r["run"] == "ghost" for r in json.loads(stk.cli("status", "--json").stdout))
@@ -507,3 +639,51 @@ def test_two_slurm_hosts_on_one_cluster_list_each_run_once(stk: Env) -> None:
     stk.cli("start", "twice", "--host", "cluster2", "--", "true")
     rows = [r for r in json.loads(stk.cli("status", "--json").stdout) if r["run"] == "twice"]
     assert [r["host"] for r in rows] == ["cluster2"], rows
+
+
+@pytest.mark.timeout(240)
+def test_controller_down_is_one_line_and_logs_still_read(tk: Env) -> None:
+    # A controller that does not answer: status names it in one line (not "unreachable": the host
+    # answered), logs still reads the log, and the stopped run's records are kept. A cluster of its
+    # own, since its controller is stopped for good.
+    why = slurm_mod.unavailable()
+    if why:
+        pytest.skip(why)
+    own = slurm_mod.start()
+    try:
+        tk.env.update(own.env())
+        tk.write_config('[hosts.cluster]\nkind = "slurm"\n')
+        tk.add_run("cdown", trainer_cmd("--steps", "1000", "--delay", "0.2"), 'host = "cluster"')
+        tk.cli("start", "cdown")
+        log = tk.work / "results" / "cdown" / "tmuxkit" / "cdown.log"
+        wait_until(lambda: log.exists() and "step 2" in log.read_text(), timeout=30, interval=0.2, what="step 2")
+        tk.cli("stop", "cdown", "--grace", "20")
+        own.controller_down()
+        t = time.monotonic()
+        r = tk.cli("status", check=None)
+        assert r.returncode != 0 and time.monotonic() - t < 30, r
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "Slurm controller does not answer" in lines[0], r.stderr
+        assert "unreachable" not in r.stdout + r.stderr, r.stdout + r.stderr
+        r = tk.cli("logs", "cdown")  # it printed nothing, exit 1
+        assert "step 2" in r.stdout, r.stdout + r.stderr
+        assert (tk.home / "slurm" / "cdown" / "stopped").read_text().split()[1] == "sigint"
+    finally:
+        own.stop()
+
+
+def test_forget_of_a_slurm_run_refuses_a_live_one_and_keeps_results(stk: Env) -> None:
+    # forget did nothing (exit 0) for a Slurm run: now it removes tmuxkit's state of an ended run on
+    # the submitting host, refuses a live one (exit 3), and never touches results or logs.
+    stk.write_config(slurm_conf(["--hold"]))
+    stk.cli("start", "fgt", "--host", "cluster", "--", "echo hi")
+    r = stk.cli("forget", "fgt", check=3)
+    assert "is PENDING as a Slurm job" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    stk.cli("stop", "fgt")
+    state = stk.home / "slurm" / "fgt"
+    assert (state / "stopped").exists()
+    r = stk.cli("forget", "fgt", "--dry-run")
+    assert "would forget fgt on cluster" in r.stdout and state.exists(), r.stdout
+    r = stk.cli("forget", "fgt")
+    assert "forgot fgt on cluster" in r.stdout, r.stdout
+    assert not state.exists() and (stk.work / "results" / "fgt" / "tmuxkit").is_dir()

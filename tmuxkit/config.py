@@ -94,6 +94,16 @@ class HostSpec:
     def is_slurm(self) -> bool:
         return self.kind == KIND_SLURM
 
+    @property
+    def on_this_machine(self) -> bool:
+        """Its runs start from this machine (no ssh): paths relative to the config are resolved here."""
+        return self.is_local or not self.ssh
+
+    @property
+    def one_ssh_box(self) -> bool:
+        """A tmux host over ssh: its runs are on that one box (two entries may name the same box)."""
+        return bool(self.ssh) and not self.is_slurm and not self.is_local
+
 
 @dataclass(frozen=True)
 class RunSpec:

@@ -51,10 +51,11 @@ class State(_Word):
     PENDING = "pending"  # a Slurm job waiting in the queue (or requeued)
     QUEUED = "queued"  # waiting in the host's own queue (for GPUs, or for its --after run)
     BLOCKED = "blocked"  # queued, but never to start: the run it waited for failed or was stopped
+    TIMEOUT = "timeout"  # a batch job ended by its time limit, with no requeue left (Slurm)
 
 
 ALIVE_STATES = frozenset({State.RUNNING, State.STUCK})
-ENDED_STATES = frozenset({State.EXITED, State.STOPPED, State.DEAD, State.FAILED})
+ENDED_STATES = frozenset({State.EXITED, State.STOPPED, State.DEAD, State.FAILED, State.TIMEOUT})
 
 
 class Rung(_Word):
@@ -117,13 +118,16 @@ class Event(_Word):
     WATCHDOG_GAVE_UP = "watchdog_gave_up"  # the watchdog ended on an error of its own while the run had not ended for good
     ON_DONE = "on_done"  # the run's on_done command ran on the host (its exit code and output's tail)
     ON_DONE_SKIPPED = "on_done_skipped"  # on_done was not run for this start (the user stopped it)
+    CONTROLLER_DOWN = "controller_down"  # the Slurm watchdog: the controller does not answer; it waits
+    CONTROLLER_BACK = "controller_back"  # ... and answers again
+    TIME_LIMIT = "time_limit"  # a batch job's time limit is near: its trainer got Ctrl-C to save (Slurm)
 
 
 # Events worth a notification.
 NOTIFY_EVENTS = frozenset({Event.STUCK, Event.RESUMED, Event.RESTARTED, Event.FINISHED, Event.CRASHED,
                            Event.BUDGET_SPENT, Event.REQUEUED, Event.QUEUE_REFUSED, Event.BLOCKED,
                            Event.NAN_LOSS, Event.DISK_LOW, Event.RESUME_FAILED, Event.WATCHDOG_GAVE_UP,
-                           Event.ON_DONE})
+                           Event.ON_DONE, Event.TIME_LIMIT})
 
 # --- run names ------------------------------------------------------------------------
 RUN_NAME_MAX = 64
@@ -414,6 +418,7 @@ class StartInfo:
     state: str = "started"  # or "queued": waiting in the host's queue (position, waiting_for)
     position: int | None = None
     waiting_for: str = ""
+    job: str = ""  # a batch job's id (hosts.slurm: the run is that job, not a tmux session)
 
     @classmethod
     def parse(cls, text: str) -> StartInfo:

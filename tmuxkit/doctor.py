@@ -15,9 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tmuxkit.config import LOCAL, Config, expand_home
-from tmuxkit.hosts import Host, connect, slurm_args
+from tmuxkit.hosts import Host, connect
 from tmuxkit.hosts.base import Result
-from tmuxkit.hosts.slurm import SlurmHost
 from tmuxkit.hosts.ssh import SshHost
 
 LAPTOP, HOST = "laptop", "host"
@@ -170,9 +169,9 @@ def _rooted(path: str) -> bool:
     return path.startswith("/") or path == "~" or path.startswith("~/")
 
 
-def _host_checks(host: Host, dirs: list[str] | list[tuple[str, str]], slurm: bool = False) -> tuple[list[Check], float | None]:
-    """The host script's checks (with --slurm: the Slurm client tools too), and the host's clock
-    less this machine's (seconds) at the call's midpoint. A dir may come with its run's
+def _host_checks(host: Host, dirs: list[str] | list[tuple[str, str]]) -> tuple[list[Check], float | None]:
+    """The host script's checks (with the host's own: a Slurm host's client tools too), and the
+    host's clock less this machine's (seconds) at the call's midpoint. A dir may come with its run's
     disk_min_free (checked there too)."""
     args: list[str] = []
     for d in dirs:
@@ -180,7 +179,7 @@ def _host_checks(host: Host, dirs: list[str] | list[tuple[str, str]], slurm: boo
             args += ["--disk-min-free", d[1], "--dir", d[0]]
         else:
             args += ["--dir", d]
-    args += ["--slurm"] if slurm else []
+    args += host.doctor_args()
     t0 = time.time()
     res = host.script("tmuxkit-doctor", *args, timeout=60)
     mid = (t0 + time.time()) / 2
@@ -204,8 +203,8 @@ def _host_checks(host: Host, dirs: list[str] | list[tuple[str, str]], slurm: boo
 def diagnose(conf: Config, host_name: str) -> Report:
     spec = conf.host(host_name)
     host = connect(spec)
-    # A Slurm host is reached through its transport: this machine, or its login node over ssh.
-    transport = host.transport if isinstance(host, SlurmHost) else host
+    # A host is reached through its transport: this machine, or (its login node) over ssh.
+    transport = host.link
     remote = isinstance(transport, SshHost)
     checks: list[Check] = []
     try:
@@ -222,12 +221,11 @@ def diagnose(conf: Config, host_name: str) -> Report:
                 return Report(host_name, False, checks)
             checks.append(banner)
             checks.append(_installed(transport))
-        host_checks, skew = _host_checks(host, _dirs_min(conf, host_name), slurm=spec.is_slurm)
+        host_checks, skew = _host_checks(host, _dirs_min(conf, host_name))
         checks += host_checks
-        if spec.is_slurm and {"sbatch", "slurm controller"} <= {c.check for c in host_checks if c.ok}:
-            # sbatch --test-only of the host's and each run's resources (with a client and a controller)
-            checks += [Check(HOST, r["check"], r.get("ok") == "1", r.get("value", ""), r.get("fix", ""))
-                       for r in slurm_args.test_only_rows(host, conf)]
+        # the host's own checks of the config (a Slurm host's: sbatch --test-only of each run's resources)
+        checks += [Check(HOST, r["check"], r.get("ok") == "1", r.get("value", ""), r.get("fix", ""))
+                   for r in host.doctor_rows(conf, {c.check for c in host_checks if c.ok})]
         if skew is not None and remote:
             ok = abs(skew) <= SKEW_LIMIT
             checks.append(Check(HOST, "clock skew", ok, f"{skew:+.1f} s from this machine",

@@ -26,8 +26,7 @@ def _q(s: str) -> str:
 
 
 def _resources(conf: Config, run: RunSpec) -> dict[str, Any]:
-    spec = conf.host(run.host)
-    return slurm_args.resources(spec if spec.is_slurm else None, run)
+    return slurm_args.run_resources(conf.host(run.host), run)
 
 
 def sbatch_script(conf: Config, run: RunSpec, lead: int = LEAD) -> str:

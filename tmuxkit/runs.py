@@ -8,7 +8,6 @@ kill ladder and zombie detection live in shell/ only.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import stat
 import subprocess
@@ -23,19 +22,15 @@ from typing import Any
 from tmuxkit.config import LOCAL, Config, HostSpec, RunSpec, check_run_name, expand_home
 from tmuxkit.contract import (
     HELPER_SEP,
-    ContractError,
     Defaults,
     ExitCode,
     RunStatus,
     StartInfo,
     StartOpt,
     StopResult,
-    Writer,
-    parse_status_report,
 )
 from tmuxkit.errors import HostError, TmuxkitError, UnreachableError, UsageError, user_message
 from tmuxkit.hosts import Host, connect
-from tmuxkit.hosts.slurm import SlurmHost, Submitted
 
 DEMO = "demo"
 DEMO_WATCH_EVERY = 3  # seconds: `start demo --watch` checks this often (the demo lasts seconds)
@@ -55,11 +50,11 @@ def is_builtin_demo(config: Config, name: str) -> bool:
 
 
 def _on_this_machine(config: Config, host: str) -> bool:
-    """Runs from this machine: local, or a Slurm host with no ssh (jobs submitted from here)."""
+    """Runs from this machine: local, or a host entry that reaches this machine without ssh."""
     if host == LOCAL:
         return True
     spec = config.hosts.get(host)
-    return spec is not None and spec.is_slurm and not spec.ssh
+    return spec is not None and spec.on_this_machine
 
 
 def resolve(config: Config, name: str, command: Sequence[str] = (), **overrides: object) -> RunSpec:
@@ -243,13 +238,6 @@ def remembered_host(run: str) -> str | None:
         return None
 
 
-def submit(host: SlurmHost, spec: RunSpec) -> Submitted:
-    """A run on a Slurm host: one batch job (tmuxkit-slurm submit), remembered here like any run."""
-    sub = host.submit(spec)
-    remember_host(spec.name, host.name)
-    return sub
-
-
 _REFUSED = frozenset({ExitCode.USAGE, ExitCode.LOCKED, ExitCode.BAD_LOCK, ExitCode.NO_TOOL})
 
 
@@ -257,11 +245,10 @@ def start(host: Host, spec: RunSpec) -> Started:
     """Start SPEC on HOST. Where it runs is noted on this machine before the exchange, so a start
     cut off mid-way (a dropped link) still leaves a run that `status RUN` finds; a start the host
     refused puts the earlier note back."""
-    sa = StartArgs.for_spec(host, spec)
     before = remembered_host(spec.name)
     remember_host(spec.name, host.name)
     try:
-        res = host.script_ok("tmuxkit-start", *sa.argv(), input=sa.stdin())
+        info = host.start_run(spec)
     except TmuxkitError as e:
         # A refusal before anything was made puts the earlier note back; a link cut off mid-way,
         # or a command that died at once (the run exists there, with its log), keeps this one.
@@ -272,10 +259,6 @@ def start(host: Host, spec: RunSpec) -> Started:
         else:
             remember_host(spec.name, before)
         raise
-    try:
-        info = StartInfo.parse(res.out)
-    except ContractError as e:
-        raise TmuxkitError(f"{host.name}: {e}") from None
     return Started(host=host.name, info=info, spec=spec)
 
 
@@ -285,6 +268,7 @@ class HostStatus:
     runs: list[RunStatus] = field(default_factory=list)
     error: str | None = None
     unknown: list[str] = field(default_factory=list)  # names asked for that have no run there
+    answered: bool = False  # with error: the host answered, but could not tell (its Slurm controller is down)
 
 
 def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIMEOUT,
@@ -293,32 +277,10 @@ def status_on(host: Host, names: Sequence[str] = (), timeout: float = STATUS_TIM
     The host keeps an ended run's answer (--cache), so a call costs the same however many runs
     it has had. A named run that is not there raises (exit 4), unless PARTIAL: then the answer
     lists it in .unknown."""
-    if isinstance(host, SlurmHost):
-        if not partial:
-            return HostStatus(host=host.name, runs=host.statuses(names, timeout))
-        found, missing = host.statuses_partial(names, timeout)
-        return HostStatus(host=host.name, runs=found, unknown=missing)
-    window = ["--ended-within", str(ended_within)] if ended_within is not None and not names else []
-    # The host ends its own work when this side stops waiting: nothing is left running there.
-    deadline = ["--deadline", str(max(1, math.ceil(timeout)))] if timeout else []
-    res = host.script_ok("check_training_status.sh", "--runs-only", "--json", "--cache", *deadline, *window, *names,
-                         timeout=timeout)
-    try:
-        report = parse_status_report(res.out)
-        runs = [RunStatus.parse(r, host=host.name) for r in report.runs]
-    except ContractError as e:
-        raise TmuxkitError(f"{host.name}: {e}") from None
-    for r in runs:
-        if r.writer == Writer.DEAD:  # the log writer died: re-pipe it (with a gap marker) and say so
-            fixed = host.script("tmuxkit-zombies", "--fix", r.run)
-            # Only a repair that held (the host checks the new writer is still attached a moment later).
-            if any(line.startswith("kind=writer_dead\t") and line.endswith("\taction=repiped")
-                   for line in fixed.out.splitlines()):
-                r.writer = Writer.REPIPED.value
-    if report.unknown and not partial:
-        raise HostError(f"no run named '{report.unknown[0]}' on {host.name}", host=host.name,
-                        code=ExitCode.NOT_FOUND)
-    return HostStatus(host=host.name, runs=runs, unknown=report.unknown)
+    runs, unknown = host.run_statuses(names, timeout, ended_within)
+    if unknown and not partial:
+        raise HostError(f"no run named '{unknown[0]}' on {host.name}", host=host.name, code=ExitCode.NOT_FOUND)
+    return HostStatus(host=host.name, runs=runs, unknown=unknown)
 
 
 def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STATUS_TIMEOUT,
@@ -335,7 +297,7 @@ def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STAT
         except HostError as e:
             if e.code in (ExitCode.NOT_FOUND, ExitCode.USAGE):
                 raise
-            return HostStatus(host=h.name, error=user_message(e))
+            return HostStatus(host=h.name, error=user_message(e), answered=not isinstance(e, UnreachableError))
         except TmuxkitError as e:  # an answer that is not one (garbage): this host's row only
             return HostStatus(host=h.name, error=e.message)
 
@@ -355,13 +317,14 @@ def status_all(asks: Sequence[tuple[Host, Sequence[str]]], timeout: float = STAT
 def same_box(specs: Sequence[HostSpec]) -> tuple[list[HostSpec], dict[str, str]]:
     """Host entries that reach the same box (the same user, hostname and port, as ssh itself
     resolves them with `ssh -G` and the entry's own options) count once: (the hosts to ask, and
-    {dropped name: the name kept}). Slurm hosts and this machine are kept as they are."""
+    {dropped name: the name kept}). Hosts reached without ssh of their own (this machine, and
+    any entry whose box is not one ssh destination) are kept as they are."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tmuxkit.hosts.ssh import SshHost
 
     def key(spec: HostSpec) -> tuple[str, ...] | None:
-        if spec.is_local or spec.is_slurm:
+        if not spec.one_ssh_box:
             return None
         try:
             p = subprocess.run(["ssh", *SshHost(spec).ssh_options(), "-G", spec.ssh], capture_output=True, text=True,
@@ -375,7 +338,7 @@ def same_box(specs: Sequence[HostSpec]) -> tuple[list[HostSpec], dict[str, str]]
         return (g["user"], g["hostname"].lower(), g["port"], g.get("proxyjump", ""), g.get("proxycommand", ""),
                 g.get("hostkeyalias", ""))
 
-    ssh_specs = [s for s in specs if not s.is_local and not s.is_slurm]
+    ssh_specs = [s for s in specs if s.one_ssh_box]
     with ThreadPoolExecutor(max_workers=8) as pool:
         keys = dict(zip([s.name for s in ssh_specs], pool.map(key, ssh_specs), strict=True))
     kept: list[HostSpec] = []
@@ -392,15 +355,18 @@ def same_box(specs: Sequence[HostSpec]) -> tuple[list[HostSpec], dict[str, str]]
     return kept, dropped
 
 
-def dedupe_slurm(config: Config, statuses: Sequence[HostStatus]) -> None:
-    """Two Slurm hosts may reach the same cluster (another partition, other sbatch_args): each lists
-    every job tmuxkit submitted there. Keep each run once, under the host it was started on (its
-    config, else this machine's memory), else under the first host that listed it."""
+def dedupe_shared(config: Config, statuses: Sequence[HostStatus], shared: Iterable[str]) -> None:
+    """Two host entries that share runs (Host.shares_runs: two Slurm hosts reach one cluster, with
+    another partition or other sbatch_args) each list every run started there. Keep each run once,
+    under the host it was started on (its config, else this machine's memory), else under the
+    first host that listed it. SHARED: those hosts' names."""
+    names = set(shared)
     where: dict[str, list[HostStatus]] = {}
     for s in statuses:
+        if s.host not in names:
+            continue
         for r in s.runs:
-            if r.extra.get("kind") == "slurm":
-                where.setdefault(r.run, []).append(s)
+            where.setdefault(r.run, []).append(s)
     for name, hosts in where.items():
         if len(hosts) < 2:
             continue
@@ -429,36 +395,20 @@ def host_for_run(config: Config, name: str, host: str | None = None) -> Host:
 
 
 def stop(host: Host, name: str, grace: int = Defaults.GRACE, term_wait: int = Defaults.TERM_WAIT) -> StopResult:
-    if isinstance(host, SlurmHost):
-        check_run_name(name)
-        return host.stop_run(name, grace)
-    res = host.script_ok("tmuxkit-kill", name, "--grace", str(grace), "--term-wait", str(term_wait),
-                         timeout=grace + term_wait + 60)
-    try:
-        return StopResult.parse(res.out)
-    except ContractError as e:
-        raise TmuxkitError(f"{host.name}: {e}") from None
+    check_run_name(name)
+    return host.stop_run(name, grace, term_wait)
 
 
 def cleanup(host: Host, dry_run: bool = False) -> list[dict[str, str]]:
-    if isinstance(host, SlurmHost):
-        return []  # Slurm keeps its own jobs; the wrapper's lock on the compute node ends with the job
-    args = [] if dry_run else ["--fix"]
-    rows = host.script_ok("tmuxkit-zombies", *args, timeout=300).kv_lines()
-    for r in rows:
-        r["host"] = host.name
-    return rows
+    return host.cleanup_runs(dry_run)
 
 
 def forget(host: Host, names: Sequence[str] = (), *, older_than: int | None = None,
            dry_run: bool = False) -> list[dict[str, str]]:
-    """Remove finished runs' state on HOST (tmuxkit-forget): NAMES, or every run that ended more than
-    OLDER_THAN seconds ago. A running one among NAMES refuses them all (exit 3). This machine's
-    note of where each was started goes too. A Slurm host keeps no such state: nothing to forget."""
-    if isinstance(host, SlurmHost):
-        return []
-    args = (["--dry-run"] if dry_run else []) + (["--older-than", str(older_than)] if older_than is not None else [])
-    rows = host.script_ok("tmuxkit-forget", *args, *names, timeout=120).kv_lines()
+    """Remove finished runs' state on HOST (Host.forget_runs): NAMES, or every run that ended more
+    than OLDER_THAN seconds ago. A running one among NAMES refuses them all (exit 3). This
+    machine's note of where each was started goes too."""
+    rows = host.forget_runs(names, older_than=older_than, dry_run=dry_run)
     if not dry_run:
         for r in rows:
             if r.get("forgot") and remembered_host(r["forgot"]) == host.name:
@@ -466,15 +416,10 @@ def forget(host: Host, names: Sequence[str] = (), *, older_than: int | None = No
     return rows
 
 
-def _log_args(host: Host, name: str) -> tuple[str, ...]:
-    """The host script (and its leading arguments) that prints a run's log."""
-    return host.log_args(name) if isinstance(host, SlurmHost) else ("tmuxkit-logs", name)
-
-
 def logs(host: Host, name: str, lines: int = 20, follow: bool = False) -> int:
     check_run_name(name)
     if not follow:
-        return host.stream(*_log_args(host, name), "-n", str(lines))
+        return host.stream(*host.log_args(name), "-n", str(lines))
     return follow_logs(host, name, lines)
 
 
@@ -505,7 +450,7 @@ def follow_logs(host: Host, name: str, lines: int, say: Any = None) -> int:
         direct = False  # a host without positions, past its first heartbeat: lines go out at once
         tries += 1
         try:
-            for line in host.lines(*_log_args(host, name), "-n", str(n), "-f", "--heartbeat", *resume):
+            for line in host.lines(*host.log_args(name), "-n", str(n), "-f", "--heartbeat", *resume):
                 answered = True
                 if line.startswith(HEARTBEAT):
                     mark = line[1:]
@@ -589,20 +534,5 @@ def start_helper_session(name: str, argv: Sequence[str], cwd: str) -> str:
 
 
 def attach_argv(host: Host, run: RunStatus) -> list[str]:
-    """tmux attach to the run's session; switch-client only from inside the same tmux server (from
-    inside another one, a nested attach with TMUX unset). A run with no session left is an error."""
-    socket = run.socket
-    target = f"={run.run}"
-    if host.run(host.tmux_argv("has-session", "-t", target, socket=socket)).rc != 0:
-        ended = f"it has ended ({run.state}" + (f", exit code {run.exit_code})" if run.exit_code is not None else ")")
-        if run.alive:
-            ended = "it runs headless (its tmux session was killed)"
-        raise TmuxkitError(f"run {run.run!r} has no tmux session to attach to: {ended}; "
-                           f"see its output with: tmuxkit logs {run.run}", ExitCode.NOT_FOUND)
-    inside = os.environ.get("TMUX", "")
-    if host.name == LOCAL and inside:
-        here = host.run(host.tmux_argv("display-message", "-p", "#{socket_path}", socket=socket)).out.strip()
-        if here and inside.split(",", 1)[0] == here:
-            return host.tmux_argv("switch-client", "-t", target, socket=socket)
-        return ["env", "-u", "TMUX", *host.tmux_argv("attach-session", "-t", target, socket=socket)]
-    return host.tmux_argv("attach-session", "-t", target, socket=socket)
+    """What attaches the terminal to RUN (Host.attach_argv); a run with nothing to attach to is an error."""
+    return host.attach_argv(run)

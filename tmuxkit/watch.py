@@ -106,11 +106,7 @@ def off(host: Host, run: str) -> bool:
 def events(host: Host, run: str, follow: bool = False) -> Iterator[dict[str, object]]:
     """The run's events; blank lines (the follower's heartbeat) and anything that is not a JSON
     object (a damaged line) are skipped."""
-    from tmuxkit.hosts.slurm import SCRIPT as SLURM_SCRIPT
-    from tmuxkit.hosts.slurm import SlurmHost
-
-    script = (SLURM_SCRIPT, "events") if isinstance(host, SlurmHost) else ("tmuxkit-events",)
-    for line in host.lines(*script, run, *(["-f"] if follow else [])):
+    for line in host.lines(*host.events_args(run), *(["-f"] if follow else [])):
         if not line.strip():
             continue
         try:

@@ -24,6 +24,7 @@ ST_FAILED=failed
 ST_PENDING=pending
 ST_QUEUED=queued
 ST_BLOCKED=blocked
+ST_TIMEOUT=timeout
 
 # stop rungs
 RUNG_SIGINT=sigint
@@ -74,6 +75,9 @@ EV_DISK_OK=disk_ok
 EV_WATCHDOG_GAVE_UP=watchdog_gave_up
 EV_ON_DONE=on_done
 EV_ON_DONE_SKIPPED=on_done_skipped
+EV_CONTROLLER_DOWN=controller_down
+EV_CONTROLLER_BACK=controller_back
+EV_TIME_LIMIT=time_limit
 
 # run names
 TK_RUN_NAME_MAX=64
@@ -130,4 +134,4 @@ OPT_FROM_QUEUE=--from-queue
 OPT_GPUS_IGNORE_FOREIGN=--gpus-ignore-foreign
 
 # events worth a notification
-TK_NOTIFY_EVENTS='blocked budget_spent crashed disk_low finished nan_loss on_done queue_refused requeued restarted resume_failed resumed stuck watchdog_gave_up'
+TK_NOTIFY_EVENTS='blocked budget_spent crashed disk_low finished nan_loss on_done queue_refused requeued restarted resume_failed resumed stuck time_limit watchdog_gave_up'

@@ -43,10 +43,8 @@ def run(a: Args) -> int:
     spec = conf.runs.get(a.run) or cfg.RunSpec(name=cfg.check_run_name(a.run))
     host = runs.host_for_run(conf, a.run, a.host)
     # What the host's watchdog sends (notify_from = "host") is not sent again from here.
-    # A Slurm run's watchdog sends nothing itself: this follower sends all.
-    from tmuxkit.hosts.slurm import SlurmHost
-
-    laptop_sends_all = spec.notify_from != "host" or isinstance(host, SlurmHost)
+    # A host whose watchdog sends nothing itself (a Slurm host's): this follower sends all.
+    laptop_sends_all = spec.notify_from != "host" or not host.sends_notifications
     urls = spec.notify if laptop_sends_all else tuple(watch.host_targets(spec.notify)[1])
     notify = watch.Notifier(a.run, urls) if a.follow and urls else None
     seen: set[str] = set()

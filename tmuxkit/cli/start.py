@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from tmuxkit.config import Config, RunSpec
     from tmuxkit.hosts import Host
-    from tmuxkit.hosts.slurm import SlurmHost
 
 HELP = "start a run in a detached tmux session"
 FLAGS = frozenset({"-h", "--help", "--host", "--cwd", "--results", "--env", "--sync", "--watch", "--early-wait",
@@ -121,15 +120,10 @@ def run(a: Args) -> int:
     hspec = conf.host(spec.host)
     spec = spec.with_overrides(max_runs=hspec.max_runs or None, gpus_ignore_foreign=hspec.gpus_ignore_foreign or None)
     h = connect(conf.host(spec.host))
-    from tmuxkit.hosts.slurm import SlurmHost
-
-    if isinstance(h, SlurmHost):
-        if a.resume:
-            raise UsageError(f"--resume is not available for a run on Slurm host {h.name!r}: its batch job "
-                             "resumes from the newest checkpoint by itself when requeued")
-        return submit(a, h, spec)
+    h.check_start(resume=a.resume, sync=a.sync)
     try:
-        spec = _resume_or_hint(a, h, spec)
+        if not h.resumes_itself:
+            spec = _resume_or_hint(a, h, spec)
         started = runs.start(h, spec)
         notify_note = _host_notify(h, a, spec, queued=started.info.state == "queued")
         done_note = _host_on_done(h, spec)
@@ -150,13 +144,10 @@ def run(a: Args) -> int:
         return 0
     if i.note:
         say(f"note: {i.note}")
-    say(f"started {i.run} on {started.host}")
-    say(f"  session  {i.session}")
-    say(f"  pid      {i.pid or i.runner_pid}")
-    say(f"  log      {i.log}")
-    say(f"  results  {i.results}")
-    say(f"  lock     {i.lock}")
-    say(f"attach:  tmuxkit attach {a.run}    (or: {attach_hint(i.socket, i.session, conf.host(started.host))})")
+    for line in h.start_lines(i):
+        say(line)
+    if i.session:
+        say(f"attach:  tmuxkit attach {a.run}    (or: {attach_hint(i.socket, i.session, conf.host(started.host))})")
     if notify_note:
         say(notify_note)
     if done_note:
@@ -218,7 +209,7 @@ def _host_notify(h: Host, a: Args, spec: RunSpec, queued: bool = False) -> str:
     they arrived is notified by this same call. A run queued on the host keeps them there for its
     end, and for the queue's own news (blocked: its --after run failed; queue_refused: refused at
     its turn), sent by the host with the laptop gone. Returns the line that says what will be sent."""
-    if not spec.notify or (a.watch and not queued):
+    if not spec.notify or (a.watch and not queued) or not h.sends_notifications:
         return ""
     from tmuxkit import watch
     from tmuxkit.errors import TmuxkitError
@@ -245,6 +236,8 @@ def _host_on_done(h: Host, spec: RunSpec) -> str:
     (shell/lib/done.bash). Returns the line that says so, or why it will not run."""
     if not spec.on_done:
         return ""
+    if not h.runs_on_done:
+        return f"on_done: will not run: {h.name} does not run on_done commands yet (a batch job's host)"
     from tmuxkit.errors import TmuxkitError
 
     try:
@@ -253,25 +246,6 @@ def _host_on_done(h: Host, spec: RunSpec) -> str:
         return f"on_done: will not run: {e}"
     return (f"on_done: runs on {h.name} once {spec.name} ended for good (not after tmuxkit stop, not while another "
             f"run there is live or queued), after the sync's final pass landed here, else {spec.on_done_wait}s after the end")
-
-
-def submit(a: Args, h: SlurmHost, spec: RunSpec) -> int:
-    """start on a Slurm host: one batch job; its watchdog (--watch) runs on the submitting host."""
-    from tmuxkit import runs
-
-    if a.sync:
-        raise UsageError(f"--sync is not available for a run on Slurm host {h.name!r} yet; "
-                         f"its results are on the cluster: tmuxkit logs {a.run} -f")
-    try:
-        sub = runs.submit(h, spec)
-    finally:
-        h.close()
-    say(f"submitted {sub.run} to {h.name} as Slurm job {sub.job}")
-    say(f"  job      {sub.job}")
-    say(f"  log      {sub.log}")
-    say(f"  results  {sub.results}")
-    _next_steps(a)
-    return 0
 
 
 def _next_steps(a: Args, demo: bool = False) -> None:

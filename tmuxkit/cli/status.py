@@ -40,18 +40,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                     help="runs that ended longer ago are left out (default: [status] show_ended, else 3d)")
 
 
-def slurm_text(r: RunStatus) -> str:
-    """A Slurm job's state: pending (reason), running on NODE, its exit; its requeues."""
+def job_text(r: RunStatus) -> str:
+    """A batch job's state (a run with a job id): pending (reason), running on NODE, its exit;
+    the scheduler's own word for an unusual end; its restarts and last event."""
     x = r.extra
     state = r.state
     if r.state == State.PENDING and x.get("reason"):
-        state += f" ({x['reason']})"
+        from tmuxkit.hosts.slurm_reasons import reason_text
+
+        words = reason_text(str(x["reason"]), str(x.get("job") or ""))
+        state += f" ({x['reason']}: {words})" if words != x["reason"] else f" ({x['reason']})"
     elif r.state == State.RUNNING and x.get("node"):
         state += f" on {x['node']}"
     elif r.exit_code is not None:
         state += f" ({r.exit_code})"
-    if r.state not in (State.PENDING, State.RUNNING, State.EXITED) and x.get("slurm_state"):
+    if r.state not in (State.PENDING, State.RUNNING, State.EXITED, State.STOPPED) and x.get("slurm_state"):
         state += f" [{x['slurm_state']}]"
+    if r.stop_rung:
+        state += f" [{r.stop_rung}]"
+    if r.cause:
+        state += f": {r.cause}"
     if r.restarts:
         state += f" [{r.restarts} restarts]"
     if r.last_event:
@@ -60,8 +68,8 @@ def slurm_text(r: RunStatus) -> str:
 
 
 def state_text(r: RunStatus) -> str:
-    if r.extra.get("kind") == "slurm":
-        return slurm_text(r)
+    if r.extra.get("job"):
+        return job_text(r)
     state = r.state
     if r.quiet:  # silent past stuck_after, but working (its watchdog saw CPU, GPU or writes)
         state = f"quiet {ago(r.log_age_s)}" if r.log_age_s is not None else "quiet"
@@ -166,12 +174,11 @@ def run(a: Args) -> int:
     window = None if a.all else (a.ended_within if a.ended_within is not None else conf.show_ended)
     import sys
 
-    from tmuxkit.hosts.slurm import SlurmHost
-
     # On a terminal, with several hosts, each host's rows are printed as they arrive: a slow host
-    # does not hold back the others (two Slurm hosts may list one run, so they are printed at the end).
-    stream = (not a.json and len(asks) > 1 and sys.stdout.isatty()
-              and not any(isinstance(h, SlurmHost) for h, _ in asks))
+    # does not hold back the others (hosts that share runs, two Slurm hosts on one cluster, may list
+    # one run, so then they are printed at the end).
+    shared = [h.name for h, _ in asks if h.shares_runs]
+    stream = not a.json and len(asks) > 1 and sys.stdout.isatty() and not shared
     shown: list[str] = []
 
     def show(s: runs.HostStatus) -> None:
@@ -181,7 +188,7 @@ def run(a: Args) -> int:
 
     results = runs.status_all(asks, a.timeout, window, on_each=show if stream else None)
     if not a.runs:
-        runs.dedupe_slurm(conf, results)
+        runs.dedupe_shared(conf, results, shared)
     if not stream:
         sync.add_health(conf, results)
     # A partial answer: the runs found are shown, each host that did not answer is named (exit 7,
@@ -210,7 +217,7 @@ def _print_rows(title: str, results: Sequence[HostStatus]) -> bool:
     spark = sys.stdout.isatty()
     for s in results:
         if s.error:
-            rows.append(["-", s.host, f"unreachable ({s.error})", "", "", "", "", "", ""])
+            rows.append(["-", s.host, s.error if s.answered else f"unreachable ({s.error})", "", "", "", "", "", ""])
         for r in s.runs:
             pid = f"job {r.extra['job']}" if r.extra.get("job") else str(r.pid or "-")
             from tmuxkit.gpus import gpu_text, queue_text
@@ -242,4 +249,7 @@ def exit_code(results: Sequence[HostStatus]) -> int:
 def _name_unreachable(results: Sequence[HostStatus]) -> None:
     for s in results:
         if s.error:
-            err(f"host {s.host} is unreachable; its runs are not shown: {s.error}")
+            if s.answered:  # the host answered but cannot tell (its Slurm controller is down)
+                err(f"host {s.host}: its runs are not shown: {s.error}")
+            else:
+                err(f"host {s.host} is unreachable; its runs are not shown: {s.error}")

@@ -6,11 +6,9 @@ import argparse
 from dataclasses import dataclass
 
 from tmuxkit.cli._common import load_config, positive, say
-from tmuxkit.contract import Defaults, Rung
+from tmuxkit.contract import Defaults
 
 HELP = "stop a run: Ctrl-C, then SIGTERM, then SIGKILL"
-RUNG_TEXT: dict[str, str] = {Rung.SIGINT: "Ctrl-C", Rung.SIGTERM: "SIGTERM, after Ctrl-C's grace period ran out",
-                              Rung.SIGKILL: "SIGKILL, after SIGTERM was ignored"}
 
 
 def ended_text(code: int | None) -> str:
@@ -26,8 +24,6 @@ def ended_text(code: int | None) -> str:
         return f"it ended on signal {code - 128} ({code})"
     return f"it exited with code {code}, an error: see its log"
 
-SLURM_RUNG_TEXT: dict[str, str] = {Rung.SIGINT: "Ctrl-C (scancel --signal=INT --full): the job ended",
-                                   Rung.SIGTERM: "scancel after the grace period, or cancelled while pending"}
 
 
 @dataclass(frozen=True)
@@ -61,13 +57,7 @@ def run(a: Args) -> int:
         else:
             say(f"{a.run} is not running on {h.name} ({r.detail or 'ended'}); nothing to stop")
         return 0
-    from tmuxkit.hosts.slurm import SlurmHost
-
-    if isinstance(h, SlurmHost):
-        ended = "it never started" if r.detail.endswith("while pending") else ended_text(r.exit_code)
-        say(f"stopped {a.run} on {h.name} ({r.detail}) at rung {r.rung} ({SLURM_RUNG_TEXT.get(r.rung, '')}): "
-            f"{ended}{wd}")
-        return 0
-    say(f"stopped {a.run} on {h.name} at rung {r.rung} ({RUNG_TEXT.get(r.rung, r.rung)}): {ended_text(r.exit_code)}; "
-        f"lock released{wd}")
+    detail = f" ({r.detail})" if r.detail else ""
+    ended = h.stop_outcome(r) or ended_text(r.exit_code)
+    say(f"stopped {a.run} on {h.name}{detail} at rung {r.rung} ({h.rung_text(r.rung)}): {ended}{h.stop_tail()}{wd}")
     return 0

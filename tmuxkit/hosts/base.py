@@ -6,6 +6,14 @@ its scripts, and names paths and options for rsync. LocalHost (hosts.local) is
 this machine; SshHost (hosts.ssh) is the same interface over the ssh binary.
 The run logic never asks which one it has. A transport neither formats
 messages for the user nor runs sync logic.
+
+What a run IS on a host is behind the same interface (the "runs" section of
+Host below): start_run, run_statuses, stop_run, log_args, events_args,
+attach_argv, watch_run/watch_off, cleanup_runs, forget_runs, doctor_args, and
+the flags that say what the host can do. Here they are a tmux session's (the
+tmux hosts, local and over ssh); hosts.slurm.SlurmHost implements them as a
+batch job's. No module outside tmuxkit/hosts/ imports the Slurm host or asks
+which kind of host it has (tests/test_hosts.py checks it).
 """
 
 from __future__ import annotations
@@ -15,11 +23,25 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tmuxkit.config import LOCAL
-from tmuxkit.contract import ExitCode, kv_line
+from tmuxkit.contract import (
+    ContractError,
+    Defaults,
+    ExitCode,
+    Rung,
+    RunStatus,
+    StartInfo,
+    StopResult,
+    Writer,
+    kv_line,
+    parse_status_report,
+)
 from tmuxkit.errors import HostError, TmuxkitError, UnreachableError
+
+if TYPE_CHECKING:
+    from tmuxkit.config import Config, RunSpec
 
 SCRIPT_TIMEOUT = 60.0
 
@@ -263,5 +285,158 @@ class Host:
 
     def close(self) -> None:
         """Release what the transport holds (nothing by default)."""
+
+    # --- runs on this host: a tmux session each (hosts.slurm: a batch job each) -------------
+    # What the host can do; verbs ask these, never which kind of host it is.
+    shares_runs = False  # another host entry may list the same runs (two entries for one Slurm cluster)
+    sends_notifications = True  # its runner and watchdog send a run's notifications themselves
+    resumes_itself = False  # a restarted run resumes by itself (no start --resume, no checkpoint hint)
+    runs_on_done = True  # it runs a run's on_done command when the run ended for good (shell/lib/done.bash)
+    started_word = "started"  # what start says it did
+
+    @property
+    def link(self) -> Host:
+        """The transport that reaches the machine (this machine or ssh): itself for a tmux host."""
+        return self
+
+    def check_start(self, *, resume: bool, sync: bool) -> None:
+        """Refuse (UsageError) a start option this host cannot honour. A tmux host takes them all."""
+
+    def start_run(self, spec: RunSpec) -> StartInfo:
+        """Start SPEC (tmuxkit-start): its env on stdin, never on a command line."""
+        from tmuxkit.runs import StartArgs
+
+        sa = StartArgs.for_spec(self, spec)
+        res = self.script_ok("tmuxkit-start", *sa.argv(), input=sa.stdin())
+        try:
+            return StartInfo.parse(res.out)
+        except ContractError as e:
+            raise TmuxkitError(f"{self.name}: {e}") from None
+
+    def run_statuses(self, names: Sequence[str] = (), timeout: float = 10.0,
+                     ended_within: int | None = None) -> tuple[list[RunStatus], list[str]]:
+        """(the runs NAMES, or all but those that ended more than ENDED_WITHIN seconds ago; the
+        names that have no run here). The host keeps an ended run's answer (--cache), so a call
+        costs the same however many runs it has had. A dead log writer is re-piped here."""
+        import math
+
+        window = ["--ended-within", str(ended_within)] if ended_within is not None and not names else []
+        # The host ends its own work when this side stops waiting: nothing is left running there.
+        deadline = ["--deadline", str(max(1, math.ceil(timeout)))] if timeout else []
+        res = self.script_ok("check_training_status.sh", "--runs-only", "--json", "--cache", *deadline, *window,
+                             *names, timeout=timeout)
+        try:
+            report = parse_status_report(res.out)
+            runs = [RunStatus.parse(r, host=self.name) for r in report.runs]
+        except ContractError as e:
+            raise TmuxkitError(f"{self.name}: {e}") from None
+        for r in runs:
+            if r.writer == Writer.DEAD:  # the log writer died: re-pipe it (with a gap marker) and say so
+                fixed = self.script("tmuxkit-zombies", "--fix", r.run)
+                # Only a repair that held (the host checks the new writer is still attached a moment later).
+                if any(line.startswith("kind=writer_dead\t") and line.endswith("\taction=repiped")
+                       for line in fixed.out.splitlines()):
+                    r.writer = Writer.REPIPED.value
+        return runs, list(report.unknown)
+
+    def stop_run(self, name: str, grace: int = Defaults.GRACE, term_wait: int = Defaults.TERM_WAIT) -> StopResult:
+        """The ladder (tmuxkit-kill): Ctrl-C, GRACE, SIGTERM, TERM_WAIT, SIGKILL."""
+        res = self.script_ok("tmuxkit-kill", name, "--grace", str(grace), "--term-wait", str(term_wait),
+                             timeout=grace + term_wait + 60)
+        try:
+            return StopResult.parse(res.out)
+        except ContractError as e:
+            raise TmuxkitError(f"{self.name}: {e}") from None
+
+    def rung_text(self, rung: str) -> str:
+        """What a stop rung did, in words."""
+        return RUNG_TEXT.get(rung, rung)
+
+    def stop_tail(self) -> str:
+        """What else a stop did, for its message."""
+        return "; lock released"
+
+    def stop_outcome(self, r: StopResult) -> str | None:
+        """What became of the run, when its exit code does not tell (None: the exit code does)."""
+        return None
+
+    def start_lines(self, info: StartInfo) -> list[str]:
+        """What start prints about what it started (the attach line is the verb's)."""
+        return [f"started {info.run} on {self.name}", f"  session  {info.session}",
+                f"  pid      {info.pid or info.runner_pid}", f"  log      {info.log}",
+                f"  results  {info.results}", f"  lock     {info.lock}"]
+
+    def log_args(self, name: str) -> tuple[str, ...]:
+        """The host script (and its leading arguments) that prints a run's log."""
+        return ("tmuxkit-logs", name)
+
+    def events_args(self, name: str) -> tuple[str, ...]:
+        """The host script (and its leading arguments) that prints a run's events."""
+        return ("tmuxkit-events", name)
+
+    def attach_argv(self, run: RunStatus) -> list[str]:
+        """tmux attach to the run's session; switch-client only from inside the same tmux server
+        (from inside another one, a nested attach with TMUX unset). No session left: an error."""
+        socket = run.socket
+        target = f"={run.run}"
+        if self.run(self.tmux_argv("has-session", "-t", target, socket=socket)).rc != 0:
+            ended = f"it has ended ({run.state}" + (f", exit code {run.exit_code})" if run.exit_code is not None else ")")
+            if run.alive:
+                ended = "it runs headless (its tmux session was killed)"
+            raise TmuxkitError(f"run {run.run!r} has no tmux session to attach to: {ended}; "
+                               f"see its output with: tmuxkit logs {run.run}", ExitCode.NOT_FOUND)
+        inside = os.environ.get("TMUX", "")
+        if self.name == LOCAL and inside:
+            here = self.run(self.tmux_argv("display-message", "-p", "#{socket_path}", socket=socket)).out.strip()
+            if here and inside.split(",", 1)[0] == here:
+                return self.tmux_argv("switch-client", "-t", target, socket=socket)
+            return ["env", "-u", "TMUX", *self.tmux_argv("attach-session", "-t", target, socket=socket)]
+        return self.tmux_argv("attach-session", "-t", target, socket=socket)
+
+    def watch_run(self, spec: RunSpec, *, auto_resume: bool, every: int, stuck_after: int | None,
+                  gpu_idle_below: int | None, gpu_idle_for: int | None) -> str:
+        """Start the run's watchdog on the host (RUN+watch); returns the line that says so."""
+        from tmuxkit import watch
+
+        info = watch.start(self, spec, auto_resume=auto_resume, every=every, stuck_after=stuck_after,
+                           gpu_idle_below=gpu_idle_below, gpu_idle_for=gpu_idle_for)
+        mode = "watching and resuming" if auto_resume else "watching"
+        if info.get("watchdog") == "queued":
+            return (f"{mode} {spec.name} on {self.name} once the host's queue starts it: its watchdog starts with it, "
+                    f"tmux session {info.get('session')} there; events: tmuxkit events {spec.name} -f")
+        return (f"{mode} {spec.name} on {self.name}: tmux session {info.get('session')} there; "
+                f"events: tmuxkit events {spec.name} -f")
+
+    def watch_off(self, name: str) -> bool:
+        """End the run's watchdog; True when one was running."""
+        from tmuxkit import watch
+
+        return watch.off(self, name)
+
+    def cleanup_runs(self, dry_run: bool = False) -> list[dict[str, str]]:
+        """Zombies, stale locks, dead writers (tmuxkit-zombies): reported, or fixed."""
+        rows = self.script_ok("tmuxkit-zombies", *([] if dry_run else ["--fix"]), timeout=300).kv_lines()
+        for r in rows:
+            r["host"] = self.name
+        return rows
+
+    def forget_runs(self, names: Sequence[str] = (), *, older_than: int | None = None,
+                    dry_run: bool = False) -> list[dict[str, str]]:
+        """Remove finished runs' state here (tmuxkit-forget); a row per run (forgot=RUN)."""
+        args = (["--dry-run"] if dry_run else []) + (["--older-than", str(older_than)] if older_than is not None else [])
+        return self.script_ok("tmuxkit-forget", *args, *names, timeout=120).kv_lines()
+
+    def doctor_args(self) -> list[str]:
+        """tmuxkit-doctor's extra arguments for this kind of host."""
+        return []
+
+    def doctor_rows(self, conf: Config, ok: set[str]) -> list[dict[str, str]]:
+        """doctor's rows of this host's own checks of the config (kv rows: check, ok, value, fix),
+        given the names of the host script's checks that passed."""
+        return []
+
+
+RUNG_TEXT: dict[str, str] = {Rung.SIGINT: "Ctrl-C", Rung.SIGTERM: "SIGTERM, after Ctrl-C's grace period ran out",
+                             Rung.SIGKILL: "SIGKILL, after SIGTERM was ignored"}
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from tmuxkit.config import HostSpec, RunSpec, expand_home
-from tmuxkit.contract import ContractError, Defaults, ExitCode, RunStatus, State, StopResult, kv_line
-from tmuxkit.errors import HostError, TmuxkitError
+from tmuxkit.config import Config, HostSpec, RunSpec, expand_home
+from tmuxkit.contract import ContractError, Defaults, ExitCode, Rung, RunStatus, StartInfo, State, StopResult, kv_line
+from tmuxkit.errors import HostError, TmuxkitError, UsageError
 from tmuxkit.hosts import slurm_args
 from tmuxkit.hosts.base import SCRIPT_TIMEOUT, Host, InstallInfo, Result
 from tmuxkit.hosts.local import LocalHost
@@ -55,8 +55,16 @@ def _exit_code(slurm_exit: str) -> int | None:
     return 128 + s if c == 0 and s else c
 
 
+RUNG_TEXT: dict[str, str] = {Rung.SIGINT: "Ctrl-C (scancel --signal=INT --full): the job ended",
+                             Rung.SIGTERM: "scancel after the grace period, or cancelled while pending"}
+
+
 class SlurmHost(Host):
     kind = "slurm"
+    shares_runs = True  # two host entries (partitions, sbatch_args) may reach one cluster and list its jobs
+    sends_notifications = False  # its watchdog writes events; `tmuxkit events RUN -f` here sends them
+    resumes_itself = True  # a requeued job resumes from the newest complete checkpoint (tmuxkit-sbatch-run)
+    runs_on_done = False  # not yet: a batch job's end is on the compute node (tmuxkit-done runs beside tmux runs)
 
     def __init__(self, spec: HostSpec) -> None:
         self.spec = spec
@@ -112,6 +120,72 @@ class SlurmHost(Host):
 
     def close(self) -> None:
         self.transport.close()
+
+    # --- the Host interface's runs, as batch jobs ------------------------------------------
+    @property
+    def link(self) -> Host:
+        return self.transport
+
+    def check_start(self, *, resume: bool, sync: bool) -> None:
+        if resume:
+            raise UsageError(f"--resume is not available for a run on Slurm host {self.name!r}: its batch job "
+                             "resumes from the newest checkpoint by itself when requeued")
+        if sync:
+            raise UsageError(f"--sync is not available for a run on Slurm host {self.name!r} yet; "
+                             "its results are on the cluster: tmuxkit logs RUN -f")
+
+    def start_run(self, spec: RunSpec) -> StartInfo:
+        sub = self.submit(spec)
+        return StartInfo(run=sub.run, session="", log=sub.log, results=sub.results, lock="",
+                         state=State.PENDING.value, job=sub.job)
+
+    def run_statuses(self, names: Sequence[str] = (), timeout: float = 10.0,
+                     ended_within: int | None = None) -> tuple[list[RunStatus], list[str]]:
+        return self.statuses_partial(names, timeout)
+
+    def rung_text(self, rung: str) -> str:
+        return RUNG_TEXT.get(rung, rung)
+
+    def stop_tail(self) -> str:
+        return ""
+
+    def events_args(self, name: str) -> tuple[str, ...]:
+        return (SCRIPT, "events", name)
+
+    def attach_argv(self, run: RunStatus) -> list[str]:
+        raise self.no_terminal(run)
+
+    def watch_run(self, spec: RunSpec, *, auto_resume: bool, every: int, stuck_after: int | None,
+                  gpu_idle_below: int | None, gpu_idle_for: int | None) -> str:
+        """The Slurm watchdog (tmuxkit-slurm watch), a loop on the submitting host: a job whose log
+        is silent for stuck_after is requeued (the wrapper resumes from the newest complete
+        checkpoint), within the run's restart budget."""
+        if gpu_idle_below is not None:
+            raise UsageError("watch: --gpu-idle-below is not available for a Slurm job (its GPUs are on the compute node)")
+        stuck = stuck_after or spec.stuck_after
+        info = self.watch(spec.name, every=every, stuck_after=stuck, max_restarts=spec.max_restarts,
+                          restart_window=spec.restart_window)
+        return (f"watching {spec.name} (Slurm job {info.get('job', '?')}) from {self.name}: a log silent for "
+                f"{stuck}s is requeued, at most {spec.max_restarts} times in {spec.restart_window}s; "
+                f"events: tmuxkit events {spec.name} -f")
+
+    def cleanup_runs(self, dry_run: bool = False) -> list[dict[str, str]]:
+        return []  # Slurm keeps its own jobs; the wrapper's lock on the compute node ends with the job
+
+    def forget_runs(self, names: Sequence[str] = (), *, older_than: int | None = None,
+                    dry_run: bool = False) -> list[dict[str, str]]:
+        """tmuxkit-slurm forget: the ended runs' state on the submitting host (results and logs stay)."""
+        args = (["--dry-run"] if dry_run else []) + (["--older-than", str(older_than)] if older_than is not None else [])
+        return self.script_ok(SCRIPT, "forget", *args, *names, timeout=120).kv_lines()
+
+    def doctor_args(self) -> list[str]:
+        return ["--slurm"]
+
+    def doctor_rows(self, conf: Config, ok: set[str]) -> list[dict[str, str]]:
+        """sbatch --test-only of the host's and each run's resources (with a client and a controller)."""
+        if not {"sbatch", "slurm controller"} <= ok:
+            return []
+        return slurm_args.test_only_rows(self, conf)
 
     # --- runs as batch jobs -------------------------------------------------------------
     def submit(self, spec: RunSpec) -> Submitted:
@@ -185,6 +259,8 @@ class SlurmHost(Host):
             "slurm_state": r.get("slurm_state", ""),
             "requeues": int(r.get("requeues") or 0),
             "watchdog": r.get("watchdog", ""),
+            "stop_rung": r.get("stop_rung", ""),
+            "cause": r.get("cause", ""),
             "kind": self.kind,
         }
         try:
@@ -192,7 +268,7 @@ class SlurmHost(Host):
         except ContractError as e:
             raise TmuxkitError(f"{self.name}: {e}") from None
 
-    def stop_run(self, name: str, grace: int = Defaults.GRACE) -> StopResult:
+    def stop_run(self, name: str, grace: int = Defaults.GRACE, term_wait: int = Defaults.TERM_WAIT) -> StopResult:
         """The ladder in tmuxkit-slurm stop: scancel --signal=INT --full, GRACE, then scancel."""
         res = self.script_ok(SCRIPT, "stop", name, "--grace", str(grace), timeout=grace + 120)
         kv = _kv(res.out)
@@ -208,8 +284,14 @@ class SlurmHost(Host):
         )
 
     def log_args(self, name: str) -> tuple[str, ...]:
-        """The log script and its leading arguments (for runs.logs and runs.follow_logs)."""
         return (SCRIPT, "logs", name)
+
+    def start_lines(self, info: StartInfo) -> list[str]:
+        return [f"submitted {info.run} to {self.name} as Slurm job {info.job}", f"  job      {info.job}",
+                f"  log      {info.log}", f"  results  {info.results}"]
+
+    def stop_outcome(self, r: StopResult) -> str | None:
+        return "it never started" if r.detail.endswith("while pending") else None
 
     def watch(
         self, name: str, *, every: int, stuck_after: int, max_restarts: int, restart_window: int

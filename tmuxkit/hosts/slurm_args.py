@@ -40,6 +40,12 @@ def resources(host: HostSpec | None, run: RunSpec) -> dict[str, Any]:
     return out
 
 
+def run_resources(host: HostSpec, run: RunSpec) -> dict[str, Any]:
+    """The run's resources, over its host's defaults where the host is a Slurm host (a tmux
+    host's entry has none to give)."""
+    return resources(host if host.is_slurm else None, run)
+
+
 def options(res: Mapping[str, Any]) -> list[str]:
     """Resources -> sbatch options, in a fixed order; sbatch_args last (sbatch: the last wins)."""
     out = [f"{flag}={res[k]}" for k, flag in _FLAG.items() if res.get(k) is not None]

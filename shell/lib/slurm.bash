@@ -1,0 +1,761 @@
+# shellcheck shell=bash
+# The Slurm host's logic (shell/tmuxkit-slurm is its entry point): a run as one batch job.
+# submit (sbatch with tmuxkit's own options and the wrapper shell/tmuxkit-sbatch-run), status,
+# stop (the ladder through scancel), requeue, list (one scontrol call for every run), logs,
+# the Slurm watchdog (a loop on the login host) and its events. Sourced after tmuxkit.bash:
+# defines variables and functions only; no options set, nothing created, nothing run.
+# Needs TK_BIN (the directory of the entry points) for the wrapper's and its own path.
+need_slurm() {
+  local t
+  for t in "$@"; do
+    command -v "$t" >/dev/null 2>&1 || tk_die "$EX_NO_TOOL" "$t not found: this host has no Slurm client"
+  done
+}
+
+# job_line ID: the one-line `scontrol -o show job ID`, or nothing.
+job_line() {
+  scontrol -o show job "$1" 2>/dev/null | head -n 1 || true
+}
+
+# newest_job RUN: the id of the newest job named RUN that Slurm still knows.
+newest_job() {
+  scontrol -o show job 2>/dev/null | awk -v want="JobName=$1" '
+    { id = ""; hit = 0
+      for (i = 1; i <= NF; i++) { if ($i ~ /^JobId=/) id = substr($i, 7); if ($i == want) hit = 1 }
+      if (hit && id + 0 > best + 0) best = id }
+    END { if (best != "") print best }' || true
+}
+
+# field LINE KEY: the value of KEY=value in a scontrol -o line.
+field() {
+  printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
+}
+
+tk_state_of() { # Slurm job state -> tmuxkit state
+  case $1 in
+  PENDING | REQUEUED | REQUEUE_HOLD | REQUEUE_FED | CONFIGURING | SUSPENDED | RESV_DEL_HOLD) echo "$ST_PENDING" ;;
+  RUNNING | COMPLETING | STAGE_OUT | SIGNALING | RESIZING) echo "$ST_RUNNING" ;;
+  COMPLETED) echo "$ST_EXITED" ;;
+  CANCELLED | PREEMPTED | REVOKED) echo "$ST_STOPPED" ;;
+  *) echo "$ST_FAILED" ;; # FAILED TIMEOUT NODE_FAIL OUT_OF_MEMORY BOOT_FAIL DEADLINE SPECIAL_EXIT
+  esac
+}
+
+# resolve ARGS...: sets JOB from RUN or --job ID; leaves the rest in REST.
+resolve() {
+  JOB='' REST=() RUN_NAME=
+  if [ "${1:-}" = --job ]; then
+    [ $# -ge 2 ] || tk_die "$EX_USAGE" "--job needs a job id"
+    case $2 in '' | *[!0-9_]*) tk_die "$EX_USAGE" "not a Slurm job id: $2" ;; esac
+    JOB=$2
+    shift 2
+  else
+    [ $# -ge 1 ] || tk_die "$EX_USAGE" "a run name or --job ID is required"
+    tk_check_run "$1"
+    RUN_NAME=$1
+    JOB=$(newest_job "$1")
+    if [ -z "$JOB" ] && remembered_job "$1"; then JOB=$RJ_JOB; fi # Slurm forgot it; tmuxkit did not
+    [ -n "$JOB" ] || tk_die "$EX_NOT_FOUND" "no Slurm job named '$1' on $(tk_here)"
+    shift
+  fi
+  REST=("$@")
+}
+
+slurm_state() { # JOB -> the Slurm state word, or nothing once Slurm forgot the job
+  local line
+  line=$(job_line "$1")
+  [ -n "$line" ] || return 0
+  field "$line" JobState
+}
+
+# live_jobs: of "ID|STATE" lines, "ID STATE" for the jobs that are pending or running. (Not inline
+# in a command substitution: bash 3.2 cannot parse a case there.)
+live_jobs() {
+  local id st
+  while IFS='|' read -r id st; do
+    case $(tk_state_of "$st") in "$ST_PENDING" | "$ST_RUNNING") printf '%s %s\n' "$id" "$st" ;; esac
+  done
+}
+
+cmd_submit() {
+  local run=${1:-} results='' cmd='' cwd=$PWD grace=$TK_DEF_GRACE template='' glob='' check='' id env_stdin=0 kv
+  [ -n "$run" ] || tk_die "$EX_USAGE" "submit needs a run name"
+  tk_check_run "$run"
+  shift
+  local -a extra wrap
+  extra=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+    --) shift; extra=("$@"); break ;;
+    --env-stdin) env_stdin=1; shift ;;
+    --results | --cmd | --cwd | --grace | --resume | --glob | --check)
+      [ $# -ge 2 ] || tk_die "$EX_USAGE" "$1 needs a value"
+      case $1 in
+      --results) results=$2 ;; --cmd) cmd=$2 ;; --cwd) cwd=$2 ;;
+      --grace) grace=$2 ;; --resume) template=$2 ;; --glob) glob=$2 ;; --check) check=$2 ;;
+      esac
+      shift 2
+      ;;
+    *) tk_die "$EX_USAGE" "unknown argument: $1" ;;
+    esac
+  done
+  if [ -z "$results" ] || [ -z "$cmd" ]; then tk_die "$EX_USAGE" "submit needs --results and --cmd"; fi
+  case $grace in '' | *[!0-9]*) tk_die "$EX_USAGE" "--grace must be whole seconds: $grace" ;; esac
+  tk_tilde_v cwd
+  tk_tilde_v results
+  tk_path_v cwd
+  tk_path_v results
+  [ -d "$cwd" ] || tk_die "$EX_USAGE" "working directory does not exist: $cwd"
+  cwd=$(cd "$cwd" && pwd -P)
+  case $results in /*) ;; *) results=$cwd/$results ;; esac
+  need_slurm sbatch scontrol
+  # Slurm's own judgement first (sbatch --test-only, lib/sbatch_check.bash): refused, nothing is created or submitted.
+  tk_sbatch_test --job-name="$run" --chdir="$cwd" --requeue ${extra[@]+"${extra[@]}"} ||
+    tk_die "$EX_USAGE" "Slurm refuses run '$run' (sbatch --test-only): $TK_ERR"
+  # One live job per run: a second one would wait behind --dependency=singleton, and status and
+  # stop would then act on that newest (pending) duplicate.
+  local live
+  live=$(all_jobs | awk -F '|' -v run="$run" -v me="$(id -u)" '$1 == run && $9 == me { print $2 "|" $3 }' |
+    live_jobs | sort -n | tail -n 1)
+  [ -z "$live" ] || tk_die "$EX_LOCKED" "run '$run' is already $(printf '%s' "${live#* }" | tr '[:upper:]' '[:lower:]') as Slurm job ${live%% *} on $(tk_here); stop it first (tmuxkit stop $run)"
+  if [ "$env_stdin" = 1 ]; then
+    while IFS= read -r kv || [ -n "$kv" ]; do
+      [ -n "$kv" ] || continue
+      case ${kv%%=*} in '' | [0-9]* | *[!A-Za-z0-9_]*) tk_die "$EX_USAGE" "bad environment line on stdin: ${kv%%=*}" ;; esac
+      case $kv in *=*) ;; *) tk_die "$EX_USAGE" "bad environment line on stdin (want NAME=VALUE): $kv" ;; esac
+      export "${kv?}"
+    done
+  fi
+  mkdir -p "$results" 2>/dev/null || tk_die "$EX_USAGE" "cannot create results directory: $results"
+  results=$(cd "$results" && pwd -P)
+  local log=$results/$TK_LOG_DIR/$run$TK_LOG_SUFFIX
+  # slurmstepd opens the log when the job starts, maybe hours from now: the folder is ours alone.
+  tk_private_dir "$results/$TK_LOG_DIR" "$run" || tk_die_private_dir $?
+  wrap=("$TK_BIN/tmuxkit-sbatch-run" --run "$run" --results "$results" --cmd "$cmd")
+  [ -z "$template" ] || wrap+=(--resume "$template")
+  [ -z "$glob" ] || wrap+=(--glob "$glob")
+  [ -z "$check" ] || wrap+=(--check "$check")
+  # Slurm copies a batch script into its spool, so the script execs the wrapper by its absolute
+  # path (which must be on the filesystem the compute node shares) rather than being the wrapper.
+  local script='#!/usr/bin/env bash' a
+  script="$script"$'\n''exec'
+  for a in "${wrap[@]}"; do script="$script $(tk_sq "$a")"; done
+  id=$(sbatch --parsable --job-name="$run" --output="$log" --open-mode=append \
+    --signal="B:USR1@$grace" --requeue --dependency=singleton --chdir="$cwd" \
+    ${extra[@]+"${extra[@]}"} <<<"$script") || tk_die "$EX_FAIL" "sbatch refused the job for run '$run'"
+  id=${id%%;*}
+  # Remembered on this host, so list can still tell the run's end once Slurm forgets the job.
+  local d
+  d=$(slurm_dir "$run")
+  (umask 077 && mkdir -p "$d" && printf '%s\n%s\n' "$id" "$log" >"$d/job") || true
+  printf 'job=%s\nlog=%s\n' "$id" "$log"
+}
+
+cmd_status() {
+  need_slurm scontrol
+  resolve "$@"
+  local line st
+  line=$(job_line "$JOB")
+  [ -n "$line" ] || tk_die "$EX_NOT_FOUND" "Slurm no longer knows job $JOB"
+  st=$(field "$line" JobState)
+  run_state "$(field "$line" JobName)" "$JOB" "$st" "$(field "$line" ExitCode)" "$(field "$line" StdOut)"
+  printf 'job=%s\nstate=%s\nslurm_state=%s\nnode=%s\nreason=%s\nrestarts=%s\nexit=%s\nlog=%s\nstop_rung=%s\ncause=%s\n' \
+    "$JOB" "$RS_STATE" "$st" "$(field "$line" BatchHost)" "$(field "$line" Reason)" \
+    "$(field "$line" Restarts)" "$RS_EXIT" "$(field "$line" StdOut)" "$RS_RUNG" "$RS_CAUSE"
+}
+
+# end_record LOG JOB: the wrapper's record of how the job's last attempt ended, from
+# RESULTS/tmuxkit/RUN.exit ("CODE EPOCH WHY JOB [CAUSE...]", written on the compute node, on the
+# shared filesystem: it outlives Slurm's memory of the job): sets ER_CODE ER_WHY ER_CAUSE, each
+# empty when there is no record of JOB. An older wrapper's "CODE EPOCH" counts for any job.
+end_record() {
+  local f=${1%"$TK_LOG_SUFFIX"}.exit code='' at='' why='' job='' cause=''
+  ER_CODE='' ER_WHY='' ER_CAUSE=''
+  [ -n "$1" ] && [ -f "$f" ] && [ ! -L "$f" ] || return 0
+  read -r code at why job cause <"$f" || true
+  case $code in '' | *[!0-9]*) return 0 ;; esac
+  [ -z "$job" ] || [ "$job" = "$2" ] || return 0
+  ER_CODE=$code ER_WHY=$why ER_CAUSE=$cause
+}
+
+# run_state NAME JOB SLURM_STATE SLURM_EXIT LOG: tmuxkit's meaning of a job, the same as on a tmux
+# host, from Slurm's word and tmuxkit's own records (which outlive Slurm's memory of the job):
+#   stop (tmuxkit stop)          -> stopped, with the rung and the trainer's exit code
+#   the watchdog's spent budget  -> failed, cause "restart budget spent"
+#   the time limit, no requeue   -> timeout (Slurm's TIMEOUT, or the wrapper's own record)
+#   OUT_OF_MEMORY                -> failed, cause "out of memory (Slurm: OUT_OF_MEMORY)"
+#   two requeues, no newer checkpoint -> failed, with that cause
+# Sets RS_STATE RS_EXIT ("CODE:SIGNAL", as Slurm's ExitCode) RS_RUNG RS_CAUSE.
+run_state() {
+  local name=$1 job=$2 st=$3 ec=$4 log=$5 dir mjob mrung mcode mcause
+  RS_STATE=$ST_DEAD RS_EXIT=$ec RS_RUNG='' RS_CAUSE=''
+  [ -z "$st" ] || RS_STATE=$(tk_state_of "$st")
+  case $RS_STATE in "$ST_PENDING" | "$ST_RUNNING") return 0 ;; esac
+  end_record "$log" "$job"
+  [ -z "$ER_CODE" ] || RS_EXIT=$ER_CODE:0
+  if [ -z "$st" ]; then # Slurm forgot the job: the wrapper's record tells
+    case $ER_CODE in '') ;; 0) RS_STATE=$ST_EXITED ;; *) RS_STATE=$ST_FAILED ;; esac
+  fi
+  case $st in
+  TIMEOUT | DEADLINE) RS_STATE=$ST_TIMEOUT ;;
+  OUT_OF_MEMORY) RS_STATE=$ST_FAILED RS_CAUSE="out of memory (Slurm: OUT_OF_MEMORY)" ;;
+  NODE_FAIL | BOOT_FAIL) RS_CAUSE="node failure (Slurm: $st)" ;;
+  CANCELLED) [ -n "$ER_CODE" ] || RS_EXIT='' ;; # cancelled before the wrapper ran: no exit code
+  esac
+  case $ER_WHY in
+  "$EV_TIME_LIMIT") RS_STATE=$ST_TIMEOUT ;;
+  failed) RS_STATE=$ST_FAILED RS_CAUSE=$ER_CAUSE ;;
+  esac
+  dir=$(slurm_dir "$name")
+  if [ -f "$dir/stopped" ]; then # tmuxkit stop: "JOB RUNG CODE"
+    mjob='' mrung='' mcode=''
+    read -r mjob mrung mcode <"$dir/stopped" || true
+    if [ "$mjob" = "$job" ]; then
+      RS_STATE=$ST_STOPPED RS_RUNG=$mrung RS_CAUSE=''
+      case $mcode in '' | *[!0-9]*) ;; *) RS_EXIT=$mcode:0 ;; esac
+    fi
+  fi
+  if [ -f "$dir/failed" ]; then # the Slurm watchdog's spent budget: "CAUSE" then "JOB"
+    mcause='' mjob=''
+    { IFS= read -r mcause || true; IFS= read -r mjob || true; } <"$dir/failed"
+    if [ -z "$mjob" ] || [ "$mjob" = "$job" ]; then RS_STATE=$ST_FAILED RS_CAUSE=${mcause:-restart budget spent}; fi
+  fi
+}
+
+# wait_gone JOB SECONDS: 0 once the job left the running states within SECONDS.
+wait_gone() {
+  local end=$(($(date +%s) + $2)) st
+  while :; do
+    st=$(slurm_state "$1")
+    case $(tk_state_of "${st:-COMPLETED}") in "$ST_RUNNING") ;; *) return 0 ;; esac
+    [ "$(date +%s)" -lt "$end" ] || return 1
+    sleep 0.5
+  done
+}
+
+# stop_exit JOB SINCE: the exit code the stopped job ended with: the trainer's, as the wrapper
+# recorded it in RESULTS/tmuxkit/RUN.exit at or after SINCE (epoch seconds, less a little for
+# clocks of the shared filesystem's nodes), else Slurm's ExitCode (CODE:SIGNAL -> 128+SIGNAL
+# when a signal ended it); nothing when neither tells.
+stop_exit() {
+  local line log f code='' at='' ec sig
+  line=$(job_line "$1")
+  log=$(field "$line" StdOut)
+  f=${log%"$TK_LOG_SUFFIX"}.exit
+  if [ -n "$log" ] && [ -f "$f" ]; then
+    read -r code at _ <"$f" || true
+    case $code$at in *[!0-9-]* | '') code='' ;; *) [ "$at" -ge $(($2 - 5)) ] || code='' ;; esac
+  fi
+  if [ -z "$code" ] && [ -n "$line" ]; then
+    ec=$(field "$line" ExitCode)
+    sig=${ec#*:} code=${ec%%:*}
+    case $code:$sig in *[!0-9:]* | :* | *:) code='' ;; 0:0) ;; 0:*) code=$((128 + sig)) ;; esac
+  fi
+  printf '%s' "$code"
+}
+
+cmd_stop() {
+  need_slurm scontrol scancel
+  local grace=$TK_DEF_GRACE
+  resolve "$@"
+  set -- ${REST[@]+"${REST[@]}"}
+  while [ $# -gt 0 ]; do
+    case $1 in
+    --grace) [ $# -ge 2 ] || tk_die "$EX_USAGE" "--grace needs a value"; grace=$2; shift 2 ;;
+    *) tk_die "$EX_USAGE" "unknown argument: $1" ;;
+    esac
+  done
+  case $grace in '' | *[!0-9]*) tk_die "$EX_USAGE" "--grace must be whole seconds: $grace" ;; esac
+  # The run's Slurm watchdog goes first, so it cannot requeue what is being stopped.
+  if [ -n "$RUN_NAME" ] && [ -z "$W_RUN" ]; then
+    if R_DIR=$(slurm_dir "$RUN_NAME") R_RUN=$RUN_NAME R_SOCKET='' tk_watchdog_end 0; then echo "watchdog=ended"; fi
+  fi
+  case $(tk_state_of "$(slurm_state "$JOB")") in
+  "$ST_PENDING")
+    scancel "$JOB" || tk_die "$EX_FAIL" "scancel refused job $JOB"
+    stop_record "$JOB" "$RUNG_SIGTERM" ''
+    printf 'job=%s\nrung=%s\nexit=\nwas=pending\n' "$JOB" "$RUNG_SIGTERM"
+    return 0
+    ;;
+  "$ST_RUNNING") ;;
+  *) printf 'job=%s\nrung=\n' "$JOB"; return 0 ;; # already ended
+  esac
+  local t0 code
+  t0=$(date +%s)
+  scancel --signal=INT --full "$JOB" || tk_die "$EX_FAIL" "scancel --signal=INT refused job $JOB"
+  if wait_gone "$JOB" "$grace"; then
+    code=$(stop_exit "$JOB" "$t0")
+    stop_record "$JOB" "$RUNG_SIGINT" "$code"
+    printf 'job=%s\nrung=%s\nexit=%s\n' "$JOB" "$RUNG_SIGINT" "$code"
+    return 0
+  fi
+  scancel "$JOB" || tk_die "$EX_FAIL" "scancel refused job $JOB"
+  wait_gone "$JOB" 60 || tk_die "$EX_FAIL" "job $JOB still running 60 s after scancel"
+  code=$(stop_exit "$JOB" "$t0")
+  stop_record "$JOB" "$RUNG_SIGTERM" "$code"
+  printf 'job=%s\nrung=%s\nexit=%s\n' "$JOB" "$RUNG_SIGTERM" "$code"
+}
+
+# stop_record JOB RUNG CODE: tmuxkit stop ended JOB at RUNG with CODE, kept in the run's state
+# directory on this host ($TMUXKIT_HOME/slurm/RUN/stopped), so list says stopped (with the rung),
+# not Slurm's COMPLETED or FAILED, and still does once Slurm forgets the job.
+stop_record() {
+  local name d
+  name=${RUN_NAME:-$(field "$(job_line "$1")" JobName)}
+  tk_valid_run "$name" || return 0
+  d=$(slurm_dir "$name")
+  (umask 077 && mkdir -p "$d" && printf '%s %s %s\n' "$1" "$2" "$3" >"$d/stopped.tmp" && mv -f "$d/stopped.tmp" "$d/stopped") || true
+}
+
+cmd_requeue() {
+  need_slurm scontrol
+  resolve "$@"
+  scontrol requeue "$JOB" || tk_die "$EX_FAIL" "scontrol requeue refused job $JOB"
+  printf 'job=%s\nrequeued=1\n' "$JOB"
+}
+
+# all_jobs: "name|id|state|node|reason|restarts|exit|stdout|uid" for every job Slurm knows, from one scontrol call.
+all_jobs() {
+  scontrol -o show job 2>/dev/null | awk '
+    { delete f
+      for (i = 1; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); if (!(k in f)) f[k] = v }
+      uid = f["UserId"]; sub(/^[^(]*\(/, "", uid); sub(/\)$/, "", uid)
+      r = f["Reason"]; if (r == "None") r = ""
+      printf "%s|%s|%s|%s|%s|%s|%s|%s|%s\n", f["JobName"], f["JobId"], f["JobState"], f["BatchHost"], r, f["Restarts"], f["ExitCode"], f["StdOut"], uid }'
+}
+
+# slurm_dir RUN: the Slurm watchdog's state directory on this host (events, budget, evidence).
+slurm_dir() { printf '%s/slurm/%s\n' "$(tk_home)" "$1"; }
+
+# emit NAME JOB SLURM_STATE NODE REASON RESTARTS EXIT LOG: one run's line for list (its state by run_state).
+emit() {
+  local name=$1 log=$8 age='' last='' mt dir ev='' req=0 wd=none
+  run_state "$name" "$2" "$3" "$7" "$log"
+  if [ -n "$log" ] && [ -f "$log" ]; then
+    mt=$(tk_stat mtime "$log" 2>/dev/null) || mt=''
+    [ -z "$mt" ] || age=$(($(date +%s) - mt))
+    last=$(tk_last_line "$log" | tr -d '\t\r')
+  fi
+  dir=$(slurm_dir "$name")
+  if [ -f "$dir/events.jsonl" ]; then
+    ev=$(tail -n 1 "$dir/events.jsonl" | sed -n 's/.*"event":"\([a-z_]*\)".*/\1/p')
+    req=$(grep -c '"event":"requeued"' "$dir/events.jsonl" || true)
+  fi
+  if R_DIR=$dir tk_watchdog_pid >/dev/null 2>&1; then wd=alive; fi
+  printf 'run=%s\tjob=%s\tstate=%s\tslurm_state=%s\tnode=%s\treason=%s\trestarts=%s\texit=%s\tlog=%s\tlog_age_s=%s\tlast_line=%s\tlast_event=%s\trequeues=%s\twatchdog=%s\tstop_rung=%s\tcause=%s\n' \
+    "$name" "$2" "$RS_STATE" "$3" "$4" "$5" "$6" "$RS_EXIT" "$log" "$age" "$last" "$ev" "${req:-0}" "$wd" "$RS_RUNG" "$RS_CAUSE"
+}
+
+# remembered_job NAME: a run submitted from here: sets RJ_JOB and RJ_LOG from
+# $TMUXKIT_HOME/slurm/NAME/job (written at submit); fails without one.
+remembered_job() {
+  local f
+  RJ_JOB='' RJ_LOG=''
+  f=$(slurm_dir "$1")/job
+  [ -f "$f" ] || return 1
+  { IFS= read -r RJ_JOB || true; IFS= read -r RJ_LOG || true; } <"$f"
+  [ -n "$RJ_JOB" ] && [ -n "$RJ_LOG" ]
+}
+
+# forgotten NAME: a run submitted from here that Slurm no longer knows (MinJobAge passed, or a
+# cluster restart): its state from tmuxkit's own records (run_state), dead without any.
+forgotten() {
+  remembered_job "$1" || return 1
+  emit "$1" "$RJ_JOB" "" "" "" "" "" "$RJ_LOG"
+}
+
+cmd_list() {
+  need_slurm scontrol
+  local want=" $* " r me jobs name id st node reason restarts exitc log seen=' ' d
+  for r in "$@"; do tk_check_run "$r"; done
+  # A controller that does not answer is said in one line that names it (the host itself answered).
+  job_query "" || tk_die "$EX_UNREACHABLE" "the Slurm controller does not answer on $(tk_here) (scontrol: ${JQ_ERR:-no answer})"
+  me=$(id -u)
+  # The newest job of each name (wanted, or tmuxkit's: its output is .../tmuxkit/NAME.log).
+  jobs=$(all_jobs | awk -F '|' -v want="$want" -v me="$me" '
+    { if (want != "  ") { if (index(want, " " $1 " ") == 0) next }
+      else if ($9 != me || substr($8, length($8) - length("/tmuxkit/" $1 ".log") + 1) != "/tmuxkit/" $1 ".log") next
+      if (!($1 in best) || $2 + 0 > best[$1] + 0) { best[$1] = $2; line[$1] = $0 } }
+    END { for (n in line) print line[n] }' | sort)
+  while IFS='|' read -r name id st node reason restarts exitc log _; do
+    [ -n "$name" ] || continue
+    emit "$name" "$id" "$st" "$node" "$reason" "$restarts" "$exitc" "$log"
+    seen="$seen$name "
+  done <<<"$jobs"
+  # Runs submitted from here that Slurm has forgotten.
+  if [ $# -gt 0 ]; then
+    for r in "$@"; do
+      case $seen in *" $r "*) ;; *) forgotten "$r" || true ;; esac
+    done
+  else
+    for d in "$(tk_home)"/slurm/*/; do
+      [ -d "$d" ] || continue
+      r=$(basename "$d")
+      tk_valid_run "$r" || continue
+      case $seen in *" $r "*) ;; *) forgotten "$r" || true ;; esac
+    done
+  fi
+}
+
+LOG_JOB='' BEATS=0 HEARTBEAT=0
+beat() { [ "$HEARTBEAT" = 0 ] || printf '\036\n'; }
+# Still worth following: the job is pending or running (asked of Slurm every 2 s).
+job_following() {
+  BEATS=$((BEATS + 1))
+  [ $((BEATS % 4)) = 0 ] || return 0
+  beat
+  case $(tk_state_of "$(slurm_state "$LOG_JOB")") in "$ST_PENDING" | "$ST_RUNNING") return 0 ;; esac
+  return 1
+}
+
+cmd_logs() {
+  need_slurm scontrol
+  local n=20 follow=0 line log
+  resolve "$@"
+  set -- ${REST[@]+"${REST[@]}"}
+  while [ $# -gt 0 ]; do
+    case $1 in
+    -n)
+      case ${2:-} in '' | *[!0-9]*) tk_die "$EX_USAGE" "-n needs a number of lines" ;; esac
+      n=$2
+      shift
+      ;;
+    -f) follow=1 ;;
+    --heartbeat) HEARTBEAT=1 ;;
+    *) tk_die "$EX_USAGE" "unknown argument: $1" ;;
+    esac
+    shift
+  done
+  line=$(job_line "$JOB")
+  log=''
+  if [ -n "$line" ]; then
+    log=$(field "$line" StdOut)
+  elif [ -n "$RUN_NAME" ] && remembered_job "$RUN_NAME" && [ "$RJ_JOB" = "$JOB" ]; then
+    log=$RJ_LOG # Slurm forgot the job: its log is where submit put it
+  else
+    tk_die "$EX_NOT_FOUND" "Slurm no longer knows job $JOB"
+  fi
+  [ -n "$log" ] || tk_die "$EX_NOT_FOUND" "job $JOB has no log file"
+  [ ! -f "$log" ] || tail -n "$n" "$log"
+  [ "$follow" = 1 ] || return 0
+  LOG_JOB=$JOB
+  beat
+  tk_follow "$log" 0 job_following
+}
+
+# --- the Slurm watchdog ------------------------------------------------------------------------
+W_RUN='' W_JOB='' W_LOG='' RUNDIR='' WINDOW=3600
+w_event() { # KIND [extra JSON members, starting with a comma]
+  printf '{"ts":%s,"id":"%s","run":%s,"event":%s,"job":%s%s}\n' "$(date +%s)" "$(tk_event_id)" "$(tk_json_str "$W_RUN")" \
+    "$(tk_json_str "$1")" "$(tk_json_str "$W_JOB")" "${2:-}" >>"$RUNDIR/events.jsonl"
+  printf '[tmuxkit-slurm watch] %s %s %s\n' "$(date '+%H:%M:%S')" "$1" "${2:-}"
+}
+
+w_evidence() { # LOG AGE: what the login node can see of a stuck job
+  local f
+  mkdir -p "$RUNDIR/evidence"
+  f=$RUNDIR/evidence/$(date +%Y%m%d-%H%M%S)-stuck.txt
+  {
+    printf 'run %s, job %s: log silent for %ss\n\n--- last 50 lines of %s\n' "$W_RUN" "$W_JOB" "$2" "$1"
+    tail -n 50 "$1" 2>/dev/null || true
+    printf '\n--- scontrol show job %s\n' "$W_JOB"
+    scontrol show job "$W_JOB" 2>&1 || true
+    printf '\n--- unavailable here: the process tree, py-spy and nvidia-smi live on the compute node\n'
+  } >"$f" 2>&1
+  w_event "$EV_EVIDENCE_SAVED" ",\"path\":$(tk_json_str "$f")"
+}
+
+# job_query ID: sets JQ_LINE (the one-line scontrol -o show job ID); returns 0 when Slurm answered
+# (JQ_LINE empty: it does not know the job), 2 when the controller did not answer (JQ_ERR: its words).
+job_query() { # ID, or "" for every job
+  local out rc=0
+  JQ_LINE='' JQ_ERR=''
+  out=$(scontrol -o show job ${1:+"$1"} 2>&1) || rc=$?
+  if [ "$rc" = 0 ]; then
+    JQ_LINE=$(printf '%s\n' "$out" | head -n 1)
+    return 0
+  fi
+  case $out in *"Invalid job id"*) return 0 ;; esac
+  JQ_ERR=$(printf '%s\n' "$out" | head -n 1)
+  return 2
+}
+
+# w_relay: the wrapper's events (RESULTS/tmuxkit/RUN.events.jsonl: time_limit, requeued, resumed)
+# join this watchdog's, so `tmuxkit events RUN -f` sends them too.
+W_RELAYED=0 W_WFILE=''
+w_relay() {
+  local n
+  [ -n "$W_WFILE" ] && [ -f "$W_WFILE" ] || return 0
+  n=$(wc -l <"$W_WFILE" | tr -d ' ')
+  [ "$n" -gt "$W_RELAYED" ] || return 0
+  tail -n "+$((W_RELAYED + 1))" "$W_WFILE" | head -n "$((n - W_RELAYED))" >>"$RUNDIR/events.jsonl"
+  W_RELAYED=$n
+}
+
+w_loop() { # EVERY STUCK MAX GRACE
+  local every=$1 stuck=$2 max=$3 grace=$4 line st state restarts seen='' expect='' prev='' since log mt age used out
+  local down=0
+  since=$(date +%s)
+  while tk_watchdog_is_me; do
+    w_relay
+    if ! job_query "$W_JOB"; then
+      # The controller does not answer: wait it out (however long), said once each way.
+      [ "$down" = 1 ] || w_event "$EV_CONTROLLER_DOWN" ",\"error\":$(tk_json_str "$JQ_ERR")"
+      down=1
+      sleep "$every"
+      continue
+    fi
+    [ "$down" = 0 ] || w_event "$EV_CONTROLLER_BACK"
+    down=0
+    line=$JQ_LINE
+    st=''
+    [ -z "$line" ] || st=$(field "$line" JobState)
+    state=$(tk_state_of "${st:-COMPLETED}")
+    case $state in "$ST_PENDING" | "$ST_RUNNING") ;; *)
+      run_state "$W_RUN" "$W_JOB" "$st" "$(field "$line" ExitCode)" "${W_LOG:-$(field "$line" StdOut)}"
+      state=$RS_STATE
+      w_relay
+      ;;
+    esac
+    restarts=$(field "$line" Restarts)
+    if [ -n "$seen" ] && [ -n "$restarts" ] && [ "$restarts" != "$seen" ]; then
+      end_record "${W_LOG:-$(field "$line" StdOut)}" "$W_JOB"
+      if [ "$restarts" = "$expect" ] || [ "$ER_WHY" = "$EV_REQUEUED" ]; then :; else
+        # Requeued by Slurm itself: preemption or a node failure. A requeue, not a crash, and not ours to count.
+        w_event "$EV_REQUEUED" ",\"by\":\"slurm\",\"slurm_restarts\":$restarts"
+      fi
+    fi
+    [ -z "$restarts" ] || seen=$restarts
+    case $state in
+    "$ST_EXITED") w_event "$EV_FINISHED" ",\"exit\":$(tk_json_str "$RS_EXIT")"; return 0 ;;
+    "$ST_STOPPED") w_event "$EV_STOPPED" ",\"slurm_state\":$(tk_json_str "$st"),\"rung\":$(tk_json_str "$RS_RUNG")"; return 0 ;;
+    "$ST_FAILED" | "$ST_TIMEOUT" | "$ST_DEAD")
+      [ -f "$RUNDIR/failed" ] || w_event "$EV_CRASHED" ",\"state\":$(tk_json_str "$state"),\"slurm_state\":$(tk_json_str "$st"),\"exit\":$(tk_json_str "$RS_EXIT"),\"cause\":$(tk_json_str "$RS_CAUSE")"
+      return 0
+      ;;
+    "$ST_RUNNING")
+      [ "$prev" = "$ST_RUNNING" ] || since=$(date +%s) # a new attempt: its silence counts from now
+      log=$(field "$line" StdOut) age=0
+      mt=$(tk_stat mtime "$log" 2>/dev/null) || mt=0
+      [ "$mt" -ge "$since" ] || mt=$since
+      age=$(($(date +%s) - mt))
+      if [ "$age" -gt "$stuck" ]; then
+        w_event "$EV_STUCK" ",\"log_age_s\":$age"
+        w_evidence "$log" "$age"
+        load_budget
+        used=$(budget_used "$WINDOW")
+        if [ $((used + 1)) -gt "$max" ]; then
+          printf 'restart budget spent\n%s\n' "$W_JOB" >"$RUNDIR/failed"
+          w_event "$EV_BUDGET_SPENT" ",\"restarts\":$used,\"max_restarts\":$max"
+          out=$(cmd_stop --job "$W_JOB" --grace "$grace" 2>&1) || true
+          w_event "$EV_STOP_RUNG" ",\"rung\":$(tk_json_str "$(printf '%s\n' "$out" | sed -n 's/^rung=//p')")"
+          return 0
+        fi
+        RESTARTS="$RESTARTS $(date +%s):1"
+        save_budget
+        if scontrol requeue "$W_JOB" >/dev/null 2>&1; then
+          expect=$((${restarts:-0} + 1))
+          w_event "$EV_REQUEUED" ",\"by\":\"watchdog\",\"reason\":\"stuck\",\"attempt\":$(n_restarts)"
+        else
+          w_event "$EV_RESUME_FAILED" ",\"why\":\"scontrol requeue refused job $W_JOB\""
+        fi
+        prev=''
+        sleep "$every"
+        continue
+      fi
+      ;;
+    esac
+    prev=$state
+    sleep "$every"
+  done
+}
+
+cmd_watch() {
+  need_slurm scontrol scancel
+  local run=${1:-} every=30 stuck=$TK_DEF_STUCK_AFTER max=$TK_DEF_MAX_RESTARTS grace=$TK_DEF_GRACE detach=0 off=0 a i
+  local -a pass
+  [ -n "$run" ] || tk_die "$EX_USAGE" "watch needs a run name"
+  tk_check_run "$run"
+  shift
+  pass=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+    --detach) detach=1 ;;
+    --off) off=1 ;;
+    --every | --stuck-after | --max-restarts | --restart-window | --grace)
+      case ${2:-} in '' | *[!0-9]*) tk_die "$EX_USAGE" "$1 needs whole seconds (or a count)" ;; esac
+      case $1 in
+      --every) every=$2 ;; --stuck-after) stuck=$2 ;; --max-restarts) max=$2 ;;
+      --restart-window) WINDOW=$2 ;; --grace) grace=$2 ;;
+      esac
+      pass+=("$1" "$2")
+      shift
+      ;;
+    *) tk_die "$EX_USAGE" "unknown argument: $1" ;;
+    esac
+    shift
+  done
+  [ "$every" -gt 0 ] || tk_die "$EX_USAGE" "--every must be at least 1 second"
+  W_RUN=$run RUNDIR=$(slurm_dir "$run")
+  (umask 077 && mkdir -p "$RUNDIR") || tk_die "$EX_FAIL" "cannot create $RUNDIR"
+  # tk_watchdog_* (lib/run.bash) keep one watchdog per run through R_DIR/watchdog.
+  # shellcheck disable=SC2034  # read by the tk_watchdog_* functions
+  R_DIR=$RUNDIR R_RUN=$run R_SOCKET=''
+  if [ "$off" = 1 ]; then
+    if tk_watchdog_end 0; then printf 'watchdog=ended\trun=%s\n' "$run"; else printf 'watchdog=none\trun=%s\n' "$run"; fi
+    return 0
+  fi
+  W_JOB=$(newest_job "$run")
+  [ -n "$W_JOB" ] || tk_die "$EX_NOT_FOUND" "no Slurm job named '$run' on $(tk_here)"
+  if [ "$detach" = 1 ]; then
+    tk_watchdog_end 0 || true
+    nohup bash "$TK_BIN/tmuxkit-slurm" watch "$run" ${pass[@]+"${pass[@]}"} </dev/null >>"$RUNDIR/watch.log" 2>&1 &
+    a=$!
+    i=0
+    while [ "$i" -lt 50 ] && ! tk_watchdog_pid >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+    printf 'watchdog=started\tpid=%s\tjob=%s\tevents=%s\n' "$a" "$W_JOB" "$RUNDIR/events.jsonl"
+    return 0
+  fi
+  trap '' HUP
+  trap '! tk_watchdog_is_me || rm -f "$RUNDIR/watchdog"' EXIT
+  trap 'w_event "$EV_WATCHDOG_ENDED" ",\"by\":\"signal\""; exit 0' TERM
+  tk_watchdog_claim || tk_die "$EX_FAIL" "could not register the watchdog in $RUNDIR"
+  rm -f "$RUNDIR/failed"
+  W_LOG='' W_WFILE=''
+  if remembered_job "$run" && [ "$RJ_JOB" = "$W_JOB" ]; then W_LOG=$RJ_LOG W_WFILE=${RJ_LOG%"$TK_LOG_SUFFIX"}.events.jsonl; fi
+  [ -z "$W_WFILE" ] || [ ! -f "$W_WFILE" ] || W_RELAYED=$(wc -l <"$W_WFILE" | tr -d ' ')
+  w_event "$EV_STARTED" ",\"every\":$every,\"stuck_after\":$stuck,\"max_restarts\":$max"
+  w_loop "$every" "$stuck" "$max" "$grace"
+}
+
+EV_FILE_DIR=''
+# Still worth following: the run's Slurm watchdog lives. A blank line now and then: once the reader
+# (and its ssh link) is gone, writing it ends this poller.
+events_following() {
+  BEATS=$((BEATS + 1))
+  [ $((BEATS % 4)) = 0 ] || return 0
+  printf '\n'
+  R_DIR=$EV_FILE_DIR tk_watchdog_pid >/dev/null 2>&1
+}
+
+cmd_events() {
+  local run=${1:-} follow=0 f w
+  [ -n "$run" ] || tk_die "$EX_USAGE" "events needs a run name"
+  tk_check_run "$run"
+  shift
+  while [ $# -gt 0 ]; do
+    case $1 in -f) follow=1 ;; *) tk_die "$EX_USAGE" "unknown argument: $1" ;; esac
+    shift
+  done
+  EV_FILE_DIR=$(slurm_dir "$run")
+  [ -d "$EV_FILE_DIR" ] || tk_die "$EX_NOT_FOUND" "no Slurm run named '$run' was submitted or watched from $(tk_here)"
+  f=$EV_FILE_DIR/events.jsonl
+  w=''
+  if remembered_job "$run"; then w=${RJ_LOG%"$TK_LOG_SUFFIX"}.events.jsonl; fi
+  # The watchdog's and the wrapper's (relayed ones once), in time order.
+  { [ ! -f "$f" ] || cat "$f"; [ -z "$w" ] || [ ! -f "$w" ] || cat "$w"; } |
+    awk '{ id = $0; sub(/.*"id":"/, "", id); sub(/".*/, "", id); if (id != "" && seen[id]++) next; print }' |
+    sort -s -t : -k 2,2n
+  [ "$follow" = 1 ] || return 0
+  tk_follow "$f" 0 events_following
+}
+
+
+# cmd_forget [--dry-run] [--older-than S] [RUN...]: remove ended runs' state on this host
+# ($TMUXKIT_HOME/slurm/RUN: the job note, stop and budget records, events, evidence), never their
+# results or logs. A named run whose job is pending or running refuses them all (exit 3). With
+# --older-than and no RUN: every run submitted from here that ended more than S seconds ago (by
+# the wrapper's end record). A run whose Slurm job cannot be asked (the controller is down) is kept.
+cmd_forget() {
+  local dry=0 older='' r d now at='' list=() st
+  while [ $# -gt 0 ]; do
+    case $1 in
+    --dry-run) dry=1 ;;
+    --older-than)
+      case ${2:-} in '' | *[!0-9]*) tk_die "$EX_USAGE" "--older-than needs whole seconds" ;; esac
+      older=$2
+      shift
+      ;;
+    -*) tk_die "$EX_USAGE" "unknown argument: $1" ;;
+    *) tk_check_run "$1"; list+=("$1") ;;
+    esac
+    shift
+  done
+  need_slurm scontrol
+  job_query "" || tk_die "$EX_UNREACHABLE" "the Slurm controller does not answer on $(tk_here) (scontrol: ${JQ_ERR:-no answer}); nothing forgotten"
+  if [ ${#list[@]} = 0 ]; then
+    [ -n "$older" ] || tk_die "$EX_USAGE" "forget needs run names or --older-than"
+    for d in "$(tk_home)"/slurm/*/; do
+      r=$(basename "$d")
+      if ! tk_valid_run "$r" || ! remembered_job "$r"; then continue; fi
+      end_record "$RJ_LOG" "$RJ_JOB"
+      [ -n "$ER_CODE" ] || continue
+      read -r _ at _ <"${RJ_LOG%"$TK_LOG_SUFFIX"}.exit" || continue
+      now=$(date +%s)
+      if [ $((now - at)) -gt "$older" ]; then list+=("$r"); fi
+    done
+  fi
+  for r in ${list[@]+"${list[@]}"}; do # the live ones first: one refuses all
+    st=$(slurm_state "$(newest_job "$r")")
+    case $(tk_state_of "${st:-COMPLETED}") in
+    "$ST_PENDING" | "$ST_RUNNING") tk_die "$EX_LOCKED" "run '$r' is ${st:-live} as a Slurm job on $(tk_here); stop it first (tmuxkit stop $r)" ;;
+    esac
+  done
+  for r in ${list[@]+"${list[@]}"}; do
+    d=$(slurm_dir "$r")
+    if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi # only tmuxkit's own state directory, never through a link
+    if [ "$dry" = 1 ]; then
+      printf 'would_forget=%s\n' "$r"
+      continue
+    fi
+    R_DIR=$d R_RUN=$r R_SOCKET='' tk_watchdog_end 0 || true
+    rm -rf -- "$d"
+    printf 'forgot=%s\n' "$r"
+  done
+}
+
+# --- the batch wrapper's end (shell/tmuxkit-sbatch-run, on the compute node) --------------------
+# Its records live beside the log, in RESULTS/tmuxkit/ on the shared filesystem, so the login
+# host reads them whatever Slurm still remembers: RUN.exit (how the last attempt ended),
+# RUN.events.jsonl (time_limit, requeued, resumed, failed), RUN.requeue (the checkpoint the last
+# time-limit requeue resumes from).
+
+# sr_event RUN RESULTS KIND [extra JSON members, starting with a comma]: one event of the wrapper.
+sr_event() {
+  printf '{"ts":%s,"id":"%s","run":%s,"event":%s,"job":%s%s}\n' "$(date +%s)" "$(tk_event_id)" \
+    "$(tk_json_str "$1")" "$(tk_json_str "$3")" "$(tk_json_str "${SLURM_JOB_ID:-}")" "${4:-}" \
+    >>"$2/$TK_LOG_DIR/$1.events.jsonl" 2>/dev/null || true
+}
+
+# sr_end RUN RESULTS CODE WHY [CAUSE]: the attempt's end record, RESULTS/tmuxkit/RUN.exit:
+# "CODE EPOCH WHY JOB CAUSE" (written whole: a temporary file renamed into place).
+sr_end() {
+  local f=$2/$TK_LOG_DIR/$1.exit
+  printf '%s %s %s %s %s\n' "$3" "$(date +%s)" "$4" "${SLURM_JOB_ID:--}" "${5:-}" >"$f.tmp.$$" && mv -f "$f.tmp.$$" "$f"
+}
+
+# sr_ckpt_id PATH: what tells a checkpoint from a newer one: its path and mtime ("-" for none).
+sr_ckpt_id() {
+  if [ -z "$1" ]; then printf -- '-'; return 0; fi
+  printf '%s@%s' "$1" "$(tk_stat mtime "$1" 2>/dev/null || echo 0)"
+}
+
+# sr_time_limit_next RUN RESULTS CKPT: after the time limit's Ctrl-C, whether to requeue: 0 (requeue;
+# CKPT's id is recorded), or 1 with SR_WHY: the last time-limit requeue of this job resumed from
+# this same checkpoint (none newer came complete since), so a requeue would only loop.
+# shellcheck disable=SC2034  # SR_WHY is read by the wrapper
+sr_time_limit_next() {
+  local f=$2/$TK_LOG_DIR/$1.requeue job='' last='' id
+  id=$(sr_ckpt_id "$3")
+  [ ! -f "$f" ] || read -r job last <"$f" || true
+  if [ "$job" = "${SLURM_JOB_ID:-}" ] && [ "$last" = "$id" ]; then
+    if [ "$id" = - ]; then
+      SR_WHY="the time limit came twice with no complete checkpoint: the run cannot get past it"
+    else
+      SR_WHY="the time limit came twice with no newer complete checkpoint than ${3##*/}: the run makes no progress"
+    fi
+    return 1
+  fi
+  printf '%s %s\n' "${SLURM_JOB_ID:-}" "$id" >"$f.tmp.$$" && mv -f "$f.tmp.$$" "$f"
+  return 0
+}
