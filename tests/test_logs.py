@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
+from typing import IO
 
 from conftest import Env, Remote, kill_ssh_links, wait_until, writer_pid
 
@@ -90,23 +91,44 @@ def test_logs_f_follows_across_watchdog_restarts(tk: Env) -> None:
 
 
 def test_logs_f_reconnects_after_dropped_links_without_gaps_or_repeats(tk: Env, remote: Remote) -> None:
-    remote.add_run("ticks", "for i in $(seq 1 60); do echo tick $i; sleep 0.1; done; sleep 1")
+    """Three links dropped while `logs -f` follows a run: each time it reconnects, and the run's 60
+    lines arrive each once, in order. Each drop waits for the follower to be live (a line or a
+    reconnect seen since the last drop), and the run waits for the test's word before it ends, so
+    a loaded machine cannot make a drop miss the follower."""
+    go = tk.work / "ticks-may-end"
+    remote.add_run("ticks", f"for i in $(seq 1 60); do echo tick $i; sleep 0.1; done; "
+                            f"while [ ! -e {go} ]; do sleep 0.1; done; sleep 1")
     tk.cli("start", "ticks")
     p = subprocess.Popen([sys.executable, "-m", "tmuxkit", "logs", "ticks", "-f", "-n", "1000"], cwd=tk.work,
                          env=tk.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out: list[str] = []
+    err: list[str] = []
+
+    def read(f: IO[str], into: list[str]) -> None:
+        for line in f:
+            into.append(line)
+
+    readers = [threading.Thread(target=read, args=(f, into), daemon=True) for f, into in ((p.stdout, out), (p.stderr, err))]
+    for t in readers:
+        t.start()
     try:
-        kills = 0
-        for _ in range(3):
-            time.sleep(1.2)
-            kills += len(kill_ssh_links(tk, clients=True))
-        out, err = p.communicate(timeout=60)
+        for k in range(3):
+            wait_until(lambda: sum("reconnecting" in ln for ln in err) == k and
+                       (k > 0 or any(ln.startswith("tick ") for ln in out)),
+                       timeout=60, what=f"the follower live before drop {k + 1}")
+            wait_until(lambda: bool(kill_ssh_links(tk, clients=True)), timeout=10, what="a link to drop")
+            wait_until(lambda: sum("reconnecting" in ln for ln in err) > k, timeout=60,
+                       what=f"the follower to reconnect after drop {k + 1}")
+        go.touch()
+        p.wait(timeout=60)
+        for t in readers:
+            t.join(timeout=10)
     finally:
         if p.poll() is None:
             p.kill()
-            p.communicate()
-    assert kills > 0 and "reconnecting" in err
-    ticks = [ln for ln in out.splitlines() if ln.startswith("tick ")]
-    assert ticks == [f"tick {i}" for i in range(1, 61)], out
+            p.wait()
+    ticks = [ln.rstrip("\n") for ln in out if ln.startswith("tick ")]
+    assert ticks == [f"tick {i}" for i in range(1, 61)], "".join(out)
 
 
 def test_logs_f_leaves_no_poller_on_the_host_when_the_laptop_side_goes(tk: Env, remote: Remote) -> None:
