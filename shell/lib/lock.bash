@@ -74,7 +74,7 @@ tk_lock_elsewhere() {
 tk_hostname_v() {
   [ -z "${TK_HOSTNAME:-}" ] || return 0
   TK_HOSTNAME=''
-  if [ -r /proc/sys/kernel/hostname ]; then { IFS= read -r TK_HOSTNAME </proc/sys/kernel/hostname || true; } 2>/dev/null; fi
+  if [ -r "/proc/sys/kernel/hostname" ]; then { IFS= read -r TK_HOSTNAME </proc/sys/kernel/hostname || true; } 2>/dev/null; fi
   [ -n "$TK_HOSTNAME" ] || TK_HOSTNAME=$(hostname 2>/dev/null) || TK_HOSTNAME=''
 }
 
