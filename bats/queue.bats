@@ -56,3 +56,25 @@ relay_args() { ps -ww -A -o args= | grep -F "tmuxkit-relay.py $TMUXKIT_HOME/runs
   refute_output "$BATS_TEST_TMPDIR/gone/python3"
   wait_for 20 grep -q hello "$WORK/results/p3/tmuxkit/p3.log"
 }
+
+# queue_by_hand RUN CMD: an entry for RUN at the queue's end (no GPUs, no --after: it may start at
+# once), and no dispatcher session: only a dispatch pass starts it.
+queue_by_hand() {
+  TMUXKIT_HOME="$TMUXKIT_HOME" bash -c '. "$1/lib/tmuxkit.bash"; set -e
+    TK_START_ARGV=("$2" --cmd "$3"); envs=()
+    tk_queue_dir "$TMUXKIT_HOME"; tk_queue_add "$TMUXKIT_HOME" "$2" 0 "" "by hand"' _ "$SHELL_DIR" "$1" "$2"
+}
+
+@test "queue: the runner's kick survives the hang-up of its pane's end (a SIGHUP right after the fork): the next run starts with no poll" {
+  queue_by_hand b 'echo hello; exec sleep 300'
+  # As the runner's end: the kick, then its process group hung up at once (the pane's terminal
+  # closing), in a process group of its own (job control), so that bats is not hung up with it.
+  set -m
+  TK_BIN=$SHELL_DIR bash -c '. "$1/lib/tmuxkit.bash"; tk_queue_kick "$TMUXKIT_HOME"; kill -HUP 0; sleep 1' _ "$SHELL_DIR" &
+  local pid=$!
+  set +m
+  wait "$pid" || true
+  wait_for 20 started b
+  wait_for 20 grep -q hello "$WORK/results/b/tmuxkit/b.log"
+  [ ! -d "$TMUXKIT_HOME/queue/0000000001.b" ]
+}
