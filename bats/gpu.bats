@@ -106,6 +106,44 @@ ended() { [ -f "$TMUXKIT_HOME/runs/$1/exit" ]; }
   assert_failure
 }
 
+# spy_tools LOG TOOL...: each TOOL first on PATH as a stand-in that logs its name to LOG and runs
+# the real one.
+spy_tools() {
+  local log=$1 t real
+  shift
+  mkdir -p "$BATS_TEST_TMPDIR/spy"
+  for t in "$@"; do
+    real=$(command -v "$t")
+    printf '#!/bin/sh\necho %s >>%s\nexec %s "$@"\n' "$t" "$log" "$real" >"$BATS_TEST_TMPDIR/spy/$t"
+    chmod +x "$BATS_TEST_TMPDIR/spy/$t"
+  done
+  export PATH="$BATS_TEST_TMPDIR/spy:$PATH"
+}
+
+@test "gpu: status of a GPU run starts no process but nvidia-smi's two queries (no killer, no sleep, no temp file to remove)" {
+  gpu_box 1
+  run bash "$SHELL_DIR/tmuxkit-start" g --gpus 1 --cmd "$(gpu_cmd 300)"
+  assert_success
+  run bash "$SHELL_DIR/tmuxkit-start" n --cmd 'exec sleep 300'
+  assert_success
+  wait_for 10 grep -q "g 0" "$WORK/seen"
+  wait_for 10 test -s "$TMUXKIT_HOME/runs/n/pid"
+  spy_tools "$BATS_TEST_TMPDIR/tools.log" sh sleep rm mktemp
+  : >"$BATS_TEST_TMPDIR/tools.log"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json n
+  assert_success
+  sort "$BATS_TEST_TMPDIR/tools.log" >"$BATS_TEST_TMPDIR/without"
+  : >"$BATS_TEST_TMPDIR/tools.log"
+  : >"$BATS_TEST_TMPDIR/gpu/argv.log"
+  run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json g
+  assert_success
+  assert_output --partial '"gpus":[{"index":0,"uuid":"GPU-00000000-fake","util_pct":97,"run_mem_mib":1000'
+  [ "$(grep -c . "$BATS_TEST_TMPDIR/gpu/argv.log")" = 2 ]
+  run diff "$BATS_TEST_TMPDIR/without" <(sort "$BATS_TEST_TMPDIR/tools.log")
+  assert_success
+  [ -z "$(ls -A "$TMUXKIT_HOME/gpus" | grep -v '\.claim$')" ]
+}
+
 @test "gpu: a compute app's run and program are the same read from /proc as from ps (the Mac's way)" {
   gpu_box 2
   run bash "$SHELL_DIR/tmuxkit-start" g --gpus 1 --cmd "$(gpu_cmd 300)"

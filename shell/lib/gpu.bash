@@ -14,55 +14,102 @@ TK_GPU_Q_GPU='--query-gpu=index,uuid,utilization.gpu,memory.used,memory.total'
 TK_GPU_Q_APPS='--query-compute-apps=pid,gpu_uuid,used_memory'
 TK_GPU_FMT='--format=csv,noheader,nounits'
 
-# tk_gpu_query_begin: nvidia-smi's two queries started side by side in the background, each into a
-# file of a private temp folder, both killed at $TMUXKIT_GPU_TIMEOUT seconds (default 2) from now
-# (a crashed driver hangs nvidia-smi). The caller goes on with its own work (status reads its runs
-# meanwhile) and collects the answers with tk_gpu_query_end. No nvidia-smi: nothing is started.
-# Not in a subshell: the queries must be this shell's own children (tk_gpu_query_end waits on them).
-# DIR: a private folder of ours to put the answers in (status gives $TMUXKIT_HOME/gpus, and saves
-# a mktemp); else a fresh temp folder.
+# tk_gpu_query_begin: nvidia-smi's two queries started side by side in the background, each read
+# through a pipe of this shell's (fds 8 and 9: process substitutions), with no file, no temp folder
+# and no killer process: tk_gpu_query_end reads them with read's own time limit,
+# $TMUXKIT_GPU_TIMEOUT seconds (default 2) from now (a crashed driver hangs nvidia-smi). The caller
+# goes on with its own work (status reads its runs meanwhile). No nvidia-smi: nothing is started.
+# Not in a subshell: the pipes must be this shell's own. (An argument, a folder, is no longer used.)
+# bash 4.4 and later give each query's PID ($!): a query still running at the limit is killed. An
+# older bash (3.2: macOS, which has no NVIDIA GPU) runs each query in a subshell that adds a last
+# line "@rc=N" once it ended: its read cannot tell the limit from the end of the answer otherwise.
 tk_gpu_query_begin() {
   local limit=${TMUXKIT_GPU_TIMEOUT:-2}
   case $limit in '' | *[!0-9]* | 0) limit=2 ;; esac
-  TK_GPUQ_DIR='' TK_GPUQ_G='' TK_GPUQ_A='' TK_GPUQ_K='' TK_GPUQ_LIMIT=$limit TK_GPUQ_BEGUN=1 TK_GPUQ_P=''
+  TK_GPUQ_G='' TK_GPUQ_A='' TK_GPUQ_LIMIT=$limit TK_GPUQ_BEGUN=1 TK_GPUQ_ON='' TK_GPUQ_T0=''
   command -v nvidia-smi >/dev/null 2>&1 || return 0
-  if [ -n "${1:-}" ]; then
-    TK_GPUQ_P="$1/.query.$$."
+  if [ "${BASH_VERSINFO[0]}" -gt 4 ] || { [ "${BASH_VERSINFO[0]}" = 4 ] && [ "${BASH_VERSINFO[1]}" -ge 4 ]; }; then
+    TK_GPUQ_NEW=1
   else
-    TK_GPUQ_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tmuxkit-gpu.XXXXXX") || {
-      TK_GPUQ_DIR=''
-      return 0
-    }
-    TK_GPUQ_P="$TK_GPUQ_DIR/"
+    TK_GPUQ_NEW=''
   fi
-  nvidia-smi "$TK_GPU_Q_GPU" "$TK_GPU_FMT" >"${TK_GPUQ_P}gpu" 2>"${TK_GPUQ_P}err" </dev/null &
-  TK_GPUQ_G=$!
-  nvidia-smi "$TK_GPU_Q_APPS" "$TK_GPU_FMT" >"${TK_GPUQ_P}apps" 2>/dev/null </dev/null &
-  TK_GPUQ_A=$!
-  # The time limit: a killer that sleeps it out, and ends at once (its sleep too) when told to.
-  # shellcheck disable=SC2016  # the sh script expands its own arguments
-  sh -c 's=""; trap "[ -z \"\$s\" ] || kill \$s 2>/dev/null; exit 0" TERM
-    sleep "$1" & s=$!; wait "$s" || exit 0
-    kill -KILL "$2" "$3" 2>/dev/null' tmuxkit-gpu-limit "$limit" "$TK_GPUQ_G" "$TK_GPUQ_A" </dev/null >/dev/null 2>&1 &
-  TK_GPUQ_K=$!
+  # The start, in microseconds where bash tells them (5.0+), else in whole seconds.
+  if [ -n "${EPOCHREALTIME:-}" ]; then
+    TK_GPUQ_T0=${EPOCHREALTIME/[.,]/}
+  else
+    TK_GPUQ_T0=$SECONDS
+  fi
+  if [ -n "$TK_GPUQ_NEW" ]; then
+    exec 8< <(exec nvidia-smi "$TK_GPU_Q_GPU" "$TK_GPU_FMT" 2>&1 </dev/null)
+    TK_GPUQ_G=$!
+    exec 9< <(exec nvidia-smi "$TK_GPU_Q_APPS" "$TK_GPU_FMT" 2>/dev/null </dev/null)
+    TK_GPUQ_A=$!
+  else
+    # Its first line is the query's PID (to end it at the limit), its last "@rc=N" once it ended.
+    exec 8< <(
+      exec 2>/dev/null
+      nvidia-smi "$TK_GPU_Q_GPU" "$TK_GPU_FMT" 2>&1 </dev/null &
+      echo "@pid=$!"
+      wait "$!"
+      echo "@rc=$?"
+    )
+    exec 9< <(
+      exec 2>/dev/null
+      nvidia-smi "$TK_GPU_Q_APPS" "$TK_GPU_FMT" </dev/null &
+      echo "@pid=$!"
+      wait "$!"
+      echo "@rc=$?"
+    )
+  fi
+  TK_GPUQ_ON=1
 }
 
 # tk_gpu_query_drop: what tk_gpu_query_begin started, ended and cleared (its answers not wanted).
 tk_gpu_query_drop() {
-  [ -z "${TK_GPUQ_G:-}" ] || kill -KILL "$TK_GPUQ_G" "$TK_GPUQ_A" 2>/dev/null || true
-  [ -z "${TK_GPUQ_G:-}" ] || wait "$TK_GPUQ_G" "$TK_GPUQ_A" 2>/dev/null || true
-  [ -z "${TK_GPUQ_K:-}" ] || kill -TERM "$TK_GPUQ_K" 2>/dev/null || true
-  _tk_gpu_query_files_rm
+  if [ -n "${TK_GPUQ_ON:-}" ]; then
+    exec 8<&- 9<&-
+    [ -z "${TK_GPUQ_G:-}" ] || kill -KILL "$TK_GPUQ_G" "$TK_GPUQ_A" 2>/dev/null || true
+  fi
+  TK_GPUQ_ON='' TK_GPUQ_G='' TK_GPUQ_A='' TK_GPUQ_BEGUN=''
 }
 
-# _tk_gpu_query_files_rm: tk_gpu_query_begin's files (or its temp folder) removed; the state cleared.
-_tk_gpu_query_files_rm() {
-  if [ -n "${TK_GPUQ_DIR:-}" ]; then
-    rm -rf "$TK_GPUQ_DIR"
-  elif [ -n "${TK_GPUQ_P:-}" ]; then
-    rm -f "${TK_GPUQ_P}gpu" "${TK_GPUQ_P}err" "${TK_GPUQ_P}apps"
+# _tk_gpu_query_read VAR FD: VAR = what the query on FD (8 or 9) answered, read until its end or
+# the limit (counted from tk_gpu_query_begin). Status: 0 it ended, 1 the limit came first.
+_tk_gpu_query_read() {
+  local _t _rc=0 _v='' _now
+  if [ -n "${EPOCHREALTIME:-}" ]; then
+    _now=${EPOCHREALTIME/[.,]/}
+    _t=$((TK_GPUQ_LIMIT * 1000000 - (_now - TK_GPUQ_T0)))
+    [ "$_t" -gt 1000 ] || _t=1000
+    _t=$(printf '%d.%06d' $((_t / 1000000)) $((_t % 1000000)))
+  else
+    _t=$((TK_GPUQ_LIMIT - (SECONDS - TK_GPUQ_T0)))
+    [ "$_t" -ge 1 ] || _t=1
   fi
-  TK_GPUQ_DIR='' TK_GPUQ_P='' TK_GPUQ_G='' TK_GPUQ_A='' TK_GPUQ_K='' TK_GPUQ_BEGUN=''
+  if [ -z "$TK_GPUQ_NEW" ]; then
+    # The query's PID first (the subshell says it at once).
+    if [ "$2" = 8 ]; then
+      IFS= read -r -t "$_t" _v <&8 || true
+      TK_GPUQ_G=${_v#@pid=}
+    else
+      IFS= read -r -t "$_t" _v <&9 || true
+      TK_GPUQ_A=${_v#@pid=}
+    fi
+    _v=''
+  fi
+  if [ "$2" = 8 ]; then
+    IFS= read -r -d '' -t "$_t" _v <&8 || _rc=$?
+  else
+    IFS= read -r -d '' -t "$_t" _v <&9 || _rc=$?
+  fi
+  eval "$1=\$_v"
+  if [ -n "$TK_GPUQ_NEW" ]; then
+    # bash 4 and later: more than 128 is the limit; 1 the answer's end (no NUL in it).
+    [ "$_rc" -le 128 ]
+  else
+    case $_v in *"@rc="[0-9]*) return 0 ;; esac
+    return 1
+  fi
 }
 
 # tk_gpu_inventory: the host's NVIDIA GPUs and the compute apps on them, at most
@@ -78,39 +125,54 @@ tk_gpu_inventory() {
 # tk_gpu_query_end: the answers of tk_gpu_query_begin (begun now when it was not), waited for no
 # longer than its limit, parsed as tk_gpu_inventory says.
 tk_gpu_query_end() {
-  local out='' apps='' rc=0 arc=0 i=0 j=0 a b c d e IFS
+  local out='' apps='' gok=1 aok=1 rc='' i=0 j=0 a b c d e IFS
   [ -n "${TK_GPUQ_BEGUN:-}" ] || tk_gpu_query_begin
+  TK_GPUQ_BEGUN=''
   TK_GPU_STATE=ok TK_GPU_WHY='' TK_GPU_N=0 TK_GPU_NAPPS=0
   GI_IDX=() GI_UUID=() GI_UTIL=() GI_MUSED=() GI_MTOT=() GA_PID=() GA_UUID=() GA_MEM=()
   TK_GPU_APPLE=0
-  if [ -z "$TK_GPUQ_G" ]; then
-    TK_GPUQ_BEGUN=''
-    if command -v nvidia-smi >/dev/null 2>&1; then
-      TK_GPU_STATE=error TK_GPU_WHY="cannot make a temporary folder for nvidia-smi's answers"
-      return 0
-    fi
+  if [ -z "${TK_GPUQ_ON:-}" ]; then
     TK_GPU_STATE=none TK_GPU_WHY="nvidia-smi not found on $(tk_here)"
     tk_gpu_apple
     return 0
   fi
-  # A plain wait: the killer ends both at the limit, so this never waits past it.
-  wait "$TK_GPUQ_G" || rc=$?
-  wait "$TK_GPUQ_A" || arc=$?
-  kill -TERM "$TK_GPUQ_K" 2>/dev/null || true
-  # Read by bash itself (no cat to start).
-  { IFS= read -r -d '' out <"${TK_GPUQ_P}gpu"; } 2>/dev/null || true
-  [ "$rc" = 0 ] || { IFS= read -r -d '' out <"${TK_GPUQ_P}err"; } 2>/dev/null || true
-  [ "$arc" != 0 ] || { IFS= read -r -d '' apps <"${TK_GPUQ_P}apps"; } 2>/dev/null || true
-  _tk_gpu_query_files_rm
-  if [ "$rc" = 137 ]; then
+  _tk_gpu_query_read out 8 || gok=''
+  # A hung driver hangs both: the second is not waited for once the first hit the limit.
+  if [ -n "$gok" ]; then
+    _tk_gpu_query_read apps 9 || aok=''
+  else
+    aok=''
+    # (bash 3.2: its PID, which the subshell said at once, to end it with the first.)
+    if [ -z "$TK_GPUQ_NEW" ] && IFS= read -r -t 1 apps <&9; then TK_GPUQ_A=${apps#@pid=}; fi
+    apps=''
+  fi
+  exec 8<&- 9<&-
+  TK_GPUQ_ON=''
+  # Still running at the limit: ended (a query that ended is gone). The second was not read when
+  # the first hit the limit: its PID is known only where bash gave it.
+  case ${TK_GPUQ_G:-} in '' | *[!0-9]*) ;; *) [ -n "$gok" ] || kill -KILL "$TK_GPUQ_G" 2>/dev/null || true ;; esac
+  case ${TK_GPUQ_A:-} in '' | *[!0-9]*) ;; *) [ -n "$aok" ] || kill -KILL "$TK_GPUQ_A" 2>/dev/null || true ;; esac
+  if [ -z "$TK_GPUQ_NEW" ]; then
+    # bash 3.2: the subshell's last line, "@rc=N", is its query's exit status.
+    if [ -n "$gok" ]; then
+      rc=${out##*@rc=}
+      rc=${rc%%[!0-9]*}
+      out=${out%@rc=*}
+    fi
+    if [ -n "$aok" ]; then
+      case ${apps##*@rc=} in
+      0*) apps=${apps%@rc=*} ;;
+      *) aok='' apps='' ;;
+      esac
+    fi
+  fi
+  if [ -z "$gok" ]; then
     TK_GPU_STATE=hung TK_GPU_WHY="nvidia-smi gave no answer within $TK_GPUQ_LIMIT s (a hung driver?)"
     return 0
-  elif [ "$rc" != 0 ]; then
-    TK_GPU_STATE=error TK_GPU_WHY="nvidia-smi --query-gpu failed (exit $rc): ${out%%"$TK_NL"*}"
-    return 0
   fi
-  if [ "$arc" != 0 ]; then
-    TK_GPU_STATE=hung TK_GPU_WHY="nvidia-smi --query-compute-apps gave no answer in time (exit $arc)"
+  if [ -z "$aok" ]; then
+    TK_GPU_STATE=hung TK_GPU_WHY="nvidia-smi --query-compute-apps gave no answer in time"
+    apps=''
   fi
   while IFS=, read -r a b c d e; do
     b=${b# } c=${c# } d=${d# } e=${e# }
@@ -125,6 +187,14 @@ tk_gpu_query_end() {
 $out
 EOF
   TK_GPU_N=$i
+  # Its exit status where bash 3.2 gave it; else no GPU line in what it said is its failure.
+  if { [ -n "$rc" ] && [ "$rc" != 0 ]; } || { [ "$i" = 0 ] && [ -n "${out//[$' \t\n']/}" ]; }; then
+    out=${out#"${out%%[![:space:]]*}"}
+    TK_GPU_STATE=error TK_GPU_WHY="nvidia-smi --query-gpu failed${rc:+ (exit $rc)}: ${out%%"$TK_NL"*}"
+    TK_GPU_N=0
+    GI_IDX=() GI_UUID=() GI_UTIL=() GI_MUSED=() GI_MTOT=()
+    return 0
+  fi
   while IFS=, read -r a b c; do
     b=${b# } c=${c# }
     case $a in '' | *[!0-9\ ]*) continue ;; esac
@@ -480,9 +550,10 @@ tk_gpu_status_begin() {
   local home=$1 c line want=''
   shift
   TK_GPUQ_BEGUN=''
-  # Our own folder (tk_gpu_dir made it 0700) or nothing: the answers are written into it.
+  # Our own folder (tk_gpu_dir made it 0700) or nothing: its claims say whether to ask.
   if [ ! -d "$home/gpus" ] || [ -L "$home/gpus" ] || [ ! -O "$home/gpus" ]; then return 0; fi
-  # The answers of a status killed before it collected them (its deadline): its PID is gone.
+  # The answers an earlier tmuxkit's status wrote here and left when it was killed by its deadline
+  # (its PID gone): this one writes none (its queries answer through pipes).
   for c in "$home"/gpus/.query.*.gpu; do
     [ -f "$c" ] || continue
     line=${c%.gpu}
@@ -502,12 +573,12 @@ tk_gpu_status_begin() {
     done <"$c" 2>/dev/null || true
     [ -n "$want" ] || continue
     if [ $# = 0 ]; then
-      tk_gpu_query_begin "$home/gpus"
+      tk_gpu_query_begin
       return 0
     fi
     for line in "$@"; do
       if [ "$line" = "$want" ]; then
-        tk_gpu_query_begin "$home/gpus"
+        tk_gpu_query_begin
         return 0
       fi
     done

@@ -253,14 +253,91 @@ tk_queue_notify_prep() {
   R_STARTED='' R_LOG=''
 }
 
-# tk_queue_kick: a dispatch pass in the background, out of the caller's way and its signals (the
-# runner's end: the next queued run starts within moments of it, with no laptop).
+# tk_queue_kick HOME: a dispatch pass in the background (tk_queue_dispatch), out of the caller's
+# way and its signals: the runner's end, so the next queued run starts within moments of it, with no
+# laptop and no poll. A subshell of the runner, which has every library loaded (no bash to start).
+# HUP, INT and TERM are ignored by the caller before the fork, not by the child: the runner's end
+# closes its pane's terminal, and a SIGHUP that came before the child had set a trap of its own
+# ended the pass (the next run then waited for the dispatcher's poll, 5 s).
 tk_queue_kick() {
-  [ -d "$(tk_home)/queue" ] || return 0
+  [ -d "$1/queue" ] || return 0
+  trap '' HUP INT TERM
   (
-    trap '' HUP INT TERM
-    exec bash "$TK_BIN/tmuxkit-queue" dispatch </dev/null >/dev/null 2>&1
+    exec </dev/null >/dev/null 2>&1
+    # This subshell's own PID (bash 3.2 has no BASHPID): sh's parent, as sh is exec'd in place.
+    # shellcheck disable=SC2016  # sh expands it
+    tk_queue_dispatch "$1" "${BASHPID:-$(exec sh -c 'echo "$PPID"')}"
   ) &
+}
+
+# _tk_queue_try HOME ENTRY: one entry's turn: tmuxkit-start with its stored arguments, from where it
+# was called. A refusal takes it out of the queue, with an event; a run waiting for --after OTHER
+# whose OTHER failed or was stopped is marked blocked, naming OTHER, with an event.
+_tk_queue_try() {
+  local home=$1 e=$2 d="$1/queue/$2" run=${2#*.} wd out rc=0 a
+  local -a argv wargs
+  local watch=0
+  argv=() wargs=()
+  tk_queue_read "$d"
+  [ -z "$Q_BLOCKED" ] || return 0
+  if [ -n "$Q_AFTER" ]; then
+    tk_queue_after "$home" "$Q_AFTER" "$Q_AT"
+    case $TK_Q_AFTER in
+    wait) return 0 ;;
+    failed)
+      tk_write "$d/blocked" "never started: $TK_Q_WHY$TK_NL" || true
+      tk_queue_event "$home" "$run" blocked "never started: $TK_Q_WHY"
+      return 0
+      ;;
+    esac
+  fi
+  while IFS= read -r -d '' a; do argv+=("$a"); done <"$d/argv"
+  # Its watchdog's options (start --watch of a queued run): read now, the entry goes once it starts.
+  if [ -f "$d/watch" ] && [ ! -L "$d/watch" ]; then
+    watch=1
+    while IFS= read -r -d '' a; do wargs+=("$a"); done <"$d/watch"
+  fi
+  IFS= read -r wd <"$d/pwd" || wd=/
+  out=$(cd "$wd" 2>/dev/null || cd /; TMUXKIT_HOME=$home exec bash "$TK_BIN/tmuxkit-start" ${argv[@]+"${argv[@]}"} \
+    "$OPT_ENV_STDIN" "$OPT_EARLY_WAIT" 0 "$OPT_FROM_QUEUE" "$e" <"$d/env" 2>&1) || rc=$?
+  if [ "$rc" = 0 ] && [ "$watch" = 1 ]; then
+    case $out in *$'\t'state=*) ;; *)
+      # Started (not queued still, not gone): its watchdog now, as start --watch would have started it.
+      TMUXKIT_HOME=$home bash "$TK_BIN/tmuxkit-watch" "$run" --detach ${wargs[@]+"${wargs[@]}"} </dev/null >/dev/null 2>&1 ||
+        tk_warn "$run: started by the queue, but its watchdog did not start"
+      ;;
+    esac
+  fi
+  if [ "$rc" != 0 ]; then
+    # Refused at its turn: out of the queue, and said, never dropped in silence.
+    tk_queue_remove "$home" "$e" || true
+    out=${out%"$TK_NL"}
+    out=${out##*"$TK_NL"}
+    tk_queue_event "$home" "$run" queue_refused "not started at its turn: ${out#tmuxkit: }"
+  fi
+}
+
+# tk_queue_dispatch HOME PID: one pass over the queue, oldest entry first, by process PID (this
+# one: $$, or a subshell's own PID). One pass at a time (queue/dispatching, a results-lock file
+# owned by PID and its start time); a pass asked for meanwhile (queue/again) runs after it.
+tk_queue_dispatch() {
+  local home=$1 me rc e
+  tk_pstart_v "$2" || return 1
+  me=$TK_PS
+  tk_queue_dir "$home" || tk_die "$EX_FAIL" "$TK_ERR"
+  while :; do
+    : >"$home/queue/again"
+    rc=0
+    tk_lock_acquire "$home/queue/dispatching" "$2" "$me" queue queue "dispatch.$2" || rc=$?
+    # Another pass runs: it sees "again" and makes one more.
+    [ "$rc" = 0 ] || return 0
+    while [ -f "$home/queue/again" ]; do
+      rm -f "$home/queue/again"
+      for e in $(tk_queue_entries "$home"); do _tk_queue_try "$home" "$e"; done
+    done
+    tk_lock_release "$home/queue/dispatching" "$2" "$me" || true
+    [ -f "$home/queue/again" ] || return 0
+  done
 }
 
 # tk_queue_dispatcher_up: the dispatcher's own tmux session (tmuxkit+queue), unless one runs: it

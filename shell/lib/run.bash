@@ -70,6 +70,29 @@ tk_runner_alive() {
   tk_owner_alive "$R_RUNNER_PID" "$R_RUNNER_START"
 }
 
+# tk_python_v VAR HOME: VAR = the python3 (3.6+) interpreter itself, not a wrapper found on PATH (a
+# pyenv shim needs the PATH that the run's env may replace, and starts a shell and pyenv each time:
+# about half a second on a busy box). Asked once (python3 -I -S: no site, no user env), then kept in
+# HOME/python with the wrapper it came from; asked again when `command -v python3` names another one
+# or the one kept is no longer an executable file. 1: no python3 3.6+ here.
+tk_python_v() {
+  local _w _k='' _p='' _f="$2/python"
+  _w=$(command -v python3 2>/dev/null) || return 1
+  if [ -f "$_f" ] && [ ! -L "$_f" ]; then
+    { IFS= read -r _k && IFS= read -r _p; } <"$_f" 2>/dev/null || _p=''
+    case $_p in /*) ;; *) _p='' ;; esac
+    if [ "$_k" = "$_w" ] && [ -n "$_p" ] && [ -f "$_p" ] && [ -x "$_p" ]; then
+      eval "$1=\$_p"
+      return 0
+    fi
+  fi
+  _p=$("$_w" -I -S -c 'import sys; print(sys.executable) if sys.version_info >= (3, 6) else sys.exit(1)' 2>/dev/null) || return 1
+  case $_p in /*) ;; *) return 1 ;; esac
+  [ -x "$_p" ] || return 1
+  case $_w$_p in *$'\n'*) ;; *) [ -L "$_f" ] || tk_write "$_f" "$_w$TK_NL$_p$TK_NL" || true ;; esac
+  eval "$1=\$_p"
+}
+
 # Pipe the run's pane into the log writer. $1: "gap" to write a gap marker first.
 # TK_BIN (set by the entry point) is where the tmuxkit-* scripts are.
 tk_pipe_log() {
