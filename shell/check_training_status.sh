@@ -2980,18 +2980,21 @@ tk_queue_dispatch() {
   tk_pstart_v "$2" || return 1
   me=$TK_PS
   tk_queue_dir "$home" || tk_die "$EX_FAIL" "$TK_ERR"
+  local passes=0
   while :; do
     : >"$home/queue/again"
     rc=0
     tk_lock_acquire "$home/queue/dispatching" "$2" "$me" queue queue "dispatch.$2" || rc=$?
     # Another pass runs: it sees "again" and makes one more.
     [ "$rc" = 0 ] || return 0
-    while [ -f "$home/queue/again" ]; do
+    # (At most 20 passes at a time: a pass that keeps asking for another is left to the poll.)
+    while [ -f "$home/queue/again" ] && [ "$passes" -lt 20 ]; do
       rm -f "$home/queue/again"
+      passes=$((passes + 1))
       for e in $(tk_queue_entries "$home"); do _tk_queue_try "$home" "$e"; done
     done
     tk_lock_release "$home/queue/dispatching" "$2" "$me" || true
-    [ -f "$home/queue/again" ] || return 0
+    [ -f "$home/queue/again" ] && [ "$passes" -lt 20 ] || return 0
   done
 }
 
@@ -3092,6 +3095,13 @@ tk_queue_gate() {
       why="waits for a run slot: $live of max_runs $max live"
       [ "$TK_Q_AHEAD" = 0 ] || why="$why, $TK_Q_AHEAD queued ahead of it"
     fi
+  fi
+  if [ -z "$why" ] && [ -n "$entry" ] && [ "$n" -gt 0 ] && [ "$TK_Q_RESERVED" -gt 0 ] &&
+    [ $((TK_GPU_FREE - TK_GPU_MINE)) -ge "$TK_Q_RESERVED" ]; then
+    # GPUs were freed since this pass tried the runs ahead of it, and they can all start now: they
+    # start first (first in, first out), in the pass this asks for, and this one right after them.
+    : >"$home/queue/again" 2>/dev/null || true
+    why="$TK_Q_AHEAD run(s) ahead of it start first"
   fi
   if [ -z "$why" ]; then
     # With max_runs the mutex stays held until the runner lives (the caller drops it): counted by the next start.
