@@ -267,3 +267,20 @@ start_run() { # RUN CMD
   assert_success
   wait_for 20 test -f "$TMUXKIT_HOME/runs/gone1/exit"
 }
+
+@test "a start right after the run's end waits for its runner to finish, never 'already running'" {
+  # The runner's tail after the command's end (the log's last line, the lock's release) made slow:
+  # its tmux query of the cursor takes 2 s.
+  local real
+  real=$(command -v tmux)
+  mkdir -p "$BATS_TEST_TMPDIR/slowtail"
+  printf '#!/bin/sh\ncase "$*" in *cursor_x*) sleep 2 ;; esac\nexec %q "$@"\n' "$real" >"$BATS_TEST_TMPDIR/slowtail/tmux"
+  chmod +x "$BATS_TEST_TMPDIR/slowtail/tmux"
+  export PATH="$BATS_TEST_TMPDIR/slowtail:$PATH"
+  run bash "$SHELL_DIR/tmuxkit-start" tail1 --cmd 'echo first'
+  assert_success
+  wait_for 10 test -f "$TMUXKIT_HOME/runs/tail1/exit"
+  run bash "$SHELL_DIR/tmuxkit-start" tail1 --again --cmd 'echo second'
+  assert_success
+  wait_for 10 grep -q '^second' "$WORK/results/tail1/tmuxkit/tail1.log"
+}
