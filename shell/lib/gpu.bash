@@ -34,8 +34,8 @@ tk_gpu_query_begin() {
     TK_GPUQ_NEW=''
   fi
   # The start, in microseconds where bash tells them (5.0+), else in whole seconds.
-  if [ -n "${EPOCHREALTIME:-}" ]; then
-    TK_GPUQ_T0=${EPOCHREALTIME/[.,]/}
+  if [ -n "${EPOCHREALTIME:-}" ]; then # probe: bash 5.0+ (unset before)
+    TK_GPUQ_T0=${EPOCHREALTIME/[.,]/} # probe: bash 5.0+
   else
     TK_GPUQ_T0=$SECONDS
   fi
@@ -77,8 +77,8 @@ tk_gpu_query_drop() {
 # the limit (counted from tk_gpu_query_begin). Status: 0 it ended, 1 the limit came first.
 _tk_gpu_query_read() {
   local _t _rc=0 _v='' _now
-  if [ -n "${EPOCHREALTIME:-}" ]; then
-    _now=${EPOCHREALTIME/[.,]/}
+  if [ -n "${EPOCHREALTIME:-}" ]; then # probe: bash 5.0+ (unset before)
+    _now=${EPOCHREALTIME/[.,]/} # probe: bash 5.0+
     _t=$((TK_GPUQ_LIMIT * 1000000 - (_now - TK_GPUQ_T0)))
     [ "$_t" -gt 1000 ] || _t=1000
     _t=$(printf '%d.%06d' $((_t / 1000000)) $((_t % 1000000)))
