@@ -376,13 +376,15 @@ SH
 }
 
 @test "queue: max_runs queues by count on a box without GPUs, first in first out" {
-  run bash "$SHELL_DIR/tmuxkit-start" m1 --max-runs 1 --cmd "echo m1 >>$WORK/order; sleep 2"
+  # m1 holds its slot until the test has queued the others (a loaded machine must not end it first).
+  run bash "$SHELL_DIR/tmuxkit-start" m1 --max-runs 1 --cmd "echo m1 >>$WORK/order; while [ ! -e $WORK/go ]; do sleep 0.1; done"
   assert_success
   refute_output --partial "state=queued"
   run bash "$SHELL_DIR/tmuxkit-start" m2 --max-runs 1 --cmd "echo m2 >>$WORK/order; sleep 1"
   assert_output --partial "queued (1st): waits for a run slot: 1 of max_runs 1 live"
   run bash "$SHELL_DIR/tmuxkit-start" m3 --max-runs 1 --cmd "echo m3 >>$WORK/order"
   assert_output --partial "queued (2nd)"
+  touch "$WORK/go"
   wait_for 30 started m3
   run cat "$WORK/order"
   assert_output "m1
