@@ -28,9 +28,16 @@ class Interrupted(Exception):
     pass
 
 
+
+def _put(path: Path, text: str) -> None:
+    """Written whole or not at all (a test reads these while they are written)."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
 def init_worker(piddir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    Path(piddir, f"worker.{os.getpid()}").write_text(f"{os.getpid()}\n")
+    _put(Path(piddir, f"worker.{os.getpid()}"), f"{os.getpid()}\n")
 
 
 def work(args: tuple[int, float]) -> int:
@@ -63,7 +70,7 @@ def main() -> None:
     try:
         while len(list(a.piddir.glob("worker.*"))) < a.workers:
             time.sleep(0.01)
-        (a.piddir / "main").write_text(f"{os.getpid()}\n")
+        _put(a.piddir / "main", f"{os.getpid()}\n")
         print("ready: pool of", a.workers, flush=True)
         bar = tqdm(range(1, a.steps + 1), desc="epoch 1/1", file=sys.stdout, mininterval=0.1, ncols=100)
         for step in bar:
