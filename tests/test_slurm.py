@@ -423,6 +423,44 @@ def test_cli_start_pending_running_exited_logs_and_attach(stk: Env, cluster: slu
     assert (stk.home / "where" / "clife").read_text().strip() == "cluster"  # remembered here
 
 
+def test_cli_status_of_a_tqdm_run_shows_progress_uptime_loss_and_the_current_bar(stk: Env) -> None:
+    """What a tmux run shows (issue 28.3): the wrapper's reader of the log (tmuxkit-logwriter.py
+    --follow) keeps RUN.progress and RUN.live beside it, and list reads them with the tmux host's
+    code; uptime is the job's RunTime. It read progress null, uptime null, losses [] and, for a
+    bar, its first redraws (the log holds every redraw of the line)."""
+    hold = stk.work / "hold"
+    stk.write_config(slurm_conf())
+    bar = shlex.join([sys.executable, str(ROOT / "tests" / "fakes" / "tqdm_trainer.py"), "--epochs", "1",
+                      "--steps", "200", "--step-time", "0.03", "--hold", str(hold)])
+    stk.add_run("sbar", bar, 'host = "cluster"')
+    stk.cli("start", "sbar")
+    last: dict[str, object] = {}
+
+    def moving() -> bool:
+        last.clear()
+        last.update(js(stk, "sbar"))
+        p = last.get("progress")
+        return isinstance(p, dict) and p.get("step", 0) >= 30 and len(last.get("losses") or []) >= 2
+
+    wait_until(moving, timeout=60, interval=0.5, what=f"progress of the Slurm run (last: {last})")
+    p = last["progress"]
+    assert isinstance(p, dict) and p["total"] == 200 and 0 < p["percent"] <= 100, p
+    assert isinstance(p["loss"], float) and "eta_s" in p and p["epochs"] == 1, p
+    assert isinstance(last["uptime_s"], int) and last["uptime_s"] >= 1, last
+    # the bar as it is now, not its first redraw
+    line = str(last["last_line"])
+    assert "epoch 1/1:" in line and "loss=" in line and " 0%" not in line, line
+    table = stk.cli("status", "sbar").stdout
+    assert "% " in table and "/200" in table and "loss " in table, table
+    hold.write_text("")
+    st = until_cli_state(stk, "sbar", "exited", 60)
+    p = st["progress"]
+    assert isinstance(p, dict) and p["step"] == 200 and p["percent"] == 100.0, st  # its last reading
+    assert st["last_line"] == "epoch 1 done" and st["uptime_s"] is None, st
+    log = Path(str(st["log_path"]))
+    assert "epoch 1 done" in log.read_text()  # the log itself is the job's, as Slurm wrote it
+
+
 def _stop_diag(tk: Env, out: str, log: Path) -> str:
     """What a wrong stop answer needs to be explained: the wrapper's RUN.exit, Slurm's own record
     of the job (ExitCode, State) and the log's tail."""

@@ -321,29 +321,59 @@ all_jobs() {
       for (i = 1; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); if (!(k in f)) f[k] = v }
       uid = f["UserId"]; sub(/^[^(]*\(/, "", uid); sub(/\)$/, "", uid)
       r = f["Reason"]; if (r == "None") r = ""
-      printf "%s|%s|%s|%s|%s|%s|%s|%s|%s\n", f["JobName"], f["JobId"], f["JobState"], f["BatchHost"], r, f["Restarts"], f["ExitCode"], f["StdOut"], uid }'
+      printf "%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n", f["JobName"], f["JobId"], f["JobState"], f["BatchHost"], r, f["Restarts"], f["ExitCode"], f["StdOut"], uid, f["RunTime"] }'
 }
 
 # slurm_dir RUN: the Slurm watchdog's state directory on this host (events, budget, evidence).
 slurm_dir() { printf '%s/slurm/%s\n' "$(tk_home)" "$1"; }
 
-# emit NAME JOB SLURM_STATE NODE REASON RESTARTS EXIT LOG: one run's line for list (its state by run_state).
+# slurm_secs_v VAR RUNTIME: Slurm's elapsed time ("[DAYS-]HH:MM:SS", "MM:SS") in seconds; empty
+# for anything else (INVALID, UNLIMITED). Builtins only.
+slurm_secs_v() {
+  local _t=$2 _d=0 _n=0 _p
+  case $_t in *-*) _d=${_t%%-*} _t=${_t#*-} ;; esac
+  case $_d$_t in '' | *[!0-9:]*) printf -v "$1" '%s' '' && return 0 ;; esac
+  while [ -n "$_t" ]; do
+    _p=${_t%%:*}
+    case $_p in '' | *[!0-9]*) printf -v "$1" '%s' '' && return 0 ;; esac
+    _n=$((_n * 60 + 10#$_p))
+    case $_t in *:*) _t=${_t#*:} ;; *) _t='' ;; esac
+  done
+  printf -v "$1" '%s' $((10#$_d * 86400 + _n))
+}
+
+# emit NAME JOB SLURM_STATE NODE REASON RESTARTS EXIT LOG [RUNTIME]: one run's line for list (its
+# state by run_state). What a tmux run shows, read by the same host code from the same files: the
+# progress (the newest line of RUN.progress beside the log, which the wrapper's reader keeps, see
+# tmuxkit-sbatch-run) and its last losses (tk_run_extras, lib/run.bash), the last line (RUN.live,
+# the bar's current redraw, while the job runs; else the log's last line, its last redraw), and
+# the uptime (Slurm's RunTime of the running job: since its StartTime, the attempt's start).
 emit() {
-  local name=$1 log=$8 age='' last='' mt dir ev='' req=0 wd=none
+  local name=$1 log=$8 age='' last='' mt dir ev req=0 wd=none up='' live
   run_state "$name" "$2" "$3" "$7" "$log"
+  dir=$(slurm_dir "$name")
+  S_LAST='' S_PROGRESS='' S_LOSSES='' S_EVENT=''
   if [ -n "$log" ] && [ -f "$log" ]; then
     mt=$(tk_stat mtime "$log" 2>/dev/null) || mt=''
     [ -z "$mt" ] || age=$(($(date +%s) - mt))
-    last=$(tk_last_line "$log" | tr -d '\t\r')
+    live=${log%"$TK_LOG_SUFFIX"}$TK_LIVE_SUFFIX
+    if [ "$RS_STATE" = "$ST_RUNNING" ] && [ -f "$live" ] && [ ! -L "$live" ]; then
+      { IFS= read -r S_LAST <"$live" || true; } 2>/dev/null
+      S_LAST=${S_LAST:0:$TK_LAST_LINE_MAX}
+    else # the log's last line (TK_LAST_AWK); of a bar's redraws, the last, as the screen showed it
+      # shellcheck disable=SC2016  # an awk program
+      S_LAST=$(tail -c 16384 "$log" 2>/dev/null | LC_ALL=C awk -v max="$TK_LAST_LINE_MAX" "$TK_LAST_AWK"'
+        END { n = split(ll, seg, "\r"); while (n > 1 && seg[n] == "") n--; print substr(seg[n], 1, max) }' 2>/dev/null) || S_LAST=''
+    fi
   fi
-  dir=$(slurm_dir "$name")
-  if [ -f "$dir/events.jsonl" ]; then
-    ev=$(tail -n 1 "$dir/events.jsonl" | sed -n 's/.*"event":"\([a-z_]*\)".*/\1/p')
-    req=$(grep -c '"event":"requeued"' "$dir/events.jsonl" || true)
-  fi
+  R_LOG=$log R_DIR=$dir tk_run_extras
+  last=${S_LAST//$'\t'/ } ev=$S_EVENT
+  [ ! -f "$dir/events.jsonl" ] || req=$(grep -c '"event":"requeued"' "$dir/events.jsonl" || true)
   if R_DIR=$dir tk_watchdog_pid >/dev/null 2>&1; then wd=alive; fi
-  printf 'run=%s\tjob=%s\tstate=%s\tslurm_state=%s\tnode=%s\treason=%s\trestarts=%s\texit=%s\tlog=%s\tlog_age_s=%s\tlast_line=%s\tlast_event=%s\trequeues=%s\twatchdog=%s\tstop_rung=%s\tcause=%s\n' \
-    "$name" "$2" "$RS_STATE" "$3" "$4" "$5" "$6" "$RS_EXIT" "$log" "$age" "$last" "$ev" "${req:-0}" "$wd" "$RS_RUNG" "$RS_CAUSE"
+  [ "$RS_STATE" != "$ST_RUNNING" ] || slurm_secs_v up "${9:-}"
+  printf 'run=%s\tjob=%s\tstate=%s\tslurm_state=%s\tnode=%s\treason=%s\trestarts=%s\texit=%s\tlog=%s\tlog_age_s=%s\tlast_line=%s\tlast_event=%s\trequeues=%s\twatchdog=%s\tstop_rung=%s\tcause=%s\tuptime_s=%s\tprogress=%s\tlosses=%s\n' \
+    "$name" "$2" "$RS_STATE" "$3" "$4" "$5" "$6" "$RS_EXIT" "$log" "$age" "$last" "$ev" "${req:-0}" "$wd" "$RS_RUNG" "$RS_CAUSE" \
+    "$up" "${S_PROGRESS//$'\t'/ }" "$S_LOSSES"
 }
 
 # remembered_job NAME: a run submitted from here: sets RJ_JOB and RJ_LOG from
@@ -377,9 +407,9 @@ cmd_list() {
       else if ($9 != me || substr($8, length($8) - length("/tmuxkit/" $1 ".log") + 1) != "/tmuxkit/" $1 ".log") next
       if (!($1 in best) || $2 + 0 > best[$1] + 0) { best[$1] = $2; line[$1] = $0 } }
     END { for (n in line) print line[n] }' | sort)
-  while IFS='|' read -r name id st node reason restarts exitc log _; do
+  while IFS='|' read -r name id st node reason restarts exitc log _ runtime; do
     [ -n "$name" ] || continue
-    emit "$name" "$id" "$st" "$node" "$reason" "$restarts" "$exitc" "$log"
+    emit "$name" "$id" "$st" "$node" "$reason" "$restarts" "$exitc" "$log" "$runtime"
     seen="$seen$name "
   done <<<"$jobs"
   # Runs submitted from here that Slurm has forgotten.
