@@ -440,7 +440,8 @@ def test_cli_status_of_a_tqdm_run_shows_progress_uptime_loss_and_the_current_bar
         last.clear()
         last.update(js(stk, "sbar"))
         p = last.get("progress")
-        return isinstance(p, dict) and p.get("step", 0) >= 30 and len(last.get("losses") or []) >= 2
+        losses = last.get("losses")
+        return isinstance(p, dict) and p.get("step", 0) >= 30 and isinstance(losses, list) and len(losses) >= 2
 
     wait_until(moving, timeout=60, interval=0.5, what=f"progress of the Slurm run (last: {last})")
     p = last["progress"]
