@@ -423,17 +423,19 @@ def test_cli_start_pending_running_exited_logs_and_attach(stk: Env, cluster: slu
     assert (stk.home / "where" / "clife").read_text().strip() == "cluster"  # remembered here
 
 
-def test_cli_status_of_a_tqdm_run_shows_progress_uptime_loss_and_the_current_bar(stk: Env) -> None:
+def test_cli_status_of_a_tqdm_run_shows_progress_uptime_loss_and_the_current_bar(stk: Env, sink: int) -> None:
     """What a tmux run shows (issue 28.3): the wrapper's reader of the log (tmuxkit-logwriter.py
     --follow) keeps RUN.progress and RUN.live beside it, and list reads them with the tmux host's
     code; uptime is the job's RunTime. It read progress null, uptime null, losses [] and, for a
-    bar, its first redraws (the log holds every redraw of the line)."""
+    bar, its first redraws (the log holds every redraw of the line). Its "finished" notification
+    says how long, the step and the loss (it said "finished (job=21, exit=0:0)")."""
     hold = stk.work / "hold"
     stk.write_config(slurm_conf())
     bar = shlex.join([sys.executable, str(ROOT / "tests" / "fakes" / "tqdm_trainer.py"), "--epochs", "1",
                       "--steps", "200", "--step-time", "0.03", "--hold", str(hold)])
-    stk.add_run("sbar", bar, 'host = "cluster"')
+    stk.add_run("sbar", bar, f'host = "cluster"\nnotify = ["json://127.0.0.1:{sink}/"]')
     stk.cli("start", "sbar")
+    stk.cli("watch", "sbar", "--every", "1")
     last: dict[str, object] = {}
 
     def moving() -> bool:
@@ -460,6 +462,10 @@ def test_cli_status_of_a_tqdm_run_shows_progress_uptime_loss_and_the_current_bar
     assert st["last_line"] == "epoch 1 done" and st["uptime_s"] is None, st
     log = Path(str(st["log_path"]))
     assert "epoch 1 done" in log.read_text()  # the log itself is the job's, as Slurm wrote it
+    wait_until(lambda: any("finished" in str(b) for b in Sink.received), timeout=30, interval=0.3,
+               what="the finished notification")
+    body = next(str(b) for b in Sink.received if "finished" in str(b))
+    assert "after=" in body and "step=200/200" in body and "epoch=1/1" in body and "loss=0.00" in body, body
 
 
 def _stop_diag(tk: Env, out: str, log: Path) -> str:

@@ -481,6 +481,39 @@ w_event() { # KIND [extra JSON members, starting with a comma]
   printf '[tmuxkit-slurm watch] %s %s %s\n' "$(date '+%H:%M:%S')" "$1" "${2:-}"
 }
 
+# w_end_v LINE: TK_WX, what a run's end event carries for its notification, as a tmux run's says
+# it: "after" (the last attempt's duration: Slurm's RunTime, in words: 7h12m, 3m, 45s) and, from
+# RUN.progress beside the log (the newest reading, as status shows it: tk_run_extras), "epoch"
+# ("3/10"), "step" ("200/400") and "loss". Each only when known.
+w_end_v() {
+  local secs='' v p
+  TK_WX=''
+  slurm_secs_v secs "$(field "$1" RunTime)"
+  if [ -n "$secs" ]; then
+    if [ "$secs" -ge 3600 ]; then printf -v v '%sh%02dm' $((secs / 3600)) $((secs % 3600 / 60))
+    elif [ "$secs" -ge 60 ]; then v="$((secs / 60))m"; else v="${secs}s"; fi
+    TK_WX=",\"after\":\"$v\""
+  fi
+  S_PROGRESS=''
+  R_LOG=${W_LOG:-$(field "$1" StdOut)} R_DIR=/nonexistent S_LAST=x tk_run_extras
+  p=$S_PROGRESS
+  case $p in *'"epoch":'[0-9]*',"epochs":'[0-9]*)
+    v=${p#*\"epoch\":} && v=${v%%,*}/${p#*\"epochs\":} && v=${v%%[,\}]*}
+    case $v in *[!0-9/]*) ;; *) TK_WX="$TK_WX,\"epoch\":\"$v\"" ;; esac
+    ;;
+  esac
+  case $p in *'"step":'[0-9]*',"total":'[0-9]*)
+    v=${p#*\"step\":} && v=${v%%,*}/${p#*\"total\":} && v=${v%%[,\}]*}
+    case $v in *[!0-9/]*) ;; *) TK_WX="$TK_WX,\"step\":\"$v\"" ;; esac
+    ;;
+  esac
+  case $p in *['{,']'"loss":'[-+0-9]*)
+    v=${p#*['{,']\"loss\":} && v=${v%%[,\}]*}
+    case $v in '' | *[!-+0-9.eE]*) ;; *) TK_WX="$TK_WX,\"loss\":$v" ;; esac
+    ;;
+  esac
+}
+
 w_evidence() { # LOG AGE: what the login node can see of a stuck job
   local f
   mkdir -p "$RUNDIR/evidence"
@@ -557,10 +590,11 @@ w_loop() { # EVERY STUCK MAX GRACE
     fi
     [ -z "$restarts" ] || seen=$restarts
     case $state in
-    "$ST_EXITED") w_event "$EV_FINISHED" ",\"exit\":$(tk_json_str "$RS_EXIT")"; return 0 ;;
+    "$ST_EXITED") w_end_v "$line" && w_event "$EV_FINISHED" ",\"exit\":$(tk_json_str "$RS_EXIT")$TK_WX"; return 0 ;;
     "$ST_STOPPED") w_event "$EV_STOPPED" ",\"slurm_state\":$(tk_json_str "$st"),\"rung\":$(tk_json_str "$RS_RUNG")"; return 0 ;;
     "$ST_FAILED" | "$ST_TIMEOUT" | "$ST_DEAD")
-      [ -f "$RUNDIR/failed" ] || w_event "$EV_CRASHED" ",\"state\":$(tk_json_str "$state"),\"slurm_state\":$(tk_json_str "$st"),\"exit\":$(tk_json_str "$RS_EXIT"),\"cause\":$(tk_json_str "$RS_CAUSE")"
+      w_end_v "$line"
+      [ -f "$RUNDIR/failed" ] || w_event "$EV_CRASHED" ",\"state\":$(tk_json_str "$state"),\"slurm_state\":$(tk_json_str "$st"),\"exit\":$(tk_json_str "$RS_EXIT"),\"cause\":$(tk_json_str "$RS_CAUSE")$TK_WX"
       return 0
       ;;
     "$ST_RUNNING")
