@@ -423,6 +423,46 @@ def test_cli_start_pending_running_exited_logs_and_attach(stk: Env, cluster: slu
     assert (stk.home / "where" / "clife").read_text().strip() == "cluster"  # remembered here
 
 
+@pytest.mark.parametrize("name", ["hf4", "hf5", "lightning_tqdm", "tqdm_loop", "nanogpt", "accelerate"])
+def test_the_log_reader_of_a_slurm_job_reads_a_trainer_as_the_pane_writer_does(tmp_path: Path, name: str) -> None:
+    """tmuxkit-logwriter.py --follow (a Slurm job's log, which slurmstepd writes with every redraw)
+    ends with the same progress and live line as the pane's writer given the same bytes: a tqdm
+    bar, HF Trainer and Lightning read the same on both hosts (recordings of the real trainers)."""
+    sys.path.insert(0, str(ROOT / "tests" / "recordings"))
+    import replay
+
+    data = b"".join(d for _, d in replay.load(name)[1])
+    writer = [sys.executable, str(SHELL / "tmuxkit-logwriter.py")]
+    (tmp_path / "pane").mkdir()
+    (tmp_path / "job").mkdir()
+    subprocess.run([*writer, str(tmp_path / "pane" / "r.log"), "100000000", "3"], input=data, check=True,
+                   timeout=60)
+    log = tmp_path / "job" / "r.log"
+    log.write_bytes(b"an earlier attempt's lines, before the offset\n")
+    off = log.stat().st_size
+    with log.open("ab") as f:
+        f.write(data)
+    p = subprocess.Popen([*writer, "--follow", str(log), str(off)])
+    try:
+        wait_until(lambda: (tmp_path / "job" / "r.live").exists(), timeout=30, interval=0.1, what="the reader")
+        p.send_signal(signal.SIGINT)  # a stop's Ctrl-C reaches the whole job: ignored
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            p.kill()
+        p.wait()
+
+    def last(d: str) -> dict[str, object]:
+        row: dict[str, object] = json.loads((tmp_path / d / "r.progress").read_text().splitlines()[-1])
+        row.pop("t")
+        return row
+
+    assert last("job") == last("pane") and last("job"), name
+    assert (tmp_path / "job" / "r.live").read_bytes() == (tmp_path / "pane" / "r.live").read_bytes(), name
+    assert log.read_bytes()[off:] == data  # read, never written
+
+
 def test_cli_status_of_a_tqdm_run_shows_progress_uptime_loss_and_the_current_bar(stk: Env, sink: int) -> None:
     """What a tmux run shows (issue 28.3): the wrapper's reader of the log (tmuxkit-logwriter.py
     --follow) keeps RUN.progress and RUN.live beside it, and list reads them with the tmux host's
