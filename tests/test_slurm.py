@@ -502,6 +502,8 @@ def test_cli_status_of_a_tqdm_run_shows_progress_uptime_loss_and_the_current_bar
     assert st["last_line"] == "epoch 1 done" and st["uptime_s"] is None, st
     log = Path(str(st["log_path"]))
     assert "epoch 1 done" in log.read_text()  # the log itself is the job's, as Slurm wrote it
+    png = stk.work / "sbar.png"
+    assert "wrote" in stk.cli("plot", "sbar", "-o", str(png)).stdout and png.stat().st_size > 0  # "no series"
     wait_until(lambda: any("finished" in str(b) for b in Sink.received), timeout=30, interval=0.3,
                what="the finished notification")
     body = next(str(b) for b in Sink.received if "finished" in str(b))
