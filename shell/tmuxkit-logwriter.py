@@ -35,12 +35,15 @@ unfinished (a tqdm bar redrawing with \\r and no newline):
   once the pane shows a cursor-up, so the log has what the screen showed (the awk writer folds \r
   redraws only: the two write the same bytes for output without cursor-up).
 Usage: python3 tmuxkit-logwriter.py LOG MAX_BYTES KEEP [gap]
+       python3 tmuxkit-logwriter.py --follow LOG OFFSET  (RUN.live and RUN.progress of a log another
+       process writes, such as a Slurm job's: see follow)
 """
 
 import json
 import os
 import re
 import select
+import signal
 import sys
 import time
 from collections import deque
@@ -719,19 +722,27 @@ class Screen:
         return b"".join(out) + b"".join(r + b"\n" for r in rows)
 
 
-def main(argv):
-    log = Log(argv[1], int(argv[2]), int(argv[3]))
-    live = Live(argv[1])
-    prog = Progress(argv[1])
-    if len(argv) > 4 and argv[4] == "gap":
-        now = time.strftime("%Y-%m-%d %H:%M:%S")
-        log.add(f"[tmuxkit] log writer re-attached at {now}; pane output before this line may be missing\n".encode())
-    log.flush()
+class NullLog:
+    """The log of --follow: another process writes it; only RUN.live and RUN.progress are kept."""
+
+    def __init__(self):
+        self.buf, self.size, self.max = [], 0, 1 << 62
+
+    def add(self, line):
+        pass
+
+    def flush(self):
+        self.buf.clear()
+
+
+def pump(log, live, prog, chunks, touch):
+    """The writer's loop: CHUNKS yields the output as it comes (None: a quiet TICK); TOUCH: move
+    the log's mtime on activity without a finished line (the pane's writer only)."""
     pending = b""
     screen = None
     touched = 0.0
-    while True:
-        if not select.select([0], [], [], TICK)[0]:
+    for chunk in chunks:
+        if chunk is None:
             if screen is not None:  # a quiet pane: the rendered rows above its bars are final
                 idle = screen.idle()
                 if idle:
@@ -742,9 +753,6 @@ def main(argv):
             live.write(time.monotonic())  # a quiet pane: bring the live line and progress up to date
             prog.write(time.monotonic())
             continue
-        chunk = os.read(0, 1 << 16)
-        if not chunk:
-            break
         if screen is None and b"\x1b[" in pending[-16:] + chunk and CURSOR_UP.search(pending[-16:] + chunk):
             screen = Screen()  # output drawn with cursor moves: rendered from now on (see Screen)
             chunk, pending = pending + chunk, b""
@@ -769,7 +777,7 @@ def main(argv):
                     log.add(fold(line))
             log.flush()
             touched = now
-        elif now - touched >= TICK:
+        elif touch and now - touched >= TICK:
             try:
                 os.utime(log.f.fileno())  # activity without a finished line moves the log's age too
             except (OSError, NotImplementedError):
@@ -796,6 +804,60 @@ def main(argv):
     prog.note(b"", pending)
     prog.due = 0.0
     prog.write(time.monotonic())
+
+
+def follow(path, offset):
+    """--follow LOG OFFSET: read LOG, which another process writes (a Slurm job's output), from
+    byte OFFSET as it grows, and keep RUN.live and RUN.progress beside it as the pane's writer
+    does; LOG itself is never written. Ends, after reading LOG to its end, on TERM or when its
+    parent is gone; INT, HUP, USR1 and USR2 (a stop's or a time limit's signals, sent to the whole
+    job) are ignored, so the last progress is written after the trainer's last words."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_IGN)
+    parent = os.getppid()
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    os.lseek(fd, offset, os.SEEK_SET)
+
+    def chunks():
+        quiet = time.monotonic()
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if chunk:
+                yield chunk
+                continue
+            if stop or os.getppid() != parent:
+                return
+            time.sleep(0.2)
+            if time.monotonic() - quiet >= TICK:
+                quiet = time.monotonic()
+                yield None
+
+    pump(NullLog(), Live(path), Progress(path), chunks(), touch=False)
+
+
+def main(argv):
+    if len(argv) == 4 and argv[1] == "--follow":
+        follow(argv[2], int(argv[3]))
+        return
+    log = Log(argv[1], int(argv[2]), int(argv[3]))
+    if len(argv) > 4 and argv[4] == "gap":
+        now = time.strftime("%Y-%m-%d %H:%M:%S")
+        log.add(f"[tmuxkit] log writer re-attached at {now}; pane output before this line may be missing\n".encode())
+    log.flush()
+
+    def chunks():
+        while True:
+            if not select.select([0], [], [], TICK)[0]:
+                yield None
+                continue
+            chunk = os.read(0, 1 << 16)
+            if not chunk:
+                return
+            yield chunk
+
+    pump(log, Live(argv[1]), Progress(argv[1]), chunks(), touch=True)
 
 
 if __name__ == "__main__":

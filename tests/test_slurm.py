@@ -423,6 +423,93 @@ def test_cli_start_pending_running_exited_logs_and_attach(stk: Env, cluster: slu
     assert (stk.home / "where" / "clife").read_text().strip() == "cluster"  # remembered here
 
 
+@pytest.mark.parametrize("name", ["hf4", "hf5", "lightning_tqdm", "tqdm_loop", "nanogpt", "accelerate"])
+def test_the_log_reader_of_a_slurm_job_reads_a_trainer_as_the_pane_writer_does(tmp_path: Path, name: str) -> None:
+    """tmuxkit-logwriter.py --follow (a Slurm job's log, which slurmstepd writes with every redraw)
+    ends with the same progress and live line as the pane's writer given the same bytes: a tqdm
+    bar, HF Trainer and Lightning read the same on both hosts (recordings of the real trainers)."""
+    sys.path.insert(0, str(ROOT / "tests" / "recordings"))
+    import replay
+
+    data = b"".join(d for _, d in replay.load(name)[1])
+    writer = [sys.executable, str(SHELL / "tmuxkit-logwriter.py")]
+    (tmp_path / "pane").mkdir()
+    (tmp_path / "job").mkdir()
+    subprocess.run([*writer, str(tmp_path / "pane" / "r.log"), "100000000", "3"], input=data, check=True,
+                   timeout=60)
+    log = tmp_path / "job" / "r.log"
+    log.write_bytes(b"an earlier attempt's lines, before the offset\n")
+    off = log.stat().st_size
+    with log.open("ab") as f:
+        f.write(data)
+    p = subprocess.Popen([*writer, "--follow", str(log), str(off)])
+    try:
+        wait_until(lambda: (tmp_path / "job" / "r.live").exists(), timeout=30, interval=0.1, what="the reader")
+        p.send_signal(signal.SIGINT)  # a stop's Ctrl-C reaches the whole job: ignored
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            p.kill()
+        p.wait()
+
+    def last(d: str) -> dict[str, object]:
+        row: dict[str, object] = json.loads((tmp_path / d / "r.progress").read_text().splitlines()[-1])
+        row.pop("t")
+        return row
+
+    assert last("job") == last("pane") and last("job"), name
+    assert (tmp_path / "job" / "r.live").read_bytes() == (tmp_path / "pane" / "r.live").read_bytes(), name
+    assert log.read_bytes()[off:] == data  # read, never written
+
+
+def test_cli_status_of_a_tqdm_run_shows_progress_uptime_loss_and_the_current_bar(stk: Env, sink: int) -> None:
+    """What a tmux run shows (issue 28.3): the wrapper's reader of the log (tmuxkit-logwriter.py
+    --follow) keeps RUN.progress and RUN.live beside it, and list reads them with the tmux host's
+    code; uptime is the job's RunTime. It read progress null, uptime null, losses [] and, for a
+    bar, its first redraws (the log holds every redraw of the line). Its "finished" notification
+    says how long, the step and the loss (it said "finished (job=21, exit=0:0)")."""
+    hold = stk.work / "hold"
+    stk.write_config(slurm_conf())
+    bar = shlex.join([sys.executable, str(ROOT / "tests" / "fakes" / "tqdm_trainer.py"), "--epochs", "1",
+                      "--steps", "200", "--step-time", "0.03", "--hold", str(hold)])
+    stk.add_run("sbar", bar, f'host = "cluster"\nnotify = ["json://127.0.0.1:{sink}/"]')
+    stk.cli("start", "sbar")
+    stk.cli("watch", "sbar", "--every", "1")
+    last: dict[str, object] = {}
+
+    def moving() -> bool:
+        last.clear()
+        last.update(js(stk, "sbar"))
+        p = last.get("progress")
+        losses = last.get("losses")
+        return isinstance(p, dict) and p.get("step", 0) >= 30 and isinstance(losses, list) and len(losses) >= 2
+
+    wait_until(moving, timeout=60, interval=0.5, what=f"progress of the Slurm run (last: {last})")
+    p = last["progress"]
+    assert isinstance(p, dict) and p["total"] == 200 and 0 < p["percent"] <= 100, p
+    assert isinstance(p["loss"], float) and "eta_s" in p and p["epochs"] == 1, p
+    assert isinstance(last["uptime_s"], int) and last["uptime_s"] >= 1, last
+    # the bar as it is now, not its first redraw
+    line = str(last["last_line"])
+    assert "epoch 1/1:" in line and "loss=" in line and " 0%" not in line, line
+    table = stk.cli("status", "sbar").stdout
+    assert "% " in table and "/200" in table and "loss " in table, table
+    hold.write_text("")
+    st = until_cli_state(stk, "sbar", "exited", 60)
+    p = st["progress"]
+    assert isinstance(p, dict) and p["step"] == 200 and p["percent"] == 100.0, st  # its last reading
+    assert st["last_line"] == "epoch 1 done" and st["uptime_s"] is None, st
+    log = Path(str(st["log_path"]))
+    assert "epoch 1 done" in log.read_text()  # the log itself is the job's, as Slurm wrote it
+    png = stk.work / "sbar.png"
+    assert "wrote" in stk.cli("plot", "sbar", "-o", str(png)).stdout and png.stat().st_size > 0  # "no series"
+    wait_until(lambda: any("finished" in str(b) for b in Sink.received), timeout=30, interval=0.3,
+               what="the finished notification")
+    body = next(str(b) for b in Sink.received if "finished" in str(b))
+    assert "after=" in body and "step=200/200" in body and "epoch=1/1" in body and "loss=0.00" in body, body
+
+
 def _stop_diag(tk: Env, out: str, log: Path) -> str:
     """What a wrong stop answer needs to be explained: the wrapper's RUN.exit, Slurm's own record
     of the job (ExitCode, State) and the log's tail."""

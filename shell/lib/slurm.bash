@@ -321,29 +321,59 @@ all_jobs() {
       for (i = 1; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); if (!(k in f)) f[k] = v }
       uid = f["UserId"]; sub(/^[^(]*\(/, "", uid); sub(/\)$/, "", uid)
       r = f["Reason"]; if (r == "None") r = ""
-      printf "%s|%s|%s|%s|%s|%s|%s|%s|%s\n", f["JobName"], f["JobId"], f["JobState"], f["BatchHost"], r, f["Restarts"], f["ExitCode"], f["StdOut"], uid }'
+      printf "%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n", f["JobName"], f["JobId"], f["JobState"], f["BatchHost"], r, f["Restarts"], f["ExitCode"], f["StdOut"], uid, f["RunTime"] }'
 }
 
 # slurm_dir RUN: the Slurm watchdog's state directory on this host (events, budget, evidence).
 slurm_dir() { printf '%s/slurm/%s\n' "$(tk_home)" "$1"; }
 
-# emit NAME JOB SLURM_STATE NODE REASON RESTARTS EXIT LOG: one run's line for list (its state by run_state).
+# slurm_secs_v VAR RUNTIME: Slurm's elapsed time ("[DAYS-]HH:MM:SS", "MM:SS") in seconds; empty
+# for anything else (INVALID, UNLIMITED). Builtins only.
+slurm_secs_v() {
+  local _t=$2 _d=0 _n=0 _p
+  case $_t in *-*) _d=${_t%%-*} _t=${_t#*-} ;; esac
+  case $_d$_t in '' | *[!0-9:]*) printf -v "$1" '%s' '' && return 0 ;; esac
+  while [ -n "$_t" ]; do
+    _p=${_t%%:*}
+    case $_p in '' | *[!0-9]*) printf -v "$1" '%s' '' && return 0 ;; esac
+    _n=$((_n * 60 + 10#$_p))
+    case $_t in *:*) _t=${_t#*:} ;; *) _t='' ;; esac
+  done
+  printf -v "$1" '%s' $((10#$_d * 86400 + _n))
+}
+
+# emit NAME JOB SLURM_STATE NODE REASON RESTARTS EXIT LOG [RUNTIME]: one run's line for list (its
+# state by run_state). What a tmux run shows, read by the same host code from the same files: the
+# progress (the newest line of RUN.progress beside the log, which the wrapper's reader keeps, see
+# tmuxkit-sbatch-run) and its last losses (tk_run_extras, lib/run.bash), the last line (RUN.live,
+# the bar's current redraw, while the job runs; else the log's last line, its last redraw), and
+# the uptime (Slurm's RunTime of the running job: since its StartTime, the attempt's start).
 emit() {
-  local name=$1 log=$8 age='' last='' mt dir ev='' req=0 wd=none
+  local name=$1 log=$8 age='' last='' mt dir ev req=0 wd=none up='' live
   run_state "$name" "$2" "$3" "$7" "$log"
+  dir=$(slurm_dir "$name")
+  S_LAST='' S_PROGRESS='' S_LOSSES='' S_EVENT=''
   if [ -n "$log" ] && [ -f "$log" ]; then
     mt=$(tk_stat mtime "$log" 2>/dev/null) || mt=''
     [ -z "$mt" ] || age=$(($(date +%s) - mt))
-    last=$(tk_last_line "$log" | tr -d '\t\r')
+    live=${log%"$TK_LOG_SUFFIX"}$TK_LIVE_SUFFIX
+    if [ "$RS_STATE" = "$ST_RUNNING" ] && [ -f "$live" ] && [ ! -L "$live" ]; then
+      { IFS= read -r S_LAST <"$live" || true; } 2>/dev/null
+      S_LAST=${S_LAST:0:$TK_LAST_LINE_MAX}
+    else # the log's last line (TK_LAST_AWK); of a bar's redraws, the last, as the screen showed it
+      # shellcheck disable=SC2016  # an awk program
+      S_LAST=$(tail -c 16384 "$log" 2>/dev/null | LC_ALL=C awk -v max="$TK_LAST_LINE_MAX" "$TK_LAST_AWK"'
+        END { n = split(ll, seg, "\r"); while (n > 1 && seg[n] == "") n--; print substr(seg[n], 1, max) }' 2>/dev/null) || S_LAST=''
+    fi
   fi
-  dir=$(slurm_dir "$name")
-  if [ -f "$dir/events.jsonl" ]; then
-    ev=$(tail -n 1 "$dir/events.jsonl" | sed -n 's/.*"event":"\([a-z_]*\)".*/\1/p')
-    req=$(grep -c '"event":"requeued"' "$dir/events.jsonl" || true)
-  fi
+  R_LOG=$log R_DIR=$dir tk_run_extras
+  last=${S_LAST//$'\t'/ } ev=$S_EVENT
+  [ ! -f "$dir/events.jsonl" ] || req=$(grep -c '"event":"requeued"' "$dir/events.jsonl" || true)
   if R_DIR=$dir tk_watchdog_pid >/dev/null 2>&1; then wd=alive; fi
-  printf 'run=%s\tjob=%s\tstate=%s\tslurm_state=%s\tnode=%s\treason=%s\trestarts=%s\texit=%s\tlog=%s\tlog_age_s=%s\tlast_line=%s\tlast_event=%s\trequeues=%s\twatchdog=%s\tstop_rung=%s\tcause=%s\n' \
-    "$name" "$2" "$RS_STATE" "$3" "$4" "$5" "$6" "$RS_EXIT" "$log" "$age" "$last" "$ev" "${req:-0}" "$wd" "$RS_RUNG" "$RS_CAUSE"
+  [ "$RS_STATE" != "$ST_RUNNING" ] || slurm_secs_v up "${9:-}"
+  printf 'run=%s\tjob=%s\tstate=%s\tslurm_state=%s\tnode=%s\treason=%s\trestarts=%s\texit=%s\tlog=%s\tlog_age_s=%s\tlast_line=%s\tlast_event=%s\trequeues=%s\twatchdog=%s\tstop_rung=%s\tcause=%s\tuptime_s=%s\tprogress=%s\tlosses=%s\n' \
+    "$name" "$2" "$RS_STATE" "$3" "$4" "$5" "$6" "$RS_EXIT" "$log" "$age" "$last" "$ev" "${req:-0}" "$wd" "$RS_RUNG" "$RS_CAUSE" \
+    "$up" "${S_PROGRESS//$'\t'/ }" "$S_LOSSES"
 }
 
 # remembered_job NAME: a run submitted from here: sets RJ_JOB and RJ_LOG from
@@ -377,9 +407,9 @@ cmd_list() {
       else if ($9 != me || substr($8, length($8) - length("/tmuxkit/" $1 ".log") + 1) != "/tmuxkit/" $1 ".log") next
       if (!($1 in best) || $2 + 0 > best[$1] + 0) { best[$1] = $2; line[$1] = $0 } }
     END { for (n in line) print line[n] }' | sort)
-  while IFS='|' read -r name id st node reason restarts exitc log _; do
+  while IFS='|' read -r name id st node reason restarts exitc log _ runtime; do
     [ -n "$name" ] || continue
-    emit "$name" "$id" "$st" "$node" "$reason" "$restarts" "$exitc" "$log"
+    emit "$name" "$id" "$st" "$node" "$reason" "$restarts" "$exitc" "$log" "$runtime"
     seen="$seen$name "
   done <<<"$jobs"
   # Runs submitted from here that Slurm has forgotten.
@@ -449,6 +479,39 @@ w_event() { # KIND [extra JSON members, starting with a comma]
   printf '{"ts":%s,"id":"%s","run":%s,"event":%s,"job":%s%s}\n' "$(date +%s)" "$(tk_event_id)" "$(tk_json_str "$W_RUN")" \
     "$(tk_json_str "$1")" "$(tk_json_str "$W_JOB")" "${2:-}" >>"$RUNDIR/events.jsonl"
   printf '[tmuxkit-slurm watch] %s %s %s\n' "$(date '+%H:%M:%S')" "$1" "${2:-}"
+}
+
+# w_end_v LINE: TK_WX, what a run's end event carries for its notification, as a tmux run's says
+# it: "after" (the last attempt's duration: Slurm's RunTime, in words: 7h12m, 3m, 45s) and, from
+# RUN.progress beside the log (the newest reading, as status shows it: tk_run_extras), "epoch"
+# ("3/10"), "step" ("200/400") and "loss". Each only when known.
+w_end_v() {
+  local secs='' v p
+  TK_WX=''
+  slurm_secs_v secs "$(field "$1" RunTime)"
+  if [ -n "$secs" ]; then
+    if [ "$secs" -ge 3600 ]; then printf -v v '%sh%02dm' $((secs / 3600)) $((secs % 3600 / 60))
+    elif [ "$secs" -ge 60 ]; then v="$((secs / 60))m"; else v="${secs}s"; fi
+    TK_WX=",\"after\":\"$v\""
+  fi
+  S_PROGRESS=''
+  R_LOG=${W_LOG:-$(field "$1" StdOut)} R_DIR=/nonexistent S_LAST=x tk_run_extras
+  p=$S_PROGRESS
+  case $p in *'"epoch":'[0-9]*',"epochs":'[0-9]*)
+    v=${p#*\"epoch\":} && v=${v%%,*}/${p#*\"epochs\":} && v=${v%%[,\}]*}
+    case $v in *[!0-9/]*) ;; *) TK_WX="$TK_WX,\"epoch\":\"$v\"" ;; esac
+    ;;
+  esac
+  case $p in *'"step":'[0-9]*',"total":'[0-9]*)
+    v=${p#*\"step\":} && v=${v%%,*}/${p#*\"total\":} && v=${v%%[,\}]*}
+    case $v in *[!0-9/]*) ;; *) TK_WX="$TK_WX,\"step\":\"$v\"" ;; esac
+    ;;
+  esac
+  case $p in *['{,']'"loss":'[-+0-9]*)
+    v=${p#*['{,']\"loss\":} && v=${v%%[,\}]*}
+    case $v in '' | *[!-+0-9.eE]*) ;; *) TK_WX="$TK_WX,\"loss\":$v" ;; esac
+    ;;
+  esac
 }
 
 w_evidence() { # LOG AGE: what the login node can see of a stuck job
@@ -527,10 +590,11 @@ w_loop() { # EVERY STUCK MAX GRACE
     fi
     [ -z "$restarts" ] || seen=$restarts
     case $state in
-    "$ST_EXITED") w_event "$EV_FINISHED" ",\"exit\":$(tk_json_str "$RS_EXIT")"; return 0 ;;
+    "$ST_EXITED") w_end_v "$line" && w_event "$EV_FINISHED" ",\"exit\":$(tk_json_str "$RS_EXIT")$TK_WX"; return 0 ;;
     "$ST_STOPPED") w_event "$EV_STOPPED" ",\"slurm_state\":$(tk_json_str "$st"),\"rung\":$(tk_json_str "$RS_RUNG")"; return 0 ;;
     "$ST_FAILED" | "$ST_TIMEOUT" | "$ST_DEAD")
-      [ -f "$RUNDIR/failed" ] || w_event "$EV_CRASHED" ",\"state\":$(tk_json_str "$state"),\"slurm_state\":$(tk_json_str "$st"),\"exit\":$(tk_json_str "$RS_EXIT"),\"cause\":$(tk_json_str "$RS_CAUSE")"
+      w_end_v "$line"
+      [ -f "$RUNDIR/failed" ] || w_event "$EV_CRASHED" ",\"state\":$(tk_json_str "$state"),\"slurm_state\":$(tk_json_str "$st"),\"exit\":$(tk_json_str "$RS_EXIT"),\"cause\":$(tk_json_str "$RS_CAUSE")$TK_WX"
       return 0
       ;;
     "$ST_RUNNING")

@@ -262,6 +262,10 @@ class SlurmHost(Host):
             "stop_rung": r.get("stop_rung", ""),
             "cause": r.get("cause", ""),
             "kind": self.kind,
+            # what a tmux run shows, from the same host code (tmuxkit-slurm list's emit)
+            "uptime_s": r.get("uptime_s", ""),
+            "progress": r.get("progress") or None,
+            "losses": r.get("losses", ""),
         }
         try:
             return RunStatus.parse(data, host=self.name)
