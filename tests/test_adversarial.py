@@ -1,0 +1,42 @@
+"""Adversarial checks of what landed for issues 24, 25 and 29: each test is a defect that an attack
+found (it failed on the code before its fix)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import Env, wait_until
+
+
+def _status(p: Path) -> dict[str, object]:
+    try:
+        got = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return {}
+    return got if isinstance(got, dict) else {}
+
+
+def test_sync_loop_of_a_queued_run_that_is_stopped_in_the_queue_ends_with_its_final_word(tk: Env) -> None:
+    """`start b --sync` of a queued run, then `stop b` while it waits: the loop died of "no run named
+    'b'" (exit 4) and left STATUS.json saying queued, its pid (dead) and a next pass: a loop that
+    seemed to wait for ever. It ends, saying why, with its final word written and nothing pulled."""
+    tk.add_run("a", "until [ -e gate ]; do sleep 0.1; done; echo a done")
+    tk.add_run("b", "echo ran b", 'after = "a"\nsync_every = 1\n')
+    tk.cli("start", "a")
+    tk.cli("start", "b", "--sync")
+    st = tk.work / "runs" / "b" / "STATUS.json"
+    wait_until(lambda: _status(st).get("state") == "queued", timeout=30, what="the loop saw it queued")
+    r = tk.cli("stop", "b")
+    assert "taken out" in r.stdout, r.stdout
+    wait_until(lambda: _status(st).get("final") is True, timeout=30, what="the loop's final word")
+    final = _status(st)
+    assert final.get("pid") is None and final.get("next_pass") is None and final.get("state") == "stopped", final
+    assert sorted(p.name for p in (tk.work / "runs" / "b").iterdir()) == ["STATUS.json", "STATUS.txt"]
+
+    def pane() -> str:
+        return "".join(tk.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "=b+sync:").stdout)
+
+    wait_until(lambda: "sync loop done" in pane(), timeout=20, what="the loop said it is done")
+    assert "no run named" not in pane(), pane()
+    (tk.work / "gate").touch()
