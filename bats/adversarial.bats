@@ -26,3 +26,36 @@ load test_helper
   wait_for 10 test -f "$TMUXKIT_HOME/runs/pc/exit"
   wait_for 5 grep -q RAN-IT "$WORK/results/pc/tmuxkit/pc.log"
 }
+
+@test "a lock of gpu1.clusterB read on gpu1.clusterA (two clusters, one shared filesystem) is another host's: never judged stale here" {
+  sleep 0 &
+  local dead=$!
+  wait "$dead"
+  # This host seen as gpu1.clusterA (TK_HOSTNAME is read once a process, as tk_hostname_v sets it).
+  run bash -c '. "$1/lib/tmuxkit.bash"; TK_HOSTNAME=gpu1.clusterA
+    for h in gpu1.clusterB gpu1 gpu1.clusterA gpu2 gpu2.clusterA; do
+      if tk_lock_elsewhere "$h"; then echo "$h elsewhere"; else echo "$h here"; fi; done
+    TK_HOSTNAME=gpu1
+    for h in gpu1.clusterB gpu1; do if tk_lock_elsewhere "$h"; then echo "bare: $h elsewhere"; else echo "bare: $h here"; fi; done
+    printf "pid=%s\nstart=t:1\nhost=gpu1.clusterB\nrun=far\n" "$2" >"$3/L"
+    TK_HOSTNAME=gpu1.clusterA; tk_lock_state "$3/L"; echo "state=$LK_STATE elsewhere=$LK_ELSEWHERE"' _ "$SHELL_DIR" "$dead" "$WORK"
+  assert_success
+  assert_line "gpu1.clusterB elsewhere"
+  assert_line "gpu1 here"
+  assert_line "gpu1.clusterA here"
+  assert_line "gpu2 elsewhere"
+  assert_line "gpu2.clusterA elsewhere"
+  assert_line "bare: gpu1.clusterB here"
+  assert_line "bare: gpu1 here"
+  assert_line "state=alive elsewhere=1"
+  # The status report's fast path judges it alike (its awk is given this host's name as TK_HOSTNAME).
+  run bash "$SHELL_DIR/tmuxkit-start" near --cmd 'echo working; sleep 60'
+  assert_success
+  wait_for 20 grep -q working "$WORK/results/near/tmuxkit/near.log"
+  local me
+  me=$(hostname)
+  case $me in *.*) ;; *) me=$me.clusterA ;; esac
+  printf 'pid=%s\nstart=t:1\nhost=%s\nrun=near\n' "$dead" "${me%%.*}.otherCluster" >"$WORK/results/near/.tmuxkit.lock"
+  TK_HOSTNAME=$me run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json near
+  assert_output --partial '"lock_state":"alive"'
+}

@@ -763,7 +763,7 @@ function judge(name,    wd, wdl, headless, d, f, l, run, cwd, res, lk, lg, start
     }
     close(lk)
     if (lpid !~ /^[0-9]+$/ || lstart == "") ls = "garbage"
-    else if (lhost != "" && lhost != "unknown" && me != "" && lhost != me && label1(lhost) != label1(me)) ls = "alive" # written on another host: as tk_lock_elsewhere
+    else if (lhost != "" && lhost != "unknown" && me != "" && lhost != me && (label1(lhost) != label1(me) || (lhost ~ /\./ && me ~ /\./))) ls = "alive" # written on another host: as tk_lock_elsewhere
     else {
       a = alive(lpid, lstart)
       if (a < 0) return ""
