@@ -40,3 +40,23 @@ def test_sync_loop_of_a_queued_run_that_is_stopped_in_the_queue_ends_with_its_fi
     wait_until(lambda: "sync loop done" in pane(), timeout=20, what="the loop said it is done")
     assert "no run named" not in pane(), pane()
     (tk.work / "gate").touch()
+
+
+def _tab(tk: Env, line: str, point: str, *, slow: bool) -> str:
+    import subprocess
+    import sys
+
+    out = tk.work / ("tab.slow" if slow else "tab.fast")
+    env = dict(tk.env, _ARGCOMPLETE="1", _ARGCOMPLETE_SHELL="bash", _ARGCOMPLETE_SUPPRESS_SPACE="0",
+               COMP_LINE=line, COMP_POINT=point, COMP_TYPE="9", _ARGCOMPLETE_STDOUT_FILENAME=str(out))
+    if slow:
+        env["_ARC_DEBUG"] = "1"  # the fast path never answers under _ARC_DEBUG: argcomplete does
+    subprocess.run([sys.executable, "-m", "tmuxkit"], env=env, cwd=tk.work, capture_output=True, timeout=60)
+    return out.read_text() if out.exists() else "<none>"
+
+
+def test_tab_with_a_negative_comp_point_answers_as_argcomplete(tk: Env) -> None:
+    """COMP_POINT=-3 cut the line from its end ("tmuxkit stop " -> "tmuxkit st"): the fast path
+    offered the verbs start, status, stop where argcomplete offers nothing."""
+    for line, point in (("tmuxkit stop ", "-3"), ("tmuxkit status --", "-1")):
+        assert _tab(tk, line, point, slow=False) == _tab(tk, line, point, slow=True), (line, point)
