@@ -59,3 +59,14 @@ load test_helper
   TK_HOSTNAME=$me run bash "$SHELL_DIR/check_training_status.sh" --runs-only --json near
   assert_output --partial '"lock_state":"alive"'
 }
+
+@test "queue: a link planted at queue/again is never written through (its target was truncated by a dispatch pass)" {
+  mkdir -p "$TMUXKIT_HOME/queue"
+  chmod 700 "$TMUXKIT_HOME/queue"
+  printf 'precious\n' >"$WORK/precious"
+  ln -s "$WORK/precious" "$TMUXKIT_HOME/queue/again"
+  run bash -c '. "$1/lib/tmuxkit.bash" && tk_queue_dispatch "$2" $$' _ "$SHELL_DIR" "$TMUXKIT_HOME"
+  assert_success
+  run cat "$WORK/precious"
+  assert_output precious
+}
