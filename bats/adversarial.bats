@@ -70,3 +70,13 @@ load test_helper
   run cat "$WORK/precious"
   assert_output precious
 }
+
+@test "report: a lock's host= or run= written by another host or user never sends a control character to the terminal" {
+  mkdir -p "$WORK/results/far"
+  printf 'pid=4242\nstart=t:1\nhost=node17\033]0;pwned\007.cluster\nrun=far\033[2J\ncreated=1\n' >"$WORK/results/far/.tmuxkit.lock"
+  run bash "$SHELL_DIR/check_training_status.sh"
+  assert_output --partial ELSEWHERE
+  assert_output --partial "node17?]0;pwned?.cluster"
+  refute_output --partial $'\033'
+  refute_output --partial $'\007'
+}
