@@ -3690,8 +3690,10 @@ _cs_lock_line() {
     esac
     # A lock's fields are anyone's words (another host's, another user's, on a shared filesystem):
     # no control character of theirs reaches the terminal (an escape sequence in host= or run=).
-    case $f$run$pid$hint in *[$'\001'-$'\037'$'\177']*)
-      f=${f//[$'\001'-$'\037'$'\177']/?} run=${run//[$'\001'-$'\037'$'\177']/?} pid=${pid//[$'\001'-$'\037'$'\177']/?} hint=${hint//[$'\001'-$'\037'$'\177']/?}
+    # (A newline stays: a path that holds one is named whole, quoted, in the hint.)
+    case $run$pid$hint in *[$'\001'-$'\011'$'\013'-$'\037'$'\177']*)
+      run=${run//[$'\001'-$'\011'$'\013'-$'\037'$'\177']/?} pid=${pid//[$'\001'-$'\011'$'\013'-$'\037'$'\177']/?}
+      hint=${hint//[$'\001'-$'\011'$'\013'-$'\037'$'\177']/?}
       ;;
     esac
     if [ -n "$run" ]; then
