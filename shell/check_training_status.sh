@@ -888,12 +888,18 @@ tk_lock_state() {
 
 # tk_lock_elsewhere HOST: HOST (a lock's host= field) names another machine than this one. A
 # lock with no host, or "unknown" (its writer could not tell), is judged here, as before. Names
-# compare whole or by their first label (node1 and node1.cluster are one host).
+# compare whole, or by their first label when one of them is a bare name (node1 and node1.cluster
+# are one host); two qualified names that differ are two hosts (gpu1.clusterA is not gpu1.clusterB:
+# two clusters' nodes on one shared filesystem, where a live lock of the other was judged by a PID
+# here, found stale and removed).
 tk_lock_elsewhere() {
   case $1 in '' | unknown) return 1 ;; esac
   tk_hostname_v
   [ -n "$TK_HOSTNAME" ] || return 1
-  [ "$1" != "$TK_HOSTNAME" ] && [ "${1%%.*}" != "${TK_HOSTNAME%%.*}" ]
+  [ "$1" != "$TK_HOSTNAME" ] || return 1
+  case $1 in *.*) ;; *) [ "$1" != "${TK_HOSTNAME%%.*}" ]; return ;; esac
+  case $TK_HOSTNAME in *.*) ;; *) [ "${1%%.*}" != "$TK_HOSTNAME" ]; return ;; esac
+  return 0
 }
 
 # tk_hostname_v: TK_HOSTNAME, this host's name as a lock records it (hostname(1)), read once a
@@ -1207,9 +1213,12 @@ tk_runner_alive() {
 tk_python_v() {
   local _w _k='' _p='' _f="$2/python"
   _w=$(command -v python3 2>/dev/null) || return 1
-  if [ -f "$_f" ] && [ ! -L "$_f" ]; then
+  # Trusted only when it is this user's own file and names a python (a planted or corrupt one that
+  # names /bin/false or another program made every run "exit 1" with no line, or not run at all).
+  if [ -f "$_f" ] && [ ! -L "$_f" ] && [ -O "$_f" ]; then
     { IFS= read -r _k && IFS= read -r _p; } <"$_f" 2>/dev/null || _p=''
-    case $_p in /*) ;; *) _p='' ;; esac
+    case $_p in /*/python | /*/python[0-9]*) ;; *) _p='' ;; esac
+    case ${_p##*/} in *[!A-Za-z0-9.]*) _p='' ;; esac
     if [ "$_k" = "$_w" ] && [ -n "$_p" ] && [ -f "$_p" ] && [ -x "$_p" ]; then
       eval "$1=\$_p"
       return 0
@@ -1889,7 +1898,7 @@ function judge(name,    wd, wdl, headless, d, f, l, run, cwd, res, lk, lg, start
     }
     close(lk)
     if (lpid !~ /^[0-9]+$/ || lstart == "") ls = "garbage"
-    else if (lhost != "" && lhost != "unknown" && me != "" && lhost != me && label1(lhost) != label1(me)) ls = "alive" # written on another host: as tk_lock_elsewhere
+    else if (lhost != "" && lhost != "unknown" && me != "" && lhost != me && (label1(lhost) != label1(me) || (lhost ~ /\./ && me ~ /\./))) ls = "alive" # written on another host: as tk_lock_elsewhere
     else {
       a = alive(lpid, lstart)
       if (a < 0) return ""
@@ -2972,6 +2981,13 @@ _tk_queue_try() {
   fi
 }
 
+# tk_queue_again HOME: ask for one more dispatch pass (queue/again, an empty file). Never through a
+# link planted there: `: >` truncated the file it pointed to.
+tk_queue_again() {
+  [ ! -L "$1/queue/again" ] || rm -f "$1/queue/again"
+  { : >"$1/queue/again"; } 2>/dev/null || true
+}
+
 # tk_queue_dispatch HOME PID: one pass over the queue, oldest entry first, by process PID (this
 # one: $$, or a subshell's own PID). One pass at a time (queue/dispatching, a results-lock file
 # owned by PID and its start time); a pass asked for meanwhile (queue/again) runs after it.
@@ -2982,7 +2998,7 @@ tk_queue_dispatch() {
   tk_queue_dir "$home" || tk_die "$EX_FAIL" "$TK_ERR"
   local passes=0
   while :; do
-    : >"$home/queue/again"
+    tk_queue_again "$home"
     rc=0
     tk_lock_acquire "$home/queue/dispatching" "$2" "$me" queue queue "dispatch.$2" || rc=$?
     # Another pass runs: it sees "again" and makes one more.
@@ -3100,7 +3116,7 @@ tk_queue_gate() {
     [ $((TK_GPU_FREE - TK_GPU_MINE)) -ge "$TK_Q_RESERVED" ]; then
     # GPUs were freed since this pass tried the runs ahead of it, and they can all start now: they
     # start first (first in, first out), in the pass this asks for, and this one right after them.
-    : >"$home/queue/again" 2>/dev/null || true
+    tk_queue_again "$home"
     why="$TK_Q_AHEAD run(s) ahead of it start first"
   fi
   if [ -z "$why" ]; then
@@ -3670,6 +3686,14 @@ _cs_lock_line() {
       if [ -n "$CS_STRFTIME" ]; then printf -v when '%(%Y-%m-%d %H:%M:%S)T' "$created"; else _cs_date_v when "$created"; fi
       age=$((CS_NOW - created))
       if [ "$age" -ge 172800 ]; then when="$when, $((age / 86400))d ago"; else _cs_when_v when "$created" "$CS_NOW"; fi
+      ;;
+    esac
+    # A lock's fields are anyone's words (another host's, another user's, on a shared filesystem):
+    # no control character of theirs reaches the terminal (an escape sequence in host= or run=).
+    # (A newline stays: a path that holds one is named whole, quoted, in the hint.)
+    case $run$pid$hint in *[$'\001'-$'\011'$'\013'-$'\037'$'\177']*)
+      run=${run//[$'\001'-$'\011'$'\013'-$'\037'$'\177']/?} pid=${pid//[$'\001'-$'\011'$'\013'-$'\037'$'\177']/?}
+      hint=${hint//[$'\001'-$'\011'$'\013'-$'\037'$'\177']/?}
       ;;
     esac
     if [ -n "$run" ]; then

@@ -1007,6 +1007,17 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
                 return 0
             delay = float(every)
         except (TmuxkitError, OSError) as e:
+            if (isinstance(e, TmuxkitError) and e.code == ExitCode.NOT_FOUND and st.passes == 0
+                    and st.state in WAITING_STATES and not once and not keep_loop):
+                # It waited in the host's queue and is gone from it before it started (`tmuxkit stop`
+                # took it out): it will never start. The loop's final word, as for a blocked run,
+                # not a STATUS.json that names a dead loop still waiting for it.
+                st.state, st.last_error, st.last_line = State.STOPPED, None, "taken out of the queue before it started"
+                st.pid, st.final, st.next_pass = None, True, None
+                st.save(dest)
+                say(f"{time.strftime('%H:%M:%S')} {spec.name} left {host.name}'s queue before it started "
+                    "(stopped): sync loop done")
+                return 0
             if isinstance(e, TmuxkitError) and e.code == ExitCode.NOT_FOUND and st.passes == 0:
                 raise  # no such run, and never a pass of it here: nothing of it is written
             failures += 1

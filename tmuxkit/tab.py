@@ -254,7 +254,10 @@ def answer() -> None:
             return
         shell = env.get("_ARGCOMPLETE_SHELL", "")
         ifs, dfs = env.get("_ARGCOMPLETE_IFS", "\013"), env.get("_ARGCOMPLETE_DFS", "")
-        line = env["COMP_LINE"][: int(env["COMP_POINT"])]
+        point = int(env["COMP_POINT"])
+        if point < 0:  # no shell sets one; argcomplete's lexer then answers otherwise than a cut line
+            return
+        line = env["COMP_LINE"][:point]
         if len(ifs) != 1 or len(dfs) > 1 or shell not in ("bash", "zsh", "fish"):
             return
         wordbreaks = env.get("_ARGCOMPLETE_COMP_WORDBREAKS", "")

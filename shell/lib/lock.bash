@@ -60,12 +60,18 @@ tk_lock_state() {
 
 # tk_lock_elsewhere HOST: HOST (a lock's host= field) names another machine than this one. A
 # lock with no host, or "unknown" (its writer could not tell), is judged here, as before. Names
-# compare whole or by their first label (node1 and node1.cluster are one host).
+# compare whole, or by their first label when one of them is a bare name (node1 and node1.cluster
+# are one host); two qualified names that differ are two hosts (gpu1.clusterA is not gpu1.clusterB:
+# two clusters' nodes on one shared filesystem, where a live lock of the other was judged by a PID
+# here, found stale and removed).
 tk_lock_elsewhere() {
   case $1 in '' | unknown) return 1 ;; esac
   tk_hostname_v
   [ -n "$TK_HOSTNAME" ] || return 1
-  [ "$1" != "$TK_HOSTNAME" ] && [ "${1%%.*}" != "${TK_HOSTNAME%%.*}" ]
+  [ "$1" != "$TK_HOSTNAME" ] || return 1
+  case $1 in *.*) ;; *) [ "$1" != "${TK_HOSTNAME%%.*}" ]; return ;; esac
+  case $TK_HOSTNAME in *.*) ;; *) [ "${1%%.*}" != "$TK_HOSTNAME" ]; return ;; esac
+  return 0
 }
 
 # tk_hostname_v: TK_HOSTNAME, this host's name as a lock records it (hostname(1)), read once a

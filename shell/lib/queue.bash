@@ -317,6 +317,13 @@ _tk_queue_try() {
   fi
 }
 
+# tk_queue_again HOME: ask for one more dispatch pass (queue/again, an empty file). Never through a
+# link planted there: `: >` truncated the file it pointed to.
+tk_queue_again() {
+  [ ! -L "$1/queue/again" ] || rm -f "$1/queue/again"
+  { : >"$1/queue/again"; } 2>/dev/null || true
+}
+
 # tk_queue_dispatch HOME PID: one pass over the queue, oldest entry first, by process PID (this
 # one: $$, or a subshell's own PID). One pass at a time (queue/dispatching, a results-lock file
 # owned by PID and its start time); a pass asked for meanwhile (queue/again) runs after it.
@@ -327,7 +334,7 @@ tk_queue_dispatch() {
   tk_queue_dir "$home" || tk_die "$EX_FAIL" "$TK_ERR"
   local passes=0
   while :; do
-    : >"$home/queue/again"
+    tk_queue_again "$home"
     rc=0
     tk_lock_acquire "$home/queue/dispatching" "$2" "$me" queue queue "dispatch.$2" || rc=$?
     # Another pass runs: it sees "again" and makes one more.
@@ -445,7 +452,7 @@ tk_queue_gate() {
     [ $((TK_GPU_FREE - TK_GPU_MINE)) -ge "$TK_Q_RESERVED" ]; then
     # GPUs were freed since this pass tried the runs ahead of it, and they can all start now: they
     # start first (first in, first out), in the pass this asks for, and this one right after them.
-    : >"$home/queue/again" 2>/dev/null || true
+    tk_queue_again "$home"
     why="$TK_Q_AHEAD run(s) ahead of it start first"
   fi
   if [ -z "$why" ]; then

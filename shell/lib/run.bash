@@ -78,9 +78,12 @@ tk_runner_alive() {
 tk_python_v() {
   local _w _k='' _p='' _f="$2/python"
   _w=$(command -v python3 2>/dev/null) || return 1
-  if [ -f "$_f" ] && [ ! -L "$_f" ]; then
+  # Trusted only when it is this user's own file and names a python (a planted or corrupt one that
+  # names /bin/false or another program made every run "exit 1" with no line, or not run at all).
+  if [ -f "$_f" ] && [ ! -L "$_f" ] && [ -O "$_f" ]; then
     { IFS= read -r _k && IFS= read -r _p; } <"$_f" 2>/dev/null || _p=''
-    case $_p in /*) ;; *) _p='' ;; esac
+    case $_p in /*/python | /*/python[0-9]*) ;; *) _p='' ;; esac
+    case ${_p##*/} in *[!A-Za-z0-9.]*) _p='' ;; esac
     if [ "$_k" = "$_w" ] && [ -n "$_p" ] && [ -f "$_p" ] && [ -x "$_p" ]; then
       eval "$1=\$_p"
       return 0
@@ -760,7 +763,7 @@ function judge(name,    wd, wdl, headless, d, f, l, run, cwd, res, lk, lg, start
     }
     close(lk)
     if (lpid !~ /^[0-9]+$/ || lstart == "") ls = "garbage"
-    else if (lhost != "" && lhost != "unknown" && me != "" && lhost != me && label1(lhost) != label1(me)) ls = "alive" # written on another host: as tk_lock_elsewhere
+    else if (lhost != "" && lhost != "unknown" && me != "" && lhost != me && (label1(lhost) != label1(me) || (lhost ~ /\./ && me ~ /\./))) ls = "alive" # written on another host: as tk_lock_elsewhere
     else {
       a = alive(lpid, lstart)
       if (a < 0) return ""

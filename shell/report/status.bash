@@ -559,6 +559,14 @@ _cs_lock_line() {
       if [ "$age" -ge 172800 ]; then when="$when, $((age / 86400))d ago"; else _cs_when_v when "$created" "$CS_NOW"; fi
       ;;
     esac
+    # A lock's fields are anyone's words (another host's, another user's, on a shared filesystem):
+    # no control character of theirs reaches the terminal (an escape sequence in host= or run=).
+    # (A newline stays: a path that holds one is named whole, quoted, in the hint.)
+    case $run$pid$hint in *[$'\001'-$'\011'$'\013'-$'\037'$'\177']*)
+      run=${run//[$'\001'-$'\011'$'\013'-$'\037'$'\177']/?} pid=${pid//[$'\001'-$'\011'$'\013'-$'\037'$'\177']/?}
+      hint=${hint//[$'\001'-$'\011'$'\013'-$'\037'$'\177']/?}
+      ;;
+    esac
     if [ -n "$run" ]; then
       printf '  %-7s %s  pid %s (run %s%s)\n' "$st" "$f" "${pid:-?}" "$run" "${when:+, started $when}"
     else
