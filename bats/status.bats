@@ -103,10 +103,10 @@ load test_helper
   run -2 bash "$SHELL_DIR/check_training_status.sh" --stale-after soon
 }
 
-@test "2000 lock files (owners dead) are reported with no process per lock: the process table is read once" {
-  local i n=2000 mode ref cpu ratio=4 real_ps
+@test "1000 lock files (owners dead) are reported with no process per lock: the process table is read once" {
+  local i n=1000 mode ref cpu ratio=4 real_ps
   mkdir -p results
-  (cd results && mkdir r{1..2000})
+  (cd results && mkdir r{1..1000})
   for ((i = 1; i <= n; i++)); do
     lock_file_for $((90000000 + i)) "t:1" "r$i" >"results/r$i/.tmuxkit.lock"
   done
@@ -123,20 +123,20 @@ load test_helper
   # once, a ps per lock, the report took 34-57 s: many times the reference.)
   TIMEFORMAT='%R %U %S'
   for mode in --json --text; do
-    { time bash -c 'for ((i = 0; i < 2000; i++)); do x=$(:); done'; } 2>"$WORK/time.ref"
+    { time bash -c 'for ((i = 0; i < 1000; i++)); do x=$(:); done'; } 2>"$WORK/time.ref"
     : >"$WORK/ps.log"
     { time PATH="$WORK/count:$PATH" bash "$SHELL_DIR/check_training_status.sh" ${mode%--text} >"$WORK/out$mode"; } 2>"$WORK/time"
     ref=$(awk '{ printf "%.3f", $2 + $3 }' "$WORK/time.ref") cpu=$(awk '{ printf "%.3f", $2 + $3 }' "$WORK/time")
-    echo "$mode: $(awk '{ printf "wall %ss", $1 }' "$WORK/time"), cpu ${cpu}s; 2000 subshells: cpu ${ref}s (limit ${ratio}x); ps started $(grep -c . "$WORK/ps.log") time(s)" >&3
+    echo "$mode: $(awk '{ printf "wall %ss", $1 }' "$WORK/time"), cpu ${cpu}s; 1000 subshells: cpu ${ref}s (limit ${ratio}x); ps started $(grep -c . "$WORK/ps.log") time(s)" >&3
     run awk -v c="$cpu" -v r="$ref" -v k="$ratio" 'BEGIN { exit !(c <= k * r) }'
     assert_success
     # (a few for the report's other parts; one per lock would be thousands)
     [ "$(grep -c . "$WORK/ps.log")" -le 10 ] || fail "ps ran $(grep -c . "$WORK/ps.log") times for $n locks"
   done
   run python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d["locks"]), {l["state"] for l in d["locks"]})' "$WORK/out--json"
-  assert_output "2000 {'stale'}"
+  assert_output "1000 {'stale'}"
   run grep -c '^  STALE ' "$WORK/out--text"
-  assert_output 2000
+  assert_output 1000
 }
 
 @test "a lock under a directory whose name holds a newline is found and named whole" {

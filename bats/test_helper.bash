@@ -79,8 +79,9 @@ live_pid() {
   LIVE_PID=$!
 }
 
-lock_file_for() { # pid start run
-  printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s.1.1\ncreated=1\n' "$1" "$2" "$(hostname)" "$3" "$3" "$3"
+lock_file_for() { # pid start run (this host's name asked once: a test writes 2000 of them)
+  [ -n "${_LF_HOST:-}" ] || _LF_HOST=$(hostname)
+  printf 'pid=%s\nstart=%s\nhost=%s\nrun=%s\nsession=%s\nrun_id=%s.1.1\ncreated=1\n' "$1" "$2" "$_LF_HOST" "$3" "$3" "$3"
 }
 
 runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
