@@ -86,6 +86,16 @@ lock_file_for() { # pid start run (this host's name asked once: a test writes 20
 
 runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
 
+# run_over RUN: its exit is recorded and its runner is gone (the runner's tail after the exit file,
+# the log's last line and the lock's release, takes a moment on a loaded box: a forget or cleanup
+# in that moment rightly calls the run still running).
+run_over() {
+  [ -f "$TMUXKIT_HOME/runs/$1/exit" ] || return 1
+  local p
+  p=$(runner_pid "$1" 2>/dev/null) || return 1
+  ! kill -0 "$p" 2>/dev/null
+}
+
 pstart() { (. "$SHELL_DIR/lib/tmuxkit.bash" && tk_pstart "$1"); }
 
 log_of() { cat "$WORK/results/$1/tmuxkit/$1.log" 2>/dev/null; }
