@@ -23,7 +23,7 @@ load test_helper
   printf '%s\n%s\n' "$(command -v python3)" "$BATS_TEST_TMPDIR/notpy" >"$TMUXKIT_HOME/python"
   run bash "$SHELL_DIR/tmuxkit-start" pc --cmd 'echo RAN-IT'
   assert_success
-  wait_for 10 run_over pc
+  wait_for 30 run_over pc
   wait_for 5 grep -q RAN-IT "$WORK/results/pc/tmuxkit/pc.log"
 }
 

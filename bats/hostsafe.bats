@@ -105,7 +105,7 @@ sentinels_kept() {
   run bash "$SHELL_DIR/tmuxkit-start" pd1 --cwd -delete --results -exec --cmd 'echo "in $PWD"'
   assert_success
   assert_output --partial "results=$WORK/-delete/-exec"
-  wait_for 10 run_over pd1
+  wait_for 30 run_over pd1
   wait_for 10 grep -q "in $WORK/-delete" "$WORK/-delete/-exec/tmuxkit/pd1.log"
   run bash "$SHELL_DIR/tmuxkit-zombies" --fix
   assert_success
@@ -173,7 +173,7 @@ plant_outside() {
 @test "stray folders in runs/: cleanup and forget skip one whose name is not a run's, with a note, exit 0" {
   run bash "$SHELL_DIR/tmuxkit-start" s1 --cmd 'echo done'
   assert_success
-  wait_for 10 run_over s1
+  wait_for 30 run_over s1
   cp -R "$TMUXKIT_HOME/runs/s1" "$TMUXKIT_HOME/runs/live.bak"
   cp -R "$TMUXKIT_HOME/runs/s1" "$TMUXKIT_HOME/runs/my copy"
   run bash "$SHELL_DIR/tmuxkit-zombies" --fix
@@ -191,7 +191,7 @@ plant_outside() {
 @test "a hand-made training.lock that names another node is never judged by a local PID: left, and said" {
   run bash "$SHELL_DIR/tmuxkit-start" fl --cmd 'echo done'
   assert_success
-  wait_for 10 run_over fl
+  wait_for 30 run_over fl
   local lock="$WORK/results/fl/training.lock"
   for content in "node17" "node17 4242" "pid=999999 host=node17.cluster" "999999@10.1.2.3"; do
     printf '%s\n' "$content" >"$lock"

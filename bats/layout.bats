@@ -57,7 +57,7 @@ load test_helper
   mkdir -p elsewhere
   run bash "$SHELL_DIR/tmuxkit-start" again1 --cmd 'echo "first $MYVAR"' --cwd elsewhere --env MYVAR=kept
   assert_success
-  wait_for 10 run_over again1
+  wait_for 30 run_over again1
   cd /
   run bash "$SHELL_DIR/tmuxkit-start" again1 --again --cmd 'echo "second $MYVAR in $PWD"'
   assert_success

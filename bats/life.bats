@@ -76,7 +76,7 @@ echo \"after \$?\""
   assert_success
   [ "$(tmux -L "$TMUXKIT_SOCKET" display-message -p -t "=pb:" '#{pane_id}')" = "$id" ]
   wait_for 20 log_has pb 'b-started'
-  wait_for 20 run_over pa
+  wait_for 30 run_over pa
   wait_for 20 log_has pa '^\[tmuxkit\] run pa exited with code 0 at '
   # pa's runner is done with its end (its lock freed): pb's log pipe is still there.
   wait_for 20 test ! -e "$WORK/results/pa/.tmuxkit.lock"
@@ -214,7 +214,7 @@ watchdog_registered() { [ -s "$TMUXKIT_HOME/runs/$1/watchdog" ]; }
   run bash "$SHELL_DIR/tmuxkit-start" wuser --cmd 'exit 0'
   assert_success
   tmux -L "$TMUXKIT_SOCKET" new-session -d -s 'wuser+watch' 'sleep 300'
-  wait_for 10 run_over wuser
+  wait_for 30 run_over wuser
   run bash "$SHELL_DIR/tmuxkit-zombies" --fix
   assert_success
   assert_output --partial "kind=dead_session	run=wfin	detail=watchdog session wfin+watch (its watchdog has ended)	action=killed"

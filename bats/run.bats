@@ -13,7 +13,7 @@ start_run() { # RUN CMD
   assert_output --regexp "^run=r1	session=r1	pid=[0-9]+	runner_pid=[0-9]+	log=.*r1.log	lock=$WORK/results/r1/.tmuxkit.lock"
   tmux -L "$TMUXKIT_SOCKET" has-session -t =r1
   [ -f "$WORK/results/r1/.tmuxkit.lock" ]
-  wait_for 10 run_over r1
+  wait_for 30 run_over r1
   run log_of r1
   assert_line --index 1 FIRST
   run cat "$TMUXKIT_HOME/runs/r1/exit"
@@ -203,7 +203,7 @@ start_run() { # RUN CMD
 @test "a run logs through the awk writer when python3 is not used" {
   export TMUXKIT_LOG_WRITER=awk
   start_run r6 'echo via-awk; seq 1 3000'
-  wait_for 10 run_over r6
+  wait_for 30 run_over r6
   wait_for 5 grep -q '^3000$' "$WORK/results/r6/tmuxkit/r6.log"
   run log_of r6
   assert_line --index 1 via-awk
@@ -213,7 +213,7 @@ start_run() { # RUN CMD
 
 @test "status --cache: an ended run's answer is kept, reused, and dropped on a restart; forget" {
   start_run r9 'echo LAST9; exit 2'
-  wait_for 10 run_over r9
+  wait_for 30 run_over r9
   wait_for 10 grep -q LAST9 "$WORK/results/r9/tmuxkit/r9.log"
   echo "2 $(($(date +%s) - 100))" >"$TMUXKIT_HOME/runs/r9/exit"
   touch -t 202001010000 "$TMUXKIT_HOME/runs/r9/meta" "$TMUXKIT_HOME/runs/r9/runner" # started long before
@@ -253,7 +253,7 @@ start_run() { # RUN CMD
 @test "start: an ended run's dead session removed by a cleanup between start's two looks is no live session" {
   run bash "$SHELL_DIR/tmuxkit-start" gone1 --cmd true
   assert_success
-  wait_for 20 run_over gone1
+  wait_for 30 run_over gone1
   wait_for 20 bash -c '[ "$(tmux -L "$1" display-message -p -t =gone1: "#{pane_dead}")" = 1 ]' _ "$TMUXKIT_SOCKET"
   # A tmux whose answer to start's pane_dead look comes after a cleanup removed the session (the
   # window between start seeing the session and asking about its pane).
@@ -265,7 +265,7 @@ start_run() { # RUN CMD
   chmod +x "$shim/tmux"
   run env PATH="$shim:$PATH" bash "$SHELL_DIR/tmuxkit-start" gone1 --again
   assert_success
-  wait_for 20 run_over gone1
+  wait_for 30 run_over gone1
 }
 
 @test "a start right after the run's end waits for its runner to finish, never 'already running'" {

@@ -85,7 +85,7 @@ load test_helper
   assert_success
   run bash "$SHELL_DIR/tmuxkit-start" live --cmd 'sleep 30'
   assert_success
-  wait_for 10 run_over ended
+  wait_for 30 run_over ended
   for mode in --json "--json --runs-only"; do
     # shellcheck disable=SC2086  # two words on purpose
     run bash "$SHELL_DIR/check_training_status.sh" $mode
@@ -189,7 +189,7 @@ clone_run() {
   bash "$SHELL_DIR/tmuxkit-start" p3 --cmd 'echo bye; exit 3' >/dev/null
   wait_for 10 test -s "$WORK/results/p1/tmuxkit/p1.live"
   wait_for 10 test -s "$WORK/results/p2/tmuxkit/p2.live"
-  wait_for 10 run_over p3
+  wait_for 30 run_over p3
   # A redraw with everything JSON must escape, and progress and events to read.
   printf 'a"b\\c\td\re\001f 76%%|###   |\n' >"$WORK/results/p2/tmuxkit/p2.live"
   printf '{"step":1,"loss":0.9}\n{"step":2,"loss":0.7,"note":"a\\"b"}\n' >"$WORK/results/p1/tmuxkit/p1.progress"
@@ -259,7 +259,7 @@ clone_run() {
 
 @test "report: a finished run's log is not STALE, and the run shows its last line" {
   bash "$SHELL_DIR/tmuxkit-start" fin --cmd 'echo working; echo the-last-line' >/dev/null
-  wait_for 10 run_over fin
+  wait_for 30 run_over fin
   wait_for 15 grep -q 'exited with code 0' "$WORK/results/fin/tmuxkit/fin.log"
   touch -t 202001010000 "$WORK/results/fin/tmuxkit/fin.log" # silent for years: still finished, not stale
   run bash "$SHELL_DIR/check_training_status.sh" --stale-after 60
@@ -274,7 +274,7 @@ clone_run() {
 
 @test "report: the watchdog's notify.log is not log activity" {
   bash "$SHELL_DIR/tmuxkit-start" quietrun --cmd 'echo hi' >/dev/null
-  wait_for 10 run_over quietrun
+  wait_for 30 run_over quietrun
   printf '%s run_exited notify sent\n' "$(date +%s)" >"$TMUXKIT_HOME/runs/quietrun/notify.log"
   printf 'x\n' >"$TMUXKIT_HOME/runs/quietrun/watch.log"
   run bash "$SHELL_DIR/check_training_status.sh"

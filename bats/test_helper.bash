@@ -86,9 +86,9 @@ lock_file_for() { # pid start run (this host's name asked once: a test writes 20
 
 runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
 
-# run_over RUN: its exit is recorded and its runner is gone (the runner's tail after the exit file,
-# the log's last line and the lock's release, takes a moment on a loaded box: a forget or cleanup
-# in that moment rightly calls the run still running).
+# run_over RUN: its exit is recorded and its runner is gone. The runner's tail after the exit file
+# (the log writer's last line, up to 15 s; the cause; the lock's release) takes a while on a loaded
+# box, and a forget or cleanup in it rightly calls the run still running: wait on it with 30 s.
 run_over() {
   [ -f "$TMUXKIT_HOME/runs/$1/exit" ] || return 1
   local p

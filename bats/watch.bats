@@ -59,7 +59,7 @@ start_run() { # RUN CMD
 
 @test "watch: exit 0 is finished and the watchdog ends" {
   start_run w1 'echo ok'
-  wait_for 10 run_over w1
+  wait_for 30 run_over w1
   run bash "$SHELL_DIR/tmuxkit-watch" w1 --every 1 --auto-resume
   assert_success
   run cat "$TMUXKIT_HOME/runs/w1/events.jsonl"
