@@ -8,10 +8,12 @@ import pty
 import random
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -85,7 +87,7 @@ def test_early_exit_wait_reaches_the_host_over_ssh(tk: Env, remote: Remote) -> N
 
 
 def test_start_host_flag_and_ad_hoc_command(tk: Env, remote: Remote) -> None:
-    r = tk.cli("start", "radhoc", "--host", "box", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-adhoc",
+    r = tk.cli("start", "radhoc", "--host", "box", "--cwd", "/tmp", "--results", str(remote.results("adhoc")),
                "--", "echo", "hello from", "$HOME")
     assert "on box" in r.stdout
     wait_until(lambda: "hello from $HOME" in _remote_log(remote, "radhoc"), what="argv kept whole")
@@ -96,7 +98,7 @@ def test_host_flag_on_every_verb_and_start_notes_the_host_before_the_exchange(tk
     run lives before it talks to the host (a start cut off mid-way is still found by name)."""
     where = tk.home / "where" / "rhost"
     proc = subprocess.Popen([sys.executable, "-m", "tmuxkit", "start", "rhost", "--host", "box", "--cwd", "/tmp",
-                             "--results", f"tk-res-{os.getpid()}-rhost", "--", "bash", "-c", "echo hi-rhost; sleep 60"],
+                             "--results", str(remote.results("rhost")), "--", "bash", "-c", "echo hi-rhost; sleep 60"],
                             env=tk.env, cwd=tk.work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(lambda: where.exists() or proc.poll() is not None, what="the note or the end of start")
@@ -119,7 +121,7 @@ def test_host_flag_on_every_verb_and_start_notes_the_host_before_the_exchange(tk
     # run is there, with its log).
     tk.cli("start", "rbad", "--host", "box", "--cwd", "/nonexistent/dir", "--", "true", check=None)
     assert not (tk.home / "where" / "rbad").exists()
-    tk.cli("start", "rdies", "--host", "box", "--early-wait", "2", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-rdies", "--",
+    tk.cli("start", "rdies", "--host", "box", "--early-wait", "2", "--cwd", "/tmp", "--results", str(remote.results("rdies")), "--",
            "bash", "-c", "echo oops-rdies; exit 3", check=1)
     assert (tk.home / "where" / "rdies").read_text().strip() == "box"
     assert "oops-rdies" in tk.cli("logs", "rdies").stdout
@@ -392,7 +394,7 @@ def test_start_that_loses_its_link_halfway_leaves_all_or_nothing(tk: Env, remote
 
 
 def test_an_ad_hoc_remote_run_is_found_by_later_commands(tk: Env, remote: Remote) -> None:
-    tk.cli("start", "rfound", "--host", "box", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-found",
+    tk.cli("start", "rfound", "--host", "box", "--cwd", "/tmp", "--results", str(remote.results("found")),
            "--", "bash", "-c", "echo here; sleep 60")
     assert _status(tk, "rfound")["host"] == "box"
     wait_until(lambda: "here" in tk.cli("logs", "rfound").stdout, what="logs from the right host")
@@ -404,7 +406,7 @@ def test_attach_and_sync_reach_a_run_by_the_host_flag_alone(tk: Env, remote: Rem
     --host and sync --host still reach it; without the flag it is not found."""
     import uuid
 
-    tk.cli("start", "rfind", "--host", "box", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-rfind", "--",
+    tk.cli("start", "rfind", "--host", "box", "--cwd", "/tmp", "--results", str(remote.results("rfind")), "--",
            "bash", "-c", 'echo kept > "$TMUXKIT_RESULTS/found.txt"; while :; do echo FIND-MARKER; sleep 0.3; done')
     wait_until(lambda: "FIND-MARKER" in _remote_log(remote, "rfind"), what="remote output")
     (tk.home / "where" / "rfind").unlink()
@@ -426,3 +428,24 @@ def test_attach_and_sync_reach_a_run_by_the_host_flag_alone(tk: Env, remote: Rem
     finally:
         subprocess.run(["tmux", "-L", outer, "kill-server"], capture_output=True)
     assert "stopped rfind on box" in tk.cli("stop", "rfind", "--host", "box", "--grace", "5").stdout
+
+
+def test_a_home_whose_ssh_folder_is_45_to_60_bytes_long_still_gets_its_master(tk: Env, remote: Remote,
+                                                                           tmp_path: Path) -> None:
+    """ssh binds a ControlMaster at PATH.<16 random characters> first: a control folder of 51 bytes
+    with %C's 40 made a 109-byte path, past a socket's limit ("too long for Unix domain socket")."""
+    from tmuxkit.hosts.ssh import control_dir_path
+
+    short = Path(tempfile.mkdtemp(prefix="tkh", dir="/tmp"))
+    try:
+        home = short / ("h" * (52 - len(str(short)) - len("/") - len("/x/ssh"))) / "x"
+        assert len(str(home / "ssh")) == 52
+        env = dict(tk.env, TMUXKIT_HOME=str(home))
+        r = subprocess.run([sys.executable, "-m", "tmuxkit", "status", "--host", "box"], env=env, cwd=tk.work,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "too long" not in r.stderr
+        assert not str(control_dir_path(home)).startswith(str(home)), "the control folder moved to a short path"
+    finally:  # its ssh master ends with the test's processes (tk's teardown)
+        shutil.rmtree(control_dir_path(home), ignore_errors=True)
+        shutil.rmtree(short, ignore_errors=True)

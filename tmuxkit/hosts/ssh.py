@@ -112,13 +112,20 @@ def scripts_bundle() -> tuple[str, bytes]:
     return h.hexdigest()[:16], buf.getvalue()
 
 
-def control_dir() -> Path:
-    """A 0700 directory for ControlMaster sockets, short enough for a unix socket path."""
-    home = Path(os.environ.get("TMUXKIT_HOME") or Path.home() / ".tmuxkit")
+def control_dir_path(home: Path) -> Path:
+    """HOME/ssh, or a short /tmp path named by its hash when HOME/ssh is too long for a socket's."""
     d = home / "ssh"
-    if len(str(d)) > 60:  # %C adds 40 characters; sun_path holds about 104
+    # A socket's path holds 103 bytes on macOS (104 with its NUL; 108 on Linux): d, "/", %C's 40
+    # characters, and the 17 of ssh's own temporary name (".XXXXXXXXXXXXXXXX") while it binds.
+    if len(os.fsencode(d)) > 103 - 1 - 40 - 17:
         tag = hashlib.sha256(str(d).encode()).hexdigest()[:10]
         d = Path(tempfile.gettempdir()) / f"tmuxkit-{os.getuid()}-{tag}"
+    return d
+
+
+def control_dir() -> Path:
+    """A 0700 directory for ControlMaster sockets, short enough for a unix socket path."""
+    d = control_dir_path(Path(os.environ.get("TMUXKIT_HOME") or Path.home() / ".tmuxkit"))
     try:
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
     except FileExistsError:
