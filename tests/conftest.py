@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -232,6 +233,18 @@ def tk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
             pass
     # ... and prove it: nothing of this test's runs is left.
     wait_until(lambda: not e.socket_pids(), timeout=5, what=f"no process left behind ({e.socket_pids()})")
+    # The ssh control directory tmuxkit made in /tmp for this test's home (its path is too long
+    # for a socket's): nothing of a test is left outside its temp dir either.
+    if (ctl := ssh_control_dir(home)) is not None and ctl.is_dir():
+        shutil.rmtree(ctl, ignore_errors=True)
+
+
+def ssh_control_dir(home: Path) -> Path | None:
+    """Where tmuxkit puts HOME's ssh ControlMaster sockets when that is outside HOME, else None."""
+    from tmuxkit.hosts import ssh as ssh_mod
+
+    d = ssh_mod.control_dir_path(home)
+    return None if d.is_relative_to(home) else d
 
 
 @pytest.fixture
@@ -263,11 +276,17 @@ class Remote:
     ssh_config: Path
     home: Path  # the remote TMUXKIT_HOME
 
+    def results(self, name: str) -> Path:
+        """Run NAME's results folder: the test's own (beside the remote home, removed with the test's
+        temp dir), never a shared /tmp path that a later test with a reused PID would find full."""
+        return self.home.parent / "remote-results" / name
+
     def add_run(self, name: str, command: str, extra: str = "") -> None:
-        """A run on host 'box', its results under /tmp (the remote side of this same machine)."""
+        """A run on host 'box' (the remote side of this same machine), working in /tmp, its results
+        in the test's own temp dir."""
         with self.config.open("a") as f:
             f.write(f'\n[runs.{name}]\nhost = "box"\ncommand = {json.dumps(command)}\ncwd = "/tmp"\n'
-                    f'results = "tmuxkit-test-results/{name}-{os.getpid()}"\n{extra}')
+                    f'results = {json.dumps(str(self.results(name)))}\n{extra}')
 
 
 @pytest.fixture

@@ -190,7 +190,7 @@ def test_logs_f_resumes_by_position_when_the_last_line_repeats(tk: Env, remote: 
     steps = [ln for ln in got if ln.startswith("step ")]
     assert steps == [f"step {i}" for i in range(1, 89)], got
     assert not any("lost" in ln or "missing" in ln for ln in got), got
-    rotated = list((Path("/tmp") / f"tmuxkit-test-results/blanks-{os.getpid()}" / "tmuxkit").glob("blanks.log.*"))
+    rotated = list((remote.results("blanks") / "tmuxkit").glob("blanks.log.*"))
     assert len(rotated) >= 2  # the reconnects crossed rotations
 
 

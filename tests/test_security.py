@@ -295,7 +295,7 @@ def chatty(tk: Env, tmp_path: Path) -> Iterator[Remote]:
 
 
 def test_a_login_banner_on_the_host_breaks_no_reply(tk: Env, chatty: Remote) -> None:
-    results = f"tmuxkit-test-results/chatty-{os.getpid()}"
+    results = str(chatty.results("rchat"))
     with chatty.config.open("a") as f:
         f.write(f'\n[runs.rchat]\nhost = "chatty"\ncommand = "echo run-output; sleep 60"\ncwd = "/tmp"\n'
                 f'results = "{results}"\n')
@@ -312,7 +312,7 @@ def test_a_login_banner_on_the_host_breaks_no_reply(tk: Env, chatty: Remote) -> 
         assert "stopped rchat on chatty" in tk.cli("stop", "rchat", "--grace", "5").stdout
         assert "Welcome" not in tk.cli("cleanup", "--dry-run").stdout
     finally:
-        shutil.rmtree(f"/tmp/{results}", ignore_errors=True)
+        shutil.rmtree(results, ignore_errors=True)
 
 
 def test_doctor_sees_the_login_banner(tk: Env, chatty: Remote) -> None:
@@ -373,14 +373,11 @@ def test_argv_with_newlines_reaches_the_command_byte_for_byte_locally(tk: Env, t
 def test_argv_with_newlines_reaches_the_command_byte_for_byte_over_ssh(tk: Env, remote: Remote,
                                                                        tmp_path: Path) -> None:
     out = tmp_path / "argv-remote.json"
-    r = tk.cli("start", "nlssh", "--host", "box", "--cwd", "/tmp", "--results", f"tk-res-{os.getpid()}-nlssh",
+    r = tk.cli("start", "nlssh", "--host", "box", "--cwd", "/tmp", "--results", str(tmp_path / "nlssh-res"),
                "--", "python3", "-c", ARGV_CODE, str(out), *ODD_ARGS)
     assert "on box" in r.stdout
-    try:
-        wait_until(lambda: out.exists() and out.read_text().endswith("]"), what="the command's argv")
-        assert json.loads(out.read_text()) == ODD_ARGS
-    finally:
-        shutil.rmtree(f"/tmp/tk-res-{os.getpid()}-nlssh", ignore_errors=True)
+    wait_until(lambda: out.exists() and out.read_text().endswith("]"), what="the command's argv")
+    assert json.loads(out.read_text()) == ODD_ARGS
 
 
 def test_a_multi_line_command_in_the_config_runs_whole(tk: Env) -> None:
