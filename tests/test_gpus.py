@@ -197,7 +197,10 @@ def test_a_queued_run_refused_at_its_turn_is_notified_from_the_host(tk: Env, tmp
 
     gpu_box(tk, tmp_path, 1)
     shared = tmp_path / "shared"
-    tk.add_run("h", "export FAKE_GPU_MIB=100; sleep 2", "gpus = 1")
+    go = tmp_path / "h-may-end"
+    # h holds the GPU until the hand-made lock is in place (on a loaded box q's start alone can take
+    # longer than a fixed 2 s: q then started before the lock came, and nothing was refused).
+    tk.add_run("h", f"export FAKE_GPU_MIB=100; while [ ! -e {go} ]; do sleep 0.1; done", "gpus = 1")
     tk.add_run("q", "sleep 300", f'gpus = 1\nresults = "{shared}"\nnotify = ["json://127.0.0.1:{sink}/"]')
     tk.cli("start", "h")
     r = tk.cli("start", "q")
@@ -205,6 +208,7 @@ def test_a_queued_run_refused_at_its_turn_is_notified_from_the_host(tk: Env, tmp
     holder = subprocess.Popen(["sleep", "300"])
     try:
         (shared / "training.lock").write_text(f"{holder.pid}\n")  # a hand-made lock: a trainer writes here now
+        go.touch()
         wait_until(lambda: "tmuxkit: q queue_refused" in _titles(), timeout=30, what="the refusal notified")
         msg = next(m for m in Sink.received if m.get("title") == "tmuxkit: q queue_refused")
         assert f"not started at its turn: locked by PID {holder.pid}" in str(msg.get("message"))
