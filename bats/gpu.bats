@@ -297,15 +297,19 @@ spy_tools() {
 }
 
 @test "queue: --after OTHER starts once OTHER exited 0; a failed OTHER blocks it, named" {
-  run bash "$SHELL_DIR/tmuxkit-start" a --cmd 'sleep 1; exit 0'
+  # a and c end on the test's word, once the run after them is queued (a fixed "sleep 1" ended
+  # them before a slow start on a loaded box had queued b or d).
+  run bash "$SHELL_DIR/tmuxkit-start" a --cmd "while [ ! -e $WORK/a-go ]; do sleep 0.1; done; exit 0"
   assert_success
   run bash "$SHELL_DIR/tmuxkit-start" b --after a --cmd 'echo b ran'
   assert_success
   assert_output --partial "queued (1st): waits for run a to exit 0"
+  touch "$WORK/a-go"
   wait_for 10 started b
-  run bash "$SHELL_DIR/tmuxkit-start" c --cmd 'sleep 1; exit 3'
+  run bash "$SHELL_DIR/tmuxkit-start" c --cmd "while [ ! -e $WORK/c-go ]; do sleep 0.1; done; exit 3"
   run bash "$SHELL_DIR/tmuxkit-start" d --after c --cmd 'echo d ran'
   assert_output --partial "state=queued"
+  touch "$WORK/c-go"
   wait_for 15 bash -c "bash '$SHELL_DIR/tmuxkit-queue' list | grep -q '\"state\":\"blocked\"'"
   run bash "$SHELL_DIR/tmuxkit-queue" list
   assert_output --partial '"waiting_for":"never started: run c failed (exit 3)"'
