@@ -106,9 +106,6 @@ def test_watch_resumes_a_crash_from_its_checkpoint_and_the_login_host_notifies(s
                 f'notify = ["json://127.0.0.1:{sink}/"]')
     stk.cli("start", "wcrash")
     r = stk.cli("watch", "wcrash", "--every", "1")
-    assert "or a crash is requeued" in r.stdout, r.stdout
-    assert "sent by the watchdog on cluster" in r.stdout and "sent from this machine" not in r.stdout, r.stdout
-    assert not any(s.endswith("+events") for s in stk.sessions())  # nothing of tmuxkit's on the laptop side
     wait_until(lambda: "finished" in kinds(stk, "wcrash") or watchdog_gone(stk, "wcrash"), timeout=120,
                interval=0.5, what="the resumed run to finish")
     k = kinds(stk, "wcrash")
@@ -118,6 +115,9 @@ def test_watch_resumes_a_crash_from_its_checkpoint_and_the_login_host_notifies(s
     assert ev["requeued"]["by"] == "watchdog" and ev["requeued"]["reason"] == "crash", ev["requeued"]
     assert str(ev["resumed"]["checkpoint"]).endswith("step_000003.pt"), ev["resumed"]
     assert "budget_spent" not in k
+    assert "or a crash is requeued" in r.stdout, r.stdout
+    assert "sent by the watchdog on cluster" in r.stdout and "sent from this machine" not in r.stdout, r.stdout
+    assert not any(s.endswith("+events") for s in stk.sessions())  # nothing of tmuxkit's on the laptop side
     st = js(stk, "wcrash")
     assert st["state"] == "exited" and st["restarts"] == 1 and st["requeues"] == 1, st
     assert (stk.home / "slurm" / "wcrash" / "restarts").read_text().count(":1") == 1  # counted in the budget

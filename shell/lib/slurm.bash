@@ -512,7 +512,7 @@ w_notify() {
 
 # w_jv JSON KEY: KEY's value in JSON members (a string's, unquoted; a number's); empty when absent.
 w_jv() {
-  printf '%s' "$1" | sed -n -e "s/.*\"$2\":\"\\([^\"]*\\)\".*/\\1/p" -e t -e "s/.*\"$2\":\\([-+0-9.eE]*\\)[,}].*/\\1/p" | head -n 1
+  printf '%s}' "$1" | sed -n -e "s/.*\"$2\":\"\\([^\"]*\\)\".*/\\1/p" -e t -e "s/.*\"$2\":\\([-+0-9.eE]*\\)[,}].*/\\1/p" | head -n 1
 }
 
 # w_send EVENT JSON: "finished RUN after 3m, exit 0:0, step 400/400, loss 0.118" to every target,
