@@ -225,6 +225,7 @@ def test_notifications_with_the_laptop_gone_each_once(stk: Env, sink: int) -> No
     # laptop's `tmuxkit events RUN -f` ran.)
     cmd = shlex.join([sys.executable, str(TRAINER), "--steps", "8", "--delay", "0.3"])
     stk.add_run("wnote", cmd, f'host = "cluster"\nnotify = ["json://127.0.0.1:{sink}/"]')
+    stk.env["TMUXKIT_WATCH_OPTS"] = "--every 1"  # its end is seen within a second, not 30
     r = stk.cli("start", "wnote")
     assert "from the host" in r.stdout, r.stdout
     assert not any(s.endswith("+events") for s in stk.sessions())

@@ -10,6 +10,7 @@ the login node, usually in a shared home).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -342,6 +343,7 @@ class SlurmHost(Host):
             "--grace",
             str(Defaults.GRACE),
             *extra,
+            *os.environ.get("TMUXKIT_WATCH_OPTS", "").split(),  # as for the tmux watchdog (tests: --every 1)
             "--notify-stdin",
             input="".join(f"{t}\n" for t in targets).encode(),
         )
