@@ -248,3 +248,8 @@ def test_notifications_with_the_laptop_gone_each_once(stk: Env, sink: int) -> No
     assert "requeued" not in k and "stuck" not in k, k  # it only notifies
     assert next(e for e in events(stk, "wnote") if e["event"] == "started")["restart_on"] == "none"
     assert os.stat(stk.home / "slurm" / "wnote" / "notify").st_mode & 0o077 == 0
+    # watch on the ended run: a new watchdog tells the end again (an event) but sends it no second time.
+    stk.cli("watch", "wnote", "--every", "1")
+    wait_until(lambda: kinds(stk, "wnote").count("finished") == 2 and watchdog_gone(stk, "wnote"), timeout=30,
+               interval=0.3, what=f"the second watchdog's end ({kinds(stk, 'wnote')})")
+    assert len(notified("finished")) == 1, Sink.received

@@ -506,6 +506,12 @@ w_notify() {
   [ ! -L "$RUNDIR/notified.d" ] || return 0
   (umask 077 && mkdir -p "$RUNDIR/notified.d") 2>/dev/null || return 0
   mkdir "$RUNDIR/notified.d/$2-$1" 2>/dev/null || return 0 # sent already (or being sent)
+  # An attempt's end once, whatever the watchdogs: a new watchdog of an ended job tells it again
+  # (a new event), but sends no second "finished".
+  case $1 in "$EV_FINISHED" | "$EV_CRASHED" | "$EV_STOPPED")
+    mkdir "$RUNDIR/notified.d/end-$W_JOB-${W_RESTARTS:-0}" 2>/dev/null || return 0
+    ;;
+  esac
   w_send "$1" "$3" </dev/null >/dev/null 2>&1 &
   W_SENDERS="$W_SENDERS $!"
 }
