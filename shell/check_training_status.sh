@@ -745,6 +745,18 @@ tk_run_pids() {
       for (i = 1; i <= n; i++) { p = order[i]; if ((p in mark) && st[p] !~ /^Z/) print p }
     }'
 }
+
+# tk_is_python PID: the process runs a python interpreter: its command name, or the basename of
+# the first word of its args (a launcher such as torchrun or accelerate is a python script whose
+# command name is its own: its args start with the interpreter), begins with "python", in any
+# case (macOS's framework build is "Python").
+tk_is_python() {
+  local comm args
+  comm=$(ps -o comm= -p "$1" 2>/dev/null) || return 1
+  args=$(ps -ww -o args= -p "$1" 2>/dev/null) || args=''
+  args=${args%% *}
+  printf '%s\n%s\n' "${comm##*/}" "${args##*/}" | awk 'tolower($0) ~ /^python/ { y = 1 } END { exit !y }'
+}
 # --- lib/json.bash ---
 # JSON output and key=value files.
 # Sourced: defines functions only; no options set, nothing created, nothing run.
@@ -2661,6 +2673,22 @@ EOF
   done <<EOF
 $runs
 EOF
+}
+
+# tk_gpu_util_of PIDS: the highest utilization (percent) of the GPUs that PIDS (space-separated)
+# use, or of all GPUs when nvidia-smi does not say which they use: the watchdogs' GPU-idle rule
+# (tmuxkit-watch on a tmux host, the Slurm watchdog's probe on the compute node). Each query
+# bounded (a hung driver); fails when there is no nvidia-smi or no reading.
+tk_gpu_util_of() {
+  local apps gpus uuids
+  command -v nvidia-smi >/dev/null 2>&1 || return 1
+  gpus=$(tk_bounded 5 nvidia-smi --query-gpu=uuid,utilization.gpu --format=csv,noheader,nounits 2>/dev/null) || return 1
+  apps=$(tk_bounded 5 nvidia-smi --query-compute-apps=pid,gpu_uuid --format=csv,noheader,nounits 2>/dev/null) || apps=''
+  uuids=$(printf '%s\n' "$apps" | awk -F', *' -v pids=" $1 " 'index(pids, " " $1 " ") { print $2 }')
+  printf '%s\n' "$gpus" | awk -F', *' -v want="$uuids" '
+    BEGIN { n = split(want, w, "\n"); for (i = 1; i <= n; i++) if (w[i] != "") sel[w[i]] = 1 }
+    $2 ~ /^[0-9]+$/ { if (n == 0 || ($1 in sel)) { if (!seen || $2 > max) max = $2; seen = 1 } }
+    END { if (!seen) exit 1; print max }'
 }
 # --- lib/queue.bash ---
 # shellcheck disable=SC2034,SC2153  # globals (TK_Q_*, Q_*) are the results callers read; ST_* come from contract.bash

@@ -672,3 +672,19 @@ EOF
 $runs
 EOF
 }
+
+# tk_gpu_util_of PIDS: the highest utilization (percent) of the GPUs that PIDS (space-separated)
+# use, or of all GPUs when nvidia-smi does not say which they use: the watchdogs' GPU-idle rule
+# (tmuxkit-watch on a tmux host, the Slurm watchdog's probe on the compute node). Each query
+# bounded (a hung driver); fails when there is no nvidia-smi or no reading.
+tk_gpu_util_of() {
+  local apps gpus uuids
+  command -v nvidia-smi >/dev/null 2>&1 || return 1
+  gpus=$(tk_bounded 5 nvidia-smi --query-gpu=uuid,utilization.gpu --format=csv,noheader,nounits 2>/dev/null) || return 1
+  apps=$(tk_bounded 5 nvidia-smi --query-compute-apps=pid,gpu_uuid --format=csv,noheader,nounits 2>/dev/null) || apps=''
+  uuids=$(printf '%s\n' "$apps" | awk -F', *' -v pids=" $1 " 'index(pids, " " $1 " ") { print $2 }')
+  printf '%s\n' "$gpus" | awk -F', *' -v want="$uuids" '
+    BEGIN { n = split(want, w, "\n"); for (i = 1; i <= n; i++) if (w[i] != "") sel[w[i]] = 1 }
+    $2 ~ /^[0-9]+$/ { if (n == 0 || ($1 in sel)) { if (!seen || $2 > max) max = $2; seen = 1 } }
+    END { if (!seen) exit 1; print max }'
+}

@@ -304,3 +304,15 @@ tk_run_pids() {
       for (i = 1; i <= n; i++) { p = order[i]; if ((p in mark) && st[p] !~ /^Z/) print p }
     }'
 }
+
+# tk_is_python PID: the process runs a python interpreter: its command name, or the basename of
+# the first word of its args (a launcher such as torchrun or accelerate is a python script whose
+# command name is its own: its args start with the interpreter), begins with "python", in any
+# case (macOS's framework build is "Python").
+tk_is_python() {
+  local comm args
+  comm=$(ps -o comm= -p "$1" 2>/dev/null) || return 1
+  args=$(ps -ww -o args= -p "$1" 2>/dev/null) || args=''
+  args=${args%% *}
+  printf '%s\n%s\n' "${comm##*/}" "${args##*/}" | awk 'tolower($0) ~ /^python/ { y = 1 } END { exit !y }'
+}

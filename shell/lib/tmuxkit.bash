@@ -38,3 +38,5 @@ _tk_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$_tk_lib/alerts.bash"
 # shellcheck source=done.bash
 . "$_tk_lib/done.bash"
+# shellcheck source=notify.bash
+. "$_tk_lib/notify.bash"

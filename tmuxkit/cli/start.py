@@ -219,8 +219,7 @@ def _host_notify(h: Host, a: Args, spec: RunSpec, queued: bool = False) -> str:
         return (f"notify: nothing is sent from the host (notify_from = {spec.notify_from!r}, or no target it can "
                 f"send to): `tmuxkit events {a.run} -f` sends them from this machine")
     try:
-        h.script_ok("tmuxkit-watch", a.run, "--notify-stdin", "--notify-end",
-                    input="".join(t + "\n" for t in on_host).encode())
+        h.notify_end(spec, on_host)
     except TmuxkitError as e:
         return f"notify: the run's end will not be notified: {e}"
     if queued:

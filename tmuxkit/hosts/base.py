@@ -407,6 +407,12 @@ class Host:
         return (f"{mode} {spec.name} on {self.name}: tmux session {info.get('session')} there; "
                 f"events: tmuxkit events {spec.name} -f")
 
+    def notify_end(self, spec: RunSpec, targets: Sequence[str]) -> None:
+        """With no watchdog asked for: the run's end is notified from the host (its runner's end
+        hook; a run that ended already is notified now). TARGETS ("KIND URL") go on stdin."""
+        self.script_ok("tmuxkit-watch", spec.name, "--notify-stdin", "--notify-end",
+                       input="".join(t + "\n" for t in targets).encode())
+
     def watch_off(self, name: str) -> bool:
         """End the run's watchdog; True when one was running."""
         from tmuxkit import watch

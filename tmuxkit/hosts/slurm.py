@@ -10,6 +10,7 @@ the login node, usually in a shared home).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,9 @@ RUNG_TEXT: dict[str, str] = {Rung.SIGINT: "Ctrl-C (scancel --signal=INT --full):
 class SlurmHost(Host):
     kind = "slurm"
     shares_runs = True  # two host entries (partitions, sbatch_args) may reach one cluster and list its jobs
-    sends_notifications = False  # its watchdog writes events; `tmuxkit events RUN -f` here sends them
+    # Its watchdog, a loop on the login host, sends them (with the wrapper's events it relays):
+    # curl or python3 there, the laptop gone; without --watch, start starts one that only notifies.
+    sends_notifications = True
     resumes_itself = True  # a requeued job resumes from the newest complete checkpoint (tmuxkit-sbatch-run)
     runs_on_done = False  # not yet: a batch job's end is on the compute node (tmuxkit-done runs beside tmux runs)
 
@@ -157,17 +160,39 @@ class SlurmHost(Host):
 
     def watch_run(self, spec: RunSpec, *, auto_resume: bool, every: int, stuck_after: int | None,
                   gpu_idle_below: int | None, gpu_idle_for: int | None) -> str:
-        """The Slurm watchdog (tmuxkit-slurm watch), a loop on the submitting host: a job whose log
-        is silent for stuck_after is requeued (the wrapper resumes from the newest complete
-        checkpoint), within the run's restart budget."""
-        if gpu_idle_below is not None:
-            raise UsageError("watch: --gpu-idle-below is not available for a Slurm job (its GPUs are on the compute node)")
+        """The Slurm watchdog (tmuxkit-slurm watch), a loop on the submitting host: by the run's
+        restart_on, a job whose log is silent for stuck_after, or whose GPUs (read on the compute
+        node) idle under gpu_idle_below for gpu_idle_for, and a job that crashed, is requeued (the
+        wrapper resumes from the newest complete checkpoint), within the run's restart budget. It
+        sends the run's notifications itself."""
         stuck = stuck_after or spec.stuck_after
+        below = gpu_idle_below if gpu_idle_below is not None else spec.gpu_idle_below
+        idle_for = gpu_idle_for or spec.gpu_idle_for
+        extra = ["--restart-on", spec.restart_on]
+        if below is not None:
+            extra += ["--gpu-idle-below", str(below), "--gpu-idle-for", str(idle_for)]
         info = self.watch(spec.name, every=every, stuck_after=stuck, max_restarts=spec.max_restarts,
-                          restart_window=spec.restart_window)
-        return (f"watching {spec.name} (Slurm job {info.get('job', '?')}) from {self.name}: a log silent for "
-                f"{stuck}s is requeued, at most {spec.max_restarts} times in {spec.restart_window}s; "
+                          restart_window=spec.restart_window, extra=extra, targets=self._targets(spec))
+        kinds = {"both": "a log silent for {s}s{g} or a crash", "stuck": "a log silent for {s}s{g}",
+                 "crash": "a crash"}[spec.restart_on]
+        what = kinds.format(s=stuck, g=f" or GPUs under {below}% for {idle_for}s" if below is not None else "")
+        return (f"watching {spec.name} (Slurm job {info.get('job', '?')}) from {self.name}: {what} is requeued "
+                f"and resumes, at most {spec.max_restarts} times in {spec.restart_window}s; "
                 f"events: tmuxkit events {spec.name} -f")
+
+    @staticmethod
+    def _targets(spec: RunSpec) -> list[str]:
+        """The notify targets the login host's watchdog sends to ("KIND URL" lines)."""
+        from tmuxkit import watch
+
+        return watch.host_targets(spec.notify)[0] if spec.notify_from in ("host", "both") else []
+
+    def notify_end(self, spec: RunSpec, targets: Sequence[str]) -> None:
+        """No watchdog asked for: one that only notifies (it requeues nothing) sends the run's
+        events from the login host, its end included, with the laptop gone."""
+        self.watch(spec.name, every=Defaults.WATCH_EVERY, stuck_after=spec.stuck_after,
+                   max_restarts=spec.max_restarts, restart_window=spec.restart_window,
+                   extra=["--notify-only"], targets=list(targets))
 
     def cleanup_runs(self, dry_run: bool = False) -> list[dict[str, str]]:
         return []  # Slurm keeps its own jobs; the wrapper's lock on the compute node ends with the job
@@ -298,8 +323,10 @@ class SlurmHost(Host):
         return "it never started" if r.detail.endswith("while pending") else None
 
     def watch(
-        self, name: str, *, every: int, stuck_after: int, max_restarts: int, restart_window: int
+        self, name: str, *, every: int, stuck_after: int, max_restarts: int, restart_window: int,
+        extra: Sequence[str] = (), targets: Sequence[str] = (),
     ) -> dict[str, str]:
+        """tmuxkit-slurm watch --detach; the notify targets go on stdin (a webhook URL is a secret)."""
         res = self.script_ok(
             SCRIPT,
             "watch",
@@ -315,6 +342,10 @@ class SlurmHost(Host):
             str(restart_window),
             "--grace",
             str(Defaults.GRACE),
+            *extra,
+            *os.environ.get("TMUXKIT_WATCH_OPTS", "").split(),  # as for the tmux watchdog (tests: --every 1)
+            "--notify-stdin",
+            input="".join(f"{t}\n" for t in targets).encode(),
         )
         return _kv(res.out)
 
