@@ -32,7 +32,7 @@ def _resources(conf: Config, run: RunSpec) -> dict[str, Any]:
 def sbatch_script(conf: Config, run: RunSpec, lead: int = LEAD) -> str:
     """The batch script (see _BODY for what it does)."""
     res = _resources(conf, run)
-    lead = slurm_args.signal_lead(res, lead)
+    lead = slurm_args.signal_lead(res, int(res.get("time_limit_lead") or lead))  # the run's setting, if any
     sbatch = [f"--job-name={run.name}", "--output=slurm-%x-%j.out", "--open-mode=append", "--requeue",
               f"--signal=B:INT@{lead}", *slurm_args.options(res)]
     # A local run's cwd is a path on this machine: the cluster has its own (sbatch's directory).

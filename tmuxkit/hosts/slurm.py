@@ -194,7 +194,9 @@ class SlurmHost(Host):
         if cwd is not None and self.local:
             cwd = str(Path(expand_home(cwd)).resolve())
         results = spec.results or f"results/{spec.name}"
-        args = [spec.name, "--results", results, "--cmd", spec.command_line(), "--grace", str(Defaults.GRACE)]
+        # The warning signal's lead (--signal=B:USR1@LEAD): time_limit_lead, at most a third of the limit.
+        lead = slurm_args.time_limit_lead(slurm_args.resources(self.spec, spec), Defaults.GRACE)
+        args = [spec.name, "--results", results, "--cmd", spec.command_line(), "--grace", str(lead)]
         if cwd is not None:
             args += ["--cwd", cwd]
         if spec.resume:
@@ -203,6 +205,8 @@ class SlurmHost(Host):
             args += ["--glob", spec.checkpoints]
         if spec.checkpoint_check:
             args += ["--check", spec.checkpoint_check]
+        if spec.after:  # --dependency=afterok: OTHER's job (tmuxkit-slurm submit checks it first)
+            args += ["--after", spec.after]
         stdin = None
         if spec.env:
             args.append("--env-stdin")
