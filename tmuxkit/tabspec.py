@@ -111,7 +111,11 @@ VERBS: dict[str, tuple[str, tuple[tuple[tuple[str, ...], str | None, object], ..
             ((('-h', '--help'), 'show this help message and exit', 'flag'),
              (('--host',),
               "the run's host (default: where it was started: its config, else this machine's note)",
-              'host')),
+              'host'),
+             (('--shell',),
+              'a run that is a batch job (Slurm): open a shell on its node, beside it (srun --overlap --pty) '
+              '(default: attach; for a batch job, follow its log)',
+              'flag')),
             'run',
             '?'),
  'status': ('state of runs on every host',

@@ -77,8 +77,34 @@ live_jobs() {
   done
 }
 
+# after_dep OTHER RUN: for --after OTHER, sets AFTER_DEP to the dependency to add
+# (",afterok:JOB" while OTHER's newest job is pending or running; nothing when it already exited
+# 0); dies (exit 2, nothing submitted) when OTHER has no job here, or ended otherwise.
+after_dep() {
+  local other=$1 job st line
+  AFTER_DEP=''
+  tk_check_run "$other"
+  [ "$other" != "$2" ] || tk_die "$EX_USAGE" "run '$2' cannot wait for itself (--after $other)"
+  job=$(newest_job "$other")
+  if [ -z "$job" ] && remembered_job "$other"; then job=$RJ_JOB; fi
+  [ -n "$job" ] || tk_die "$EX_USAGE" "--after $other: no run named '$other' on $(tk_here) (no Slurm job of that name, none submitted from here); nothing submitted"
+  line=$(job_line "$job")
+  st=''
+  [ -z "$line" ] || st=$(field "$line" JobState)
+  case $(tk_state_of "${st:-COMPLETED}") in
+  "$ST_PENDING" | "$ST_RUNNING") AFTER_DEP=",afterok:$job"; return 0 ;;
+  esac
+  local log=''
+  [ -z "$line" ] || log=$(field "$line" StdOut)
+  if [ -z "$log" ] && remembered_job "$other" && [ "$RJ_JOB" = "$job" ]; then log=$RJ_LOG; fi
+  run_state "$other" "$job" "$st" "$( [ -z "$line" ] || field "$line" ExitCode)" "$log"
+  [ "$RS_STATE" = "$ST_EXITED" ] && [ "${RS_EXIT%%:*}" = 0 ] && return 0
+  tk_die "$EX_USAGE" "--after $other: run '$other' (Slurm job $job) ended $RS_STATE${RS_EXIT:+ (exit ${RS_EXIT%%:*})}${RS_CAUSE:+: $RS_CAUSE}, not with exit 0: '$2' would never start; nothing submitted (start $other again first)"
+}
+
 cmd_submit() {
-  local run=${1:-} results='' cmd='' cwd=$PWD grace=$TK_DEF_GRACE template='' glob='' check='' id env_stdin=0 kv
+  local run=${1:-} results='' cmd='' cwd=$PWD grace=$TK_DEF_GRACE template='' glob='' check='' id env_stdin=0 kv after=''
+  AFTER_DEP=''
   [ -n "$run" ] || tk_die "$EX_USAGE" "submit needs a run name"
   tk_check_run "$run"
   shift
@@ -88,11 +114,11 @@ cmd_submit() {
     case $1 in
     --) shift; extra=("$@"); break ;;
     --env-stdin) env_stdin=1; shift ;;
-    --results | --cmd | --cwd | --grace | --resume | --glob | --check)
+    --results | --cmd | --cwd | --grace | --resume | --glob | --check | --after)
       [ $# -ge 2 ] || tk_die "$EX_USAGE" "$1 needs a value"
       case $1 in
       --results) results=$2 ;; --cmd) cmd=$2 ;; --cwd) cwd=$2 ;;
-      --grace) grace=$2 ;; --resume) template=$2 ;; --glob) glob=$2 ;; --check) check=$2 ;;
+      --grace) grace=$2 ;; --resume) template=$2 ;; --glob) glob=$2 ;; --check) check=$2 ;; --after) after=$2 ;;
       esac
       shift 2
       ;;
@@ -109,6 +135,7 @@ cmd_submit() {
   cwd=$(cd "$cwd" && pwd -P)
   case $results in /*) ;; *) results=$cwd/$results ;; esac
   need_slurm sbatch scontrol
+  [ -z "$after" ] || after_dep "$after" "$run"
   # Slurm's own judgement first (sbatch --test-only, lib/sbatch_check.bash): refused, nothing is created or submitted.
   tk_sbatch_test --job-name="$run" --chdir="$cwd" --requeue ${extra[@]+"${extra[@]}"} ||
     tk_die "$EX_USAGE" "Slurm refuses run '$run' (sbatch --test-only): $TK_ERR"
@@ -141,7 +168,7 @@ cmd_submit() {
   script="$script"$'\n''exec'
   for a in "${wrap[@]}"; do script="$script $(tk_sq "$a")"; done
   id=$(sbatch --parsable --job-name="$run" --output="$log" --open-mode=append \
-    --signal="B:USR1@$grace" --requeue --dependency=singleton --chdir="$cwd" \
+    --signal="B:USR1@$grace" --requeue --dependency="singleton$AFTER_DEP" --chdir="$cwd" \
     ${extra[@]+"${extra[@]}"} <<<"$script") || tk_die "$EX_FAIL" "sbatch refused the job for run '$run'"
   id=${id%%;*}
   # Remembered on this host, so list can still tell the run's end once Slurm forgets the job.
@@ -149,6 +176,7 @@ cmd_submit() {
   d=$(slurm_dir "$run")
   (umask 077 && mkdir -p "$d" && printf '%s\n%s\n' "$id" "$log" >"$d/job") || true
   printf 'job=%s\nlog=%s\n' "$id" "$log"
+  [ -z "$after" ] || printf 'after=%s\nafter_job=%s\n' "$after" "${AFTER_DEP#,afterok:}"
 }
 
 cmd_status() {
