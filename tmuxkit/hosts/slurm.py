@@ -36,6 +36,7 @@ class Submitted:
     results: str
     cwd: str
     after: str = ""  # --after OTHER: what the job waits for, in words ("" for nothing)
+    note: str = ""  # what start says first (a time_limit_lead cut to a third of the limit)
 
 
 def _kv(text: str) -> dict[str, str]:
@@ -136,7 +137,7 @@ class SlurmHost(Host):
     def start_run(self, spec: RunSpec) -> StartInfo:
         sub = self.submit(spec)
         return StartInfo(run=sub.run, session="", log=sub.log, results=sub.results, lock="",
-                         state=State.PENDING.value, job=sub.job, waiting_for=sub.after)
+                         state=State.PENDING.value, job=sub.job, waiting_for=sub.after, note=sub.note)
 
     def run_statuses(self, names: Sequence[str] = (), timeout: float = 10.0,
                      ended_within: int | None = None) -> tuple[list[RunStatus], list[str]]:
@@ -250,6 +251,9 @@ class SlurmHost(Host):
         results = spec.results or f"results/{spec.name}"
         # The warning signal's lead (--signal=B:USR1@LEAD): time_limit_lead, at most a third of the limit.
         lead = slurm_args.time_limit_lead(slurm_args.resources(self.spec, spec), Defaults.GRACE)
+        asked = int(slurm_args.resources(self.spec, spec).get("time_limit_lead") or 0)
+        note = (f"time_limit_lead {asked}s is more than a third of the run's time limit: the trainer gets its "
+                f"Ctrl-C {lead}s before it" if asked > lead else "")
         args = [spec.name, "--results", results, "--cmd", spec.command_line(), "--grace", str(lead)]
         if cwd is not None:
             args += ["--cwd", cwd]
@@ -276,7 +280,7 @@ class SlurmHost(Host):
         if kv.get("after"):
             after = (f"run {kv['after']} to exit 0 (Slurm job {kv['after_job']}: --dependency=afterok:{kv['after_job']})"
                      if kv.get("after_job") else f"nothing: run {kv['after']} already exited 0")
-        return Submitted(run=spec.name, job=kv["job"], log=log, results=res_dir, cwd=cwd or "", after=after)
+        return Submitted(run=spec.name, job=kv["job"], log=log, results=res_dir, cwd=cwd or "", after=after, note=note)
 
     def statuses(self, names: Sequence[str] = (), timeout: float | None = SCRIPT_TIMEOUT) -> list[RunStatus]:
         """Each named run's newest job (none named: every job tmuxkit submitted here), from one
