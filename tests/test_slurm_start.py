@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import slurm as slurm_mod
-from conftest import Env, wait_until
+from conftest import Env, pid_alive, wait_until
 
 from tmuxkit import config
 from tmuxkit.errors import ConfigError
@@ -277,6 +277,14 @@ def test_start_sync_follows_a_slurm_run_through_pending_to_its_real_end(stk: Env
     st = json.loads(status.read_text())
     assert st["state"] == "pending" and not st.get("final") and st["pid"], st
     assert "sy+sync" in stk.sessions()
+    # a loop that died while its job waits is flagged, as for a running run, and starts again
+    pid = int(st["pid"])
+    stk.tmux("kill-session", "-t", "=sy+sync")
+    wait_until(lambda: not pid_alive(pid), timeout=15, interval=0.1, what="the sync loop gone")
+    assert "SYNC LOOP DEAD" in stk.cli("status", "sy").stdout
+    stk.cli("sync", "sy", "--detach")
+    wait_until(lambda: json.loads(status.read_text()).get("pid") not in (None, pid), timeout=30, interval=0.3,
+               what="the loop started again")
     cluster.run("scontrol", "release", job)
     wait_until(lambda: json.loads(status.read_text()).get("final") is True, timeout=90, interval=0.5,
                what=f"the final pass: {status.read_text() if status.exists() else ''}")

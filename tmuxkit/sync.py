@@ -151,7 +151,8 @@ class SyncStatus:
         """For a loop (not --once) of a run that is still alive, or queued: "dead" when its process is gone,
         "wedged" when a pass is overdue by far (a pass is bounded by rsync's I/O timeout plus a
         margin), else "ok". None when there is no loop to judge."""
-        if not isinstance(self.pid, int) or self.final or (self.state not in ALIVE_STATES and self.state != State.QUEUED):
+        if not isinstance(self.pid, int) or self.final or (self.state not in ALIVE_STATES
+                                                           and self.state not in (State.QUEUED, State.PENDING)):
             return None
         if not _is_sync_loop(self.pid):
             return "dead"
