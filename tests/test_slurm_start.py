@@ -75,6 +75,16 @@ def test_cleanup_says_in_one_line_that_a_slurm_host_has_nothing_to_clean(tk: Env
     assert "tmuxkit forget RUN" in r.stdout
 
 
+def test_attach_shell_of_a_tmux_run_is_one_line_exit_2(tk: Env) -> None:
+    tk.add_run("loc", "sleep 60")
+    tk.cli("start", "loc", "--early-wait", "0")
+    try:
+        r = tk.cli("attach", "loc", "--shell", check=2)
+        assert r.stderr.count("\n") == 1 and "has a tmux session: tmuxkit attach loc" in r.stderr, r.stderr
+    finally:
+        tk.cli("stop", "loc", "--grace", "5", check=None)
+
+
 # --- a real single-node Slurm (tests/slurm.py): one cluster for this module -----------------------
 
 
@@ -149,6 +159,8 @@ def test_start_after_is_afterok_on_the_others_job_and_refuses_unknown_or_failed(
     r = stk.cli("start", "train", "--after", "nosuch", check=2)
     assert r.stderr.count("\n") == 1 and "no run named 'nosuch'" in r.stderr and "nothing submitted" in r.stderr
     assert squeue_empty(cluster) and not (stk.work / "results" / "train").exists()
+    r = stk.cli("start", "train", "--after", "train", check=2)
+    assert "cannot wait for itself" in r.stderr and squeue_empty(cluster)
     # OTHER pending: the job waits for it (singleton and afterok: both)
     prep = job_of(stk.cli("start", "prep").stdout)
     r = stk.cli("start", "train", "--after", "prep")
