@@ -310,3 +310,37 @@ def test_start_sync_follows_a_slurm_run_through_pending_to_its_real_end(stk: Env
     r = stk.cli("sync", "sy", "--once")
     assert "sy: exited, pulled" in r.stdout, r.stdout
     assert sorted(p.name for p in (dest / "ckpt").iterdir()) == ["step_000011.pt", "step_000012.pt"]
+
+
+def test_over_a_login_node_sync_and_attach_shell(tk: Env, sshd: object, cluster: slurm_mod.Slurm,
+                                                 tmp_path: Path) -> None:
+    # this machine as the login node, over the loopback sshd: the sync pulls the shared results
+    # through it, and attach --shell runs srun there through ssh -t.
+    rhome = tmp_path / "login-home"
+    ssh_config = sshd.client_config(tmp_path / "ssh_config", "tklogin",  # type: ignore[attr-defined]
+                                    {"TMUXKIT_HOME": str(rhome), **cluster.env()})
+    results = tmp_path / "shared-results"
+    tk.write_config(f'[hosts.cluster]\nkind = "slurm"\nssh = "tklogin"\nssh_config = "{ssh_config}"\n')
+    tk.add_run("rs", trainer_cmd("--steps", "30", "--delay", "0.3"),
+               f'host = "cluster"\ncwd = "{tmp_path}"\nresults = "{results}"\nsync_every = "1s"\n'
+               'sync_checkpoints = 1')
+    try:
+        r = tk.cli("start", "rs", "--sync")
+        job = job_of(r.stdout)
+        st = until_cli_state(tk, "rs", "running", 30)
+        assert st["node"] == cluster.node
+        rc, seen = _pty_run(tk, ["attach", "rs", "--shell"], send=b"echo TKJOB=$SLURM_JOB_ID; exit\n", timeout=60)
+        assert f"TKJOB={job}".encode() in seen and rc == 0, seen[-800:]
+        status = tk.work / "runs" / "rs" / "STATUS.json"
+        wait_until(lambda: status.exists() and json.loads(status.read_text()).get("final") is True, timeout=90,
+                   interval=0.5, what=f"the final pass: {status.read_text() if status.exists() else ''}")
+        st2 = json.loads(status.read_text())
+        assert st2["state"] == "exited" and st2["host"] == "cluster", st2
+        dest = tk.work / "runs" / "rs"
+        assert "training done" in (dest / "tmuxkit" / "rs.log").read_text()
+        assert [p.name for p in (dest / "ckpt").iterdir()] == ["step_000030.pt"]
+    finally:
+        for s in tk.sessions():
+            tk.tmux("kill-session", "-t", f"={s}")
+        cluster.run("scancel", "--user=root", "--full", "--signal=KILL", check=False)
+        wait_until(lambda: squeue_empty(cluster), timeout=30, interval=0.2, what="every job gone")
