@@ -344,3 +344,41 @@ def test_over_a_login_node_sync_and_attach_shell(tk: Env, sshd: object, cluster:
             tk.tmux("kill-session", "-t", f"={s}")
         cluster.run("scancel", "--user=root", "--full", "--signal=KILL", check=False)
         wait_until(lambda: squeue_empty(cluster), timeout=30, interval=0.2, what="every job gone")
+
+
+def test_on_done_runs_on_the_login_host_after_the_final_sync_pass_never_after_stop(stk: Env) -> None:
+    marks = stk.work / "marks"
+    marks.mkdir()
+    body = 'host = "cluster"\non_done = "echo {run}-$TMUXKIT_RUN_STATE > {marks}/{run}"\n'
+    # with a sync loop: on_done runs once its final pass landed (long before on_done_wait, 1h)
+    stk.add_run("od1", trainer_cmd("--steps", "4", "--delay", "0.2"),
+                body.format(run="od1", marks=marks) + 'sync_every = "1s"')
+    # no sync: on_done_wait after the end
+    stk.add_run("od2", trainer_cmd("--steps", "2", "--delay", "0.1"),
+                body.format(run="od2", marks=marks) + 'on_done_wait = "3s"')
+    # stopped: never
+    stk.add_run("od3", trainer_cmd("--steps", "100000", "--delay", "0.2"),
+                body.format(run="od3", marks=marks) + 'on_done_wait = "1s"')
+    r = stk.cli("start", "od1", "--sync")
+    assert "on_done: runs on cluster (this machine) once od1's Slurm job ended for good" in r.stdout, r.stdout
+    assert "will not run" not in r.stdout
+    t0 = time.monotonic()
+    stk.cli("start", "od2")
+    stk.cli("start", "od3")
+    wait_until(lambda: (marks / "od1").exists(), timeout=90, interval=0.3, what="od1's on_done")
+    assert (marks / "od1").read_text() == "od1-exited\n"
+    status = json.loads((stk.work / "runs" / "od1" / "STATUS.json").read_text())
+    assert status["final"] is True  # its final pass came first
+    wait_until(lambda: (marks / "od2").exists(), timeout=90, interval=0.3, what="od2's on_done")
+    assert (marks / "od2").read_text() == "od2-exited\n" and time.monotonic() - t0 < 600
+    until_cli_state(stk, "od3", "running", 30)
+    stk.cli("stop", "od3", "--grace", "20")
+    events = stk.home / "slurm" / "od3" / "events.jsonl"
+    wait_until(lambda: events.exists() and '"event":"on_done_skipped"' in events.read_text(), timeout=30,
+               interval=0.3, what="od3's on_done skipped")
+    assert not (marks / "od3").exists()
+    ran = [json.loads(ln) for ln in (stk.home / "slurm" / "od1" / "events.jsonl").read_text().splitlines()
+           if '"event":"on_done"' in ln]
+    assert len(ran) == 1 and ran[0]["exit"] == 0 and ran[0]["state"] == "exited", ran
+    # the command never went on a command line, and is kept 0600
+    assert oct((stk.home / "slurm" / "od1" / "on_done").stat().st_mode & 0o777) == "0o600"

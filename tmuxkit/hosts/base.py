@@ -434,6 +434,17 @@ class Host:
         log, to which the sync appends EVENT and NAME=NUMBER fields; None: the host keeps none."""
         return ("tmuxkit-events", name, "--add")
 
+    def on_done_args(self, name: str) -> tuple[str, ...]:
+        """The host script (and its leading arguments) that keeps NAME's on_done (--set, stdin) and
+        takes the sync's acknowledgement (--ack)."""
+        return ("tmuxkit-done", name)
+
+    def on_done_line(self, spec: RunSpec) -> str:
+        """What start says of the run's on_done, once the host has it."""
+        return (f"on_done: runs on {self.name} once {spec.name} ended for good (not after tmuxkit stop, not while "
+                f"another run there is live or queued), after the sync's final pass landed here, else "
+                f"{spec.on_done_wait}s after the end")
+
     def sync_checkpoint_args(self, spec: RunSpec, results: str, ended: bool) -> list[str]:
         """tmuxkit-checkpoints' leading arguments for the sync's checkpoints of SPEC (RESULTS: its
         results folder there; ENDED: the run had ended before this pass). A tmux host knows its runs."""
@@ -442,7 +453,7 @@ class Host:
     def sync_ack_args(self, name: str) -> tuple[str, ...] | None:
         """The host script (and its leading arguments) that takes the sync's acknowledgement of its
         final pass (the on_done waiter's cue); None: nothing on the host waits for it."""
-        return ("tmuxkit-done", name, "--ack")
+        return (*self.on_done_args(name), "--ack")
 
     def cleanup_note(self) -> str:
         """One line cleanup says for this host besides its rows ("" for none)."""

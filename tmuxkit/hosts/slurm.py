@@ -66,7 +66,7 @@ class SlurmHost(Host):
     shares_runs = True  # two host entries (partitions, sbatch_args) may reach one cluster and list its jobs
     sends_notifications = False  # its watchdog writes events; `tmuxkit events RUN -f` here sends them
     resumes_itself = True  # a requeued job resumes from the newest complete checkpoint (tmuxkit-sbatch-run)
-    runs_on_done = False  # not yet: a batch job's end is on the compute node (tmuxkit-done runs beside tmux runs)
+    runs_on_done = True  # on the login host, by a waiter there (tmuxkit-slurm done), once the job ended for good
     attach_follows_log = True  # a batch job has no terminal: attach follows its log (attach --shell: srun --pty)
 
     def __init__(self, spec: HostSpec) -> None:
@@ -220,8 +220,14 @@ class SlurmHost(Host):
         return ["--results", results, *(["--cwd", cwd] if cwd else []), *(["--settle", "0"] if ended else []),
                 spec.name]
 
-    def sync_ack_args(self, name: str) -> tuple[str, ...] | None:
-        return None  # no on_done waits on a Slurm host (runs_on_done is False)
+    def on_done_args(self, name: str) -> tuple[str, ...]:
+        return (SCRIPT, "done", name)
+
+    def on_done_line(self, spec: RunSpec) -> str:
+        where = "its login host" if not self.local else "this machine"
+        return (f"on_done: runs on {self.name} ({where}) once {spec.name}'s Slurm job ended for good (not pending or "
+                f"requeued, not after tmuxkit stop or scancel), after the sync's final pass landed here, else "
+                f"{spec.on_done_wait}s after the end")
 
     def cleanup_note(self) -> str:
         return ("Slurm host: nothing to clean by design (Slurm ends a job's processes; its batch wrapper releases "
