@@ -65,6 +65,17 @@ def test_time_limit_lead_is_a_setting_never_more_than_a_third_of_the_limit() -> 
     assert "time_limit_lead" in str(e.value) and "\n" not in str(e.value)
 
 
+def test_export_takes_the_runs_time_limit_lead_and_lead_wins_over_it() -> None:
+    from tmuxkit import export
+
+    conf = config.parse({"hosts": {"c": {"kind": "slurm"}},
+                         "runs": {"r": {"host": "c", "command": "x", "time": "1h", "time_limit_lead": "90s"},
+                                  "s": {"host": "c", "command": "x", "time": "3m", "time_limit_lead": "10m"}}})
+    assert "#SBATCH --signal=B:INT@90\n" in export.sbatch_script(conf, conf.runs["r"])
+    assert "#SBATCH --signal=B:INT@120\n" in export.sbatch_script(conf, conf.runs["r"], 120)  # --lead 2m
+    assert "#SBATCH --signal=B:INT@60\n" in export.sbatch_script(conf, conf.runs["s"])  # a third of 3m
+
+
 def test_cleanup_says_in_one_line_that_a_slurm_host_has_nothing_to_clean(tk: Env) -> None:
     tk.write_config('[hosts.cluster]\nkind = "slurm"\n')
     r = tk.cli("cleanup", "--host", "cluster")
