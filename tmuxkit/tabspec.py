@@ -231,7 +231,8 @@ VERBS: dict[str, tuple[str, tuple[tuple[tuple[str, ...], str | None, object], ..
               'write it to FILE, a new file (an existing one is never overwritten) (default: print it)',
               'files'),
              (('--lead',),
-              'sbatch: Ctrl-C this long before the time limit, at most a third of it (default: 5m)',
+              "sbatch: Ctrl-C this long before the time limit, at most a third of it (default: the run's "
+              'time_limit_lead, else 5m)',
               'files'),
              (('--accelerator',),
               "skypilot: the GPU type for the run's gpus, as SkyPilot names it (default: A100)",
