@@ -76,6 +76,23 @@ def test_export_takes_the_runs_time_limit_lead_and_lead_wins_over_it() -> None:
     assert "#SBATCH --signal=B:INT@60\n" in export.sbatch_script(conf, conf.runs["s"])  # a third of 3m
 
 
+def test_sync_lists_a_slurm_runs_checkpoints_by_its_results_folder() -> None:
+    from tmuxkit.hosts import connect
+
+    conf = config.parse({"hosts": {"c": {"kind": "slurm", "ssh": "login1"}},
+                         "runs": {"r": {"host": "c", "command": "x", "cwd": "~/proj"}}})
+    h = connect(conf.host("c"))
+    try:
+        # the login's home is where ssh lands; after the end nothing needs to settle
+        assert h.sync_checkpoint_args(conf.runs["r"], "/shared/res", False) == [
+            "--results", "/shared/res", "--cwd", "proj", "r"]
+        assert h.sync_checkpoint_args(conf.runs["r"], "/shared/res", True)[-3:] == ["--settle", "0", "r"]
+        assert h.sync_status_argv("r") is None and h.sync_event_args("r") is None
+        assert h.sync_ack_args("r") == ("tmuxkit-slurm", "done", "r", "--ack")
+    finally:
+        h.close()
+
+
 def test_cleanup_says_in_one_line_that_a_slurm_host_has_nothing_to_clean(tk: Env) -> None:
     tk.write_config('[hosts.cluster]\nkind = "slurm"\n')
     r = tk.cli("cleanup", "--host", "cluster")

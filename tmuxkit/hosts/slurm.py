@@ -217,6 +217,8 @@ class SlurmHost(Host):
         cwd = spec.cwd
         if cwd is not None and self.local:
             cwd = str(Path(expand_home(cwd)).resolve())
+        elif cwd is not None and (cwd == "~" or cwd.startswith("~/")):  # the login's home is where ssh lands
+            cwd = cwd[2:] or "."
         return ["--results", results, *(["--cwd", cwd] if cwd else []), *(["--settle", "0"] if ended else []),
                 spec.name]
 
