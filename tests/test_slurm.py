@@ -405,10 +405,11 @@ def test_cli_start_pending_running_exited_logs_and_attach(stk: Env, cluster: slu
     table = stk.cli("status").stdout
     # the reason in words (it read "pending (JobHeldUser)"), with what to do
     assert "pending (JobHeldUser: held by a user" in table and f"job {job}" in table, table
-    # attach: a batch job has no terminal; one clear line, non-zero, with what to do instead.
-    a = stk.cli("attach", "clife", check=1)
-    assert a.stderr.count("\n") == 1 and "no terminal" in a.stderr, a.stderr
-    assert "tmuxkit logs clife -f" in a.stderr and f"srun --jobid {job} --overlap --pty bash" in a.stderr
+    # attach --shell of a pending job: it has no node yet; one clear line, exit 1, what to do instead.
+    # (attach itself follows a batch job's log: tests/test_slurm_start.py, with srun --jobid JOB --overlap --pty bash)
+    a = stk.cli("attach", "clife", "--shell", check=1)
+    assert a.stderr.count("\n") == 1 and "pending: it has no node yet" in a.stderr, a.stderr
+    assert "tmuxkit attach clife" in a.stderr and f"Slurm job {job} " in a.stderr
     cluster.run("scontrol", "release", job)
     st = until_cli_state(stk, "clife", "running", 30)
     assert st["node"] == cluster.node

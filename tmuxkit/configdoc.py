@@ -75,6 +75,9 @@ KEYS: tuple[Key, ...] = (
     Key("hosts", 'constraint', '"a100|h100"', 'none', "the default of its runs' constraint: --constraint, a feature expression", "cluster"),
     Key("hosts", 'nodes', '1', '1', "the default of its runs' nodes: --nodes (a number or a range); more than 1 task: the command runs once per rank via srun", "cluster"),
     Key("hosts", 'ntasks_per_node', '1', '1', "the default of its runs' ntasks_per_node: --ntasks-per-node", "cluster"),
+    Key("hosts", "time_limit_lead", '"5m"', '"60s"',
+        "the default of its runs' time_limit_lead: how long before the time limit the trainer gets its Ctrl-C "
+        "(never more than a third of the limit)", "cluster"),
 
     Key("runs", "command", '"python train.py --config configs/kssm_v3.yaml"', "required",
         'a shell command, or an argv list: ["python", "train.py"]', "run", active=True),
@@ -109,6 +112,9 @@ KEYS: tuple[Key, ...] = (
     Key("runs", 'constraint', '"a100|h100"', 'none' + " (or its Slurm host's)", '--constraint, a feature expression', "resources"),
     Key("runs", 'nodes', '1', '1' + " (or its Slurm host's)", '--nodes (a number or a range); more than 1 task: the command runs once per rank via srun', "resources"),
     Key("runs", 'ntasks_per_node', '1', '1' + " (or its Slurm host's)", '--ntasks-per-node', "resources"),
+    Key("runs", "time_limit_lead", '"5m"', '"60s" (or its Slurm host\'s)',
+        "Slurm: the trainer gets its Ctrl-C this long before the time limit, to save; then the job is requeued "
+        "and resumes (never more than a third of the limit)", "resources"),
     Key("runs", "sbatch_args", '["--mail-type=END"]', "none (after its host's)",
         "more sbatch options, after the host's (the last one wins); tmuxkit's own are refused", "resources"),
     Key("runs", "sync_to", '"runs/kssm_v3"', "runs/RUN, beside this file", "where sync puts the results here",

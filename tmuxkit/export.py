@@ -29,10 +29,11 @@ def _resources(conf: Config, run: RunSpec) -> dict[str, Any]:
     return slurm_args.run_resources(conf.host(run.host), run)
 
 
-def sbatch_script(conf: Config, run: RunSpec, lead: int = LEAD) -> str:
+def sbatch_script(conf: Config, run: RunSpec, lead: int | None = None) -> str:
     """The batch script (see _BODY for what it does)."""
     res = _resources(conf, run)
-    lead = slurm_args.signal_lead(res, lead)
+    # --lead, else the run's time_limit_lead, else LEAD; at most a third of the time limit
+    lead = slurm_args.signal_lead(res, lead if lead is not None else int(res.get("time_limit_lead") or LEAD))
     sbatch = [f"--job-name={run.name}", "--output=slurm-%x-%j.out", "--open-mode=append", "--requeue",
               f"--signal=B:INT@{lead}", *slurm_args.options(res)]
     # A local run's cwd is a path on this machine: the cluster has its own (sbatch's directory).

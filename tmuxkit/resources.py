@@ -143,6 +143,13 @@ def _sbatch_args(v: object) -> tuple[str, ...]:
     return tuple(v)
 
 
+def _lead(v: object) -> int:
+    """time_limit_lead: a duration like tmuxkit's others (300, "5m"), at least 1 second."""
+    from tmuxkit.config import parse_duration
+
+    return parse_duration(v)
+
+
 # Resource keys: a run's (these and "gpus"), and its Slurm host's defaults (these).
 RESOURCE_KEYS: dict[str, Callable[[object], Any]] = {
     "partition": _word,
@@ -155,6 +162,7 @@ RESOURCE_KEYS: dict[str, Callable[[object], Any]] = {
     "nodes": _nodes,
     "ntasks_per_node": _count,
     "sbatch_args": _sbatch_args,
+    "time_limit_lead": _lead,  # the warning signal's lead before the time limit (no sbatch option of its own)
 }
 
 

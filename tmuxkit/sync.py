@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from tmuxkit.config import Config, RunSpec, expand_home
-from tmuxkit.contract import ALIVE_STATES, PARTIAL_DIR, ExitCode, RunStatus, State, parse_status_report
+from tmuxkit.contract import ALIVE_STATES, ENDED_STATES, PARTIAL_DIR, ExitCode, RunStatus, State, parse_status_report
 from tmuxkit.errors import HostError, TmuxkitError, UnreachableError, user_message
 from tmuxkit.hosts import Host
 
@@ -151,7 +151,8 @@ class SyncStatus:
         """For a loop (not --once) of a run that is still alive, or queued: "dead" when its process is gone,
         "wedged" when a pass is overdue by far (a pass is bounded by rsync's I/O timeout plus a
         margin), else "ok". None when there is no loop to judge."""
-        if not isinstance(self.pid, int) or self.final or (self.state not in ALIVE_STATES and self.state != State.QUEUED):
+        if not isinstance(self.pid, int) or self.final or (self.state not in ALIVE_STATES
+                                                           and self.state not in (State.QUEUED, State.PENDING)):
             return None
         if not _is_sync_loop(self.pid):
             return "dead"
@@ -568,10 +569,17 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
     if not results:  # never "/" (a queued run's status names none): the pass would walk the whole host
         raise TmuxkitError(f"{spec.name}: no results folder to pull from", ExitCode.FAIL)
     status_file = f"{results}/tmuxkit/{spec.name}.status.json"
-    status_argv = host.script_argv("check_training_status.sh", ["--runs-only", "--json", spec.name])
+    status_argv = host.sync_status_argv(spec.name)
     out = shlex.quote(status_file)
-    prelude = (f"mkdir -p {shlex.quote(os.path.dirname(status_file))} && "
-               f"{shlex.join(status_argv)} > {out}.tmp && mv -f {out}.tmp {out}")
+    pre_row: RunStatus | None = None
+    if status_argv is None:  # the host's status is not a script's report: asked here, before the transfer
+        from tmuxkit import runs
+
+        pre_row = current_row(runs.status_on(host, [spec.name], timeout=io_timeout() + CALL_MARGIN).runs)
+        prelude = ""
+    else:
+        prelude = (f"mkdir -p {shlex.quote(os.path.dirname(status_file))} && "
+                   f"{shlex.join(status_argv)} > {out}.tmp && mv -f {out}.tmp {out}")
     # Checkpoint directories travel whole, with the checkpoints (or not at all): never as loose
     # *.json pieces of the results pass.
     unit_dirs = [f"--exclude={d}" for d in ("checkpoint-[0-9]*/", "*-state/", "ckpt/", "checkpoints/", "tmp-checkpoint-*/")]
@@ -605,18 +613,20 @@ def pull(host: Host, spec: RunSpec, results: str, dest: Path, include: tuple[str
 
         got = _rsync(host, [*argv, *fmt, *host.rsync_options(prelude), *keep_out, *filters, src, str(dest) + "/"],
                      deadline, progress=progress, on_out=note)
-        row = None
-        try:
-            report = parse_status_report((dest / "tmuxkit" / f"{spec.name}.status.json").read_text())
-            row = current_row([RunStatus.parse(r) for r in report.runs])
-        except (OSError, ValueError, IndexError):
-            pass
+        row = pre_row
+        if row is None:
+            try:
+                report = parse_status_report((dest / "tmuxkit" / f"{spec.name}.status.json").read_text())
+                row = current_row([RunStatus.parse(r) for r in report.runs])
+            except (OSError, ValueError, IndexError):
+                pass
         if skip and say is not None:
             shown = ", ".join(skip[:5]) + (f" and {len(skip) - 5} more" if len(skip) > 5 else "")
             say(f"{spec.name}: left {len(skip)} file(s) in {dest} as they are, not brought by this sync: {shown}")
         if checkpoints > 0:
             try:
-                got += _pull_checkpoints(host, spec, results, dest, checkpoints, deadline, brought, say)
+                ended = pre_row is not None and pre_row.state in ENDED_STATES
+                got += _pull_checkpoints(host, spec, results, dest, checkpoints, deadline, brought, say, ended)
             except BaseException:  # what it did place before it failed is noted as brought, all the same
                 with contextlib.suppress(OSError):
                     brought.save()
@@ -658,7 +668,7 @@ def newest_units(rows: Iterable[str], n: int) -> list[str]:
 
 
 def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: int, deadline: float,
-                      brought: Brought, say: Callable[[str], None] | None = None) -> int:
+                      brought: Brought, say: Callable[[str], None] | None = None, ended: bool = False) -> int:
     """Pull the newest N complete checkpoints (each a file or a whole directory). A unit arrives
     whole or not at all: it is received into .tmuxkit-staging.RUN/ and renamed into place once
     complete (a cut pass resumes there). A checkpoint here is a backup: one this sync brought is
@@ -666,7 +676,7 @@ def _pull_checkpoints(host: Host, spec: RunSpec, results: str, dest: Path, n: in
     listing it (deleted there, a renamed folder, a failing check). Once the run's processes are gone
     the host lists a checkpoint without waiting for it to settle, so the final pass brings the final
     checkpoint. The run's checkpoint_check, when it has one, judges each."""
-    args = [spec.name] + (["--glob", spec.checkpoints] if spec.checkpoints else [])
+    args = host.sync_checkpoint_args(spec, results, ended) + (["--glob", spec.checkpoints] if spec.checkpoints else [])
     timeout = float(io_timeout() + CALL_MARGIN)
     if spec.checkpoint_check:
         # The run's own check judges each candidate as the watchdog's does, so a torn unit is never
@@ -984,7 +994,8 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             remove_partials(dest, spec.name)
             if st.state in WAITING_STATES:  # queued again (a new start): ask again, pull nothing, until it runs
                 results = None
-            ended = st.state not in ALIVE_STATES and st.state not in WAITING_STATES
+            # A batch job that waits (pending, requeued: after its time limit, a preemption) has not ended.
+            ended = st.state not in ALIVE_STATES and st.state not in WAITING_STATES and st.state != State.PENDING
             if not keep_loop:
                 st.next_pass = None if once or ended else began + every
                 if ended and not once:  # the loop's final pass: it names no pid, no next pass
@@ -993,11 +1004,12 @@ def run_loop(config: Config, spec: RunSpec, host: Host, *, once: bool = False, e
             if not once:
                 note_sync_dir(spec.name, host.name, dest)
             _progress_png(dest, spec.name)
-            if st.passes == 1 or ended:  # the run's event log hears of the first and the final pass
-                host.script("tmuxkit-events", spec.name, "--add", "synced", f"bytes={got}", f"passes={st.passes}",
+            event_args, ack_args = host.sync_event_args(spec.name), host.sync_ack_args(spec.name)
+            if (st.passes == 1 or ended) and event_args:  # the run's event log hears of the first and the final pass
+                host.script(*event_args, "synced", f"bytes={got}", f"passes={st.passes}",
                             timeout=io_timeout() + CALL_MARGIN)
-            if ended:  # the final pass landed here: the host's on_done may run (shell/lib/done.bash)
-                host.script("tmuxkit-done", spec.name, "--ack", *(["--started", str(row.started_at)] if row.started_at else []),
+            if ended and ack_args:  # the final pass landed here: the host's on_done may run (shell/lib/done.bash)
+                host.script(*ack_args, *(["--started", str(row.started_at)] if row.started_at else []),
                             timeout=io_timeout() + CALL_MARGIN)
             say(f"{time.strftime('%H:%M:%S')} {spec.name}: {st.state}, pulled {got} bytes into {dest}")
             if once:

@@ -111,7 +111,11 @@ VERBS: dict[str, tuple[str, tuple[tuple[tuple[str, ...], str | None, object], ..
             ((('-h', '--help'), 'show this help message and exit', 'flag'),
              (('--host',),
               "the run's host (default: where it was started: its config, else this machine's note)",
-              'host')),
+              'host'),
+             (('--shell',),
+              'a run that is a batch job (Slurm): open a shell on its node, beside it (srun --overlap --pty) '
+              '(default: attach; for a batch job, follow its log)',
+              'flag')),
             'run',
             '?'),
  'status': ('state of runs on every host',
@@ -227,7 +231,8 @@ VERBS: dict[str, tuple[str, tuple[tuple[tuple[str, ...], str | None, object], ..
               'write it to FILE, a new file (an existing one is never overwritten) (default: print it)',
               'files'),
              (('--lead',),
-              'sbatch: Ctrl-C this long before the time limit, at most a third of it (default: 5m)',
+              "sbatch: Ctrl-C this long before the time limit, at most a third of it (default: the run's "
+              'time_limit_lead, else 5m)',
               'files'),
              (('--accelerator',),
               "skypilot: the GPU type for the run's gpus, as SkyPilot names it (default: A100)",

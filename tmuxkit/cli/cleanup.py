@@ -40,7 +40,8 @@ def run(a: Args) -> int:
     hosts = [conf.host(a.host)] if a.host else conf.all_hosts()
     for i, spec in enumerate(hosts):
         try:
-            rows = runs.cleanup(connect(spec), a.dry_run)
+            h = connect(spec)
+            rows = runs.cleanup(h, a.dry_run)
         except UnreachableError as e:
             # Stop here: what was found on the hosts before is above; the later ones are not touched.
             later = ", ".join(h.name for h in hosts[i + 1 :])
@@ -52,6 +53,8 @@ def run(a: Args) -> int:
             found += 1
             action = "would fix" if a.dry_run and r["action"] == "reported" and r["kind"] not in ("stuck", "headless") else r["action"]
             say(f"{r['host']}: {r['kind']:<12} {r['run']}: {r['detail']} -> {action}")
+        if h.cleanup_note():  # a host with nothing of its own to clean says so (a Slurm host)
+            say(f"{spec.name}: {h.cleanup_note()}")
         if a.older_than is not None:
             h = connect(spec)
             for r in runs.forget(h, older_than=a.older_than, dry_run=a.dry_run):

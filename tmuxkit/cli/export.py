@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     e.add_argument("-o", "--output", metavar="FILE",
                    help="write it to FILE, a new file (an existing one is never overwritten) (default: print it)")
     e.add_argument("--lead", type=duration, metavar="DURATION",
-                   help="sbatch: Ctrl-C this long before the time limit, at most a third of it (default: 5m)")
+                   help="sbatch: Ctrl-C this long before the time limit, at most a third of it (default: the run's time_limit_lead, else 5m)")
     e.add_argument("--accelerator", default="A100", metavar="NAME",
                    help="skypilot: the GPU type for the run's gpus, as SkyPilot names it (default: A100)")
 
@@ -48,7 +48,7 @@ def run(a: Args) -> int:
         where = f" in {conf.path}" if conf.path else " (no tmuxkit.toml here; --config PATH names one)"
         raise UsageError(f"export: no run named {a.run!r}{where}; a run to export is one the config defines")
     if a.to == "sbatch":
-        text = export.sbatch_script(conf, spec, a.lead or export.LEAD)
+        text = export.sbatch_script(conf, spec, a.lead)
     else:
         if not a.accelerator.replace("-", "").replace("_", "").isalnum():
             raise UsageError(f"export: --accelerator: expected a GPU name such as A100 or H100, got {a.accelerator!r}")

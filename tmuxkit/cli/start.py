@@ -240,11 +240,10 @@ def _host_on_done(h: Host, spec: RunSpec) -> str:
     from tmuxkit.errors import TmuxkitError
 
     try:
-        h.script_ok("tmuxkit-done", spec.name, "--set", "--wait", str(spec.on_done_wait), input=spec.on_done.encode())
+        h.script_ok(*h.on_done_args(spec.name), "--set", "--wait", str(spec.on_done_wait), input=spec.on_done.encode())
     except TmuxkitError as e:
         return f"on_done: will not run: {e}"
-    return (f"on_done: runs on {h.name} once {spec.name} ended for good (not after tmuxkit stop, not while another "
-            f"run there is live or queued), after the sync's final pass landed here, else {spec.on_done_wait}s after the end")
+    return h.on_done_line(spec)
 
 
 def _next_steps(a: Args, demo: bool = False) -> None:

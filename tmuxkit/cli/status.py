@@ -69,7 +69,7 @@ def job_text(r: RunStatus) -> str:
 
 def state_text(r: RunStatus) -> str:
     if r.extra.get("job"):
-        return job_text(r)
+        return job_text(r) + sync_text(r)
     state = r.state
     if r.quiet:  # silent past stuck_after, but working (its watchdog saw CPU, GPU or writes)
         state = f"quiet {ago(r.log_age_s)}" if r.log_age_s is not None else "quiet"
@@ -94,6 +94,12 @@ def state_text(r: RunStatus) -> str:
         state += " log writer re-attached"
     elif r.writer == Writer.DEAD:
         state += " LOG WRITER DEAD (not re-attached: see the host's disk)"
+    return state + sync_text(r)
+
+
+def sync_text(r: RunStatus) -> str:
+    """The run's sync health, for its state column ("" when no sync has run)."""
+    state = ""
     if r.sync is not None:
         last = r.sync.get("last_success")
         state += f" sync:{ago(int(time.time() - last)) + ' ago' if isinstance(last, (int, float)) else 'never'}"

@@ -38,7 +38,7 @@ from tmuxkit.contract import (
     kv_line,
     parse_status_report,
 )
-from tmuxkit.errors import HostError, TmuxkitError, UnreachableError
+from tmuxkit.errors import HostError, TmuxkitError, UnreachableError, UsageError
 
 if TYPE_CHECKING:
     from tmuxkit.config import Config, RunSpec
@@ -293,6 +293,7 @@ class Host:
     resumes_itself = False  # a restarted run resumes by itself (no start --resume, no checkpoint hint)
     runs_on_done = True  # it runs a run's on_done command when the run ended for good (shell/lib/done.bash)
     started_word = "started"  # what start says it did
+    attach_follows_log = False  # attach follows the run's log (a batch job has no terminal to attach to)
 
     @property
     def link(self) -> Host:
@@ -393,6 +394,15 @@ class Host:
             return ["env", "-u", "TMUX", *self.tmux_argv("attach-session", "-t", target, socket=socket)]
         return self.tmux_argv("attach-session", "-t", target, socket=socket)
 
+    def attach_lines(self, run: RunStatus) -> list[str]:
+        """What attach says before it follows the run's log (attach_follows_log)."""
+        return []
+
+    def shell_argv(self, run: RunStatus) -> list[str]:
+        """attach --shell: a shell beside the run, where it runs. A tmux run's session is its terminal."""
+        raise UsageError(f"attach --shell is for a run that is a batch job; {run.run} has a tmux session: "
+                         f"tmuxkit attach {run.run}")
+
     def watch_run(self, spec: RunSpec, *, auto_resume: bool, every: int, stuck_after: int | None,
                   gpu_idle_below: int | None, gpu_idle_for: int | None) -> str:
         """Start the run's watchdog on the host (RUN+watch); returns the line that says so."""
@@ -418,6 +428,42 @@ class Host:
         from tmuxkit import watch
 
         return watch.off(self, name)
+
+    # --- what the laptop's sync (tmuxkit.sync) asks of the host ---------------------------------
+    def sync_status_argv(self, name: str) -> list[str] | None:
+        """The host command whose stdout is NAME's status report (JSON), run in the same exchange
+        as a sync pass, just before its transfer; None: the sync asks run_statuses before the pass."""
+        return self.script_argv("check_training_status.sh", ["--runs-only", "--json", name])
+
+    def sync_event_args(self, name: str) -> tuple[str, ...] | None:
+        """The host script (and its leading arguments) that adds an event (synced) to NAME's event
+        log, to which the sync appends EVENT and NAME=NUMBER fields; None: the host keeps none."""
+        return ("tmuxkit-events", name, "--add")
+
+    def on_done_args(self, name: str) -> tuple[str, ...]:
+        """The host script (and its leading arguments) that keeps NAME's on_done (--set, stdin) and
+        takes the sync's acknowledgement (--ack)."""
+        return ("tmuxkit-done", name)
+
+    def on_done_line(self, spec: RunSpec) -> str:
+        """What start says of the run's on_done, once the host has it."""
+        return (f"on_done: runs on {self.name} once {spec.name} ended for good (not after tmuxkit stop, not while "
+                f"another run there is live or queued), after the sync's final pass landed here, else "
+                f"{spec.on_done_wait}s after the end")
+
+    def sync_checkpoint_args(self, spec: RunSpec, results: str, ended: bool) -> list[str]:
+        """tmuxkit-checkpoints' leading arguments for the sync's checkpoints of SPEC (RESULTS: its
+        results folder there; ENDED: the run had ended before this pass). A tmux host knows its runs."""
+        return [spec.name]
+
+    def sync_ack_args(self, name: str) -> tuple[str, ...] | None:
+        """The host script (and its leading arguments) that takes the sync's acknowledgement of its
+        final pass (the on_done waiter's cue); None: nothing on the host waits for it."""
+        return (*self.on_done_args(name), "--ack")
+
+    def cleanup_note(self) -> str:
+        """One line cleanup says for this host besides its rows ("" for none)."""
+        return ""
 
     def cleanup_runs(self, dry_run: bool = False) -> list[dict[str, str]]:
         """Zombies, stale locks, dead writers (tmuxkit-zombies): reported, or fixed."""

@@ -36,6 +36,8 @@ class Submitted:
     log: str
     results: str
     cwd: str
+    after: str = ""  # --after OTHER: what the job waits for, in words ("" for nothing)
+    note: str = ""  # what start says first (a time_limit_lead cut to a third of the limit)
 
 
 def _kv(text: str) -> dict[str, str]:
@@ -67,7 +69,8 @@ class SlurmHost(Host):
     # curl or python3 there, the laptop gone; without --watch, start starts one that only notifies.
     sends_notifications = True
     resumes_itself = True  # a requeued job resumes from the newest complete checkpoint (tmuxkit-sbatch-run)
-    runs_on_done = False  # not yet: a batch job's end is on the compute node (tmuxkit-done runs beside tmux runs)
+    runs_on_done = True  # on the login host, by a waiter there (tmuxkit-slurm done), once the job ended for good
+    attach_follows_log = True  # a batch job has no terminal: attach follows its log (attach --shell: srun --pty)
 
     def __init__(self, spec: HostSpec) -> None:
         self.spec = spec
@@ -133,14 +136,11 @@ class SlurmHost(Host):
         if resume:
             raise UsageError(f"--resume is not available for a run on Slurm host {self.name!r}: its batch job "
                              "resumes from the newest checkpoint by itself when requeued")
-        if sync:
-            raise UsageError(f"--sync is not available for a run on Slurm host {self.name!r} yet; "
-                             "its results are on the cluster: tmuxkit logs RUN -f")
 
     def start_run(self, spec: RunSpec) -> StartInfo:
         sub = self.submit(spec)
         return StartInfo(run=sub.run, session="", log=sub.log, results=sub.results, lock="",
-                         state=State.PENDING.value, job=sub.job)
+                         state=State.PENDING.value, job=sub.job, waiting_for=sub.after, note=sub.note)
 
     def run_statuses(self, names: Sequence[str] = (), timeout: float = 10.0,
                      ended_within: int | None = None) -> tuple[list[RunStatus], list[str]]:
@@ -157,6 +157,38 @@ class SlurmHost(Host):
 
     def attach_argv(self, run: RunStatus) -> list[str]:
         raise self.no_terminal(run)
+
+    def _srun_hint(self, job: str) -> str:
+        srun = f"srun --jobid {job} --overlap --pty bash"
+        return f"ssh -t {self.spec.ssh} {srun}" if not self.local else srun
+
+    def attach_lines(self, run: RunStatus) -> list[str]:
+        """attach of a batch job: it follows the job's log (as logs -f), and says so first, with
+        where the job stands and how to open a shell on its node."""
+        job = str(run.extra.get("job") or "")
+        node = str(run.extra.get("node") or "")
+        if run.state == State.PENDING:
+            where = f"pending (Slurm job {job}): its log is followed from when it starts"
+        elif run.state == State.RUNNING:
+            where = f"running as Slurm job {job}" + (f" on {node}" if node else "")
+        else:
+            code = f", exit code {run.exit_code}" if run.exit_code is not None else ""
+            where = f"ended ({run.state}{code}; Slurm job {job}): its log as it was left"
+        lines = [f"{run.run} is a batch job on {self.name}, {where}. Following its log; Ctrl-C leaves it, "
+                 "the run goes on."]
+        if run.state in (State.PENDING, State.RUNNING):
+            lines.append(f"a shell on its node, beside it: tmuxkit attach {run.run} --shell   "
+                         f"(or: {self._srun_hint(job)})")
+        return lines
+
+    def shell_argv(self, run: RunStatus) -> list[str]:
+        """attach --shell: srun --jobid JOB --overlap --pty bash, on the login host (over ssh -t)."""
+        job = str(run.extra.get("job") or "")
+        if run.state != State.RUNNING or not job.replace("_", "").isdigit():
+            now = "pending: it has no node yet" if run.state == State.PENDING else f"{run.state}: it has ended"
+            raise TmuxkitError(f"{run.run} (Slurm job {job or '?'} on {self.name}) is {now}, so there is no shell "
+                               f"to open beside it; follow its log: tmuxkit attach {run.run}", ExitCode.FAIL)
+        return ["srun", f"--jobid={job}", "--overlap", "--pty", "bash"]
 
     def watch_run(self, spec: RunSpec, *, auto_resume: bool, every: int, stuck_after: int | None,
                   gpu_idle_below: int | None, gpu_idle_for: int | None) -> str:
@@ -197,6 +229,37 @@ class SlurmHost(Host):
     def cleanup_runs(self, dry_run: bool = False) -> list[dict[str, str]]:
         return []  # Slurm keeps its own jobs; the wrapper's lock on the compute node ends with the job
 
+    # The sync pulls from the cluster's shared filesystem through the login host, like any host's.
+    def sync_status_argv(self, name: str) -> list[str] | None:
+        return None  # the job's state is Slurm's (one scontrol call, asked before each pass)
+
+    def sync_event_args(self, name: str) -> tuple[str, ...] | None:
+        return None  # the tmux hosts' event log (tmuxkit-events) is no Slurm run's
+
+    def sync_checkpoint_args(self, spec: RunSpec, results: str, ended: bool) -> list[str]:
+        """By the results folder (this host keeps no tmux run of it); a glob is taken from the run's
+        cwd (as submit resolves it). Once the job has ended nothing writes: none needs to settle."""
+        cwd = spec.cwd
+        if cwd is not None and self.local:
+            cwd = str(Path(expand_home(cwd)).resolve())
+        elif cwd is not None and (cwd == "~" or cwd.startswith("~/")):  # the login's home is where ssh lands
+            cwd = cwd[2:] or "."
+        return ["--results", results, *(["--cwd", cwd] if cwd else []), *(["--settle", "0"] if ended else []),
+                spec.name]
+
+    def on_done_args(self, name: str) -> tuple[str, ...]:
+        return (SCRIPT, "done", name)
+
+    def on_done_line(self, spec: RunSpec) -> str:
+        where = "its login host" if not self.local else "this machine"
+        return (f"on_done: runs on {self.name} ({where}) once {spec.name}'s Slurm job ended for good (not pending or "
+                f"requeued, not after tmuxkit stop or scancel), after the sync's final pass landed here, else "
+                f"{spec.on_done_wait}s after the end")
+
+    def cleanup_note(self) -> str:
+        return ("Slurm host: nothing to clean by design (Slurm ends a job's processes; its batch wrapper releases "
+                "the results lock as the job ends); ended runs' records here go with tmuxkit forget RUN, or cleanup --older-than")
+
     def forget_runs(self, names: Sequence[str] = (), *, older_than: int | None = None,
                     dry_run: bool = False) -> list[dict[str, str]]:
         """tmuxkit-slurm forget: the ended runs' state on the submitting host (results and logs stay)."""
@@ -219,7 +282,12 @@ class SlurmHost(Host):
         if cwd is not None and self.local:
             cwd = str(Path(expand_home(cwd)).resolve())
         results = spec.results or f"results/{spec.name}"
-        args = [spec.name, "--results", results, "--cmd", spec.command_line(), "--grace", str(Defaults.GRACE)]
+        # The warning signal's lead (--signal=B:USR1@LEAD): time_limit_lead, at most a third of the limit.
+        lead = slurm_args.time_limit_lead(slurm_args.resources(self.spec, spec), Defaults.GRACE)
+        asked = int(slurm_args.resources(self.spec, spec).get("time_limit_lead") or 0)
+        note = (f"time_limit_lead {asked}s is more than a third of the run's time limit: the trainer gets its "
+                f"Ctrl-C {lead}s before it" if asked > lead else "")
+        args = [spec.name, "--results", results, "--cmd", spec.command_line(), "--grace", str(lead)]
         if cwd is not None:
             args += ["--cwd", cwd]
         if spec.resume:
@@ -228,6 +296,8 @@ class SlurmHost(Host):
             args += ["--glob", spec.checkpoints]
         if spec.checkpoint_check:
             args += ["--check", spec.checkpoint_check]
+        if spec.after:  # --dependency=afterok: OTHER's job (tmuxkit-slurm submit checks it first)
+            args += ["--after", spec.after]
         stdin = None
         if spec.env:
             args.append("--env-stdin")
@@ -239,7 +309,11 @@ class SlurmHost(Host):
             raise TmuxkitError(f"{self.name}: {SCRIPT} submit printed no job id")
         log = kv["log"]
         res_dir = str(Path(log).parent.parent)
-        return Submitted(run=spec.name, job=kv["job"], log=log, results=res_dir, cwd=cwd or "")
+        after = ""
+        if kv.get("after"):
+            after = (f"run {kv['after']} to exit 0 (Slurm job {kv['after_job']}: --dependency=afterok:{kv['after_job']})"
+                     if kv.get("after_job") else f"nothing: run {kv['after']} already exited 0")
+        return Submitted(run=spec.name, job=kv["job"], log=log, results=res_dir, cwd=cwd or "", after=after, note=note)
 
     def statuses(self, names: Sequence[str] = (), timeout: float | None = SCRIPT_TIMEOUT) -> list[RunStatus]:
         """Each named run's newest job (none named: every job tmuxkit submitted here), from one
@@ -317,7 +391,8 @@ class SlurmHost(Host):
 
     def start_lines(self, info: StartInfo) -> list[str]:
         return [f"submitted {info.run} to {self.name} as Slurm job {info.job}", f"  job      {info.job}",
-                f"  log      {info.log}", f"  results  {info.results}"]
+                f"  log      {info.log}", f"  results  {info.results}",
+                *([f"  waits    for {info.waiting_for}"] if info.waiting_for else [])]
 
     def stop_outcome(self, r: StopResult) -> str | None:
         return "it never started" if r.detail.endswith("while pending") else None

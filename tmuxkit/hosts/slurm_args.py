@@ -6,7 +6,7 @@ export writes the same options as #SBATCH lines.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tmuxkit.resources import time_seconds
@@ -71,6 +71,33 @@ def signal_lead(res: Mapping[str, Any], lead: int) -> int:
     if t is None:
         return lead
     return max(1, min(lead, time_seconds(t) // 3))
+
+
+def _sbatch_time(args: Sequence[str]) -> str | None:
+    """The last --time/-t among sbatch options (sbatch: the last wins), or None."""
+    out = None
+    for i, a in enumerate(args):
+        if a.startswith("--time="):
+            out = a.split("=", 1)[1]
+        elif a.startswith("-t") and len(a) > 2:
+            out = a[2:]
+        elif a in ("-t", "--time") and i + 1 < len(args):
+            out = args[i + 1]
+    return out
+
+
+def time_limit_lead(res: Mapping[str, Any], default: int) -> int:
+    """The run's time_limit_lead (else DEFAULT), never more than a third of its time limit: its
+    `time`, else a --time/-t among its sbatch_args (Slurm's formats; a bare number is minutes)."""
+    lead = int(res.get("time_limit_lead") or default)
+    if res.get("time") is None:
+        t = _sbatch_time(tuple(res.get("sbatch_args", ())))
+        if t is not None:
+            res = {**res, "time": f"{t.strip()}m" if t.strip().isdigit() else t}
+    try:
+        return signal_lead(res, lead)
+    except ValueError:  # a limit tmuxkit does not read (UNLIMITED, INFINITE): nothing to cap by
+        return lead
 
 
 def test_only_rows(host: Host, conf: Config) -> list[dict[str, str]]:
