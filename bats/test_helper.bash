@@ -89,11 +89,15 @@ runner_pid() { head -n 1 "$TMUXKIT_HOME/runs/$1/runner"; }
 # run_over RUN: its exit is recorded and its runner is gone. The runner's tail after the exit file
 # (the log writer's last line, up to 15 s; the cause; the lock's release) takes a while on a loaded
 # box, and a forget or cleanup in it rightly calls the run still running: wait on it with 30 s.
+# Gone is what tmuxkit calls gone: no process, or a zombie (a tmux server may leave its pane's
+# process unreaped for minutes: kill -0 still finds it).
 run_over() {
   [ -f "$TMUXKIT_HOME/runs/$1/exit" ] || return 1
-  local p
+  local p st
   p=$(runner_pid "$1" 2>/dev/null) || return 1
-  ! kill -0 "$p" 2>/dev/null
+  st=$(ps -o stat= -p "$p" 2>/dev/null) || return 0
+  case $st in '' | *Z*) return 0 ;; esac
+  return 1
 }
 
 pstart() { (. "$SHELL_DIR/lib/tmuxkit.bash" && tk_pstart "$1"); }
