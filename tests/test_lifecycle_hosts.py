@@ -13,6 +13,7 @@ import json
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -214,3 +215,106 @@ def test_a_clean_end_and_a_crash_on_every_host_kind(hosts: Hosts) -> None:
         crash = "failed (3)" if k.slurm else "exited (3)"
         assert any(ln.startswith(bad[k]) and crash in ln for ln in table.splitlines()), (k, table)
         assert "boom" in tk.cli("logs", bad[k]).stdout, k
+
+
+# --- Slurm only: what a tmux host has no counterpart of -------------------------------------------
+
+
+def slurm_kinds(hosts: Hosts) -> None:
+    if not any(k.slurm for k in hosts.kinds):
+        pytest.skip(f"no real Slurm here: {slurm_mod.unavailable()}")
+
+
+def ctld_log(cluster: slurm_mod.Slurm, *words: str) -> str:
+    """The controller's log lines that have any of WORDS (for a failure's message)."""
+    p = cluster.root / "log" / "slurmctld.log"
+    return "\n".join(ln for ln in (p.read_text(errors="replace") if p.exists() else "").splitlines()
+                     if any(w in ln for w in words))
+
+
+def test_a_preempted_run_saves_in_its_grace_time_is_requeued_and_resumes(hosts: Hosts,
+                                                                        request: pytest.FixtureRequest) -> None:
+    """Partition high preempts debug (tests/slurm.py: GraceTime, preempt_send_user_signal): the
+    trainer gets its Ctrl-C within the grace time and saves; the run is requeued ("by":"slurm",
+    "reason":"preempted", not a time limit and not a crash) and resumes from that checkpoint. (The
+    wrapper read the warning as the time limit's: events time_limit, requeued "by":"time_limit".)"""
+    slurm_kinds(hosts)
+    cluster = request.getfixturevalue("cluster")
+    tk = hosts.tk
+    run = "pre"
+    tk.add_run(run, trainer("--steps", "1000", "--delay", "0.2"),
+               f'host = "cluster"\ncwd = "{hosts.results.parent}"\nresults = "{hosts.results / run}"\n'
+               f'checkpoints = "res/{run}/ckpt/step_*.pt"\nresume = "--resume {{checkpoint}}"')
+    tk.cli("start", run)
+    log = hosts.log(run)
+    wait_until(lambda: "step 3\n" in hosts.log_text(run), timeout=30, interval=0.2, what="step 3")
+    tk.cli("watch", run, "--every", "1")
+    env = {**tk.env}
+    high = subprocess.run(["sbatch", "--parsable", "-p", "high", "--exclusive", "-o", "/dev/null", "--wrap", "sleep 2"],
+                          env=env, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    wait_until(lambda: "resumed from" in hosts.log_text(run), timeout=90, interval=0.3,
+               what=f"the resumed attempt (high job {high}): {hosts.log_text(run)[-400:]}")
+    text = log.read_text()
+    before, after = text[:text.index("resumed from")], text[text.index("resumed from"):]
+    # Ctrl-C within the grace time: it saved
+    assert "interrupted" in before, (before[-400:], ctld_log(cluster, "preempt", "signal", "Requeu"))
+    last = max(int(ln.split()[1]) for ln in before.splitlines() if ln.startswith("step "))
+    assert after.startswith(f"resumed from {hosts.results / run}/ckpt/step_{last:06d}.pt at step {last}"), after[:200]
+    st = hosts.until({KINDS[2]: run}, lambda k, r: r.get("state") == "running" and r.get("restarts") == 1,
+                     "the resumed attempt running")[KINDS[2]]
+    assert st["cause"] == "" and st["exit_code"] is None, st
+
+    def events() -> list[dict[str, Any]]:
+        return [json.loads(ln) for ln in tk.cli("events", run, "--json").stdout.splitlines() if ln.strip()]
+
+    wait_until(lambda: "resumed" in [e["event"] for e in events()], timeout=30, interval=0.5, what="resumed event")
+    evs = events()
+    kinds = [e["event"] for e in evs]
+    req = [e for e in evs if e["event"] == "requeued"]
+    assert len(req) == 1 and req[0]["by"] == "slurm" and req[0]["reason"] == "preempted", evs
+    assert "crashed" not in kinds and "time_limit" not in kinds, kinds
+    assert kinds.index("requeued") < kinds.index("resumed"), kinds
+    assert tk.cli("stop", run, "--grace", "20").stdout.count("at rung sigint") == 1
+
+
+def test_a_controller_that_does_not_answer_is_one_line_naming_it(hosts: Hosts, request: pytest.FixtureRequest) -> None:
+    """slurmctld stopped (the node and its jobs run on): on the local Slurm and behind the login node,
+    `stop` is one line naming the controller, non-zero, never "unreachable" (the host answered), and
+    stops nothing (it read the job as ended: "nothing to stop", exit 0); `doctor` has a clear ✗ row
+    for the controller; `logs` still reads the run's log. Then the controller comes back, and stop works."""
+    slurm_kinds(hosts)
+    cluster = request.getfixturevalue("cluster")
+    tk = hosts.tk
+    runs = {k: n for k, n in hosts.add("down", trainer("--steps", "1000", "--delay", "0.2")).items() if k.slurm}
+    each(runs, lambda k, n: tk.cli("start", n))
+    hosts.until(runs, lambda k, r: r.get("state") == "running" and (r.get("progress") or {}).get("step", 0) >= 1,
+                "both running")
+    cluster.controller_down()
+    try:
+        def down(k: Kind, n: str) -> None:
+            t = time.monotonic()
+            r = tk.cli("stop", n, "--grace", "5", check=None)
+            took = time.monotonic() - t
+            assert r.returncode == 6 and took < 10, (k, r.returncode, took, r.stdout, r.stderr)
+            lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+            assert len(lines) == 1 and "the Slurm controller does not answer" in lines[0], (k, r.stderr)
+            assert f"{k.host}:" in lines[0] and "nothing was stopped" in lines[0] and "is DOWN" in lines[0], (k, lines)
+            assert "unreachable" not in r.stdout + r.stderr and "nothing to stop" not in r.stdout, (k, r.stdout)
+            d = tk.cli("doctor", k.host, check=None)
+            assert d.returncode == 1 and "Traceback" not in d.stderr, (k, d.stdout, d.stderr)
+            row = [ln for ln in d.stdout.splitlines() if "slurm controller" in ln]
+            assert len(row) == 1 and row[0].lstrip().startswith("✗") and "scontrol ping" in row[0], (k, d.stdout)
+            assert "is DOWN" in row[0] and "***" not in d.stdout and "unreachable" not in d.stdout, (k, d.stdout)
+            t = time.monotonic()
+            out = tk.cli("logs", n, "-n", "2").stdout
+            assert [ln.split()[0] for ln in out.splitlines()] == ["step", "step"], (k, out)
+            assert time.monotonic() - t < 10, (k, time.monotonic() - t)  # it asked nothing of Slurm
+
+        each(runs, down)
+    finally:
+        cluster.controller_up()
+    # the controller is back: the jobs ran on, and stop ends them as it should
+    rows = hosts.until(runs, lambda k, r: r.get("state") == "running", "both still running")
+    assert all(r["stop_rung"] == "" for r in rows.values()), rows
+    stops = each(runs, lambda k, n: tk.cli("stop", n, "--grace", "20"))
+    assert all("at rung sigint" in r.stdout and "it exited cleanly (0)" in r.stdout for r in stops.values()), stops
