@@ -226,10 +226,13 @@ def slurm_kinds(hosts: Hosts) -> None:
 
 
 def ctld_log(cluster: slurm_mod.Slurm, *words: str) -> str:
-    """The controller's log lines that have any of WORDS (for a failure's message)."""
-    p = cluster.root / "log" / "slurmctld.log"
-    return "\n".join(ln for ln in (p.read_text(errors="replace") if p.exists() else "").splitlines()
-                     if any(w in ln for w in words))
+    """The controller's and the node's log lines that have any of WORDS (for a failure's message)."""
+    out = []
+    for name in ("slurmctld.log", "slurmd.log"):
+        p = cluster.root / "log" / name
+        out += [f"{name}: {ln}" for ln in (p.read_text(errors="replace") if p.exists() else "").splitlines()
+                if any(w in ln for w in words)]
+    return "\n".join(out)
 
 
 def test_a_preempted_run_saves_in_its_grace_time_is_requeued_and_resumes(hosts: Hosts,
@@ -237,7 +240,10 @@ def test_a_preempted_run_saves_in_its_grace_time_is_requeued_and_resumes(hosts: 
     """Partition high preempts debug (tests/slurm.py: GraceTime, preempt_send_user_signal): the
     trainer gets its Ctrl-C within the grace time and saves; the run is requeued ("by":"slurm",
     "reason":"preempted", not a time limit and not a crash) and resumes from that checkpoint. (The
-    wrapper read the warning as the time limit's: events time_limit, requeued "by":"time_limit".)"""
+    wrapper read the warning as the time limit's: events time_limit, requeued "by":"time_limit".)
+    Seen to fail twice in about 25 runs on the loaded 2-CPU machine: the trainer never had its Ctrl-C
+    (Slurm 22.05 sent no warning at the grace time's start, it seems); a failure's message carries the
+    daemons' log lines about signals and the preemption."""
     slurm_kinds(hosts)
     cluster = request.getfixturevalue("cluster")
     tk = hosts.tk
@@ -257,7 +263,7 @@ def test_a_preempted_run_saves_in_its_grace_time_is_requeued_and_resumes(hosts: 
     text = log.read_text()
     before, after = text[:text.index("resumed from")], text[text.index("resumed from"):]
     # Ctrl-C within the grace time: it saved
-    assert "interrupted" in before, (before[-400:], ctld_log(cluster, "preempt", "signal", "Requeu"))
+    assert "interrupted" in before, (before[-400:], ctld_log(cluster, "preempt", "signal", "Signal", "Requeu", "grace"))
     last = max(int(ln.split()[1]) for ln in before.splitlines() if ln.startswith("step "))
     assert after.startswith(f"resumed from {hosts.results / run}/ckpt/step_{last:06d}.pt at step {last}"), after[:200]
     st = hosts.until({KINDS[2]: run}, lambda k, r: r.get("state") == "running" and r.get("restarts") == 1,
