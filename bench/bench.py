@@ -12,7 +12,7 @@ parse:  the log writer on 100 MB of recorded HF Trainer output with progress par
         (target <= 1.2x), and 100 MB vs 25 MB (linear: <= 4.8x).
 remote: see bench/remote.py (over the loopback sshd, with an added 50 ms link delay).
 gpu:    see bench/gpu.py (run end to the next queued run's start; status with a GPU run vs without).
-slurm:  see bench/slurm.py (a real single-node Slurm: submit to the first log line, status with 20 jobs).
+slurm:  see bench/slurm.py (a real single-node Slurm: submit to the first log line, status with 20 jobs, and vs 20 tmux runs).
 
 Everything runs on a private tmux socket and a temporary TMUXKIT_HOME.
 """

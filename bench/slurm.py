@@ -4,7 +4,9 @@ Debian slurm packages):
 - `tmuxkit start RUN` on a kind = "slurm" host until the first line of the job's log is on disk,
   vs a bare `sbatch --wrap` until its output file has a line (median of 3 each);
 - `tmuxkit status --json` with 20 jobs (one scontrol call on the host, one line a job), vs a bare
-  `squeue` listing them, and vs `status RUN --json` for one of them (median of 5).
+  `squeue` listing them, and vs `status RUN --json` for one of them (median of 5);
+- `tmuxkit status --json` of those 20 Slurm runs vs of 20 tmux runs on this machine (`sleep 600` each),
+  timed alternately in the same run (median of 7): the ratio is the Slurm host's cost over a tmux host's.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.bench import ROOT, TMUXKIT, median_time, row, wait_for
+from bench.bench import ROOT, TMUXKIT, median_time, median_times, row, wait_for
 
 sys.path.insert(0, str(ROOT / "tests"))
 import slurm as slurm_mod
@@ -32,7 +34,7 @@ def main() -> list[str]:
         return ["## Slurm", "", f"skipped: {why}"]
     cluster = slurm_mod.start()
     d = Path(tempfile.mkdtemp(prefix="tmuxkit-bench-slurm-"))
-    env = dict(os.environ, **cluster.env(), TMUXKIT_HOME=str(d / "home"), HOME=str(d), NO_COLOR="1",
+    env = dict(os.environ, **cluster.env(), TMUXKIT_HOME=str(d / "home"), HOME=str(d), NO_COLOR="1", TMUXKIT_EARLY_WAIT="0",
                TMUXKIT_SOCKET=f"bench-{uuid.uuid4().hex[:8]}", PYTHONPATH=str(ROOT))
     (d / "tmuxkit.toml").write_text(
         '[hosts.cluster]\nkind = "slurm"\n\n[hosts.held]\nkind = "slurm"\nsbatch_args = ["--hold"]\n'
@@ -72,7 +74,17 @@ def main() -> list[str]:
         t_one = median_time(lambda: tk("status", "held07", "--json"), 5)
         out.append(row("`status --json` with 20 jobs vs `status RUN --json` for one of them (median of 5)", t_ours,
                        t_one, "(reported)"))
+        # 20 tmux runs on this machine beside the 20 Slurm ones: status of each host, side by side
+        for i in range(20):
+            tk("start", f"tmux{i:02d}", "--", "sleep", "600")
+        rows = json.loads(tk("status", "--json", "--host", "local").stdout)
+        assert sum(r["state"] == "running" for r in rows) == 20, rows
+        t_slurm, t_tmux = median_times(lambda: tk("status", "--json", "--host", "held"),
+                                       lambda: tk("status", "--json", "--host", "local"), 7)
+        out.append(row("`status --json` of 20 Slurm runs (`--host held`) vs of 20 tmux runs (`--host local`), "
+                       "alternately (median of 7)", t_slurm, t_tmux, "(reported)"))
     finally:
+        subprocess.run(["tmux", "-L", env["TMUXKIT_SOCKET"], "kill-server"], env=env, capture_output=True)
         cluster.stop()
         shutil.rmtree(d, ignore_errors=True)
     return out

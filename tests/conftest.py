@@ -299,6 +299,23 @@ def remote(tk: Env, sshd: Any, tmp_path: Path) -> Remote:
     return Remote(alias="tkbox", config=conf, ssh_config=ssh_config, home=rhome)
 
 
+# --- Slurm: each test module that asks for it gets its own real single-node cluster (tests/slurm.py) ---
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A private munged + slurmctld + slurmd for this module (skipped, with the reason, where a
+    real Slurm cannot start: not root, packages missing); stopped, every job cancelled, at its end."""
+    import slurm as slurm_mod
+
+    why = slurm_mod.unavailable()
+    if why:
+        pytest.skip(why)
+    s = slurm_mod.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
 class Sink(BaseHTTPRequestHandler):
     """A local HTTP endpoint standing in for a notification service: it keeps each JSON body."""
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+GRACE_TIME = 20  # seconds a preempted job of partition "debug" has between its signal and its requeue
 TOOLS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "scontrol", "scancel", "squeue")
 
 
@@ -69,6 +70,12 @@ class Slurm:
     def env(self) -> dict[str, str]:
         return {"SLURM_CONF": str(self.conf)}
 
+    def daemon_env(self) -> dict[str, str]:
+        """The daemons' environment: this one without a test's TMUXKIT_* (a test's teardown kills
+        every process that carries its TMUXKIT_SOCKET: a cluster started inside a test, as a
+        fixture asked for late, would die with that test and not serve the module's next)."""
+        return {**{k: v for k, v in os.environ.items() if not k.startswith("TMUXKIT_")}, **self.env()}
+
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             argv, env={**os.environ, **self.env()}, capture_output=True, text=True, check=check, timeout=30
@@ -79,6 +86,20 @@ class Slurm:
         p = self.procs[1]
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=30)
+
+    def controller_up(self, timeout: float = 30.0) -> None:
+        """Start slurmctld again (after controller_down), from its saved state: the jobs are kept;
+        return once it answers."""
+        assert self.procs[1].poll() is not None, "the controller is running"
+        self.procs[1] = subprocess.Popen(
+            [_which("slurmctld") or "slurmctld", "-D", "-i", "-f", str(self.conf)],
+            env=self.daemon_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _wait(lambda: self.run("scontrol", "ping", check=False).stdout.count("UP") > 0, timeout,
+              "the controller to answer again", [self.root / "log" / "slurmctld.log"])
 
     def stop(self) -> None:
         if self.procs and self.procs[-1].poll() is None:
@@ -148,14 +169,23 @@ def start(timeout: float = 30.0) -> Slurm:
                 "JobCompType=jobcomp/filetxt",
                 f"JobCompLoc={root / 'log' / 'jobcomp.txt'}",
                 "SchedulerParameters=sched_interval=2,bf_interval=1",
+                "SlurmctldParameters=preempt_send_user_signal",
                 "MinJobAge=86400",
                 "KillWait=3",
                 "ReturnToService=2",
                 "InactiveLimit=0",
                 "SlurmctldTimeout=30",
                 "SlurmdTimeout=30",
+                # A job on partition "high" preempts the jobs of "debug" (the default) when it needs
+                # their CPUs: Slurm warns them (GraceTime; preempt_send_user_signal, above: the job's
+                # own --signal, tmuxkit's B:USR1, at once, not the job steps' TERM that never reaches
+                # the batch shell), then requeues them.
+                "PreemptType=preempt/partition_prio",
+                "PreemptMode=REQUEUE",
                 f"NodeName={node} NodeAddr=127.0.0.1 NodeHostname={host} CPUs={cpus} State=UNKNOWN",
-                "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+                f"PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP PriorityTier=1"
+                f" GraceTime={GRACE_TIME}",
+                "PartitionName=high Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=2 PreemptMode=OFF",
                 "",
             ]
         )
@@ -175,13 +205,14 @@ def start(timeout: float = 30.0) -> Slurm:
                     f"--log-file={logs[0]}",
                     f"--seed-file={root / 'munge' / 'seed'}",
                 ],
+                env=s.daemon_env(),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
         )
         _wait(sock.exists, timeout, "munged's socket", logs)
-        env = {**os.environ, "SLURM_CONF": str(conf)}
+        env = s.daemon_env()
         s.procs.append(
             subprocess.Popen(
                 [_which("slurmctld") or "slurmctld", "-D", "-i", "-f", str(conf)],

@@ -24,18 +24,6 @@ TRAINER = ROOT / "tests" / "fakes" / "trainer.py"
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[slurm_mod.Slurm]:
-    why = slurm_mod.unavailable()
-    if why:
-        pytest.skip(why)
-    s = slurm_mod.start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
 def tk(cluster: slurm_mod.Slurm, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     r = subprocess.run(
         [str(SHELL / "tmuxkit-slurm"), *argv],

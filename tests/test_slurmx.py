@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -308,19 +307,7 @@ def test_export_refuses_an_unknown_run_and_never_overwrites(tk: Env) -> None:
     assert tk.cli("export", "ex4", "--to", "sbatch").stdout.startswith("#!/usr/bin/env bash\n")
 
 
-# --- a real single-node Slurm (tests/slurm.py): one cluster for this file's two tests ---------
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[slurm_mod.Slurm]:
-    why = slurm_mod.unavailable()
-    if why:
-        pytest.skip(why)
-    s = slurm_mod.start()
-    try:
-        yield s
-    finally:
-        s.stop()
+# --- a real single-node Slurm (tests/slurm.py; the module fixture `cluster` in conftest.py) ---
 
 
 def test_exported_script_passes_real_sbatch_test_only_and_runs_when_submitted(tk: Env, cluster: slurm_mod.Slurm) -> None:

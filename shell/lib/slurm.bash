@@ -53,7 +53,9 @@ resolve() {
     [ $# -ge 1 ] || tk_die "$EX_USAGE" "a run name or --job ID is required"
     tk_check_run "$1"
     RUN_NAME=$1
-    JOB=$(newest_job "$1")
+    # A controller that does not answer (at once, by ping; a query would wait 9 s) leaves tmuxkit's
+    # own record of the run's job: logs still reads its log, status and stop say the controller.
+    if ctl_ping; then JOB=$(newest_job "$1"); else CTL_DOWN=1; fi
     if [ -z "$JOB" ] && remembered_job "$1"; then JOB=$RJ_JOB; fi # Slurm forgot it; tmuxkit did not
     [ -n "$JOB" ] || tk_die "$EX_NOT_FOUND" "no Slurm job named '$1' on $(tk_here)"
     shift
@@ -282,9 +284,25 @@ stop_exit() {
   printf '%s' "$code"
 }
 
+CTL_DOWN=0 CTL_ERR=''
+# ctl_ping: 0 when a Slurm controller answers `scontrol ping` (at once either way, where a query
+# of a job waits out the client's timeouts when none answers: 9 to 18 s); else CTL_ERR, its words.
+ctl_ping() {
+  local out
+  CTL_ERR=''
+  out=$(scontrol ping 2>&1) || true
+  case $out in *" is UP"*) return 0 ;; esac
+  CTL_ERR=$(printf '%s\n' "$out" | grep -v -e '^[[:space:]*]*$' -e '^\*\*' | head -n 1)
+  CTL_ERR=${CTL_ERR:-no answer}
+  return 1
+}
+
 cmd_stop() {
   need_slurm scontrol scancel
   local grace=$TK_DEF_GRACE
+  # A controller that does not answer stops nothing (the job read as ended: "nothing to stop", exit
+  # 0): one line that names it, at once; the watchdog is left as it is.
+  ctl_ping || tk_die "$EX_UNREACHABLE" "the Slurm controller does not answer on $(tk_here) (scontrol ping: $CTL_ERR); nothing was stopped"
   resolve "$@"
   set -- ${REST[@]+"${REST[@]}"}
   while [ $# -gt 0 ]; do
@@ -484,7 +502,8 @@ cmd_logs() {
     esac
     shift
   done
-  line=$(job_line "$JOB")
+  line=''
+  [ "$CTL_DOWN" = 1 ] || line=$(job_line "$JOB")
   log=''
   if [ -n "$line" ]; then
     log=$(field "$line" StdOut)
@@ -1210,4 +1229,15 @@ cmd_done() {
     dn_waiter "$run" "$d"
     ;;
   esac
+}
+
+# sr_preempted: whether this job (SLURM_JOB_ID) is being preempted: Slurm set its PreemptTime. With
+# a preemption grace time (and SlurmctldParameters=preempt_send_user_signal) Slurm sends the job's
+# own warning signal, the wrapper's USR1, at once: the same signal as the time limit's warning.
+sr_preempted() {
+  local line pt
+  [ -n "${SLURM_JOB_ID:-}" ] || return 1
+  line=$(scontrol -o show job "$SLURM_JOB_ID" 2>/dev/null | head -n 1) || return 1
+  pt=$(field "$line" PreemptTime)
+  case $pt in '' | None | Unknown | 'N/A') return 1 ;; esac
 }

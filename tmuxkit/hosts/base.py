@@ -40,6 +40,12 @@ from tmuxkit.contract import (
 )
 from tmuxkit.errors import HostError, TmuxkitError, UnreachableError, UsageError
 
+# What a kind of host adds to a run's status row beyond RunStatus's own keys, with the value a row of
+# a kind without it gets (Host.same_keys): the Slurm host's job, node, pending reason, Slurm's own
+# state word, its requeues and its watchdog's state.
+KIND_KEYS: dict[str, Any] = {"kind": "", "job": "", "node": "", "reason": "", "slurm_state": "", "requeues": 0,
+                             "watchdog": ""}
+
 if TYPE_CHECKING:
     from tmuxkit.config import Config, RunSpec
 
@@ -294,6 +300,7 @@ class Host:
     runs_on_done = True  # it runs a run's on_done command when the run ended for good (shell/lib/done.bash)
     started_word = "started"  # what start says it did
     attach_follows_log = False  # attach follows the run's log (a batch job has no terminal to attach to)
+    kind = "tmux"  # the host's kind, as status --json says it (never asked by a verb)
 
     @property
     def link(self) -> Host:
@@ -338,7 +345,16 @@ class Host:
                 if any(line.startswith("kind=writer_dead\t") and line.endswith("\taction=repiped")
                        for line in fixed.out.splitlines()):
                     r.writer = Writer.REPIPED.value
-        return runs, list(report.unknown)
+        return self.same_keys(runs), list(report.unknown)
+
+    def same_keys(self, runs: list[RunStatus]) -> list[RunStatus]:
+        """Every kind's status rows have the same keys (status --json): the keys a kind adds (KIND_KEYS,
+        a Slurm job's) are there, empty, on a row of a kind without them."""
+        for r in runs:
+            for k, v in KIND_KEYS.items():
+                r.extra.setdefault(k, v)
+            r.extra["kind"] = r.extra["kind"] or self.kind
+        return runs
 
     def stop_run(self, name: str, grace: int = Defaults.GRACE, term_wait: int = Defaults.TERM_WAIT) -> StopResult:
         """The ladder (tmuxkit-kill): Ctrl-C, GRACE, SIGTERM, TERM_WAIT, SIGKILL."""

@@ -335,7 +335,7 @@ class SlurmHost(Host):
         res = self.script_ok(SCRIPT, "list", *names, timeout=timeout)
         out = [self._status(kv_line(line)) for line in res.out.splitlines() if "=" in line]
         found = {r.run for r in out}
-        return out, [n for n in names if n not in found]
+        return self.same_keys(out), [n for n in names if n not in found]
 
     def _status(self, r: dict[str, str]) -> RunStatus:
         if "run" not in r or "state" not in r:
