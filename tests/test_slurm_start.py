@@ -113,19 +113,7 @@ def test_attach_shell_of_a_tmux_run_is_one_line_exit_2(tk: Env) -> None:
         tk.cli("stop", "loc", "--grace", "5", check=None)
 
 
-# --- a real single-node Slurm (tests/slurm.py): one cluster for this module -----------------------
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[slurm_mod.Slurm]:
-    why = slurm_mod.unavailable()
-    if why:
-        pytest.skip(why)
-    s = slurm_mod.start()
-    try:
-        yield s
-    finally:
-        s.stop()
+# A real single-node Slurm (tests/slurm.py), one for this module: conftest's `cluster`.
 
 
 def squeue_empty(cluster: slurm_mod.Slurm) -> bool:

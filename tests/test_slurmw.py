@@ -25,18 +25,6 @@ TRAINER = FAKES / "trainer.py"
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[slurm_mod.Slurm]:
-    why = slurm_mod.unavailable()
-    if why:
-        pytest.skip(why)
-    s = slurm_mod.start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
 def _squeue_empty(cluster: slurm_mod.Slurm) -> bool:
     r = cluster.run("squeue", "-h", "-o", "%i", check=False)
     return r.returncode == 0 and not r.stdout.strip()
