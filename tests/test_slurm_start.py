@@ -192,13 +192,13 @@ def test_start_after_is_afterok_on_the_others_job_and_refuses_unknown_or_failed(
     assert "waits    for nothing: run prep already exited 0" in r.stdout, r.stdout
     assert job_field(cluster, job_of(r.stdout), "Dependency") == "(null)"
     until_cli_state(stk, "train", "exited", 60)
-    # OTHER failed: refused, naming it; nothing submitted
+    # OTHER exited non-zero (its trainer's own exit 3): refused, naming it; nothing submitted
     stk.cli("start", "bad")
-    until_cli_state(stk, "bad", "failed", 60)
+    until_cli_state(stk, "bad", "exited", 60)
     before = cluster.run("scontrol", "-o", "show", "job").stdout.count("JobName=train ")
     r = stk.cli("start", "train", "--after", "bad", check=2)
     assert r.stderr.count("\n") == 1, r.stderr
-    assert "run 'bad'" in r.stderr and "ended failed (exit 3)" in r.stderr and "nothing submitted" in r.stderr, r.stderr
+    assert "run 'bad'" in r.stderr and "(Slurm job " in r.stderr and ") exited (exit 3)" in r.stderr and "nothing submitted" in r.stderr, r.stderr
     assert cluster.run("scontrol", "-o", "show", "job").stdout.count("JobName=train ") == before
 
 
