@@ -163,6 +163,49 @@ done
                                      "stopped|||", "exited|0:0||"], r.stdout
 
 
+def test_run_state_reads_a_trainers_own_crash_as_exited_as_a_tmux_host(tmp_path: Path) -> None:
+    # Slurm's FAILED of a job whose wrapper recorded the trainer's own non-zero exit is exited (3),
+    # as on a tmux host, whether Slurm still knows the job or not. failed stays for the rest: no
+    # record (the wrapper itself failed: its lock held), the wrapper's failed record, out of memory,
+    # a node failure, the watchdog's spent budget.
+    log = tmp_path / "r" / "tmuxkit" / "m.log"
+    log.parent.mkdir(parents=True)
+    ex = log.parent / "m.exit"
+    home = tmp_path / "home"
+    cases = [  # (the wrapper's record, Slurm's state, the watchdog's failed record, what it reads)
+        ("3 1700000000 crashed 42", "FAILED", "", "exited|3:0|"),
+        ("3 1700000000 crashed 42", "", "", "exited|3:0|"),
+        ("3 1700000000", "FAILED", "", "exited|3:0|"),
+        ("", "FAILED", "", "failed|3:0|"),
+        ("1 1700000000 failed 42 no newer checkpoint", "FAILED", "", "failed|1:0|no newer checkpoint"),
+        ("3 1700000000 crashed 42", "OUT_OF_MEMORY", "", "failed|3:0|out of memory (Slurm: OUT_OF_MEMORY)"),
+        ("3 1700000000 crashed 42", "NODE_FAIL", "", "failed|3:0|node failure (Slurm: NODE_FAIL)"),
+        ("3 1700000000 crashed 42", "FAILED", "restart budget spent\n42\n", "failed|3:0|restart budget spent"),
+        ("0 1700000000 finished 42", "COMPLETED", "", "exited|0:0|"),
+    ]
+    got = []
+    for record, st, failed, _ in cases:
+        ex.unlink(missing_ok=True)
+        if record:
+            ex.write_text(record + "\n")
+        d = home / "slurm" / "m"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "failed").unlink(missing_ok=True)
+        if failed:
+            (d / "failed").write_text(failed)
+        script = f"""
+TK_BIN={shlex.quote(str(SHELL))}
+. "$TK_BIN/lib/tmuxkit.bash"; . "$TK_BIN/lib/slurm.bash"
+run_state m 42 {shlex.quote(st)} 3:0 {shlex.quote(str(log))}
+printf '%s|%s|%s\n' "$RS_STATE" "$RS_EXIT" "$RS_CAUSE"
+"""
+        r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                           env={**os.environ, "TMUXKIT_HOME": str(home)})
+        assert r.returncode == 0, r.stderr
+        got.append(r.stdout.strip())
+    assert got == [c[3] for c in cases], list(zip(cases, got, strict=True))
+
+
 def test_stop_ladder_escalates_when_int_is_ignored(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
     cmd = "trap '' INT; echo ready; while :; do sleep 0.2; done"
     info = submit(cluster, tmp_path, "stopterm", cmd)
@@ -679,9 +722,9 @@ def test_list_reports_a_run_slurm_has_forgotten_from_its_exit_file(stk: Env, tmp
     (d / "job").write_text(f"999999\n{log}\n")
     (stk.home / "where").mkdir(mode=0o700)
     (stk.home / "where" / "ghost").write_text("cluster\n")  # started from here
-    (log.parent / "ghost.exit").write_text("2 1700000000\n")
+    (log.parent / "ghost.exit").write_text("2 1700000000\n")  # an older wrapper's record: the trainer's exit
     st = js(stk, "ghost")
-    assert st["state"] == "failed" and st["exit_code"] == 2 and st["job"] == "999999", st
+    assert st["state"] == "exited" and st["exit_code"] == 2 and st["job"] == "999999", st
     assert st["last_line"] == "last words" and st["slurm_state"] == ""
     # tmuxkit's own records outlive Slurm's: a stop, the time limit, a spent budget, logs and events.
     (d / "stopped").write_text("999999 sigint 0\n")

@@ -192,13 +192,13 @@ def test_start_after_is_afterok_on_the_others_job_and_refuses_unknown_or_failed(
     assert "waits    for nothing: run prep already exited 0" in r.stdout, r.stdout
     assert job_field(cluster, job_of(r.stdout), "Dependency") == "(null)"
     until_cli_state(stk, "train", "exited", 60)
-    # OTHER failed: refused, naming it; nothing submitted
+    # OTHER exited non-zero (its trainer's own exit 3): refused, naming it; nothing submitted
     stk.cli("start", "bad")
-    until_cli_state(stk, "bad", "failed", 60)
+    until_cli_state(stk, "bad", "exited", 60)
     before = cluster.run("scontrol", "-o", "show", "job").stdout.count("JobName=train ")
     r = stk.cli("start", "train", "--after", "bad", check=2)
     assert r.stderr.count("\n") == 1, r.stderr
-    assert "run 'bad'" in r.stderr and "ended failed (exit 3)" in r.stderr and "nothing submitted" in r.stderr, r.stderr
+    assert "run 'bad'" in r.stderr and "(Slurm job " in r.stderr and ") exited (exit 3)" in r.stderr and "nothing submitted" in r.stderr, r.stderr
     assert cluster.run("scontrol", "-o", "show", "job").stdout.count("JobName=train ") == before
 
 
@@ -369,12 +369,12 @@ def test_over_a_login_node_sync_and_attach_shell(tk: Env, sshd: object, cluster:
 def test_on_done_runs_on_the_login_host_after_the_final_sync_pass_never_after_stop(stk: Env) -> None:
     marks = stk.work / "marks"
     marks.mkdir()
-    body = 'host = "cluster"\non_done = "echo {run}-$TMUXKIT_RUN_STATE > {marks}/{run}"\n'
+    body = 'host = "cluster"\non_done = "echo {run}-$TMUXKIT_RUN_STATE-$TMUXKIT_RUN_EXIT > {marks}/{run}"\n'
     # with a sync loop: on_done runs once its final pass landed (long before on_done_wait, 1h)
     stk.add_run("od1", trainer_cmd("--steps", "4", "--delay", "0.2"),
                 body.format(run="od1", marks=marks) + 'sync_every = "1s"')
-    # no sync: on_done_wait after the end
-    stk.add_run("od2", trainer_cmd("--steps", "2", "--delay", "0.1"),
+    # no sync: on_done_wait after the end; a crash (the trainer's own exit 3) is an end too: exited, 3
+    stk.add_run("od2", "echo boom; exit 3",
                 body.format(run="od2", marks=marks) + 'on_done_wait = "3s"')
     # stopped: never
     stk.add_run("od3", trainer_cmd("--steps", "100000", "--delay", "0.2"),
@@ -386,11 +386,11 @@ def test_on_done_runs_on_the_login_host_after_the_final_sync_pass_never_after_st
     stk.cli("start", "od2")
     stk.cli("start", "od3")
     wait_until(lambda: (marks / "od1").exists(), timeout=90, interval=0.3, what="od1's on_done")
-    assert (marks / "od1").read_text() == "od1-exited\n"
+    assert (marks / "od1").read_text() == "od1-exited-0\n"
     status = json.loads((stk.work / "runs" / "od1" / "STATUS.json").read_text())
     assert status["final"] is True  # its final pass came first
     wait_until(lambda: (marks / "od2").exists(), timeout=90, interval=0.3, what="od2's on_done")
-    assert (marks / "od2").read_text() == "od2-exited\n" and time.monotonic() - t0 < 600
+    assert (marks / "od2").read_text() == "od2-exited-3\n" and time.monotonic() - t0 < 600
     until_cli_state(stk, "od3", "running", 30)
     stk.cli("stop", "od3", "--grace", "20")
     events = stk.home / "slurm" / "od3" / "events.jsonl"

@@ -101,7 +101,9 @@ after_dep() {
   if [ -z "$log" ] && remembered_job "$other" && [ "$RJ_JOB" = "$job" ]; then log=$RJ_LOG; fi
   run_state "$other" "$job" "$st" "$( [ -z "$line" ] || field "$line" ExitCode)" "$log"
   [ "$RS_STATE" = "$ST_EXITED" ] && [ "${RS_EXIT%%:*}" = 0 ] && return 0
-  tk_die "$EX_USAGE" "--after $other: run '$other' (Slurm job $job) ended $RS_STATE${RS_EXIT:+ (exit ${RS_EXIT%%:*})}${RS_CAUSE:+: $RS_CAUSE}, not with exit 0: '$2' would never start; nothing submitted (start $other again first)"
+  local how="ended $RS_STATE"
+  [ "$RS_STATE" != "$ST_EXITED" ] || how=$ST_EXITED # its trainer's own non-zero exit
+  tk_die "$EX_USAGE" "--after $other: run '$other' (Slurm job $job) $how${RS_EXIT:+ (exit ${RS_EXIT%%:*})}${RS_CAUSE:+: $RS_CAUSE}, not with exit 0: '$2' would never start; nothing submitted (start $other again first)"
 }
 
 cmd_submit() {
@@ -215,6 +217,8 @@ end_record() {
 #   the time limit, no requeue   -> timeout (Slurm's TIMEOUT, or the wrapper's own record)
 #   OUT_OF_MEMORY                -> failed, cause "out of memory (Slurm: OUT_OF_MEMORY)"
 #   two requeues, no newer checkpoint -> failed, with that cause
+#   the trainer's own exit, 0 or not -> exited, with its code (as a tmux host reads it: Slurm's
+#                                       FAILED of a job whose wrapper recorded the trainer's crash)
 # Sets RS_STATE RS_EXIT ("CODE:SIGNAL", as Slurm's ExitCode) RS_RUNG RS_CAUSE.
 run_state() {
   local name=$1 job=$2 st=$3 ec=$4 log=$5 dir mjob mrung mcode mcause
@@ -226,6 +230,13 @@ run_state() {
   if [ -z "$st" ]; then # Slurm forgot the job: the wrapper's record tells
     case $ER_CODE in '') ;; 0) RS_STATE=$ST_EXITED ;; *) RS_STATE=$ST_FAILED ;; esac
   fi
+  # The trainer's own non-zero exit, as the wrapper recorded it ("crashed"; an older wrapper's
+  # record names no end): exited with its code, as on a tmux host. Slurm's FAILED without that
+  # record (the wrapper itself failed: its lock held, ...) stays failed.
+  case $ER_WHY in "$EV_CRASHED" | '')
+    case $st:$ER_CODE in FAILED:[1-9]* | :[1-9]*) RS_STATE=$ST_EXITED ;; esac
+    ;;
+  esac
   case $st in
   TIMEOUT | DEADLINE) RS_STATE=$ST_TIMEOUT ;;
   OUT_OF_MEMORY) RS_STATE=$ST_FAILED RS_CAUSE="out of memory (Slurm: OUT_OF_MEMORY)" ;;
@@ -840,7 +851,7 @@ w_gpu_idle() {
   return 0
 }
 
-W_LINE='' W_AGE='' W_RESTARTS=''
+W_LINE='' W_AGE='' W_RESTARTS='' W_CRASH='exited non-zero'
 w_loop() { # EVERY STUCK
   local every=$1 stuck=$2 line st state restarts seen='' prev='' since log mt age rc why down=0
   since=$(date +%s)
@@ -877,16 +888,18 @@ w_loop() { # EVERY STUCK
     fi
     [ -z "$restarts" ] || seen=$restarts
     W_LINE=$line W_RESTARTS=$restarts
+    # The trainer's own non-zero exit reads exited, as on a tmux host, and is a crash.
+    [ "$state" != "$ST_EXITED" ] || case ${RS_EXIT%%:*} in '' | 0) ;; *) state=$W_CRASH ;; esac
     case $state in
     "$ST_EXITED") w_end_v "$line" && w_event "$EV_FINISHED" ",\"exit\":$(tk_json_str "$RS_EXIT")$TK_WX"; w_wait_senders; return 0 ;;
     "$ST_STOPPED") w_event "$EV_STOPPED" ",\"slurm_state\":$(tk_json_str "$st"),\"rung\":$(tk_json_str "$RS_RUNG")"; w_wait_senders; return 0 ;;
-    "$ST_FAILED" | "$ST_TIMEOUT" | "$ST_DEAD")
+    "$ST_FAILED" | "$ST_TIMEOUT" | "$ST_DEAD" | "$W_CRASH")
       w_end_v "$line"
-      [ -f "$RUNDIR/failed" ] || w_event "$EV_CRASHED" ",\"state\":$(tk_json_str "$state"),\"slurm_state\":$(tk_json_str "$st"),\"exit\":$(tk_json_str "$RS_EXIT"),\"cause\":$(tk_json_str "$RS_CAUSE")$TK_WX"
+      [ -f "$RUNDIR/failed" ] || w_event "$EV_CRASHED" ",\"state\":$(tk_json_str "$RS_STATE"),\"slurm_state\":$(tk_json_str "$st"),\"exit\":$(tk_json_str "$RS_EXIT"),\"cause\":$(tk_json_str "$RS_CAUSE")$TK_WX"
       # A crash (Slurm still knows the job: it can be requeued) is resumed as on a tmux host, unless
       # the watchdog itself gave up on it or the wrapper ended it on purpose (no progress past the
       # time limit: requeueing would loop).
-      if [ "$state" = "$ST_FAILED" ] && [ -n "$st" ] && [ ! -f "$RUNDIR/failed" ] && [ "$why" != failed ] &&
+      if { [ "$state" = "$ST_FAILED" ] || [ "$state" = "$W_CRASH" ]; } && [ -n "$st" ] && [ ! -f "$RUNDIR/failed" ] && [ "$why" != failed ] &&
         w_wants crash && w_crash_restart; then
         prev=''
         sleep "$every"
@@ -1179,7 +1192,7 @@ dn_waiter() { # RUN DIR
       ! grep -q "^$job " "$d/done_ran" 2>/dev/null || return 0 # never twice
       printf '%s ran %s %s\n' "$job" "$now" "$RS_STATE" >"$d/done_ran"
       rc=0
-      (cd "${HOME:-/}" 2>/dev/null; TMUXKIT_RUN=$run TMUXKIT_RUN_STATE=$RS_STATE bash "$d/on_done") >>"$d/on_done.out" 2>&1 </dev/null || rc=$?
+      (cd "${HOME:-/}" 2>/dev/null; TMUXKIT_RUN=$run TMUXKIT_RUN_STATE=$RS_STATE TMUXKIT_RUN_EXIT=${RS_EXIT%%:*} bash "$d/on_done") >>"$d/on_done.out" 2>&1 </dev/null || rc=$?
       dn_event "$d" "$run" "$job" "$EV_ON_DONE" ",\"exit\":$rc,\"state\":$(tk_json_str "$RS_STATE")"
       return 0
     fi
