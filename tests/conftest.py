@@ -316,6 +316,27 @@ def cluster() -> Iterator[Any]:
         s.stop()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """A failed test that used a real Slurm says what Slurm saw: every job's state and reason, and
+    the daemons' last log lines (a job that never started leaves nothing else to go on)."""
+    outcome: Any = yield
+    rep = outcome.get_result()
+    s = getattr(item, "funcargs", {}).get("cluster")
+    if rep.when != "call" or not rep.failed or s is None:
+        return
+    try:
+        q = s.run("squeue", "-a", "-h", "-o", "%i %j %P %T %r %M %l %N", check=False)
+        tails = [f"--- squeue (id name partition state reason time limit node):\n{q.stdout}{q.stderr}"]
+        for name in ("slurmctld.log", "slurmd.log"):
+            p = s.root / "log" / name
+            if p.exists():
+                tails.append(f"--- {name} (last 40 lines):\n" + "\n".join(p.read_text(errors="replace").splitlines()[-40:]))
+        rep.sections.append(("what Slurm saw", "\n".join(tails)))
+    except Exception as e:  # a report's extra, never a second failure
+        rep.sections.append(("what Slurm saw", f"could not ask: {e}"))
+
+
 class Sink(BaseHTTPRequestHandler):
     """A local HTTP endpoint standing in for a notification service: it keeps each JSON body."""
 
