@@ -209,7 +209,9 @@ def test_a_queued_run_refused_at_its_turn_is_notified_from_the_host(tk: Env, tmp
     try:
         (shared / "training.lock").write_text(f"{holder.pid}\n")  # a hand-made lock: a trainer writes here now
         go.touch()
-        wait_until(lambda: "tmuxkit: q queue_refused" in _titles(), timeout=30, what="the refusal notified")
+        # h's end (its runner's tail waits up to 15 s for its log writer), the dispatch, q's refused start
+        # and the send: a minute on a loaded box.
+        wait_until(lambda: "tmuxkit: q queue_refused" in _titles(), timeout=60, what="the refusal notified")
         msg = next(m for m in Sink.received if m.get("title") == "tmuxkit: q queue_refused")
         assert f"not started at its turn: locked by PID {holder.pid}" in str(msg.get("message"))
     finally:
