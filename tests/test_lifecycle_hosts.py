@@ -240,9 +240,10 @@ def test_a_preempted_run_saves_in_its_grace_time_is_requeued_and_resumes(hosts: 
     trainer gets its Ctrl-C within the grace time and saves; the run is requeued ("by":"slurm",
     "reason":"preempted", not a time limit and not a crash) and resumes from that checkpoint. (The
     wrapper read the warning as the time limit's: events time_limit, requeued "by":"time_limit".)
-    Seen to fail twice in about 25 runs on the loaded 2-CPU machine: the trainer never had its Ctrl-C
-    (Slurm 22.05 sent no warning at the grace time's start, it seems); a failure's message carries the
-    daemons' log lines about signals and the preemption."""
+    It failed now and then (the trainer never had its Ctrl-C): Slurm sends CONT, then USR1, to the
+    wrapper, and the wrapper's CONT trap made bash lose the USR1 when both came within milliseconds
+    (test_slurm.py: test_the_wrapper_gets_the_warning_that_comes_right_after_a_cont). A failure's
+    message carries the daemons' log lines about signals and the preemption."""
     slurm_kinds(hosts)
     cluster = request.getfixturevalue("cluster")
     tk = hosts.tk

@@ -318,6 +318,41 @@ def test_the_wrapper_records_the_trainers_own_exit_code_when_a_signal_interrupts
         wait_until(lambda: not _session_pids(w.pid), timeout=30, interval=0.1, what="no process left of the job")
 
 
+def test_the_wrapper_gets_the_warning_that_comes_right_after_a_cont(tmp_path: Path) -> None:
+    """At a preemption's grace start (and a time limit's warning) Slurm sends CONT, then the job's
+    --signal (B:USR1) to the batch shell, milliseconds apart. The wrapper trapped CONT too, and bash
+    5.2 loses a trapped signal that arrives while its `wait` is cut short by another one: the USR1
+    was never acted on, the trainer never had its Ctrl-C, and Slurm killed it at the grace end
+    (test_a_preempted_run_saves_in_its_grace_time_is_requeued_and_resumes failed now and then). No
+    Slurm needed: the wrapper is run as the batch step runs it, and gets CONT then USR1 at once."""
+    results = tmp_path / "results"
+    for i in range(5):
+        (results / "tmuxkit").mkdir(parents=True, exist_ok=True)
+        out = tmp_path / f"out{i}"
+        with out.open("w") as fh:
+            w = subprocess.Popen(
+                [str(SHELL / "tmuxkit-sbatch-run"), "--run", "warn", "--results", str(results),
+                 "--cmd", "trap 'echo interrupted; exit 0' INT; echo ready; while :; do sleep 0.2; done"],
+                env={**os.environ, "TMUXKIT_HOME": str(tmp_path / "home")}, stdout=fh, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_until(lambda: "ready" in out.read_text(), timeout=30, interval=0.05, what="the trainer to start")
+            os.kill(w.pid, signal.SIGCONT)  # as slurmctld's send_job_warn_signal: CONT, then the warning
+            os.kill(w.pid, signal.SIGUSR1)
+            try:
+                rc = w.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                rc = None
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(w.pid, signal.SIGKILL)
+            w.wait(timeout=30)
+        assert rc == 0 and "interrupted" in out.read_text(), f"round {i}: wrapper exit {rc}: {out.read_text()}"
+        assert "time_limit" in (results / "tmuxkit" / "warn.events.jsonl").read_text(), f"round {i}"
+        wait_until(lambda: not _session_pids(w.pid), timeout=30, interval=0.1, what="no process left of the job")
+
+
 def test_one_run_per_results_dir(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
     # The batch job holds the results lock on the compute node; a second run on the same results
     # dir (the wrapper, as a second job would run it) is refused with EX_LOCKED and a clear line.
