@@ -243,6 +243,49 @@ spy_tools() {
   [ "$s" -le "$e" ] || fail "first queued $first started after $second"
 }
 
+@test "gpu: a queued run tried while GPUs are free for the run ahead of it too lets that one start first" {
+  gpu_box 2
+  # No dispatch pass of the queue's own meanwhile: queue/dispatching held by a process of this test.
+  sleep 300 </dev/null >/dev/null 2>&1 3>&- &
+  local holder=$! e1 e2
+  for r in h1 h2; do
+    run bash "$SHELL_DIR/tmuxkit-start" "$r" --gpus 1 --cmd "$(gpu_gated_cmd)"
+    assert_success
+    refute_output --partial "state=queued"
+  done
+  run lib "tk_queue_dir \"\$TMUXKIT_HOME\" && tk_lock_acquire \"\$TMUXKIT_HOME/queue/dispatching\" $holder \"\$(tk_pstart $holder)\" queue queue test"
+  assert_success
+  for r in q1 q2; do
+    run bash "$SHELL_DIR/tmuxkit-start" "$r" --gpus 1 --cmd "$(gpu_gated_cmd)"
+    assert_success
+    assert_output --partial "state=queued"
+  done
+  e1=$(cd "$TMUXKIT_HOME/queue" && ls -d 0*.q1) e2=$(cd "$TMUXKIT_HOME/queue" && ls -d 0*.q2)
+  # Both holders end: both GPUs are free, as when a pass tried q1 (none free then) and then q2.
+  touch "$WORK/go"
+  wait_for 30 ended h1
+  wait_for 30 ended h2
+  wait_for 30 lib 'tk_gpu_inventory; tk_gpu_assess "$TMUXKIT_HOME" q2; [ "$TK_GPU_FREE" = 2 ]'
+  run lib "TK_BIN=$(printf %q "$SHELL_DIR"); _tk_queue_try \"\$TMUXKIT_HOME\" $e2"
+  assert_success
+  # q2 did not start ahead of q1, though a GPU was left for it: still queued, saying why, and one
+  # more pass asked for (from the head of the queue), in which q1 starts first.
+  [ ! -f "$TMUXKIT_HOME/runs/q2/meta" ] || fail "q2 started ahead of q1"
+  [ -d "$TMUXKIT_HOME/queue/$e2" ] && [ -d "$TMUXKIT_HOME/queue/$e1" ]
+  run cat "$TMUXKIT_HOME/queue/$e2/waiting_for"
+  assert_output "1 run(s) ahead of it start first"
+  [ -f "$TMUXKIT_HOME/queue/again" ]
+  # The queue's own passes again: q1 starts first, then q2.
+  kill "$holder"
+  wait "$holder" 2>/dev/null || true
+  wait_for 30 ended q1
+  wait_for 30 ended q2
+  local s e
+  s=$(awk -F= '$1 == "started_at" { print $2 }' "$TMUXKIT_HOME/runs/q1/meta")
+  e=$(awk -F= '$1 == "started_at" { print $2 }' "$TMUXKIT_HOME/runs/q2/meta")
+  [ "$s" -le "$e" ] || fail "q1 started after q2"
+}
+
 @test "gpu: a runner killed -9 leaves a stale claim that the next start reclaims" {
   gpu_box 1
   run bash "$SHELL_DIR/tmuxkit-start" k --gpus 1 --cmd "$(gpu_cmd 300)"

@@ -3123,14 +3123,22 @@ tk_queue_gate() {
     # Its own GPUs (kept by its watchdog across a restart) are no one else's to reserve.
     avail=$((TK_GPU_FREE - TK_GPU_MINE - TK_Q_RESERVED))
     [ "$avail" -ge 0 ] || avail=0
-    if [ $((TK_GPU_MINE + avail)) -ge "$n" ] && tk_gpu_pick "$n"; then
+    if [ $((TK_GPU_MINE + avail)) -ge "$n" ] && [ -n "$entry" ] && [ "$TK_Q_RESERVED" -gt 0 ] &&
+      [ $((TK_GPU_FREE - TK_GPU_MINE)) -ge "$TK_Q_RESERVED" ]; then
+      # GPUs were freed since this pass tried the runs ahead of it, and they can all start now: they
+      # start first (first in, first out), in the pass this asks for, and this one right after them.
+      # (Before the pick, whose success returns: checked after it, this was never reached.)
+      tk_queue_again "$home"
+      why="$TK_Q_AHEAD run(s) ahead of it start first"
+    elif [ $((TK_GPU_MINE + avail)) -ge "$n" ] && tk_gpu_pick "$n"; then
       return 0
+    else
+      why="needs $n GPU"
+      [ "$n" = 1 ] || why="${why}s"
+      note=$(tk_gpu_blockers)
+      [ -z "$note" ] || why="$why; $note"
+      [ "$TK_Q_RESERVED" = 0 ] || why="$why; $TK_Q_AHEAD run(s) ahead of it wait for $TK_Q_RESERVED"
     fi
-    why="needs $n GPU"
-    [ "$n" = 1 ] || why="${why}s"
-    note=$(tk_gpu_blockers)
-    [ -z "$note" ] || why="$why; $note"
-    [ "$TK_Q_RESERVED" = 0 ] || why="$why; $TK_Q_AHEAD run(s) ahead of it wait for $TK_Q_RESERVED"
   fi
   if [ -z "$why" ] && [ "$max" -gt 0 ]; then
     # A box without GPUs to count: runs by number. The waiting runs ahead take their slots first.
@@ -3139,13 +3147,6 @@ tk_queue_gate() {
       why="waits for a run slot: $live of max_runs $max live"
       [ "$TK_Q_AHEAD" = 0 ] || why="$why, $TK_Q_AHEAD queued ahead of it"
     fi
-  fi
-  if [ -z "$why" ] && [ -n "$entry" ] && [ "$n" -gt 0 ] && [ "$TK_Q_RESERVED" -gt 0 ] &&
-    [ $((TK_GPU_FREE - TK_GPU_MINE)) -ge "$TK_Q_RESERVED" ]; then
-    # GPUs were freed since this pass tried the runs ahead of it, and they can all start now: they
-    # start first (first in, first out), in the pass this asks for, and this one right after them.
-    tk_queue_again "$home"
-    why="$TK_Q_AHEAD run(s) ahead of it start first"
   fi
   if [ -z "$why" ]; then
     # With max_runs the mutex stays held until the runner lives (the caller drops it): counted by the next start.
