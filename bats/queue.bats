@@ -74,7 +74,7 @@ queue_by_hand() {
   local pid=$!
   set +m
   wait "$pid" || true
-  wait_for 20 started b
+  wait_for 40 started b # (a loaded box: the dispatch, then a start with a new tmux server)
   wait_for 20 grep -q hello "$WORK/results/b/tmuxkit/b.log"
   [ ! -d "$TMUXKIT_HOME/queue/0000000001.b" ]
 }
