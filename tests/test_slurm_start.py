@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import slurm as slurm_mod
 from conftest import Env, pid_alive, wait_until
+from test_slurm import js, squeue_empty, until_cli_state
 
 from tmuxkit import config
 from tmuxkit.errors import ConfigError
@@ -116,9 +117,6 @@ def test_attach_shell_of_a_tmux_run_is_one_line_exit_2(tk: Env) -> None:
 # A real single-node Slurm (tests/slurm.py), one for this module: conftest's `cluster`.
 
 
-def squeue_empty(cluster: slurm_mod.Slurm) -> bool:
-    r = cluster.run("squeue", "-h", "-o", "%i", check=False)
-    return r.returncode == 0 and not r.stdout.strip()
 
 
 @pytest.fixture
@@ -136,23 +134,8 @@ def stk(tk: Env, cluster: slurm_mod.Slurm) -> Iterator[Env]:
         wait_until(lambda: squeue_empty(cluster), timeout=30, interval=0.2, what="every job gone")
 
 
-def js(tk: Env, run: str) -> dict[str, object]:
-    rows = json.loads(tk.cli("status", run, "--json").stdout)
-    assert len(rows) == 1, rows
-    row: dict[str, object] = rows[0]
-    return row
 
 
-def until_cli_state(tk: Env, run: str, state: str, timeout: float) -> dict[str, object]:
-    last: dict[str, object] = {}
-
-    def reached() -> bool:
-        last.clear()
-        last.update(js(tk, run))
-        return last.get("state") == state
-
-    wait_until(reached, timeout=timeout, interval=0.3, what=f"{run} to be {state} (last: {last})")
-    return last
 
 
 def job_field(cluster: slurm_mod.Slurm, job: str, key: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import slurm as slurm_mod
 from conftest import FAKES, Env, Sink, wait_until
+from test_slurm import js, squeue_empty
 
 ROOT = Path(__file__).resolve().parent.parent
 SHELL = ROOT / "shell"
@@ -25,9 +26,6 @@ TRAINER = FAKES / "trainer.py"
 pytestmark = pytest.mark.timeout(180)
 
 
-def _squeue_empty(cluster: slurm_mod.Slurm) -> bool:
-    r = cluster.run("squeue", "-h", "-o", "%i", check=False)
-    return r.returncode == 0 and not r.stdout.strip()
 
 
 @pytest.fixture
@@ -44,7 +42,7 @@ def stk(tk: Env, cluster: slurm_mod.Slurm) -> Iterator[Env]:
             subprocess.run(["bash", str(SHELL / "tmuxkit-slurm"), "watch", d.name, "--off"], env=tk.env,
                            capture_output=True, timeout=30)
         cluster.run("scancel", "--user=root", "--full", "--signal=KILL", check=False)
-        wait_until(lambda: _squeue_empty(cluster), timeout=30, interval=0.2, what="every job gone")
+        wait_until(lambda: squeue_empty(cluster), timeout=30, interval=0.2, what="every job gone")
 
 
 def events(tk: Env, run: str) -> list[dict[str, object]]:
@@ -54,13 +52,6 @@ def events(tk: Env, run: str) -> list[dict[str, object]]:
 
 def kinds(tk: Env, run: str) -> list[str]:
     return [str(e["event"]) for e in events(tk, run)]
-
-
-def js(tk: Env, run: str) -> dict[str, object]:
-    rows = json.loads(tk.cli("status", run, "--json").stdout)
-    assert len(rows) == 1, rows
-    row: dict[str, object] = rows[0]
-    return row
 
 
 def watchdog_gone(tk: Env, run: str) -> bool:
