@@ -229,7 +229,9 @@ ended() { test -f "$TMUXKIT_HOME/runs/$1/exit"; }
   # The second leaves at once (the first holds the lock): one waiter lives on.
   wait_for 20 bash -c "! kill -0 $second 2>/dev/null"
   sleep 1.5 # were the second a waiter too, the first might have been the one to leave
-  [ "$(ps -A -o args= | grep -c '[t]muxkit-done slowlk --waiter')" = 1 ]
+  # Waiters, not their subshells: a waiter's $(...) child shows the same args for an instant.
+  [ "$(ps -A -o pid= -o ppid= -o args= | awk '/[t]muxkit-done slowlk --waiter/ { w[$1] = $2 }
+    END { n = 0; for (p in w) if (!(w[p] in w)) n++; print n }')" = 1 ]
 }
 
 @test "on_done: a claim whose claimer was killed (SIGKILL) in it does not stop on_done for good" {
