@@ -379,7 +379,7 @@ def test_bad_input(cluster: slurm_mod.Slurm, tmp_path: Path) -> None:
 
 def test_every_verb_takes_help_and_the_entry_point_is_short() -> None:
     """`tmuxkit-slurm VERB --help` prints the usage (it read '--help' as a run name); the logic
-    lives in shell/lib/slurm.bash, the entry point is as short as the others (issue 28)."""
+    lives in shell/lib/slurm*.bash, the entry point is as short as the others (issue 28)."""
     for verb in ("submit", "status", "stop", "requeue", "list", "logs", "watch", "events"):
         r = subprocess.run(["bash", str(SHELL / "tmuxkit-slurm"), verb, "--help"], capture_output=True, text=True,
                            timeout=30)
@@ -574,7 +574,7 @@ def test_cli_status_of_a_tqdm_run_shows_progress_uptime_loss_and_the_current_bar
     wait_until(lambda: any("finished" in str(b) for b in Sink.received), timeout=30, interval=0.3,
                what="the finished notification")
     body = next(str(b) for b in Sink.received if "finished" in str(b))
-    # sent by the login host's watchdog (lib/slurm.bash w_send), in the tmux watchdog's words
+    # sent by the login host's watchdog (lib/slurm_watch.bash w_send), in the tmux watchdog's words
     assert "after " in body and "step 200/200" in body and "epoch 1/1" in body and "loss 0.00" in body, body
 
 

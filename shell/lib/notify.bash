@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sending one notification from a host with bash alone (curl, else python3): the tmux watchdog
-# (shell/tmuxkit-watch) and the Slurm watchdog (lib/slurm.bash, on the login host) both send
+# (shell/tmuxkit-watch) and the Slurm watchdog (lib/slurm_watch.bash, on the login host) both send
 # through it. Targets are "KIND URL" lines kept in a 0600 file, never on a command line.
 # Sourced: defines functions only; no options set, nothing created, nothing run.
 
