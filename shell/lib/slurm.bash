@@ -452,6 +452,22 @@ forgotten() {
   emit "$1" "$RJ_JOB" "" "" "" "" "" "$RJ_LOG"
 }
 
+# job_query ID: sets JQ_LINE (the one-line scontrol -o show job ID); returns 0 when Slurm answered
+# (JQ_LINE empty: it does not know the job), 2 when the controller did not answer (JQ_ERR: its words).
+# shellcheck disable=SC2034  # JQ_LINE is read by the watchdog and on_done (slurm_watch.bash, slurm_done.bash)
+job_query() { # ID, or "" for every job
+  local out rc=0
+  JQ_LINE='' JQ_ERR=''
+  out=$(scontrol -o show job ${1:+"$1"} 2>&1) || rc=$?
+  if [ "$rc" = 0 ]; then
+    JQ_LINE=$(printf '%s\n' "$out" | head -n 1)
+    return 0
+  fi
+  case $out in *"Invalid job id"*) return 0 ;; esac
+  JQ_ERR=$(printf '%s\n' "$out" | head -n 1)
+  return 2
+}
+
 cmd_list() {
   need_slurm scontrol
   local want=" $* " r me jobs name id st node reason restarts exitc log seen=' ' d
@@ -629,4 +645,15 @@ sr_time_limit_next() {
   fi
   printf '%s %s\n' "${SLURM_JOB_ID:-}" "$id" >"$f.tmp.$$" && mv -f "$f.tmp.$$" "$f"
   return 0
+}
+
+# sr_preempted: whether this job (SLURM_JOB_ID) is being preempted: Slurm set its PreemptTime. With
+# a preemption grace time (and SlurmctldParameters=preempt_send_user_signal) Slurm sends the job's
+# own warning signal, the wrapper's USR1, at once: the same signal as the time limit's warning.
+sr_preempted() {
+  local line pt
+  [ -n "${SLURM_JOB_ID:-}" ] || return 1
+  line=$(scontrol -o show job "$SLURM_JOB_ID" 2>/dev/null | head -n 1) || return 1
+  pt=$(field "$line" PreemptTime)
+  case $pt in '' | None | Unknown | 'N/A') return 1 ;; esac
 }

@@ -98,14 +98,3 @@ cmd_done() {
     ;;
   esac
 }
-
-# sr_preempted: whether this job (SLURM_JOB_ID) is being preempted: Slurm set its PreemptTime. With
-# a preemption grace time (and SlurmctldParameters=preempt_send_user_signal) Slurm sends the job's
-# own warning signal, the wrapper's USR1, at once: the same signal as the time limit's warning.
-sr_preempted() {
-  local line pt
-  [ -n "${SLURM_JOB_ID:-}" ] || return 1
-  line=$(scontrol -o show job "$SLURM_JOB_ID" 2>/dev/null | head -n 1) || return 1
-  pt=$(field "$line" PreemptTime)
-  case $pt in '' | None | Unknown | 'N/A') return 1 ;; esac
-}

@@ -209,21 +209,6 @@ sn_gpu_util() {
   tk_gpu_util_of "$(sn_pids | tr '\n' ' ')"
 }
 
-# job_query ID: sets JQ_LINE (the one-line scontrol -o show job ID); returns 0 when Slurm answered
-# (JQ_LINE empty: it does not know the job), 2 when the controller did not answer (JQ_ERR: its words).
-job_query() { # ID, or "" for every job
-  local out rc=0
-  JQ_LINE='' JQ_ERR=''
-  out=$(scontrol -o show job ${1:+"$1"} 2>&1) || rc=$?
-  if [ "$rc" = 0 ]; then
-    JQ_LINE=$(printf '%s\n' "$out" | head -n 1)
-    return 0
-  fi
-  case $out in *"Invalid job id"*) return 0 ;; esac
-  JQ_ERR=$(printf '%s\n' "$out" | head -n 1)
-  return 2
-}
-
 # w_relay: the wrapper's events (RESULTS/tmuxkit/RUN.events.jsonl: time_limit, requeued, resumed)
 # join this watchdog's, so `tmuxkit events RUN -f` sends them too.
 W_RELAYED=0 W_WFILE=''
