@@ -126,10 +126,14 @@ ended() { test -f "$TMUXKIT_HOME/runs/$1/exit"; }
 }
 
 @test "on_done: not while the watchdog will restart a crash; once it gave up (budget spent), it runs" {
-  start_run w1 "echo start >>'$WORK/starts'; sleep 1; exit 3"
+  # The first attempt crashes only once the watchdog watches it (with no watchdog yet, on_done would
+  # rightly run at that crash: a loaded box once took more than the attempt's 1 s to start one).
+  start_run w1 "echo start >>'$WORK/starts'; while [ ! -f '$WORK/go.w1' ]; do sleep 0.1; done; sleep 1; exit 3"
   set_done w1 0
   run bash "$SHELL_DIR/tmuxkit-watch" w1 --detach --every 1 --auto-resume --max-restarts 1 --backoff 1
   assert_success
+  wait_for 20 grep -q '"event":"started"' "$TMUXKIT_HOME/runs/w1/events.jsonl"
+  touch "$WORK/go.w1"
   wait_for 60 grep -q '"event":"on_done"' "$TMUXKIT_HOME/runs/w1/events.jsonl"
   # It ran after the restart's crash and the watchdog's end, not after the first crash.
   [ "$(wc -l <"$WORK/starts")" -eq 2 ]
