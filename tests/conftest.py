@@ -299,6 +299,19 @@ def remote(tk: Env, sshd: Any, tmp_path: Path) -> Remote:
     return Remote(alias="tkbox", config=conf, ssh_config=ssh_config, home=rhome)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite's processes get the signals' default actions. A suite started under nohup, or as a
+    non-interactive shell's background job, would pass SIG_IGN for HUP, INT or QUIT on to every
+    trainer, runner and tmuxkit it starts: the Ctrl-C and hang-up tests then fail (a rehearsal
+    started that way failed six), and no real user's run is like that. (Bash cannot undo a
+    signal ignored at its start; a process started from here with the default can.)"""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+        if signal.getsignal(sig) is signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
+
+
 # --- Slurm: each test module that asks for it gets its own real single-node cluster (tests/slurm.py) ---
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
