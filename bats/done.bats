@@ -217,24 +217,26 @@ ended() { test -f "$TMUXKIT_HOME/runs/$1/exit"; }
 @test "on_done: one waiter a run, even when the first is slow between taking its lock and naming itself in it" {
   # A loaded box: the first waiter is held up right after its lock appeared (a mkdir that is slow
   # to hand back). A second waiter that looks then must not take the lock for a dead waiter's.
-  local real
+  # A run name of this pass's own: the Linux and the Mac pass run side by side, and waiters are
+  # counted in the whole process table.
+  local real r="slowlk$$"
   real=$(command -v mkdir)
   mkdir -p "$BATS_TEST_TMPDIR/slow"
   printf '#!/usr/bin/env bash\n%q "$@" || exit\nfor a; do case $a in */done.lock) : >%q; sleep 2 ;; esac; done\n' \
     "$real" "$WORK/in-window" >"$BATS_TEST_TMPDIR/slow/mkdir"
   chmod +x "$BATS_TEST_TMPDIR/slow/mkdir"
-  start_run slowlk 'true'
-  wait_for 20 ended slowlk
-  PATH="$BATS_TEST_TMPDIR/slow:$PATH" set_done slowlk 3600 # no ack comes: its waiter waits (and logs so)
-  wait_for 20 bash -c "test -e '$WORK/in-window' || test -s '$TMUXKIT_HOME/runs/slowlk/on_done.log'"
-  PATH="$BATS_TEST_TMPDIR/slow:$PATH" bash "$SHELL_DIR/tmuxkit-done" slowlk --waiter </dev/null >/dev/null 2>&1 &
+  start_run "$r" 'true'
+  wait_for 20 ended "$r"
+  PATH="$BATS_TEST_TMPDIR/slow:$PATH" set_done "$r" 3600 # no ack comes: its waiter waits (and logs so)
+  wait_for 20 bash -c "test -e '$WORK/in-window' || test -s '$TMUXKIT_HOME/runs/$r/on_done.log'"
+  PATH="$BATS_TEST_TMPDIR/slow:$PATH" bash "$SHELL_DIR/tmuxkit-done" "$r" --waiter </dev/null >/dev/null 2>&1 &
   local second=$!
-  wait_for 20 test -s "$TMUXKIT_HOME/runs/slowlk/on_done.log"
+  wait_for 20 test -s "$TMUXKIT_HOME/runs/$r/on_done.log"
   # The second leaves at once (the first holds the lock): one waiter lives on.
   wait_for 20 bash -c "! kill -0 $second 2>/dev/null"
   sleep 1.5 # were the second a waiter too, the first might have been the one to leave
   # Waiters, not their subshells: a waiter's $(...) child shows the same args for an instant.
-  [ "$(ps -A -o pid= -o ppid= -o args= | awk '/[t]muxkit-done slowlk --waiter/ { w[$1] = $2 }
+  [ "$(ps -A -o pid= -o ppid= -o args= | awk -v m="tmuxkit-done $r --waiter" 'index($0, m) && !/awk/ { w[$1] = $2 }
     END { n = 0; for (p in w) if (!(w[p] in w)) n++; print n }')" = 1 ]
 }
 

@@ -101,7 +101,9 @@ gone() {
 # writer_ends WRITER: a run logged by WRITER (python3 or awk; the tmux server's environment
 # picks it, so each test has its own) ends, and so does its log writer, with no line lost.
 writer_ends() {
-  local r="wend$1"
+  # A run name of this pass's own: the python3 writer is named by its log's name alone, and the
+  # Linux and the Mac pass run side by side.
+  local r="wend$1$$"
   use_writer "$1"
   run bash "$SHELL_DIR/tmuxkit-start" "$r" --cmd 'for i in 1 2 3; do echo "line $i"; done; printf "no newline"; sleep 2'
   assert_success

@@ -202,13 +202,18 @@ start_run() { # RUN CMD
 
 @test "a run logs through the awk writer when python3 is not used" {
   export TMUXKIT_LOG_WRITER=awk
-  start_run r6 'echo via-awk; seq 1 3000'
-  wait_for 30 run_over r6
-  wait_for 5 grep -q '^3000$' "$WORK/results/r6/tmuxkit/r6.log"
-  run log_of r6
-  assert_line --index 1 via-awk
-  run bash -c "ps -A -ww -o args= | grep 'tmuxkit-logwriter[.]py' | grep -c 'results/r6/tmuxkit/r6[.]log'"
+  local r="r6x$$" # this pass's own name: the python3 writer is named by its log's name alone
+  start_run "$r" "echo via-awk; seq 1 3000; while [ ! -e '$WORK/go' ]; do sleep 0.1; done"
+  wait_for 30 grep -q '^3000$' "$WORK/results/$r/tmuxkit/$r.log"
+  # While the run lives: its writer is the awk one (its bash has the log's path), no python3 one.
+  run bash -c "ps -A -ww -o args= | grep -c 'tmuxkit-logwriter[.]py $r[.]log '"
   assert_output 0
+  run bash -c "ps -A -ww -o args= | grep -c '^bash .*tmuxkit-logwriter .*/$r/tmuxkit/$r[.]log '"
+  [ "$output" -ge 1 ] # the writer's bash (and the subshells of its pipeline)
+  : >"$WORK/go"
+  wait_for 30 run_over "$r"
+  run log_of "$r"
+  assert_line --index 1 via-awk
 }
 
 @test "status --cache: an ended run's answer is kept, reused, and dropped on a restart; forget" {
