@@ -93,3 +93,29 @@ new 3
   assert_success
   assert_output "11 $WORK/r.log.11"
 }
+
+@test "tk_follow_pos: the log's first rotation between listing its parts and reading their inodes is not a gap" {
+  printf 'old 1\nold 2\n' >"$WORK/r.log"
+  ino=$(ls -i "$WORK/r.log" | awk '{ print $1 }')
+  # The first stat of the log's parts rotates it first: the names were listed when r.log.1 did not
+  # exist, and the part being read is r.log.1 by the time its inode is read. (Before: the part was
+  # taken for rotated away, the gap line said lines were lost, and "old 2" was skipped.)
+  lib 'stat() {
+      case " $* " in *" $PWD/r.log "*)
+        if [ ! -e rotated ]; then
+          : >rotated && mv r.log r.log.1 && printf "new 1\n" >r.log
+        fi
+        ;;
+      esac
+      command stat "$@"
+    }
+    tk_follow_pos "$PWD/r.log" '"$ino"' 6 false'
+  assert_success
+  [ -e "$WORK/rotated" ]
+  refute_line --partial "lines were lost"
+  new=$(ls -i "$WORK/r.log" | awk '{ print $1 }')
+  assert_output "old 2
+"$'\036'"$ino:12
+new 1
+"$'\036'"$new:6"
+}

@@ -23,10 +23,33 @@ tk_ino_size() {
 # tk_log_find LOG INODE: of the parts of LOG (LOG, LOG.1 ... LOG.999) in one snapshot, the one whose
 # inode is INODE: TK_FIND_IDX its number (0 for LOG itself; -1 when no part is), TK_FIND_PATH,
 # TK_FIND_SIZE, and TK_NEXT_INO the inode of the next newer part ('' for none); TK_LOG_INO, LOG's.
+# A part is named gone only when a second and a third snapshot, a moment apart, agree: the names are
+# listed before they are stat'ed, and a rotation between the two moves a part to a name not listed
+# (the first rotation of all moves LOG to LOG.1, which did not exist yet): a follower under load
+# took that for lines rotated away, said so, and skipped the rest of the part (12 steps lost).
 tk_log_find() {
-  local line
+  local try=0
+  while :; do
+    tk_log_find_once "$1" "$2"
+    [ "$TK_FIND_IDX" = -1 ] || return 0
+    case $2 in '' | *[!0-9]*) return 0 ;; esac # no part looked for ("none"): nothing to confirm
+    [ "$try" -lt 2 ] || return 0
+    try=$((try + 1))
+    sleep 0.1
+  done
+}
+
+# tk_log_find_once LOG INODE: tk_log_find's one snapshot. Listed beside the parts that exist: the two
+# names past the last of them, where a rotation or two moves the oldest listed part meanwhile.
+tk_log_find_once() {
+  local line n=0 f i
+  for f in "$1".[1-9] "$1".[1-9][0-9] "$1".[1-9][0-9][0-9]; do
+    i=${f##*.}
+    [ ! -e "$f" ] || [ "$i" -le "$n" ] || n=$i
+  done
   # shellcheck disable=SC2016  # an awk program
-  line=$(tk_ino_size "$1" "$1".[1-9] "$1".[1-9][0-9] "$1".[1-9][0-9][0-9] | awk -v lg="$1" -v want="$2" '
+  line=$(tk_ino_size "$1" "$1".[1-9] "$1".[1-9][0-9] "$1".[1-9][0-9][0-9] "$1.$((n + 1))" "$1.$((n + 2))" |
+    awk -v lg="$1" -v want="$2" '
     { path = substr($0, length($1) + length($2) + 3)
       i = (path == lg) ? 0 : substr(path, length(lg) + 2) + 0
       ino[i] = $1; size[i] = $2; have[i] = 1
