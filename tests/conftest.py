@@ -225,12 +225,19 @@ def tk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     yield e
     # Teardown: the server on our socket, and every process of our runs, local or "remote"
     # (their runners export TMUXKIT_SOCKET, so the socket name marks them all).
-    e.tmux("kill-server")
-    for pid in e.socket_pids():
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    # Killed in rounds: a process that forked between the reading of the table and its kill leaves a
+    # child the round did not see (a start still going on the host can even bring up a new server).
+    def kill_round() -> bool:
+        e.tmux("kill-server")
+        pids = e.socket_pids()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return not pids
+
+    wait_until(kill_round, timeout=5, interval=0.1, what="the test's processes killed")
     # ... and prove it: nothing of this test's runs is left.
     wait_until(lambda: not e.socket_pids(), timeout=5, what=f"no process left behind ({e.socket_pids()})")
     # The ssh control directory tmuxkit made in /tmp for this test's home (its path is too long

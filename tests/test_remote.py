@@ -377,6 +377,13 @@ def test_start_that_loses_its_link_halfway_leaves_all_or_nothing(tk: Env, remote
         kill_ssh_links(tk)
         p.wait()
 
+    # A host-side start whose link was cut goes on to its end (all of the run, or none): judged once
+    # none is left (on a loaded machine one finished after the checks below and left a run running).
+    def starts_on_host() -> list[str]:
+        ps = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
+        return [ln for ln in ps.splitlines() if "tmuxkit-start rhalf" in ln and str(results) in ln]
+
+    wait_until(lambda: not starts_on_host(), timeout=60, what=f"the host-side starts to end ({starts_on_host()})")
     # Each start is now a complete run (session and lock) or nothing (neither).
     complete = 0
     for i in range(5):
